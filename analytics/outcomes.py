@@ -1,0 +1,202 @@
+"""The outcome definitions of DESIGN.md section 3, one function each: DataFrames in, DataFrames out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+# IMMPACT (Dworkin et al., J Pain 2008): minimal, moderately important, substantial improvement in percent.
+MINIMAL_PCT = 15
+MODERATE_PCT = 30
+SUBSTANTIAL_PCT = 50
+IMMPACT_BANDS = {MINIMAL_PCT: "minimal", MODERATE_PCT: "moderate", SUBSTANTIAL_PCT: "substantial"}
+RESPONDER_THRESHOLDS = (MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT)
+DEFAULT_MCID_POINTS = 20.0
+SMALL_GROUP = 10  # fewer patients than this at a curve point is flagged as small
+
+SCALE_FACTOR = {"vas_100": 1.0, "nrs_10": 10.0}  # to the 0–100 scale on which everything is analysed
+
+SUMMARY_COLUMNS = [
+    "technique",
+    "session_number",
+    "patients",
+    "mean_pain_before",
+    "mean_improvement_points",
+    "mean_improvement_pct",
+    "ci95_low_pct",
+    "ci95_high_pct",
+]
+MOMENT_COLUMNS = ["technique", "session_number", "n", "sum_pain", "sum_points", "sum_pct", "sumsq_pct"]
+
+
+def to_points(pain: pd.Series, scale: pd.Series) -> pd.Series:
+    """Return pain scores converted to the 0–100 scale (VAS as entered, NRS × 10)."""
+    factor = scale.map(SCALE_FACTOR)
+    if factor.isna().any():
+        unknown = sorted(set(scale[factor.isna()].astype(str)))
+        raise ValueError(f"pain_scale: unknown scale {', '.join(unknown)}")
+    return pain.astype(float) * factor
+
+
+def cumulative_improvement(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Return sessions with baseline, improvement in points and in percent (NaN when the baseline is 0).
+
+    `sessions` has one row per session with `episode_id`, `session_number`, `pain_scale` and `pain_before`
+    (and optionally `pain_after` and `technique`). The episode's technique is that of its first session.
+    """
+    out = sessions.sort_values(["episode_id", "session_number"]).reset_index(drop=True)
+    out["pain_before_points"] = to_points(out["pain_before"], out["pain_scale"])
+    if "pain_after" in out:
+        out["pain_after_points"] = to_points(out["pain_after"], out["pain_scale"])
+    first = out.groupby("episode_id", sort=False).head(1).set_index("episode_id")
+    out["baseline_points"] = out["episode_id"].map(first["pain_before_points"])
+    if "technique" in out:
+        out["episode_technique"] = out["episode_id"].map(first["technique"])
+    out["improvement_points"] = out["baseline_points"] - out["pain_before_points"]
+    baseline = out["baseline_points"].where(out["baseline_points"] > 0)
+    out["improvement_pct"] = 100.0 * out["improvement_points"] / baseline
+    return out
+
+
+def immediate_effect(sessions: pd.DataFrame) -> pd.Series:
+    """Return each session's immediate effect, pain before minus pain after, in points (NaN without an after)."""
+    return to_points(sessions["pain_before"], sessions["pain_scale"]) - to_points(
+        sessions["pain_after"], sessions["pain_scale"]
+    )
+
+
+def curve_moments(improvement: pd.DataFrame) -> pd.DataFrame:
+    """Return, per episode technique and session number, the sums the technique curve is built from.
+
+    Episodes whose baseline is 0 have no percent improvement and are left out (see `excluded_episodes`).
+    The database computes the same sums in SQL (`db.queries.technique_moments`) for large clinics.
+    """
+    rows = improvement[improvement["baseline_points"] > 0]
+    grouped = rows.groupby(["episode_technique", "session_number"])
+    moments = pd.DataFrame(
+        {
+            "n": grouped.size(),
+            "sum_pain": grouped["pain_before_points"].sum(),
+            "sum_points": grouped["improvement_points"].sum(),
+            "sum_pct": grouped["improvement_pct"].sum(),
+            "sumsq_pct": grouped["improvement_pct"].apply(lambda x: float((x * x).sum())),
+        }
+    )
+    return moments.reset_index().rename(columns={"episode_technique": "technique"})[MOMENT_COLUMNS]
+
+
+def technique_curve(moments: pd.DataFrame) -> pd.DataFrame:
+    """Return the technique curve: mean cumulative improvement per session number with a 95 % t interval.
+
+    One row per technique and session number, columns `SUMMARY_COLUMNS` plus `small` (fewer than 10 patients).
+    The interval is undefined (NaN) where only one patient contributes.
+    """
+    m = moments.sort_values(["technique", "session_number"]).reset_index(drop=True)
+    n = m["n"].astype(float)
+    mean_pct = m["sum_pct"] / n
+    variance = ((m["sumsq_pct"] - n * mean_pct**2) / (n - 1)).clip(lower=0).where(n > 1)
+    half_width = stats.t.ppf(0.975, n - 1) * np.sqrt(variance / n)
+    curve = pd.DataFrame(
+        {
+            "technique": m["technique"],
+            "session_number": m["session_number"].astype(int),
+            "patients": m["n"].astype(int),
+            "mean_pain_before": m["sum_pain"] / n,
+            "mean_improvement_points": m["sum_points"] / n,
+            "mean_improvement_pct": mean_pct,
+            "ci95_low_pct": mean_pct - half_width,
+            "ci95_high_pct": mean_pct + half_width,
+        }
+    )
+    curve["small"] = curve["patients"] < SMALL_GROUP
+    return curve
+
+
+def summary_table(curve: pd.DataFrame) -> pd.DataFrame:
+    """Return the contract summary table of DESIGN.md section 5: the curve's columns, rounded to 2 decimals."""
+    return curve[SUMMARY_COLUMNS].round(2)
+
+
+def wilson_interval(successes, trials) -> tuple[np.ndarray, np.ndarray]:
+    """Return the 95 % Wilson score interval for successes out of trials, as fractions 0–1."""
+    low, high = proportion_confint(np.asarray(successes), np.asarray(trials), alpha=0.05, method="wilson")
+    return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+
+
+def responder_table(counts: pd.DataFrame) -> pd.DataFrame:
+    """Return responder shares with Wilson intervals from counts (`technique, threshold_pct, patients, responders`)."""
+    out = counts.sort_values(["technique", "threshold_pct"]).reset_index(drop=True)
+    out["share"] = out["responders"] / out["patients"]
+    out["ci95_low"], out["ci95_high"] = wilson_interval(out["responders"], out["patients"])
+    return out[["technique", "threshold_pct", "patients", "responders", "share", "ci95_low", "ci95_high"]]
+
+
+def responder_counts(improvement: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS) -> pd.DataFrame:
+    """Return, per technique and threshold, episodes and responders at each episode's last session."""
+    last = improvement[improvement["baseline_points"] > 0].groupby("episode_id").tail(1)
+    rows = [
+        {
+            "technique": technique,
+            "threshold_pct": threshold,
+            "patients": len(group),
+            "responders": int((group["improvement_pct"] >= threshold).sum()),
+        }
+        for technique, group in last.groupby("episode_technique")
+        for threshold in thresholds
+    ]
+    return pd.DataFrame(rows, columns=["technique", "threshold_pct", "patients", "responders"])
+
+
+def excluded_episodes(improvement: pd.DataFrame) -> pd.DataFrame:
+    """Return the episodes left out of percentages, with the reason, per technique."""
+    first = improvement.groupby("episode_id").head(1)
+    zero = first[first["baseline_points"] <= 0]
+    return (
+        zero.groupby("episode_technique").size().rename("episodes").reset_index()
+        .rename(columns={"episode_technique": "technique"})
+        .assign(reason="baseline pain 0: percent improvement undefined")
+    )
+
+
+def side_effect_rates(counts: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+    """Return side effects per 100 sessions with a Wilson interval, per technique and type.
+
+    `counts` has `technique, code, events`; `sessions` has `technique, sessions`. A type never seen with a
+    technique has no row. A session has each type at most once, so events/sessions is a proportion.
+    """
+    out = counts.merge(sessions, on="technique", how="left")
+    low, high = wilson_interval(out["events"], out["sessions"])
+    out["per_100_sessions"] = 100.0 * out["events"] / out["sessions"]
+    out["ci95_low"], out["ci95_high"] = 100.0 * low, 100.0 * high
+    return out.sort_values(["technique", "per_100_sessions"], ascending=[True, False]).reset_index(drop=True)
+
+
+def improvement_band(pct: float) -> str | None:
+    """Return the IMMPACT band an improvement in percent reaches ('substantial', …), or None below 15 %."""
+    reached = [label for threshold, label in IMMPACT_BANDS.items() if pct >= threshold]
+    return reached[-1] if reached else None
+
+
+def progress_sentence(improvement: pd.DataFrame) -> str:
+    """Return a plain-language sentence about a patient's latest cumulative improvement."""
+    if improvement.empty:
+        return "No sessions recorded yet."
+    last = improvement.iloc[-1]
+    if len(improvement) == 1:
+        return "This was the first session. It sets the starting point that later sessions are compared with."
+    if last["baseline_points"] <= 0:
+        return "Pain was 0 at the first session, so change is shown in points only."
+    pct = float(last["improvement_pct"])
+    if round(pct) == 0:
+        return "Your pain is about the same as at your first session."
+    if pct < 0:
+        return f"Your pain is {abs(pct):.0f} % higher than at your first session."
+    sentence = f"Your pain is {pct:.0f} % lower than at your first session."
+    band = improvement_band(pct)
+    if band == "substantial":
+        sentence += " That is a substantial improvement."
+    elif band == "moderate":
+        sentence += " That is an important improvement."
+    return sentence

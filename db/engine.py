@@ -1,0 +1,89 @@
+"""The database engine, built from DATABASE_URL, and the migrations that shape it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+DEFAULT_URL = "sqlite:///data/needle_outcomes.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def database_url() -> str:
+    """Return the configured database URL (DATABASE_URL, else the embedded SQLite file)."""
+    return os.environ.get("DATABASE_URL") or DEFAULT_URL
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """Return an engine for `url`, with SQLite made safe for concurrent writers."""
+    url = url or database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    _make_sqlite_transactional(engine)
+    return engine
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    # SQLAlchemy's documented recipe for pysqlite (see DESIGN.md section 7): take transaction control away from the
+    # driver, and begin write units of work with BEGIN IMMEDIATE, because deferred read-then-write transactions
+    # fail with "database is locked" under concurrent writers even with a busy timeout.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        mode = "IMMEDIATE" if connection.get_execution_options().get("sqlite_write") else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """Yield a Session for one write unit of work: committed on success, rolled back on any error."""
+    with Session(engine.execution_options(sqlite_write=True)) as session, session.begin():
+        yield session
+
+
+def alembic_config(url: str) -> Config:
+    """Return the Alembic configuration for the migrations shipped in db/migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str | None = None) -> None:
+    """Create the database, or bring it to the newest schema, by running the Alembic migrations."""
+    url = url or database_url()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+def has_schema(engine: Engine) -> bool:
+    """Return whether the database already holds the sessions table."""
+    return inspect(engine).has_table("sessions")

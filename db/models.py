@@ -1,0 +1,169 @@
+"""SQLModel tables and the vocabularies of DESIGN.md section 2."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Optional
+
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+TECHNIQUES = ("superficial", "deep", "electrical")
+TECHNIQUE_LABELS = {
+    "superficial": "Superficial dry needling",
+    "deep": "Deep dry needling",
+    "electrical": "Electrical dry needling",
+}
+PAIN_SCALES = {"vas_100": 100, "nrs_10": 10}  # scale code -> maximum
+PAIN_SCALE_LABELS = {"vas_100": "VAS 0–100 mm", "nrs_10": "NRS 0–10"}
+ROLES = ("clinician", "manager", "patient", "admin")
+SEVERITIES = ("mild", "significant", "serious")
+SIDE_EFFECTS = {
+    "bleeding": "Bleeding",
+    "bruising": "Bruising",
+    "pain_during": "Pain during treatment",
+    "soreness": "Post-needling soreness",
+    "aggravation": "Symptoms worse",
+    "drowsiness": "Drowsiness",
+    "fatigue": "Fatigue",
+    "headache": "Headache",
+    "nausea": "Nausea",
+    "faintness": "Faintness (no loss of consciousness)",
+    "syncope": "Syncope",
+    "sweating": "Sweating",
+    "emotional": "Altered emotions",
+    "itching": "Itching",
+    "numbness": "Numbness",
+    "nerve_irritation": "Nerve irritation",
+    "infection": "Infection",
+    "pneumothorax": "Pneumothorax / organ perforation",
+    "needle_breakage": "Needle breakage",
+    "other": "Other (describe in notes)",
+}
+CONDITIONS = (
+    "neck_pain",
+    "low_back_pain",
+    "plantar_fasciitis",
+    "lateral_epicondylalgia",
+    "shoulder_pain",
+    "headache",
+    "sciatica",
+    "carpal_tunnel",
+    "hamstring_strain",
+    "other",
+)
+# Suggestions for the session form; any other muscle name may be typed in.
+COMMON_MUSCLES = (
+    "upper_trapezius", "middle_trapezius", "levator_scapulae", "splenius_capitis", "splenius_cervicis",
+    "semispinalis_capitis", "suboccipitals", "sternocleidomastoid", "temporalis", "masseter", "lateral_pterygoid",
+    "infraspinatus", "supraspinatus", "subscapularis", "teres_minor", "deltoid", "rhomboid_major",
+    "extensor_carpi_radialis_brevis", "extensor_carpi_radialis_longus", "extensor_digitorum", "brachioradialis",
+    "supinator", "pronator_teres", "flexor_carpi_radialis", "abductor_pollicis_brevis", "quadratus_lumborum",
+    "lumbar_multifidus", "iliocostalis_lumborum", "longissimus_thoracis", "gluteus_maximus", "gluteus_medius",
+    "gluteus_minimus", "piriformis", "biceps_femoris", "semitendinosus", "semimembranosus", "rectus_femoris",
+    "vastus_lateralis", "vastus_medialis", "gastrocnemius", "soleus", "tibialis_anterior", "peroneus_longus",
+    "quadratus_plantae", "flexor_digitorum_brevis", "abductor_hallucis",
+)
+PATIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def utcnow() -> datetime:
+    """Return the current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _in(column: str, values) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class User(SQLModel, table=True):
+    """Someone who uses the app; the role decides what they may see (issue 4 adds login)."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="ck_users_role"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    display_name: str = Field(default="", max_length=128)
+    role: str = Field(max_length=16)
+    patient_id: Optional[int] = Field(default=None, foreign_key="patients.id")
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Patient(SQLModel, table=True):
+    """A person treated, known to managers only by a pseudonymous id."""
+
+    __tablename__ = "patients"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    pseudonym: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Episode(SQLModel, table=True):
+    """An episode of care: one patient, one condition, one course of treatment."""
+
+    __tablename__ = "episodes"
+    __table_args__ = (Index("ix_episodes_patient_condition", "patient_id", "condition"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patients.id")
+    condition: Optional[str] = Field(default=None, max_length=64)
+    body_region: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TreatmentSession(SQLModel, table=True):
+    """One dry-needling session with its pain scores (named so as not to clash with a db Session)."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        CheckConstraint(_in("technique", TECHNIQUES), name="ck_sessions_technique"),
+        CheckConstraint(_in("pain_scale", PAIN_SCALES), name="ck_sessions_pain_scale"),
+        CheckConstraint(
+            "pain_before >= 0 AND pain_before <= CASE pain_scale WHEN 'nrs_10' THEN 10 ELSE 100 END",
+            name="ck_sessions_pain_before_range",
+        ),
+        CheckConstraint(
+            "pain_after IS NULL OR (pain_after >= 0 AND "
+            "pain_after <= CASE pain_scale WHEN 'nrs_10' THEN 10 ELSE 100 END)",
+            name="ck_sessions_pain_after_range",
+        ),
+        CheckConstraint("session_number >= 1", name="ck_sessions_number_positive"),
+        UniqueConstraint("episode_id", "session_number", name="uq_sessions_episode_number"),
+        Index("ix_sessions_technique_number", "technique", "session_number"),
+        Index("ix_sessions_date", "session_date"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    episode_id: int = Field(foreign_key="episodes.id", index=True)
+    # k in DESIGN.md section 3: date order within the episode, ties kept in entry (id) order.
+    session_number: int
+    session_date: date
+    technique: str = Field(max_length=16)
+    clinician_id: Optional[int] = Field(default=None, foreign_key="users.id", index=True)
+    muscles: str = Field(default="", max_length=512)  # names joined by ';'
+    twitch_response: Optional[bool] = None
+    pain_scale: str = Field(default="vas_100", max_length=8)
+    pain_before: float
+    pain_after: Optional[float] = None
+    notes: str = Field(default="")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SideEffect(SQLModel, table=True):
+    """A side effect observed in one session, with its severity (White et al.)."""
+
+    __tablename__ = "side_effects"
+    __table_args__ = (
+        CheckConstraint(_in("code", SIDE_EFFECTS), name="ck_side_effects_code"),
+        CheckConstraint(_in("severity", SEVERITIES), name="ck_side_effects_severity"),
+        UniqueConstraint("session_id", "code", name="uq_side_effects_session_code"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="sessions.id", index=True, ondelete="CASCADE")
+    code: str = Field(max_length=32)
+    severity: str = Field(max_length=16)

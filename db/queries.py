@@ -1,0 +1,291 @@
+"""Reads. Each takes the caller's Session and returns plain data (DataFrames, dicts), never live ORM rows.
+
+The clinic-wide figures are aggregated in SQL so a page costs the same whatever the size of the database; the
+aggregates are the same sums `analytics.outcomes` builds from per-session rows, and tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Float, and_, case, cast, func, literal, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from analytics.outcomes import MOMENT_COLUMNS, RESPONDER_THRESHOLDS
+from db.models import Episode, Patient, SideEffect, TreatmentSession, User
+
+S = TreatmentSession
+
+
+@dataclass(frozen=True)
+class OutcomeFilter:
+    """Which episodes the clinic-wide figures cover: conditions, and the date range their first session fell in."""
+
+    conditions: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None
+
+
+def _points(column):
+    """Return a SQL expression for a pain column on the 0–100 scale (NRS × 10), as in analytics.to_points."""
+    return case((S.pain_scale == "nrs_10", column * 10.0), else_=cast(column, Float))
+
+
+def _episode_sessions(where: OutcomeFilter):
+    """Return a subquery of sessions with their episode's technique (that of session 1) and baseline."""
+    first = aliased(TreatmentSession, name="first_session")
+    baseline = case((first.pain_scale == "nrs_10", first.pain_before * 10.0), else_=cast(first.pain_before, Float))
+    stmt = (
+        select(
+            S.episode_id,
+            S.session_number,
+            S.technique.label("session_technique"),
+            first.technique.label("technique"),
+            _points(S.pain_before).label("pain"),
+            baseline.label("baseline"),
+        )
+        .join(first, and_(first.episode_id == S.episode_id, first.session_number == 1))
+        .join(Episode, Episode.id == S.episode_id)
+    )
+    if where.conditions:
+        stmt = stmt.where(Episode.condition.in_(where.conditions))
+    if where.start:
+        stmt = stmt.where(first.session_date >= where.start)
+    if where.end:
+        stmt = stmt.where(first.session_date <= where.end)
+    return stmt.subquery("episode_sessions")
+
+
+def _frame(session: Session, stmt, columns=None) -> pd.DataFrame:
+    result = session.execute(stmt)
+    return pd.DataFrame(result.all(), columns=columns or list(result.keys()))
+
+
+def technique_moments(session: Session, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
+    """Return the sums behind the technique curve (see analytics.outcomes.curve_moments), computed in SQL."""
+    o = _episode_sessions(where)
+    improvement = o.c.baseline - o.c.pain
+    pct = 100.0 * improvement / o.c.baseline
+    stmt = (
+        select(
+            o.c.technique,
+            o.c.session_number,
+            func.count(),
+            func.sum(o.c.pain),
+            func.sum(improvement),
+            func.sum(pct),
+            func.sum(pct * pct),
+        )
+        .where(o.c.baseline > 0)
+        .group_by(o.c.technique, o.c.session_number)
+        .order_by(o.c.technique, o.c.session_number)
+    )
+    return _frame(session, stmt, MOMENT_COLUMNS)
+
+
+def responder_counts(
+    session: Session, where: OutcomeFilter = OutcomeFilter(), thresholds=RESPONDER_THRESHOLDS
+) -> pd.DataFrame:
+    """Return per technique and threshold the episodes, and the responders at each episode's last session."""
+    o = _episode_sessions(where)
+    last = select(o.c.episode_id, func.max(o.c.session_number).label("last")).group_by(o.c.episode_id).subquery()
+    pct = 100.0 * (o.c.baseline - o.c.pain) / o.c.baseline
+    columns = [o.c.technique, func.count().label("patients")]
+    columns += [func.sum(case((pct >= t, 1), else_=0)).label(f"r{i}") for i, t in enumerate(thresholds)]
+    stmt = (
+        select(*columns)
+        .join(last, and_(last.c.episode_id == o.c.episode_id, last.c.last == o.c.session_number))
+        .where(o.c.baseline > 0)
+        .group_by(o.c.technique)
+    )
+    wide = _frame(session, stmt)
+    rows = [
+        {"technique": r["technique"], "threshold_pct": t, "patients": int(r["patients"]), "responders": int(r[f"r{i}"])}
+        for r in wide.to_dict("records")
+        for i, t in enumerate(thresholds)
+    ]
+    return pd.DataFrame(rows, columns=["technique", "threshold_pct", "patients", "responders"])
+
+
+def excluded_episodes(session: Session, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
+    """Return per technique the episodes left out of percentages because their baseline pain is 0."""
+    o = _episode_sessions(where)
+    stmt = (
+        select(o.c.technique, func.count().label("episodes"))
+        .where(o.c.session_number == 1, o.c.baseline <= 0)
+        .group_by(o.c.technique)
+    )
+    return _frame(session, stmt).assign(reason="baseline pain 0: percent improvement undefined")
+
+
+def safety_counts(session: Session, where: OutcomeFilter = OutcomeFilter()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (side-effect events per session technique and type, sessions per technique) for the filter.
+
+    Side effects belong to the technique used in the session where they happened. The pseudo-type `any` counts
+    sessions with at least one side effect.
+    """
+    o = _episode_sessions(where)
+    scoped = select(S.id, S.technique).join(
+        o, and_(o.c.episode_id == S.episode_id, o.c.session_number == S.session_number)
+    ).subquery()
+    sessions = _frame(
+        session,
+        select(scoped.c.technique, func.count().label("sessions")).group_by(scoped.c.technique),
+    )
+    by_type = (
+        select(scoped.c.technique, SideEffect.code, func.count().label("events"))
+        .join(SideEffect, SideEffect.session_id == scoped.c.id)
+        .group_by(scoped.c.technique, SideEffect.code)
+    )
+    any_type = (
+        select(scoped.c.technique, literal("any").label("code"), func.count(func.distinct(SideEffect.session_id)))
+        .join(SideEffect, SideEffect.session_id == scoped.c.id)
+        .group_by(scoped.c.technique)
+    )
+    counts = _frame(session, by_type.union_all(any_type), ["technique", "code", "events"])
+    return counts, sessions
+
+
+def serious_events(session: Session, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
+    """Return every significant or serious side effect with its date, technique, clinician and patient id."""
+    o = _episode_sessions(where)
+    stmt = (
+        select(
+            S.session_date,
+            S.technique,
+            SideEffect.code,
+            SideEffect.severity,
+            User.username.label("clinician"),
+            Patient.pseudonym.label("patient_id"),
+        )
+        .join(SideEffect, SideEffect.session_id == S.id)
+        .join(o, and_(o.c.episode_id == S.episode_id, o.c.session_number == S.session_number))
+        .join(Episode, Episode.id == S.episode_id)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .outerjoin(User, User.id == S.clinician_id)
+        .where(SideEffect.severity.in_(("significant", "serious")))
+        .order_by(S.session_date.desc())
+    )
+    return _frame(session, stmt)
+
+
+def conditions(session: Session) -> list[str]:
+    """Return the conditions that have episodes, sorted."""
+    stmt = select(Episode.condition).where(Episode.condition.is_not(None)).distinct().order_by(Episode.condition)
+    return list(session.scalars(stmt))
+
+
+def patients(session: Session) -> pd.DataFrame:
+    """Return one row per patient: id, pseudonymous id, conditions, sessions and last session date."""
+    stmt = (
+        select(
+            Patient.id,
+            Patient.pseudonym.label("patient_id"),
+            func.count(S.id).label("sessions"),
+            func.max(S.session_date).label("last_session"),
+        )
+        .outerjoin(Episode, Episode.patient_id == Patient.id)
+        .outerjoin(S, S.episode_id == Episode.id)
+        .group_by(Patient.id, Patient.pseudonym)
+        .order_by(Patient.pseudonym)
+    )
+    return _frame(session, stmt)
+
+
+def episodes(session: Session, patient_id: int) -> pd.DataFrame:
+    """Return the patient's episodes of care: id, condition, body region, sessions."""
+    stmt = (
+        select(Episode.id, Episode.condition, Episode.body_region, func.count(S.id).label("sessions"))
+        .outerjoin(S, S.episode_id == Episode.id)
+        .where(Episode.patient_id == patient_id)
+        .group_by(Episode.id, Episode.condition, Episode.body_region)
+        .order_by(Episode.id)
+    )
+    return _frame(session, stmt)
+
+
+def _side_effect_lists(session: Session, session_ids: list[int]) -> dict[int, str]:
+    if not session_ids:
+        return {}
+    rows = session.execute(
+        select(SideEffect.session_id, SideEffect.code, SideEffect.severity)
+        .where(SideEffect.session_id.in_(session_ids))
+        .order_by(SideEffect.session_id, SideEffect.id)
+    ).all()
+    joined: dict[int, list[str]] = {}
+    for row in rows:
+        joined.setdefault(row.session_id, []).append(f"{row.code}:{row.severity}")
+    return {k: ";".join(v) for k, v in joined.items()}
+
+
+SESSION_COLUMNS = [
+    S.id.label("session_id"),
+    S.episode_id,
+    S.session_number,
+    S.session_date,
+    S.technique,
+    S.pain_scale,
+    S.pain_before,
+    S.pain_after,
+    S.muscles,
+    S.twitch_response,
+    S.notes,
+    User.username.label("clinician"),
+    Episode.condition,
+    Episode.body_region,
+    Patient.pseudonym.label("patient_id"),
+]
+
+
+def _sessions_frame(session: Session, stmt) -> pd.DataFrame:
+    frame = _frame(session, stmt)
+    effects = _side_effect_lists(session, frame["session_id"].tolist())
+    frame["side_effects"] = [effects.get(i, "") for i in frame["session_id"]]
+    return frame
+
+
+def _sessions_select():
+    return (
+        select(*SESSION_COLUMNS)
+        .join(Episode, Episode.id == S.episode_id)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .outerjoin(User, User.id == S.clinician_id)
+    )
+
+
+def patient_sessions(session: Session, patient_id: int) -> pd.DataFrame:
+    """Return one patient's sessions in episode and session order, side effects as `code:severity;…`."""
+    stmt = _sessions_select().where(Patient.id == patient_id).order_by(S.episode_id, S.session_number)
+    return _sessions_frame(session, stmt)
+
+
+def all_sessions(session: Session) -> pd.DataFrame:
+    """Return every session in patient, date and entry order (the order of the interchange export)."""
+    stmt = _sessions_select().order_by(Patient.pseudonym, S.session_date, S.id)
+    return _sessions_frame(session, stmt)
+
+
+def last_session_defaults(session: Session, patient_id: int) -> dict:
+    """Return the technique, muscles, scale and condition of the patient's latest session (empty if none)."""
+    row = session.execute(
+        select(S.technique, S.muscles, S.pain_scale, Episode.condition, Episode.body_region)
+        .join(Episode, Episode.id == S.episode_id)
+        .where(Episode.patient_id == patient_id)
+        .order_by(S.session_date.desc(), S.id.desc())
+        .limit(1)
+    ).first()
+    return dict(row._mapping) if row else {}
+
+
+def clinicians(session: Session) -> list[str]:
+    """Return the usernames of active clinicians, sorted."""
+    stmt = select(User.username).where(User.role == "clinician", User.is_active).order_by(User.username)
+    return list(session.scalars(stmt))
+
+
+def count_sessions(session: Session) -> int:
+    """Return the number of sessions stored."""
+    return session.execute(select(func.count()).select_from(S)).scalar_one()

@@ -1,0 +1,196 @@
+"""What a valid session is: one model that the form, the import and the CLI all validate through."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from db.models import PAIN_SCALES, PATIENT_ID_PATTERN, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
+
+SLUG = re.compile(r"^[a-z0-9_]{1,64}$")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DAY_FIRST_DATE = re.compile(r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}$")
+
+FIELD_LABELS = {
+    "patient_id": "Patient",
+    "session_date": "Session date",
+    "technique": "Technique",
+    "pain_scale": "Pain scale",
+    "pain_before": "Pain before",
+    "pain_after": "Pain after",
+    "side_effects": "Side effects",
+    "condition": "Condition",
+    "body_region": "Body region",
+    "clinician": "Clinician",
+    "twitch_response": "Local twitch response",
+    "muscles": "Muscles treated",
+    "notes": "Notes",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason an input was refused: the field (interchange column name) and what is wrong with it."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{FIELD_LABELS.get(self.field, self.field)}: {self.message}"
+
+
+class InvalidInput(ValueError):
+    """Raised when input is refused; carries every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class SessionInput(BaseModel):
+    """A session as entered, before it is stored; field names follow the interchange format."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    patient_id: str
+    session_date: date
+    technique: str
+    pain_scale: str = "vas_100"
+    pain_before: float
+    pain_after: Optional[float] = None
+    side_effects: list[tuple[str, str]] = []
+    condition: Optional[str] = None
+    body_region: Optional[str] = None
+    clinician: Optional[str] = None
+    twitch_response: Optional[bool] = None
+    muscles: list[str] = []
+    notes: str = ""
+    today: date | None = None  # injectable "today" for the not-in-the-future rule; defaults to date.today()
+
+    @field_validator("patient_id")
+    @classmethod
+    def _patient_id(cls, value: str) -> str:
+        if not value:
+            raise ValueError("is required")
+        if not re.match(PATIENT_ID_PATTERN, value):
+            raise ValueError("must be 1–64 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("session_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value):
+        if isinstance(value, str):
+            if DAY_FIRST_DATE.match(value):
+                raise ValueError(f"'{value}' is not YYYY-MM-DD; day-first dates are not guessed, write e.g. 2025-01-31")
+            if not ISO_DATE.match(value):
+                raise ValueError(f"'{value}' is not a date in YYYY-MM-DD form")
+        return value
+
+    @field_validator("technique")
+    @classmethod
+    def _technique(cls, value: str) -> str:
+        if value not in TECHNIQUES:
+            raise ValueError(f"unknown technique '{value}'; use one of {', '.join(TECHNIQUES)}")
+        return value
+
+    @field_validator("pain_scale", mode="before")
+    @classmethod
+    def _pain_scale(cls, value):
+        if value in (None, ""):
+            return "vas_100"
+        if value not in PAIN_SCALES:
+            raise ValueError(f"unknown scale '{value}'; use vas_100 or nrs_10")
+        return value
+
+    @field_validator("condition", "body_region", "clinician", mode="before")
+    @classmethod
+    def _optional_code(cls, value):
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            return None
+        if not SLUG.match(str(value).strip()):
+            raise ValueError(f"'{value}' must be lower-case letters, digits and '_' (at most 64)")
+        return str(value).strip()
+
+    @field_validator("side_effects")
+    @classmethod
+    def _side_effects(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        seen = set()
+        for code, severity in value:
+            if code not in SIDE_EFFECTS:
+                raise ValueError(f"unknown side effect '{code}'")
+            if severity not in SEVERITIES:
+                raise ValueError(f"unknown severity '{severity}' for {code}; use mild, significant or serious")
+            if code in seen:
+                raise ValueError(f"'{code}' is listed more than once")
+            seen.add(code)
+        return value
+
+    @field_validator("muscles")
+    @classmethod
+    def _muscles(cls, value: list[str]) -> list[str]:
+        cleaned = [m.strip() for m in value if m.strip()]
+        if any(";" in m for m in cleaned):
+            raise ValueError("a muscle name cannot contain ';'")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _within_scale_and_not_future(self) -> SessionInput:
+        problems = []
+        maximum = PAIN_SCALES.get(self.pain_scale, 100)
+        label = "0–10 (NRS)" if self.pain_scale == "nrs_10" else "0–100 (VAS, mm)"
+        for name in ("pain_before", "pain_after"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not 0 <= value <= maximum:
+                problems.append(f"{name}: {value:g} is outside the scale {label}")
+            elif self.pain_scale == "nrs_10" and value != int(value):
+                problems.append(f"{name}: {value:g} is not a whole number; the NRS has whole numbers 0–10")
+        if self.session_date > (self.today or date.today()):
+            problems.append(f"session_date: {self.session_date.isoformat()} is in the future")
+        if problems:
+            raise ValueError(" | ".join(problems))
+        return self
+
+
+_MESSAGES = {
+    "missing": "is required",
+    "float_parsing": "is not a number",
+    "float_type": "is not a number",
+    "finite_number": "is not a finite number",
+    "date_parsing": "is not a valid date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "is not a valid date (YYYY-MM-DD)",
+    "date_type": "is not a valid date (YYYY-MM-DD)",
+    "bool_parsing": "must be yes or no",
+    "extra_forbidden": "is not a known field",
+}
+
+
+def problems_from(error: ValidationError) -> list[Problem]:
+    """Return the problems of a pydantic ValidationError, each naming its field in interchange terms."""
+    problems = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        if item["type"] == "value_error":
+            message = str(item["ctx"]["error"]) if "ctx" in item else item["msg"]
+            if not field:  # model-level checks name their own fields: "pain_before: … | session_date: …"
+                for part in message.split(" | "):
+                    name, _, text = part.partition(": ")
+                    problems.append(Problem(name, text))
+                continue
+            problems.append(Problem(field, message))
+        else:
+            problems.append(Problem(field, _MESSAGES.get(item["type"], item["msg"])))
+    return problems
+
+
+def validate_session(data: dict) -> SessionInput:
+    """Return the validated session, or raise InvalidInput listing every problem with its field."""
+    try:
+        return SessionInput(**data)
+    except ValidationError as error:
+        raise InvalidInput(problems_from(error)) from None

@@ -1,0 +1,117 @@
+"""Writes of clinical data. Each takes the caller's Session; the caller's unit of work commits or rolls back."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from db.models import Episode, Patient, SideEffect, TreatmentSession, User
+from db.validation import SessionInput
+
+# Offset used while renumbering an episode, so the (episode, number) uniqueness holds at every single UPDATE.
+_RENUMBER_OFFSET = 1_000_000
+
+
+def get_or_create_patient(session: Session, pseudonym: str) -> Patient:
+    """Return the patient with this pseudonymous id, creating it if new."""
+    patient = session.scalars(select(Patient).where(Patient.pseudonym == pseudonym)).first()
+    if patient is None:
+        patient = Patient(pseudonym=pseudonym)
+        session.add(patient)
+        session.flush()
+    return patient
+
+
+def get_or_create_episode(
+    session: Session, patient: Patient, condition: str | None, body_region: str | None = None
+) -> Episode:
+    """Return the patient's episode of care for this condition, creating it if new."""
+    same_condition = Episode.condition.is_(None) if condition is None else Episode.condition == condition
+    episode = session.scalars(select(Episode).where(Episode.patient_id == patient.id, same_condition)).first()
+    if episode is None:
+        episode = Episode(patient_id=patient.id, condition=condition, body_region=body_region)
+        session.add(episode)
+        session.flush()
+    elif body_region and not episode.body_region:
+        episode.body_region = body_region
+    return episode
+
+
+def get_or_create_clinician(session: Session, username: str) -> User:
+    """Return the user with this username, creating a clinician account without a password if new."""
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        user = User(username=username, display_name=username, role="clinician")
+        session.add(user)
+        session.flush()
+    return user
+
+
+def renumber_episode(session: Session, episode_id: int) -> None:
+    """Give an episode's sessions numbers 1, 2, 3… in date order, ties kept in entry order."""
+    rows = session.execute(
+        select(TreatmentSession.id, TreatmentSession.session_number)
+        .where(TreatmentSession.episode_id == episode_id)
+        .order_by(TreatmentSession.session_date, TreatmentSession.id)
+    ).all()
+    wanted = {row.id: k for k, row in enumerate(rows, start=1)}
+    if all(row.session_number == wanted[row.id] for row in rows):
+        return
+    session.execute(
+        update(TreatmentSession)
+        .where(TreatmentSession.episode_id == episode_id)
+        .values(session_number=TreatmentSession.session_number + _RENUMBER_OFFSET)
+    )
+    session.execute(
+        update(TreatmentSession),
+        [{"id": session_id, "session_number": k} for session_id, k in wanted.items()],
+    )
+
+
+def session_values(entry: SessionInput) -> dict:
+    """Return the stored column values of a validated session (everything but its episode and clinician)."""
+    return {
+        "session_date": entry.session_date,
+        "technique": entry.technique,
+        "muscles": ";".join(entry.muscles),
+        "twitch_response": entry.twitch_response,
+        "pain_scale": entry.pain_scale,
+        "pain_before": entry.pain_before,
+        "pain_after": entry.pain_after,
+        "notes": entry.notes,
+    }
+
+
+def record_session(session: Session, entry: SessionInput) -> TreatmentSession:
+    """Store one validated session for its patient and episode, and return it with its session number."""
+    patient = get_or_create_patient(session, entry.patient_id)
+    episode = get_or_create_episode(session, patient, entry.condition, entry.body_region)
+    clinician = get_or_create_clinician(session, entry.clinician) if entry.clinician else None
+    last = session.execute(
+        select(func.max(TreatmentSession.session_number)).where(TreatmentSession.episode_id == episode.id)
+    ).scalar_one()
+    row = TreatmentSession(
+        episode_id=episode.id,
+        session_number=(last or 0) + 1,
+        clinician_id=clinician.id if clinician else None,
+        **session_values(entry),
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(SideEffect(session_id=row.id, code=c, severity=s) for c, s in entry.side_effects)
+    if _is_backdated(session, episode.id, entry.session_date):
+        renumber_episode(session, episode.id)
+    session.flush()
+    session.refresh(row)
+    return row
+
+
+def _is_backdated(session: Session, episode_id: int, session_date: date) -> bool:
+    later = session.execute(
+        select(func.count()).where(
+            TreatmentSession.episode_id == episode_id, TreatmentSession.session_date > session_date
+        )
+    ).scalar_one()
+    return later > 0
