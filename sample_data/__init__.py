@@ -1,0 +1,1 @@
+"""Synthetic demo data (sessions.csv) and the seeded generator that writes it."""

@@ -1,0 +1,468 @@
+"""Generate the demo data set: synthetic dry-needling sessions in the interchange format.
+
+Run from the repo root as ``python sample_data/generate.py`` (writes ``sample_data/sessions.csv``) or import
+``generate`` to build larger data sets for benchmarks. Everything comes from one seeded numpy generator and no
+clock is read, so the same arguments always give byte-identical CSV.
+
+The numbers are invented but shaped after REFERENCES.md: baseline pain around 55-80 on the 0-100 scale,
+improvement ``max_effect * (1 - exp(-k / tau))`` after k sessions (electrical > deep > superficial), drop-out of
+non-responders and of patients whose pain is already low, and side effects at the per-treatment rates of Brady
+et al. 2014 (soreness at 15 %, since trials report it far more often than Brady's "pain after").
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEED = 20261124
+CSV_PATH = Path(__file__).resolve().parent / "sessions.csv"
+
+# The 11 interchange columns of DESIGN.md section 5, in order, then the two documented extra columns.
+CONTRACT_COLUMNS = [
+    "patient_id",
+    "session_date",
+    "technique",
+    "pain_scale",
+    "pain_before",
+    "pain_after",
+    "side_effects",
+    "condition",
+    "clinician",
+    "twitch_response",
+    "notes",
+]
+EXTRA_COLUMNS = ["body_region", "muscles"]
+COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
+
+TECHNIQUES = ["superficial", "deep", "electrical"]
+SCALES = ["vas_100", "nrs_10"]
+CLINICIANS = ["clin_ahmed", "clin_brown", "clin_chen", "clin_diaz", "clin_evans", "clin_fischer"]
+# Clinicians differ in caseload and in the technique they favour, so technique is confounded with clinician
+# as in a real clinic (superficial, deep, electrical).
+CLINICIAN_WEIGHTS = np.array([0.22, 0.20, 0.18, 0.16, 0.13, 0.11])
+CLINICIAN_TECHNIQUE = np.array(
+    [
+        [0.30, 0.50, 0.20],
+        [0.50, 0.40, 0.10],
+        [0.15, 0.35, 0.50],
+        [0.30, 0.55, 0.15],
+        [0.25, 0.45, 0.30],
+        [0.35, 0.40, 0.25],
+    ]
+)
+
+# Condition -> (share of patients, body region, muscles: most often treated first).
+CONDITIONS: dict[str, tuple[float, str, list[str]]] = {
+    "neck_pain": (
+        0.22,
+        "neck",
+        [
+            "upper_trapezius",
+            "levator_scapulae",
+            "splenius_capitis",
+            "splenius_cervicis",
+            "semispinalis_capitis",
+            "sternocleidomastoid",
+        ],
+    ),
+    "low_back_pain": (
+        0.20,
+        "lower_back",
+        ["quadratus_lumborum", "lumbar_multifidus", "iliocostalis_lumborum", "longissimus_thoracis", "gluteus_medius"],
+    ),
+    "plantar_fasciitis": (
+        0.08,
+        "foot",
+        ["quadratus_plantae", "flexor_digitorum_brevis", "gastrocnemius", "abductor_hallucis", "soleus"],
+    ),
+    "lateral_epicondylalgia": (
+        0.07,
+        "elbow",
+        [
+            "extensor_carpi_radialis_brevis",
+            "extensor_carpi_radialis_longus",
+            "extensor_digitorum",
+            "supinator",
+            "brachioradialis",
+        ],
+    ),
+    "shoulder_pain": (
+        0.13,
+        "shoulder",
+        ["infraspinatus", "supraspinatus", "teres_minor", "upper_trapezius", "deltoid", "subscapularis"],
+    ),
+    "headache": (
+        0.08,
+        "head",
+        ["upper_trapezius", "suboccipitals", "temporalis", "sternocleidomastoid", "splenius_capitis"],
+    ),
+    "sciatica": (
+        0.06,
+        "hip",
+        ["piriformis", "gluteus_medius", "gluteus_minimus", "gluteus_maximus", "quadratus_lumborum"],
+    ),
+    "carpal_tunnel": (
+        0.04,
+        "wrist",
+        [
+            "flexor_digitorum_superficialis",
+            "pronator_teres",
+            "flexor_carpi_radialis",
+            "palmaris_longus",
+            "abductor_pollicis_brevis",
+        ],
+    ),
+    "hamstring_strain": (
+        0.05,
+        "thigh",
+        ["biceps_femoris", "semitendinosus", "semimembranosus", "adductor_magnus"],
+    ),
+    "other": (0.07, "", []),  # region drawn from OTHER_REGIONS
+}
+OTHER_REGIONS: dict[str, list[str]] = {
+    "jaw": ["masseter", "temporalis", "lateral_pterygoid", "medial_pterygoid"],
+    "knee": ["vastus_medialis", "vastus_lateralis", "rectus_femoris", "popliteus"],
+    "upper_back": ["rhomboid_major", "middle_trapezius", "infraspinatus", "serratus_posterior_superior"],
+    "calf": ["gastrocnemius", "soleus", "tibialis_anterior", "peroneus_longus"],
+}
+# Body regions in a fixed order (the conditions' own, then those of "other") with their muscles.
+REGION_MUSCLES: dict[str, list[str]] = {
+    **{region: muscles for _, region, muscles in CONDITIONS.values() if region},
+    **OTHER_REGIONS,
+}
+REGIONS = list(REGION_MUSCLES)
+# Small differences in how well each condition responds (added to the patient's proportional effect).
+CONDITION_EFFECT = {
+    "sciatica": -0.08,
+    "other": -0.04,
+    "plantar_fasciitis": -0.02,
+    "headache": 0.02,
+    "lateral_epicondylalgia": 0.02,
+}
+
+# Improvement curve max_effect * (1 - exp(-k / tau)) per technique: (max_effect, tau in sessions,
+# mean immediate relative drop from pain_before to pain_after, chance of a local twitch response).
+TECHNIQUE_MODEL = {
+    "superficial": (0.35, 2.4, 0.08, 0.12),
+    "deep": (0.50, 1.9, 0.14, 0.85),
+    "electrical": (0.55, 1.6, 0.18, 0.80),
+}
+
+# Side-effect codes in DESIGN.md order (only those used for mild events) with per-treatment rates:
+# Brady et al. 2014, except soreness (trials report 29-91 % of patients; 15 % per treatment used here).
+SIDE_EFFECT_RATES = {
+    "bleeding": 0.0465,
+    "bruising": 0.0755,
+    "pain_during": 0.0301,
+    "soreness": 0.15,
+    "aggravation": 0.0088,
+    "drowsiness": 0.0026,
+    "fatigue": 0.0004,
+    "headache": 0.0014,
+    "nausea": 0.0013,
+    "emotional": 0.0004,
+}
+# Superficial needling stays out of the muscle: fewer events. Scaled so the overall rate matches the reference.
+TECHNIQUE_RISK = np.array([0.5, 1.1, 1.2])
+SIGNIFICANT_EVENTS = [  # (code, note), used in turn; none serious
+    ("faintness", "Felt faint after needling; lay down 15 min, recovered, sent home with a friend"),
+    ("aggravation", "Pain much worse for 3 days, off work; GP visit"),
+    ("soreness", "Severe soreness, could not work next day"),
+]
+ALL_SIDE_EFFECT_CODES = [
+    "bleeding",
+    "bruising",
+    "pain_during",
+    "soreness",
+    "aggravation",
+    "drowsiness",
+    "fatigue",
+    "headache",
+    "nausea",
+    "faintness",
+    "syncope",
+    "sweating",
+    "emotional",
+    "itching",
+    "numbness",
+    "nerve_irritation",
+    "infection",
+    "pneumothorax",
+    "needle_breakage",
+    "other",
+]
+
+COMMON_NOTES = [
+    "Home exercises reviewed",
+    "Stretching advised",
+    "Cold spray after needling",
+    "Patient anxious about needles; procedure explained",
+    "Session shortened, patient arrived late",
+    "Massage after needling",
+    "Sleeping better",
+    "Back at the gym",
+    "Referred to GP for review",
+    "Needles left in for 10 min",
+]
+# Each appears exactly once, to exercise CSV quoting, HTML escaping and UTF-8 in importers and pages.
+SPECIAL_NOTES = [
+    "Needled left and right, 3 needles each side, 30 mm",
+    'Says she feels "much better" today',
+    'Asked for "fewer needles, please"; will review',
+    "<b>not html</b>",
+    "Patient\u2019s GP (Dr \u0160im\u016fnek) informed \u2013 r\u00e9sum\u00e9 of care sent",
+]
+
+MAX_SESSIONS = 10
+
+
+def _add_months(day: date, months: int) -> date:
+    """Return the same day of the month ``months`` later (day clamped to 28 to stay valid)."""
+    month_index = day.month - 1 + months
+    return date(day.year + month_index // 12, month_index % 12 + 1, min(day.day, 28))
+
+
+def _pick(rng: np.random.Generator, pool: np.ndarray, count: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Return up to ``count`` distinct, sorted items of ``pool`` (weighted if given)."""
+    count = min(count, pool.size)
+    if count == 0:
+        return pool[:0]
+    p = None if weights is None else weights / weights.sum()
+    return np.sort(rng.choice(pool, size=count, replace=False, p=p))
+
+
+def _join_table(names: list[str], suffix: str = "") -> np.ndarray:
+    """Return an array mapping each bitmask over ``names`` to the names joined by ';' in list order."""
+    table = np.empty(1 << len(names), dtype=object)
+    for mask in range(table.size):
+        table[mask] = ";".join(name + suffix for bit, name in enumerate(names) if mask >> bit & 1)
+    return table
+
+
+def generate(seed: int = SEED, patients: int = 300, start: date = date(2025, 5, 1), months: int = 18) -> pd.DataFrame:
+    """Return synthetic sessions, one row per session, in the interchange format plus body_region and muscles."""
+    rng = np.random.default_rng(seed)
+    n = patients
+    first_day = np.datetime64(start, "D")
+    span_days = int((np.datetime64(_add_months(start, months), "D") - first_day).astype(int))
+    k = np.arange(MAX_SESSIONS)
+
+    # --- one episode per patient -------------------------------------------------------------------------
+    clinician = rng.choice(len(CLINICIANS), size=n, p=CLINICIAN_WEIGHTS)
+    tech_u = rng.random(n)
+    technique = (tech_u[:, None] > np.cumsum(CLINICIAN_TECHNIQUE[clinician], axis=1)).sum(axis=1)
+    technique = np.minimum(technique, 2)  # the cumulative sum can fall a rounding error short of 1
+    cond_names = list(CONDITIONS)
+    cond_p = np.array([CONDITIONS[c][0] for c in cond_names])
+    condition = rng.choice(len(cond_names), size=n, p=cond_p / cond_p.sum())
+    other_region = rng.integers(0, len(OTHER_REGIONS), size=n)
+    region_of_condition = np.array([REGIONS.index(CONDITIONS[c][1]) if CONDITIONS[c][1] else -1 for c in cond_names])
+    region = region_of_condition[condition]
+    region[region < 0] = REGIONS.index(next(iter(OTHER_REGIONS))) + other_region[region < 0]
+    scale = (rng.random(n) < 0.20).astype(np.int64)  # 0 = vas_100, 1 = nrs_10
+    baseline = np.clip(rng.normal(67.0, 10.0, size=n), 25.0, 100.0)
+    max_effect = np.array([TECHNIQUE_MODEL[t][0] for t in TECHNIQUES])[technique]
+    cond_effect = np.array([CONDITION_EFFECT.get(c, 0.0) for c in cond_names])[condition]
+    # Patient random effect; more room to improve when the baseline is high.
+    effect = max_effect + cond_effect + 0.004 * (baseline - 67.0) + rng.normal(0.0, 0.18, size=n)
+    effect = np.clip(effect, -0.15, 0.95)
+    tau = np.array([TECHNIQUE_MODEL[t][1] for t in TECHNIQUES])[technique] * np.exp(rng.normal(0.0, 0.3, size=n))
+    first_offset = rng.integers(0, span_days, size=n)
+
+    # --- up to MAX_SESSIONS per patient as (patients x sessions) matrices ---------------------------------
+    # Pain before session k+1 reflects k sessions of treatment; session 1's pain is the baseline itself.
+    improvement = effect[:, None] * (1.0 - np.exp(-k[None, :] / tau[:, None]))
+    noise = rng.normal(0.0, 6.0, size=(n, MAX_SESSIONS))
+    noise[:, 0] = 0.0
+    before = np.clip(baseline[:, None] * (1.0 - improvement) + noise, 0.0, 100.0)
+
+    gap_u = rng.random((n, MAX_SESSIONS))
+    gaps = np.where(
+        gap_u < 0.85,
+        rng.integers(5, 11, size=(n, MAX_SESSIONS)),
+        np.where(
+            gap_u < 0.97, rng.integers(11, 22, size=(n, MAX_SESSIONS)), rng.integers(22, 46, size=(n, MAX_SESSIONS))
+        ),
+    )
+    gaps[:, 0] = 0
+    offsets = first_offset[:, None] + np.cumsum(gaps, axis=1)
+
+    # Drop-out after each session: some never come back after the first; courses are planned for a few
+    # sessions, so the chance of stopping grows with k; non-responders give up; patients who improved a lot,
+    # or whose pain is already low, are discharged.
+    relative = (baseline[:, None] - before) / np.maximum(baseline[:, None], 1.0)
+    hazard = np.broadcast_to(0.06 + 0.035 * k[None, :], (n, MAX_SESSIONS)).copy()
+    hazard[:, 0] = 0.10
+    hazard[:, 2:] = np.where(relative[:, 2:] < 0.10, 0.30, hazard[:, 2:])
+    hazard[:, 1:] = np.where(relative[:, 1:] >= 0.50, 0.25, hazard[:, 1:])
+    hazard[:, 1:] = np.where(before[:, 1:] <= 20.0, 0.50, hazard[:, 1:])
+    stop = rng.random((n, MAX_SESSIONS)) < hazard
+    stop[:, -1] = True
+    planned = stop.argmax(axis=1) + 1
+    # Sessions that would fall on or after the end date have not happened yet: the episode is still open.
+    held = (offsets < span_days).sum(axis=1)
+    sessions = np.minimum(planned, held)
+
+    # --- edge cases, chosen among patients who can show them -------------------------------------------------
+    ids = np.arange(n)
+    last_relative = relative[ids, np.minimum(sessions, 3) - 1]
+    switchers = _pick(rng, ids[sessions >= 4], round(0.05 * n), weights=np.exp(-3.0 * last_relative[sessions >= 4]))
+    switch_at = rng.integers(2, 4, size=switchers.size)  # sessions before the switch
+    switch_to = (technique[switchers] + rng.integers(1, 3, size=switchers.size)) % 3
+    same_pool = ids[(sessions >= 2) & ~np.isin(ids, switchers)]
+    same_day = _pick(rng, same_pool, round(0.03 * n))
+    same_day_at = (rng.random(same_day.size) * (sessions[same_day] - 1)).astype(np.int64) + 1
+    mixed = _pick(rng, ids[sessions >= 2], round(0.03 * n))
+    mixed_at = (rng.random(mixed.size) * (sessions[mixed] - 1)).astype(np.int64) + 1
+    zero_pool = ids[(sessions >= 2) & ~np.isin(ids, mixed)]
+    zero_baseline = _pick(rng, zero_pool, max(1, round(n / 150)))
+
+    session_technique = np.repeat(technique[:, None], MAX_SESSIONS, axis=1)
+    session_technique[switchers] = np.where(
+        k[None, :] >= switch_at[:, None], switch_to[:, None], technique[switchers][:, None]
+    )
+    gaps[same_day, same_day_at] = 0
+    offsets = first_offset[:, None] + np.cumsum(gaps, axis=1)
+    session_scale = np.repeat(scale[:, None], MAX_SESSIONS, axis=1)
+    session_scale[mixed] = np.where(k[None, :] >= mixed_at[:, None], 1 - scale[mixed][:, None], scale[mixed][:, None])
+    # Baseline 0 (treated for stiffness, say): percent improvement is undefined for these episodes.
+    zero_noise = np.abs(rng.normal(0.0, 3.0, size=(zero_baseline.size, MAX_SESSIONS))) * (
+        rng.random((zero_baseline.size, MAX_SESSIONS)) < 0.4
+    )
+    zero_noise[:, 0] = 0.0
+    before[zero_baseline] = zero_noise
+
+    # --- flatten to one row per session, patient by patient in session order ----------------------------------
+    rows, ks = np.nonzero(k[None, :] < sessions[:, None])
+    s = rows.size
+    tech = session_technique[rows, ks]
+    sc = session_scale[rows, ks]
+    pain = before[rows, ks]
+
+    immediate = np.array([TECHNIQUE_MODEL[t][2] for t in TECHNIQUES])[tech]
+    after = np.clip(pain * (1.0 - immediate * rng.uniform(0.0, 2.0, size=s)) + rng.normal(0.0, 3.0, size=s), 0.0, 100.0)
+    has_after = rng.random(s) < 0.70
+
+    def on_scale(values: np.ndarray) -> np.ndarray:
+        return np.where(sc == 1, np.rint(values / 10.0), np.rint(values)).astype(np.int64)
+
+    # A patient who had no pain before cannot have less after (keeps the zero-baseline edge case tidy).
+    after = np.where(np.isin(rows, zero_baseline), np.minimum(after, pain), after)
+    pain_before = on_scale(pain)
+    pain_after = pd.arrays.IntegerArray(np.where(has_after, on_scale(after), 0), ~has_after)
+
+    covered = rng.random(s) < 0.10
+    session_clinician = np.where(
+        covered, (clinician[rows] + rng.integers(1, len(CLINICIANS), size=s)) % len(CLINICIANS), clinician[rows]
+    )
+    # The second of two sessions on one date is with the same clinician as the first.
+    is_same_day = np.zeros(s, dtype=bool)
+    is_same_day[1:] = (rows[1:] == rows[:-1]) & (offsets[rows[1:], ks[1:]] == offsets[rows[:-1], ks[:-1]])
+    second = np.flatnonzero(is_same_day)
+    session_clinician[second] = session_clinician[second - 1]
+
+    twitch_yes = rng.random(s) < np.array([TECHNIQUE_MODEL[t][3] for t in TECHNIQUES])[tech]
+    twitch = np.where(twitch_yes, "yes", "no").astype(object)
+    twitch[rng.random(s) < 0.05] = ""
+
+    side_effects, notes = _side_effects_and_notes(rng, tech, rows)
+    body_region, muscles = _muscles(rng, region, rows)
+
+    width = max(4, len(str(n)))
+    patient_ids = np.array([f"P{i + 1:0{width}d}" for i in range(n)], dtype=object)
+    return pd.DataFrame(
+        {
+            "patient_id": patient_ids[rows],
+            "session_date": (first_day + offsets[rows, ks].astype("timedelta64[D]")).astype(str),
+            "technique": np.array(TECHNIQUES, dtype=object)[tech],
+            "pain_scale": np.array(SCALES, dtype=object)[sc],
+            "pain_before": pain_before,
+            "pain_after": pain_after,
+            "side_effects": side_effects,
+            "condition": np.array(cond_names, dtype=object)[condition[rows]],
+            "clinician": np.array(CLINICIANS, dtype=object)[session_clinician],
+            "twitch_response": twitch,
+            "notes": notes,
+            "body_region": body_region,
+            "muscles": muscles,
+        },
+        columns=COLUMNS,
+    )
+
+
+def _side_effects_and_notes(
+    rng: np.random.Generator, tech: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the side_effects and notes columns for sessions of techniques ``tech`` and patients ``rows``."""
+    s = tech.size
+    codes = list(SIDE_EFFECT_RATES)
+    rates = np.array([SIDE_EFFECT_RATES[c] for c in codes])
+    tech_share = np.bincount(tech, minlength=3) / max(s, 1)
+    risk = TECHNIQUE_RISK / max(float(tech_share @ TECHNIQUE_RISK), 1e-9)
+    happened = rng.random((s, len(codes))) < rates[None, :] * risk[tech][:, None]
+    effect_mask = (happened * (1 << np.arange(len(codes)))).sum(axis=1)
+    side_effects = _join_table(codes, ":mild")[effect_mask]
+
+    notes = np.full(s, "", dtype=object)
+    noted = rng.random(s) < 0.03
+    notes[noted] = np.array(COMMON_NOTES, dtype=object)[rng.integers(0, len(COMMON_NOTES), size=int(noted.sum()))]
+    # Significant events on deep or electrical sessions, at most one per patient: about 1 per 600 sessions
+    # (Boyce 2020 saw 1 major event per 1,024), at least 3 from 1,000 sessions up so the demo shows the flag.
+    candidates = rng.permutation(np.flatnonzero(tech != 0))
+    candidates = candidates[np.sort(np.unique(rows[candidates], return_index=True)[1])]
+    significant = np.sort(candidates[: max(3, s // 600) if s >= 1000 else s // 300])
+    for j, i in enumerate(significant):
+        code, note = SIGNIFICANT_EVENTS[j % len(SIGNIFICANT_EVENTS)]
+        present = {pair.split(":")[0]: pair for pair in side_effects[i].split(";") if pair}
+        present[code] = f"{code}:significant"
+        side_effects[i] = ";".join(present[c] for c in ALL_SIDE_EFFECT_CODES if c in present)
+        notes[i] = note
+    plain = np.flatnonzero(~noted & ~np.isin(np.arange(s), significant))
+    for note, i in zip(SPECIAL_NOTES, _pick(rng, plain, len(SPECIAL_NOTES)), strict=False):
+        notes[i] = note
+    return side_effects, notes
+
+
+def _muscles(rng: np.random.Generator, region: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the body_region and muscles columns for patients in regions ``region``, sessions of ``rows``."""
+    # Each patient has favourite muscles (weights); each session treats 1-4 of the region's muscles, drawn
+    # without replacement by exponential keys divided by the weights (Efraimidis-Spirakis).
+    s = rows.size
+    region_muscles = [REGION_MUSCLES[r] for r in REGIONS]
+    widest = max(len(m) for m in region_muscles)
+    region_size = np.array([len(m) for m in region_muscles])
+    favour = rng.gamma(0.8, size=(region.size, widest)) / (1.0 + 0.4 * np.arange(widest))[None, :] + 1e-6
+    keys = rng.exponential(size=(s, widest)) / favour[rows]
+    keys[np.arange(widest)[None, :] >= region_size[region[rows]][:, None]] = np.inf
+    count = np.minimum(rng.choice(4, size=s, p=[0.30, 0.35, 0.25, 0.10]) + 1, region_size[region[rows]])
+    chosen = keys.argsort(axis=1).argsort(axis=1) < count[:, None]
+    muscle_mask = (chosen * (1 << np.arange(widest))).sum(axis=1)
+    muscle_tables = [_join_table(m) for m in region_muscles]
+    muscle_lookup = np.empty((len(REGIONS), 1 << widest), dtype=object)
+    for r, table in enumerate(muscle_tables):
+        muscle_lookup[r, : table.size] = table
+    return np.array(REGIONS, dtype=object)[region[rows]], muscle_lookup[region[rows], muscle_mask]
+
+
+def to_csv_text(frame: pd.DataFrame) -> str:
+    """Return the CSV text written for ``frame``: no index, LF line ends, empty cells for missing values."""
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write ``sample_data/sessions.csv`` (or the path given as the only argument) and return 0."""
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else CSV_PATH
+    frame = generate()
+    path.write_text(to_csv_text(frame), encoding="utf-8", newline="")
+    print(f"wrote {len(frame)} sessions of {frame['patient_id'].nunique()} patients to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
