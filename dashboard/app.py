@@ -1,0 +1,16 @@
+"""Entrypoint: `python -m streamlit run dashboard/app.py` from the repository root."""
+
+import sys
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the repository root
+    sys.path.insert(0, ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import navigation  # noqa: E402
+
+st.set_page_config(page_title="Needle Outcomes", page_icon=":material/monitoring:", layout="wide")
+st.session_state["viewer"] = navigation.viewer()
+st.navigation(navigation.pages_for(st.session_state["viewer"])).run()

@@ -1,0 +1,174 @@
+"""Pure plotly builders: tidy DataFrame in, Figure out. No Streamlit, no SQL."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from analytics.outcomes import MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT
+from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
+
+# Okabe–Ito palette: distinguishable with every common colour-vision deficiency; one colour per technique everywhere.
+TECHNIQUE_COLORS = {"superficial": "#E69F00", "deep": "#0072B2", "electrical": "#009E73"}
+BEFORE_COLOR, AFTER_COLOR = "#0072B2", "#56B4E9"
+BANDS = [  # (from %, to %, label, fill) for the IMMPACT bands of cumulative improvement
+    (MINIMAL_PCT, MODERATE_PCT, "minimal (15 %)", "rgba(230,159,0,0.10)"),
+    (MODERATE_PCT, SUBSTANTIAL_PCT, "important (30 %)", "rgba(0,158,115,0.12)"),
+    (SUBSTANTIAL_PCT, 100, "substantial (50 %)", "rgba(0,158,115,0.24)"),
+]
+FONT = dict(size=14)
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _layout(fig: go.Figure, height: int, hovermode: str = "x unified") -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=40, b=10),
+        font=FONT,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        hovermode=hovermode,
+    )
+    return fig
+
+
+def _add_bands(fig: go.Figure, **where) -> None:
+    for low, high, label, fill in BANDS:
+        fig.add_hrect(y0=low, y1=high, fillcolor=fill, line_width=0, layer="below", **where)
+        fig.add_hline(
+            y=low, line_dash="dot", line_color="grey", line_width=1,
+            annotation_text=label, annotation_position="top left", annotation_font_size=11, **where,
+        )
+
+
+def patient_progress_figure(improvement: pd.DataFrame) -> go.Figure:
+    """Return the patient chart: pain before/after each session (0–100) above cumulative improvement in %.
+
+    `improvement` is one episode's rows from analytics.outcomes.cumulative_improvement.
+    """
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.5, 0.5],
+        subplot_titles=("Pain (0–100)", "Improvement since the first session (%)"),
+    )
+    x = improvement["session_number"]
+    dates = improvement["session_date"].astype(str)
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=improvement["pain_before_points"], name="Pain before session", mode="lines+markers",
+            line=dict(color=BEFORE_COLOR, width=3), marker=dict(size=10), customdata=dates,
+            hovertemplate="Session %{x} (%{customdata})<br>Pain before: %{y:.0f} / 100<extra></extra>",
+        ),
+        row=1, col=1,
+    )
+    if "pain_after_points" in improvement and improvement["pain_after_points"].notna().any():
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=improvement["pain_after_points"], name="Pain right after", mode="markers",
+                marker=dict(size=10, symbol="diamond-open", color=AFTER_COLOR, line=dict(width=2)),
+                hovertemplate="Pain after: %{y:.0f} / 100<extra></extra>",
+            ),
+            row=1, col=1,
+        )
+    if improvement["improvement_pct"].notna().any():
+        _add_bands(fig, row=2, col=1)
+        fig.add_trace(
+            go.Bar(
+                x=x, y=improvement["improvement_pct"], name="Improvement", marker_color=TECHNIQUE_COLORS["electrical"],
+                customdata=improvement["improvement_points"],
+                hovertemplate="Improvement: %{y:.0f} % (%{customdata:.0f} points)<extra></extra>",
+            ),
+            row=2, col=1,
+        )
+    fig.update_yaxes(range=[0, 105], title_text="points", row=1, col=1)
+    low = min(0.0, float(improvement["improvement_pct"].min(skipna=True) or 0.0))
+    fig.update_yaxes(range=[min(low, 0) - 5, 105], title_text="%", row=2, col=1)
+    fig.update_xaxes(title_text="Session", dtick=1, row=2, col=1)
+    return _layout(fig, height=560)
+
+
+def technique_curve_figure(curve: pd.DataFrame) -> go.Figure:
+    """Return mean cumulative improvement (%) by session number per technique, with 95 % interval ribbons.
+
+    Points with fewer than 10 patients are drawn hollow; the hover shows the number of patients.
+    """
+    fig = go.Figure()
+    _add_bands(fig)
+    for technique in TECHNIQUES:
+        rows = curve[curve["technique"] == technique]
+        if rows.empty:
+            continue
+        color = TECHNIQUE_COLORS[technique]
+        ribbon = rows.dropna(subset=["ci95_low_pct", "ci95_high_pct"])
+        fig.add_trace(
+            go.Scatter(
+                x=list(ribbon["session_number"]) + list(ribbon["session_number"][::-1]),
+                y=list(ribbon["ci95_high_pct"]) + list(ribbon["ci95_low_pct"][::-1]),
+                fill="toself", fillcolor=_rgba(color, 0.15), line=dict(width=0), hoverinfo="skip",
+                showlegend=False, legendgroup=technique,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=rows["session_number"], y=rows["mean_improvement_pct"], name=TECHNIQUE_LABELS[technique],
+                mode="lines+markers", legendgroup=technique, line=dict(color=color, width=3),
+                marker=dict(size=9, symbol=["circle-open" if s else "circle" for s in rows["small"]]),
+                customdata=rows[["patients", "ci95_low_pct", "ci95_high_pct"]].to_numpy(),
+                hovertemplate=(
+                    "%{y:.1f} % (95 % CI %{customdata[1]:.1f} to %{customdata[2]:.1f}), "
+                    "%{customdata[0]} patients<extra>" + TECHNIQUE_LABELS[technique] + "</extra>"
+                ),
+            )
+        )
+    fig.update_xaxes(title_text="Session number", dtick=1)
+    fig.update_yaxes(title_text="Mean improvement since session 1 (%)")
+    return _layout(fig, height=480)
+
+
+def responder_figure(responders: pd.DataFrame) -> go.Figure:
+    """Return the share of responders per technique and threshold, with 95 % Wilson intervals as error bars."""
+    fig = go.Figure()
+    for technique in TECHNIQUES:
+        rows = responders[responders["technique"] == technique]
+        if rows.empty:
+            continue
+        fig.add_trace(
+            go.Bar(
+                x=[f"≥ {t} %" for t in rows["threshold_pct"]], y=100 * rows["share"],
+                name=TECHNIQUE_LABELS[technique], marker_color=TECHNIQUE_COLORS[technique],
+                error_y=dict(
+                    type="data", symmetric=False,
+                    array=100 * (rows["ci95_high"] - rows["share"]),
+                    arrayminus=100 * (rows["share"] - rows["ci95_low"]),
+                ),
+                customdata=rows[["responders", "patients"]].to_numpy(),
+                hovertemplate="%{y:.0f} % (%{customdata[0]} of %{customdata[1]} patients)<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="Patients reaching the improvement (%)", range=[0, 100])
+    fig.update_xaxes(title_text="Improvement at the last session")
+    return _layout(fig, height=380, hovermode="closest")
+
+
+def side_effect_figure(rates: pd.DataFrame) -> go.Figure:
+    """Return side effects per 100 sessions by type (horizontal bars), one colour per technique."""
+    fig = go.Figure()
+    order = (
+        rates[rates["code"] != "any"].groupby("code")["per_100_sessions"].max().sort_values().index.tolist()
+    )
+    for technique in TECHNIQUES:
+        rows = rates[(rates["technique"] == technique) & (rates["code"] != "any")].set_index("code").reindex(order)
+        fig.add_trace(
+            go.Bar(
+                y=[SIDE_EFFECTS.get(code, code) for code in order], x=rows["per_100_sessions"].fillna(0),
+                orientation="h", name=TECHNIQUE_LABELS[technique], marker_color=TECHNIQUE_COLORS[technique],
+                hovertemplate="%{x:.1f} per 100 sessions<extra>" + TECHNIQUE_LABELS[technique] + "</extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="Side effects per 100 sessions")
+    return _layout(fig, height=max(300, 60 + 45 * len(order)), hovermode="closest")

@@ -1,0 +1,69 @@
+"""The one place that touches st.cache_*: the engine, and cached loaders keyed by database URL and scope."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from analytics import outcomes
+from db import queries
+from db.engine import database_url, make_engine, migrate
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    migrate(url)  # a no-op when the schema is current; makes a fresh install usable at once
+    return make_engine(url)
+
+
+def engine() -> Engine:
+    """Return the process's engine for DATABASE_URL."""
+    return _engine(database_url())
+
+
+# Every loader takes the database URL so that one process serving two databases (tests) never mixes them.
+
+
+@st.cache_data(show_spinner=False, ttl=3600)
+def patient_list(url: str) -> pd.DataFrame:
+    """Return the patients with their session counts."""
+    with Session(_engine(url)) as session:
+        return queries.patients(session)
+
+
+@st.cache_data(show_spinner=False, ttl=3600)
+def patient_record(url: str, patient_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return one patient's (episodes, sessions)."""
+    with Session(_engine(url)) as session:
+        return queries.episodes(session, patient_id), queries.patient_sessions(session, patient_id)
+
+
+@st.cache_data(show_spinner=False, ttl=3600)
+def form_choices(url: str) -> tuple[list[str], list[str]]:
+    """Return (clinicians, conditions in use) for the session form."""
+    with Session(_engine(url)) as session:
+        return queries.clinicians(session), queries.conditions(session)
+
+
+@st.cache_data(show_spinner="Computing outcomes…", ttl=3600)
+def technique_outcomes(url: str, where: queries.OutcomeFilter) -> dict[str, pd.DataFrame]:
+    """Return every table of the technique page for the filter, aggregated in the database."""
+    with Session(_engine(url)) as session:
+        curve = outcomes.technique_curve(queries.technique_moments(session, where))
+        responders = outcomes.responder_table(queries.responder_counts(session, where))
+        event_counts, session_counts = queries.safety_counts(session, where)
+        return {
+            "curve": curve,
+            "responders": responders,
+            "safety": outcomes.side_effect_rates(event_counts, session_counts),
+            "sessions": session_counts,
+            "serious": queries.serious_events(session, where),
+            "excluded": queries.excluded_episodes(session, where),
+        }
+
+
+def clear_after_write() -> None:
+    """Forget every cached read, so the next run shows what was just written."""
+    st.cache_data.clear()

@@ -1,0 +1,153 @@
+"""Every page renders from the sample data, the session form refuses bad input, and a saved session shows."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from tests.app.conftest import session_count, view_as
+
+
+def table_with(app, column):
+    """Return the value of the first dataframe on the page that has `column`."""
+    for frame in app.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no table with a {column!r} column on the page")
+
+
+def test_clinician_lands_on_the_session_form(app):
+    assert [t.value for t in app.title] == ["Record session"]
+    assert app.button(key="save_session").label == "Save session"
+    assert app.date_input(key="session_date").value == date.today()
+
+
+@pytest.mark.parametrize(
+    ("role", "title"),
+    [("manager", "Technique outcomes"), ("patient", "My progress"), ("clinician", "Record session")],
+)
+def test_each_role_sees_its_page_without_errors(app, role, title):
+    view_as(app, role)
+    assert [t.value for t in app.title] == [title]
+    assert not app.exception
+
+
+def test_clinician_patient_progress_shows_chart_sentence_and_sessions(app):
+    app.switch_page("views/patient_progress.py").run()
+    assert not app.exception
+    assert [t.value for t in app.title] == ["Patient progress"]
+    app.selectbox(key="progress_patient").select("P0002").run()
+    assert "lower than at your first session" in app.info[0].value or "first session" in app.info[0].value
+    table = table_with(app, "Session")
+    assert list(table["Session"]) == list(range(1, len(table) + 1))
+    assert {"Notes", "Clinician", "Side effects"} <= set(table.columns)
+
+
+def test_patient_sees_only_their_own_sessions_without_notes_or_clinician(app):
+    view_as(app, "patient")
+    app.sidebar.selectbox(key="demo_patient").select("P0003").run()
+    assert not app.exception
+    assert "progress_patient" not in [w.key for w in app.selectbox]  # no way to pick another patient
+    table = table_with(app, "Session")
+    assert "Notes" not in table.columns and "Clinician" not in table.columns
+    assert len(table) >= 1
+
+
+def test_manager_page_shows_curve_table_responders_and_safety(app):
+    view_as(app, "manager")
+    summary = table_with(app, "mean_improvement_pct")
+    assert list(summary.columns[:3]) == ["technique", "session_number", "patients"]
+    assert set(summary["technique"]) == {"Superficial dry needling", "Deep dry needling", "Electrical dry needling"}
+    assert app.get("download_button")
+    assert "significant or serious" in app.error[0].value
+    assert "baseline pain 0" in app.warning[0].value
+    assert not table_with(app, "per_100_sessions").empty
+
+
+def test_manager_condition_filter_narrows_the_table(app):
+    view_as(app, "manager")
+    everyone = table_with(app, "mean_improvement_pct")["patients"].sum()
+    app.multiselect(key="filter_conditions").select("neck_pain").run()
+    assert not app.exception
+    neck = table_with(app, "mean_improvement_pct")["patients"].sum()
+    assert 0 < neck < everyone
+
+
+def fill_valid_session(app, patient="P9001", pain_before=70.0):
+    app.text_input(key="new_patient_id").input(patient)
+    app.number_input(key="pain_before").set_value(pain_before)
+    app.number_input(key="pain_after").set_value(55.0)
+    app.multiselect(key="side_effects_mild").select("bruising")
+    return app
+
+
+def test_saving_a_session_stores_it_and_shows_the_patients_chart(app, seeded_url):
+    before = session_count(seeded_url)
+    fill_valid_session(app).button(key="save_session").click().run()
+    assert not app.exception
+    assert not app.error
+    assert app.success[0].value == "Saved session 1 for P9001."
+    assert session_count(seeded_url) == before + 1
+    assert app.selectbox(key="record_patient").value == "P9001"
+    assert any(s.value == "Progress of P9001" for s in app.subheader)
+
+    app.switch_page("views/patient_progress.py").run()
+    app.selectbox(key="progress_patient").select("P9001").run()
+    table = table_with(app, "Session")
+    assert list(table["Pain before (0–100)"]) == [70.0]
+    assert list(table["Side effects"]) == ["bruising (mild)"]
+
+
+def test_second_session_for_an_existing_patient_gets_the_next_number(app, seeded_url):
+    app.selectbox(key="record_patient").select("P0002").run()
+    # The form starts from the patient's last session.
+    assert app.radio(key="technique").value == "electrical"
+    app.number_input(key="pain_before").set_value(20.0)
+    app.button(key="save_session").click().run()
+    assert not app.error
+    assert app.success[0].value.startswith("Saved session ")
+    assert app.success[0].value.endswith(" for P0002.")
+
+
+BAD_INPUTS = [
+    ("pain before above the VAS", {"pain_before": 101.0}, "Pain before: 101 is outside the scale 0–100"),
+    ("negative pain after", {"pain_after": -1.0}, "Pain after: -1 is outside the scale"),
+    ("missing pain before", {"pain_before": None}, "Pain before: is required"),
+    ("missing patient id", {"new_patient_id": ""}, "Patient: is required"),
+    ("bad patient id", {"new_patient_id": "Jane Doe"}, "Patient: must be 1–64 letters"),
+    ("NRS above 10", {"pain_scale": "nrs_10", "pain_before": 11.0}, "Pain before: 11 is outside the scale 0–10"),
+    ("NRS not whole", {"pain_scale": "nrs_10", "pain_before": 6.5}, "not a whole number"),
+    ("same side effect twice", {"side_effects_significant": "bruising"}, "Side effects: 'bruising' is listed more"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "message"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_session_form_refuses_bad_input_and_saves_nothing(app, seeded_url, case, change, message):
+    before = session_count(seeded_url)
+    fill_valid_session(app)
+    for key, value in change.items():
+        if key == "new_patient_id":
+            app.text_input(key=key).input(value)
+        elif key == "pain_scale":
+            app.radio(key=key).set_value(value)
+        elif key.startswith("side_effects"):
+            app.multiselect(key=key).select(value)
+        else:
+            app.number_input(key=key).set_value(value)
+    app.button(key="save_session").click().run()
+    assert not app.exception
+    assert app.error, f"{case}: no error shown"
+    assert message in app.error[0].value
+    assert not app.success
+    assert session_count(seeded_url) == before
+
+
+def test_session_form_refuses_a_future_date(app, seeded_url):
+    # The widget has no maximum on purpose: a clamped date would silently save the wrong day.
+    before = session_count(seeded_url)
+    fill_valid_session(app)
+    app.date_input(key="session_date").set_value(date.today() + timedelta(days=1))
+    app.button(key="save_session").click().run()
+    assert app.error and "is in the future" in app.error[0].value
+    assert session_count(seeded_url) == before
