@@ -1,0 +1,42 @@
+# Needle Outcomes: developer and CI entry points. `make test` works from a clean clone on a fresh machine.
+
+PYTHON_FOR_VENV := $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: all venv system db run test lint bench clean
+
+all: test
+
+venv: $(STAMP)
+
+$(PY):
+	$(PYTHON_FOR_VENV) -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check --quiet -r requirements.txt
+	touch $@
+
+system:
+	bash scripts/install-system-packages.sh
+
+db: venv
+	$(PY) -m db init
+	$(PY) -m db seed --if-empty
+
+run: venv db
+	$(PY) -m streamlit run dashboard/app.py --server.port=8501
+
+test: venv system
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
