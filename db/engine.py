@@ -9,13 +9,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 DEFAULT_URL = "sqlite:///data/needle_outcomes.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+WRITE_LOCK_KEY = 4_207_311  # any fixed number: the PostgreSQL advisory lock that serialises write units of work
 
 
 def database_url() -> str:
@@ -23,8 +24,8 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or DEFAULT_URL
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """Return an engine for `url`, with SQLite made safe for concurrent writers."""
+def make_engine(url: str | None = None, *, foreign_keys: bool = True) -> Engine:
+    """Return an engine for `url`, with SQLite made safe for concurrent writers (foreign keys enforced)."""
     url = url or database_url()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -32,11 +33,11 @@ def make_engine(url: str | None = None) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-    _make_sqlite_transactional(engine)
+    _make_sqlite_transactional(engine, foreign_keys)
     return engine
 
 
-def _make_sqlite_transactional(engine: Engine) -> None:
+def _make_sqlite_transactional(engine: Engine, foreign_keys: bool) -> None:
     # SQLAlchemy's documented recipe for pysqlite (see DESIGN.md section 7): take transaction control away from the
     # driver, and begin write units of work with BEGIN IMMEDIATE, because deferred read-then-write transactions
     # fail with "database is locked" under concurrent writers even with a busy timeout.
@@ -46,7 +47,7 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
@@ -60,6 +61,11 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 def write_session(engine: Engine) -> Iterator[Session]:
     """Yield a Session for one write unit of work: committed on success, rolled back on any error."""
     with Session(engine.execution_options(sqlite_write=True)) as session, session.begin():
+        if engine.dialect.name == "postgresql":
+            # Write units of work read then write (next session number, get-or-create patient); under READ
+            # COMMITTED two of them for one patient collide on the unique keys. One writer at a time, as SQLite's
+            # BEGIN IMMEDIATE gives; the lock is released at commit or rollback, and reads are never blocked.
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
         yield session
 
 
@@ -74,12 +80,18 @@ def alembic_config(url: str) -> Config:
 def migrate(url: str | None = None) -> None:
     """Create the database, or bring it to the newest schema, by running the Alembic migrations."""
     url = url or database_url()
-    engine = make_engine(url)
+    # On SQLite, Alembic's batch mode rebuilds a table by copy, drop and rename; with foreign keys on, the drop
+    # would cascade into the rows that point at it. So keys are off while migrating, and checked before commit.
+    engine = make_engine(url, foreign_keys=False)
     try:
         with engine.begin() as connection:
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+            if engine.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration would break {len(broken)} foreign keys; nothing was changed")
     finally:
         engine.dispose()
 

@@ -73,7 +73,12 @@ def read_table(path: Path) -> pd.DataFrame:
     if suffix == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     if suffix == ".xlsx":
-        return pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+        table = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+        # A date typed into a spreadsheet is stored as a date cell, which reads back as "2025-03-01 00:00:00";
+        # it is unambiguous, so keep its date part (a time of day other than midnight is still refused).
+        dates = [c for c in table.columns if str(c).strip().lower() == "session_date"]
+        table[dates] = table[dates].replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", r"\1", regex=True)
+        return table
     raise ImportRefused([RowProblem(0, "file", path.name, "use a .csv or .xlsx file")])
 
 
@@ -298,6 +303,13 @@ def write_table(table: pd.DataFrame, path: Path) -> None:
     if suffix == ".csv":
         table.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
     elif suffix == ".xlsx":
-        table.to_excel(path, index=False, engine="openpyxl")
+        with pd.ExcelWriter(path, engine="openpyxl") as writer:
+            table.to_excel(writer, index=False)
+            # openpyxl stores any text starting with "=" as a formula: a note like "=see last visit" would come
+            # back empty, and would run when the file is opened. Every cell is data, so keep it as text.
+            for row in writer.sheets["Sheet1"].iter_rows():
+                for cell in row:
+                    if cell.data_type == "f":
+                        cell.data_type = "s"
     else:
         raise ValueError(f"{path.name}: export to .csv or .xlsx (FHIR .json comes with the data exchange issue)")
