@@ -9,8 +9,7 @@ if ROOT not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the
 
 import streamlit as st  # noqa: E402
 
-from dashboard import navigation  # noqa: E402
+from dashboard import auth, navigation  # noqa: E402
 
 st.set_page_config(page_title="Needle Outcomes", page_icon=":material/monitoring:", layout="wide")
-st.session_state["viewer"] = navigation.viewer()
-st.navigation(navigation.pages_for(st.session_state["viewer"])).run()
+st.navigation(navigation.pages_for(auth.current_actor())).run()

@@ -1,63 +1,45 @@
-"""Who is looking, and which pages each role has. Swapping the demo selector for a login changes `viewer()` only."""
+"""Which pages each role has. The entrypoint calls `pages_for(actor)`; a page not listed cannot be opened at all."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from dashboard import resources
-from db.engine import database_url
+from db.access import Actor
 
 VIEWS = Path(__file__).parent / "views"
-ROLE_LABELS = {"clinician": "Clinician", "manager": "Manager", "patient": "Patient"}
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """The person using the app: role, and for a patient the one patient record they may see."""
-
-    role: str
-    username: str = ""
-    patient_id: int | None = None
-    patient_pseudonym: str = ""
+def _page(name: str, title: str, icon: str, **kwargs) -> st.Page:
+    return st.Page(VIEWS / f"{name}.py", title=title, icon=f":material/{icon}:", **kwargs)
 
 
-def pages_for(viewer: Viewer) -> list:
-    """Return the pages the viewer's role may open; a page not listed cannot be opened at all."""
-    record = st.Page(VIEWS / "record_session.py", title="Record session", icon=":material/edit_note:")
-    progress = st.Page(VIEWS / "patient_progress.py", title="Patient progress", icon=":material/show_chart:")
-    outcomes = st.Page(VIEWS / "technique_outcomes.py", title="Technique outcomes", icon=":material/bar_chart:")
-    mine = st.Page(VIEWS / "patient_progress.py", title="My progress", icon=":material/show_chart:")
-    return {
-        "clinician": [record, progress],
-        "manager": [outcomes],
-        "patient": [mine],
-    }[viewer.role]
+def pages_for(actor: Actor | None) -> dict[str, list[st.Page]]:
+    """Return the pages, by section, that the actor's role may open (only the login page when nobody is)."""
+    if actor is None:
+        return {"": [_page("login", "Log in", "login", default=True)]}
+    record = _page("record_session", "Record session", "edit_note")
+    progress = _page("patient_progress", "Patient progress", "show_chart")
+    outcomes = _page("technique_outcomes", "Technique outcomes", "bar_chart")
+    account = [_page("logout", "Log out", "logout")]
+    sections = {
+        "clinician": {"Patients": [record, progress]},
+        "manager": {"Clinic": [outcomes]},
+        "patient": {"": [_page("patient_progress", "My progress", "show_chart")]},
+        "admin": {
+            "Patients": [record, progress],
+            "Clinic": [outcomes],
+            "Administration": [
+                _page("users", "Accounts", "manage_accounts"),
+                _page("audit_log", "Audit trail", "history"),
+                _page("deleted_sessions", "Deleted sessions", "restore_from_trash"),
+            ],
+        },
+    }[actor.role]
+    return sections | {f"Signed in as {actor.username}": account}
 
 
-def viewer() -> Viewer:
-    """Return who is using the app. Until accounts land, a sidebar selector marked as a demo decides."""
-    with st.sidebar:
-        st.caption("DEMO — no login yet. Choose whose view to see.")
-        role = st.selectbox(
-            "View as", list(ROLE_LABELS), format_func=ROLE_LABELS.get, key="demo_role",
-        )
-        if role == "clinician":
-            clinicians, _ = resources.form_choices(database_url())
-            username = st.selectbox("Clinician", clinicians or ["clinician"], key="demo_clinician")
-            return Viewer(role, username=username)
-        if role == "patient":
-            patients = resources.patient_list(database_url())
-            if patients.empty:
-                return Viewer(role)
-            pseudonym = st.selectbox("Patient", patients["patient_id"].tolist(), key="demo_patient")
-            row = patients[patients["patient_id"] == pseudonym].iloc[0]
-            return Viewer(role, username=pseudonym, patient_id=int(row["id"]), patient_pseudonym=pseudonym)
-        return Viewer(role, username="manager")
-
-
-def current_viewer() -> Viewer:
-    """Return the viewer that the entrypoint established for this run."""
-    return st.session_state["viewer"]
+def current_actor() -> Actor:
+    """Return the actor the entrypoint established for this run (pages are only reachable when logged in)."""
+    return st.session_state["actor"]

@@ -1,4 +1,8 @@
-"""The one place that touches st.cache_*: the engine, and cached loaders keyed by database URL and scope."""
+"""The one place that touches st.cache_*: the engine, and cached loaders keyed by database URL and actor.
+
+Caches are shared by every user of the process, so each loader takes the acting user as an argument: the cache
+key then includes who asked, and the db functions underneath check what that actor may read.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlmodel import Session
 
 from analytics import outcomes
 from db import queries
+from db.access import Actor
 from db.engine import database_url, make_engine, migrate
 
 
@@ -23,44 +28,44 @@ def engine() -> Engine:
     return _engine(database_url())
 
 
-# Every loader takes the database URL so that one process serving two databases (tests) never mixes them.
+@st.cache_data(show_spinner=False, ttl=3600)
+def patient_list(url: str, actor: Actor) -> pd.DataFrame:
+    """Return the patients the actor may pick, with their session counts."""
+    with Session(_engine(url)) as session:
+        return queries.patients(session, actor=actor)
 
 
 @st.cache_data(show_spinner=False, ttl=3600)
-def patient_list(url: str) -> pd.DataFrame:
-    """Return the patients with their session counts."""
+def patient_record(url: str, actor: Actor, patient_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return one patient's (episodes, sessions), if the actor may read them."""
     with Session(_engine(url)) as session:
-        return queries.patients(session)
+        return (
+            queries.episodes(session, actor=actor, patient_id=patient_id),
+            queries.patient_sessions(session, actor=actor, patient_id=patient_id),
+        )
 
 
 @st.cache_data(show_spinner=False, ttl=3600)
-def patient_record(url: str, patient_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return one patient's (episodes, sessions)."""
+def form_choices(url: str, actor: Actor) -> tuple[list[str], list[str]]:
+    """Return (clinicians, conditions in use) for forms and filters."""
     with Session(_engine(url)) as session:
-        return queries.episodes(session, patient_id), queries.patient_sessions(session, patient_id)
-
-
-@st.cache_data(show_spinner=False, ttl=3600)
-def form_choices(url: str) -> tuple[list[str], list[str]]:
-    """Return (clinicians, conditions in use) for the session form."""
-    with Session(_engine(url)) as session:
-        return queries.clinicians(session), queries.conditions(session)
+        return queries.clinicians(session, actor=actor), queries.conditions(session, actor=actor)
 
 
 @st.cache_data(show_spinner="Computing outcomes…", ttl=3600)
-def technique_outcomes(url: str, where: queries.OutcomeFilter) -> dict[str, pd.DataFrame]:
+def technique_outcomes(url: str, actor: Actor, where: queries.OutcomeFilter) -> dict[str, pd.DataFrame]:
     """Return every table of the technique page for the filter, aggregated in the database."""
     with Session(_engine(url)) as session:
-        curve = outcomes.technique_curve(queries.technique_moments(session, where))
-        responders = outcomes.responder_table(queries.responder_counts(session, where))
-        event_counts, session_counts = queries.safety_counts(session, where)
+        curve = outcomes.technique_curve(queries.technique_moments(session, actor=actor, where=where))
+        responders = outcomes.responder_table(queries.responder_counts(session, actor=actor, where=where))
+        event_counts, session_counts = queries.safety_counts(session, actor=actor, where=where)
         return {
             "curve": curve,
             "responders": responders,
             "safety": outcomes.side_effect_rates(event_counts, session_counts),
             "sessions": session_counts,
-            "serious": queries.serious_events(session, where),
-            "excluded": queries.excluded_episodes(session, where),
+            "serious": queries.serious_events(session, actor=actor, where=where),
+            "excluded": queries.excluded_episodes(session, actor=actor, where=where),
         }
 
 

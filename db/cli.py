@@ -1,22 +1,47 @@
-"""`python -m db COMMAND`: init, seed, import, export, summary (DESIGN.md section 5)."""
+"""`python -m db COMMAND`: init, seed, import, export, summary, users (DESIGN.md section 5).
+
+The command line acts as an admin (`Actor.command_line()`): whoever can run it can read the database file anyway.
+Every change it makes is audited under `cli:<login name>`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from analytics import outcomes
-from db import interchange, queries
+from db import accounts, interchange, queries
+from db.access import Actor
 from db.engine import database_url, make_engine, migrate, write_session
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "sessions.csv"
+# Demo accounts made by `seed` for the sample data only; the README lists them as demo-only.
+DEMO_ACCOUNTS = (
+    ("admin", "admin", "demo-admin-password", None),
+    ("manager", "manager", "demo-manager-password", None),
+    ("clin_ahmed", "clinician", "demo-clinician-password", None),
+    ("patient", "patient", "demo-patient-password", "P0002"),
+)
 
 
 class CommandFailed(Exception):
     """A command could not do its work; the message is the one-line reason printed on standard error."""
+
+
+@contextmanager
+def _engine(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def cmd_init(args) -> str:
@@ -24,72 +49,90 @@ def cmd_init(args) -> str:
     return "database is at the current schema"
 
 
-def _import_file(url: str, path: Path) -> interchange.ImportResult:
+def _import_file(url: str, path: Path, actor: Actor) -> interchange.ImportResult:
     if not path.is_file():
         raise CommandFailed(f"{path}: no such file")
     entries = interchange.validate_rows(interchange.read_table(path))
-    engine = make_engine(url)
-    try:
-        with write_session(engine) as session:
-            return interchange.import_sessions(session, entries)
-    finally:
-        engine.dispose()
+    with _engine(url) as engine, write_session(engine) as session:
+        return interchange.import_sessions(session, actor=actor, entries=entries, source=path.name)
 
 
 def cmd_seed(args) -> str:
     migrate(args.url)
-    engine = make_engine(args.url)
-    try:
-        with Session(engine) as session:
-            existing = queries.count_sessions(session)
-    finally:
-        engine.dispose()
+    with _engine(args.url) as engine, Session(engine) as session:
+        existing = queries.count_sessions(session, actor=args.actor)
     if existing:
         if args.if_empty:
             return f"database already holds {existing} sessions; sample data not loaded"
         raise CommandFailed(f"database already holds {existing} sessions; seed loads only into an empty database")
-    result = _import_file(args.url, SAMPLE_FILE)
-    return f"loaded {result.inserted} sample sessions"
+    result = _import_file(args.url, SAMPLE_FILE, args.actor)
+    with _engine(args.url) as engine, write_session(engine) as session:
+        for username, role, password, patient in DEMO_ACCOUNTS:
+            if role == "clinician":  # the sample's clinician account exists already, without a password
+                accounts.reset_password(session, actor=args.actor, username=username, password=password)
+            else:
+                accounts.add_user(session, actor=args.actor, username=username, role=role, password=password,
+                                  patient_pseudonym=patient)
+    return f"loaded {result.inserted} sample sessions and {len(DEMO_ACCOUNTS)} demo accounts (see README)"
 
 
 def cmd_import(args) -> str:
     migrate(args.url)
     try:
-        result = _import_file(args.url, Path(args.file))
+        result = _import_file(args.url, Path(args.file), args.actor)
     except interchange.ImportRefused as refused:
         table = refused.table().to_string(index=False)
         print(f"{args.file}: nothing imported; {len(refused.problems)} problem(s):\n{table}", file=sys.stderr)
         raise CommandFailed(f"{args.file}: {refused}") from None
     created = f"; new clinician accounts: {', '.join(result.new_clinicians)}" if result.new_clinicians else ""
-    return f"{args.file}: {result.inserted} added, {result.updated} updated, {result.unchanged} unchanged{created}"
+    return f"{args.file}: {result.summary()}{created}"
 
 
 def cmd_export(args) -> str:
     path = Path(args.file)
     if path.suffix.lower() not in (".csv", ".xlsx"):
         raise CommandFailed(f"{path.name}: export to .csv or .xlsx (FHIR .json is not available yet)")
-    engine = make_engine(args.url)
-    try:
-        with Session(engine) as session:
-            table = interchange.export_table(session)
-    finally:
-        engine.dispose()
-    interchange.write_table(table, path)
+    with _engine(args.url) as engine, write_session(engine) as session:  # a write: the export is audited
+        table = interchange.export_table(session, actor=args.actor)
+        interchange.write_table(table, path)
     return f"{path}: {len(table)} sessions exported"
 
 
 def cmd_summary(args) -> str:
-    engine = make_engine(args.url)
-    try:
-        with Session(engine) as session:
-            if args.responders:
-                table = outcomes.responder_table(queries.responder_counts(session)).round(4)
-            else:
-                table = outcomes.summary_table(outcomes.technique_curve(queries.technique_moments(session)))
-    finally:
-        engine.dispose()
+    with _engine(args.url) as engine, Session(engine) as session:
+        if args.responders:
+            table = outcomes.responder_table(queries.responder_counts(session, actor=args.actor)).round(4)
+        else:
+            moments = queries.technique_moments(session, actor=args.actor)
+            table = outcomes.summary_table(outcomes.technique_curve(moments))
     sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
     return ""
+
+
+def _new_password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass(f"Password for {args.username}: ")
+
+
+def cmd_users(args) -> str:
+    with _engine(args.url) as engine:
+        if args.action == "list":
+            with Session(engine) as session:
+                table = accounts.users(session, actor=args.actor)
+            sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
+            return ""
+        with write_session(engine) as session:
+            if args.action == "add":
+                password = None if args.no_password else _new_password(args)
+                accounts.add_user(session, actor=args.actor, username=args.username, role=args.role,
+                                  password=password, email=args.email, patient_pseudonym=args.patient)
+                return f"added {args.role} account {args.username}"
+            if args.action in ("disable", "enable"):
+                accounts.set_active(session, actor=args.actor, username=args.username, active=args.action == "enable")
+                return f"{args.action}d {args.username}"
+            accounts.reset_password(session, actor=args.actor, username=args.username, password=_new_password(args))
+            return f"password of {args.username} reset"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -98,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None, help="database URL (default: DATABASE_URL or the SQLite file in data/)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("init", help="create or migrate the database to the current schema").set_defaults(run=cmd_init)
-    seed = sub.add_parser("seed", help="load sample_data/ into an empty database")
+    seed = sub.add_parser("seed", help="load sample_data/ and demo accounts into an empty database")
     seed.add_argument("--if-empty", action="store_true", help="do nothing (and succeed) if data is already there")
     seed.set_defaults(run=cmd_seed)
     imp = sub.add_parser("import", help="import sessions from CSV or XLSX; all rows or none")
@@ -110,13 +153,26 @@ def parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="print the per-technique outcome table as CSV")
     summary.add_argument("--responders", action="store_true", help="print responder shares at the last session")
     summary.set_defaults(run=cmd_summary)
+    users = sub.add_parser("users", help="manage accounts: add, list, disable, enable, reset-password")
+    users.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password"])
+    users.add_argument("username", nargs="?")
+    users.add_argument("--role", choices=["clinician", "manager", "patient", "admin"], default="clinician")
+    users.add_argument("--email", help="e-mail that maps an organisation (OpenID Connect) login to this account")
+    users.add_argument("--patient", help="the patient id a patient account is linked to")
+    users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users.add_argument("--no-password", action="store_true", help="no password: organisation login only")
+    users.set_defaults(run=cmd_users)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the exit status (0 on success, 1 with a one-line reason on standard error)."""
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command == "users" and args.action != "list" and not args.username:
+        p.error("users: a username is needed")
     args.url = args.url or database_url()
+    args.actor = Actor.command_line()
     try:
         message = args.run(args)
     except (CommandFailed, interchange.ImportRefused, ValueError, OSError) as error:

@@ -10,7 +10,8 @@ import pandas as pd
 from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
-from db import queries
+from db import audit, queries
+from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.models import Episode, Patient, SideEffect, TreatmentSession, User
 from db.validation import InvalidInput, Problem, SessionInput, validate_session
 from db.writes import get_or_create_clinician, get_or_create_episode, renumber_episode, session_values
@@ -64,7 +65,13 @@ class ImportResult:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0  # rows matching a session deleted in the app, left deleted
     new_clinicians: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Return what was done in a few words."""
+        deleted = f", {self.deleted} left deleted" if self.deleted else ""
+        return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}"
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -161,12 +168,16 @@ def _identity_keys(entries) -> list[tuple]:
     return keys
 
 
-def import_sessions(session: Session, entries: list[SessionInput]) -> ImportResult:
+def import_sessions(
+    session: Session, *, actor: Actor, entries: list[SessionInput], source: str = ""
+) -> ImportResult:
     """Write validated sessions in the caller's transaction: new ones inserted, changed ones updated, same ones left.
 
     A session is identified by patient, date, technique and entry order (DESIGN.md section 5), so importing the
-    same file twice changes nothing.
+    same file twice changes nothing. A session that was deleted in the app stays deleted (restore it instead).
+    Every inserted and updated session is audited, and so is the import itself.
     """
+    require_role(actor, CLINICAL_WRITERS, "import clinical data")
     result = ImportResult()
     pseudonyms = sorted({e.patient_id for e in entries})
     existing = _existing_sessions(session, pseudonyms)
@@ -175,7 +186,7 @@ def import_sessions(session: Session, entries: list[SessionInput]) -> ImportResu
     touched_episodes: set[int] = set()
     new_rows, new_effects = [], []
     keys = _identity_keys((e.patient_id, e.session_date, e.technique) for e in entries)
-    for entry, key in zip(entries, keys, strict=False):
+    for entry, key in zip(entries, keys, strict=True):
         patient = patients.get(entry.patient_id)
         if patient is None:
             patient = patients[entry.patient_id] = Patient(pseudonym=entry.patient_id)
@@ -194,17 +205,35 @@ def import_sessions(session: Session, entries: list[SessionInput]) -> ImportResu
             new_rows.append(values)
             new_effects.append(entry.side_effects)
             touched_episodes.add(episode.id)
+        elif current["deleted"]:
+            result.deleted += 1
         elif _differs(current, values, entry.side_effects):
+            before, after = _audit_values(current), _audit_values(values | {"side_effects": entry.side_effects})
+            changed = {k for k in after if before.get(k) != after[k]}
             _update_session(session, current["session_id"], values, entry.side_effects)
+            audit.record(session, actor, "update", "session", current["session_id"], detail=f"import {source}",
+                         before={k: before.get(k) for k in changed}, after={k: after[k] for k in changed})
             touched_episodes.update({episode.id, current["episode_id"]})
             result.updated += 1
         else:
             result.unchanged += 1
-    _insert_sessions(session, new_rows, new_effects)
+    ids = _insert_sessions(session, new_rows, new_effects)
+    audit.record_many(session, actor, "create", "session", [
+        (session_id, _audit_values(row | {"side_effects": effects}))
+        for session_id, row, effects in zip(ids, new_rows, new_effects, strict=True)
+    ])
     result.inserted = len(new_rows)
     for episode_id in sorted(touched_episodes):
         renumber_episode(session, episode_id)
+    audit.record(session, actor, "import", "file", detail=f"{source}: {result.summary()}")
     return result
+
+
+def _audit_values(values: dict) -> dict:
+    """Return the audited fields of a session's stored values, side effects as `code:severity;…`."""
+    audited = {k: values[k] for k in ("session_date", "technique", "muscles", "twitch_response", "pain_scale",
+                                      "pain_before", "pain_after", "notes", "clinician_id") if k in values}
+    return audited | {"side_effects": ";".join(f"{c}:{s}" for c, s in values.get("side_effects", []))}
 
 
 def _existing_sessions(session: Session, pseudonyms: list[str]) -> dict[tuple, dict]:
@@ -223,10 +252,11 @@ def _existing_sessions(session: Session, pseudonyms: list[str]) -> dict[tuple, d
     effects = queries._side_effect_lists(session, ids)
     keys = _identity_keys((r.pseudonym, r.TreatmentSession.session_date, r.TreatmentSession.technique) for r in rows)
     existing = {}
-    for key, row in zip(keys, rows, strict=False):
+    for key, row in zip(keys, rows, strict=True):
         s = row.TreatmentSession
         existing[key] = {
             "session_id": s.id,
+            "deleted": s.deleted_at is not None,
             "episode_id": s.episode_id,
             "clinician_id": s.clinician_id,
             "side_effects": parse_side_effects(effects.get(s.id, "")),
@@ -249,9 +279,9 @@ def _update_session(session: Session, session_id: int, values: dict, side_effect
     session.flush()
 
 
-def _insert_sessions(session: Session, rows: list[dict], effects: list[list[tuple[str, str]]]) -> None:
+def _insert_sessions(session: Session, rows: list[dict], effects: list[list[tuple[str, str]]]) -> list[int]:
     if not rows:
-        return
+        return []
     # Numbers are provisional (unique per row) until the touched episodes are renumbered by date.
     for offset, row in enumerate(rows, start=1):
         row["session_number"] = 2_000_000 + offset
@@ -260,11 +290,12 @@ def _insert_sessions(session: Session, rows: list[dict], effects: list[list[tupl
     ).all()
     effect_rows = [
         {"session_id": session_id, "code": code, "severity": severity}
-        for session_id, pairs in zip(ids, effects, strict=False)
+        for session_id, pairs in zip(ids, effects, strict=True)
         for code, severity in pairs
     ]
     if effect_rows:
         session.execute(insert(SideEffect), effect_rows)
+    return list(ids)
 
 
 def _number_text(value) -> str:
@@ -273,9 +304,10 @@ def _number_text(value) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def export_table(session: Session) -> pd.DataFrame:
-    """Return every session as interchange rows (text cells), in patient, date and entry order."""
-    frame = queries.all_sessions(session)
+def export_table(session: Session, *, actor: Actor) -> pd.DataFrame:
+    """Return every live session as interchange rows (text cells), in patient, date and entry order; audited."""
+    frame = queries.all_sessions(session, actor=actor)
+    audit.record(session, actor, "export", "file", detail=f"{len(frame)} sessions")
     out = pd.DataFrame(
         {
             "patient_id": frame["patient_id"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Optional
 
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 TECHNIQUES = ("superficial", "deep", "electrical")
@@ -87,7 +87,12 @@ class User(SQLModel, table=True):
     username: str = Field(max_length=64, unique=True, index=True)
     display_name: str = Field(default="", max_length=128)
     role: str = Field(max_length=16)
-    patient_id: Optional[int] = Field(default=None, foreign_key="patients.id")
+    email: Optional[str] = Field(default=None, max_length=254, unique=True)  # maps an OpenID Connect login
+    patient_id: Optional[int] = Field(default=None, foreign_key="patients.id")  # a patient account's one record
+    password_hash: Optional[str] = Field(default=None, max_length=256)  # argon2id; None: cannot log in by password
+    failed_logins: int = 0
+    locked_until: Optional[datetime] = None
+    last_login_at: Optional[datetime] = None
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -99,6 +104,7 @@ class Patient(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     pseudonym: str = Field(max_length=64, unique=True, index=True)
+    name: Optional[str] = Field(default=None, max_length=128)  # identifying: clinicians and admins only
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -132,7 +138,11 @@ class TreatmentSession(SQLModel, table=True):
             name="ck_sessions_pain_after_range",
         ),
         CheckConstraint("session_number >= 1", name="ck_sessions_number_positive"),
-        UniqueConstraint("episode_id", "session_number", name="uq_sessions_episode_number"),
+        # Live sessions are numbered 1, 2, 3… per episode; a soft-deleted one keeps its old number out of the way.
+        Index(
+            "uq_sessions_episode_number_live", "episode_id", "session_number", unique=True,
+            sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
+        ),
         Index("ix_sessions_technique_number", "technique", "session_number"),
         Index("ix_sessions_date", "session_date"),
     )
@@ -151,6 +161,12 @@ class TreatmentSession(SQLModel, table=True):
     pain_after: Optional[float] = None
     notes: str = Field(default="")
     created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: Optional[datetime] = None  # clinical records are never hard-deleted
+    deleted_by: Optional[int] = Field(default=None, foreign_key="users.id")
+    deleted_reason: Optional[str] = Field(default=None, max_length=500)
+
+
+LIVE_SESSIONS = TreatmentSession.deleted_at.is_(None)  # soft-deleted sessions are in no figure, chart or export
 
 
 class SideEffect(SQLModel, table=True):
@@ -167,3 +183,30 @@ class SideEffect(SQLModel, table=True):
     session_id: int = Field(foreign_key="sessions.id", index=True, ondelete="CASCADE")
     code: str = Field(max_length=32)
     severity: str = Field(max_length=16)
+
+
+AUDIT_ACTIONS = (
+    "create", "update", "delete", "restore", "login", "login_failed", "logout", "export", "import",
+    "user_add", "user_disable", "user_password_reset",
+)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One append-only audit row: who did what to which record, when, with the values before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint(_in("action", AUDIT_ACTIONS), name="ck_audit_action"),
+        Index("ix_audit_entity", "entity", "entity_id"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor_id: Optional[int] = Field(default=None, foreign_key="users.id")
+    actor: str = Field(max_length=96)  # username at the time, kept even if the account is renamed
+    action: str = Field(max_length=32)
+    entity: str = Field(max_length=32)  # "session", "patient", "user", "file"
+    entity_id: Optional[int] = None
+    before: Optional[str] = Field(default=None, sa_type=Text)  # JSON
+    after: Optional[str] = Field(default=None, sa_type=Text)  # JSON
+    detail: str = Field(default="", max_length=500)

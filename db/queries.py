@@ -15,7 +15,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from analytics.outcomes import MOMENT_COLUMNS, RESPONDER_THRESHOLDS
-from db.models import Episode, Patient, SideEffect, TreatmentSession, User
+from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
+from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
 
 S = TreatmentSession
 
@@ -47,8 +48,9 @@ def _episode_sessions(where: OutcomeFilter):
             _points(S.pain_before).label("pain"),
             baseline.label("baseline"),
         )
-        .join(first, and_(first.episode_id == S.episode_id, first.session_number == 1))
+        .join(first, and_(first.episode_id == S.episode_id, first.session_number == 1, first.deleted_at.is_(None)))
         .join(Episode, Episode.id == S.episode_id)
+        .where(LIVE_SESSIONS)
     )
     if where.conditions:
         stmt = stmt.where(Episode.condition.in_(where.conditions))
@@ -64,8 +66,9 @@ def _frame(session: Session, stmt, columns=None) -> pd.DataFrame:
     return pd.DataFrame(result.all(), columns=columns or list(result.keys()))
 
 
-def technique_moments(session: Session, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
+def technique_moments(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
     """Return the sums behind the technique curve (see analytics.outcomes.curve_moments), computed in SQL."""
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     o = _episode_sessions(where)
     improvement = o.c.baseline - o.c.pain
     pct = 100.0 * improvement / o.c.baseline
@@ -87,9 +90,10 @@ def technique_moments(session: Session, where: OutcomeFilter = OutcomeFilter()) 
 
 
 def responder_counts(
-    session: Session, where: OutcomeFilter = OutcomeFilter(), thresholds=RESPONDER_THRESHOLDS
+    session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter(), thresholds=RESPONDER_THRESHOLDS
 ) -> pd.DataFrame:
     """Return per technique and threshold the episodes, and the responders at each episode's last session."""
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     o = _episode_sessions(where)
     last = select(o.c.episode_id, func.max(o.c.session_number).label("last")).group_by(o.c.episode_id).subquery()
     pct = 100.0 * (o.c.baseline - o.c.pain) / o.c.baseline
@@ -110,8 +114,9 @@ def responder_counts(
     return pd.DataFrame(rows, columns=["technique", "threshold_pct", "patients", "responders"])
 
 
-def excluded_episodes(session: Session, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
+def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
     """Return per technique the episodes left out of percentages because their baseline pain is 0."""
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     o = _episode_sessions(where)
     stmt = (
         select(o.c.technique, func.count().label("episodes"))
@@ -121,12 +126,15 @@ def excluded_episodes(session: Session, where: OutcomeFilter = OutcomeFilter()) 
     return _frame(session, stmt).assign(reason="baseline pain 0: percent improvement undefined")
 
 
-def safety_counts(session: Session, where: OutcomeFilter = OutcomeFilter()) -> tuple[pd.DataFrame, pd.DataFrame]:
+def safety_counts(
+    session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (side-effect events per session technique and type, sessions per technique) for the filter.
 
     Side effects belong to the technique used in the session where they happened. The pseudo-type `any` counts
     sessions with at least one side effect.
     """
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     o = _episode_sessions(where)
     scoped = select(S.id, S.technique).join(
         o, and_(o.c.episode_id == S.episode_id, o.c.session_number == S.session_number)
@@ -149,8 +157,9 @@ def safety_counts(session: Session, where: OutcomeFilter = OutcomeFilter()) -> t
     return counts, sessions
 
 
-def serious_events(session: Session, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
+def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
     """Return every significant or serious side effect with its date, technique, clinician and patient id."""
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     o = _episode_sessions(where)
     stmt = (
         select(
@@ -172,34 +181,45 @@ def serious_events(session: Session, where: OutcomeFilter = OutcomeFilter()) -> 
     return _frame(session, stmt)
 
 
-def conditions(session: Session) -> list[str]:
+def conditions(session: Session, *, actor: Actor) -> list[str]:
     """Return the conditions that have episodes, sorted."""
+    require_role(actor, AGGREGATE_READERS, "list the clinic's conditions")
     stmt = select(Episode.condition).where(Episode.condition.is_not(None)).distinct().order_by(Episode.condition)
     return list(session.scalars(stmt))
 
 
-def patients(session: Session) -> pd.DataFrame:
-    """Return one row per patient: id, pseudonymous id, conditions, sessions and last session date."""
+def patients(session: Session, *, actor: Actor) -> pd.DataFrame:
+    """Return one row per patient: id, pseudonymous id, a label to pick by, sessions and last session date.
+
+    Clinicians and admins see the patient's name in the label; a manager sees the pseudonymous id only.
+    """
+    require_role(actor, AGGREGATE_READERS, "list patients")
     stmt = (
         select(
             Patient.id,
             Patient.pseudonym.label("patient_id"),
+            Patient.name,
             func.count(S.id).label("sessions"),
             func.max(S.session_date).label("last_session"),
         )
         .outerjoin(Episode, Episode.patient_id == Patient.id)
-        .outerjoin(S, S.episode_id == Episode.id)
-        .group_by(Patient.id, Patient.pseudonym)
+        .outerjoin(S, and_(S.episode_id == Episode.id, LIVE_SESSIONS))
+        .group_by(Patient.id, Patient.pseudonym, Patient.name)
         .order_by(Patient.pseudonym)
     )
-    return _frame(session, stmt)
+    frame = _frame(session, stmt)
+    if actor.role not in IDENTIFIED_READERS:
+        frame["name"] = None
+    frame["label"] = [f"{p} — {n}" if n else p for p, n in zip(frame["patient_id"], frame["name"], strict=True)]
+    return frame
 
 
-def episodes(session: Session, patient_id: int) -> pd.DataFrame:
+def episodes(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame:
     """Return the patient's episodes of care: id, condition, body region, sessions."""
+    require_patient(actor, patient_id)
     stmt = (
         select(Episode.id, Episode.condition, Episode.body_region, func.count(S.id).label("sessions"))
-        .outerjoin(S, S.episode_id == Episode.id)
+        .outerjoin(S, and_(S.episode_id == Episode.id, LIVE_SESSIONS))
         .where(Episode.patient_id == patient_id)
         .group_by(Episode.id, Episode.condition, Episode.body_region)
         .order_by(Episode.id)
@@ -256,36 +276,47 @@ def _sessions_select():
     )
 
 
-def patient_sessions(session: Session, patient_id: int) -> pd.DataFrame:
-    """Return one patient's sessions in episode and session order, side effects as `code:severity;…`."""
-    stmt = _sessions_select().where(Patient.id == patient_id).order_by(S.episode_id, S.session_number)
+def patient_sessions(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame:
+    """Return one patient's sessions in episode and session order, side effects as `code:severity;…`.
+
+    A patient reading their own record gets it without the clinicians' notes.
+    """
+    require_patient(actor, patient_id)
+    stmt = _sessions_select().where(Patient.id == patient_id, LIVE_SESSIONS).order_by(S.episode_id, S.session_number)
+    frame = _sessions_frame(session, stmt)
+    if actor.role not in IDENTIFIED_READERS:
+        frame["notes"] = ""
+    return frame
+
+
+def all_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:
+    """Return every live session in patient, date and entry order (the order of the interchange export)."""
+    require_role(actor, IDENTIFIED_READERS, "read every patient's sessions")
+    stmt = _sessions_select().where(LIVE_SESSIONS).order_by(Patient.pseudonym, S.session_date, S.id)
     return _sessions_frame(session, stmt)
 
 
-def all_sessions(session: Session) -> pd.DataFrame:
-    """Return every session in patient, date and entry order (the order of the interchange export)."""
-    stmt = _sessions_select().order_by(Patient.pseudonym, S.session_date, S.id)
-    return _sessions_frame(session, stmt)
-
-
-def last_session_defaults(session: Session, patient_id: int) -> dict:
+def last_session_defaults(session: Session, *, actor: Actor, patient_id: int) -> dict:
     """Return the technique, muscles, scale and condition of the patient's latest session (empty if none)."""
+    require_role(actor, CLINICAL_WRITERS, "record sessions")
     row = session.execute(
         select(S.technique, S.muscles, S.pain_scale, Episode.condition, Episode.body_region)
         .join(Episode, Episode.id == S.episode_id)
-        .where(Episode.patient_id == patient_id)
+        .where(Episode.patient_id == patient_id, LIVE_SESSIONS)
         .order_by(S.session_date.desc(), S.id.desc())
         .limit(1)
     ).first()
     return dict(row._mapping) if row else {}
 
 
-def clinicians(session: Session) -> list[str]:
+def clinicians(session: Session, *, actor: Actor) -> list[str]:
     """Return the usernames of active clinicians, sorted."""
+    require_role(actor, AGGREGATE_READERS, "list clinicians")
     stmt = select(User.username).where(User.role == "clinician", User.is_active).order_by(User.username)
     return list(session.scalars(stmt))
 
 
-def count_sessions(session: Session) -> int:
-    """Return the number of sessions stored."""
-    return session.execute(select(func.count()).select_from(S)).scalar_one()
+def count_sessions(session: Session, *, actor: Actor) -> int:
+    """Return the number of live sessions stored."""
+    require_role(actor, AGGREGATE_READERS, "count sessions")
+    return session.execute(select(func.count()).select_from(S).where(LIVE_SESSIONS)).scalar_one()

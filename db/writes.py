@@ -7,18 +7,20 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from db.models import Episode, Patient, SideEffect, TreatmentSession, User
+from db import audit
+from db.access import CLINICAL_WRITERS, Actor, require_role
+from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
 from db.validation import SessionInput
 
 # Offset used while renumbering an episode, so the (episode, number) uniqueness holds at every single UPDATE.
 _RENUMBER_OFFSET = 1_000_000
 
 
-def get_or_create_patient(session: Session, pseudonym: str) -> Patient:
-    """Return the patient with this pseudonymous id, creating it if new."""
+def get_or_create_patient(session: Session, pseudonym: str, name: str | None = None) -> Patient:
+    """Return the patient with this pseudonymous id, creating it (with an optional name) if new."""
     patient = session.scalars(select(Patient).where(Patient.pseudonym == pseudonym)).first()
     if patient is None:
-        patient = Patient(pseudonym=pseudonym)
+        patient = Patient(pseudonym=pseudonym, name=name or None)
         session.add(patient)
         session.flush()
     return patient
@@ -50,10 +52,10 @@ def get_or_create_clinician(session: Session, username: str) -> User:
 
 
 def renumber_episode(session: Session, episode_id: int) -> None:
-    """Give an episode's sessions numbers 1, 2, 3… in date order, ties kept in entry order."""
+    """Give an episode's live sessions numbers 1, 2, 3… in date order, ties kept in entry order."""
     rows = session.execute(
         select(TreatmentSession.id, TreatmentSession.session_number)
-        .where(TreatmentSession.episode_id == episode_id)
+        .where(TreatmentSession.episode_id == episode_id, LIVE_SESSIONS)
         .order_by(TreatmentSession.session_date, TreatmentSession.id)
     ).all()
     wanted = {row.id: k for k, row in enumerate(rows, start=1)}
@@ -61,7 +63,7 @@ def renumber_episode(session: Session, episode_id: int) -> None:
         return
     session.execute(
         update(TreatmentSession)
-        .where(TreatmentSession.episode_id == episode_id)
+        .where(TreatmentSession.episode_id == episode_id, LIVE_SESSIONS)
         .values(session_number=TreatmentSession.session_number + _RENUMBER_OFFSET)
     )
     session.execute(
@@ -84,13 +86,18 @@ def session_values(entry: SessionInput) -> dict:
     }
 
 
-def record_session(session: Session, entry: SessionInput) -> TreatmentSession:
-    """Store one validated session for its patient and episode, and return it with its session number."""
-    patient = get_or_create_patient(session, entry.patient_id)
+def record_session(
+    session: Session, *, actor: Actor, entry: SessionInput, patient_name: str | None = None
+) -> TreatmentSession:
+    """Store one validated session for its patient and episode, audited, and return it with its session number."""
+    require_role(actor, CLINICAL_WRITERS, "record sessions")
+    patient = get_or_create_patient(session, entry.patient_id, patient_name)
     episode = get_or_create_episode(session, patient, entry.condition, entry.body_region)
     clinician = get_or_create_clinician(session, entry.clinician) if entry.clinician else None
     last = session.execute(
-        select(func.max(TreatmentSession.session_number)).where(TreatmentSession.episode_id == episode.id)
+        select(func.max(TreatmentSession.session_number)).where(
+            TreatmentSession.episode_id == episode.id, LIVE_SESSIONS
+        )
     ).scalar_one()
     row = TreatmentSession(
         episode_id=episode.id,
@@ -105,13 +112,16 @@ def record_session(session: Session, entry: SessionInput) -> TreatmentSession:
         renumber_episode(session, episode.id)
     session.flush()
     session.refresh(row)
+    after = session_values(entry) | {"patient_id": entry.patient_id, "session_number": row.session_number,
+                                     "side_effects": ";".join(f"{c}:{s}" for c, s in entry.side_effects)}
+    audit.record(session, actor, "create", "session", row.id, after=after)
     return row
 
 
 def _is_backdated(session: Session, episode_id: int, session_date: date) -> bool:
     later = session.execute(
         select(func.count()).where(
-            TreatmentSession.episode_id == episode_id, TreatmentSession.session_date > session_date
+            TreatmentSession.episode_id == episode_id, TreatmentSession.session_date > session_date, LIVE_SESSIONS
         )
     ).scalar_one()
     return later > 0

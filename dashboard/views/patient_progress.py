@@ -2,34 +2,36 @@
 
 import pandas as pd
 import streamlit as st
+from sqlmodel import Session
 
 from analytics.outcomes import cumulative_improvement, progress_sentence
 from dashboard import charts, resources
-from dashboard.navigation import current_viewer
-from db.engine import database_url
-from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
+from dashboard.navigation import current_actor
+from dashboard.text import literal
+from db import corrections
+from db.access import CLINICAL_WRITERS
+from db.engine import database_url, write_session
+from db.models import PAIN_SCALE_LABELS, SEVERITIES, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
+from db.validation import InvalidInput, validate_session
 
-viewer = current_viewer()
+actor = current_actor()
 url = database_url()
-is_patient = viewer.role == "patient"
+is_patient = actor.role == "patient"
 st.title("My progress" if is_patient else "Patient progress")
 
 if is_patient:
-    # A patient sees their own record only: the id comes from who they are, never from a widget or the URL.
-    patient_id, pseudonym = viewer.patient_id, viewer.patient_pseudonym
+    # A patient sees their own record only: the id comes from their account, never from a widget or the URL.
+    patient_id = actor.patient_id
 else:
-    patients = resources.patient_list(url)
+    patients = resources.patient_list(url, actor)
     if patients.empty:
         st.info("No patients yet — record the first session on the *Record session* page.")
         st.stop()
-    pseudonym = st.selectbox("Patient", patients["patient_id"].tolist(), key="progress_patient")
+    labels = dict(zip(patients["patient_id"], patients["label"], strict=True))
+    pseudonym = st.selectbox("Patient", list(labels), format_func=labels.get, key="progress_patient")
     patient_id = int(patients.loc[patients["patient_id"] == pseudonym, "id"].iloc[0])
 
-if patient_id is None:
-    st.info("There is no record to show yet.")
-    st.stop()
-
-episodes, sessions = resources.patient_record(url, patient_id)
+episodes, sessions = resources.patient_record(url, actor, int(patient_id))
 if sessions.empty:
     st.info("No sessions yet — record the first one on the *Record session* page.")
     st.stop()
@@ -87,6 +89,68 @@ table = pd.DataFrame(
 if not is_patient:
     table["Muscles"] = improvement["muscles"].str.replace(";", ", ").str.replace("_", " ")
     table["Clinician"] = improvement["clinician"]
-    table["Notes"] = improvement["notes"]  # shown as plain text by st.dataframe, never as markdown or HTML
+    table["Notes"] = improvement["notes"]  # st.dataframe shows text cells literally, never as markdown or HTML
 st.subheader("Session by session")
 st.dataframe(table, hide_index=True, key="progress_table")
+
+if actor.role not in CLINICAL_WRITERS:
+    st.stop()
+
+st.subheader("Correct or delete a session")
+by_number = improvement.set_index("session_number")
+number = st.selectbox("Session", list(by_number.index), index=len(by_number) - 1, key="correct_number",
+                      format_func=lambda k: f"Session {k} — {by_number.loc[k, 'session_date']}")
+row = by_number.loc[number]
+session_id = int(row["session_id"])
+with Session(resources.engine()) as session:
+    history = corrections.session_history(session, actor=actor, session_id=session_id)
+for line in history:
+    st.caption(literal(line))
+
+effects = dict(item.split(":") for item in row["side_effects"].split(";") if item)
+with st.form(f"correct_{session_id}"):
+    left, right = st.columns(2)
+    date_value = left.date_input("Session date", value=row["session_date"], format="YYYY-MM-DD")
+    technique = left.selectbox("Technique", TECHNIQUES, index=TECHNIQUES.index(row["technique"]),
+                               format_func=TECHNIQUE_LABELS.get)
+    scale = right.selectbox("Pain scale", list(PAIN_SCALE_LABELS), format_func=PAIN_SCALE_LABELS.get,
+                            index=list(PAIN_SCALE_LABELS).index(row["pain_scale"]))
+    pain_before = right.number_input("Pain before", value=float(row["pain_before"]), step=1.0)
+    pain_after = right.number_input("Pain right after (optional)", step=1.0,
+                                    value=None if pd.isna(row["pain_after"]) else float(row["pain_after"]))
+    chosen_effects = {
+        severity: left.multiselect(f"Side effects — {severity}", list(SIDE_EFFECTS), format_func=SIDE_EFFECTS.get,
+                                   default=[c for c, s in effects.items() if s == severity])
+        for severity in SEVERITIES
+    }
+    notes = right.text_area("Notes", value=row["notes"])
+    if st.form_submit_button("Save correction", key="save_correction"):
+        data = {
+            "patient_id": row["patient_id"], "session_date": date_value, "technique": technique,
+            "pain_scale": scale, "pain_before": pain_before, "pain_after": pain_after,
+            "side_effects": [(c, s) for s, codes in chosen_effects.items() for c in codes],
+            "muscles": [m for m in row["muscles"].split(";") if m], "notes": notes,
+            "twitch_response": None if pd.isna(row["twitch_response"]) else bool(row["twitch_response"]),
+        }
+        try:
+            entry = validate_session(data)
+            with write_session(resources.engine()) as session:
+                corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry)
+        except InvalidInput as refused:
+            st.error("Not saved. Please correct:\n\n" + "\n".join(f"- {p}" for p in refused.problems))
+        else:
+            resources.clear_after_write()
+            st.rerun()
+
+with st.form(f"delete_{session_id}"):
+    reason = st.text_input("Reason for deleting this session", key="delete_reason",
+                           placeholder="e.g. recorded for the wrong patient")
+    if st.form_submit_button("Delete session", key="delete_session"):
+        try:
+            with write_session(resources.engine()) as session:
+                corrections.delete_session(session, actor=actor, session_id=session_id, reason=reason)
+        except ValueError as problem:
+            st.error(f"Not deleted. {problem}")
+        else:
+            resources.clear_after_write()
+            st.rerun()

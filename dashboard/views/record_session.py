@@ -7,7 +7,8 @@ from sqlmodel import Session
 
 from analytics.outcomes import cumulative_improvement
 from dashboard import charts, resources
-from dashboard.navigation import current_viewer
+from dashboard.navigation import current_actor
+from dashboard.text import literal
 from db import queries
 from db.engine import database_url, write_session
 from db.models import (
@@ -23,11 +24,11 @@ from db.validation import InvalidInput, validate_session
 from db.writes import record_session
 
 NEW_PATIENT = "New patient…"
-FORM_KEYS = ("new_patient_id", "pain_before", "pain_after", "notes", "side_effects_mild",
+FORM_KEYS = ("new_patient_id", "new_patient_name", "pain_before", "pain_after", "notes", "side_effects_mild",
              "side_effects_significant", "side_effects_serious")
 TWITCH = {"Yes": True, "No": False, "Not recorded": None}
 
-viewer = current_viewer()
+actor = current_actor()
 url = database_url()
 st.title("Record session")
 
@@ -37,18 +38,18 @@ if saved_patient := st.session_state.pop("select_after_save", None):
     for key in FORM_KEYS:
         st.session_state.pop(key, None)
 
-patients = resources.patient_list(url)
+patients = resources.patient_list(url, actor)
 options = [NEW_PATIENT] + patients["patient_id"].tolist()
 chosen = st.selectbox("Patient", options, key="record_patient", help="Type to search by pseudonymous id.")
 patient_row = patients[patients["patient_id"] == chosen].iloc[0] if chosen != NEW_PATIENT else None
-clinicians, _ = resources.form_choices(url)
+clinicians, _ = resources.form_choices(url, actor)
 
 if st.session_state.get("defaults_for") != chosen:
     # A new patient choice starts the form from that patient's last session (technique, muscles, scale, condition).
     defaults: dict = {}
     if patient_row is not None:
         with Session(resources.engine()) as session:
-            defaults = queries.last_session_defaults(session, int(patient_row["id"]))
+            defaults = queries.last_session_defaults(session, actor=actor, patient_id=int(patient_row["id"]))
     technique = defaults.get("technique", "deep")
     st.session_state.update(
         defaults_for=chosen,
@@ -58,7 +59,7 @@ if st.session_state.get("defaults_for") != chosen:
         muscles=[m for m in (defaults.get("muscles") or "").split(";") if m],
         pain_scale=defaults.get("pain_scale", "vas_100"),
         twitch="No" if technique == "superficial" else "Yes",
-        clinician=viewer.username if viewer.username in clinicians else (clinicians or [""])[0],
+        clinician=actor.username if actor.username in clinicians else (clinicians or [""])[0],
     )
     st.session_state.setdefault("session_date", date.today())
 
@@ -68,8 +69,12 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
             "New patient id", key="new_patient_id", placeholder="e.g. P0301",
             help="Pseudonymous id: letters, digits, - and _ (no names).",
         )
+        patient_name = st.text_input(
+            "Patient name (optional)", key="new_patient_name",
+            help="Seen by clinicians and admins only; managers and reports use the pseudonymous id.",
+        )
     else:
-        patient_id = chosen
+        patient_id, patient_name = chosen, None
     left, right = st.columns(2)
     with left:
         session_date = st.date_input("Session date", key="session_date", format="YYYY-MM-DD")
@@ -83,7 +88,7 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
             accept_new_options=True, key="muscles", format_func=lambda m: m.replace("_", " "),
         )
         twitch = st.radio("Local twitch response", list(TWITCH), horizontal=True, key="twitch")
-        clinician = st.selectbox("Clinician", clinicians or [viewer.username], key="clinician")
+        clinician = st.selectbox("Clinician", clinicians or [actor.username], key="clinician")
     with right:
         pain_scale = st.radio(
             "Pain scale", list(PAIN_SCALE_LABELS), format_func=PAIN_SCALE_LABELS.get, horizontal=True,
@@ -121,25 +126,25 @@ if submitted:
     try:
         entry = validate_session(data)
         with write_session(resources.engine()) as session:
-            saved = record_session(session, entry)
+            saved = record_session(session, actor=actor, entry=entry, patient_name=patient_name)
             number = saved.session_number
     except InvalidInput as refused:
         st.error("Not saved. Please correct:\n\n" + "\n".join(f"- {p}" for p in refused.problems), icon="⚠️")
     else:
         resources.clear_after_write()
         st.session_state["select_after_save"] = entry.patient_id
-        st.session_state["last_saved"] = f"Saved session {number} for {entry.patient_id}."
+        st.session_state["last_saved"] = f"Saved session {number} for {literal(entry.patient_id)}."
         st.rerun()
 
 if message := st.session_state.pop("last_saved", None):
     st.success(message, icon="✅")
 
 if patient_row is not None:
-    _, sessions = resources.patient_record(url, int(patient_row["id"]))
+    _, sessions = resources.patient_record(url, actor, int(patient_row["id"]))
     if not sessions.empty:
         # The episode of the condition chosen in the form, else the patient's latest one.
         latest = sessions[sessions["condition"] == condition]
         if latest.empty:
             latest = sessions[sessions["episode_id"] == sessions.sort_values("session_date")["episode_id"].iloc[-1]]
-        st.subheader(f"Progress of {chosen}")
+        st.subheader(f"Progress of {literal(chosen)}")
         st.plotly_chart(charts.patient_progress_figure(cumulative_improvement(latest)), key="record_chart")

@@ -7,10 +7,12 @@ import streamlit as st
 
 from analytics.outcomes import summary_table
 from dashboard import charts, resources
+from dashboard.navigation import current_actor
 from db.engine import database_url
 from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
 from db.queries import OutcomeFilter
 
+actor = current_actor()
 url = database_url()
 st.title("Technique outcomes")
 st.caption(
@@ -19,7 +21,7 @@ st.caption(
 )
 
 with st.container(horizontal=True):
-    _, conditions = resources.form_choices(url)
+    _, conditions = resources.form_choices(url, actor)
     chosen = st.multiselect(
         "Condition", conditions, key="filter_conditions", placeholder="All conditions",
         format_func=lambda c: c.replace("_", " "),
@@ -30,7 +32,7 @@ with st.container(horizontal=True):
     )
 start, end = (tuple(period) + (None, None))[:2] if period else (None, None)
 where = OutcomeFilter(conditions=tuple(sorted(chosen)), start=start, end=end)
-data = resources.technique_outcomes(url, where)
+data = resources.technique_outcomes(url, actor, where)
 curve = data["curve"]
 
 if curve.empty:
@@ -91,7 +93,7 @@ else:
     any_effect = safety[safety["code"] == "any"]
     sessions = data["sessions"].set_index("technique")["sessions"]
     cols = st.columns(len(sessions))
-    for col, (technique, count) in zip(cols, sessions.items(), strict=False):
+    for col, (technique, count) in zip(cols, sessions.items(), strict=True):
         row = any_effect[any_effect["technique"] == technique]
         rate = float(row["per_100_sessions"].iloc[0]) if not row.empty else 0.0
         col.metric(f"{TECHNIQUE_LABELS[technique]}", f"{rate:.1f} per 100", help=f"Sessions with any side effect, "

@@ -9,23 +9,20 @@ import pytest
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from db import interchange
-from db.cli import SAMPLE_FILE
-from db.engine import make_engine, migrate, write_session
+from db import queries
+from db.cli import DEMO_ACCOUNTS, main
+from db.engine import make_engine
+from tests.db.factories import ADMIN
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+PASSWORDS = {username: password for username, _, password, _ in DEMO_ACCOUNTS}
 
 
 @pytest.fixture(scope="session")
 def seeded_template(tmp_path_factory) -> Path:
-    """Return a SQLite file holding the sample data, built once per run."""
+    """Return a SQLite file holding the sample data and the demo accounts, built once per run by `db seed`."""
     path = tmp_path_factory.mktemp("seeded") / "seeded.db"
-    url = f"sqlite:///{path}"
-    migrate(url)
-    engine = make_engine(url)
-    with write_session(engine) as session:
-        interchange.import_sessions(session, interchange.validate_rows(interchange.read_table(SAMPLE_FILE)))
-    engine.dispose()
+    assert main(["--url", f"sqlite:///{path}", "seed"]) == 0
     return path
 
 
@@ -40,27 +37,40 @@ def seeded_url(seeded_template, tmp_path, monkeypatch) -> str:
 
 
 @pytest.fixture
-def app(seeded_url) -> AppTest:
-    """Return the app, run once, as the default demo viewer (a clinician)."""
+def anonymous(seeded_url) -> AppTest:
+    """Return the app as someone who has not logged in yet."""
     at = AppTest.from_file(APP, default_timeout=30)
     at.run()
     assert not at.exception, at.exception
     return at
 
 
-def view_as(at: AppTest, role: str) -> AppTest:
-    """Switch the demo viewer to `role` and rerun."""
-    at.sidebar.selectbox(key="demo_role").select(role).run()
+def log_in(at: AppTest, username: str, password: str | None = None) -> AppTest:
+    """Fill in and submit the login form."""
+    at.text_input(key="login_username").input(username)
+    at.text_input(key="login_password").input(password if password is not None else PASSWORDS[username])
+    at.button(key="login_submit").click().run()
     assert not at.exception, at.exception
     return at
 
 
-def session_count(url: str) -> int:
-    """Return the number of sessions in the database at `url`."""
-    from db import queries
+@pytest.fixture
+def app(anonymous) -> AppTest:
+    """Return the app logged in as the demo clinician."""
+    return log_in(anonymous, "clin_ahmed")
 
+
+@pytest.fixture
+def as_role(anonymous):
+    """Return a function that logs the app in as the demo account of a role."""
+    usernames = {role: username for username, role, _, _ in DEMO_ACCOUNTS}
+    return lambda role: log_in(anonymous, usernames[role])
+
+
+def session_count(url: str) -> int:
+    """Return the number of live sessions in the database at `url`."""
     engine = make_engine(url)
     with Session(engine) as session:
-        count = queries.count_sessions(session)
+        count = queries.count_sessions(session, actor=ADMIN)
     engine.dispose()
     return count

@@ -6,7 +6,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.app.conftest import session_count, view_as
+from tests.app.conftest import session_count
+
+
+def select_patient(app, pseudonym):
+    """Pick a patient on the progress page by pseudonymous id."""
+    app.selectbox(key="progress_patient").select(pseudonym).run()
 
 
 def table_with(app, column):
@@ -25,10 +30,11 @@ def test_clinician_lands_on_the_session_form(app):
 
 @pytest.mark.parametrize(
     ("role", "title"),
-    [("manager", "Technique outcomes"), ("patient", "My progress"), ("clinician", "Record session")],
+    [("manager", "Technique outcomes"), ("patient", "My progress"), ("clinician", "Record session"),
+     ("admin", "Record session")],
 )
-def test_each_role_sees_its_page_without_errors(app, role, title):
-    view_as(app, role)
+def test_each_role_lands_on_its_first_page_without_errors(as_role, role, title):
+    app = as_role(role)
     assert [t.value for t in app.title] == [title]
     assert not app.exception
 
@@ -37,16 +43,15 @@ def test_clinician_patient_progress_shows_chart_sentence_and_sessions(app):
     app.switch_page("views/patient_progress.py").run()
     assert not app.exception
     assert [t.value for t in app.title] == ["Patient progress"]
-    app.selectbox(key="progress_patient").select("P0002").run()
+    select_patient(app, "P0002")
     assert "lower than at your first session" in app.info[0].value or "first session" in app.info[0].value
     table = table_with(app, "Session")
     assert list(table["Session"]) == list(range(1, len(table) + 1))
     assert {"Notes", "Clinician", "Side effects"} <= set(table.columns)
 
 
-def test_patient_sees_only_their_own_sessions_without_notes_or_clinician(app):
-    view_as(app, "patient")
-    app.sidebar.selectbox(key="demo_patient").select("P0003").run()
+def test_patient_sees_only_their_own_sessions_without_notes_or_clinician(as_role):
+    app = as_role("patient")
     assert not app.exception
     assert "progress_patient" not in [w.key for w in app.selectbox]  # no way to pick another patient
     table = table_with(app, "Session")
@@ -54,8 +59,8 @@ def test_patient_sees_only_their_own_sessions_without_notes_or_clinician(app):
     assert len(table) >= 1
 
 
-def test_manager_page_shows_curve_table_responders_and_safety(app):
-    view_as(app, "manager")
+def test_manager_page_shows_curve_table_responders_and_safety(as_role):
+    app = as_role("manager")
     summary = table_with(app, "mean_improvement_pct")
     assert list(summary.columns[:3]) == ["technique", "session_number", "patients"]
     assert set(summary["technique"]) == {"Superficial dry needling", "Deep dry needling", "Electrical dry needling"}
@@ -65,8 +70,8 @@ def test_manager_page_shows_curve_table_responders_and_safety(app):
     assert not table_with(app, "per_100_sessions").empty
 
 
-def test_manager_condition_filter_narrows_the_table(app):
-    view_as(app, "manager")
+def test_manager_condition_filter_narrows_the_table(as_role):
+    app = as_role("manager")
     everyone = table_with(app, "mean_improvement_pct")["patients"].sum()
     app.multiselect(key="filter_conditions").select("neck_pain").run()
     assert not app.exception
@@ -93,7 +98,7 @@ def test_saving_a_session_stores_it_and_shows_the_patients_chart(app, seeded_url
     assert any(s.value == "Progress of P9001" for s in app.subheader)
 
     app.switch_page("views/patient_progress.py").run()
-    app.selectbox(key="progress_patient").select("P9001").run()
+    select_patient(app, "P9001")
     table = table_with(app, "Session")
     assert list(table["Pain before (0–100)"]) == [70.0]
     assert list(table["Side effects"]) == ["bruising (mild)"]

@@ -14,10 +14,13 @@ from sqlalchemy import Engine, create_engine, func, inspect, select, table, text
 from sqlmodel import Session
 
 from db import interchange
+from db.access import Actor
 from db.engine import make_engine, write_session
 from db.models import Episode, Patient, SideEffect, TreatmentSession
 from db.validation import SessionInput, validate_session
 from db.writes import record_session
+
+ADMIN = Actor(id=None, username="test-admin", role="admin")  # acts for tests that are not about access
 
 SAMPLE_FILE = Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv"
 TODAY = date(2025, 12, 31)  # injected "today" so the not-in-the-future rule never depends on the clock
@@ -35,7 +38,7 @@ def record(engine: Engine, **fields) -> dict:
     """Record one session through validate_session and record_session in its own unit of work; return its columns."""
     entry = session_input(**fields)
     with write_session(engine) as session:
-        row = record_session(session, entry)
+        row = record_session(session, actor=ADMIN, entry=entry)
         return row.model_dump()
 
 
@@ -43,7 +46,7 @@ def import_frame(engine: Engine, table: pd.DataFrame) -> interchange.ImportResul
     """Import interchange rows (text cells) the way the CLI does: validate every row, then write them all."""
     entries = interchange.validate_rows(table)
     with write_session(engine) as session:
-        return interchange.import_sessions(session, entries)
+        return interchange.import_sessions(session, actor=ADMIN, entries=entries)
 
 
 def import_file(engine: Engine, path: Path) -> interchange.ImportResult:

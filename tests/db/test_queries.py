@@ -15,13 +15,17 @@ from sqlmodel import Session
 from analytics import outcomes
 from db import queries
 from db.queries import OutcomeFilter
-from tests.db.factories import SAMPLE_FILE, another_database, engine_on, import_file, record
+from tests.db.factories import ADMIN, SAMPLE_FILE, another_database, engine_on, import_file, record
 
 FLOAT_MOMENTS = ["sum_pain", "sum_points", "sum_pct", "sumsq_pct"]
 NECK_AND_BACK = OutcomeFilter(conditions=("neck_pain", "low_back_pain"))
 AUTUMN_TO_WINTER = OutcomeFilter(start=date(2025, 9, 1), end=date(2026, 2, 28))
-FILTERS = {"all": OutcomeFilter(), "conditions": NECK_AND_BACK, "dates": AUTUMN_TO_WINTER,
-           "both": OutcomeFilter(conditions=("neck_pain",), start=date(2025, 9, 1), end=date(2026, 2, 28))}
+FILTERS = {
+    "all": OutcomeFilter(),
+    "conditions": NECK_AND_BACK,
+    "dates": AUTUMN_TO_WINTER,
+    "both": OutcomeFilter(conditions=("neck_pain",), start=date(2025, 9, 1), end=date(2026, 2, 28)),
+}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -43,7 +47,7 @@ def csv_rows() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def per_session(sample_engine) -> pd.DataFrame:
     with Session(sample_engine) as session:
-        return queries.all_sessions(session)
+        return queries.all_sessions(session, actor=ADMIN)
 
 
 def in_filter(frame: pd.DataFrame, where: OutcomeFilter) -> pd.DataFrame:
@@ -71,13 +75,19 @@ def sorted_frame(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def test_technique_moments_in_sql_equal_the_pandas_curve_moments(sample_engine, per_session, name):
     where = FILTERS[name]
     with Session(sample_engine) as session:
-        in_sql = sorted_frame(queries.technique_moments(session, where), ["technique", "session_number"])
-    in_pandas = sorted_frame(outcomes.curve_moments(pandas_improvement(per_session, where)),
-                             ["technique", "session_number"])
+        in_sql = sorted_frame(
+            queries.technique_moments(session, actor=ADMIN, where=where), ["technique", "session_number"]
+        )
+    in_pandas = sorted_frame(
+        outcomes.curve_moments(pandas_improvement(per_session, where)), ["technique", "session_number"]
+    )
     assert len(in_sql) > 10
     assert list(in_sql.columns) == outcomes.MOMENT_COLUMNS
-    assert in_sql[["technique", "session_number", "n"]].astype({"n": int, "session_number": int}).equals(
-        in_pandas[["technique", "session_number", "n"]].astype({"n": int, "session_number": int}))
+    assert (
+        in_sql[["technique", "session_number", "n"]]
+        .astype({"n": int, "session_number": int})
+        .equals(in_pandas[["technique", "session_number", "n"]].astype({"n": int, "session_number": int}))
+    )
     assert np.allclose(in_sql[FLOAT_MOMENTS].astype(float), in_pandas[FLOAT_MOMENTS], rtol=1e-9, atol=1e-6)
 
 
@@ -85,7 +95,7 @@ def test_technique_moments_in_sql_equal_the_pandas_curve_moments(sample_engine, 
 def test_responder_counts_in_sql_equal_the_pandas_responder_counts(sample_engine, per_session, name):
     where = FILTERS[name]
     with Session(sample_engine) as session:
-        in_sql = queries.responder_counts(session, where)
+        in_sql = queries.responder_counts(session, actor=ADMIN, where=where)
     in_pandas = outcomes.responder_counts(pandas_improvement(per_session, where))
     keys = ["technique", "threshold_pct"]
     pd.testing.assert_frame_equal(sorted_frame(in_sql, keys), sorted_frame(in_pandas, keys), check_dtype=False)
@@ -94,10 +104,11 @@ def test_responder_counts_in_sql_equal_the_pandas_responder_counts(sample_engine
 
 def test_excluded_episodes_in_sql_equal_the_pandas_excluded_episodes(sample_engine, per_session, csv_rows):
     with Session(sample_engine) as session:
-        in_sql = queries.excluded_episodes(session)
+        in_sql = queries.excluded_episodes(session, actor=ADMIN)
     in_pandas = outcomes.excluded_episodes(outcomes.cumulative_improvement(per_session))
-    pd.testing.assert_frame_equal(sorted_frame(in_sql, ["technique"]), sorted_frame(in_pandas, ["technique"]),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        sorted_frame(in_sql, ["technique"]), sorted_frame(in_pandas, ["technique"]), check_dtype=False
+    )
     first_rows = csv_rows.groupby("patient_id").head(1)
     assert in_sql["episodes"].sum() == (first_rows["pain_before"] == "0").sum() >= 1
 
@@ -115,8 +126,8 @@ def test_filters_restrict_the_episodes_to_those_matching_the_csv(sample_engine, 
     first_rows = rows.groupby("patient_id").head(1)
     expected = first_rows[first_rows["pain_before"] != "0"].groupby("technique").size()
     with Session(sample_engine) as session:
-        moments = queries.technique_moments(session, where)
-        everything = queries.technique_moments(session)
+        moments = queries.technique_moments(session, actor=ADMIN, where=where)
+        everything = queries.technique_moments(session, actor=ADMIN)
     at_first = moments[moments["session_number"] == 1].set_index("technique")["n"]
     assert at_first.astype(int).to_dict() == expected.to_dict()
     assert 0 < at_first.sum() < everything[everything["session_number"] == 1]["n"].sum()
@@ -128,7 +139,7 @@ def test_an_improvement_of_exactly_30_percent_is_a_responder_in_sql(engine):
         record(engine, patient_id=patient, pain_scale=scale, pain_before=before, session_date="2025-03-01")
         record(engine, patient_id=patient, pain_scale=scale, pain_before=after, session_date="2025-03-08")
     with Session(engine) as session:
-        counts = queries.responder_counts(session).set_index("threshold_pct")
+        counts = queries.responder_counts(session, actor=ADMIN).set_index("threshold_pct")
     assert counts["responders"].to_dict() == {15: 3, 30: 2, 50: 0}
     assert set(counts["patients"]) == {3}
 
@@ -136,9 +147,9 @@ def test_an_improvement_of_exactly_30_percent_is_a_responder_in_sql(engine):
 def test_a_filter_matching_nothing_gives_empty_aggregates(sample_engine):
     nowhere = OutcomeFilter(start=date(2030, 1, 1))
     with Session(sample_engine) as session:
-        assert queries.technique_moments(session, nowhere).empty
-        assert queries.responder_counts(session, nowhere).empty
-        counts, sessions = queries.safety_counts(session, nowhere)
+        assert queries.technique_moments(session, actor=ADMIN, where=nowhere).empty
+        assert queries.responder_counts(session, actor=ADMIN, where=nowhere).empty
+        counts, sessions = queries.safety_counts(session, actor=ADMIN, where=nowhere)
     assert counts.empty and sessions.empty
 
 
@@ -158,7 +169,7 @@ def test_safety_counts_per_type_and_any_equal_a_direct_count_of_the_csv(sample_e
     rows = csv_rows[csv_rows["condition"].isin(where.conditions)] if where.conditions else csv_rows
     expected_events, expected_sessions = csv_safety(rows)
     with Session(sample_engine) as session:
-        counts, sessions = queries.safety_counts(session, where)
+        counts, sessions = queries.safety_counts(session, actor=ADMIN, where=where)
     assert {(r.technique, r.code): int(r.events) for r in counts.itertuples()} == expected_events
     assert {r.technique: int(r.sessions) for r in sessions.itertuples()} == expected_sessions
     assert sum(expected_sessions.values()) == len(rows)
@@ -166,7 +177,7 @@ def test_safety_counts_per_type_and_any_equal_a_direct_count_of_the_csv(sample_e
 
 def test_safety_counts_feed_side_effect_rates(sample_engine, csv_rows):
     with Session(sample_engine) as session:
-        rates = outcomes.side_effect_rates(*queries.safety_counts(session))
+        rates = outcomes.side_effect_rates(*queries.safety_counts(session, actor=ADMIN))
     deep_bruising = rates[(rates["technique"] == "deep") & (rates["code"] == "bruising")].iloc[0]
     deep = csv_rows[csv_rows["technique"] == "deep"]
     bruised = deep["side_effects"].str.contains("bruising:").sum()
@@ -175,7 +186,7 @@ def test_safety_counts_feed_side_effect_rates(sample_engine, csv_rows):
 
 def test_serious_events_list_every_significant_or_serious_side_effect(sample_engine, csv_rows):
     with Session(sample_engine) as session:
-        events = queries.serious_events(session)
+        events = queries.serious_events(session, actor=ADMIN)
     flagged = csv_rows[csv_rows["side_effects"].str.contains(":significant|:serious")]
     assert sorted(events["patient_id"]) == sorted(flagged["patient_id"])
     assert set(events["severity"]) <= {"significant", "serious"} and len(events) >= 1
@@ -184,9 +195,9 @@ def test_serious_events_list_every_significant_or_serious_side_effect(sample_eng
 
 def test_patients_list_every_patient_with_their_session_count(sample_engine, csv_rows):
     with Session(sample_engine) as session:
-        listed = queries.patients(session)
-        assert queries.count_sessions(session) == len(csv_rows)
-        assert queries.conditions(session) == sorted(set(csv_rows["condition"]))
+        listed = queries.patients(session, actor=ADMIN)
+        assert queries.count_sessions(session, actor=ADMIN) == len(csv_rows)
+        assert queries.conditions(session, actor=ADMIN) == sorted(set(csv_rows["condition"]))
     per_patient = dict(zip(listed["patient_id"], listed["sessions"], strict=True))
     assert per_patient == csv_rows.groupby("patient_id").size().to_dict()
     assert list(listed["patient_id"]) == sorted(listed["patient_id"])
@@ -194,7 +205,7 @@ def test_patients_list_every_patient_with_their_session_count(sample_engine, csv
 
 def db_patient_id(engine, pseudonym: str) -> int:
     with Session(engine) as session:
-        listed = queries.patients(session)
+        listed = queries.patients(session, actor=ADMIN)
     return int(listed.loc[listed["patient_id"] == pseudonym, "id"].iloc[0])
 
 
@@ -202,7 +213,7 @@ def test_patient_sessions_are_one_patients_sessions_in_order_with_side_effects(s
     same_day = csv_rows[csv_rows.duplicated(["patient_id", "session_date"], keep=False)]
     pseudonym = same_day["patient_id"].iloc[0]
     with Session(sample_engine) as session:
-        mine = queries.patient_sessions(session, db_patient_id(sample_engine, pseudonym))
+        mine = queries.patient_sessions(session, actor=ADMIN, patient_id=db_patient_id(sample_engine, pseudonym))
     expected = csv_rows[csv_rows["patient_id"] == pseudonym]
     assert set(mine["patient_id"]) == {pseudonym}
     assert list(mine["session_number"]) == list(range(1, len(expected) + 1))
@@ -217,23 +228,43 @@ def test_patient_sessions_follow_session_numbers_after_a_back_dated_entry(engine
     record(engine, patient_id="P7", session_date="2025-03-03", pain_before=70)
     record(engine, patient_id="P8", session_date="2025-03-04", pain_before=20)
     with Session(engine) as session:
-        mine = queries.patient_sessions(session, db_patient_id(engine, "P7"))
+        mine = queries.patient_sessions(session, actor=ADMIN, patient_id=db_patient_id(engine, "P7"))
     assert list(mine["session_number"]) == [1, 2]
     assert list(mine["pain_before"]) == [70, 50]
     assert list(mine["side_effects"]) == ["", "bruising:mild"]
 
 
 def test_last_session_defaults_are_those_of_the_patients_latest_session(engine):
-    record(engine, patient_id="P7", session_date="2025-03-10", technique="electrical", pain_scale="nrs_10",
-           pain_before=6, muscles=["infraspinatus"], condition="shoulder_pain", body_region="shoulder")
-    record(engine, patient_id="P7", session_date="2025-03-03", technique="superficial", muscles=["deltoid"],
-           condition="shoulder_pain")
+    record(
+        engine,
+        patient_id="P7",
+        session_date="2025-03-10",
+        technique="electrical",
+        pain_scale="nrs_10",
+        pain_before=6,
+        muscles=["infraspinatus"],
+        condition="shoulder_pain",
+        body_region="shoulder",
+    )
+    record(
+        engine,
+        patient_id="P7",
+        session_date="2025-03-03",
+        technique="superficial",
+        muscles=["deltoid"],
+        condition="shoulder_pain",
+    )
     record(engine, patient_id="P8", session_date="2025-04-01", technique="deep")
     with Session(engine) as session:
-        defaults = queries.last_session_defaults(session, db_patient_id(engine, "P7"))
-        nothing = queries.last_session_defaults(session, 987654)
-    assert defaults == {"technique": "electrical", "muscles": "infraspinatus", "pain_scale": "nrs_10",
-                        "condition": "shoulder_pain", "body_region": "shoulder"}
+        defaults = queries.last_session_defaults(session, actor=ADMIN, patient_id=db_patient_id(engine, "P7"))
+        nothing = queries.last_session_defaults(session, actor=ADMIN, patient_id=987654)
+    assert defaults == {
+        "technique": "electrical",
+        "muscles": "infraspinatus",
+        "pain_scale": "nrs_10",
+        "condition": "shoulder_pain",
+        "body_region": "shoulder",
+    }
     assert nothing == {}
 
 
@@ -242,5 +273,5 @@ def test_episodes_of_a_patient_count_their_sessions(engine):
     record(engine, patient_id="P7", condition="neck_pain", session_date="2025-03-08")
     record(engine, patient_id="P7", condition="headache", session_date="2025-03-09")
     with Session(engine) as session:
-        listed = queries.episodes(session, db_patient_id(engine, "P7"))
+        listed = queries.episodes(session, actor=ADMIN, patient_id=db_patient_id(engine, "P7"))
     assert dict(zip(listed["condition"], listed["sessions"], strict=True)) == {"neck_pain": 2, "headache": 1}

@@ -11,7 +11,7 @@ from db.engine import write_session
 from db.models import SideEffect, TreatmentSession
 from db.validation import InvalidInput, validate_session
 from db.writes import record_session
-from tests.db.factories import TODAY, clinical_counts, record, session_input, stored_sessions, tables_with_rows
+from tests.db.factories import ADMIN, TODAY, clinical_counts, record, session_input, stored_sessions, tables_with_rows
 
 # record_session and session numbers
 
@@ -23,8 +23,9 @@ def numbers_by_note(engine) -> dict[str, int]:
 
 
 def test_sessions_are_numbered_1_2_3_in_date_order(engine):
-    numbers = [record(engine, session_date=f"2025-03-0{day}", notes=f"day {day}")["session_number"]
-               for day in (1, 5, 9)]
+    numbers = [
+        record(engine, session_date=f"2025-03-0{day}", notes=f"day {day}")["session_number"] for day in (1, 5, 9)
+    ]
     assert numbers == [1, 2, 3]
     assert numbers_by_note(engine) == {"day 1": 1, "day 5": 2, "day 9": 3}
 
@@ -64,8 +65,15 @@ def test_each_patient_and_condition_is_its_own_episode_numbered_from_1(engine):
 
 def test_a_session_is_stored_with_its_values_and_side_effects(engine):
     row = record(
-        engine, pain_scale="nrs_10", pain_before=7, pain_after=4, technique="electrical", clinician="clin_a",
-        twitch_response=True, muscles=["trapezius", "levator_scapulae"], notes="first visit",
+        engine,
+        pain_scale="nrs_10",
+        pain_before=7,
+        pain_after=4,
+        technique="electrical",
+        clinician="clin_a",
+        twitch_response=True,
+        muscles=["trapezius", "levator_scapulae"],
+        notes="first visit",
         side_effects=[("bruising", "mild"), ("syncope", "significant")],
     )
     stored = stored_sessions(engine).iloc[0]
@@ -83,8 +91,13 @@ def test_a_session_is_stored_with_its_values_and_side_effects(engine):
 
 def direct_session(**fields) -> TreatmentSession:
     """Return a TreatmentSession built by hand, bypassing validation, valid unless `fields` say otherwise."""
-    values = {"session_number": 9, "session_date": date(2025, 2, 1),
-              "technique": "deep", "pain_scale": "vas_100", "pain_before": 50.0} | fields
+    values = {
+        "session_number": 9,
+        "session_date": date(2025, 2, 1),
+        "technique": "deep",
+        "pain_scale": "vas_100",
+        "pain_before": 50.0,
+    } | fields
     return TreatmentSession(**values)
 
 
@@ -104,7 +117,7 @@ def direct_session(**fields) -> TreatmentSession:
 )
 def test_the_database_refuses_a_bad_session_and_the_unit_of_work_leaves_nothing(engine, bad):
     with pytest.raises(IntegrityError), write_session(engine) as session:
-        good = record_session(session, session_input(patient_id="P9"))
+        good = record_session(session, actor=ADMIN, entry=session_input(patient_id="P9"))
         fields = {"episode_id": good.episode_id} | bad  # the parameter itself is shared by both backends
         session.add(direct_session(**fields))
         session.flush()
@@ -113,7 +126,7 @@ def test_the_database_refuses_a_bad_session_and_the_unit_of_work_leaves_nothing(
 
 def test_the_database_refuses_a_second_session_with_the_same_number_in_an_episode(engine):
     with pytest.raises(IntegrityError), write_session(engine) as session:
-        good = record_session(session, session_input())
+        good = record_session(session, actor=ADMIN, entry=session_input())
         session.add(direct_session(episode_id=good.episode_id, session_number=good.session_number))
         session.flush()
     assert clinical_counts(engine)["sessions"] == 0
@@ -123,7 +136,7 @@ def test_the_database_refuses_a_second_session_with_the_same_number_in_an_episod
 def test_the_database_refuses_an_unknown_side_effect_code_or_severity(engine, code, severity):
     record(engine, notes="kept")
     with pytest.raises(IntegrityError), write_session(engine) as session:
-        row = record_session(session, session_input(session_date="2025-02-01"))
+        row = record_session(session, actor=ADMIN, entry=session_input(session_date="2025-02-01"))
         session.add(SideEffect(session_id=row.id, code=code, severity=severity))
         session.flush()
     assert clinical_counts(engine)["sessions"] == 1
@@ -133,7 +146,7 @@ def test_the_database_refuses_an_unknown_side_effect_code_or_severity(engine, co
 
 def test_the_database_refuses_the_same_side_effect_twice_in_a_session(engine):
     with pytest.raises(IntegrityError), write_session(engine) as session:
-        row = record_session(session, session_input(side_effects=[("bruising", "mild")]))
+        row = record_session(session, actor=ADMIN, entry=session_input(side_effects=[("bruising", "mild")]))
         session.add(SideEffect(session_id=row.id, code="bruising", severity="significant"))
         session.flush()
     assert clinical_counts(engine)["side_effects"] == 0
@@ -141,7 +154,9 @@ def test_the_database_refuses_the_same_side_effect_twice_in_a_session(engine):
 
 def test_an_error_after_recording_rolls_the_whole_unit_of_work_back(engine):
     with pytest.raises(RuntimeError), write_session(engine) as session:
-        record_session(session, session_input(side_effects=[("bruising", "mild")], clinician="clin_a"))
+        record_session(
+            session, actor=ADMIN, entry=session_input(side_effects=[("bruising", "mild")], clinician="clin_a")
+        )
         raise RuntimeError("the clinician closed the form")
     assert tables_with_rows(engine) == {}
 
@@ -158,8 +173,13 @@ def validate_session_problems(data: dict) -> dict[str, str]:
 
 def problems(**fields) -> dict[str, str]:
     """Return the problems of a valid session changed by `fields` (a field set to None is left out)."""
-    data = {"patient_id": "P1", "session_date": "2025-01-10", "technique": "deep", "pain_before": 60,
-            "today": TODAY} | fields
+    data = {
+        "patient_id": "P1",
+        "session_date": "2025-01-10",
+        "technique": "deep",
+        "pain_before": 60,
+        "today": TODAY,
+    } | fields
     return validate_session_problems({k: v for k, v in data.items() if v is not None})
 
 
@@ -169,8 +189,12 @@ def problems(**fields) -> dict[str, str]:
         pytest.param({"pain_before": 101}, "pain_before", "outside the scale", id="vas-101"),
         pytest.param({"pain_scale": "nrs_10", "pain_before": 11}, "pain_before", "outside the scale", id="nrs-11"),
         pytest.param({"pain_before": -1}, "pain_before", "outside the scale", id="negative"),
-        pytest.param({"pain_scale": "nrs_10", "pain_before": 4, "pain_after": -2}, "pain_after", "outside the scale",
-                     id="after-negative"),
+        pytest.param(
+            {"pain_scale": "nrs_10", "pain_before": 4, "pain_after": -2},
+            "pain_after",
+            "outside the scale",
+            id="after-negative",
+        ),
         pytest.param({"pain_after": 100.5}, "pain_after", "outside the scale", id="after-above-vas"),
         pytest.param({"pain_scale": "nrs_10", "pain_before": 4.5}, "pain_before", "whole number", id="nrs-fraction"),
         pytest.param({"pain_before": "sixty"}, "pain_before", "not a number", id="pain-not-number"),
@@ -182,12 +206,21 @@ def problems(**fields) -> dict[str, str]:
         pytest.param({"patient_id": "P 1"}, "patient_id", "letters, digits", id="patient-id-space"),
         pytest.param({"patient_id": "Pätient"}, "patient_id", "letters, digits", id="patient-id-non-ascii"),
         pytest.param({"patient_id": "P" * 65}, "patient_id", "1–64", id="patient-id-too-long"),
-        pytest.param({"side_effects": [("bruising", "mild"), ("bruising", "significant")]}, "side_effects",
-                     "more than once", id="duplicate-side-effect"),
-        pytest.param({"side_effects": [("itchy", "mild")]}, "side_effects", "unknown side effect 'itchy'",
-                     id="unknown-side-effect"),
-        pytest.param({"side_effects": [("bruising", "awful")]}, "side_effects", "unknown severity 'awful'",
-                     id="unknown-severity"),
+        pytest.param(
+            {"side_effects": [("bruising", "mild"), ("bruising", "significant")]},
+            "side_effects",
+            "more than once",
+            id="duplicate-side-effect",
+        ),
+        pytest.param(
+            {"side_effects": [("itchy", "mild")]},
+            "side_effects",
+            "unknown side effect 'itchy'",
+            id="unknown-side-effect",
+        ),
+        pytest.param(
+            {"side_effects": [("bruising", "awful")]}, "side_effects", "unknown severity 'awful'", id="unknown-severity"
+        ),
         pytest.param({"condition": "Neck Pain"}, "condition", "lower-case", id="condition-not-a-code"),
     ],
 )
@@ -203,8 +236,18 @@ def test_a_day_first_date_is_refused_with_a_hint_at_the_iso_form():
 
 
 def test_today_is_not_in_the_future():
-    assert validate_session({"patient_id": "P1", "session_date": TODAY.isoformat(), "technique": "deep",
-                             "pain_before": 60, "today": TODAY}).session_date == TODAY
+    assert (
+        validate_session(
+            {
+                "patient_id": "P1",
+                "session_date": TODAY.isoformat(),
+                "technique": "deep",
+                "pain_before": 60,
+                "today": TODAY,
+            }
+        ).session_date
+        == TODAY
+    )
 
 
 @pytest.mark.parametrize("missing", ["patient_id", "session_date", "technique", "pain_before"])
@@ -226,4 +269,3 @@ def test_pain_and_date_problems_of_one_session_are_all_reported():
 def test_the_problem_text_names_the_field_in_words():
     with pytest.raises(InvalidInput, match="Pain before: 101 is outside the scale"):
         validate_session({"patient_id": "P1", "session_date": "2025-01-10", "technique": "deep", "pain_before": 101})
-

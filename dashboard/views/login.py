@@ -1,0 +1,39 @@
+"""Log in: username and password (argon2id, lockout after 5 failures), or OpenID Connect when configured."""
+
+import streamlit as st
+
+from dashboard import auth, resources
+from db.accounts import LoginRefused, actor_by_email, login
+from db.engine import write_session
+
+st.title("Needle Outcomes")
+st.caption("Outcome tracking for dry needling. Log in to continue.")
+
+if notice := st.session_state.pop(auth.NOTICE, None):
+    st.info(notice)
+
+if auth.oidc_configured():
+    if getattr(st.user, "is_logged_in", False):
+        with write_session(resources.engine()) as session:
+            actor = actor_by_email(session, str(st.user.get("email", "")))
+        if actor is None:
+            st.error("Your identity provider login has no account here. Ask an administrator to add your e-mail.")
+        else:
+            auth.start_session(actor)
+            st.rerun()
+    st.button("Log in with your organisation", key="oidc_login", on_click=st.login, icon=":material/login:")
+    st.divider()
+
+with st.form("login_form", enter_to_submit=True):
+    username = st.text_input("Username", key="login_username", autocomplete="username")
+    password = st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
+    submitted = st.form_submit_button("Log in", type="primary", key="login_submit")
+
+if submitted:
+    try:
+        actor = login(resources.engine(), username, password)
+    except LoginRefused as refused:
+        st.error(str(refused), icon=":material/lock:")
+    else:
+        auth.start_session(actor)
+        st.rerun()

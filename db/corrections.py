@@ -1,0 +1,133 @@
+"""Corrections of recorded sessions: edit with history, soft delete with a reason, restore. All audited."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from db import audit
+from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
+from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
+from db.validation import SessionInput
+from db.writes import renumber_episode, session_values
+
+AUDITED_FIELDS = ("session_date", "technique", "muscles", "twitch_response", "pain_scale", "pain_before",
+                  "pain_after", "notes", "side_effects")
+FIELD_WORDS = {
+    "session_date": "date", "technique": "technique", "muscles": "muscles", "twitch_response": "twitch response",
+    "pain_scale": "pain scale", "pain_before": "pain before", "pain_after": "pain after", "notes": "notes",
+    "side_effects": "side effects",
+}
+
+
+def _side_effects(session: Session, session_id: int) -> str:
+    rows = session.execute(
+        select(SideEffect.code, SideEffect.severity).where(SideEffect.session_id == session_id).order_by(SideEffect.id)
+    ).all()
+    return ";".join(f"{r.code}:{r.severity}" for r in rows)
+
+
+def snapshot(session: Session, row: TreatmentSession) -> dict:
+    """Return the audited values of one session, side effects as `code:severity;…`."""
+    values = {name: getattr(row, name) for name in AUDITED_FIELDS if name != "side_effects"}
+    return values | {"side_effects": _side_effects(session, row.id)}
+
+
+def _live_session(session: Session, session_id: int) -> TreatmentSession:
+    row = session.get(TreatmentSession, session_id)
+    if row is None or row.deleted_at is not None:
+        raise ValueError(f"session: no session {session_id}")
+    return row
+
+
+def correct_session(session: Session, *, actor: Actor, session_id: int, entry: SessionInput) -> TreatmentSession:
+    """Replace a session's values with a corrected entry (same patient and episode); the audit keeps the old ones."""
+    require_role(actor, CLINICAL_WRITERS, "correct clinical data")
+    row = _live_session(session, session_id)
+    before = snapshot(session, row)
+    for name, value in session_values(entry).items():
+        setattr(row, name, value)
+    session.execute(delete(SideEffect).where(SideEffect.session_id == row.id))
+    session.add_all(SideEffect(session_id=row.id, code=c, severity=s) for c, s in entry.side_effects)
+    session.flush()
+    after = snapshot(session, row)
+    changed = {k for k in AUDITED_FIELDS if before[k] != after[k]}
+    if changed:
+        audit.record(session, actor, "update", "session", row.id,
+                     before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+        renumber_episode(session, row.episode_id)
+    return row
+
+
+def delete_session(session: Session, *, actor: Actor, session_id: int, reason: str) -> None:
+    """Soft-delete a session with a reason: it leaves every chart and figure, and an admin can restore it."""
+    require_role(actor, CLINICAL_WRITERS, "delete clinical data")
+    if not reason.strip():
+        raise ValueError("reason: say why the session is deleted")
+    row = _live_session(session, session_id)
+    row.deleted_at, row.deleted_by, row.deleted_reason = utcnow(), actor.id, reason.strip()
+    session.flush()
+    audit.record(session, actor, "delete", "session", row.id, before=snapshot(session, row), detail=reason.strip())
+    renumber_episode(session, row.episode_id)
+
+
+def restore_session(session: Session, *, actor: Actor, session_id: int) -> None:
+    """Bring a soft-deleted session back (admins only); its episode is renumbered by date again."""
+    require_role(actor, ("admin",), "restore deleted sessions")
+    row = session.get(TreatmentSession, session_id)
+    if row is None or row.deleted_at is None:
+        raise ValueError(f"session: no deleted session {session_id}")
+    # Out of the way of the live numbers until renumbering gives it its place again.
+    row.session_number = 3_000_000 + row.id
+    row.deleted_at, row.deleted_by, row.deleted_reason = None, None, None
+    session.flush()
+    audit.record(session, actor, "restore", "session", row.id, after=snapshot(session, row))
+    renumber_episode(session, row.episode_id)
+
+
+def deleted_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:
+    """Return soft-deleted sessions with who deleted them, when and why (admins only)."""
+    require_role(actor, ("admin",), "list deleted sessions")
+    deleter = User.__table__.alias("deleter")
+    stmt = (
+        select(TreatmentSession.id.label("session_id"), Patient.pseudonym.label("patient_id"),
+               TreatmentSession.session_date, TreatmentSession.technique, TreatmentSession.deleted_at,
+               deleter.c.username.label("deleted_by"), TreatmentSession.deleted_reason)
+        .join(Episode, Episode.id == TreatmentSession.episode_id)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .outerjoin(deleter, deleter.c.id == TreatmentSession.deleted_by)
+        .where(TreatmentSession.deleted_at.is_not(None))
+        .order_by(TreatmentSession.deleted_at.desc())
+    )
+    result = session.execute(stmt)
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def _describe(event: AuditEvent) -> str:
+    when = event.at.strftime("%Y-%m-%d %H:%M")
+    if event.action == "update":
+        before, after = json.loads(event.before or "{}"), json.loads(event.after or "{}")
+        changes = "; ".join(
+            f"{FIELD_WORDS.get(k, k)} from {before.get(k)!s} to {after.get(k)!s}" for k in sorted(after)
+        )
+        return f"corrected {changes} by {event.actor} on {when}"
+    if event.action == "delete":
+        return f"deleted by {event.actor} on {when}: {event.detail}"
+    if event.action == "restore":
+        return f"restored by {event.actor} on {when}"
+    return f"{event.action} by {event.actor} on {when}"
+
+
+def session_history(session: Session, *, actor: Actor, session_id: int) -> list[str]:
+    """Return a session's corrections in plain words, oldest first (clinicians and admins)."""
+    require_role(actor, IDENTIFIED_READERS, "read a session's history")
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.entity == "session", AuditEvent.entity_id == session_id)
+        .order_by(AuditEvent.id)
+    )
+    return [_describe(e) for e in events]
+
