@@ -1,0 +1,138 @@
+"""Time to response: sessions until the first ≥ 30 % improvement, as Kaplan–Meier curves per technique.
+
+Patients who stop coming before they respond are censored at their last session, not counted as failures: the
+curve estimates the share who would have responded by session k had they all kept coming. This is where a clinic
+checks the claim that positive results are usually evident in 2 to 4 sessions (REFERENCES.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.duration.survfunc import SurvfuncRight
+
+from analytics.outcomes import MODERATE_PCT
+
+Z95 = float(stats.norm.ppf(0.975))
+TIME_COLUMNS = ["episode_id", "technique", "sessions", "responded"]
+CURVE_COLUMNS = [
+    "technique", "session_number", "at_risk", "responses", "censored", "survival", "ci95_low", "ci95_high",
+    "responded_share",
+]
+MEDIAN_COLUMNS = ["technique", "patients", "responses", "median_sessions", "median_ci95_low", "median_ci95_high"]
+
+
+def time_to_response(improvement: pd.DataFrame, threshold_pct: float = MODERATE_PCT) -> pd.DataFrame:
+    """Return per episode the session number of the first improvement ≥ threshold, or the last session if censored.
+
+    `responded` is True for an event (reached the threshold) and False for a censored episode. Episodes with
+    baseline 0 have no percent improvement and are left out.
+    """
+    rows = improvement[improvement["baseline_points"] > 0].sort_values(["episode_id", "session_number"])
+    reached = rows[rows["improvement_pct"] >= threshold_pct].groupby("episode_id")["session_number"].min()
+    episodes = rows.groupby("episode_id").agg(
+        technique=("episode_technique", "first"), last=("session_number", "max")
+    )
+    responded = episodes.index.isin(reached.index)
+    times = pd.DataFrame(
+        {
+            "episode_id": episodes.index,
+            "technique": episodes["technique"].to_numpy(),
+            "sessions": np.where(responded, reached.reindex(episodes.index).to_numpy(), episodes["last"]).astype(int),
+            "responded": responded,
+        }
+    )
+    return times[TIME_COLUMNS]
+
+
+def _survfunc(group: pd.DataFrame) -> SurvfuncRight:
+    return SurvfuncRight(group["sessions"].to_numpy(float), group["responded"].to_numpy(int))
+
+
+def _step(fitted: SurvfuncRight, at: np.ndarray, values: np.ndarray, before: float) -> np.ndarray:
+    """Return the right-continuous step function of `values` at the event times, evaluated at `at`."""
+    if len(values) == 0:  # no responses at all: the curve stays at its starting value
+        return np.full(len(at), before)
+    index = np.searchsorted(fitted.surv_times, at, side="right") - 1
+    return np.where(index >= 0, values[np.clip(index, 0, None)], before)
+
+
+def kaplan_meier(times: pd.DataFrame) -> pd.DataFrame:
+    """Return per technique and session number 1..longest episode the Kaplan–Meier share not yet responded.
+
+    `survival` is statsmodels' product-limit estimate S(k) after session k, with a pointwise 95 % interval on
+    the log–log scale from Greenwood's standard error (R survival's conf.type = "log-log"): it stays inside
+    0–1, and is NaN where S = 0. `responded_share` is 1 − S(k), the share who reached the threshold by
+    session k. At-risk, response and censoring counts are per session number, for the table beside the chart.
+    """
+    frames = []
+    for technique, group in times.groupby("technique"):
+        fitted = _survfunc(group)
+        k = np.arange(1, int(group["sessions"].max()) + 1)
+        survival = _step(fitted, k, np.asarray(fitted.surv_prob), 1.0)
+        se = _step(fitted, k, np.asarray(fitted.surv_prob_se), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # log–log transform: Var(log(−log S)) = Var(S) / (S · log S)²; undefined at S = 1 and S = 0.
+            half = Z95 * se / np.abs(survival * np.log(survival))
+            low = np.exp(-np.exp(np.log(-np.log(survival)) + half))
+            high = np.exp(-np.exp(np.log(-np.log(survival)) - half))
+        # Before the first response S = 1 with no uncertainty; at S = 0 the log–log interval is undefined (NaN,
+        # as in R), so the median's upper limit is not "reached" just because the last patient at risk responded.
+        low = np.where(survival >= 1.0, 1.0, np.where(survival <= 0.0, np.nan, low))
+        high = np.where(survival >= 1.0, 1.0, np.where(survival <= 0.0, np.nan, high))
+        sessions, responded = group["sessions"].to_numpy(), group["responded"].to_numpy(bool)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "technique": technique,
+                    "session_number": k,
+                    "at_risk": [(sessions >= i).sum() for i in k],
+                    "responses": [(responded & (sessions == i)).sum() for i in k],
+                    "censored": [(~responded & (sessions == i)).sum() for i in k],
+                    "survival": survival,
+                    "ci95_low": low,
+                    "ci95_high": high,
+                    "responded_share": 1.0 - survival,
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[CURVE_COLUMNS]
+
+
+def _first_session(curve: pd.DataFrame, column: str) -> int | None:
+    """Return the first session number at which `column` is ≤ 0.5, or None if it never gets there."""
+    # The product of fractions can miss 0.5 by a rounding error; S exactly 0.5 must count as reached.
+    reached = curve.loc[curve[column] <= 0.5 + 1e-12, "session_number"]
+    return int(reached.iloc[0]) if len(reached) else None
+
+
+def median_sessions(times: pd.DataFrame) -> pd.DataFrame:
+    """Return per technique the median number of sessions to response (None when S never drops to 0.5).
+
+    The median is the first session number k with S(k) ≤ 0.5 (the usual Kaplan–Meier median; statsmodels'
+    `quantile` takes S < 0.5, one step later when S is exactly 0.5). Its 95 % interval is where the pointwise
+    band crosses 0.5, as R's survfit does: from the first k whose lower limit is ≤ 0.5 to the first k whose
+    upper limit is; None where the band never gets there. (statsmodels' `quantile_ci` needs an event time with
+    S near 0.5 and returns nothing when, as with whole sessions, the curve jumps across it.)
+    """
+    curves = kaplan_meier(times)
+    rows = []
+    for technique, group in times.groupby("technique"):
+        curve = curves[curves["technique"] == technique]
+        rows.append(
+            {
+                "technique": technique,
+                "patients": len(group),
+                "responses": int(group["responded"].sum()),
+                "median_sessions": _first_session(curve, "survival"),
+                "median_ci95_low": _first_session(curve, "ci95_low"),
+                "median_ci95_high": _first_session(curve, "ci95_high"),
+            }
+        )
+    # object columns keep None (not NaN) and whole numbers (not 3.0) for "never" and for sessions
+    return pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in MEDIAN_COLUMNS}).astype(
+        {"technique": str, "patients": int, "responses": int}
+    )

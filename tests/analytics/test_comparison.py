@@ -1,0 +1,264 @@
+"""Tests that analytics.comparison recovers known technique effects and matches direct statsmodels fits."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+from analytics import comparison, outcomes
+
+SAMPLE_CSV = Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv"
+TRUE_EFFECT = {"superficial": 0.0, "deep": -5.0, "electrical": -10.0}  # points of pain vs superficial
+
+
+@cache
+def _sample_improvement() -> pd.DataFrame:
+    raw = pd.read_csv(SAMPLE_CSV, dtype=str, keep_default_na=False)
+    raw["pain_before"] = pd.to_numeric(raw["pain_before"])
+    raw["pain_after"] = pd.to_numeric(raw["pain_after"].replace("", np.nan))
+    raw["entry_order"] = np.arange(len(raw))
+    raw = raw.sort_values(["patient_id", "condition", "session_date", "entry_order"], kind="stable")
+    raw["episode_id"] = raw.groupby(["patient_id", "condition"], sort=False).ngroup()
+    raw["session_number"] = raw.groupby("episode_id").cumcount() + 1
+    return outcomes.cumulative_improvement(raw.reset_index(drop=True))
+
+
+def sample_improvement() -> pd.DataFrame:
+    """Return the sample data (sample_data/sessions.csv) as the per-session frame of cumulative_improvement."""
+    return _sample_improvement().copy()
+
+
+def simulate(
+    patients: int = 200, seed: int = 20261124, effect=None, clinic_sd: float = 8.0, noise_sd: float = 6.0
+) -> pd.DataFrame:
+    """Return cumulative_improvement of simulated episodes whose pain at k ≥ 2 is shifted by the technique's effect.
+
+    pain(k) = 12 + 0.7 · baseline − 15 · (1 − exp(−(k − 1) / 2)) + effect[technique](k) + u + e, with a random
+    patient intercept u ~ N(0, clinic_sd) and noise e ~ N(0, noise_sd); 2–8 sessions per episode.
+    `effect` maps technique -> points, or -> a function of k.
+    """
+    effect = TRUE_EFFECT if effect is None else effect
+    rng = np.random.default_rng(seed)
+    techniques = list(effect)
+    rows = []
+    for episode in range(patients):
+        technique = techniques[episode % len(techniques)]
+        condition = ("neck_pain", "low_back_pain", "shoulder_pain")[rng.integers(3)]
+        baseline = float(np.clip(rng.normal(65, 10), 25, 95))
+        u = rng.normal(0, clinic_sd)
+        for k in range(1, int(rng.integers(2, 9)) + 1):
+            shift = effect[technique](k) if callable(effect[technique]) else effect[technique]
+            pain = baseline if k == 1 else 12 + 0.7 * baseline - 15 * (1 - np.exp(-(k - 1) / 2)) + shift + u
+            pain += 0 if k == 1 else rng.normal(0, noise_sd)
+            rows.append((episode, k, technique, "vas_100", pain, condition))
+    frame = pd.DataFrame(
+        rows, columns=["episode_id", "session_number", "technique", "pain_scale", "pain_before", "condition"]
+    )
+    return outcomes.cumulative_improvement(frame)
+
+
+@pytest.fixture(scope="module")
+def simulated() -> pd.DataFrame:
+    return simulate()
+
+
+@pytest.fixture(scope="module")
+def mixed(simulated) -> pd.DataFrame:
+    return comparison.mixed_model_comparison(simulated)
+
+
+def row(table: pd.DataFrame, technique: str) -> pd.Series:
+    rows = table[table["technique"] == technique]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+# mixed model
+
+
+def test_mixed_model_interval_covers_the_simulated_electrical_effect_of_minus_10_points(mixed):
+    electrical = row(mixed, "electrical")
+    assert electrical["reference"] == "superficial"
+    assert electrical["ci95_low"] <= TRUE_EFFECT["electrical"] <= electrical["ci95_high"]
+    assert electrical["estimate"] == pytest.approx(TRUE_EFFECT["electrical"], abs=4)
+    assert electrical["p_value"] < 0.001
+
+
+def test_mixed_model_interval_covers_the_simulated_deep_effect_and_is_a_proper_interval(mixed):
+    deep = row(mixed, "deep")
+    assert deep["ci95_low"] <= TRUE_EFFECT["deep"] <= deep["ci95_high"]
+    assert deep["ci95_low"] < deep["estimate"] < deep["ci95_high"]
+    assert list(mixed.columns[:8]) == [
+        "technique", "reference", "estimate", "ci95_low", "ci95_high", "p_value", "patients", "sessions",
+    ]
+    assert set(mixed["model"]) == {comparison.MIXED}
+
+
+def test_mixed_model_counts_the_patients_and_all_their_sessions_behind_each_estimate(simulated, mixed):
+    electrical = simulated[simulated["episode_technique"] == "electrical"]
+    assert row(mixed, "electrical")["patients"] == electrical["episode_id"].nunique()
+    assert row(mixed, "electrical")["sessions"] == len(electrical)  # every episode has ≥ 2 sessions here
+
+
+def test_mixed_model_estimate_is_the_technique_difference_averaged_over_session_numbers_with_equal_weight():
+    # Electrical is 4, 8, 12, 16 points better at sessions 2–5 (every episode has up to 8 sessions; 6–8 add
+    # 16 too): the equal-weight average over the session levels 2..8 is (4 + 8 + 12 + 16 · 4) / 7.
+    def growing(k: int) -> float:
+        return -4.0 * min(k - 1, 4)
+
+    data = simulate(patients=240, seed=7, effect={"superficial": 0.0, "electrical": growing}, clinic_sd=4)
+    table = comparison.mixed_model_comparison(data)
+    levels = sorted(data.loc[data["session_number"] >= 2, "session_number"].unique())
+    expected = float(np.mean([growing(k) for k in levels]))
+    electrical = row(table, "electrical")
+    assert electrical["ci95_low"] <= expected <= electrical["ci95_high"]
+    assert electrical["estimate"] == pytest.approx(expected, abs=2.5)
+
+
+def test_the_reference_can_be_chosen_and_reverses_the_sign(simulated):
+    table = comparison.ancova_comparison(simulated, reference="electrical")
+    superficial = row(table, "superficial")
+    assert superficial["reference"] == "electrical"
+    assert superficial["ci95_low"] <= -TRUE_EFFECT["electrical"] <= superficial["ci95_high"]
+
+
+def test_a_mixed_model_fit_on_the_boundary_emits_no_warning_and_says_so_in_its_notes():
+    data = simulate(patients=60, seed=3, clinic_sd=0.0, effect={"superficial": 0.0, "electrical": -10.0})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = comparison.mixed_model_comparison(data)
+    assert [str(w.message) for w in caught] == []
+    assert any("variance estimated at 0" in note for note in table.attrs["fit_notes"])
+    assert row(table, "electrical")["ci95_low"] <= -10 <= row(table, "electrical")["ci95_high"]
+
+
+# ANCOVA
+
+
+def test_ancova_equals_a_direct_statsmodels_ols_fit_of_last_pain_on_technique_baseline_and_condition(simulated):
+    table = comparison.ancova_comparison(simulated)
+    last = simulated.groupby("episode_id").tail(1)
+    direct = smf.ols(
+        "pain_before_points ~ C(episode_technique, Treatment('superficial')) + baseline_points + C(condition)", last
+    ).fit()
+    conf = direct.conf_int()
+    for technique in ("deep", "electrical"):
+        name = f"C(episode_technique, Treatment('superficial'))[T.{technique}]"
+        got = row(table, technique)
+        assert got["estimate"] == pytest.approx(direct.params[name], rel=1e-9)
+        assert got["ci95_low"] == pytest.approx(conf.loc[name, 0], rel=1e-9)
+        assert got["ci95_high"] == pytest.approx(conf.loc[name, 1], rel=1e-9)
+        assert got["p_value"] == pytest.approx(direct.pvalues[name], rel=1e-6)
+    assert row(table, "electrical")["ci95_low"] <= TRUE_EFFECT["electrical"] <= row(table, "electrical")["ci95_high"]
+    assert set(table["model"]) == {comparison.ANCOVA}
+
+
+def test_single_session_episodes_are_left_out_and_counts_are_patients_and_their_sessions():
+    frame = pd.DataFrame(
+        [  # episode, k, technique, pain
+            (1, 1, "superficial", 60), (1, 2, "superficial", 50),
+            (2, 1, "superficial", 70), (2, 2, "superficial", 66), (2, 3, "superficial", 60),
+            (3, 1, "superficial", 50), (3, 2, "superficial", 49),
+            (4, 1, "electrical", 80), (4, 2, "electrical", 50),
+            (5, 1, "electrical", 65), (5, 2, "electrical", 40), (5, 3, "electrical", 30),
+            (6, 1, "electrical", 55), (6, 2, "electrical", 35),
+            (7, 1, "electrical", 90),  # one session only: no follow-up
+        ],
+        columns=["episode_id", "session_number", "technique", "pain_before"],
+    ).assign(pain_scale="vas_100")
+    table = comparison.ancova_comparison(outcomes.cumulative_improvement(frame))
+    electrical = row(table, "electrical")
+    assert (electrical["patients"], electrical["sessions"]) == (3, 7)
+    assert table.attrs["adjusted_for"] == ["baseline pain"]  # no condition column: baseline only
+
+
+def test_with_one_technique_there_is_nothing_to_compare_and_the_sentence_says_so():
+    data = simulate(patients=20, effect={"deep": 0.0})
+    table = comparison.mixed_model_comparison(data)
+    assert table.empty
+    sentence = comparison.comparison_sentence(table)
+    assert "not enough patients" in sentence and "not a trial" in sentence
+
+
+# the sentence
+
+
+def test_the_sentence_names_the_estimate_interval_and_the_observational_caveat(simulated):
+    table = comparison.ancova_comparison(simulated)
+    electrical = row(table, "electrical")
+    sentence = comparison.comparison_sentence(table)
+    assert sentence.startswith("Compared with superficial dry needling and adjusted for baseline pain and condition")
+    assert f"{abs(electrical['estimate']):.1f} points less pain at their last session" in sentence
+    assert f"95 % CI {-electrical['ci95_high']:.1f} to {-electrical['ci95_low']:.1f} points less" in sentence
+    assert f"{electrical['patients']} patients" in sentence
+    assert "not a trial" in sentence and "not randomised" in sentence
+
+
+def test_the_sentence_says_too_uncertain_when_the_interval_includes_no_difference():
+    table = pd.DataFrame(
+        [{"technique": "deep", "reference": "superficial", "estimate": -1.24, "ci95_low": -4.0, "ci95_high": 1.5,
+          "p_value": 0.38, "patients": 12, "sessions": 50, "model": comparison.MIXED}]
+    )
+    sentence = comparison.comparison_sentence(table)
+    assert "1.2 points less pain over their follow-up sessions" in sentence
+    assert "95 % CI 4.0 points less to 1.5 points more; p = 0.380" in sentence
+    assert "too uncertain to tell apart" in sentence
+
+
+# the sample data
+
+
+def test_both_models_fit_the_sample_data_without_warnings_in_under_5_seconds_each():
+    data = sample_improvement()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        mixed = comparison.mixed_model_comparison(data)
+        mixed_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        ancova = comparison.ancova_comparison(data)
+        ancova_seconds = time.perf_counter() - start
+    assert [str(w.message) for w in caught] == []
+    assert mixed_seconds < 5 and ancova_seconds < 5
+    # The generator gives electrical and deep needling larger effects than superficial (sample_data/README.md).
+    for table in (mixed, ancova):
+        assert set(table["technique"]) == {"deep", "electrical"}
+        assert (table["ci95_high"] < 0).all()
+    assert mixed.attrs["adjusted_for"] == ["baseline pain", "condition"]
+
+
+def test_a_small_group_drops_the_adjustments_it_cannot_carry_and_says_so_without_warnings():
+    # 8 episodes, each with its own condition: condition cannot be adjusted for, nor session by session.
+    rows = [
+        (episode, k, technique, pain, f"condition_{episode}")
+        for episode, technique in enumerate(["superficial", "electrical"] * 4)
+        for k, pain in enumerate((70 - episode, 60 - 3 * (technique == "electrical"), 50 + episode % 3), start=1)
+    ]
+    frame = pd.DataFrame(rows, columns=["episode_id", "session_number", "technique", "pain_before", "condition"])
+    data = outcomes.cumulative_improvement(frame.assign(pain_scale="vas_100"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tables = [comparison.mixed_model_comparison(data), comparison.ancova_comparison(data)]
+    assert [str(w.message) for w in caught] == []
+    for table in tables:
+        assert table["technique"].tolist() == ["electrical"]
+        assert table.attrs["adjusted_for"] == ["baseline pain"]
+        assert "condition left out: too few patients in each group" in table.attrs["fit_notes"]
+
+
+def test_every_condition_of_the_sample_data_fits_without_warnings():
+    data = sample_improvement()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _, group in data.groupby("condition"):
+            mixed = comparison.mixed_model_comparison(group)
+            ancova = comparison.ancova_comparison(group)
+            assert len(mixed) == len(ancova) == 2
+    assert [str(w.message) for w in caught] == []
