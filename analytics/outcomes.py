@@ -134,8 +134,13 @@ def responder_table(counts: pd.DataFrame) -> pd.DataFrame:
 
 
 def responder_counts(improvement: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS) -> pd.DataFrame:
-    """Return, per technique and threshold, episodes and responders at each episode's last session."""
+    """Return, per technique and threshold, episodes and responders at each episode's last session.
+
+    Episodes with a single session have no follow-up (their outcome is unknown, not "no improvement") and are
+    left out, as are those with baseline 0; `excluded_episodes` counts both.
+    """
     last = improvement[improvement["baseline_points"] > 0].groupby("episode_id").tail(1)
+    last = last[last["session_number"] > 1]
     rows = [
         {
             "technique": technique,
@@ -149,15 +154,26 @@ def responder_counts(improvement: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS)
     return pd.DataFrame(rows, columns=["technique", "threshold_pct", "patients", "responders"])
 
 
+EXCLUDED_BASELINE_ZERO = "baseline pain 0: percent improvement undefined"
+EXCLUDED_SINGLE_SESSION = "a single session: no follow-up yet"
+
+
 def excluded_episodes(improvement: pd.DataFrame) -> pd.DataFrame:
-    """Return the episodes left out of percentages, with the reason, per technique."""
-    first = improvement.groupby("episode_id").head(1)
-    zero = first[first["baseline_points"] <= 0]
-    return (
-        zero.groupby("episode_technique").size().rename("episodes").reset_index()
-        .rename(columns={"episode_technique": "technique"})
-        .assign(reason="baseline pain 0: percent improvement undefined")
+    """Return, per technique and reason, the episodes left out of responder shares and models.
+
+    Baseline 0 (no percentage; left out of every percentage) comes first; single-session episodes with a
+    baseline above 0 are counted under the second reason.
+    """
+    sizes = improvement.groupby("episode_id").agg(
+        technique=("episode_technique", "first"),
+        baseline=("baseline_points", "first"),
+        sessions=("session_number", "max"),
     )
+    reasons = np.where(sizes["baseline"] <= 0, EXCLUDED_BASELINE_ZERO,
+                       np.where(sizes["sessions"] <= 1, EXCLUDED_SINGLE_SESSION, ""))
+    out = sizes.assign(reason=reasons)
+    out = out[out["reason"] != ""].groupby(["technique", "reason"]).size().rename("episodes").reset_index()
+    return out[["technique", "episodes", "reason"]]
 
 
 def side_effect_rates(counts: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:

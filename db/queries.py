@@ -14,7 +14,12 @@ from sqlalchemy import Float, and_, case, cast, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from analytics.outcomes import MOMENT_COLUMNS, RESPONDER_THRESHOLDS
+from analytics.outcomes import (
+    EXCLUDED_BASELINE_ZERO,
+    EXCLUDED_SINGLE_SESSION,
+    MOMENT_COLUMNS,
+    RESPONDER_THRESHOLDS,
+)
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
 
@@ -102,7 +107,7 @@ def responder_counts(
     stmt = (
         select(*columns)
         .join(last, and_(last.c.episode_id == o.c.episode_id, last.c.last == o.c.session_number))
-        .where(o.c.baseline > 0)
+        .where(o.c.baseline > 0, last.c.last > 1)
         .group_by(o.c.technique)
     )
     wide = _frame(session, stmt)
@@ -115,15 +120,26 @@ def responder_counts(
 
 
 def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
-    """Return per technique the episodes left out of percentages because their baseline pain is 0."""
+    """Return per technique and reason the episodes left out (see analytics.outcomes.excluded_episodes)."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     o = _episode_sessions(where)
-    stmt = (
-        select(o.c.technique, func.count().label("episodes"))
-        .where(o.c.session_number == 1, o.c.baseline <= 0)
-        .group_by(o.c.technique)
+    per_episode = (
+        select(o.c.episode_id, func.min(o.c.technique).label("technique"), func.max(o.c.baseline).label("baseline"),
+               func.max(o.c.session_number).label("sessions"))
+        .group_by(o.c.episode_id)
+        .subquery()
     )
-    return _frame(session, stmt).assign(reason="baseline pain 0: percent improvement undefined")
+    reason = case(
+        (per_episode.c.baseline <= 0, literal(EXCLUDED_BASELINE_ZERO)),
+        (per_episode.c.sessions <= 1, literal(EXCLUDED_SINGLE_SESSION)),
+    ).label("reason")
+    stmt = (
+        select(per_episode.c.technique, func.count().label("episodes"), reason)
+        .where(reason.is_not(None))
+        .group_by(per_episode.c.technique, reason)
+        .order_by(per_episode.c.technique, reason)
+    )
+    return _frame(session, stmt)
 
 
 def safety_counts(

@@ -95,9 +95,9 @@ def test_summary_responders_gives_shares_and_wilson_intervals_at_thresholds_15_3
     status, out, _ = run(capsys, "--url", database_url, "summary", "--responders")
     assert status == 0
     assert out.splitlines()[0] == RESPONDER_HEADER
-    # Last sessions: deep A1 50 %, A2 40 % (A3 left out); superficial B1 20 %, B2 0 %.
+    # Last sessions: deep A1 50 %, A2 40 % (A3 left out); superficial B1 20 % (B2 had one session: no follow-up).
     counts = [("deep", 15, 2, 2), ("deep", 30, 2, 2), ("deep", 50, 2, 1),
-              ("superficial", 15, 2, 1), ("superficial", 30, 2, 0), ("superficial", 50, 2, 0)]
+              ("superficial", 15, 1, 1), ("superficial", 30, 1, 0), ("superficial", 50, 1, 0)]
     expected = pd.DataFrame(
         [(t, k, n, r, round(r / n, 4), *(round(x, 4) for x in wilson(r, n))) for t, k, n, r in counts],
         columns=RESPONDER_HEADER.split(","),

@@ -107,10 +107,20 @@ def test_excluded_episodes_in_sql_equal_the_pandas_excluded_episodes(sample_engi
         in_sql = queries.excluded_episodes(session, actor=ADMIN)
     in_pandas = outcomes.excluded_episodes(outcomes.cumulative_improvement(per_session))
     pd.testing.assert_frame_equal(
-        sorted_frame(in_sql, ["technique"]), sorted_frame(in_pandas, ["technique"]), check_dtype=False
+        sorted_frame(in_sql, ["technique", "reason"]),
+        sorted_frame(in_pandas, ["technique", "reason"]),
+        check_dtype=False,
     )
     first_rows = csv_rows.groupby("patient_id").head(1)
-    assert in_sql["episodes"].sum() == (first_rows["pain_before"] == "0").sum() >= 1
+    zero = in_sql[in_sql["reason"].str.startswith("baseline")]
+    assert zero["episodes"].sum() == (first_rows["pain_before"] == "0").sum() >= 1
+    single = in_sql[in_sql["reason"].str.startswith("a single")]
+    sizes = csv_rows.groupby("patient_id").size()
+    assert (
+        single["episodes"].sum()
+        == ((sizes == 1) & ~sizes.index.isin(first_rows.loc[first_rows["pain_before"] == "0", "patient_id"])).sum()
+        >= 1
+    )
 
 
 @pytest.mark.parametrize("name", ["conditions", "dates", "both"])
