@@ -22,14 +22,15 @@ def pages_for(actor: Actor | None) -> dict[str, list[st.Page]]:
     record = _page("record_session", "Record session", "edit_note")
     progress = _page("patient_progress", "Patient progress", "show_chart")
     outcomes = _page("technique_outcomes", "Technique outcomes", "bar_chart")
+    methods = _page("methods", "Methods", "menu_book")
     account = [_page("logout", "Log out", "logout")]
     sections = {
-        "clinician": {"Patients": [record, progress]},
-        "manager": {"Clinic": [outcomes]},
+        "clinician": {"Patients": [record, progress], "Clinic": [methods]},
+        "manager": {"Clinic": [outcomes, methods]},
         "patient": {"": [_page("patient_progress", "My progress", "show_chart")]},
         "admin": {
             "Patients": [record, progress],
-            "Clinic": [outcomes],
+            "Clinic": [outcomes, methods],
             "Administration": [
                 _page("users", "Accounts", "manage_accounts"),
                 _page("audit_log", "Audit trail", "history"),

@@ -11,7 +11,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from analytics import outcomes
+from analytics import clinicians, comparison, outcomes
 from db import queries
 from db.access import Actor
 from db.engine import database_url, make_engine, migrate
@@ -64,9 +64,41 @@ def technique_outcomes(url: str, actor: Actor, where: queries.OutcomeFilter) -> 
             "responders": responders,
             "safety": outcomes.side_effect_rates(event_counts, session_counts),
             "sessions": session_counts,
-            "serious": queries.serious_events(session, actor=actor, where=where),
+            # Alerts ignore the filters: a serious event must not hide behind a condition filter.
+            "serious": queries.serious_events(session, actor=actor),
             "excluded": queries.excluded_episodes(session, actor=actor, where=where),
         }
+
+
+@st.cache_data(show_spinner=False, ttl=3600)
+def filter_choices(url: str, actor: Actor) -> dict[str, list[str]]:
+    """Return the values of the clinic-wide filters (conditions, body regions, clinicians)."""
+    with Session(_engine(url)) as session:
+        return queries.filter_choices(session, actor=actor)
+
+
+@st.cache_data(show_spinner="Loading every measurement of the filtered episodes…", ttl=3600)
+def outcome_improvement(url: str, actor: Actor, where: queries.OutcomeFilter) -> pd.DataFrame:
+    """Return cumulative improvement per session of the filtered episodes (for the models and safety analyses)."""
+    with Session(_engine(url)) as session:
+        sessions = queries.outcome_sessions(session, actor=actor, where=where)
+    if sessions.empty:
+        return sessions
+    return outcomes.cumulative_improvement(sessions)
+
+
+@st.cache_data(show_spinner="Fitting the adjusted models…", ttl=3600)
+def adjusted_comparison(url: str, actor: Actor, where: queries.OutcomeFilter) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (mixed model, ANCOVA) technique comparisons for the filter; fit notes are in each frame's attrs."""
+    improvement = outcome_improvement(url, actor, where)
+    return comparison.mixed_model_comparison(improvement), comparison.ancova_comparison(improvement)
+
+
+@st.cache_data(show_spinner="Fitting the clinician model…", ttl=3600)
+def clinician_benchmark(url: str, actor: Actor, where: queries.OutcomeFilter) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (caterpillar, funnel) tables of clinicians' adjusted improvement for the filter."""
+    improvement = outcome_improvement(url, actor, where)
+    return clinicians.clinician_benchmark(improvement), clinicians.clinician_funnel(improvement)
 
 
 def clear_after_write() -> None:

@@ -183,6 +183,9 @@ class SideEffect(SQLModel, table=True):
     session_id: int = Field(foreign_key="sessions.id", index=True, ondelete="CASCADE")
     code: str = Field(max_length=32)
     severity: str = Field(max_length=16)
+    # Significant and serious events stay at the top of the manager's page until a manager marks them reviewed.
+    reviewed_at: Optional[datetime] = None
+    reviewed_by: Optional[int] = Field(default=None, foreign_key="users.id")
 
 
 AUDIT_ACTIONS = (

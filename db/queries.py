@@ -28,9 +28,16 @@ S = TreatmentSession
 
 @dataclass(frozen=True)
 class OutcomeFilter:
-    """Which episodes the clinic-wide figures cover: conditions, and the date range their first session fell in."""
+    """Which episodes the clinic-wide figures cover. An empty tuple means no restriction.
+
+    Technique, clinician and the date range are those of the episode's first session, like the technique an
+    episode is counted under.
+    """
 
     conditions: tuple[str, ...] = ()
+    body_regions: tuple[str, ...] = ()
+    clinicians: tuple[str, ...] = ()
+    techniques: tuple[str, ...] = ()
     start: date | None = None
     end: date | None = None
 
@@ -59,6 +66,13 @@ def _episode_sessions(where: OutcomeFilter):
     )
     if where.conditions:
         stmt = stmt.where(Episode.condition.in_(where.conditions))
+    if where.body_regions:
+        stmt = stmt.where(Episode.body_region.in_(where.body_regions))
+    if where.techniques:
+        stmt = stmt.where(first.technique.in_(where.techniques))
+    if where.clinicians:
+        chosen = select(User.id).where(User.username.in_(where.clinicians))
+        stmt = stmt.where(first.clinician_id.in_(chosen))
     if where.start:
         stmt = stmt.where(first.session_date >= where.start)
     if where.end:
@@ -174,11 +188,12 @@ def safety_counts(
 
 
 def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
-    """Return every significant or serious side effect with its date, technique, clinician and patient id."""
+    """Return the significant or serious side effects not yet reviewed, with date, technique, clinician, patient id."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     o = _episode_sessions(where)
     stmt = (
         select(
+            SideEffect.id.label("side_effect_id"),
             S.session_date,
             S.technique,
             SideEffect.code,
@@ -191,7 +206,7 @@ def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = Out
         .join(Episode, Episode.id == S.episode_id)
         .join(Patient, Patient.id == Episode.patient_id)
         .outerjoin(User, User.id == S.clinician_id)
-        .where(SideEffect.severity.in_(("significant", "serious")))
+        .where(SideEffect.severity.in_(("significant", "serious")), SideEffect.reviewed_at.is_(None))
         .order_by(S.session_date.desc())
     )
     return _frame(session, stmt)
@@ -336,3 +351,36 @@ def count_sessions(session: Session, *, actor: Actor) -> int:
     """Return the number of live sessions stored."""
     require_role(actor, AGGREGATE_READERS, "count sessions")
     return session.execute(select(func.count()).select_from(S).where(LIVE_SESSIONS)).scalar_one()
+
+
+def outcome_sessions(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
+    """Return one row per live session of the filtered episodes, for the models that need every measurement.
+
+    Columns: episode_id, patient_id (pseudonymous), session_number, session_date, technique (of the session),
+    pain_scale, pain_before, condition, body_region, clinician, side_effects (`code:severity;…`). No notes, no names.
+    """
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    o = _episode_sessions(where)
+    stmt = (
+        select(S.id.label("session_id"), S.episode_id, Patient.pseudonym.label("patient_id"), S.session_number,
+               S.session_date, S.technique, S.pain_scale, S.pain_before, Episode.condition, Episode.body_region,
+               User.username.label("clinician"))
+        .join(o, and_(o.c.episode_id == S.episode_id, o.c.session_number == S.session_number))
+        .join(Episode, Episode.id == S.episode_id)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .outerjoin(User, User.id == S.clinician_id)
+        .where(LIVE_SESSIONS)
+        .order_by(S.episode_id, S.session_number)
+    )
+    return _sessions_frame(session, stmt)
+
+
+def filter_choices(session: Session, *, actor: Actor) -> dict[str, list[str]]:
+    """Return the values each clinic-wide filter can take: conditions, body regions and clinicians in use."""
+    require_role(actor, AGGREGATE_READERS, "list the clinic's filters")
+    regions = select(Episode.body_region).where(Episode.body_region.is_not(None)).distinct()
+    return {
+        "conditions": conditions(session, actor=actor),
+        "body_regions": sorted(session.scalars(regions)),
+        "clinicians": clinicians(session, actor=actor),
+    }

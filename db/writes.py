@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from db import audit
 from db.access import CLINICAL_WRITERS, Actor, require_role
-from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
+from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
 from db.validation import SessionInput
 
 # Offset used while renumbering an episode, so the (episode, number) uniqueness holds at every single UPDATE.
@@ -125,3 +125,14 @@ def _is_backdated(session: Session, episode_id: int, session_date: date) -> bool
         )
     ).scalar_one()
     return later > 0
+
+
+def mark_reviewed(session: Session, *, actor: Actor, side_effect_id: int) -> None:
+    """Mark a significant or serious side effect as reviewed by a manager (or admin); audited."""
+    require_role(actor, ("manager", "admin"), "review side effects")
+    effect = session.get(SideEffect, side_effect_id)
+    if effect is None or effect.reviewed_at is not None:
+        raise ValueError(f"side effect: no unreviewed side effect {side_effect_id}")
+    effect.reviewed_at, effect.reviewed_by = utcnow(), actor.id
+    audit.record(session, actor, "update", "side_effect", effect.id, before={"reviewed": False},
+                 after={"reviewed": True, "code": effect.code, "severity": effect.severity})

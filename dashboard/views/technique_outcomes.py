@@ -1,112 +1,188 @@
-"""Technique outcomes: improvement curves, responders and side effects per technique, for managers."""
-
-from datetime import date
+"""Technique outcomes for managers: improvement, responders, time to response, adjusted comparison, safety."""
 
 import pandas as pd
 import streamlit as st
 
-from analytics.outcomes import summary_table
-from dashboard import charts, resources
+from analytics import outcomes, responders, safety, survival
+from analytics.comparison import comparison_sentence
+from dashboard import charts, charts_science, resources
 from dashboard.navigation import current_actor
-from db.engine import database_url
-from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
+from dashboard.text import literal
+from db.engine import database_url, write_session
+from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from db.queries import OutcomeFilter
+from db.writes import mark_reviewed
 
-actor = current_actor()
-url = database_url()
-st.title("Technique outcomes")
-st.caption(
+SECTIONS = ("Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety")
+CAVEAT = (
     "Clinic data are observational, not a trial: patients were not randomised to techniques, so differences "
     "may reflect who received each technique as much as the technique itself."
 )
 
-with st.container(horizontal=True):
-    _, conditions = resources.form_choices(url, actor)
-    chosen = st.multiselect(
-        "Condition", conditions, key="filter_conditions", placeholder="All conditions",
-        format_func=lambda c: c.replace("_", " "),
-    )
-    period = st.date_input(
-        "First session between", value=(), max_value=date.today(), key="filter_period",
-        help="Episodes of care whose first session falls in this range. Leave empty for all.",
-    )
+actor = current_actor()
+url = database_url()
+st.title("Technique outcomes")
+st.caption(CAVEAT)
+
+
+def _pretty(code: str) -> str:
+    return code.replace("_", " ")
+
+
+choices = resources.filter_choices(url, actor)
+with st.expander("Filters", expanded=False, icon=":material/filter_list:"):
+    left, right = st.columns(2)
+    chosen_conditions = left.multiselect("Condition", choices["conditions"], key="filter_conditions",
+                                         placeholder="All conditions", format_func=_pretty)
+    chosen_regions = right.multiselect("Body region", choices["body_regions"], key="filter_regions",
+                                       placeholder="All body regions", format_func=_pretty)
+    chosen_clinicians = left.multiselect("Clinician (first session)", choices["clinicians"], key="filter_clinicians",
+                                         placeholder="All clinicians")
+    chosen_techniques = right.multiselect("Technique", TECHNIQUES, key="filter_techniques",
+                                          placeholder="All techniques", format_func=TECHNIQUE_LABELS.get)
+    period = st.date_input("First session between", value=(), key="filter_period", format="YYYY-MM-DD",
+                           help="Episodes of care whose first session falls in this range. Leave empty for all.")
 start, end = (tuple(period) + (None, None))[:2] if period else (None, None)
-where = OutcomeFilter(conditions=tuple(sorted(chosen)), start=start, end=end)
+where = OutcomeFilter(
+    conditions=tuple(sorted(chosen_conditions)), body_regions=tuple(sorted(chosen_regions)),
+    clinicians=tuple(sorted(chosen_clinicians)), techniques=tuple(sorted(chosen_techniques)), start=start, end=end,
+)
 data = resources.technique_outcomes(url, actor, where)
 curve = data["curve"]
+
+alerts = data["serious"]
+if not alerts.empty:
+    st.error(f"{len(alerts)} significant or serious side effect(s) to review", icon=":material/warning:")
+    for event in alerts.itertuples():
+        text, button = st.columns([5, 1], vertical_alignment="center")
+        text.markdown(
+            f"**{event.session_date}** · {SIDE_EFFECTS.get(event.code, event.code)} ({event.severity}) · "
+            f"{TECHNIQUE_LABELS[event.technique]} · clinician {literal(event.clinician or 'not recorded')} · "
+            f"patient {literal(event.patient_id)}"
+        )
+        if button.button("Mark reviewed", key=f"review_{event.side_effect_id}"):
+            with write_session(resources.engine()) as session:
+                mark_reviewed(session, actor=actor, side_effect_id=int(event.side_effect_id))
+            resources.clear_after_write()
+            st.rerun()
 
 if curve.empty:
     st.info("No sessions match these filters — widen the filters or record sessions first.")
     st.stop()
 
-st.subheader("Mean improvement since the first session")
-st.plotly_chart(charts.technique_curve_figure(curve), key="curve_chart")
-st.caption(
-    "Shaded ribbons: 95 % confidence intervals. Hollow points: fewer than 10 patients. "
-    "Bands: minimal (15 %), important (30 %) and substantial (50 %) improvement (IMMPACT)."
-)
-if not data["excluded"].empty:
-    excluded = int(data["excluded"]["episodes"].sum())
-    st.warning(
-        f"{excluded} episode(s) left out of the percentages: baseline pain 0, so percent improvement is undefined.",
-        icon=":material/info:",
-    )
+excluded = data["excluded"]
+if not excluded.empty:
+    counts = excluded.groupby("reason")["episodes"].sum()
+    st.caption("Left out of responder shares and models: " + "; ".join(
+        f"{int(n)} episode(s) with {reason}" for reason, n in counts.items()
+    ) + ". Episodes with baseline 0 are also left out of every percentage.")
 
-summary = summary_table(curve)
-st.dataframe(
-    summary.assign(technique=summary["technique"].map(TECHNIQUE_LABELS)),
-    hide_index=True, key="summary_table",
-    column_config={
-        "technique": "Technique",
-        "session_number": st.column_config.NumberColumn("Session"),
-        "patients": st.column_config.NumberColumn("Patients"),
-        "mean_pain_before": st.column_config.NumberColumn("Mean pain before (0–100)", format="%.1f"),
-        "mean_improvement_points": st.column_config.NumberColumn("Improvement (points)", format="%.1f"),
-        "mean_improvement_pct": st.column_config.NumberColumn("Improvement (%)", format="%.1f %%"),
-        "ci95_low_pct": st.column_config.NumberColumn("95 % CI low (%)", format="%.1f"),
-        "ci95_high_pct": st.column_config.NumberColumn("95 % CI high (%)", format="%.1f"),
-    },
-)
-st.download_button(
-    "Download summary (CSV)", summary.to_csv(index=False, lineterminator="\n"),
-    file_name="technique_summary.csv", mime="text/csv", key="download_summary", icon=":material/download:",
-)
+section = st.segmented_control("Show", SECTIONS, default=SECTIONS[0], key="section", required=True)
 
-st.subheader("Responders at the last session")
-responders = data["responders"]
-st.plotly_chart(charts.responder_figure(responders), key="responder_chart")
-st.caption("Share of patients whose pain at their last session was at least 15, 30 or 50 % below their first "
-           "(IMMPACT); error bars are 95 % Wilson intervals.")
 
-st.subheader("Side effects per 100 sessions")
-safety = data["safety"]
-if not data["serious"].empty:
-    st.error(f"{len(data['serious'])} significant or serious side effect(s) recorded:", icon=":material/warning:")
-    serious = data["serious"].assign(
-        code=data["serious"]["code"].map(SIDE_EFFECTS), technique=data["serious"]["technique"].map(TECHNIQUE_LABELS)
-    )
-    st.dataframe(serious, hide_index=True, key="serious_table")
-if safety.empty:
-    st.info("No side effects recorded for these sessions.")
-else:
-    st.plotly_chart(charts.side_effect_figure(safety), key="safety_chart")
-    any_effect = safety[safety["code"] == "any"]
-    sessions = data["sessions"].set_index("technique")["sessions"]
-    cols = st.columns(len(sessions))
-    for col, (technique, count) in zip(cols, sessions.items(), strict=True):
-        row = any_effect[any_effect["technique"] == technique]
-        rate = float(row["per_100_sessions"].iloc[0]) if not row.empty else 0.0
-        col.metric(f"{TECHNIQUE_LABELS[technique]}", f"{rate:.1f} per 100", help=f"Sessions with any side effect, "
-                   f"out of {count} sessions")
-    table = safety[safety["code"] != "any"].assign(
-        code=lambda t: t["code"].map(SIDE_EFFECTS), technique=lambda t: t["technique"].map(TECHNIQUE_LABELS)
-    )
+def _small_note(frame: pd.DataFrame, column: str = "patients") -> None:
+    small = frame[frame[column] < outcomes.SMALL_GROUP]
+    if not small.empty:
+        st.caption(f"{len(small)} figure(s) rest on fewer than {outcomes.SMALL_GROUP} patients (drawn hollow): "
+                   "read them with care.")
+
+
+if section == "Overview":
+    st.subheader("Mean improvement since the first session")
+    st.plotly_chart(charts.technique_curve_figure(curve), key="curve_chart")
+    st.caption("Shaded ribbons: 95 % confidence intervals. Hollow points: fewer than 10 patients. Bands: minimal "
+               "(15 %), important (30 %) and substantial (50 %) improvement (IMMPACT).")
+    summary = outcomes.summary_table(curve)
     st.dataframe(
-        pd.DataFrame(table).round(2), hide_index=True, key="safety_table",
+        summary.assign(technique=summary["technique"].map(TECHNIQUE_LABELS), small=curve["small"]),
+        hide_index=True, key="summary_table",
         column_config={
-            "technique": "Technique", "code": "Side effect", "events": "Events", "sessions": "Sessions",
-            "per_100_sessions": st.column_config.NumberColumn("Per 100 sessions", format="%.2f"),
-            "ci95_low": st.column_config.NumberColumn("95 % CI low", format="%.2f"),
-            "ci95_high": st.column_config.NumberColumn("95 % CI high", format="%.2f"),
+            "technique": "Technique",
+            "session_number": st.column_config.NumberColumn("Session"),
+            "patients": st.column_config.NumberColumn("Patients"),
+            "mean_pain_before": st.column_config.NumberColumn("Mean pain before (0–100)", format="%.1f"),
+            "mean_improvement_points": st.column_config.NumberColumn("Improvement (points)", format="%.1f"),
+            "mean_improvement_pct": st.column_config.NumberColumn("Improvement (%)", format="%.1f %%"),
+            "ci95_low_pct": st.column_config.NumberColumn("95 % CI low (%)", format="%.1f"),
+            "ci95_high_pct": st.column_config.NumberColumn("95 % CI high (%)", format="%.1f"),
+            "small": st.column_config.CheckboxColumn("Fewer than 10"),
         },
     )
+    st.download_button(
+        "Download summary (CSV)", summary.to_csv(index=False, lineterminator="\n"),
+        file_name="technique_summary.csv", mime="text/csv", key="download_summary", icon=":material/download:",
+    )
+
+elif section == "Responders":
+    table = data["responders"]
+    st.subheader("Responders at the last session")
+    st.plotly_chart(charts.responder_figure(table), key="responder_chart")
+    st.caption("Share of patients whose pain at their last session was at least 15, 30 or 50 % below their first "
+               "(IMMPACT); error bars are 95 % Wilson intervals.")
+    st.download_button(
+        "Download responders (CSV)", table.round(4).to_csv(index=False, lineterminator="\n"),
+        file_name="technique_responders.csv", mime="text/csv", key="download_responders",
+        icon=":material/download:",
+    )
+    improvement = resources.outcome_improvement(url, actor, where)
+    shares = responders.responder_shares(improvement)
+    early = shares[shares["timepoint"] == responders.EARLY].assign(technique=lambda t: t["technique"].map(
+        TECHNIQUE_LABELS))
+    st.subheader(f"Reached by session {responders.EARLY_SESSION}")
+    st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions: the share "
+               f"reaching each threshold at any session up to {responders.EARLY_SESSION}.")
+    st.dataframe(early, hide_index=True, key="early_table")
+    _small_note(early)
+    st.subheader("Cumulative responder curve")
+    st.plotly_chart(charts_science.responder_curve_figure(responders.responder_curve(improvement)),
+                    key="responder_curve_chart")
+
+elif section == "Time to response":
+    improvement = resources.outcome_improvement(url, actor, where)
+    times = survival.time_to_response(improvement)
+    medians = survival.median_sessions(times)
+    st.subheader("Sessions until a 30 % improvement")
+    st.plotly_chart(charts_science.kaplan_meier_figure(survival.kaplan_meier(times), medians), key="km_chart")
+    st.caption("Kaplan–Meier: patients who stopped before responding are censored, not counted as failures.")
+    st.dataframe(medians.assign(technique=medians["technique"].map(TECHNIQUE_LABELS)), hide_index=True,
+                 key="median_table")
+    _small_note(medians)
+
+elif section == "Adjusted comparison":
+    mixed, ancova = resources.adjusted_comparison(url, actor, where)
+    st.subheader("Adjusted difference in pain from the reference technique")
+    st.info(comparison_sentence(mixed), icon=":material/balance:")
+    both = pd.concat([mixed, ancova], ignore_index=True)
+    if not both.empty:
+        st.plotly_chart(charts_science.comparison_forest_figure(both), key="forest_chart")
+    st.dataframe(both, hide_index=True, key="comparison_table")
+    notes = mixed.attrs.get("fit_notes", []) + ancova.attrs.get("fit_notes", [])
+    if notes:
+        with st.expander("How the models were fitted"):
+            for note in notes:
+                st.caption(note)
+
+elif section == "Clinicians":
+    benchmark, funnel = resources.clinician_benchmark(url, actor, where)
+    st.subheader("Clinicians' adjusted improvement")
+    st.caption("Estimates from a mixed model (patients within clinicians), adjusted for baseline pain and technique; "
+               "small caseloads are pulled towards the clinic mean, so they are not ranked as outliers.")
+    if benchmark.empty:
+        st.info("Not enough patients with a recorded clinician for these filters.")
+    else:
+        st.plotly_chart(charts_science.clinician_funnel_figure(funnel), key="funnel_chart")
+        st.plotly_chart(charts_science.clinician_caterpillar_figure(benchmark), key="caterpillar_chart")
+        st.dataframe(benchmark, hide_index=True, key="clinician_table")
+
+elif section == "Safety":
+    improvement = resources.outcome_improvement(url, actor, where)
+    rates = safety.safety_rates(improvement)
+    st.subheader("Side effects per 100 sessions")
+    st.plotly_chart(charts.side_effect_figure(data["safety"]), key="safety_chart")
+    st.subheader("Beside the published rates")
+    st.plotly_chart(charts_science.safety_comparison_figure(safety.safety_vs_published(rates)),
+                    key="safety_published_chart")
+    st.caption(f"Published: {safety.BRADY_2014}; {safety.BOYCE_2020}.")
+    shown = rates.assign(code=rates["code"].map(lambda c: SIDE_EFFECTS.get(c, c)),
+                         technique=rates["technique"].map(TECHNIQUE_LABELS))
+    st.dataframe(shown.round(2), hide_index=True, key="safety_table")

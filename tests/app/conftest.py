@@ -74,3 +74,19 @@ def session_count(url: str) -> int:
         count = queries.count_sessions(session, actor=ADMIN)
     engine.dispose()
     return count
+
+
+def download_content(at: AppTest, key: str) -> str:
+    """Return the text a download button on the page would give, read from AppTest's in-memory media store."""
+    import gc
+
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    button = next(b for b in at.get("download_button") if b.proto.id.endswith(key) or key in b.proto.id)
+    file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
+    for store in (o for o in gc.get_objects() if isinstance(o, MemoryMediaFileStorage)):
+        try:
+            return store.get_file(file_id).content.decode("utf-8")
+        except Exception:  # another test's store: not this file
+            continue
+    raise AssertionError(f"no stored file for download button {key!r}")

@@ -59,26 +59,6 @@ def test_patient_sees_only_their_own_sessions_without_notes_or_clinician(as_role
     assert len(table) >= 1
 
 
-def test_manager_page_shows_curve_table_responders_and_safety(as_role):
-    app = as_role("manager")
-    summary = table_with(app, "mean_improvement_pct")
-    assert list(summary.columns[:3]) == ["technique", "session_number", "patients"]
-    assert set(summary["technique"]) == {"Superficial dry needling", "Deep dry needling", "Electrical dry needling"}
-    assert app.get("download_button")
-    assert "significant or serious" in app.error[0].value
-    assert "baseline pain 0" in app.warning[0].value
-    assert not table_with(app, "per_100_sessions").empty
-
-
-def test_manager_condition_filter_narrows_the_table(as_role):
-    app = as_role("manager")
-    everyone = table_with(app, "mean_improvement_pct")["patients"].sum()
-    app.multiselect(key="filter_conditions").select("neck_pain").run()
-    assert not app.exception
-    neck = table_with(app, "mean_improvement_pct")["patients"].sum()
-    assert 0 < neck < everyone
-
-
 def fill_valid_session(app, patient="P9001", pain_before=70.0):
     app.text_input(key="new_patient_id").input(patient)
     app.number_input(key="pain_before").set_value(pain_before)

@@ -1,0 +1,108 @@
+"""The manager's page renders every section from the sample data, filters, and its CSVs match the CLI."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from db.cli import main
+from tests.app.conftest import download_content
+
+SECTIONS = ["Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety"]
+
+
+def table_with(app, column):
+    for frame in app.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no table with a {column!r} column on the page")
+
+
+@pytest.fixture
+def manager(as_role):
+    return as_role("manager")
+
+
+def cli_output(capsys, url, *args) -> str:
+    capsys.readouterr()
+    assert main(["--url", url, "summary", *args]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_every_section_renders_from_the_sample_data_without_warnings(manager, section):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manager.segmented_control(key="section").set_value(section).run()
+    assert not manager.exception, manager.exception
+    assert not manager.warning
+    assert [str(w.message) for w in caught if "ScriptRunContext" not in str(w.message)] == []
+    assert manager.segmented_control(key="section").value == section
+    assert manager.dataframe, f"{section}: no table shown"
+
+
+def test_overview_shows_the_curve_table_with_small_groups_flagged_and_alerts_at_the_top(manager):
+    summary = table_with(manager, "mean_improvement_pct")
+    assert set(summary["technique"]) == {"Superficial dry needling", "Deep dry needling", "Electrical dry needling"}
+    assert any("a single session" in c.value for c in manager.caption)
+    assert any("baseline pain 0" in c.value for c in manager.caption)
+    manager.multiselect(key="filter_conditions").select("carpal_tunnel").run()  # a small group
+    summary = table_with(manager, "mean_improvement_pct")
+    assert (summary["small"] == (summary["patients"] < 10)).all() and summary["small"].any()
+    # Alerts ignore the filters, so none hides behind one.
+    assert "3 significant or serious side effect(s) to review" in manager.error[0].value
+
+
+def test_summary_download_matches_the_cli_summary(manager, seeded_url, capsys):
+    assert download_content(manager, "download_summary") == cli_output(capsys, seeded_url)
+
+
+def test_responders_download_matches_the_cli_responder_summary(manager, seeded_url, capsys):
+    manager.segmented_control(key="section").set_value("Responders").run()
+    assert download_content(manager, "download_responders") == cli_output(capsys, seeded_url, "--responders")
+
+
+def test_adjusted_comparison_states_the_caveat_and_a_difference_with_interval(manager):
+    manager.segmented_control(key="section").set_value("Adjusted comparison").run()
+    sentence = manager.info[0].value
+    assert "observational" in sentence or "not a trial" in sentence
+    table = table_with(manager, "estimate")
+    assert {"ci95_low", "ci95_high", "p_value", "patients", "sessions"} <= set(table.columns)
+    assert (table["ci95_low"] <= table["estimate"]).all() and (table["estimate"] <= table["ci95_high"]).all()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("filter_conditions", "neck_pain"), ("filter_regions", "neck"), ("filter_clinicians", "clin_ahmed"),
+     ("filter_techniques", "deep")],
+)
+def test_each_filter_narrows_the_figures(manager, key, value):
+    everyone = table_with(manager, "mean_improvement_pct")["patients"].sum()
+    manager.multiselect(key=key).select(value).run()
+    assert not manager.exception
+    narrowed = table_with(manager, "mean_improvement_pct")["patients"].sum()
+    assert 0 < narrowed < everyone
+
+
+def test_marking_an_alert_reviewed_removes_it_from_the_top_of_the_page(manager):
+    before = len([b for b in manager.button if b.key and b.key.startswith("review_")])
+    first = next(b for b in manager.button if b.key and b.key.startswith("review_"))
+    first.click().run()
+    assert not manager.exception
+    after = len([b for b in manager.button if b.key and b.key.startswith("review_")])
+    assert after == before - 1
+
+
+def test_safety_section_shows_rates_beside_the_published_ones(manager):
+    manager.segmented_control(key="section").set_value("Safety").run()
+    rates = table_with(manager, "per_100_sessions")
+    assert {"ci95_low", "ci95_high", "patient_share"} <= set(rates.columns)
+    assert any("Brady" in c.value for c in manager.caption)
+
+
+def test_methods_page_explains_the_definitions(manager):
+    manager.switch_page("views/methods.py").run()
+    assert not manager.exception
+    text = "\n".join(m.value for m in manager.markdown)
+    assert "Wilson" in text and "Kaplan" in text and "IMMPACT" in text
