@@ -87,7 +87,10 @@ def patient_progress_figure(improvement: pd.DataFrame) -> go.Figure:
     low = min(0.0, float(improvement["improvement_pct"].min(skipna=True) or 0.0))
     fig.update_yaxes(range=[min(low, 0) - 5, 105], title_text="%", row=2, col=1)
     fig.update_xaxes(title_text="Session", dtick=1, row=2, col=1)
-    return _layout(fig, height=560)
+    # Legend under the chart: above it, it collides with the subplot titles on a phone-width screen.
+    return _layout(fig, height=600).update_layout(
+        legend=dict(orientation="h", yanchor="top", y=-0.14, x=0), margin=dict(b=40)
+    )
 
 
 def technique_curve_figure(curve: pd.DataFrame) -> go.Figure:

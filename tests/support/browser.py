@@ -178,3 +178,20 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def log_in(page: Page, app_url: str, username: str, password: str) -> None:
+    """Open the app and log in with the keyboard alone: type, Tab to the password, Enter to submit."""
+    page.goto(app_url)
+    wait_for_app(page)
+    page.get_by_label("Username", exact=True).fill(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    wait_for_app(page, initial_wait_ms=300)
+
+
+def pick(page: Page, label: str, option: str) -> None:
+    """Choose `option` in Streamlit's (non-native) select box or multiselect labelled `label`."""
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()

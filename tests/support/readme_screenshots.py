@@ -1,0 +1,63 @@
+"""Take the README's screenshots of every page from the sample data: `.venv/bin/python -m tests.support.readme_screenshots`.
+
+Uses the browser tests' own helpers (a seeded database, the real server, Debian's Chromium) and writes
+docs/screenshots/*.png, which are committed. Not part of `make test`: tests never write into the work tree.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from db.cli import DEMO_ACCOUNTS
+from tests.support.browser import REPO_ROOT, launch_chromium, log_in, serve_app, wait_for_app
+
+OUT = REPO_ROOT / "docs" / "screenshots"
+PASSWORDS = {username: password for username, _, password, _ in DEMO_ACCOUNTS}
+DESKTOP = {"width": 1400, "height": 1500}
+PHONE = {"width": 390, "height": 1100}
+
+
+def shoot(browser, url: str, username: str, name: str, viewport: dict, page_title: str | None = None,
+          section: str | None = None) -> None:
+    """Log in as `username`, open `page_title` in the sidebar (and a section), and save docs/screenshots/NAME.png."""
+    context = browser.new_context(viewport=viewport, device_scale_factor=1)
+    page = context.new_page()
+    log_in(page, url, username, PASSWORDS[username])
+    if page_title:
+        page.get_by_role("link", name=page_title).click()
+        wait_for_app(page, initial_wait_ms=500)
+    if section:
+        page.get_by_role("button", name=section, exact=True).click()
+        wait_for_app(page, initial_wait_ms=500)
+    page.wait_for_timeout(1500)  # let plotly finish drawing
+    page.screenshot(path=str(OUT / f"{name}.png"))
+    context.close()
+    print(f"wrote {OUT / f'{name}.png'}")
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/screens.db"
+        env = {**os.environ, "DATABASE_URL": url}
+        subprocess.run([sys.executable, "-m", "db", "seed"], cwd=REPO_ROOT, env=env, check=True)
+        with serve_app(url, Path(folder)) as base, sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            shoot(browser, base, "clin_ahmed", "record_session", DESKTOP)
+            shoot(browser, base, "clin_ahmed", "patient_progress", DESKTOP, "Patient progress")
+            shoot(browser, base, "manager", "technique_outcomes", DESKTOP)
+            shoot(browser, base, "manager", "time_to_response", DESKTOP, section="Time to response")
+            shoot(browser, base, "manager", "adjusted_comparison", DESKTOP, section="Adjusted comparison")
+            shoot(browser, base, "patient", "my_progress_phone", PHONE)
+            shoot(browser, base, "admin", "audit_trail", DESKTOP, "Audit trail")
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
