@@ -13,9 +13,9 @@ from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 TECHNIQUE_COLORS = {"superficial": "#E69F00", "deep": "#0072B2", "electrical": "#009E73"}
 BEFORE_COLOR, AFTER_COLOR = "#0072B2", "#56B4E9"
 BANDS = [  # (from %, to %, label, fill) for the IMMPACT bands of cumulative improvement
-    (MINIMAL_PCT, MODERATE_PCT, "minimal (15 %)", "rgba(230,159,0,0.10)"),
-    (MODERATE_PCT, SUBSTANTIAL_PCT, "important (30 %)", "rgba(0,158,115,0.12)"),
-    (SUBSTANTIAL_PCT, 100, "substantial (50 %)", "rgba(0,158,115,0.24)"),
+    (MINIMAL_PCT, MODERATE_PCT, "minimal (15 %)", "rgba(230,159,0,0.07)"),
+    (MODERATE_PCT, SUBSTANTIAL_PCT, "important (30 %)", "rgba(0,158,115,0.07)"),
+    (SUBSTANTIAL_PCT, 100, "substantial (50 %)", "rgba(0,158,115,0.14)"),
 ]
 FONT = dict(size=14)
 

@@ -188,6 +188,7 @@ def log_in(page: Page, app_url: str, username: str, password: str) -> None:
     page.keyboard.press("Tab")
     page.keyboard.type(password)
     page.keyboard.press("Enter")
+    page.get_by_label("Username", exact=True).wait_for(state="detached")  # the login page is gone
     wait_for_app(page, initial_wait_ms=300)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from db.cli import DEMO_ACCOUNTS
-from tests.support.browser import REPO_ROOT, launch_chromium, log_in, serve_app, wait_for_app
+from tests.support.browser import REPO_ROOT, launch_chromium, log_in, pick, serve_app, wait_for_app
 
 OUT = REPO_ROOT / "docs" / "screenshots"
 PASSWORDS = {username: password for username, _, password, _ in DEMO_ACCOUNTS}
@@ -24,7 +24,7 @@ PHONE = {"width": 390, "height": 1100}
 
 
 def shoot(browser, url: str, username: str, name: str, viewport: dict, page_title: str | None = None,
-          section: str | None = None) -> None:
+          section: str | None = None, patient: str | None = None) -> None:
     """Log in as `username`, open `page_title` in the sidebar (and a section), and save docs/screenshots/NAME.png."""
     context = browser.new_context(viewport=viewport, device_scale_factor=1)
     page = context.new_page()
@@ -32,8 +32,11 @@ def shoot(browser, url: str, username: str, name: str, viewport: dict, page_titl
     if page_title:
         page.get_by_role("link", name=page_title).click()
         wait_for_app(page, initial_wait_ms=500)
+    if patient:
+        pick(page, "Patient", patient)
+        wait_for_app(page, initial_wait_ms=500)
     if section:
-        page.get_by_role("button", name=section, exact=True).click()
+        page.locator(".st-key-section").get_by_text(section, exact=True).click()
         wait_for_app(page, initial_wait_ms=500)
     page.wait_for_timeout(1500)  # let plotly finish drawing
     page.screenshot(path=str(OUT / f"{name}.png"))
@@ -50,7 +53,7 @@ def main() -> None:
         with serve_app(url, Path(folder)) as base, sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             shoot(browser, base, "clin_ahmed", "record_session", DESKTOP)
-            shoot(browser, base, "clin_ahmed", "patient_progress", DESKTOP, "Patient progress")
+            shoot(browser, base, "clin_ahmed", "patient_progress", DESKTOP, "Patient progress", patient="P0002")
             shoot(browser, base, "manager", "technique_outcomes", DESKTOP)
             shoot(browser, base, "manager", "time_to_response", DESKTOP, section="Time to response")
             shoot(browser, base, "manager", "adjusted_comparison", DESKTOP, section="Adjusted comparison")
