@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from contextlib import suppress
@@ -79,8 +80,8 @@ def _attempt(session: Session, username: str, password: str, at: datetime) -> Ac
     locked_until = _aware(user.locked_until)
     if locked_until and locked_until > at:
         audit.record(session, actor, "login_failed", "user", user.id, detail="account locked")
-        minutes = max(1, int((locked_until - at).total_seconds() // 60) + 1)
-        return LoginRefused(f"Too many failed attempts. Try again in {minutes} minutes.")
+        minutes = max(1, math.ceil((locked_until - at).total_seconds() / 60))
+        return LoginRefused(f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
     try:
         hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -45,12 +45,14 @@ def record(
     )
 
 
-def record_many(session: Session, actor: Actor, action: str, entity: str, rows: list[tuple[int, dict]]) -> None:
+def record_many(
+    session: Session, actor: Actor, action: str, entity: str, rows: list[tuple[int, dict]], *, detail: str = ""
+) -> None:
     """Add one audit row per (entity id, values after) in a single bulk insert, in the caller's transaction."""
     if rows:
         session.execute(insert(AuditEvent), [
             {"at": utcnow(), "actor_id": actor.id, "actor": actor.username, "action": action, "entity": entity,
-             "entity_id": entity_id, "before": None, "after": _json(after), "detail": ""}
+             "entity_id": entity_id, "before": None, "after": _json(after), "detail": detail[:500]}
             for entity_id, after in rows
         ])
 

@@ -106,18 +106,26 @@ def deleted_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
+def _value_words(value: object) -> str:
+    return "(blank)" if value is None or value == "" else str(value)
+
+
 def _describe(event: AuditEvent) -> str:
     when = event.at.strftime("%Y-%m-%d %H:%M")
     if event.action == "update":
         before, after = json.loads(event.before or "{}"), json.loads(event.after or "{}")
         changes = "; ".join(
-            f"{FIELD_WORDS.get(k, k)} from {before.get(k)!s} to {after.get(k)!s}" for k in sorted(after)
+            f"{FIELD_WORDS.get(k, k)} from {_value_words(before.get(k))} to {_value_words(after.get(k))}"
+            for k in sorted(after)
         )
         return f"corrected {changes} by {event.actor} on {when}"
     if event.action == "delete":
         return f"deleted by {event.actor} on {when}: {event.detail}"
     if event.action == "restore":
         return f"restored by {event.actor} on {when}"
+    if event.action == "create":
+        how = "imported" if event.detail.startswith("import") else "recorded"
+        return f"{how} by {event.actor} on {when}"
     return f"{event.action} by {event.actor} on {when}"
 
 

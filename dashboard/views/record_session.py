@@ -44,7 +44,8 @@ chosen = st.selectbox("Patient", options, key="record_patient", help="Type to se
 patient_row = patients[patients["patient_id"] == chosen].iloc[0] if chosen != NEW_PATIENT else None
 clinicians, _ = resources.form_choices(url, actor)
 
-if st.session_state.get("defaults_for") != chosen:
+# Streamlit forgets a page's widget values when another page is shown, so "muscles" missing means: set them again.
+if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session_state:
     # A new patient choice starts the form from that patient's last session (technique, muscles, scale, condition).
     defaults: dict = {}
     if patient_row is not None:

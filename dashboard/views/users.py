@@ -5,6 +5,7 @@ from sqlmodel import Session
 
 from dashboard import resources
 from dashboard.navigation import current_actor
+from dashboard.text import literal
 from db import accounts
 from db.engine import write_session
 from db.models import ROLES
@@ -32,10 +33,10 @@ with add, st.form("add_user", clear_on_submit=True):
                     display_name=display_name, email=email or None, patient_pseudonym=patient or None,
                 )
         except ValueError as problem:
-            st.error(f"Not added. {problem}")
+            st.error(f"Not added. {literal(problem)}")
         else:
             resources.clear_after_write()
-            st.success(f"Added {username}.")
+            st.success(f"Added {literal(username)}.")
 
 with manage:
     names = table["username"].tolist()
@@ -57,6 +58,6 @@ with manage:
                     with write_session(resources.engine()) as session:
                         accounts.reset_password(session, actor=actor, username=chosen, password=new_password)
                 except ValueError as problem:
-                    st.error(f"Not changed. {problem}")
+                    st.error(f"Not changed. {literal(problem)}")
                 else:
-                    st.success(f"Password of {chosen} reset; any lock is lifted.")
+                    st.success(f"Password of {literal(chosen)} reset; any lock is lifted.")

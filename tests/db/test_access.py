@@ -1,0 +1,427 @@
+"""Tests that every read and write in db/ lets each role do exactly what it may, on every backend.
+
+The permissions are written out below by hand, from DESIGN.md section 1 and issue 4, not copied from
+db.access: a change to the code's role constants that widens access makes these tests fail.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import Engine, select, text
+from sqlmodel import Session
+
+from db import accounts, audit, corrections, interchange, queries, writes
+from db.access import AccessDenied, Actor
+from db.engine import write_session
+from db.models import SideEffect, User
+from tests.db.factories import another_database, engine_on, session_input
+
+# -- the permission table -------------------------------------------------------------------------------------------
+
+CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT = "clinician", "manager", "patient", "admin", "other_patient"
+ROLES = (CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT)
+AGGREGATES = {CLINICIAN, MANAGER, ADMIN}  # clinic-wide figures and pseudonymous ids
+IDENTIFIED = {CLINICIAN, ADMIN}  # names and notes of any patient
+OWN_RECORD = {CLINICIAN, ADMIN, PATIENT}  # PATIENT is linked to the record asked for; OTHER_PATIENT is not
+
+# Who may call what. Every call below asks about patient A, whose account is PATIENT.
+EXPECTED: dict[str, set[str]] = {
+    "queries.technique_moments": AGGREGATES,
+    "queries.responder_counts": AGGREGATES,
+    "queries.excluded_episodes": AGGREGATES,
+    "queries.safety_counts": AGGREGATES,
+    "queries.serious_events": AGGREGATES,
+    "queries.outcome_sessions": AGGREGATES,
+    "queries.filter_choices": AGGREGATES,
+    "queries.conditions": AGGREGATES,
+    "queries.patients": AGGREGATES,
+    "queries.clinicians": AGGREGATES,
+    "queries.count_sessions": AGGREGATES,
+    "queries.episodes": OWN_RECORD,
+    "queries.patient_sessions": OWN_RECORD,
+    "queries.all_sessions": IDENTIFIED,
+    "queries.last_session_defaults": IDENTIFIED,
+    "writes.record_session": IDENTIFIED,
+    "writes.mark_reviewed": {MANAGER, ADMIN},
+    "corrections.correct_session": IDENTIFIED,
+    "corrections.delete_session": IDENTIFIED,
+    "corrections.restore_session": {ADMIN},
+    "corrections.deleted_sessions": {ADMIN},
+    "corrections.session_history": IDENTIFIED,
+    "interchange.plan_import": IDENTIFIED,
+    "interchange.import_sessions": IDENTIFIED,
+    "interchange.export_table": IDENTIFIED,
+    "accounts.add_user": {ADMIN},
+    "accounts.set_active": {ADMIN},
+    "accounts.reset_password": {ADMIN},
+    "accounts.users": {ADMIN},
+    "audit.events": {ADMIN},
+}
+
+# Public functions of db/ that take a Session but no acting user to check (audit.record's actor is the one
+# recorded): building blocks of the checked functions above, never called by page code for data. A new one must be
+# added here on purpose, after deciding it needs no check.
+UNCHECKED_HELPERS = {
+    "writes.get_or_create_patient", "writes.get_or_create_episode", "writes.get_or_create_clinician",
+    "writes.renumber_episode", "corrections.snapshot", "audit.record", "audit.record_many",
+    "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
+}
+MODULES = {"queries": queries, "writes": writes, "corrections": corrections, "interchange": interchange,
+           "accounts": accounts, "audit": audit}
+
+NAME_A, NAME_B = "Alice Secretname", "Bob Hiddenname"
+NOTE_A, NOTE_B = "note-secret-A1", "note-secret-B1"
+
+
+# -- one small clinic per backend, shared by the module ---------------------------------------------------------------
+
+
+@dataclass
+class Clinic:
+    """The module's database and the ids the calls ask about."""
+
+    engine: Engine
+    actors: dict[str, Actor]
+    patient_a: int
+    patient_b: int
+    sessions_a: list[int]
+    sessions_b: list[int]
+    deleted_b: int
+    serious_effect_a: int
+
+
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # still Argon2id, just cheap
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cheap_hasher():
+    """Hash passwords cheaply in this module (reset_password hashes); the production profile is tested elsewhere."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "hasher", CHEAP_HASHER)
+        yield
+
+
+def _record(session: Session, actor: Actor, name: str | None = None, **fields) -> int:
+    return writes.record_session(session, actor=actor, entry=session_input(**fields), patient_name=name).id
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def clinic(request, tmp_path_factory) -> Clinic:
+    """Yield a clinic of three patients and accounts for every role, built once per backend through db/ itself."""
+    with another_database(request, request.param, tmp_path_factory.mktemp("access")) as url, engine_on(url) as engine:
+        setup = Actor(id=None, username="setup", role="admin")
+        with write_session(engine) as session:
+            for username, role in (("adm", "admin"), ("clin", "clinician"), ("mgr", "manager")):
+                accounts.add_user(session, actor=setup, username=username, role=role, password=None)
+        clinician = _actor(engine, "clin")
+        with write_session(engine) as session:
+            sessions_a = [
+                _record(session, clinician, NAME_A, patient_id="PA", session_date="2025-01-06", pain_before=80,
+                        notes=NOTE_A, condition="neck_pain", clinician="clin",
+                        side_effects=[("syncope", "significant")]),
+                _record(session, clinician, patient_id="PA", session_date="2025-01-13", pain_before=60,
+                        notes="note-secret-A2", condition="neck_pain", clinician="clin"),
+                _record(session, clinician, patient_id="PA", session_date="2025-01-20", pain_before=40,
+                        condition="neck_pain", clinician="clin"),
+            ]
+            sessions_b = [
+                _record(session, clinician, NAME_B, patient_id="PB", session_date="2025-02-03", pain_before=70,
+                        notes=NOTE_B, technique="superficial", clinician="clin"),
+                _record(session, clinician, patient_id="PB", session_date="2025-02-10", pain_before=50,
+                        technique="superficial", clinician="clin"),
+            ]
+            # A third patient, without an account, whose baseline of 0 leaves the episode out of percentages.
+            _record(session, clinician, patient_id="PC", session_date="2025-03-03", pain_before=0,
+                    technique="electrical")
+            deleted_b = _record(session, clinician, patient_id="PB", session_date="2025-02-17", pain_before=45,
+                                technique="superficial", clinician="clin")
+            corrections.delete_session(session, actor=clinician, session_id=deleted_b, reason="entered twice")
+        with write_session(engine) as session:
+            accounts.add_user(session, actor=setup, username="pat_a", role="patient", password=None,
+                              patient_pseudonym="PA")
+            accounts.add_user(session, actor=setup, username="pat_b", role="patient", password=None,
+                              patient_pseudonym="PB")
+        with Session(engine) as session:
+            effect = session.scalars(select(SideEffect.id).where(SideEffect.session_id == sessions_a[0])).one()
+        usernames = {CLINICIAN: "clin", MANAGER: "mgr", PATIENT: "pat_a", ADMIN: "adm", OTHER_PATIENT: "pat_b"}
+        actors = {role: _actor(engine, username) for role, username in usernames.items()}
+        yield Clinic(engine, actors, actors[PATIENT].patient_id, actors[OTHER_PATIENT].patient_id, sessions_a,
+                     sessions_b, deleted_b, effect)
+
+
+def _actor(engine: Engine, username: str) -> Actor:
+    with Session(engine) as session:
+        return accounts.actor_for(session.scalars(select(User).where(User.username == username)).one())
+
+
+# -- the calls: one per public function, each about patient A ---------------------------------------------------------
+
+Call = Callable[[Session, Actor, Clinic], object]
+
+
+def _correction() -> object:
+    return session_input(patient_id="PA", session_date="2025-01-13", pain_before=55, condition="neck_pain")
+
+
+CALLS: dict[str, Call] = {
+    "queries.technique_moments": lambda s, a, c: queries.technique_moments(s, actor=a),
+    "queries.responder_counts": lambda s, a, c: queries.responder_counts(s, actor=a),
+    "queries.excluded_episodes": lambda s, a, c: queries.excluded_episodes(s, actor=a),
+    "queries.safety_counts": lambda s, a, c: queries.safety_counts(s, actor=a),
+    "queries.serious_events": lambda s, a, c: queries.serious_events(s, actor=a),
+    "queries.outcome_sessions": lambda s, a, c: queries.outcome_sessions(s, actor=a),
+    "queries.filter_choices": lambda s, a, c: queries.filter_choices(s, actor=a),
+    "queries.conditions": lambda s, a, c: queries.conditions(s, actor=a),
+    "queries.patients": lambda s, a, c: queries.patients(s, actor=a),
+    "queries.clinicians": lambda s, a, c: queries.clinicians(s, actor=a),
+    "queries.count_sessions": lambda s, a, c: queries.count_sessions(s, actor=a),
+    "queries.episodes": lambda s, a, c: queries.episodes(s, actor=a, patient_id=c.patient_a),
+    "queries.patient_sessions": lambda s, a, c: queries.patient_sessions(s, actor=a, patient_id=c.patient_a),
+    "queries.all_sessions": lambda s, a, c: queries.all_sessions(s, actor=a),
+    "queries.last_session_defaults": lambda s, a, c: queries.last_session_defaults(s, actor=a, patient_id=c.patient_a),
+    "writes.record_session": lambda s, a, c: writes.record_session(
+        s, actor=a, entry=session_input(patient_id="PA", session_date="2025-01-27", pain_before=30)),
+    "writes.mark_reviewed": lambda s, a, c: writes.mark_reviewed(s, actor=a, side_effect_id=c.serious_effect_a),
+    "corrections.correct_session": lambda s, a, c: corrections.correct_session(
+        s, actor=a, session_id=c.sessions_a[1], entry=_correction()),
+    "corrections.delete_session": lambda s, a, c: corrections.delete_session(
+        s, actor=a, session_id=c.sessions_a[1], reason="wrong patient"),
+    "corrections.restore_session": lambda s, a, c: corrections.restore_session(s, actor=a, session_id=c.deleted_b),
+    "corrections.deleted_sessions": lambda s, a, c: corrections.deleted_sessions(s, actor=a),
+    "corrections.session_history": lambda s, a, c: corrections.session_history(
+        s, actor=a, session_id=c.sessions_a[0]),
+    "interchange.plan_import": lambda s, a, c: interchange.plan_import(
+        s, actor=a, entries=[session_input(patient_id="PA", session_date="2025-01-27", pain_before=30)]),
+    "interchange.import_sessions": lambda s, a, c: interchange.import_sessions(
+        s, actor=a, entries=[session_input(patient_id="PA", session_date="2025-01-27", pain_before=30)]),
+    "interchange.export_table": lambda s, a, c: interchange.export_table(s, actor=a),
+    "accounts.add_user": lambda s, a, c: accounts.add_user(
+        s, actor=a, username="newcomer", role="clinician", password=None),
+    "accounts.set_active": lambda s, a, c: accounts.set_active(s, actor=a, username="clin", active=False),
+    "accounts.reset_password": lambda s, a, c: accounts.reset_password(
+        s, actor=a, username="clin", password="a new long password"),
+    "accounts.users": lambda s, a, c: accounts.users(s, actor=a),
+    "audit.events": lambda s, a, c: audit.events(s, actor=a),
+}
+WRITES = {"writes.record_session", "writes.mark_reviewed", "corrections.correct_session",
+          "corrections.delete_session", "corrections.restore_session", "interchange.import_sessions",
+          "interchange.export_table", "accounts.add_user", "accounts.set_active", "accounts.reset_password"}
+
+
+def fingerprint(engine: Engine) -> dict[str, list]:
+    """Return every row of the tables a call could change, to show a refused call changed nothing."""
+    tables = ("users", "patients", "episodes", "sessions", "side_effects", "audit_log")
+    with engine.connect() as connection:
+        return {t: sorted(map(tuple, connection.execute(text(f"SELECT * FROM {t}")).all()), key=repr) for t in tables}
+
+
+def audit_rows(session: Session) -> int:
+    return session.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
+
+
+def has_data(result) -> bool:
+    """Return whether a read gave something back (a write's result is not looked at)."""
+    if isinstance(result, pd.DataFrame):
+        return not result.empty
+    if isinstance(result, tuple):
+        return all(has_data(part) for part in result)
+    if isinstance(result, (list, dict)):
+        return bool(result)
+    return bool(result)
+
+
+def flat_text(result) -> str:
+    """Return everything a read returned as one string, to look for names and notes in it."""
+    if isinstance(result, pd.DataFrame):
+        return result.to_csv()
+    if isinstance(result, (tuple, list)):
+        return "\n".join(flat_text(part) for part in result)
+    if isinstance(result, dict):
+        return "\n".join(f"{k}={flat_text(v)}" for k, v in result.items())
+    return str(result)
+
+
+# -- the matrix -------------------------------------------------------------------------------------------------------
+
+
+def test_the_permission_table_covers_every_checked_function_of_db():
+    checked, unchecked = set(), set()
+    for module_name, module in MODULES.items():
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("_") or function.__module__ != module.__name__:
+                continue
+            parameters = inspect.signature(function).parameters
+            if "actor" in parameters and parameters["actor"].kind is inspect.Parameter.KEYWORD_ONLY:
+                checked.add(f"{module_name}.{name}")
+            elif "session" in parameters:
+                unchecked.add(f"{module_name}.{name}")
+    assert checked == set(EXPECTED) == set(CALLS)
+    assert unchecked == UNCHECKED_HELPERS
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_may_call_exactly_the_functions_its_permissions_allow(clinic, role, name):
+    actor, call = clinic.actors[role], CALLS[name]
+    if role in EXPECTED[name]:
+        with Session(clinic.engine) as session:  # closed without commit: allowed writes are rolled back
+            audited = audit_rows(session)
+            result = call(session, actor, clinic)
+            if name in WRITES:
+                assert audit_rows(session) > audited, f"{name} wrote no audit row"
+            else:
+                assert has_data(result), f"{name} gave {role} nothing"
+        return
+    before = fingerprint(clinic.engine)
+    with Session(clinic.engine) as session:
+        with pytest.raises(AccessDenied):
+            call(session, actor, clinic)
+        # The refusal comes before any change: even committing the unit of work afterwards stores nothing.
+        assert not (session.new or session.dirty or session.deleted)
+        session.commit()
+    assert fingerprint(clinic.engine) == before
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+@pytest.mark.parametrize("actor", [None, Actor(id=None, username="someone", role="nobody")], ids=["none", "nobody"])
+def test_no_actor_and_an_actor_without_a_known_role_are_refused_everywhere(clinic, actor, name):
+    with Session(clinic.engine) as session, pytest.raises(AccessDenied):
+        CALLS[name](session, actor, clinic)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, roles in EXPECTED.items() if MANAGER in roles and n not in WRITES))
+def test_a_manager_never_reads_a_name_or_a_note(clinic, name):
+    with Session(clinic.engine) as session:
+        returned = flat_text(CALLS[name](session, clinic.actors[MANAGER], clinic))
+    for secret in (NAME_A, NAME_B, NOTE_A, NOTE_B, "note-secret"):
+        assert secret not in returned, f"{name} showed a manager {secret!r}"
+
+
+def test_clinicians_see_names_in_the_patient_list_and_managers_see_pseudonymous_ids(clinic):
+    with Session(clinic.engine) as session:
+        seen_by_clinician = queries.patients(session, actor=clinic.actors[CLINICIAN])
+        seen_by_manager = queries.patients(session, actor=clinic.actors[MANAGER])
+    assert list(seen_by_clinician["label"][:2]) == [f"PA — {NAME_A}", f"PB — {NAME_B}"]
+    assert list(seen_by_manager["label"]) == ["PA", "PB", "PC"]
+    assert seen_by_manager["name"].isna().all()
+
+
+def test_a_patient_without_a_name_is_labelled_by_their_id_alone_beside_named_ones(clinic):
+    with Session(clinic.engine) as session:
+        labels = queries.patients(session, actor=clinic.actors[CLINICIAN]).set_index("patient_id")["label"]
+    assert labels["PC"] == "PC"
+
+
+def test_a_patient_reads_their_own_sessions_without_notes_and_nothing_of_anyone_else(clinic):
+    with Session(clinic.engine) as session:
+        own = queries.patient_sessions(session, actor=clinic.actors[PATIENT], patient_id=clinic.patient_a)
+        episodes = queries.episodes(session, actor=clinic.actors[PATIENT], patient_id=clinic.patient_a)
+        other = queries.patient_sessions(session, actor=clinic.actors[OTHER_PATIENT], patient_id=clinic.patient_b)
+    assert sorted(own["session_id"]) == sorted(clinic.sessions_a)
+    assert set(own["patient_id"]) == {"PA"}
+    assert set(own["notes"]) == {""}
+    assert list(episodes["sessions"]) == [3]
+    assert sorted(other["session_id"]) == sorted(clinic.sessions_b)  # the deleted one is in no one's record
+    assert NOTE_B not in flat_text(other)
+
+
+# -- a patient asking for someone else's record through every parameter ---------------------------------------------
+
+MISSING = 10**9
+
+
+def _by_patient_id(function):
+    return lambda target: lambda s, a, c: function(s, actor=a, patient_id=target(c))
+
+
+def _by_session_id(call):
+    return lambda target: lambda s, a, c: call(s, a, target(c))
+
+
+# Each takes a way of choosing the id asked for and returns the call.
+BY_ID: dict[str, Callable] = {
+    "queries.episodes(patient_id)": _by_patient_id(queries.episodes),
+    "queries.patient_sessions(patient_id)": _by_patient_id(queries.patient_sessions),
+    "queries.last_session_defaults(patient_id)": _by_patient_id(queries.last_session_defaults),
+    "corrections.session_history(session_id)": _by_session_id(
+        lambda s, a, i: corrections.session_history(s, actor=a, session_id=i)),
+    "corrections.correct_session(session_id)": _by_session_id(
+        lambda s, a, i: corrections.correct_session(s, actor=a, session_id=i, entry=session_input(patient_id="PB"))),
+    "corrections.delete_session(session_id)": _by_session_id(
+        lambda s, a, i: corrections.delete_session(s, actor=a, session_id=i, reason="mine")),
+    "corrections.restore_session(session_id)": _by_session_id(
+        lambda s, a, i: corrections.restore_session(s, actor=a, session_id=i)),
+    "audit.events(entity_id)": _by_session_id(
+        lambda s, a, i: audit.events(s, actor=a, entity="session", entity_id=i)),
+}
+TARGETS: dict[str, Callable[[Clinic], object]] = {
+    "patient_id of the other patient": lambda c: c.patient_b,
+    "a patient_id that does not exist": lambda c: MISSING,
+    "no patient_id": lambda c: None,
+}
+SESSION_TARGETS: dict[str, Callable[[Clinic], object]] = {
+    "a session of the other patient": lambda c: c.sessions_b[0],
+    "the other patient's deleted session": lambda c: c.deleted_b,
+    "a session that does not exist": lambda c: MISSING,
+}
+
+
+ID_CASES = [
+    (name, target)
+    for name in BY_ID
+    for target in (TARGETS if name.endswith("(patient_id)") else SESSION_TARGETS)
+]
+
+
+@pytest.mark.parametrize(("name", "target"), ID_CASES)
+def test_a_patient_asking_for_another_patients_data_through_any_parameter_is_refused(clinic, name, target):
+    call = BY_ID[name]((TARGETS | SESSION_TARGETS)[target])
+    before = fingerprint(clinic.engine)
+    with Session(clinic.engine) as session:
+        with pytest.raises(AccessDenied):
+            call(session, clinic.actors[PATIENT], clinic)
+        session.commit()
+    assert fingerprint(clinic.engine) == before
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["record_session for the other patient", "import_sessions for the other patient",
+     "add_user linked to the other patient", "set_active on the other patient", "reset_password of the other patient",
+     "mark_reviewed of the other patient's side effect"],
+)
+def test_a_patient_cannot_write_to_another_patients_record_or_account(clinic, name):
+    entry = session_input(patient_id="PB", session_date="2025-02-24", pain_before=10)
+    calls = {
+        "record_session for the other patient": lambda s, a: writes.record_session(s, actor=a, entry=entry),
+        "import_sessions for the other patient": lambda s, a: interchange.import_sessions(s, actor=a, entries=[entry]),
+        "add_user linked to the other patient": lambda s, a: accounts.add_user(
+            s, actor=a, username="pat_b2", role="patient", password="long enough password", patient_pseudonym="PB"),
+        "set_active on the other patient": lambda s, a: accounts.set_active(s, actor=a, username="pat_b", active=False),
+        "reset_password of the other patient": lambda s, a: accounts.reset_password(
+            s, actor=a, username="pat_b", password="long enough password"),
+        "mark_reviewed of the other patient's side effect": lambda s, a: writes.mark_reviewed(
+            s, actor=a, side_effect_id=clinic.serious_effect_a),
+    }
+    before = fingerprint(clinic.engine)
+    for role in (PATIENT, OTHER_PATIENT):
+        with Session(clinic.engine) as session:
+            with pytest.raises(AccessDenied):
+                calls[name](session, clinic.actors[role])
+            session.commit()
+    assert fingerprint(clinic.engine) == before
+
+
+def test_a_patient_account_without_a_linked_record_reads_no_record_at_all(clinic):
+    unlinked = Actor(id=None, username="pat_none", role="patient", patient_id=None)
+    with Session(clinic.engine) as session:
+        for patient_id in (None, clinic.patient_a, clinic.patient_b):
+            for read in (queries.episodes, queries.patient_sessions):
+                with pytest.raises(AccessDenied):
+                    read(session, actor=unlinked, patient_id=patient_id)

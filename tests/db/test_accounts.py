@@ -1,0 +1,339 @@
+"""Tests that accounts are argon2id-hashed, logins are refused and locked as issue 4 says, and no password leaks."""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher, Type
+from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from db import accounts
+from db.access import Actor
+from db.accounts import LoginRefused, login
+from db.cli import main
+from db.engine import write_session
+from db.models import User
+from tests.db.factories import ADMIN, record
+
+PRODUCTION_HASHER = accounts.hasher  # as imported, before the tests below swap in a cheap one
+PRODUCTION_DUMMY_HASH = accounts._DUMMY_HASH
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # still Argon2id, just cheap
+WRONG = "Wrong username or password."
+PASSWORD = "correct horse battery"
+T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def cheap_hasher(monkeypatch):
+    """Hash cheaply: the production profile costs a third of a second per hash (checked once, below)."""
+    monkeypatch.setattr(accounts, "hasher", CHEAP_HASHER)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", CHEAP_HASHER.hash("no such user"))
+
+
+# For tests of logic that is the same on every backend: one database (SQLite) keeps the module fast. Whatever
+# depends on the database (time zones of stored times, case of stored names, the files) runs on both.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def clock(at: datetime):
+    """Return an injectable clock that always says `at`."""
+    return lambda: at
+
+
+def add(engine: Engine, username: str, role: str = "clinician", password: str | None = PASSWORD, **fields) -> None:
+    with write_session(engine) as session:
+        accounts.add_user(session, actor=ADMIN, username=username, role=role, password=password, **fields)
+
+
+def stored_user(engine: Engine, username: str) -> User:
+    with Session(engine) as session:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        session.expunge(user)
+        return user
+
+
+def set_active(engine: Engine, username: str, active: bool) -> None:
+    with write_session(engine) as session:
+        accounts.set_active(session, actor=ADMIN, username=username, active=active)
+
+
+def reset(engine: Engine, username: str, password: str) -> None:
+    with write_session(engine) as session:
+        accounts.reset_password(session, actor=ADMIN, username=username, password=password)
+
+
+def refusal(engine: Engine, username: str, password: str, at: datetime = T0) -> str:
+    """Return the message of a refused login (failing the test if the login succeeds)."""
+    with pytest.raises(LoginRefused) as refused:
+        login(engine, username, password, now=clock(at))
+    return str(refused.value)
+
+
+# -- hashing ----------------------------------------------------------------------------------------------------------
+
+
+def test_the_production_hasher_is_argon2id_with_the_rfc_9106_low_memory_profile():
+    assert PRODUCTION_HASHER.type is Type.ID
+    assert (PRODUCTION_HASHER.time_cost, PRODUCTION_HASHER.memory_cost, PRODUCTION_HASHER.parallelism) == (3, 65536, 4)
+    assert PRODUCTION_DUMMY_HASH.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+def test_stored_password_hashes_are_argon2id_and_verify_only_the_password_set(engine):
+    add(engine, "alice")
+    first = stored_user(engine, "alice").password_hash
+    assert first.startswith("$argon2id$v=19$")
+    reset(engine, "alice", "another long password")
+    second = stored_user(engine, "alice").password_hash
+    assert second.startswith("$argon2id$v=19$") and second != first
+    assert PasswordHasher().verify(second, "another long password")
+
+
+@sqlite_only
+def test_a_login_with_a_weaker_stored_hash_rehashes_it_with_the_current_profile(engine, monkeypatch):
+    add(engine, "alice")
+    monkeypatch.setattr(accounts, "hasher", PasswordHasher(time_cost=2, memory_cost=16, parallelism=1))
+    login(engine, "alice", PASSWORD, now=clock(T0))
+    rehashed = stored_user(engine, "alice").password_hash
+    assert rehashed.startswith("$argon2id$v=19$m=16,t=2,p=1$")
+    login(engine, "alice", PASSWORD, now=clock(T0))  # and the new hash verifies
+
+
+# -- logging in -------------------------------------------------------------------------------------------------------
+
+
+def test_a_correct_password_logs_in_as_the_accounts_role_and_patient_record(engine):
+    record(engine, patient_id="P7")
+    add(engine, "pat", role="patient", patient_pseudonym="P7")
+    actor = login(engine, "pat", PASSWORD, now=clock(T0))
+    user = stored_user(engine, "pat")
+    assert actor == Actor(id=user.id, username="pat", role="patient", patient_id=user.patient_id)
+    assert user.patient_id is not None
+    assert user.last_login_at == T0
+
+
+@sqlite_only
+def test_a_username_is_found_whatever_its_case_and_surrounding_spaces(engine):
+    add(engine, "alice")
+    assert login(engine, "  Alice ", PASSWORD, now=clock(T0)).username == "alice"
+
+
+@sqlite_only
+def test_a_wrong_password_is_refused_with_a_generic_message_and_counted(engine):
+    add(engine, "alice")
+    assert refusal(engine, "alice", "not the password") == WRONG
+    assert stored_user(engine, "alice").failed_logins == 1
+
+
+class CountingHasher(PasswordHasher):
+    """A cheap hasher that remembers which hashes it verified."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.verified: list[str] = []
+
+    def verify(self, hash: str, password: str) -> bool:  # noqa: A002 (argon2-cffi's parameter name)
+        self.verified.append(hash)
+        return super().verify(hash, password)
+
+
+@sqlite_only
+def test_an_unknown_username_gets_the_same_message_after_the_same_work_as_a_wrong_password(engine, monkeypatch):
+    add(engine, "alice")
+    counting = CountingHasher()
+    monkeypatch.setattr(accounts, "hasher", counting)
+    assert refusal(engine, "nobody-here", PASSWORD) == refusal(engine, "alice", "not the password") == WRONG
+    # The unknown username still costs an Argon2 verification (of a dummy hash), so timing does not tell.
+    assert counting.verified == [accounts._DUMMY_HASH, stored_user(engine, "alice").password_hash]
+
+
+@sqlite_only
+def test_an_account_without_a_password_cannot_log_in_with_any(engine):
+    add(engine, "oidc_only", password=None)
+    assert refusal(engine, "oidc_only", "") == WRONG
+    assert refusal(engine, "oidc_only", PASSWORD) == WRONG
+
+
+def test_five_wrong_passwords_lock_the_account_for_15_minutes_even_against_the_right_one(engine):
+    add(engine, "alice")
+    for attempt in range(4):
+        assert refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt)) == WRONG
+    assert refusal(engine, "alice", "guess", T0 + timedelta(seconds=4)) == WRONG  # the fifth locks
+    locked_at = T0 + timedelta(seconds=4)
+    assert stored_user(engine, "alice").locked_until == locked_at + timedelta(minutes=15)
+
+    locked = "Too many failed attempts. Try again in {}."
+    assert refusal(engine, "alice", PASSWORD, locked_at) == locked.format("15 minutes")
+    assert refusal(engine, "alice", PASSWORD, locked_at + timedelta(minutes=1)) == locked.format("14 minutes")
+    for last_minute in (timedelta(minutes=14, seconds=1), timedelta(minutes=14, seconds=59)):
+        assert refusal(engine, "alice", PASSWORD, locked_at + last_minute) == locked.format("1 minute")
+
+    actor = login(engine, "alice", PASSWORD, now=clock(locked_at + timedelta(minutes=15)))
+    assert actor.username == "alice"
+    user = stored_user(engine, "alice")
+    assert (user.failed_logins, user.locked_until) == (0, None)
+
+
+@sqlite_only
+def test_failed_attempts_while_locked_do_not_extend_the_lock(engine):
+    add(engine, "alice")
+    for attempt in range(5):
+        refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt))
+    until = stored_user(engine, "alice").locked_until
+    refusal(engine, "alice", "guess", T0 + timedelta(minutes=10))
+    assert stored_user(engine, "alice").locked_until == until
+
+
+@sqlite_only
+def test_a_successful_login_resets_the_count_so_only_consecutive_failures_lock(engine):
+    add(engine, "alice")
+    for attempt in range(4):
+        refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt))
+    login(engine, "alice", PASSWORD, now=clock(T0 + timedelta(seconds=5)))
+    for attempt in range(4):
+        refusal(engine, "alice", "guess", T0 + timedelta(seconds=10 + attempt))
+    assert login(engine, "alice", PASSWORD, now=clock(T0 + timedelta(seconds=20))).username == "alice"
+
+
+@sqlite_only
+def test_resetting_the_password_lifts_the_lock_and_retires_the_old_password(engine):
+    add(engine, "alice")
+    for attempt in range(5):
+        refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt))
+    reset(engine, "alice", "a brand new password")
+    assert login(engine, "alice", "a brand new password", now=clock(T0 + timedelta(minutes=1))).username == "alice"
+    assert refusal(engine, "alice", PASSWORD, T0 + timedelta(minutes=2)) == WRONG
+
+
+def test_a_disabled_account_is_refused_and_says_so_only_to_someone_who_knows_the_password(engine):
+    add(engine, "alice")
+    set_active(engine, "alice", False)
+    assert refusal(engine, "alice", PASSWORD) == "This account is disabled. Ask an administrator."
+    assert refusal(engine, "alice", "not the password") == WRONG
+    set_active(engine, "alice", True)
+    assert login(engine, "alice", PASSWORD, now=clock(T0)).username == "alice"
+
+
+def test_an_organisation_login_maps_an_active_accounts_email_and_nothing_else(engine):
+    add(engine, "alice", email="Alice@Clinic.example", password=None)
+    add(engine, "bob", email="bob@clinic.example", password=None)
+    set_active(engine, "bob", False)
+    with write_session(engine) as session:
+        assert accounts.actor_by_email(session, " alice@clinic.EXAMPLE ").username == "alice"
+        assert accounts.actor_by_email(session, "bob@clinic.example") is None
+        assert accounts.actor_by_email(session, "eve@clinic.example") is None
+
+
+# -- managing accounts ------------------------------------------------------------------------------------------------
+
+BAD_ACCOUNTS = [
+    ("short password", dict(username="alice", role="clinician", password="too short"), "at least 10 characters"),
+    ("bad username", dict(username="Alice Smith", role="clinician", password=PASSWORD), "username"),
+    ("unknown role", dict(username="alice", role="superuser", password=PASSWORD), "role: must be one of"),
+    ("patient without record", dict(username="pat", role="patient", password=PASSWORD), "needs the patient's id"),
+    ("unknown patient", dict(username="pat", role="patient", password=PASSWORD, patient_pseudonym="P404"),
+     "no patient 'P404'"),
+    ("clinician linked to a patient", dict(username="alice", role="clinician", password=PASSWORD,
+                                           patient_pseudonym="P7"), "only a patient account"),
+    ("taken username", dict(username="taken", role="clinician", password=PASSWORD), "'taken' is taken"),
+]
+
+
+@sqlite_only
+@pytest.mark.parametrize(("case", "fields", "message"), BAD_ACCOUNTS, ids=[c[0] for c in BAD_ACCOUNTS])
+def test_add_user_refuses_a_bad_account_and_stores_nothing(engine, case, fields, message):
+    record(engine, patient_id="P7")
+    add(engine, "taken")
+    with Session(engine) as session:
+        users_before = session.execute(text("SELECT count(*) FROM users")).scalar_one()
+    with pytest.raises(ValueError, match=message), write_session(engine) as session:
+        accounts.add_user(session, actor=ADMIN, **fields)
+    with Session(engine) as session:
+        assert session.execute(text("SELECT count(*) FROM users")).scalar_one() == users_before
+
+
+@sqlite_only
+def test_reset_password_refuses_a_short_password_and_keeps_the_old_one(engine):
+    add(engine, "alice")
+    with pytest.raises(ValueError, match="at least 10 characters"), write_session(engine) as session:
+        accounts.reset_password(session, actor=ADMIN, username="alice", password="short")
+    assert login(engine, "alice", PASSWORD, now=clock(T0)).username == "alice"
+
+
+def test_the_account_list_never_carries_a_password_hash(engine):
+    add(engine, "alice")
+    with Session(engine) as session:
+        table = accounts.users(session, actor=ADMIN)
+    assert list(table["username"]) == ["alice"]
+    assert not any("hash" in column or "password" in column for column in table.columns)
+    assert "$argon2" not in table.to_csv()
+
+
+# -- no password anywhere ---------------------------------------------------------------------------------------------
+
+SECRETS = {
+    "first": "Quartz-Zebra-4471-first",
+    "wrong guess": "Quartz-Zebra-4471-guess",
+    "typed for an unknown user": "Quartz-Zebra-4471-unknown",
+    "reset": "Quartz-Zebra-4471-reset",
+    "cli add": "Quartz-Zebra-4471-cli-add",
+    "cli reset": "Quartz-Zebra-4471-cli-reset",
+}
+
+
+def database_text(engine: Engine) -> str:
+    """Return every row of every table as text."""
+    with engine.connect() as connection:
+        tables = sorted(inspect(connection).get_table_names())
+        return "\n".join(repr(connection.execute(text(f"SELECT * FROM {t}")).all()) for t in tables)
+
+
+def cli(monkeypatch, url: str, *args: str, stdin: str) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin + "\n"))
+    return main(["--url", url, "users", *args, "--password-stdin"])
+
+
+def test_no_password_appears_in_the_database_its_files_the_audit_trail_or_any_log(
+    engine, database_url, monkeypatch, caplog, capsys, request
+):
+    caplog.set_level(logging.DEBUG)  # every logger on,
+    caplog.set_level(logging.DEBUG, logger="sqlalchemy")  # SQLAlchemy's statements and parameters included
+    add(engine, "alice", password=SECRETS["first"])
+    login(engine, "alice", SECRETS["first"], now=clock(T0))
+    refusal(engine, "alice", SECRETS["wrong guess"])
+    refusal(engine, "no_such_user", SECRETS["typed for an unknown user"])
+    reset(engine, "alice", SECRETS["reset"])
+    login(engine, "alice", SECRETS["reset"], now=clock(T0))
+    assert cli(monkeypatch, database_url, "add", "bob", "--role", "manager", stdin=SECRETS["cli add"]) == 0
+    assert login(engine, "bob", SECRETS["cli add"], now=clock(T0)).role == "manager"
+    assert cli(monkeypatch, database_url, "reset-password", "bob", stdin=SECRETS["cli reset"]) == 0
+    assert login(engine, "bob", SECRETS["cli reset"], now=clock(T0)).username == "bob"
+    assert main(["--url", database_url, "users", "list"]) == 0
+
+    stored = database_text(engine)
+    with engine.connect() as connection:
+        audit_trail = repr(connection.execute(text("SELECT * FROM audit_log")).all())
+    captured = capsys.readouterr()
+    places = {
+        "tables": stored, "audit trail": audit_trail, "logs": caplog.text, "stdout": captured.out,
+        "stderr": captured.err,
+    }
+    backend = make_url(database_url).get_backend_name()
+    if backend == "sqlite":
+        path = Path(make_url(database_url).database)
+        files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+        assert path.with_name(path.name + "-wal") in files
+        places |= {p.name: p.read_bytes().decode("latin-1") for p in files}
+    else:
+        places["server log"] = request.getfixturevalue("postgres_server").log_file.read_text(errors="replace")
+
+    assert "INSERT INTO users" in caplog.text  # the statements were logged, so the check below means something
+    assert stored.count("$argon2id$") == 2 and audit_trail.count("login_failed") == 2
+    for name, secret in SECRETS.items():
+        for place, content in places.items():
+            assert secret not in content, f"the {name} password is in the {place}"
