@@ -102,6 +102,11 @@ def _attempt(session: Session, username: str, password: str, at: datetime) -> Ac
     return actor
 
 
+def is_active(session: Session, *, actor: Actor) -> bool:
+    """Return whether the actor's account still exists and is enabled (a disabled account's sessions end)."""
+    return bool(session.scalars(select(User.is_active).where(User.id == actor.id)).first())
+
+
 def actor_by_email(session: Session, email: str) -> Actor | None:
     """Return the Actor of the active account with this e-mail (OpenID Connect login), or None."""
     user = session.scalars(select(User).where(User.email == email.strip().lower(), User.is_active)).first()

@@ -228,13 +228,27 @@ def test_a_disabled_account_cannot_log_in(anonymous, seeded_url):
     assert titles(anonymous) == ["Needle Outcomes"]
 
 
+def test_disabling_an_account_ends_its_open_session_at_the_next_click(as_role, seeded_url):
+    at = as_role("clinician")
+    assert titles(at) == ["Record session"]
+    engine = make_engine(seeded_url)
+    with write_session(engine) as session:
+        accounts.set_active(session, actor=ADMIN, username="clin_ahmed", active=False)
+    engine.dispose()
+    at.run()
+    assert not at.exception, at.exception
+    assert titles(at) == ["Needle Outcomes"]
+    assert [i.value for i in at.info] == ["This account is disabled. Ask an administrator."]
+    assert audit_actions(seeded_url, "clin_ahmed")[-1] == "logout"
+
+
 def test_the_password_typed_is_not_kept_in_the_session_after_logging_in(as_role):
     at = as_role("clinician")
     assert "login_password" not in at.session_state
     assert "demo-clinician-password" not in repr(at.session_state)
 
 
-def test_after_30_idle_minutes_the_next_click_shows_the_login_page_with_a_notice(as_role):
+def test_after_30_idle_minutes_the_next_click_shows_the_login_page_with_a_notice(as_role, seeded_url):
     at = as_role("admin")
     at.switch_page("views/audit_log.py").run()
     at.session_state["last_seen"] = datetime.now(UTC) - timedelta(minutes=29)
@@ -247,6 +261,7 @@ def test_after_30_idle_minutes_the_next_click_shows_the_login_page_with_a_notice
     assert titles(at) == ["Needle Outcomes"]
     assert [i.value for i in at.info] == ["You were logged out after 30 idle minutes."]
     assert not at.dataframe and "actor" not in at.session_state
+    assert audit_actions(seeded_url, "admin")[-1] == "logout"  # the timeout is in the audit trail
     request_page_by_url(at, "audit_log.py")
     assert titles(at) == ["Needle Outcomes"] and not at.dataframe
 
