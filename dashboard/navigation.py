@@ -23,13 +23,14 @@ def pages_for(actor: Actor | None) -> dict[str, list[st.Page]]:
     progress = _page("patient_progress", "Patient progress", "show_chart")
     outcomes = _page("technique_outcomes", "Technique outcomes", "bar_chart")
     methods = _page("methods", "Methods", "menu_book")
+    import_data = _page("import_data", "Import", "upload_file")  # clinicians and admins: they write clinical data
     account = [_page("logout", "Log out", "logout")]
     sections = {
-        "clinician": {"Patients": [record, progress], "Clinic": [methods]},
+        "clinician": {"Patients": [record, progress, import_data], "Clinic": [methods]},
         "manager": {"Clinic": [outcomes, methods]},
         "patient": {"": [_page("patient_progress", "My progress", "show_chart")]},
         "admin": {
-            "Patients": [record, progress],
+            "Patients": [record, progress, import_data],
             "Clinic": [outcomes, methods],
             "Administration": [
                 _page("users", "Accounts", "manage_accounts"),

@@ -1,4 +1,4 @@
-"""`python -m db COMMAND`: init, seed, import, export, summary, users (DESIGN.md section 5).
+"""`python -m db COMMAND`: init, seed, import, export, summary, backup, restore, users (DESIGN.md section 5).
 
 The command line acts as an admin (`Actor.command_line()`): whoever can run it can read the database file anyway.
 Every change it makes is audited under `cli:<login name>`.
@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from analytics import outcomes
-from db import accounts, interchange, queries
+from db import accounts, backup, fhir, interchange, queries
 from db.access import Actor
 from db.engine import database_url, make_engine, migrate, write_session
 
@@ -90,12 +90,31 @@ def cmd_import(args) -> str:
 
 def cmd_export(args) -> str:
     path = Path(args.file)
-    if path.suffix.lower() not in (".csv", ".xlsx"):
-        raise CommandFailed(f"{path.name}: export to .csv or .xlsx (FHIR .json is not available yet)")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx", ".json"):
+        raise CommandFailed(f"{path.name}: export to .csv or .xlsx (interchange format) or .json (FHIR R4 Bundle)")
     with _engine(args.url) as engine, write_session(engine) as session:  # a write: the export is audited
+        if suffix == ".json":
+            bundle = fhir.export_bundle(session, actor=args.actor)
+            fhir.write_bundle(bundle, path)
+            kinds = {}
+            for entry in bundle["entry"]:
+                kinds[entry["resource"]["resourceType"]] = kinds.get(entry["resource"]["resourceType"], 0) + 1
+            counts = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+            return f"{path}: FHIR R4 Bundle of {kinds.get('Procedure', 0)} sessions exported ({counts})"
         table = interchange.export_table(session, actor=args.actor)
         interchange.write_table(table, path)
     return f"{path}: {len(table)} sessions exported"
+
+
+def cmd_backup(args) -> str:
+    path = Path(args.file)
+    version = backup.backup(args.url, path, actor=args.actor)
+    return f"{path}: backup written (schema {version})"
+
+
+def cmd_restore(args) -> str:
+    return backup.restore(args.url, Path(args.file), actor=args.actor)
 
 
 def cmd_summary(args) -> str:
@@ -147,9 +166,15 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import sessions from CSV or XLSX; all rows or none")
     imp.add_argument("file")
     imp.set_defaults(run=cmd_import)
-    exp = sub.add_parser("export", help="export sessions; format from the suffix (.csv, .xlsx)")
+    exp = sub.add_parser("export", help="export sessions; format from the suffix (.csv, .xlsx, .json: FHIR R4)")
     exp.add_argument("file")
     exp.set_defaults(run=cmd_export)
+    bak = sub.add_parser("backup", help="write a consistent copy of the whole database while the app runs")
+    bak.add_argument("file")
+    bak.set_defaults(run=cmd_backup)
+    res = sub.add_parser("restore", help="replace the database with a backup (its schema version checked first)")
+    res.add_argument("file")
+    res.set_defaults(run=cmd_restore)
     summary = sub.add_parser("summary", help="print the per-technique outcome table as CSV")
     summary.add_argument("--responders", action="store_true", help="print responder shares at the last session")
     summary.set_defaults(run=cmd_summary)

@@ -28,6 +28,7 @@ PAGE_FILES = {
     "Log in": "login.py",
     "Record session": "record_session.py",
     "Patient progress": "patient_progress.py",
+    "Import": "import_data.py",
     "My progress": "patient_progress.py",
     "Technique outcomes": "technique_outcomes.py",
     "Methods": "methods.py",
@@ -41,12 +42,13 @@ EXPECTED_PAGES: dict[str | None, list[str]] = {
     None: ["Log in"],
     "patient": ["My progress", "Log out"],
     "manager": ["Technique outcomes", "Methods", "Log out"],
-    "clinician": ["Record session", "Patient progress", "Methods", "Log out"],
-    "admin": ["Record session", "Patient progress", "Technique outcomes", "Methods", "Accounts", "Audit trail",
-              "Deleted sessions", "Log out"],
+    "clinician": ["Record session", "Patient progress", "Import", "Methods", "Log out"],
+    "admin": ["Record session", "Patient progress", "Import", "Technique outcomes", "Methods", "Accounts",
+              "Audit trail", "Deleted sessions", "Log out"],
 }
 # The title each page draws (the login page shows the app's name).
-HEADINGS = {"Log in": "Needle Outcomes", "Methods": None}  # Methods draws its document's own first heading
+# Methods draws its document's own first heading.
+HEADINGS = {"Log in": "Needle Outcomes", "Methods": None, "Import": "Import sessions"}
 LANDING = {None: "Needle Outcomes", "patient": "My progress", "manager": "Technique outcomes",
            "clinician": "Record session", "admin": "Record session"}
 USERNAMES = {"patient": "patient", "manager": "manager", "clinician": "clin_ahmed", "admin": "admin"}

@@ -163,12 +163,12 @@ def test_export_writes_the_interchange_file(capsys, database_url, clinic_file, t
     assert len(exported) == 10 and exported["pain_before"].tolist()[:3] == ["80", "60", "40"]
 
 
-def test_export_to_json_exits_1_with_a_clear_reason_and_writes_no_file(capsys, database_url, tmp_path):
-    status, out, err = run(capsys, "--url", database_url, "export", tmp_path / "bundle.json")
+def test_export_to_an_unknown_format_exits_1_with_a_clear_reason_and_writes_no_file(capsys, database_url, tmp_path):
+    status, out, err = run(capsys, "--url", database_url, "export", tmp_path / "sessions.txt")
     assert status == 1 and out == ""
     assert len(err.strip().splitlines()) == 1
-    assert err.startswith("error: ") and "bundle.json" in err and ".csv or .xlsx" in err
-    assert not (tmp_path / "bundle.json").exists()
+    assert err.startswith("error: ") and "sessions.txt" in err and ".csv or .xlsx" in err and ".json" in err
+    assert not (tmp_path / "sessions.txt").exists()
 
 
 def test_an_unknown_command_is_refused_by_the_parser(capsys):

@@ -218,7 +218,7 @@ def test_a_failure_while_writing_leaves_the_database_unchanged(engine, tmp_path,
     def fail(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(interchange, "renumber_episode", fail)  # after every row has been written
+    monkeypatch.setattr(interchange, "_give_final_numbers", fail)  # the last write, after every row
     with pytest.raises(RuntimeError):
         import_file(engine, write_csv(tricky, tmp_path / "all.csv"))
     assert_unchanged(engine, before, table_counts)

@@ -1,0 +1,284 @@
+"""The patient's report for their GP: one course of treatment as a self-contained HTML page and as a PDF.
+
+Pure builders: one episode's rows from `analytics.outcomes.cumulative_improvement` in, a document out. No
+Streamlit, no SQL. The report holds the progress chart, the plain-language summary, every session's pain scores
+and the side effects; never the clinicians' notes. The HTML carries plotly.js inline, so the chart works offline
+and the file can be mailed or opened years later; the PDF draws its own chart with fpdf2 (no browser needed).
+"""
+
+from __future__ import annotations
+
+import html
+import unicodedata
+from datetime import date
+
+import pandas as pd
+from fpdf import FPDF, FontFace
+
+from analytics.outcomes import MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT, progress_sentence
+from dashboard import charts
+from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
+
+TITLE = "Dry-needling progress report"
+SCALE_WORDS = {"vas_100": "mm (VAS 0–100)", "nrs_10": "/ 10 (NRS)"}
+EXPLANATION = (
+    "Pain is recorded before each session on a 0–100 mm visual analogue scale (VAS) or a 0–10 numeric rating scale "
+    "(NRS); both are shown here on the 0–100 scale (NRS × 10). Improvement compares the pain before each session "
+    f"with the pain before the first session. By the IMMPACT recommendations (Dworkin et al., J Pain 2008), a "
+    f"{MINIMAL_PCT} % reduction is minimal, {MODERATE_PCT} % moderately important and {SUBSTANTIAL_PCT} % "
+    "substantial. Side-effect severity: mild (short, reversible), significant (needed medical care or stopped "
+    "normal activities), serious (hospital admission, lasting harm or death)."
+)
+
+
+def _number(value, digits: int = 0) -> str:
+    return "—" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
+
+
+def _as_recorded(value, scale: str) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    return f"{float(value):g} {SCALE_WORDS.get(scale, scale)}"
+
+
+def _effects(codes: str) -> list[tuple[str, str]]:
+    """Return `code:severity;…` as (label, severity) pairs."""
+    pairs = []
+    for item in filter(None, (codes or "").split(";")):
+        code, _, severity = item.partition(":")
+        pairs.append((SIDE_EFFECTS.get(code, code), severity))
+    return pairs
+
+
+def session_rows(improvement: pd.DataFrame) -> pd.DataFrame:
+    """Return the report's table: one row per session, text cells, no notes."""
+    return pd.DataFrame(
+        {
+            "Session": improvement["session_number"].astype(int).astype(str),
+            "Date": improvement["session_date"].astype(str),
+            "Technique": improvement["technique"].map(lambda t: TECHNIQUE_LABELS.get(t, t)),
+            "Pain before (as recorded)": [
+                _as_recorded(v, s) for v, s in zip(improvement["pain_before"], improvement["pain_scale"], strict=True)
+            ],
+            "Pain before (0–100)": improvement["pain_before_points"].map(_number),
+            "Pain right after (0–100)": improvement["pain_after_points"].map(_number)
+            if "pain_after_points" in improvement else "—",
+            "Change since first session": [
+                f"{_number(points)} points" + ("" if pd.isna(pct) else f", {_number(pct)} %")
+                for points, pct in zip(improvement["improvement_points"], improvement["improvement_pct"], strict=True)
+            ],
+            "Side effects": improvement["side_effects"].map(
+                lambda codes: ", ".join(f"{label.lower()} ({severity})" for label, severity in _effects(codes))
+                or "none"
+            ),
+        }
+    )
+
+
+def side_effect_rows(improvement: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Return every side effect of the course as (date, side effect, severity), in session order."""
+    return [
+        (str(day), label, severity)
+        for day, codes in zip(improvement["session_date"], improvement["side_effects"], strict=True)
+        for label, severity in _effects(codes)
+    ]
+
+
+def _heading(patient_id: str, condition: str | None) -> tuple[str, str]:
+    course = (condition or "unspecified condition").replace("_", " ")
+    return f"Patient {patient_id}", f"Course of treatment: {course}"
+
+
+def report_html(
+    improvement: pd.DataFrame, *, patient_id: str, condition: str | None, generated: date | None = None
+) -> str:
+    """Return the report as one self-contained HTML page (plotly.js inline: the chart works offline)."""
+    e = html.escape
+    who, course = _heading(patient_id, condition)
+    generated = generated or date.today()
+    figure = charts.patient_progress_figure(improvement).to_html(
+        full_html=False, include_plotlyjs=True, config={"displaylogo": False, "responsive": True}
+    )
+    table = session_rows(improvement)
+    head = "".join(f"<th scope='col'>{e(c)}</th>" for c in table.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in table.itertuples(index=False)
+    )
+    effects = side_effect_rows(improvement)
+    effects_html = (
+        "<ul>" + "".join(f"<li>{e(day)}: {e(label)} ({e(severity)})</li>" for day, label, severity in effects) + "</ul>"
+        if effects else "<p>No side effects were recorded.</p>"
+    )
+    first, last = improvement["session_date"].iloc[0], improvement["session_date"].iloc[-1]
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(TITLE)} — {e(patient_id)}</title>
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 60rem;
+       padding: 0 1rem; color: #1a1a1a; line-height: 1.45; }}
+h1 {{ font-size: 1.6rem; margin-bottom: 0.2rem; }}
+.summary {{ background: #eef5fb; border-left: 4px solid #0072B2; padding: 0.8rem 1rem; font-size: 1.15rem; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.9rem; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: left; vertical-align: top; }}
+th {{ background: #f3f3f3; }}
+td:nth-child(2) {{ white-space: nowrap; }}
+.meta, .note {{ color: #555; }}
+@media print {{ .plotly-graph-div {{ break-inside: avoid; }} }}
+</style>
+</head>
+<body>
+<h1>{e(TITLE)}</h1>
+<p class="meta">{e(who)} · {e(course)} · {len(improvement)} sessions from {e(str(first))} to {e(str(last))} ·
+generated {e(generated.isoformat())}</p>
+<h2>Summary</h2>
+<p class="summary">{e(progress_sentence(improvement))}</p>
+<h2>Pain and improvement by session</h2>
+{figure}
+<h2>Sessions</h2>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+<h2>Side effects</h2>
+{effects_html}
+<h2>How to read this report</h2>
+<p class="note">{e(EXPLANATION)}</p>
+</body>
+</html>
+"""
+
+
+# PDF ---------------------------------------------------------------------------------------------------------------
+
+_PDF_TEXT = str.maketrans({"–": "-", "—": "-", "’": "'", "‘": "'", "“": '"', "”": '"', "×": "x", "≥": ">=",
+                           "·": "-", "…": "...", "\u00a0": " "})
+BLUE, LIGHT_BLUE, GREY = (0, 114, 178), (86, 180, 233), (120, 120, 120)
+
+
+def _latin(text: str) -> str:
+    """Return text the PDF's built-in fonts can show (Latin-1): punctuation mapped, accents kept or dropped."""
+    text = str(text).translate(_PDF_TEXT)
+    if all(ord(c) < 256 for c in text):
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).encode("latin-1", "replace").decode("latin-1")
+
+
+class _Report(FPDF):
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("helvetica", size=8)
+        self.set_text_color(*GREY)
+        self.cell(0, 5, _latin(f"{TITLE} - page {self.page_no()}/{{nb}}"), align="C")
+
+
+def _pdf_chart(pdf: FPDF, improvement: pd.DataFrame) -> None:
+    """Draw pain before (line) and right after (diamonds) each session on the 0–100 scale."""
+    left, top, width, height = pdf.l_margin + 12, pdf.get_y() + 4, pdf.epw - 16, 60
+    sessions = list(improvement["session_number"].astype(int))
+    n = max(len(sessions), 2)
+
+    def x(i: int) -> float:
+        return left + width * (i + 0.5) / n
+
+    def y(points: float) -> float:
+        return top + height * (1 - max(0.0, min(100.0, float(points))) / 100)
+
+    pdf.set_font("helvetica", size=8)
+    pdf.set_draw_color(210, 210, 210)
+    pdf.set_text_color(*GREY)
+    for level in (0, 25, 50, 75, 100):
+        pdf.line(left, y(level), left + width, y(level))
+        pdf.text(left - 8, y(level) + 1, str(level))
+    for i, k in enumerate(sessions):
+        pdf.text(x(i) - 1, top + height + 5, str(k))
+    pdf.text(left + width / 2 - 6, top + height + 10, "Session")
+    pdf.set_draw_color(*BLUE)
+    pdf.set_fill_color(*BLUE)
+    pdf.set_line_width(0.8)
+    before = list(improvement["pain_before_points"])
+    for i in range(1, len(before)):
+        pdf.line(x(i - 1), y(before[i - 1]), x(i), y(before[i]))
+    for i, value in enumerate(before):
+        pdf.circle(x=x(i), y=y(value), radius=1.2, style="F")
+    pdf.set_line_width(0.4)
+    pdf.set_draw_color(*LIGHT_BLUE)
+    after = list(improvement["pain_after_points"]) if "pain_after_points" in improvement else []
+    for i, value in enumerate(after):
+        if not pd.isna(value):
+            cx, cy = x(i), y(value)
+            pdf.polygon([(cx, cy - 1.6), (cx + 1.6, cy), (cx, cy + 1.6), (cx - 1.6, cy)], style="D")
+    legend_y = top + height + 15
+    pdf.set_fill_color(*BLUE)
+    pdf.circle(x=left + 2, y=legend_y - 1, radius=1.2, style="F")
+    pdf.set_text_color(0, 0, 0)
+    pdf.text(left + 5, legend_y, "Pain before the session (0-100)")
+    pdf.set_draw_color(*LIGHT_BLUE)
+    cx, cy = left + 62, legend_y - 1
+    pdf.polygon([(cx, cy - 1.6), (cx + 1.6, cy), (cx, cy + 1.6), (cx - 1.6, cy)], style="D")
+    pdf.text(cx + 3, legend_y, "Pain right after (0-100)")
+    pdf.set_line_width(0.2)
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_y(legend_y + 4)
+
+
+def report_pdf(
+    improvement: pd.DataFrame, *, patient_id: str, condition: str | None, generated: date | None = None
+) -> bytes:
+    """Return the report as a PDF (A4): summary, chart, sessions, side effects and how to read them."""
+    who, course = _heading(patient_id, condition)
+    generated = generated or date.today()
+    pdf = _Report(format="A4")
+    pdf.set_title(_latin(f"{TITLE} - {patient_id}"))
+    pdf.set_creator("Needle Outcomes")
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    pdf.set_font("helvetica", "B", 16)
+    pdf.cell(0, 9, _latin(TITLE), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=10)
+    pdf.set_text_color(*GREY)
+    first, last = improvement["session_date"].iloc[0], improvement["session_date"].iloc[-1]
+    pdf.multi_cell(0, 5, _latin(f"{who} - {course} - {len(improvement)} sessions from {first} to {last} - "
+                                f"generated {generated.isoformat()}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
+    pdf.ln(3)
+    pdf.set_font("helvetica", "B", 12)
+    pdf.set_fill_color(238, 245, 251)
+    pdf.multi_cell(0, 7, _latin(progress_sentence(improvement)), fill=True, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font("helvetica", "B", 12)
+    pdf.cell(0, 7, "Pain by session", new_x="LMARGIN", new_y="NEXT")
+    _pdf_chart(pdf, improvement)
+    pdf.ln(2)
+    pdf.set_font("helvetica", "B", 12)
+    pdf.cell(0, 7, "Sessions", new_x="LMARGIN", new_y="NEXT")
+    table = session_rows(improvement).drop(columns=["Pain before (as recorded)"])
+    pdf.set_font("helvetica", size=8)
+    pdf.set_fill_color(255, 255, 255)
+    pdf.set_draw_color(180, 180, 180)
+    headings = FontFace(emphasis="BOLD", fill_color=(243, 243, 243))
+    with pdf.table(col_widths=(12, 17, 26, 15, 15, 24, 31), text_align="LEFT", line_height=4.5,
+                   headings_style=headings) as grid:
+        grid.row([_latin(c) for c in table.columns])
+        for row in table.itertuples(index=False):
+            grid.row([_latin(str(v)) for v in row])
+    pdf.ln(3)
+    pdf.set_font("helvetica", "B", 12)
+    pdf.cell(0, 7, "Side effects", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=10)
+    effects = side_effect_rows(improvement)
+    lines = [f"{day}: {label} ({severity})" for day, label, severity in effects] or ["No side effects were recorded."]
+    for line in lines:
+        pdf.multi_cell(0, 5, _latin(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("helvetica", "B", 12)
+    pdf.cell(0, 7, "How to read this report", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=9)
+    pdf.multi_cell(0, 4.5, _latin(EXPLANATION), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def report_filename(patient_id: str, condition: str | None, suffix: str) -> str:
+    """Return a file name for the report, e.g. `progress-P0002-neck_pain.pdf`."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{patient_id}-{condition or 'course'}")
+    return f"progress-{safe}.{suffix}"

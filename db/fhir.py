@@ -1,0 +1,210 @@
+"""Export as a FHIR R4 Bundle (type collection): the `python -m db export FILE.json` of DESIGN.md section 5.
+
+Per session: one pain Observation (LOINC 72514-3 for the 0–10 NRS, 38214-3 for the 0–100 mm VAS, the value as
+stored on its own scale), one Procedure for the needling (the technique from the product's own CodeSystem, and CPT
+20560 or 20561 when the muscles treated are known) and one AdverseEvent per side effect. Every resource refers to a
+Patient that carries the pseudonymous id only: no names, no clinicians' notes (free text may name people).
+Codes follow REFERENCES.md ("Codes for interchange"); there is no SNOMED CT concept for dry needling, so none is
+invented. The Bundle is built from the interchange export's rows, so an export is audited once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlmodel import Session
+
+from db import interchange
+from db.access import Actor
+from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
+
+BASE_URL = "https://needle-outcomes.example"
+PATIENT_ID_SYSTEM = f"{BASE_URL}/patient-id"
+TECHNIQUE_SYSTEM = f"{BASE_URL}/CodeSystem/dry-needling-technique"
+CONDITION_SYSTEM = f"{BASE_URL}/CodeSystem/condition"
+SIDE_EFFECT_SYSTEM = f"{BASE_URL}/CodeSystem/side-effect"
+SEVERITY_SYSTEM = f"{BASE_URL}/CodeSystem/side-effect-severity"  # White et al.: mild, significant, serious
+PAIN_TIMING_SYSTEM = f"{BASE_URL}/CodeSystem/pain-timing"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+CPT = "http://www.ama-assn.org/go/cpt"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, BASE_URL)  # stable resource ids: the same session, the same id
+
+# Scale -> (LOINC code, LOINC display, UCUM unit, maximum, words for the range)
+PAIN_CODES = {
+    "nrs_10": ("72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported", "{score}", 10,
+               "Numeric rating scale 0–10: 0 = no pain, 10 = worst pain imaginable"),
+    "vas_100": ("38214-3", "Pain severity [Score] Visual analog score", "mm", 100,
+                "Visual analogue scale 0–100 mm: 0 mm = no pain, 100 mm = worst pain imaginable"),
+}
+CPT_CODES = {  # by the number of muscles needled
+    "20560": "Needle insertion(s) without injection(s); 1 or 2 muscle(s)",
+    "20561": "Needle insertion(s) without injection(s); 3 or more muscles",
+}
+SEVERITY_WORDS = {
+    "mild": "Mild: short and reversible",
+    "significant": "Significant: needed medical care or stopped normal activities",
+    "serious": "Serious: hospital admission, lasting harm or death",
+}
+# The HL7 scale has mild, moderate and severe; White et al.'s classes map onto it in order.
+HL7_SEVERITY = {"mild": ("mild", "Mild"), "significant": ("moderate", "Moderate"), "serious": ("severe", "Severe")}
+
+
+def _id(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+def _number(text: str) -> int | float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _quantity(value: int | float, unit: str) -> dict:
+    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
+
+
+def cpt_code(muscles: str) -> str | None:
+    """Return the CPT code for the muscles needled (`a;b;c`): 20560 for 1–2, 20561 for 3 or more, None if unknown."""
+    count = len([m for m in muscles.split(";") if m.strip()])
+    if count == 0:
+        return None
+    return "20560" if count <= 2 else "20561"
+
+
+def _patient(pseudonym: str) -> tuple[str, dict]:
+    resource_id = _id("patient", pseudonym)
+    return resource_id, {
+        "resourceType": "Patient",
+        "id": resource_id,
+        "identifier": [{"system": PATIENT_ID_SYSTEM, "value": pseudonym}],
+    }
+
+
+def _observation(resource_id: str, row: dict, subject: dict) -> dict:
+    code, display, unit, maximum, words = PAIN_CODES[row["pain_scale"]]
+    observation = {
+        "resourceType": "Observation",
+        "id": resource_id,
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}],
+                 "text": "Pain before the dry-needling session"},
+        "subject": subject,
+        "effectiveDateTime": row["session_date"],
+        "valueQuantity": _quantity(_number(row["pain_before"]), unit),
+        # The range of the scale itself (not a normal range), so a reader knows what the number is out of.
+        "referenceRange": [{"low": _quantity(0, unit), "high": _quantity(maximum, unit), "text": words}],
+    }
+    if row["pain_after"]:
+        observation["component"] = [{
+            "code": {"coding": [{"system": PAIN_TIMING_SYSTEM, "code": "after-session",
+                                 "display": "Pain right after the session"}],
+                     "text": "Pain right after the session"},
+            "valueQuantity": _quantity(_number(row["pain_after"]), unit),
+        }]
+    return observation
+
+
+def _procedure(resource_id: str, row: dict, subject: dict) -> dict:
+    label = TECHNIQUE_LABELS[row["technique"]]
+    coding = [{"system": TECHNIQUE_SYSTEM, "code": row["technique"], "display": label}]
+    cpt = cpt_code(row["muscles"])
+    if cpt:
+        coding.append({"system": CPT, "code": cpt, "display": CPT_CODES[cpt]})
+    procedure = {
+        "resourceType": "Procedure",
+        "id": resource_id,
+        "status": "completed",
+        "code": {"coding": coding, "text": label},
+        "subject": subject,
+        "performedDateTime": row["session_date"],
+    }
+    if row["condition"]:
+        procedure["reasonCode"] = [{"coding": [{"system": CONDITION_SYSTEM, "code": row["condition"]}],
+                                    "text": row["condition"].replace("_", " ")}]
+    muscles = [m.strip() for m in row["muscles"].split(";") if m.strip()]
+    if muscles:
+        procedure["bodySite"] = [{"text": m.replace("_", " ")} for m in muscles]
+    return procedure
+
+
+def _adverse_event(resource_id: str, row: dict, subject: dict, procedure_url: str, code: str, severity: str) -> dict:
+    label = SIDE_EFFECTS.get(code, code)
+    hl7_code, hl7_display = HL7_SEVERITY[severity]
+    serious = severity == "serious"
+    return {
+        "resourceType": "AdverseEvent",
+        "id": resource_id,
+        "actuality": "actual",
+        "event": {"coding": [{"system": SIDE_EFFECT_SYSTEM, "code": code, "display": label}], "text": label},
+        "subject": subject,
+        "date": row["session_date"],
+        "seriousness": {"coding": [{"system": AE_SERIOUSNESS, "code": "serious" if serious else "non-serious",
+                                    "display": "Serious" if serious else "Non-serious"}]},
+        "severity": {"coding": [{"system": SEVERITY_SYSTEM, "code": severity, "display": SEVERITY_WORDS[severity]},
+                                {"system": AE_SEVERITY, "code": hl7_code, "display": hl7_display}],
+                     "text": severity},
+        "suspectEntity": [{"instance": {"reference": procedure_url}}],
+    }
+
+
+def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None) -> dict:
+    """Return interchange rows (as `interchange.export_table` gives them) as a FHIR R4 Bundle of type collection."""
+    entries: list[dict] = []
+    subjects: dict[str, dict] = {}
+    seen: Counter = Counter()
+    for row in table.to_dict("records"):
+        pseudonym = row["patient_id"]
+        if pseudonym not in subjects:
+            patient_id, patient = _patient(pseudonym)
+            entries.append({"fullUrl": f"urn:uuid:{patient_id}", "resource": patient})
+            subjects[pseudonym] = {"reference": f"urn:uuid:{patient_id}", "type": "Patient",
+                                   "identifier": {"system": PATIENT_ID_SYSTEM, "value": pseudonym}}
+        subject = subjects[pseudonym]
+        # A session's identity, as in the interchange format: patient, date, technique and entry order.
+        identity = (pseudonym, row["session_date"], row["technique"])
+        seen[identity] += 1
+        key = ("session", *identity, str(seen[identity]))
+        observation_id, procedure_id = _id(*key, "pain"), _id(*key, "procedure")
+        entries += [
+            {"fullUrl": f"urn:uuid:{observation_id}", "resource": _observation(observation_id, row, subject)},
+            {"fullUrl": f"urn:uuid:{procedure_id}", "resource": _procedure(procedure_id, row, subject)},
+        ]
+        for code, severity in interchange.parse_side_effects(row["side_effects"]):
+            event_id = _id(*key, "side-effect", code)
+            entries.append({
+                "fullUrl": f"urn:uuid:{event_id}",
+                "resource": _adverse_event(event_id, row, subject, f"urn:uuid:{procedure_id}", code, severity),
+            })
+    timestamp = timestamp or datetime.now(UTC)
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"source": BASE_URL},
+        "type": "collection",
+        "timestamp": timestamp.isoformat(timespec="seconds"),
+        "entry": entries,
+    }
+
+
+def export_bundle(session: Session, *, actor: Actor) -> dict:
+    """Return every live session as a FHIR R4 Bundle (clinicians and admins); the export is audited once."""
+    return bundle_from_table(interchange.export_table(session, actor=actor, purpose="FHIR R4 Bundle"))
+
+
+def bundle_bytes(bundle: dict) -> bytes:
+    """Return the Bundle as UTF-8 JSON."""
+    return json.dumps(bundle, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def write_bundle(bundle: dict, path: Path) -> None:
+    """Write the Bundle to a .json file."""
+    path.write_bytes(bundle_bytes(bundle))

@@ -1,0 +1,157 @@
+"""Tests that the Import page refuses a bad file, listing its problems, and previews a good one, then imports it."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+import pandas as pd
+from sqlalchemy import text
+
+from db.engine import make_engine
+from tests.app.conftest import session_count
+from tests.db.factories import interchange_rows
+
+GOOD = [
+    dict(patient_id="N001", session_date="2025-06-02", technique="deep", pain_before="70", pain_after="60",
+         side_effects="bruising:mild", condition="neck_pain", clinician="clin_new", muscles="upper_trapezius"),
+    dict(patient_id="N001", session_date="2025-06-09", technique="deep", pain_before="50", condition="neck_pain"),
+    dict(patient_id="N002", session_date="2025-06-03", technique="superficial", pain_scale="nrs_10", pain_before="6"),
+]
+
+
+def csv_bytes(rows: list[dict]) -> bytes:
+    return interchange_rows(*rows).to_csv(index=False).encode("utf-8")
+
+
+def open_import_page(app):
+    app.switch_page("views/import_data.py").run()
+    assert not app.exception, app.exception
+    assert [t.value for t in app.title] == ["Import sessions"]
+    return app
+
+
+def upload(app, name: str, content: bytes, mime: str = "text/csv"):
+    app.file_uploader(key="import_file_0").set_value((name, content, mime))
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def audit_count(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        count = connection.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
+    engine.dispose()
+    return count
+
+
+def test_a_bad_file_shows_a_table_of_its_problems_and_writes_nothing(app, seeded_url):
+    before, audited = session_count(seeded_url), audit_count(seeded_url)
+    rows = [dict(r) for r in GOOD]
+    rows[1]["pain_before"] = "150"  # file line 3
+    rows[2]["session_date"] = "03/06/2025"  # file line 4: day-first, refused with a hint
+    upload(open_import_page(app), "clinic.csv", csv_bytes(rows))
+    assert "Nothing was imported: 2 problem(s)" in app.error[0].value
+    problems = app.dataframe[0].value  # the only table: the problems
+    assert list(problems.columns) == ["row", "column", "value", "reason"]
+    assert list(zip(problems["row"], problems["column"], problems["value"], strict=True)) == [
+        (3, "pain_before", "150"), (4, "session_date", "03/06/2025")]
+    assert "day-first" in problems["reason"].iloc[1]
+    assert app.get("download_button")[0].label == "Download the problems (CSV)"
+    assert not [b for b in app.button if b.key == "import_confirm"]
+    assert session_count(seeded_url) == before and audit_count(seeded_url) == audited
+
+
+def test_a_good_file_is_previewed_with_counts_then_imported_on_confirm(app, seeded_url):
+    before = session_count(seeded_url)
+    upload(open_import_page(app), "clinic.csv", csv_bytes(GOOD))
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics == {"New sessions": "3", "Updated": "0", "Unchanged": "0", "Left deleted": "0"}
+    assert "2 new patient(s)" in app.info[0].value and r"clin\_new" in app.info[0].value  # escaped markdown
+    assert list(app.dataframe[0].value["patient_id"]) == ["N001", "N001", "N002"]
+    assert session_count(seeded_url) == before, "the preview writes nothing"
+    confirm = app.button(key="import_confirm")
+    assert confirm.label == "Import 3 sessions"
+    confirm.click().run()
+    assert not app.exception, app.exception
+    assert app.success[0].value == "Imported clinic.csv: 3 added, 0 updated, 0 unchanged."
+    assert session_count(seeded_url) == before + 3
+    assert app.file_uploader(key="import_file_1").value is None  # a fresh uploader: the file is not offered again
+
+
+def test_the_same_file_again_is_previewed_as_unchanged_with_nothing_to_import(app, seeded_url):
+    upload(open_import_page(app), "clinic.csv", csv_bytes(GOOD))
+    app.button(key="import_confirm").click().run()
+    after = session_count(seeded_url)
+    app.file_uploader(key="import_file_1").set_value(("clinic.csv", csv_bytes(GOOD), "text/csv"))
+    app.run()
+    assert {m.label: m.value for m in app.metric}["Unchanged"] == "3"
+    assert "Nothing to import" in app.info[-1].value
+    assert not [b for b in app.button if b.key == "import_confirm"]
+    assert session_count(seeded_url) == after
+
+
+def test_a_corrected_file_is_previewed_as_one_update(app, seeded_url):
+    upload(open_import_page(app), "clinic.csv", csv_bytes(GOOD))
+    app.button(key="import_confirm").click().run()
+    corrected = [dict(r) for r in GOOD]
+    corrected[1]["pain_before"] = "45"
+    app.file_uploader(key="import_file_1").set_value(("clinic.csv", csv_bytes(corrected), "text/csv"))
+    app.run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["New sessions"], metrics["Updated"], metrics["Unchanged"]) == ("0", "1", "2")
+    assert app.button(key="import_confirm").label == "Import 1 sessions"
+
+
+def test_an_excel_file_imports_too(app, seeded_url):
+    before = session_count(seeded_url)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    frame = interchange_rows(*GOOD)
+    sheet.append([f" {c.upper()} " for c in frame.columns])  # column names: any case, surrounding spaces
+    for row in frame.itertuples(index=False):
+        sheet.append(list(row))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    upload(open_import_page(app), "clinic.xlsx", buffer.getvalue(),
+           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    app.button(key="import_confirm").click().run()
+    assert session_count(seeded_url) == before + 3
+
+
+def test_the_page_offers_csv_excel_and_fhir_exports_without_exporting_until_clicked(app, seeded_url):
+    audited = audit_count(seeded_url)
+    open_import_page(app)
+    labels = {b.label for b in app.get("download_button")}
+    assert {"Sessions (CSV)", "Sessions (Excel)", "FHIR R4 Bundle (JSON)"} <= labels
+    assert audit_count(seeded_url) == audited, "nothing is exported (or audited) by viewing the page"
+
+
+def test_an_admin_has_the_import_page_and_a_manager_does_not(as_role):
+    admin = as_role("admin")
+    open_import_page(admin)
+    assert admin.file_uploader(key="import_file_0") is not None
+
+
+def test_a_manager_cannot_open_the_import_page(as_role):
+    manager = as_role("manager")
+    try:
+        manager.switch_page("views/import_data.py")
+    except ValueError as refused:
+        assert "Could not find a navigation page" in str(refused)
+    else:
+        raise AssertionError("a manager opened the import page")
+
+
+def test_the_problems_download_is_the_problem_table_as_csv():
+    # The page offers `ImportRefused.table()` as CSV: it reads back to the same table.
+    from db import interchange
+
+    rows = interchange_rows(dict(patient_id="X", session_date="2025-01-01", technique="acupuncture", pain_before="5"))
+    try:
+        interchange.validate_rows(rows)
+    except interchange.ImportRefused as refused:
+        table = refused.table()
+    back = pd.read_csv(io.StringIO(table.to_csv(index=False)), dtype={"value": str})
+    assert back.to_dict("records") == table.to_dict("records")

@@ -1,0 +1,113 @@
+"""Tests that the GP report is self-contained, says the summary, escapes every value and leaves notes out; PDF too."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from analytics.outcomes import cumulative_improvement, progress_sentence
+from dashboard import report
+
+SCRIPT_ID = '<script>alert("id")</script>'
+SCRIPT_NOTE = '<script>alert("note")</script>'
+
+
+@pytest.fixture
+def improvement() -> pd.DataFrame:
+    """Return one course of four sessions, mixed scales, a side effect, and notes that must never be shown."""
+    sessions = pd.DataFrame(
+        {
+            "session_id": [1, 2, 3, 4],
+            "episode_id": [7, 7, 7, 7],
+            "session_number": [1, 2, 3, 4],
+            "session_date": [date(2025, 3, 1), date(2025, 3, 8), date(2025, 3, 15), date(2025, 3, 22)],
+            "technique": ["deep", "deep", "electrical", "deep"],
+            "pain_scale": ["vas_100", "vas_100", "nrs_10", "vas_100"],
+            "pain_before": [80.0, 60.0, 5.0, 36.0],
+            "pain_after": [70.0, None, 4.0, 30.0],
+            "side_effects": ["bruising:mild;soreness:mild", "", "faintness:significant", ""],
+            "notes": [SCRIPT_NOTE, "Patient’s GP (Dr Šimůnek) informed", "", "private remark"],
+            "patient_id": ["P1"] * 4,
+        }
+    )
+    return cumulative_improvement(sessions)
+
+
+def pdf_text(pdf: bytes) -> str:
+    """Return the text drawn in a PDF's (Flate-compressed or plain) content streams."""
+    chunks = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            chunks.append(zlib.decompress(stream))
+        except zlib.error:
+            chunks.append(stream)
+    return b"\n".join(chunks).decode("latin-1")
+
+
+def test_the_html_report_holds_the_summary_sentence_sessions_and_side_effects(improvement):
+    page = report.report_html(improvement, patient_id="P1", condition="neck_pain", generated=date(2025, 4, 1))
+    sentence = progress_sentence(improvement)
+    assert sentence == "Your pain is 55 % lower than at your first session. That is a substantial improvement."
+    assert sentence in page
+    assert "Patient P1" in page and "neck pain" in page and "generated 2025-04-01" in page
+    assert "Bruising (mild)" in page and "Faintness (no loss of consciousness) (significant)" in page
+    assert "5 / 10 (NRS)" in page and "80 mm (VAS 0–100)" in page  # as recorded, with the scale
+
+
+def test_the_html_report_carries_plotly_inline_and_loads_nothing_from_the_network(improvement):
+    page = report.report_html(improvement, patient_id="P1", condition=None)
+    assert "Plotly.newPlot" in page
+    assert len(page) > 1_000_000, "plotly.js itself is in the page"
+    assert not re.search(r"<script[^>]*\bsrc=", page, re.I)
+    assert not re.search(r"<link[^>]*\bhref=\s*[\"']?https?:", page, re.I)
+
+
+def test_the_html_report_escapes_every_value_and_leaves_notes_out(improvement):
+    page = report.report_html(improvement, patient_id=SCRIPT_ID, condition="<b>bold</b>")
+    assert SCRIPT_ID not in page and "<b>bold</b>" not in page
+    assert "&lt;script&gt;alert(&quot;id&quot;)&lt;/script&gt;" in page
+    assert "alert(\"note\")" not in page and "alert(&quot;note&quot;)" not in page
+    assert "Šimůnek" not in page and "private remark" not in page
+
+
+def test_the_pdf_report_is_a_pdf_with_the_summary_and_without_notes(improvement):
+    pdf = report.report_pdf(improvement, patient_id="P1", condition="neck_pain", generated=date(2025, 4, 1))
+    assert pdf.startswith(b"%PDF")
+    text = pdf_text(pdf)
+    assert "Your pain is 55 % lower than at your first session." in text
+    assert "Faintness" in text and "Patient P1" in text
+    assert "alert" not in text
+    assert "private remark" not in text and "imunek" not in text
+
+
+def test_the_pdf_report_survives_text_its_fonts_cannot_show(improvement):
+    pdf = report.report_pdf(improvement, patient_id="Pš–1", condition="other")
+    assert pdf.startswith(b"%PDF") and "Ps-1" in pdf_text(pdf)
+
+
+def test_a_single_session_course_still_makes_both_reports(improvement):
+    first = improvement.head(1)
+    assert "This was the first session" in report.report_html(first, patient_id="P1", condition=None)
+    assert report.report_pdf(first, patient_id="P1", condition=None).startswith(b"%PDF")
+
+
+def test_report_file_names_are_safe():
+    assert report.report_filename("P 1/..", "neck_pain", "pdf") == "progress-P_1___-neck_pain.pdf"
+
+
+def test_the_progress_page_offers_the_patient_both_reports(as_role):
+    app = as_role("patient")
+    assert not app.exception
+    labels = [b.label for b in app.get("download_button")]
+    assert "Report for my GP (HTML)" in labels and "Report for my GP (PDF)" in labels
+
+
+def test_the_progress_page_offers_a_clinician_both_reports_for_the_course_shown(app):
+    app.switch_page("views/patient_progress.py").run()
+    assert not app.exception
+    labels = [b.label for b in app.get("download_button")]
+    assert "Report for the patient's GP (HTML)" in labels and "Report for the patient's GP (PDF)" in labels
