@@ -11,12 +11,26 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 DEFAULT_URL = "sqlite:///data/needle_outcomes.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_BUSY_TIMEOUT_MS = 15_000  # how long a write waits for another writer; PostgreSQL's lock_timeout is the same
 WRITE_LOCK_KEY = 4_207_311  # any fixed number: the PostgreSQL advisory lock that serialises write units of work
+# Per app process (each Streamlit replica): enough for the sessions running at once, and with a few replicas well
+# inside PostgreSQL's default max_connections of 100. Connections are recycled before proxies or firewalls drop them.
+POSTGRES_POOL = {"pool_size": 5, "max_overflow": 10, "pool_timeout": 30, "pool_recycle": 1800, "pool_pre_ping": True}
+# PostgreSQL errors after which the whole unit of work can simply run again: lock_timeout, serialization failure,
+# deadlock.
+RETRYABLE_SQLSTATES = {"55P03", "40001", "40P01"}
+
+
+BUSY_MESSAGE = "the database is busy with other changes: nothing was saved; please try again"
+
+
+class DatabaseBusy(TimeoutError):
+    """Raised when a write waited too long for other writers; nothing was written, and trying again is safe."""
 
 
 def database_url() -> str:
@@ -29,7 +43,7 @@ def make_engine(url: str | None = None, *, foreign_keys: bool = True) -> Engine:
     url = url or database_url()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, **POSTGRES_POOL)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -59,14 +73,32 @@ def _make_sqlite_transactional(engine: Engine, foreign_keys: bool) -> None:
 
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
-    """Yield a Session for one write unit of work: committed on success, rolled back on any error."""
-    with Session(engine.execution_options(sqlite_write=True)) as session, session.begin():
-        if engine.dialect.name == "postgresql":
-            # Write units of work read then write (next session number, get-or-create patient); under READ
-            # COMMITTED two of them for one patient collide on the unique keys. One writer at a time, as SQLite's
-            # BEGIN IMMEDIATE gives; the lock is released at commit or rollback, and reads are never blocked.
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
-        yield session
+    """Yield a Session for one write unit of work: committed on success, rolled back on any error.
+
+    A write that waits longer than SQLITE_BUSY_TIMEOUT_MS for other writers raises DatabaseBusy (nothing written).
+    """
+    try:
+        with Session(engine.execution_options(sqlite_write=True)) as session, session.begin():
+            if engine.dialect.name == "postgresql":
+                # Write units of work read then write (next session number, get-or-create patient); under READ
+                # COMMITTED two of them for one patient collide on the unique keys. One writer at a time, as
+                # SQLite's BEGIN IMMEDIATE gives; the lock is released at commit or rollback, and reads are never
+                # blocked. Waiting for it is bounded like SQLite's busy timeout.
+                session.execute(text(f"SET LOCAL lock_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+            yield session
+    except DBAPIError as error:
+        if not _is_busy(error):
+            raise
+        raise DatabaseBusy(BUSY_MESSAGE) from error
+
+
+def _is_busy(error: DBAPIError) -> bool:
+    """Return whether a database error means only "other writers were in the way" (SQLite busy, lock timeouts)."""
+    if getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    message = str(error.orig).lower()
+    return "database is locked" in message or "database is busy" in message
 
 
 def alembic_config(url: str) -> Config:

@@ -143,8 +143,21 @@ class TreatmentSession(SQLModel, table=True):
             "uq_sessions_episode_number_live", "episode_id", "session_number", unique=True,
             sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
         ),
-        Index("ix_sessions_technique_number", "technique", "session_number"),
         Index("ix_sessions_date", "session_date"),
+        # Covering indexes for the clinic-wide aggregates (db/queries.py), so they read narrow index entries, never
+        # the wide rows: every episode's live first session (session_number = 1 leads), and an episode's live
+        # sessions in order. deleted_at is a column as well as the WHERE clause because SQLite counts an index as
+        # covering only if it holds every column the query names.
+        Index(
+            "ix_sessions_number_live", "session_number", "episode_id", "technique", "pain_scale", "pain_before",
+            "session_date", "clinician_id", "deleted_at",
+            sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_sessions_episode_live", "episode_id", "session_number", "technique", "pain_scale", "pain_before",
+            "deleted_at",
+            sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
+        ),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -177,6 +190,7 @@ class SideEffect(SQLModel, table=True):
         CheckConstraint(_in("code", SIDE_EFFECTS), name="ck_side_effects_code"),
         CheckConstraint(_in("severity", SEVERITIES), name="ck_side_effects_severity"),
         UniqueConstraint("session_id", "code", name="uq_side_effects_session_code"),
+        Index("ix_side_effects_severity", "severity"),  # the few significant and serious events, found at once
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

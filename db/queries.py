@@ -47,23 +47,15 @@ def _points(column):
     return case((S.pain_scale == "nrs_10", column * 10.0), else_=cast(column, Float))
 
 
-def _episode_sessions(where: OutcomeFilter):
-    """Return a subquery of sessions with their episode's technique (that of session 1) and baseline."""
+def _first_sessions(where: OutcomeFilter):
+    """Return a subquery of the filtered episodes' live first sessions: episode, technique, baseline on 0–100."""
     first = aliased(TreatmentSession, name="first_session")
     baseline = case((first.pain_scale == "nrs_10", first.pain_before * 10.0), else_=cast(first.pain_before, Float))
-    stmt = (
-        select(
-            S.episode_id,
-            S.session_number,
-            S.technique.label("session_technique"),
-            first.technique.label("technique"),
-            _points(S.pain_before).label("pain"),
-            baseline.label("baseline"),
-        )
-        .join(first, and_(first.episode_id == S.episode_id, first.session_number == 1, first.deleted_at.is_(None)))
-        .join(Episode, Episode.id == S.episode_id)
-        .where(LIVE_SESSIONS)
+    stmt = select(first.episode_id, first.technique, baseline.label("baseline")).where(
+        first.session_number == 1, first.deleted_at.is_(None)
     )
+    if where.conditions or where.body_regions:  # every session has its episode: join only to filter by it
+        stmt = stmt.join(Episode, Episode.id == first.episode_id)
     if where.conditions:
         stmt = stmt.where(Episode.condition.in_(where.conditions))
     if where.body_regions:
@@ -77,7 +69,33 @@ def _episode_sessions(where: OutcomeFilter):
         stmt = stmt.where(first.session_date >= where.start)
     if where.end:
         stmt = stmt.where(first.session_date <= where.end)
+    return stmt.subquery("first_sessions")
+
+
+def _episode_sessions(where: OutcomeFilter):
+    """Return a subquery of sessions with their episode's technique (that of session 1) and baseline."""
+    first = _first_sessions(where)
+    stmt = (
+        select(
+            S.id.label("session_id"),
+            S.episode_id,
+            S.session_number,
+            S.technique.label("session_technique"),
+            first.c.technique,
+            _points(S.pain_before).label("pain"),
+            first.c.baseline,
+        )
+        .join(first, first.c.episode_id == S.episode_id)
+        .where(LIVE_SESSIONS)
+    )
     return stmt.subquery("episode_sessions")
+
+
+def _last_numbers():
+    """Return a subquery of each episode's last live session number (its number of live sessions)."""
+    return select(S.episode_id, func.max(S.session_number).label("last")).where(LIVE_SESSIONS).group_by(
+        S.episode_id
+    ).subquery("last_numbers")
 
 
 def _frame(session: Session, stmt, columns=None) -> pd.DataFrame:
@@ -114,7 +132,7 @@ def responder_counts(
     """Return per technique and threshold the episodes, and the responders at each episode's last session."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     o = _episode_sessions(where)
-    last = select(o.c.episode_id, func.max(o.c.session_number).label("last")).group_by(o.c.episode_id).subquery()
+    last = _last_numbers()  # over all live sessions: for an episode in `o`, the same as over its rows in `o`
     pct = 100.0 * (o.c.baseline - o.c.pain) / o.c.baseline
     columns = [o.c.technique, func.count().label("patients")]
     columns += [func.sum(case((pct >= t, 1), else_=0)).label(f"r{i}") for i, t in enumerate(thresholds)]
@@ -136,11 +154,11 @@ def responder_counts(
 def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
     """Return per technique and reason the episodes left out (see analytics.outcomes.excluded_episodes)."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    o = _episode_sessions(where)
+    first, last = _first_sessions(where), _last_numbers()
+    # One row per episode from its first session and its last number, not from every session of it.
     per_episode = (
-        select(o.c.episode_id, func.min(o.c.technique).label("technique"), func.max(o.c.baseline).label("baseline"),
-               func.max(o.c.session_number).label("sessions"))
-        .group_by(o.c.episode_id)
+        select(first.c.episode_id, first.c.technique, first.c.baseline, last.c.last.label("sessions"))
+        .join(last, last.c.episode_id == first.c.episode_id)
         .subquery()
     )
     reason = case(
@@ -166,24 +184,26 @@ def safety_counts(
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     o = _episode_sessions(where)
-    scoped = select(S.id, S.technique).join(
-        o, and_(o.c.episode_id == S.episode_id, o.c.session_number == S.session_number)
-    ).subquery()
-    sessions = _frame(
+    # One pass over the sessions gives both their number and how many had any side effect.
+    affected = select(SideEffect.session_id).distinct().subquery("affected")
+    totals = _frame(
         session,
-        select(scoped.c.technique, func.count().label("sessions")).group_by(scoped.c.technique),
+        select(o.c.session_technique.label("technique"), func.count().label("sessions"),
+               func.count(affected.c.session_id).label("any"))
+        .outerjoin(affected, affected.c.session_id == o.c.session_id)
+        .group_by(o.c.session_technique),
     )
-    by_type = (
-        select(scoped.c.technique, SideEffect.code, func.count().label("events"))
-        .join(SideEffect, SideEffect.session_id == scoped.c.id)
-        .group_by(scoped.c.technique, SideEffect.code)
+    sessions = totals[["technique", "sessions"]]
+    any_type = totals.assign(code="any").rename(columns={"any": "events"})[["technique", "code", "events"]]
+    any_type = any_type[any_type["events"] > 0]
+    by_type = _frame(
+        session,
+        select(o.c.session_technique, SideEffect.code, func.count())
+        .join(SideEffect, SideEffect.session_id == o.c.session_id)
+        .group_by(o.c.session_technique, SideEffect.code),
+        ["technique", "code", "events"],
     )
-    any_type = (
-        select(scoped.c.technique, literal("any").label("code"), func.count(func.distinct(SideEffect.session_id)))
-        .join(SideEffect, SideEffect.session_id == scoped.c.id)
-        .group_by(scoped.c.technique)
-    )
-    counts = _frame(session, by_type.union_all(any_type), ["technique", "code", "events"])
+    counts = pd.concat([by_type, any_type], ignore_index=True)
     return counts, sessions
 
 
@@ -202,7 +222,7 @@ def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = Out
             Patient.pseudonym.label("patient_id"),
         )
         .join(SideEffect, SideEffect.session_id == S.id)
-        .join(o, and_(o.c.episode_id == S.episode_id, o.c.session_number == S.session_number))
+        .join(o, o.c.session_id == S.id)
         .join(Episode, Episode.id == S.episode_id)
         .join(Patient, Patient.id == Episode.patient_id)
         .outerjoin(User, User.id == S.clinician_id)
@@ -241,7 +261,45 @@ def patients(session: Session, *, actor: Actor) -> pd.DataFrame:
     frame = _frame(session, stmt)
     if actor.role not in IDENTIFIED_READERS:
         frame["name"] = None
-    frame["label"] = [f"{p} — {n}" if n else p for p, n in zip(frame["patient_id"], frame["name"], strict=True)]
+    frame["label"] = [
+        f"{p} — {n}" if isinstance(n, str) and n else p for p, n in zip(frame["patient_id"], frame["name"], strict=True)
+    ]
+    return frame
+
+
+PICKER_LIMIT = 500  # patients offered at once by find_patients; more than a clinic's list, far fewer than a network's
+
+
+def find_patients(
+    session: Session, *, actor: Actor, search: str = "", limit: int = PICKER_LIMIT, include: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return up to `limit` patients to pick from, in pseudonymous-id order: id, patient_id, name and label.
+
+    With `search`, only patients whose id starts with it, or (for clinicians and admins) whose name contains it,
+    case aside; the patients whose ids are in `include` (the one already picked) are always there too. Unlike
+    `patients`, nothing is counted, so the cost does not grow with the number of sessions, and without a search it
+    reads `limit` rows of the pseudonym index whatever the number of patients.
+    """
+    require_role(actor, AGGREGATE_READERS, "list patients")
+    identified = actor.role in IDENTIFIED_READERS
+    stmt = select(Patient.id, Patient.pseudonym.label("patient_id"), Patient.name)
+    text = search.strip()
+    listed = stmt
+    if text:
+        matches = Patient.pseudonym.istartswith(text, autoescape=True)
+        if identified:  # a manager may not find a patient by a name they are not allowed to see
+            matches = matches | Patient.name.icontains(text, autoescape=True)
+        listed = stmt.where(matches)
+    frame = _frame(session, listed.order_by(Patient.pseudonym).limit(limit))
+    missing = sorted(set(include) - set(frame["patient_id"]))
+    if missing:
+        frame = pd.concat([frame, _frame(session, stmt.where(Patient.pseudonym.in_(missing)))], ignore_index=True)
+        frame = frame.sort_values("patient_id", ignore_index=True)
+    if not identified:
+        frame["name"] = None
+    frame["label"] = [
+        f"{p} — {n}" if isinstance(n, str) and n else p for p, n in zip(frame["patient_id"], frame["name"], strict=True)
+    ]
     return frame
 
 
@@ -258,14 +316,18 @@ def episodes(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame
     return _frame(session, stmt)
 
 
+# Ids per IN (...) list: SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535.
+IN_LIST_CHUNK = 10_000
+
+
 def _side_effect_lists(session: Session, session_ids: list[int]) -> dict[int, str]:
-    if not session_ids:
-        return {}
-    rows = session.execute(
-        select(SideEffect.session_id, SideEffect.code, SideEffect.severity)
-        .where(SideEffect.session_id.in_(session_ids))
-        .order_by(SideEffect.session_id, SideEffect.id)
-    ).all()
+    rows = []
+    for start in range(0, len(session_ids), IN_LIST_CHUNK):
+        rows += session.execute(
+            select(SideEffect.session_id, SideEffect.code, SideEffect.severity)
+            .where(SideEffect.session_id.in_(session_ids[start:start + IN_LIST_CHUNK]))
+            .order_by(SideEffect.session_id, SideEffect.id)
+        ).all()
     joined: dict[int, list[str]] = {}
     for row in rows:
         joined.setdefault(row.session_id, []).append(f"{row.code}:{row.severity}")

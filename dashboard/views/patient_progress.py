@@ -5,10 +5,10 @@ import streamlit as st
 from sqlmodel import Session
 
 from analytics.outcomes import cumulative_improvement, progress_sentence
-from dashboard import charts, resources
+from dashboard import charts, report, resources
 from dashboard.navigation import current_actor
 from dashboard.text import literal
-from db import corrections
+from db import corrections, queries
 from db.access import CLINICAL_WRITERS
 from db.engine import database_url, write_session
 from db.models import PAIN_SCALE_LABELS, SEVERITIES, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
@@ -23,12 +23,22 @@ if is_patient:
     # A patient sees their own record only: the id comes from their account, never from a widget or the URL.
     patient_id = actor.patient_id
 else:
-    patients = resources.patient_list(url, actor)
+    # A network holds hundreds of thousands of patients: offer a bounded list (queries.PICKER_LIMIT), narrowed by
+    # a search in the database, rather than every patient, so the page costs the same whatever the database size.
+    pick_column, search_column = st.columns([2, 1], vertical_alignment="bottom")
+    search = search_column.text_input("Find patient", key="progress_search", placeholder="Patient id or name",
+                                      help="Narrow the list to ids starting with, or names containing, this text.")
+    picked = st.session_state.get("progress_patient")
+    with Session(resources.engine()) as session:
+        patients = queries.find_patients(session, actor=actor, search=search, include=(picked,) if picked else ())
     if patients.empty:
-        st.info("No patients yet — record the first session on the *Record session* page.")
+        st.info("No patient matches this search." if search.strip() else
+                "No patients yet — record the first session on the *Record session* page.")
         st.stop()
     labels = dict(zip(patients["patient_id"], patients["label"], strict=True))
-    pseudonym = st.selectbox("Patient", list(labels), format_func=labels.get, key="progress_patient")
+    pseudonym = pick_column.selectbox("Patient", list(labels), format_func=labels.get, key="progress_patient")
+    if len(patients) >= queries.PICKER_LIMIT:
+        pick_column.caption(f"The first {queries.PICKER_LIMIT} patients; find others by id or name.")
     patient_id = int(patients.loc[patients["patient_id"] == pseudonym, "id"].iloc[0])
 
 episodes, sessions = resources.patient_record(url, actor, int(patient_id))
@@ -65,6 +75,22 @@ third_col.metric(
 )
 
 st.plotly_chart(charts.patient_progress_figure(improvement), key="progress_chart")
+
+# The report of the course shown, for the patient to hand to their GP: built only when a button is clicked.
+condition = episodes.loc[episodes["id"] == episode_id, "condition"].iloc[0]
+report_for = dict(patient_id=str(sessions["patient_id"].iloc[0]), condition=None if pd.isna(condition) else condition)
+whose = "my" if is_patient else "the patient's"
+html_column, pdf_column = st.columns(2)
+html_column.download_button(
+    f"Report for {whose} GP (HTML)", data=lambda: report.report_html(improvement, **report_for),
+    file_name=report.report_filename(suffix="html", **report_for), mime="text/html", on_click="ignore",
+    icon=":material/download:", key="report_html", help="A page with the interactive chart that opens offline.",
+)
+pdf_column.download_button(
+    f"Report for {whose} GP (PDF)", data=lambda: report.report_pdf(improvement, **report_for),
+    file_name=report.report_filename(suffix="pdf", **report_for), mime="application/pdf", on_click="ignore",
+    icon=":material/picture_as_pdf:", key="report_pdf", help="A printable summary with the chart and sessions.",
+)
 
 
 def _effects_text(codes: str) -> str:

@@ -38,9 +38,19 @@ if saved_patient := st.session_state.pop("select_after_save", None):
     for key in FORM_KEYS:
         st.session_state.pop(key, None)
 
-patients = resources.patient_list(url, actor)
+# A network holds hundreds of thousands of patients: offer a bounded list (queries.PICKER_LIMIT), narrowed by a
+# search in the database, plus the patient already picked (as after a save), rather than every patient.
+pick_column, search_column = st.columns([2, 1], vertical_alignment="bottom")
+search = search_column.text_input("Find patient", key="record_search", placeholder="Patient id or name",
+                                  help="Narrow the list to ids starting with, or names containing, this text.")
+picked = st.session_state.get("record_patient")
+with Session(resources.engine()) as session:
+    patients = queries.find_patients(session, actor=actor, search=search,
+                                     include=(picked,) if picked and picked != NEW_PATIENT else ())
 options = [NEW_PATIENT] + patients["patient_id"].tolist()
-chosen = st.selectbox("Patient", options, key="record_patient", help="Type to search by pseudonymous id.")
+chosen = pick_column.selectbox("Patient", options, key="record_patient", help="Type to search by pseudonymous id.")
+if len(patients) >= queries.PICKER_LIMIT:
+    pick_column.caption(f"The first {queries.PICKER_LIMIT} patients; find others by id or name.")
 patient_row = patients[patients["patient_id"] == chosen].iloc[0] if chosen != NEW_PATIENT else None
 clinicians, _ = resources.form_choices(url, actor)
 

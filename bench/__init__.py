@@ -1,0 +1,1 @@
+"""Benchmarks at clinic-network scale (`make bench`, never part of `make test`)."""
