@@ -29,6 +29,7 @@ run: venv db
 	$(PY) -m streamlit run dashboard/app.py --server.port=8501
 
 test: venv system
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 lint: venv

@@ -104,6 +104,7 @@ def _attempt(session: Session, username: str, password: str, at: datetime) -> Ac
 
 def is_active(session: Session, *, actor: Actor) -> bool:
     """Return whether the actor's account still exists and is enabled (a disabled account's sessions end)."""
+    require_role(actor, ROLES, "use the app")
     return bool(session.scalars(select(User.is_active).where(User.id == actor.id)).first())
 
 

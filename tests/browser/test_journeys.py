@@ -126,3 +126,31 @@ def test_patient_on_a_phone_sees_only_their_own_readable_chart(app_url, browser,
         expect(sentence).to_be_visible()
     finally:
         context.close()
+
+
+def test_an_import_with_a_bad_row_shows_the_error_table_and_writes_nothing(app_url, app_database_url, page,
+                                                                              tmp_path):
+    good = "P9200,2026-01-05,deep,vas_100,70,,,neck_pain,clin_ahmed,yes,"
+    bad = "P9200,2026-01-12,deep,vas_100,170,,,neck_pain,clin_ahmed,yes,"  # pain beyond the VAS
+    header = "patient_id,session_date,technique,pain_scale,pain_before,pain_after,side_effects,condition,clinician,"
+    header += "twitch_response,notes"
+    upload = tmp_path / "sessions.csv"
+    upload.write_text("\n".join([header, good, bad]) + "\n", encoding="utf-8")
+    log_in(page, app_url, "clin_ahmed")
+    before = session_count(app_database_url)
+
+    page.get_by_role("link", name="Import").click()
+    wait_for_app(page, initial_wait_ms=500)
+    page.locator("input[type='file']").set_input_files(str(upload))
+    wait_for_app(page, initial_wait_ms=1000)
+
+    expect(page.get_by_text("Nothing was imported: 1 problem(s)")).to_be_visible()
+    expect(page.locator("[data-testid='stDataFrame']").first).to_be_visible()  # the table of problems
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the problems (CSV)").click()
+    table = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert table[0] == "row,column,value,reason"
+    assert table[1].startswith("3,pain_before,170,")  # the file's third line: header, good row, bad row
+    screenshot(page, tmp_path, "import-refused")
+    assert session_count(app_database_url) == before
+    expect(page.get_by_role("button", name="Import")).to_have_count(0)

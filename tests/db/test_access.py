@@ -41,6 +41,7 @@ EXPECTED: dict[str, set[str]] = {
     "queries.filter_choices": AGGREGATES,
     "queries.conditions": AGGREGATES,
     "queries.patients": AGGREGATES,
+    "queries.find_patients": AGGREGATES,
     "queries.clinicians": AGGREGATES,
     "queries.count_sessions": AGGREGATES,
     "queries.episodes": OWN_RECORD,
@@ -62,6 +63,7 @@ EXPECTED: dict[str, set[str]] = {
     "accounts.reset_password": {ADMIN},
     "accounts.users": {ADMIN},
     "audit.events": {ADMIN},
+    "accounts.is_active": {CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT},  # about the actor's own account
 }
 
 # Public functions of db/ that take a Session but no acting user to check (audit.record's actor is the one
@@ -179,6 +181,7 @@ CALLS: dict[str, Call] = {
     "queries.filter_choices": lambda s, a, c: queries.filter_choices(s, actor=a),
     "queries.conditions": lambda s, a, c: queries.conditions(s, actor=a),
     "queries.patients": lambda s, a, c: queries.patients(s, actor=a),
+    "queries.find_patients": lambda s, a, c: queries.find_patients(s, actor=a),
     "queries.clinicians": lambda s, a, c: queries.clinicians(s, actor=a),
     "queries.count_sessions": lambda s, a, c: queries.count_sessions(s, actor=a),
     "queries.episodes": lambda s, a, c: queries.episodes(s, actor=a, patient_id=c.patient_a),
@@ -208,6 +211,7 @@ CALLS: dict[str, Call] = {
         s, actor=a, username="clin", password="a new long password"),
     "accounts.users": lambda s, a, c: accounts.users(s, actor=a),
     "audit.events": lambda s, a, c: audit.events(s, actor=a),
+    "accounts.is_active": lambda s, a, c: accounts.is_active(s, actor=a),
 }
 WRITES = {"writes.record_session", "writes.mark_reviewed", "corrections.correct_session",
           "corrections.delete_session", "corrections.restore_session", "interchange.import_sessions",

@@ -352,6 +352,17 @@ def test_the_database_refuses_to_update_or_delete_an_audit_row(engine, staff, st
     assert everything(engine)["audit_log"] == before
 
 
+def test_emptying_the_whole_audit_trail_at_once_is_refused(engine, staff, backend):
+    # PostgreSQL's TRUNCATE skips row triggers (migration 0005 adds a statement trigger); SQLite has no TRUNCATE,
+    # and its whole-table DELETE is what would empty it.
+    statement = "TRUNCATE audit_log" if backend == "postgresql" else "DELETE FROM audit_log"
+    record(engine, staff["clinician"])
+    before = everything(engine)["audit_log"]
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(statement))
+    assert everything(engine)["audit_log"] == before
+
+
 def test_the_orm_cannot_change_or_remove_an_audit_row_either(engine, staff):
     record(engine, staff["clinician"])
     before = everything(engine)["audit_log"]

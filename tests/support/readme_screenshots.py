@@ -1,4 +1,6 @@
-"""Take the README's screenshots of every page from the sample data: `.venv/bin/python -m tests.support.readme_screenshots`.
+"""Take the README's screenshots of every page from the sample data.
+
+Run `.venv/bin/python -m tests.support.readme_screenshots`.
 
 Uses the browser tests' own helpers (a seeded database, the real server, Debian's Chromium) and writes
 docs/screenshots/*.png, which are committed. Not part of `make test`: tests never write into the work tree.
