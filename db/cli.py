@@ -163,18 +163,15 @@ def parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="load sample_data/ and demo accounts into an empty database")
     seed.add_argument("--if-empty", action="store_true", help="do nothing (and succeed) if data is already there")
     seed.set_defaults(run=cmd_seed)
-    imp = sub.add_parser("import", help="import sessions from CSV or XLSX; all rows or none")
-    imp.add_argument("file")
-    imp.set_defaults(run=cmd_import)
-    exp = sub.add_parser("export", help="export sessions; format from the suffix (.csv, .xlsx, .json: FHIR R4)")
-    exp.add_argument("file")
-    exp.set_defaults(run=cmd_export)
-    bak = sub.add_parser("backup", help="write a consistent copy of the whole database while the app runs")
-    bak.add_argument("file")
-    bak.set_defaults(run=cmd_backup)
-    res = sub.add_parser("restore", help="replace the database with a backup (its schema version checked first)")
-    res.add_argument("file")
-    res.set_defaults(run=cmd_restore)
+    for name, run, text in (
+        ("import", cmd_import, "import sessions from CSV or XLSX; all rows or none"),
+        ("export", cmd_export, "export sessions; format from the suffix (.csv, .xlsx, .json: FHIR R4)"),
+        ("backup", cmd_backup, "write a consistent copy of the whole database while the app runs"),
+        ("restore", cmd_restore, "replace the database with a backup (its schema version checked first)"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("file")
+        command.set_defaults(run=run)
     summary = sub.add_parser("summary", help="print the per-technique outcome table as CSV")
     summary.add_argument("--responders", action="store_true", help="print responder shares at the last session")
     summary.set_defaults(run=cmd_summary)
