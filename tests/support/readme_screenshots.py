@@ -61,6 +61,16 @@ def main() -> None:
             shoot(browser, base, "manager", "adjusted_comparison", DESKTOP, section="Adjusted comparison")
             shoot(browser, base, "patient", "my_progress_phone", PHONE)
             shoot(browser, base, "admin", "audit_trail", DESKTOP, "Audit trail")
+            shoot(browser, base, "admin", "accounts", DESKTOP, "Accounts")
+            shoot(browser, base, "admin", "deleted_sessions", DESKTOP, "Deleted sessions")
+            shoot(browser, base, "clin_ahmed", "import", DESKTOP, "Import")
+            shoot(browser, base, "manager", "methods", DESKTOP, "Methods")
+            context = browser.new_context(viewport=DESKTOP)
+            page = context.new_page()
+            page.goto(base)
+            wait_for_app(page)
+            page.screenshot(path=str(OUT / "login.png"))
+            context.close()
             browser.close()
 
 
