@@ -29,13 +29,6 @@ def engine() -> Engine:
 
 
 @st.cache_data(show_spinner=False, ttl=3600)
-def patient_list(url: str, actor: Actor) -> pd.DataFrame:
-    """Return the patients the actor may pick, with their session counts."""
-    with Session(_engine(url)) as session:
-        return queries.patients(session, actor=actor)
-
-
-@st.cache_data(show_spinner=False, ttl=3600)
 def patient_record(url: str, actor: Actor, patient_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return one patient's (episodes, sessions), if the actor may read them."""
     with Session(_engine(url)) as session:
@@ -43,13 +36,6 @@ def patient_record(url: str, actor: Actor, patient_id: int) -> tuple[pd.DataFram
             queries.episodes(session, actor=actor, patient_id=patient_id),
             queries.patient_sessions(session, actor=actor, patient_id=patient_id),
         )
-
-
-@st.cache_data(show_spinner=False, ttl=3600)
-def form_choices(url: str, actor: Actor) -> tuple[list[str], list[str]]:
-    """Return (clinicians, conditions in use) for forms and filters."""
-    with Session(_engine(url)) as session:
-        return queries.clinicians(session, actor=actor), queries.conditions(session, actor=actor)
 
 
 @st.cache_data(show_spinner="Computing outcomes…", ttl=3600)

@@ -52,7 +52,7 @@ chosen = pick_column.selectbox("Patient", options, key="record_patient", help="T
 if len(patients) >= queries.PICKER_LIMIT:
     pick_column.caption(f"The first {queries.PICKER_LIMIT} patients; find others by id or name.")
 patient_row = patients[patients["patient_id"] == chosen].iloc[0] if chosen != NEW_PATIENT else None
-clinicians, _ = resources.form_choices(url, actor)
+clinicians = resources.filter_choices(url, actor)["clinicians"]
 
 # Streamlit forgets a page's widget values when another page is shown, so "muscles" missing means: set them again.
 if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session_state:
