@@ -292,7 +292,7 @@ class Backend:
         engine = create_engine(self.server.url("postgres"))
         try:
             with engine.connect() as connection:
-                return connection.execute(text("SHOW server_version")).scalar_one().split()[0]
+                return "PostgreSQL " + connection.execute(text("SHOW server_version")).scalar_one().split()[0]
         finally:
             engine.dispose()
 
@@ -629,11 +629,12 @@ def targets(results: list[dict]) -> str:
     big, small = results[-1], results[0]
     patient_warm = _ms(big["pages"]["patient"]["warm"])
     growth = patient_warm / _ms(small["pages"]["patient"]["warm"])
+    best_growth = min(big["pages"]["patient"]["warm"]) / min(small["pages"]["patient"]["warm"])
     checks = [
         (f"patient page warm ≤ {TARGETS['patient_warm_ms']} ms", f"{patient_warm:.0f} ms",
          patient_warm <= TARGETS["patient_warm_ms"]),
-        (f"patient page warm ≤ {TARGETS['patient_growth']}× its time at {small['sessions']:,}", f"{growth:.2f}×",
-         growth <= TARGETS["patient_growth"]),
+        (f"patient page warm ≤ {TARGETS['patient_growth']}× its time at {small['sessions']:,}",
+         f"{growth:.2f}× in medians, {best_growth:.2f}× in best runs", growth <= TARGETS["patient_growth"]),
         (f"technique page cold ≤ {TARGETS['technique_cold_ms']} ms", f"{_ms(big['pages']['technique']['cold']):.0f} ms",
          _ms(big["pages"]["technique"]["cold"]) <= TARGETS["technique_cold_ms"]),
         (f"technique page warm ≤ {TARGETS['technique_warm_ms']} ms", f"{_ms(big['pages']['technique']['warm']):.0f} ms",
@@ -662,6 +663,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sections", default="Responders,Time to response,Adjusted comparison,Clinicians,Safety",
                    help="other sections of the technique page to time cold once ('' for none)")
     p.add_argument("--output", type=Path, help="also write the report to this file (and the raw results as .json)")
+    p.add_argument("--report", type=Path, metavar="JSON", help="only print the report of results saved by --output")
     return p
 
 
@@ -683,6 +685,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_section(argv[1], argv[2])))
         return 0
     args = parser().parse_args(argv)
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        print(report(saved["results"], saved["machine"]))
+        return 0
     args.sections = [s for s in args.sections.split(",") if s]
     directory = args.keep or Path(tempfile.mkdtemp(prefix="needle-bench-"))
     directory.mkdir(parents=True, exist_ok=True)
