@@ -1,6 +1,6 @@
 """Generate the demo data set: synthetic dry-needling sessions in the interchange format.
 
-Run from the repo root as ``python sample_data/generate.py`` (writes ``sample_data/sessions.csv``) or import
+Run from the repo root as ``python -m sample_data.generate`` (writes ``sample_data/sessions.csv``) or import
 ``generate`` to build larger data sets for benchmarks. Everything comes from one seeded numpy generator and no
 clock is read, so the same arguments always give byte-identical CSV.
 
@@ -19,25 +19,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from db.interchange import COLUMNS as INTERCHANGE_COLUMNS
+from db.interchange import EXTRA_COLUMNS
+from db.models import SIDE_EFFECTS
+
 SEED = 20261124
 CSV_PATH = Path(__file__).resolve().parent / "sessions.csv"
 
-# The 11 interchange columns of DESIGN.md section 5, in order, then the two documented extra columns.
-CONTRACT_COLUMNS = [
-    "patient_id",
-    "session_date",
-    "technique",
-    "pain_scale",
-    "pain_before",
-    "pain_after",
-    "side_effects",
-    "condition",
-    "clinician",
-    "twitch_response",
-    "notes",
-]
-EXTRA_COLUMNS = ["body_region", "muscles"]
-COLUMNS = CONTRACT_COLUMNS + EXTRA_COLUMNS
+# The interchange columns of DESIGN.md section 5, then the two documented extra columns: defined once, in db/.
+COLUMNS = INTERCHANGE_COLUMNS + EXTRA_COLUMNS
 
 TECHNIQUES = ["superficial", "deep", "electrical"]
 SCALES = ["vas_100", "nrs_10"]
@@ -174,28 +164,7 @@ SIGNIFICANT_EVENTS = [  # (code, note), used in turn; none serious
     ("aggravation", "Pain much worse for 3 days, off work; GP visit"),
     ("soreness", "Severe soreness, could not work next day"),
 ]
-ALL_SIDE_EFFECT_CODES = [
-    "bleeding",
-    "bruising",
-    "pain_during",
-    "soreness",
-    "aggravation",
-    "drowsiness",
-    "fatigue",
-    "headache",
-    "nausea",
-    "faintness",
-    "syncope",
-    "sweating",
-    "emotional",
-    "itching",
-    "numbness",
-    "nerve_irritation",
-    "infection",
-    "pneumothorax",
-    "needle_breakage",
-    "other",
-]
+ALL_SIDE_EFFECT_CODES = list(SIDE_EFFECTS)  # taxonomy order, as DESIGN.md section 2 lists it
 
 COMMON_NOTES = [
     "Home exercises reviewed",
