@@ -189,6 +189,7 @@ def log_in(page: Page, app_url: str, username: str, password: str) -> None:
     page.keyboard.type(password)
     page.keyboard.press("Enter")
     page.get_by_label("Username", exact=True).wait_for(state="detached")  # the login page is gone
+    page.get_by_text(f"Signed in as {username}").wait_for(state="attached")  # logged-in navigation drawn
     wait_for_app(page, initial_wait_ms=300)
 
 
