@@ -60,7 +60,7 @@ from sqlalchemy import Engine, create_engine, insert, select, text, update
 from sqlmodel import Session
 
 from analytics import outcomes
-from db import accounts, queries
+from db import accounts, queries, rollups
 from db.access import Actor
 from db.cli import DEMO_ACCOUNTS
 from db.engine import make_engine, migrate, write_session
@@ -189,6 +189,7 @@ def bulk_load(engine: Engine, rows: pd.DataFrame) -> None:
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
                 ))
     with write_session(engine) as session:
+        rollups.rebuild(session)  # the bulk load went round the writes that keep them
         for username, role, password, _ in DEMO_ACCOUNTS:
             if role == "clinician":  # the generator's clinician exists already, without a password
                 accounts.reset_password(session, actor=ADMIN, username=username, password=password)

@@ -8,7 +8,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from db import audit
+from db import audit, rollups
 from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
 from db.validation import SessionInput
@@ -47,6 +47,7 @@ def correct_session(session: Session, *, actor: Actor, session_id: int, entry: S
     """Replace a session's values with a corrected entry (same patient and episode); the audit keeps the old ones."""
     require_role(actor, CLINICAL_WRITERS, "correct clinical data")
     row = _live_session(session, session_id)
+    rollups.touch(session, [row.episode_id])
     before = snapshot(session, row)
     for name, value in session_values(entry).items():
         setattr(row, name, value)
@@ -68,6 +69,7 @@ def delete_session(session: Session, *, actor: Actor, session_id: int, reason: s
     if not reason.strip():
         raise ValueError("reason: say why the session is deleted")
     row = _live_session(session, session_id)
+    rollups.touch(session, [row.episode_id])
     row.deleted_at, row.deleted_by, row.deleted_reason = utcnow(), actor.id, reason.strip()
     session.flush()
     audit.record(session, actor, "delete", "session", row.id, before=snapshot(session, row), detail=reason.strip())
@@ -80,6 +82,7 @@ def restore_session(session: Session, *, actor: Actor, session_id: int) -> None:
     row = session.get(TreatmentSession, session_id)
     if row is None or row.deleted_at is None:
         raise ValueError(f"session: no deleted session {session_id}")
+    rollups.touch(session, [row.episode_id])
     # Out of the way of the live numbers until renumbering gives it its place again.
     row.session_number = 3_000_000 + row.id
     row.deleted_at, row.deleted_by, row.deleted_reason = None, None, None

@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from db import rollups
+
 DEFAULT_URL = "sqlite:///data/needle_outcomes.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000  # how long a write waits for another writer; PostgreSQL's lock_timeout is the same
@@ -87,6 +89,7 @@ def write_session(engine: Engine) -> Iterator[Session]:
                 session.execute(text(f"SET LOCAL lock_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
             yield session
+            rollups.settle(session)  # the touched episodes' new sums, in the same transaction
     except DBAPIError as error:
         if not _is_busy(error):
             raise

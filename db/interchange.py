@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlmodel import Session
 
-from db import audit, queries
+from db import audit, queries, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.models import Episode, Patient, SideEffect, TreatmentSession, User, utcnow
 from db.validation import InvalidInput, Problem, SessionInput, validate_session
@@ -341,6 +341,7 @@ def import_sessions(
     """
     require_role(actor, CLINICAL_WRITERS, "import clinical data")
     plan = _plan(session, entries)
+    rollups.touch_patients(session, {entry.patient_id for entry in entries})  # before anything is written
     now = utcnow()
     patient_ids = _create_patients(session, plan, entries, now)
     clinician_ids = dict(plan.users)

@@ -112,7 +112,12 @@ class Episode(SQLModel, table=True):
     """An episode of care: one patient, one condition, one course of treatment."""
 
     __tablename__ = "episodes"
-    __table_args__ = (Index("ix_episodes_patient_condition", "patient_id", "condition"),)
+    __table_args__ = (
+        Index("ix_episodes_patient_condition", "patient_id", "condition"),
+        # The technique page's filter choices: the distinct values, read from an index rather than every episode.
+        Index("ix_episodes_condition", "condition"),
+        Index("ix_episodes_body_region", "body_region"),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patients.id")
@@ -200,6 +205,58 @@ class SideEffect(SQLModel, table=True):
     # Significant and serious events stay at the top of the manager's page until a manager marks them reviewed.
     reviewed_at: Optional[datetime] = None
     reviewed_by: Optional[int] = Field(default=None, foreign_key="users.id")
+
+
+# Roll-ups (db/rollups.py): the technique page's sums per cell, kept current by every write. A cell is the
+# episode's technique, condition, body region, first clinician and first month (the filters), and the session's
+# technique; "none" is stored as '' or 0 so that the cell has a unique key on both SQLite and PostgreSQL.
+ROLLUP_CELL = ("technique", "condition", "body_region", "clinician_id", "first_month", "session_technique")
+
+
+class OutcomeRollup(SQLModel, table=True):
+    """Sums over the live sessions of one cell and session number (see db/rollups.py for each measure)."""
+
+    __tablename__ = "outcome_rollup"
+    __table_args__ = (UniqueConstraint(*ROLLUP_CELL, "session_number", name="uq_outcome_rollup_cell"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    technique: str = Field(max_length=16)  # the episode's, that of its first session
+    condition: str = Field(max_length=64)
+    body_region: str = Field(max_length=64)
+    clinician_id: int  # of the episode's first session
+    first_month: int  # of the episode's first session, as yyyymm
+    session_technique: str = Field(max_length=16)
+    session_number: int
+    sessions: int
+    with_side_effect: int
+    curve_sessions: int  # sessions of episodes with a baseline above 0
+    sum_pain: float
+    sum_improvement: float
+    sum_pct: float
+    sum_pct_squared: float
+    last_sessions: int  # last sessions of episodes with a baseline above 0 and a follow-up
+    responders_15: int
+    responders_30: int
+    responders_50: int
+    baseline_zero: int  # first sessions of episodes left out for a baseline of 0
+    single_session: int  # first sessions of episodes left out for having no follow-up
+
+
+class SafetyRollup(SQLModel, table=True):
+    """Side effects of one code in the live sessions of one cell."""
+
+    __tablename__ = "safety_rollup"
+    __table_args__ = (UniqueConstraint(*ROLLUP_CELL, "code", name="uq_safety_rollup_cell"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    technique: str = Field(max_length=16)
+    condition: str = Field(max_length=64)
+    body_region: str = Field(max_length=64)
+    clinician_id: int
+    first_month: int
+    session_technique: str = Field(max_length=16)
+    code: str = Field(max_length=32)
+    events: int
 
 
 AUDIT_ACTIONS = (

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Float, and_, case, cast, func, literal, select
+from sqlalchemy import Float, and_, case, cast, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -18,8 +18,8 @@ from analytics.outcomes import (
     EXCLUDED_BASELINE_ZERO,
     EXCLUDED_SINGLE_SESSION,
     MOMENT_COLUMNS,
-    RESPONDER_THRESHOLDS,
 )
+from db import rollups
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
 
@@ -91,62 +91,38 @@ def _episode_sessions(where: OutcomeFilter):
     return stmt.subquery("episode_sessions")
 
 
-def _last_numbers():
-    """Return a subquery of each episode's last live session number (its number of live sessions)."""
-    return select(S.episode_id, func.max(S.session_number).label("last")).where(LIVE_SESSIONS).group_by(
-        S.episode_id
-    ).subquery("last_numbers")
-
-
 def _frame(session: Session, stmt, columns=None) -> pd.DataFrame:
     result = session.execute(stmt)
     return pd.DataFrame(result.all(), columns=columns or list(result.keys()))
 
 
 def technique_moments(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
-    """Return the sums behind the technique curve (see analytics.outcomes.curve_moments), computed in SQL."""
+    """Return the sums behind the technique curve (see analytics.outcomes.curve_moments), from the roll-ups."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    o = _episode_sessions(where)
-    improvement = o.c.baseline - o.c.pain
-    pct = 100.0 * improvement / o.c.baseline
+    c = rollups.cells(where)
     stmt = (
-        select(
-            o.c.technique,
-            o.c.session_number,
-            func.count(),
-            func.sum(o.c.pain),
-            func.sum(improvement),
-            func.sum(pct),
-            func.sum(pct * pct),
-        )
-        .where(o.c.baseline > 0)
-        .group_by(o.c.technique, o.c.session_number)
-        .order_by(o.c.technique, o.c.session_number)
+        select(c.c.technique, c.c.session_number, *(func.sum(c.c[m]) for m in _MOMENT_MEASURES))
+        .group_by(c.c.technique, c.c.session_number)
+        .having(func.sum(c.c.curve_sessions) > 0)
+        .order_by(c.c.technique, c.c.session_number)
     )
     return _frame(session, stmt, MOMENT_COLUMNS)
 
 
-def responder_counts(
-    session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter(), thresholds=RESPONDER_THRESHOLDS
-) -> pd.DataFrame:
+_MOMENT_MEASURES = ("curve_sessions", "sum_pain", "sum_improvement", "sum_pct", "sum_pct_squared")
+
+
+def responder_counts(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
     """Return per technique and threshold the episodes, and the responders at each episode's last session."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    o = _episode_sessions(where)
-    last = _last_numbers()  # over all live sessions: for an episode in `o`, the same as over its rows in `o`
-    pct = 100.0 * (o.c.baseline - o.c.pain) / o.c.baseline
-    columns = [o.c.technique, func.count().label("patients")]
-    columns += [func.sum(case((pct >= t, 1), else_=0)).label(f"r{i}") for i, t in enumerate(thresholds)]
-    stmt = (
-        select(*columns)
-        .join(last, and_(last.c.episode_id == o.c.episode_id, last.c.last == o.c.session_number))
-        .where(o.c.baseline > 0, last.c.last > 1)
-        .group_by(o.c.technique)
-    )
-    wide = _frame(session, stmt)
+    c = rollups.cells(where)
+    columns = [c.c.technique, func.sum(c.c.last_sessions).label("patients")]
+    columns += [func.sum(c.c[name]).label(name) for name in rollups.RESPONDER_COLUMNS.values()]
+    wide = _frame(session, select(*columns).group_by(c.c.technique).having(func.sum(c.c.last_sessions) > 0))
     rows = [
-        {"technique": r["technique"], "threshold_pct": t, "patients": int(r["patients"]), "responders": int(r[f"r{i}"])}
+        {"technique": r["technique"], "threshold_pct": t, "patients": int(r["patients"]), "responders": int(r[name])}
         for r in wide.to_dict("records")
-        for i, t in enumerate(thresholds)
+        for t, name in rollups.RESPONDER_COLUMNS.items()
     ]
     return pd.DataFrame(rows, columns=["technique", "threshold_pct", "patients", "responders"])
 
@@ -154,24 +130,12 @@ def responder_counts(
 def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
     """Return per technique and reason the episodes left out (see analytics.outcomes.excluded_episodes)."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    first, last = _first_sessions(where), _last_numbers()
-    # One row per episode from its first session and its last number, not from every session of it.
-    per_episode = (
-        select(first.c.episode_id, first.c.technique, first.c.baseline, last.c.last.label("sessions"))
-        .join(last, last.c.episode_id == first.c.episode_id)
-        .subquery()
-    )
-    reason = case(
-        (per_episode.c.baseline <= 0, literal(EXCLUDED_BASELINE_ZERO)),
-        (per_episode.c.sessions <= 1, literal(EXCLUDED_SINGLE_SESSION)),
-    ).label("reason")
-    stmt = (
-        select(per_episode.c.technique, func.count().label("episodes"), reason)
-        .where(reason.is_not(None))
-        .group_by(per_episode.c.technique, reason)
-        .order_by(per_episode.c.technique, reason)
-    )
-    return _frame(session, stmt)
+    c = rollups.cells(where)
+    sums = _frame(session, select(c.c.technique, func.sum(c.c.baseline_zero).label(EXCLUDED_BASELINE_ZERO),
+                                  func.sum(c.c.single_session).label(EXCLUDED_SINGLE_SESSION)).group_by(c.c.technique))
+    long = sums.melt(id_vars="technique", var_name="reason", value_name="episodes")
+    long = long[long["episodes"] > 0].astype({"episodes": int})
+    return long[["technique", "episodes", "reason"]].sort_values(["technique", "reason"], ignore_index=True)
 
 
 def safety_counts(
@@ -183,26 +147,22 @@ def safety_counts(
     sessions with at least one side effect.
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    o = _episode_sessions(where)
-    # One pass over the sessions gives both their number and how many had any side effect.
-    affected = select(SideEffect.session_id).distinct().subquery("affected")
+    c = rollups.cells(where)
     totals = _frame(
         session,
-        select(o.c.session_technique.label("technique"), func.count().label("sessions"),
-               func.count(affected.c.session_id).label("any"))
-        .outerjoin(affected, affected.c.session_id == o.c.session_id)
-        .group_by(o.c.session_technique),
-    )
+        select(c.c.session_technique.label("technique"), func.sum(c.c.sessions).label("sessions"),
+               func.sum(c.c.with_side_effect).label("any"))
+        .group_by(c.c.session_technique),
+    ).astype({"sessions": int, "any": int})
     sessions = totals[["technique", "sessions"]]
     any_type = totals.assign(code="any").rename(columns={"any": "events"})[["technique", "code", "events"]]
     any_type = any_type[any_type["events"] > 0]
+    e = rollups.cells(where, kind="safety")
     by_type = _frame(
         session,
-        select(o.c.session_technique, SideEffect.code, func.count())
-        .join(SideEffect, SideEffect.session_id == o.c.session_id)
-        .group_by(o.c.session_technique, SideEffect.code),
+        select(e.c.session_technique, e.c.code, func.sum(e.c.events)).group_by(e.c.session_technique, e.c.code),
         ["technique", "code", "events"],
-    )
+    ).astype({"events": int})
     counts = pd.concat([by_type, any_type], ignore_index=True)
     return counts, sessions
 

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from db import audit
+from db import audit, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
 from db.validation import SessionInput
@@ -91,6 +91,7 @@ def record_session(
 ) -> TreatmentSession:
     """Store one validated session for its patient and episode, audited, and return it with its session number."""
     require_role(actor, CLINICAL_WRITERS, "record sessions")
+    rollups.touch_patients(session, [entry.patient_id])  # before anything changes, the body region included
     patient = get_or_create_patient(session, entry.patient_id, patient_name)
     episode = get_or_create_episode(session, patient, entry.condition, entry.body_region)
     clinician = get_or_create_clinician(session, entry.clinician) if entry.clinician else None

@@ -1,0 +1,327 @@
+"""Roll-ups: the technique page's sums per cell, kept current by every write, so the page reads thousands of rows.
+
+A cell is what the page filters and groups by: the episode's technique, condition, body region, first clinician
+and first month, and the session's technique and number (`OutcomeRollup`; `SafetyRollup` has the side-effect code
+instead of the number). Each roll-up row is the sum over the cell of `detail_rows`, one row per live session of an
+episode with a live first session, and nothing more; `detail_rows` holds the only definition of each measure, and
+it is built on DESIGN.md section 3 as in analytics.outcomes (tests hold them equal).
+
+Keeping them current, inside each write's transaction: a write calls `touch(session, episode_ids)` before it
+changes an episode's sessions or side effects (that episode's contribution is taken out of the cells), and
+`write_session` calls `settle(session)` before committing (the touched episodes' new contribution is put back).
+Writes are serialised (SQLite BEGIN IMMEDIATE, PostgreSQL advisory lock), so no two of them interleave here.
+`rebuild` recomputes everything (the migration that made the tables, the benchmark's bulk load, `db rebuild`).
+
+Reading (`cells`): the whole months of a date range come from the roll-ups; the part of a month that the range cuts
+comes from `detail_rows`, so every filter is exact.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    extract,
+    false,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from analytics.outcomes import RESPONDER_THRESHOLDS
+from db.models import (
+    LIVE_SESSIONS,
+    ROLLUP_CELL,
+    Episode,
+    OutcomeRollup,
+    Patient,
+    SafetyRollup,
+    SideEffect,
+    TreatmentSession,
+    User,
+)
+
+S = TreatmentSession
+TOUCHED = "rollups_touched"  # key in Session.info: episodes whose contribution is out of the cells until settle()
+TOUCHED_PATIENTS = "rollups_touched_patients"  # pseudonyms whose episodes, new ones too, are added at settle()
+CHUNK = 500  # episode ids per statement
+assert RESPONDER_THRESHOLDS == (15, 30, 50), "OutcomeRollup has one responders column per threshold"
+RESPONDER_COLUMNS = {15: "responders_15", 30: "responders_30", 50: "responders_50"}
+OUTCOME_MEASURES = (
+    "sessions", "with_side_effect", "curve_sessions", "sum_pain", "sum_improvement", "sum_pct", "sum_pct_squared",
+    "last_sessions", *RESPONDER_COLUMNS.values(), "baseline_zero", "single_session",
+)  # fmt: skip
+OUTCOME_KEY = (*ROLLUP_CELL, "session_number")
+SAFETY_KEY = (*ROLLUP_CELL, "code")
+
+
+def _points(scale, column):
+    """Return a pain column on the 0–100 scale (NRS × 10), as analytics.outcomes.to_points does."""
+    return case((scale == "nrs_10", column * 10.0), else_=cast(column, Float))
+
+
+def month_of(day) -> object:
+    """Return yyyymm of a date (Python date or SQL expression)."""
+    if isinstance(day, date):
+        return day.year * 100 + day.month
+    return cast(extract("year", day) * 100 + extract("month", day), Integer)
+
+
+def _flag(condition):
+    return case((condition, 1), else_=0)
+
+
+def detail_rows(*, episode_ids: Iterable[int] | None = None, dates: tuple[date, date] | None = None, dims=()):
+    """Return (sessions, side effects) selects: one row per live session / side effect with its cell and measures.
+
+    Restricted to the episodes `episode_ids`, to episodes whose first session falls within `dates`, and by the
+    `dims` conditions (on the returned columns' names, see `_dims`).
+    """
+    first = aliased(S, name="first_session")
+    baseline = _points(first.pain_scale, first.pain_before)
+    episode = (
+        select(
+            first.episode_id,
+            first.technique,
+            func.coalesce(Episode.condition, "").label("condition"),
+            func.coalesce(Episode.body_region, "").label("body_region"),
+            func.coalesce(first.clinician_id, 0).label("clinician_id"),
+            month_of(first.session_date).label("first_month"),
+            baseline.label("baseline"),
+        )
+        .join(Episode, Episode.id == first.episode_id)
+        .where(first.session_number == 1, first.deleted_at.is_(None))
+    )
+    if episode_ids is not None:
+        episode = episode.where(first.episode_id.in_(list(episode_ids)))
+    if dates is not None:
+        episode = episode.where(first.session_date.between(*dates))
+    e = episode.subquery("episode_cells")
+    key = [e.c.technique, e.c.condition, e.c.body_region, e.c.clinician_id, e.c.first_month]
+    conditions = [LIVE_SESSIONS, *_dims(e.c, dims)]
+
+    later = aliased(S, name="later")
+    last = (
+        select(func.max(later.session_number))
+        .where(later.episode_id == S.episode_id, later.deleted_at.is_(None))
+        .scalar_subquery()
+    )
+    pain = _points(S.pain_scale, S.pain_before)
+    counted = e.c.baseline > 0
+    pct = case((counted, 100.0 * (e.c.baseline - pain) / e.c.baseline), else_=0.0)
+    at_last = and_(counted, S.session_number == last, last > 1)
+    sessions = (
+        select(
+            *key,
+            S.technique.label("session_technique"),
+            S.session_number,
+            literal(1).label("sessions"),
+            _flag(exists().where(SideEffect.session_id == S.id)).label("with_side_effect"),
+            _flag(counted).label("curve_sessions"),
+            case((counted, pain), else_=0.0).label("sum_pain"),
+            case((counted, e.c.baseline - pain), else_=0.0).label("sum_improvement"),
+            pct.label("sum_pct"),
+            (pct * pct).label("sum_pct_squared"),
+            _flag(at_last).label("last_sessions"),
+            *(_flag(and_(at_last, pct >= t)).label(name) for t, name in RESPONDER_COLUMNS.items()),
+            _flag(and_(S.session_number == 1, e.c.baseline <= 0)).label("baseline_zero"),
+            _flag(and_(S.session_number == 1, counted, last <= 1)).label("single_session"),
+        )
+        .join(e, e.c.episode_id == S.episode_id)
+        .where(*conditions)
+    )
+    effects = (
+        select(*key, S.technique.label("session_technique"), SideEffect.code, literal(1).label("events"))
+        .join(S, S.id == SideEffect.session_id)
+        .join(e, e.c.episode_id == S.episode_id)
+        .where(*conditions)
+    )
+    return sessions, effects
+
+
+def _dims(columns, dims) -> list:
+    """Return WHERE conditions for the filter's dimensions, on columns named as in ROLLUP_CELL."""
+    conditions = []
+    for name, values in dims:
+        if name == "clinicians":
+            conditions.append(columns.clinician_id.in_(select(User.id).where(User.username.in_(values))))
+        else:
+            conditions.append(columns[name].in_(values))
+    return conditions
+
+
+def _grouped(rows, key: tuple[str, ...], measures: tuple[str, ...]):
+    r = rows.subquery("detail")
+    return select(*(r.c[k] for k in key), *(func.sum(r.c[m]).label(m) for m in measures)).group_by(
+        *(r.c[k] for k in key)
+    )
+
+
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _add(session: Session, episode_ids: list[int], sign: int) -> None:
+    """Add (sign 1) or take out (sign -1) the episodes' contribution to the roll-ups."""
+    for ids in _chunks(sorted(set(episode_ids))):
+        sessions, effects = detail_rows(episode_ids=ids)
+        _upsert(session, OutcomeRollup, OUTCOME_KEY, OUTCOME_MEASURES,
+                session.execute(_grouped(sessions, OUTCOME_KEY, OUTCOME_MEASURES)).mappings().all(), sign)
+        _upsert(session, SafetyRollup, SAFETY_KEY, ("events",),
+                session.execute(_grouped(effects, SAFETY_KEY, ("events",))).mappings().all(), sign)
+
+
+def _upsert(session: Session, model, key, measures, rows, sign: int) -> None:
+    if not rows:
+        return
+    table = model.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_={m: table.c[m] + stmt.excluded[m] for m in measures}
+    )
+    session.execute(stmt, [{**r, **{m: sign * r[m] for m in measures}} for r in rows])
+
+
+def touch(session: Session, episode_ids: Iterable[int]) -> None:
+    """Take these episodes' contribution out of the roll-ups until `settle`; call before changing them."""
+    touched: set[int] = session.info.setdefault(TOUCHED, set())
+    fresh = set(episode_ids) - touched
+    if fresh:
+        _add(session, list(fresh), -1)
+        touched |= fresh
+
+
+def touch_patients(session: Session, pseudonyms: Iterable[str]) -> None:
+    """Touch every episode of these patients, and at `settle` those they have then (for imports, which create some)."""
+    remembered: set[str] = session.info.setdefault(TOUCHED_PATIENTS, set())
+    fresh = set(pseudonyms) - remembered
+    touch(session, _episodes_of(session, fresh))
+    remembered |= fresh
+
+
+def _episodes_of(session: Session, pseudonyms: set[str]) -> list[int]:
+    found = []
+    for chunk in _chunks(sorted(pseudonyms)):
+        found += session.scalars(
+            select(Episode.id).join(Patient, Patient.id == Episode.patient_id).where(Patient.pseudonym.in_(chunk))
+        )
+    return found
+
+
+def settle(session: Session) -> None:
+    """Put the touched episodes' current contribution back (write_session calls this before committing)."""
+    touched = session.info.pop(TOUCHED, set())
+    patients = session.info.pop(TOUCHED_PATIENTS, set())
+    if not touched and not patients:
+        return
+    session.flush()
+    _add(session, list(touched | set(_episodes_of(session, patients))), 1)
+    _drop_empty(session)
+
+
+def _drop_empty(session: Session) -> None:
+    session.execute(delete(OutcomeRollup).where(OutcomeRollup.sessions == 0))
+    session.execute(delete(SafetyRollup).where(SafetyRollup.events == 0))
+
+
+def rebuild(session: Session) -> None:
+    """Recompute every roll-up from the sessions (after a bulk load that bypassed `touch`, or to check them)."""
+    session.execute(delete(OutcomeRollup))
+    session.execute(delete(SafetyRollup))
+    sessions, effects = detail_rows()
+    for model, rows, key, measures in (
+        (OutcomeRollup, sessions, OUTCOME_KEY, OUTCOME_MEASURES),
+        (SafetyRollup, effects, SAFETY_KEY, ("events",)),
+    ):
+        columns = [*key, *measures]
+        session.execute(model.__table__.insert().from_select(columns, _grouped(rows, key, measures)))
+
+
+# -- reading ------------------------------------------------------------------------------------------------------
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def split_range(start: date | None, end: date | None) -> tuple[tuple[int | None, int | None] | None, list]:
+    """Split a first-session date range into whole months (yyyymm bounds, None: open) and the partial stretches.
+
+    Returns (months, stretches): `months` is None when no whole month is inside the range; each stretch is a
+    (first day, last day) to read in detail.
+    """
+    if start and end and start > end:
+        return None, []
+    stretches = []
+    low = high = None
+    if start:
+        if start.day == 1:
+            low = month_of(start)
+        else:
+            stretch_end = min(_month_end(start), end) if end else _month_end(start)
+            stretches.append((start, stretch_end))
+            following = _month_end(start) + timedelta(days=1)
+            low = month_of(following)
+    if end:
+        if end == _month_end(end):
+            high = month_of(end)
+        else:
+            stretch = (max(end.replace(day=1), start) if start else end.replace(day=1), end)
+            if stretch not in stretches:
+                stretches.append(stretch)
+            high = month_of(end.replace(day=1)) - 1 if end.month > 1 else (end.year - 1) * 100 + 12
+    if low is not None and high is not None and low > high:
+        return None, stretches
+    return (low, high), stretches
+
+
+def cells(where, kind: str = "outcome"):
+    """Return a subquery of the cells the filter `where` (a queries.OutcomeFilter) selects, with their measures.
+
+    `kind` "outcome" gives OutcomeRollup's columns, "safety" SafetyRollup's. Whole months come from the roll-up,
+    the stretches of a month that the date range cuts from `detail_rows`.
+    """
+    model, key, measures = (
+        (OutcomeRollup, OUTCOME_KEY, OUTCOME_MEASURES) if kind == "outcome" else (SafetyRollup, SAFETY_KEY, ("events",))
+    )
+    dims = [
+        (name, values)
+        for name, values in (
+            ("condition", where.conditions), ("body_region", where.body_regions),
+            ("clinicians", where.clinicians), ("technique", where.techniques),
+        )
+        if values
+    ]  # fmt: skip
+    columns = [*key, *measures]
+    months, stretches = split_range(where.start, where.end)
+    parts = []
+    if months is not None:
+        table = model.__table__
+        stmt = select(*(table.c[c] for c in columns)).where(*_dims(table.c, dims))
+        low, high = months
+        if low is not None:
+            stmt = stmt.where(table.c.first_month >= low)
+        if high is not None:
+            stmt = stmt.where(table.c.first_month <= high)
+        parts.append(stmt)
+    for stretch in stretches:
+        sessions, effects = detail_rows(dates=stretch, dims=dims)
+        rows = (sessions if kind == "outcome" else effects).subquery("stretch")
+        parts.append(select(*(rows.c[c] for c in columns)))
+    if not parts:  # an empty range: no cell
+        table = model.__table__
+        parts.append(select(*(table.c[c] for c in columns)).where(false()))
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery(f"{kind}_cells")

@@ -1,0 +1,154 @@
+"""The roll-ups stay equal to a rebuild from the sessions through every kind of write, on every backend."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+from sqlmodel import Session
+
+from db import interchange, rollups
+from db.corrections import correct_session, delete_session, restore_session
+from db.engine import write_session
+from db.models import OutcomeRollup, SafetyRollup, TreatmentSession
+from tests.db.factories import ADMIN, SAMPLE_FILE, import_file, import_frame, record, session_input
+
+TABLES = {"outcome": (OutcomeRollup, rollups.OUTCOME_KEY), "safety": (SafetyRollup, rollups.SAFETY_KEY)}
+
+
+def rollup_frames(session: Session) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for name, (model, key) in TABLES.items():
+        columns = [c.name for c in model.__table__.columns if c.name != "id"]
+        rows = [row.model_dump(exclude={"id"}) for row in session.scalars(select(model))]
+        frame = pd.DataFrame(rows, columns=columns)
+        frames[name] = frame.sort_values(list(key), ignore_index=True)
+    return frames
+
+
+def assert_rollups_match_a_rebuild(engine) -> None:
+    with Session(engine) as session:
+        kept = rollup_frames(session)
+    with Session(engine) as session:
+        rollups.rebuild(session)
+        rebuilt = rollup_frames(session)
+        session.rollback()
+    for name, frame in kept.items():
+        expected = rebuilt[name]
+        assert list(frame.columns) == list(expected.columns), name
+        assert len(frame) == len(expected), f"{name}: {len(frame)} cells kept, {len(expected)} rebuilt"
+        numbers = frame.select_dtypes("number").columns
+        texts = [c for c in frame.columns if c not in numbers]
+        assert frame[texts].equals(expected[texts]), name
+        assert np.allclose(frame[numbers].astype(float), expected[numbers].astype(float), rtol=1e-9, atol=1e-6), name
+
+
+def test_an_import_fills_the_rollups_as_a_rebuild_would(engine):
+    import_file(engine, SAMPLE_FILE)
+    with Session(engine) as session:
+        assert session.execute(select(OutcomeRollup)).first() is not None
+    assert_rollups_match_a_rebuild(engine)
+
+
+def test_an_import_correcting_baselines_and_adding_sessions_keeps_the_rollups_equal_to_a_rebuild(engine):
+    import_file(engine, SAMPLE_FILE)
+    rows = interchange.read_table(SAMPLE_FILE)
+    first = rows.groupby("patient_id").head(1).index[:40]
+    # New baselines: every later session's improvement changes.
+    rows.loc[first, "pain_before"] = rows.loc[first, "pain_scale"].map({"vas_100": "55", "nrs_10": "5"})
+    extra = rows.groupby("patient_id").tail(1).head(25).assign(session_date="2026-09-30", side_effects="bruising:mild")
+    result = import_frame(engine, pd.concat([rows, extra], ignore_index=True))
+    assert result.updated >= 30 and result.inserted == 25
+    assert_rollups_match_a_rebuild(engine)
+
+
+def test_every_kind_of_write_keeps_the_rollups_equal_to_a_rebuild(engine):
+    """Records (back-dated too), corrections of baselines and side effects, deletes and restores, in random order."""
+    chance = random.Random(11)
+    start = date(2025, 1, 27)  # episodes whose first session moves across a month's end
+    for step in range(40):
+        patient = f"P{chance.randrange(6)}"
+        kind = chance.choice(["record", "record", "correct", "delete", "restore"])
+        with Session(engine) as session:
+            live = session.scalars(select(TreatmentSession.id).where(TreatmentSession.deleted_at.is_(None))).all()
+            deleted = session.scalars(select(TreatmentSession.id).where(TreatmentSession.deleted_at.is_not(None))).all()
+        fields = {
+            "patient_id": patient,
+            "session_date": (start + timedelta(days=chance.randrange(12))).isoformat(),
+            "technique": chance.choice(["superficial", "deep", "electrical"]),
+            "pain_before": chance.choice([0, 20, 45, 70, 90]),
+            "side_effects": chance.choice([[], [("bruising", "mild")], [("soreness", "mild"), ("syncope", "serious")]]),
+            "condition": chance.choice(["neck_pain", "low_back_pain"]),
+            "clinician": chance.choice([None, "clin_a", "clin_b"]),
+            "body_region": chance.choice([None, None, "neck", "lumbar"]),  # a later one fills an episode's gap
+        }
+        if kind == "record" or not live:
+            record(engine, **fields)
+        elif kind == "correct":
+            with write_session(engine) as session:
+                row = session.get(TreatmentSession, chance.choice(live))
+                patient_id = row and _pseudonym(session, row)
+                correct_session(session, actor=ADMIN, session_id=row.id,
+                                entry=session_input(**fields | {"patient_id": patient_id,
+                                                                "condition": _condition(session, row)}))
+        elif kind == "delete":
+            with write_session(engine) as session:
+                delete_session(session, actor=ADMIN, session_id=chance.choice(live), reason=f"step {step}")
+        elif deleted:
+            with write_session(engine) as session:
+                restore_session(session, actor=ADMIN, session_id=chance.choice(deleted))
+        assert_rollups_match_a_rebuild(engine)
+
+
+def _pseudonym(session: Session, row: TreatmentSession) -> str:
+    from db.models import Episode, Patient
+
+    return session.execute(
+        select(Patient.pseudonym).join(Episode, Episode.patient_id == Patient.id).where(Episode.id == row.episode_id)
+    ).scalar_one()
+
+
+def _condition(session: Session, row: TreatmentSession) -> str:
+    from db.models import Episode
+
+    return session.get(Episode, row.episode_id).condition
+
+
+def test_a_write_that_fails_leaves_the_rollups_as_they_were(engine):
+    record(engine, patient_id="P1", pain_before=60)
+    with Session(engine) as session:
+        before = rollup_frames(session)
+    with pytest.raises(RuntimeError), write_session(engine) as session:
+        from db.writes import record_session
+
+        record_session(session, actor=ADMIN, entry=session_input(patient_id="P1", session_date="2025-01-20"))
+        raise RuntimeError("crash after the write, before the commit")
+    with Session(engine) as session:
+        after = rollup_frames(session)
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name])
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "months", "stretches"),
+    [
+        (None, None, (None, None), []),
+        (date(2025, 9, 1), date(2026, 2, 28), (202509, 202602), []),
+        (date(2025, 9, 17), date(2026, 2, 11), (202510, 202601),
+         [(date(2025, 9, 17), date(2025, 9, 30)), (date(2026, 2, 1), date(2026, 2, 11))]),
+        (date(2025, 10, 3), date(2025, 10, 29), None, [(date(2025, 10, 3), date(2025, 10, 29))]),
+        (date(2025, 10, 3), date(2025, 10, 31), None, [(date(2025, 10, 3), date(2025, 10, 31))]),
+        (date(2025, 10, 1), date(2025, 10, 12), None, [(date(2025, 10, 1), date(2025, 10, 12))]),
+        (date(2025, 12, 5), date(2026, 1, 10), None,
+         [(date(2025, 12, 5), date(2025, 12, 31)), (date(2026, 1, 1), date(2026, 1, 10))]),
+        (date(2025, 3, 2), None, (202504, None), [(date(2025, 3, 2), date(2025, 3, 31))]),
+        (None, date(2025, 1, 15), (None, 202412), [(date(2025, 1, 1), date(2025, 1, 15))]),
+        (date(2025, 5, 1), date(2025, 4, 1), None, []),
+    ],
+)
+def test_a_date_range_splits_into_whole_months_and_the_stretches_it_cuts(start, end, months, stretches):
+    assert rollups.split_range(start, end) == (months, stretches)
