@@ -36,13 +36,24 @@ def _layout(fig: go.Figure, height: int, hovermode: str = "x unified") -> go.Fig
     return fig
 
 
-def _add_bands(fig: go.Figure, **where) -> None:
+def _add_bands(fig: go.Figure, row: int | None = None, col: int | None = None) -> None:
+    """Shade the IMMPACT bands behind a chart (or one subplot), each with a dotted line and label at its floor.
+
+    Built as layout shapes in one update: plotly's add_hrect/add_hline validate the whole figure on every call,
+    which cost more than the rest of the technique page once its figures were cached.
+    """
+    x, y = "x", "y"
+    if row is not None:
+        subplot = fig.get_subplot(row, col)
+        x, y = subplot.xaxis.plotly_name.replace("axis", ""), subplot.yaxis.plotly_name.replace("axis", "")
+    across = dict(xref=f"{x} domain", x0=0, x1=1, yref=y)
+    shapes, labels = [], []
     for low, high, label, fill in BANDS:
-        fig.add_hrect(y0=low, y1=high, fillcolor=fill, line_width=0, layer="below", **where)
-        fig.add_hline(
-            y=low, line_dash="dot", line_color="grey", line_width=1,
-            annotation_text=label, annotation_position="top left", annotation_font_size=11, **where,
-        )
+        shapes.append(dict(type="rect", y0=low, y1=high, fillcolor=fill, line_width=0, layer="below", **across))
+        shapes.append(dict(type="line", y0=low, y1=low, line=dict(dash="dot", color="grey", width=1), **across))
+        labels.append(dict(text=label, xref=f"{x} domain", x=0, xanchor="left", yref=y, y=low, yanchor="bottom",
+                           showarrow=False, font=dict(size=11)))
+    fig.update_layout(shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *labels])
 
 
 def patient_progress_figure(improvement: pd.DataFrame) -> go.Figure:
