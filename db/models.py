@@ -217,7 +217,11 @@ class OutcomeRollup(SQLModel, table=True):
     """Sums over the live sessions of one cell and session number (see db/rollups.py for each measure)."""
 
     __tablename__ = "outcome_rollup"
-    __table_args__ = (UniqueConstraint(*ROLLUP_CELL, "session_number", name="uq_outcome_rollup_cell"),)
+    __table_args__ = (
+        UniqueConstraint(*ROLLUP_CELL, "session_number", name="uq_outcome_rollup_cell"),
+        Index("ix_outcome_rollup_empty", "id",  # the cells a write emptied, found without reading every cell
+              sqlite_where=text("sessions = 0"), postgresql_where=text("sessions = 0")),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     technique: str = Field(max_length=16)  # the episode's, that of its first session
@@ -246,7 +250,10 @@ class SafetyRollup(SQLModel, table=True):
     """Side effects of one code in the live sessions of one cell."""
 
     __tablename__ = "safety_rollup"
-    __table_args__ = (UniqueConstraint(*ROLLUP_CELL, "code", name="uq_safety_rollup_cell"),)
+    __table_args__ = (
+        UniqueConstraint(*ROLLUP_CELL, "code", name="uq_safety_rollup_cell"),
+        Index("ix_safety_rollup_empty", "id", sqlite_where=text("events = 0"), postgresql_where=text("events = 0")),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     technique: str = Field(max_length=16)

@@ -19,6 +19,7 @@ comes from `detail_rows`, so every filter is exact.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Iterable
 from datetime import date, timedelta
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Float,
     Integer,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -57,7 +59,9 @@ from db.models import (
 S = TreatmentSession
 TOUCHED = "rollups_touched"  # key in Session.info: episodes whose contribution is out of the cells until settle()
 TOUCHED_PATIENTS = "rollups_touched_patients"  # pseudonyms whose episodes, new ones too, are added at settle()
-CHUNK = 500  # episode ids per statement
+REBUILD = "rollups_rebuild"  # settle() rebuilds everything: the write touches too much for sums to pay
+REBUILD_SHARE = 0.25
+CHUNK = 5000  # episode ids (or pseudonyms) per statement: well under SQLite's 32,766 parameters
 assert RESPONDER_THRESHOLDS == (15, 30, 50), "OutcomeRollup has one responders column per threshold"
 RESPONDER_COLUMNS = {15: "responders_15", 30: "responders_30", 50: "responders_50"}
 OUTCOME_MEASURES = (
@@ -84,14 +88,20 @@ def _flag(condition):
     return case((condition, 1), else_=0)
 
 
-def detail_rows(*, episode_ids: Iterable[int] | None = None, dates: tuple[date, date] | None = None, dims=()):
+def detail_rows(*, by_episode: bool = False, dates: tuple[date, date] | None = None, dims=()):
     """Return (sessions, side effects) selects: one row per live session / side effect with its cell and measures.
 
-    Restricted to the episodes `episode_ids`, to episodes whose first session falls within `dates`, and by the
-    `dims` conditions (on the returned columns' names, see `_dims`).
+    Restricted, with `by_episode`, to the episodes of the expanding parameter `episode_ids`; to episodes whose
+    first session falls within `dates`; and by the `dims` conditions (see `_dims`).
     """
     first = aliased(S, name="first_session")
     baseline = _points(first.pain_scale, first.pain_before)
+    later = aliased(S, name="later")
+    last = (
+        select(func.max(later.session_number))
+        .where(later.episode_id == first.episode_id, later.deleted_at.is_(None))
+        .scalar_subquery()
+    )
     episode = (
         select(
             first.episode_id,
@@ -101,24 +111,21 @@ def detail_rows(*, episode_ids: Iterable[int] | None = None, dates: tuple[date, 
             func.coalesce(first.clinician_id, 0).label("clinician_id"),
             month_of(first.session_date).label("first_month"),
             baseline.label("baseline"),
+            last.label("last"),  # the episode's last live session number
         )
         .join(Episode, Episode.id == first.episode_id)
         .where(first.session_number == 1, first.deleted_at.is_(None))
     )
-    if episode_ids is not None:
-        episode = episode.where(first.episode_id.in_(list(episode_ids)))
+    if by_episode:
+        episode = episode.where(first.episode_id.in_(bindparam("episode_ids", expanding=True)))
     if dates is not None:
         episode = episode.where(first.session_date.between(*dates))
-    e = episode.subquery("episode_cells")
+    # Materialised: SQLite would otherwise inline it and evaluate `last` once per use in every session row.
+    e = episode.cte().prefix_with("MATERIALIZED")  # anonymous: a union of date stretches holds several
     key = [e.c.technique, e.c.condition, e.c.body_region, e.c.clinician_id, e.c.first_month]
     conditions = [LIVE_SESSIONS, *_dims(e.c, dims)]
 
-    later = aliased(S, name="later")
-    last = (
-        select(func.max(later.session_number))
-        .where(later.episode_id == S.episode_id, later.deleted_at.is_(None))
-        .scalar_subquery()
-    )
+    last = e.c.last
     pain = _points(S.pain_scale, S.pain_before)
     counted = e.c.baseline > 0
     pct = case((counted, 100.0 * (e.c.baseline - pain) / e.c.baseline), else_=0.0)
@@ -175,18 +182,30 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
         yield ids[start : start + CHUNK]
 
 
+@functools.cache
+def _contributions():
+    """Return the statements of some episodes' sums per cell (built once: building one takes milliseconds)."""
+    sessions, effects = detail_rows(by_episode=True)
+    return (
+        (OutcomeRollup, OUTCOME_KEY, OUTCOME_MEASURES, _grouped(sessions, OUTCOME_KEY, OUTCOME_MEASURES)),
+        (SafetyRollup, SAFETY_KEY, ("events",), _grouped(effects, SAFETY_KEY, ("events",))),
+    )
+
+
 def _add(session: Session, episode_ids: list[int], sign: int) -> None:
     """Add (sign 1) or take out (sign -1) the episodes' contribution to the roll-ups."""
-    for ids in _chunks(sorted(set(episode_ids))):
-        sessions, effects = detail_rows(episode_ids=ids)
-        _upsert(session, OutcomeRollup, OUTCOME_KEY, OUTCOME_MEASURES,
-                session.execute(_grouped(sessions, OUTCOME_KEY, OUTCOME_MEASURES)).mappings().all(), sign)
-        _upsert(session, SafetyRollup, SAFETY_KEY, ("events",),
-                session.execute(_grouped(effects, SAFETY_KEY, ("events",))).mappings().all(), sign)
+    for model, key, measures, stmt in _contributions():
+        sums: dict[tuple, list] = {}  # per cell over every chunk, so each cell is written once
+        for ids in _chunks(sorted(set(episode_ids))):
+            for row in session.execute(stmt, {"episode_ids": ids}):
+                cell = sums.setdefault(tuple(row[: len(key)]), [0] * len(measures))
+                for i, value in enumerate(row[len(key) :]):
+                    cell[i] += value
+        _upsert(session, model, key, measures, sums, sign)
 
 
-def _upsert(session: Session, model, key, measures, rows, sign: int) -> None:
-    if not rows:
+def _upsert(session: Session, model, key, measures, sums: dict[tuple, list], sign: int) -> None:
+    if not sums:
         return
     table = model.__table__
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -194,11 +213,15 @@ def _upsert(session: Session, model, key, measures, rows, sign: int) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key), set_={m: table.c[m] + stmt.excluded[m] for m in measures}
     )
-    session.execute(stmt, [{**r, **{m: sign * r[m] for m in measures}} for r in rows])
+    rows = [dict(zip(key, cell, strict=True)) | {m: sign * v for m, v in zip(measures, values, strict=True)}
+            for cell, values in sums.items()]
+    session.execute(stmt, rows)
 
 
 def touch(session: Session, episode_ids: Iterable[int]) -> None:
     """Take these episodes' contribution out of the roll-ups until `settle`; call before changing them."""
+    if session.info.get(REBUILD):
+        return
     touched: set[int] = session.info.setdefault(TOUCHED, set())
     fresh = set(episode_ids) - touched
     if fresh:
@@ -207,9 +230,18 @@ def touch(session: Session, episode_ids: Iterable[int]) -> None:
 
 
 def touch_patients(session: Session, pseudonyms: Iterable[str]) -> None:
-    """Touch every episode of these patients, and at `settle` those they have then (for imports, which create some)."""
+    """Touch every episode of these patients, and at `settle` those they have then (for imports, which create some).
+
+    When they are a large share of all patients (a first import, say), `settle` rebuilds the roll-ups instead:
+    one pass over every session is cheaper than taking out and putting back most of them.
+    """
+    if session.info.get(REBUILD):
+        return
     remembered: set[str] = session.info.setdefault(TOUCHED_PATIENTS, set())
     fresh = set(pseudonyms) - remembered
+    if len(fresh) > REBUILD_SHARE * session.scalar(select(func.count()).select_from(Patient)):
+        session.info[REBUILD] = True
+        return
     touch(session, _episodes_of(session, fresh))
     remembered |= fresh
 
@@ -227,6 +259,9 @@ def settle(session: Session) -> None:
     """Put the touched episodes' current contribution back (write_session calls this before committing)."""
     touched = session.info.pop(TOUCHED, set())
     patients = session.info.pop(TOUCHED_PATIENTS, set())
+    if session.info.pop(REBUILD, False):
+        rebuild(session)
+        return
     if not touched and not patients:
         return
     session.flush()
