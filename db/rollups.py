@@ -60,7 +60,7 @@ S = TreatmentSession
 TOUCHED = "rollups_touched"  # key in Session.info: episodes whose contribution is out of the cells until settle()
 TOUCHED_PATIENTS = "rollups_touched_patients"  # pseudonyms whose episodes, new ones too, are added at settle()
 REBUILD = "rollups_rebuild"  # settle() rebuilds everything: the write touches too much for sums to pay
-REBUILD_SHARE = 0.25
+REBUILD_MIN, REBUILD_SHARE = 1000, 0.25  # patients touched by one write, and their share of all patients
 CHUNK = 5000  # episode ids (or pseudonyms) per statement: well under SQLite's 32,766 parameters
 assert RESPONDER_THRESHOLDS == (15, 30, 50), "OutcomeRollup has one responders column per threshold"
 RESPONDER_COLUMNS = {15: "responders_15", 30: "responders_30", 50: "responders_50"}
@@ -204,15 +204,19 @@ def _add(session: Session, episode_ids: list[int], sign: int) -> None:
         _upsert(session, model, key, measures, sums, sign)
 
 
+@functools.cache
+def _upsert_statement(model, key: tuple[str, ...], measures: tuple[str, ...], dialect_name: str):
+    """Return INSERT … ON CONFLICT (cell) DO UPDATE adding the measures (built once, like `_contributions`)."""
+    table = model.__table__
+    stmt = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+    adding = {m: table.c[m] + stmt.excluded[m] for m in measures}
+    return stmt.on_conflict_do_update(index_elements=list(key), set_=adding)
+
+
 def _upsert(session: Session, model, key, measures, sums: dict[tuple, list], sign: int) -> None:
     if not sums:
         return
-    table = model.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(key), set_={m: table.c[m] + stmt.excluded[m] for m in measures}
-    )
+    stmt = _upsert_statement(model, key, measures, session.get_bind().dialect.name)
     rows = [dict(zip(key, cell, strict=True)) | {m: sign * v for m, v in zip(measures, values, strict=True)}
             for cell, values in sums.items()]
     session.execute(stmt, rows)
@@ -232,14 +236,14 @@ def touch(session: Session, episode_ids: Iterable[int]) -> None:
 def touch_patients(session: Session, pseudonyms: Iterable[str]) -> None:
     """Touch every episode of these patients, and at `settle` those they have then (for imports, which create some).
 
-    When they are a large share of all patients (a first import, say), `settle` rebuilds the roll-ups instead:
+    When they are many and a large share of all patients (a first import), `settle` rebuilds the roll-ups instead:
     one pass over every session is cheaper than taking out and putting back most of them.
     """
     if session.info.get(REBUILD):
         return
     remembered: set[str] = session.info.setdefault(TOUCHED_PATIENTS, set())
     fresh = set(pseudonyms) - remembered
-    if len(fresh) > REBUILD_SHARE * session.scalar(select(func.count()).select_from(Patient)):
+    if len(fresh) > REBUILD_MIN and len(fresh) > REBUILD_SHARE * session.scalar(select(func.count(Patient.id))):
         session.info[REBUILD] = True
         return
     touch(session, _episodes_of(session, fresh))

@@ -47,7 +47,9 @@ def assert_rollups_match_a_rebuild(engine) -> None:
         assert np.allclose(frame[numbers].astype(float), expected[numbers].astype(float), rtol=1e-9, atol=1e-6), name
 
 
-def test_an_import_fills_the_rollups_as_a_rebuild_would(engine):
+@pytest.mark.parametrize("rebuild_from", [0, rollups.REBUILD_MIN], ids=["rebuilt", "summed"])
+def test_an_import_fills_the_rollups_as_a_rebuild_would(engine, monkeypatch, rebuild_from):
+    monkeypatch.setattr(rollups, "REBUILD_MIN", rebuild_from)  # the sample's 300 patients: both ways
     import_file(engine, SAMPLE_FILE)
     with Session(engine) as session:
         assert session.execute(select(OutcomeRollup)).first() is not None
