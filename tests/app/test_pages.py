@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from db.engine import BUSY_MESSAGE, DatabaseBusy
 from tests.app.conftest import session_count
 
 
@@ -82,6 +83,19 @@ def test_saving_a_session_stores_it_and_shows_the_patients_chart(app, seeded_url
     table = table_with(app, "Session")
     assert list(table["Pain before (0–100)"]) == [70.0]
     assert list(table["Side effects"]) == ["bruising (mild)"]
+
+
+def test_a_save_that_waits_too_long_for_other_writers_says_so_and_keeps_the_form(app, seeded_url, monkeypatch):
+    def busy(*args, **kwargs):
+        raise DatabaseBusy(BUSY_MESSAGE)
+
+    monkeypatch.setattr("db.writes.record_session", busy)  # as write_session raises after its lock timeout
+    before = session_count(seeded_url)
+    fill_valid_session(app).button(key="save_session").click().run()
+    assert not app.exception
+    assert "database is busy" in app.error[0].value and "try again" in app.error[0].value
+    assert session_count(seeded_url) == before
+    assert app.number_input(key="pain_before").value == 70.0  # nothing to type again
 
 
 def test_second_session_for_an_existing_patient_gets_the_next_number(app, seeded_url):
