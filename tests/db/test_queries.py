@@ -14,8 +14,19 @@ from sqlmodel import Session
 
 from analytics import outcomes
 from db import queries
+from db.corrections import delete_session
+from db.engine import write_session
 from db.queries import OutcomeFilter
-from tests.db.factories import ADMIN, SAMPLE_FILE, another_database, engine_on, import_file, record
+from db.writes import record_session
+from tests.db.factories import (
+    ADMIN,
+    SAMPLE_FILE,
+    another_database,
+    engine_on,
+    import_file,
+    record,
+    session_input,
+)
 
 FLOAT_MOMENTS = ["sum_pain", "sum_points", "sum_pct", "sumsq_pct"]
 NECK_AND_BACK = OutcomeFilter(conditions=("neck_pain", "low_back_pain"))
@@ -301,3 +312,42 @@ def test_episodes_of_a_patient_count_their_sessions(engine):
     with Session(engine) as session:
         listed = queries.episodes(session, actor=ADMIN, patient_id=db_patient_id(engine, "P7"))
     assert dict(zip(listed["condition"], listed["sessions"], strict=True)) == {"neck_pain": 2, "headache": 1}
+
+
+def test_a_deleted_session_leaves_the_safety_counts_and_the_alerts(engine):
+    record(engine, patient_id="P1", pain_before=60, session_date="2025-03-01")
+    kept = record(engine, patient_id="P1", pain_before=40, session_date="2025-03-08",
+                  side_effects=[("bruising", "mild")])
+    gone = record(engine, patient_id="P1", pain_before=30, session_date="2025-03-15",
+                  side_effects=[("bruising", "mild"), ("syncope", "serious")])
+    with Session(engine) as session:
+        assert len(queries.serious_events(session, actor=ADMIN)) == 1
+    with write_session(engine) as session:
+        delete_session(session, actor=ADMIN, session_id=gone["id"], reason="entered for the wrong patient")
+    with Session(engine) as session:
+        counts, sessions = queries.safety_counts(session, actor=ADMIN)
+        alerts = queries.serious_events(session, actor=ADMIN)
+    assert {(r.code, int(r.events)) for r in counts.itertuples()} == {("bruising", 1), ("any", 1)}
+    assert int(sessions["sessions"].sum()) == 2
+    assert alerts.empty
+    assert kept["id"] != gone["id"]
+
+
+def test_find_patients_narrows_by_id_prefix_or_name_and_hides_names_from_managers(engine):
+    from db.access import Actor
+
+    for pseudonym, name in (("P0001", "Ada Lovelace"), ("P0002", "Alan Turing"), ("Q0003", "Grace Hopper")):
+        entry = session_input(patient_id=pseudonym)
+        with write_session(engine) as session:
+            record_session(session, actor=ADMIN, entry=entry, patient_name=name)
+    manager = Actor(id=None, username="m", role="manager")
+    with Session(engine) as session:
+        assert list(queries.find_patients(session, actor=ADMIN)["patient_id"]) == ["P0001", "P0002", "Q0003"]
+        assert list(queries.find_patients(session, actor=ADMIN, search="p0")["patient_id"]) == ["P0001", "P0002"]
+        assert list(queries.find_patients(session, actor=ADMIN, search="turing")["patient_id"]) == ["P0002"]
+        assert list(queries.find_patients(session, actor=ADMIN, limit=1, include=("Q0003",))["patient_id"]) == [
+            "P0001", "Q0003"]
+        assert queries.find_patients(session, actor=ADMIN, search="_0001")["patient_id"].empty  # "_" is no wildcard
+        assert queries.find_patients(session, actor=manager, search="turing").empty  # not found by a hidden name
+        by_manager = queries.find_patients(session, actor=manager)
+    assert by_manager["name"].isna().all() and list(by_manager["label"]) == ["P0001", "P0002", "Q0003"]
