@@ -6,11 +6,11 @@ instead of the number). Each roll-up row is the sum over the cell of `detail_row
 episode with a live first session, and nothing more; `detail_rows` holds the only definition of each measure, and
 it is built on DESIGN.md section 3 as in analytics.outcomes (tests hold them equal).
 
-Keeping them current, inside each write's transaction: a write calls `touch(session, episode_ids)` before it
-changes an episode's sessions or side effects (that episode's contribution is taken out of the cells), and
-`write_session` calls `settle(session)` before committing (the touched episodes' new contribution is put back).
+Keeping them current, inside each write's transaction: a write calls `touch(session, episode_ids)` (or
+`touch_patients`, when it may create episodes) before it changes anything (their contribution is taken out of the
+cells), and `write_session` calls `settle(session)` before committing (their new contribution is put back).
 Writes are serialised (SQLite BEGIN IMMEDIATE, PostgreSQL advisory lock), so no two of them interleave here.
-`rebuild` recomputes everything (the migration that made the tables, the benchmark's bulk load, `db rebuild`).
+`rebuild` recomputes everything (the migration that made the tables, the benchmark's bulk load, large imports).
 
 Reading (`cells`): the whole months of a date range come from the roll-ups; the part of a month that the range cuts
 comes from `detail_rows`, so every filter is exact.
