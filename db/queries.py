@@ -42,11 +42,6 @@ class OutcomeFilter:
     end: date | None = None
 
 
-def _points(column):
-    """Return a SQL expression for a pain column on the 0–100 scale (NRS × 10), as in analytics.to_points."""
-    return case((S.pain_scale == "nrs_10", column * 10.0), else_=cast(column, Float))
-
-
 def _first_sessions(where: OutcomeFilter):
     """Return a subquery of the filtered episodes' live first sessions: episode, technique, baseline on 0–100."""
     first = aliased(TreatmentSession, name="first_session")
@@ -72,28 +67,13 @@ def _first_sessions(where: OutcomeFilter):
     return stmt.subquery("first_sessions")
 
 
-def _episode_sessions(where: OutcomeFilter):
-    """Return a subquery of sessions with their episode's technique (that of session 1) and baseline."""
-    first = _first_sessions(where)
-    stmt = (
-        select(
-            S.id.label("session_id"),
-            S.episode_id,
-            S.session_number,
-            S.technique.label("session_technique"),
-            first.c.technique,
-            _points(S.pain_before).label("pain"),
-            first.c.baseline,
-        )
-        .join(first, first.c.episode_id == S.episode_id)
-        .where(LIVE_SESSIONS)
-    )
-    return stmt.subquery("episode_sessions")
-
-
 def _frame(session: Session, stmt, columns=None) -> pd.DataFrame:
-    result = session.execute(stmt)
-    return pd.DataFrame(result.all(), columns=columns or list(result.keys()))
+    result = session.connection().execute(stmt)  # Core rows: the ORM's row loading doubles the cost of big reads
+    names = columns or list(result.keys())
+    rows = result.all()
+    # Column by column: given Row objects, pandas probes each one for namedtuple fields (10 s for a million rows).
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pd.DataFrame({name: list(column) for name, column in zip(names, values, strict=True)}, columns=names)
 
 
 def technique_moments(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
@@ -170,7 +150,7 @@ def safety_counts(
 def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
     """Return the significant or serious side effects not yet reviewed, with date, technique, clinician, patient id."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    o = _episode_sessions(where)
+    first = _first_sessions(where)
     stmt = (
         select(
             SideEffect.id.label("side_effect_id"),
@@ -182,11 +162,11 @@ def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = Out
             Patient.pseudonym.label("patient_id"),
         )
         .join(SideEffect, SideEffect.session_id == S.id)
-        .join(o, o.c.session_id == S.id)
+        .join(first, first.c.episode_id == S.episode_id)
         .join(Episode, Episode.id == S.episode_id)
         .join(Patient, Patient.id == Episode.patient_id)
         .outerjoin(User, User.id == S.clinician_id)
-        .where(SideEffect.severity.in_(("significant", "serious")), SideEffect.reviewed_at.is_(None))
+        .where(SideEffect.severity.in_(("significant", "serious")), SideEffect.reviewed_at.is_(None), LIVE_SESSIONS)
         .order_by(S.session_date.desc())
     )
     return _frame(session, stmt)
@@ -281,13 +261,14 @@ IN_LIST_CHUNK = 10_000
 
 
 def _side_effect_lists(session: Session, session_ids: list[int]) -> dict[int, str]:
-    rows = []
-    for start in range(0, len(session_ids), IN_LIST_CHUNK):
-        rows += session.execute(
-            select(SideEffect.session_id, SideEffect.code, SideEffect.severity)
-            .where(SideEffect.session_id.in_(session_ids[start:start + IN_LIST_CHUNK]))
-            .order_by(SideEffect.session_id, SideEffect.id)
-        ).all()
+    stmt = select(SideEffect.session_id, SideEffect.code, SideEffect.severity).order_by(
+        SideEffect.session_id, SideEffect.id
+    )
+    if len(session_ids) > IN_LIST_CHUNK:  # most sessions: one read of the table beats a hundred id lists
+        wanted = set(session_ids)
+        rows = [row for row in session.execute(stmt) if row.session_id in wanted]
+    else:
+        rows = session.execute(stmt.where(SideEffect.session_id.in_(session_ids))).all()
     joined: dict[int, list[str]] = {}
     for row in rows:
         joined.setdefault(row.session_id, []).append(f"{row.code}:{row.severity}")
@@ -382,12 +363,12 @@ def outcome_sessions(session: Session, *, actor: Actor, where: OutcomeFilter = O
     pain_scale, pain_before, condition, body_region, clinician, side_effects (`code:severity;…`). No notes, no names.
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    o = _episode_sessions(where)
+    first = _first_sessions(where)
     stmt = (
         select(S.id.label("session_id"), S.episode_id, Patient.pseudonym.label("patient_id"), S.session_number,
                S.session_date, S.technique, S.pain_scale, S.pain_before, Episode.condition, Episode.body_region,
                User.username.label("clinician"))
-        .join(o, and_(o.c.episode_id == S.episode_id, o.c.session_number == S.session_number))
+        .join(first, first.c.episode_id == S.episode_id)
         .join(Episode, Episode.id == S.episode_id)
         .join(Patient, Patient.id == Episode.patient_id)
         .outerjoin(User, User.id == S.clinician_id)
