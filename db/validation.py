@@ -139,22 +139,59 @@ class SessionInput(BaseModel):
 
     @model_validator(mode="after")
     def _within_scale_and_not_future(self) -> SessionInput:
-        problems = []
-        maximum = PAIN_SCALES.get(self.pain_scale, 100)
-        label = "0–10 (NRS)" if self.pain_scale == "nrs_10" else "0–100 (VAS, mm)"
-        for name in ("pain_before", "pain_after"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not 0 <= value <= maximum:
-                problems.append(f"{name}: {value:g} is outside the scale {label}")
-            elif self.pain_scale == "nrs_10" and value != int(value):
-                problems.append(f"{name}: {value:g} is not a whole number; the NRS has whole numbers 0–10")
-        if self.session_date > (self.today or date.today()):
-            problems.append(f"session_date: {self.session_date.isoformat()} is in the future")
+        problems = [
+            problem
+            for problem in (
+                pain_problem("pain_before", self.pain_before, self.pain_scale),
+                pain_problem("pain_after", self.pain_after, self.pain_scale),
+                date_problem(self.session_date, self.today),
+            )
+            if problem
+        ]
         if problems:
             raise ValueError(" | ".join(problems))
         return self
+
+
+# The rules between fields, as functions: the model above and the import's fast path (db/interchange.py) share them.
+
+
+def pain_problem(name: str, value: float | None, scale: str) -> str | None:
+    """Return why a pain score does not fit its scale (as `name: reason`), or None when it fits or is absent."""
+    if value is None:
+        return None
+    maximum = PAIN_SCALES.get(scale, 100)
+    if not 0 <= value <= maximum:
+        label = "0–10 (NRS)" if scale == "nrs_10" else "0–100 (VAS, mm)"
+        return f"{name}: {value:g} is outside the scale {label}"
+    if scale == "nrs_10" and value != int(value):
+        return f"{name}: {value:g} is not a whole number; the NRS has whole numbers 0–10"
+    return None
+
+
+def date_problem(session_date: date, today: date | None) -> str | None:
+    """Return why a session date is refused (as `session_date: reason`), or None."""
+    if session_date > (today or date.today()):
+        return f"session_date: {session_date.isoformat()} is in the future"
+    return None
+
+
+_new_session_input = SessionInput.__new__
+_object_setattr = object.__setattr__
+
+
+def checked_session(values: dict, fields_set: set[str]) -> SessionInput:
+    """Return a SessionInput of values that the caller has already passed through SessionInput's own rules.
+
+    As `SessionInput.model_construct(_fields_set=…, **values)` with every field given in declaration order, without
+    its per-field loop (14 µs a row, as much as validating): the import's fast path builds 100,000 of them.
+    """
+    entry = _new_session_input(SessionInput)
+    _object_setattr(entry, "__dict__", values)
+    _object_setattr(entry, "__pydantic_fields_set__", fields_set)
+    _object_setattr(entry, "__pydantic_extra__", None)
+    _object_setattr(entry, "__pydantic_private__", None)
+    return entry
 
 
 _MESSAGES = {
