@@ -9,21 +9,31 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from pydantic import TypeAdapter
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session
 
-from db import audit, queries, rollups
+from db import audit, bulk, queries, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.models import Episode, Patient, SideEffect, TreatmentSession, User, utcnow
-from db.validation import InvalidInput, Problem, SessionInput, validate_session
-from db.writes import get_or_create_clinician, session_values
+from db.validation import (
+    InvalidInput,
+    Problem,
+    SessionInput,
+    checked_session,
+    date_problem,
+    pain_problem,
+    validate_session,
+)
+from db.writes import get_or_create_clinician
 
 COLUMNS = [
     "patient_id",
@@ -42,6 +52,7 @@ EXTRA_COLUMNS = ["body_region", "muscles"]  # documented additions: the episode'
 REQUIRED = {"patient_id", "session_date", "technique", "pain_before"}
 YES_NO = {"yes": True, "no": False, "": None}
 VALIDATION_CHUNK = 5_000  # rows validated between two progress reports
+_IMPORT_CACHE_KIB = 256 * 1024  # SQLite's page cache while importing; it takes only the pages it needs
 _IN_CHUNK = 5_000  # ids per IN (…) list: below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters
 # While an import renumbers, a session waiting for its final number holds _SHIFT + a number unique to it: above
 # every real session number, so the unique (episode, number) index of live sessions holds after every statement.
@@ -135,7 +146,7 @@ def _cell(value) -> str:
 
 def validate_rows(
     table: pd.DataFrame, today: date | None = None, on_progress: Callable[[int, int], None] | None = None
-) -> list[SessionInput]:
+) -> ValidRows:
     """Return every row validated, or raise ImportRefused listing every bad cell of the whole file.
 
     `on_progress(rows_done, rows_total)` is called after each chunk of rows, for a progress bar.
@@ -151,26 +162,164 @@ def validate_rows(
         raise ImportRefused(problems)
     today = today or date.today()  # once for the file, not once per row
     names = list(table.columns)
-    columns = [[_cell(v) for v in table[name].tolist()] for name in names]
+    cells = {name: table[name].tolist() for name in names}
     total = len(table)
-    entries = []
-    for line, values in enumerate(zip(*columns, strict=True), start=2):
-        row = dict(zip(names, values, strict=True))
-        data, cell_problems = _typed(row)
-        data["today"] = today
-        try:
-            entries.append(validate_session(data))
-        except InvalidInput as refused:
-            cell_problems += refused.problems
-        if cell_problems:
-            problems += [RowProblem(line, p.field, str(row.get(p.field, "")), p.message) for p in cell_problems]
-        if on_progress and (line - 1) % VALIDATION_CHUNK == 0:
-            on_progress(line - 1, total)
+    fast = _FastPath(cells, total, today)
+    columns: dict[str, list] = {name: [] for name in _FIELDS}
+    validated: dict[int, SessionInput] = {}
+    for start in range(0, total, VALIDATION_CHUNK):
+        stop = min(start + VALIDATION_CHUNK, total)
+        typed, refused = fast.columns(start, stop)
+        for index in refused:  # some cell is not plainly valid: the whole row goes through SessionInput
+            row = {name: _cell(cells[name][index]) for name in names}
+            entry, row_problems = _validate_row(row, today)
+            problems += [RowProblem(index + 2, p.field, str(row.get(p.field, "")), p.message) for p in row_problems]
+            if entry is not None:
+                validated[index] = entry
+                for name in _FIELDS:
+                    typed[name][index - start] = getattr(entry, name)
+        for name in _FIELDS:
+            columns[name] += typed[name]
+        if on_progress and stop < total:
+            on_progress(stop, total)
     if on_progress:
         on_progress(total, total)
     if problems:
         raise ImportRefused(problems)
-    return entries
+    given = {name: cells[name] for name in _OPTIONAL if name in cells}
+    return ValidRows(columns, given, validated)
+
+
+def _validate_row(row: dict[str, str], today: date) -> tuple[SessionInput | None, list[Problem]]:
+    """Return one row validated by SessionInput (None if refused) and every problem of its cells."""
+    data, problems = _typed(row)
+    data["today"] = today
+    try:
+        return validate_session(data), problems
+    except InvalidInput as refused:
+        return None, problems + refused.problems
+
+
+def _yes_no(text: str) -> bool | None:
+    """Return a twitch-response cell as True, False or None (empty); ValueError if it is something else."""
+    if text in YES_NO:
+        return YES_NO[text]
+    if text.lower() in YES_NO:
+        return YES_NO[text.lower()]
+    raise ValueError(f"'{text}' must be yes or no")
+
+
+_FIELDS = tuple(SessionInput.model_fields)  # in declaration order, as in a validated SessionInput's __dict__
+# `_typed` leaves these fields out when their cell is empty (SessionInput's defaults apply); it gives all others.
+_OPTIONAL = ("pain_scale", "pain_after", "side_effects", "muscles")
+_ALWAYS_GIVEN = frozenset(_FIELDS).difference(_OPTIONAL)
+_REFUSED = object()  # a cell the fast path does not accept; its row goes through SessionInput
+_FLOAT, _DATE = TypeAdapter(float), TypeAdapter(date)  # pydantic's own parsing, as for SessionInput's fields
+
+
+class ValidRows(Sequence[SessionInput]):
+    """The validated sessions of a file, held as one list per SessionInput field; each item is a SessionInput.
+
+    `import_sessions` reads the columns, so an import of 100,000 rows never builds 100,000 models.
+    """
+
+    def __init__(self, columns: dict[str, list], given: dict[str, list], validated: dict[int, SessionInput]):
+        self.columns = columns  # SessionInput field -> its value in every row
+        self._given = given  # the cells of the fields in _OPTIONAL, to tell which ones the file gave
+        self._validated = validated  # the rows that SessionInput validated itself, by position
+
+    def __len__(self) -> int:
+        return len(self.columns["patient_id"])
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self))[index]
+        entry = self._validated.get(index)
+        if entry is None:
+            values = {name: values[index] for name, values in self.columns.items()}
+            values["side_effects"], values["muscles"] = list(values["side_effects"]), list(values["muscles"])
+            fields_set = _ALWAYS_GIVEN.union(
+                name for name in _OPTIONAL if name in self._given and _cell(self._given[name][index])
+            )
+            entry = checked_session(values, set(fields_set))
+        return entry
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"ValidRows({len(self)} sessions)"
+
+
+def _accept(check: Callable, cell) -> object:
+    try:
+        return check(_cell(cell))
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        return _REFUSED
+
+
+class _FastPath:
+    """The typed values of every plainly valid row, without running pydantic once per row.
+
+    Each distinct cell of a column is checked once, by SessionInput's own field validators (and pydantic's own
+    number and date parsing), and the rules between fields are `pain_problem` and `date_problem`, which
+    SessionInput's model validator calls too: one definition of every rule. A row with any cell not accepted here
+    is validated by SessionInput as a whole, for its exact problems; tests hold both ways to the same entries.
+    """
+
+    def __init__(self, cells: dict[str, list], total: int, today: date):
+        # A column left out of the file reads as empty cells, as in `_typed`.
+        self.cells = {name: cells.get(name) or [""] * total for name in COLUMNS + EXTRA_COLUMNS}
+        self.today = today
+        self.checked: dict[str, dict] = {name: {} for name in self.cells}
+        self.fits: dict[tuple, bool] = {}
+        self.checks: dict[str, Callable] = {
+            "patient_id": SessionInput._patient_id,
+            "session_date": self._date,
+            "technique": SessionInput._technique,
+            "pain_scale": SessionInput._pain_scale,
+            "pain_before": _FLOAT.validate_python,
+            "pain_after": lambda cell: _FLOAT.validate_python(cell) if cell else None,
+            "side_effects": lambda cell: SessionInput._side_effects(parse_side_effects(cell)),
+            "condition": SessionInput._optional_code,
+            "body_region": SessionInput._optional_code,
+            "clinician": SessionInput._optional_code,
+            "twitch_response": _yes_no,
+            "muscles": lambda cell: SessionInput._muscles(cell.split(";")),
+            "notes": str,
+        }
+
+    def _date(self, cell: str) -> date:
+        day = _DATE.validate_python(SessionInput._iso_date(cell))
+        if date_problem(day, self.today):
+            raise ValueError("in the future")
+        return day
+
+    def columns(self, start: int, stop: int) -> tuple[dict[str, list], list[int]]:
+        """Return the typed values of the rows from `start` to `stop`, and the rows that need SessionInput."""
+        typed, refused = {}, set()
+        for name, check in self.checks.items():
+            cells = self.cells[name][start:stop]
+            checked = self.checked[name]
+            for cell in set(cells).difference(checked):
+                checked[cell] = _accept(check, cell)
+            values = typed[name] = [checked[cell] for cell in cells]
+            if _REFUSED in checked.values():
+                refused.update(start + i for i, value in enumerate(values) if value is _REFUSED)
+        fits = self.fits
+        for i, key in enumerate(zip(typed["pain_scale"], typed["pain_before"], typed["pain_after"], strict=True)):
+            fit = fits.get(key)
+            if fit is None:
+                scale, before, after = key
+                fit = fits[key] = _REFUSED in key or not (
+                    pain_problem("pain_before", before, scale) or pain_problem("pain_after", after, scale))
+            if not fit:
+                refused.add(start + i)
+        typed["today"] = [self.today] * (stop - start)
+        return typed, sorted(refused)
 
 
 def _typed(row: dict) -> tuple[dict, list[Problem]]:
@@ -190,13 +339,10 @@ def _typed(row: dict) -> tuple[dict, list[Problem]]:
         value = get(name, "")
         if value != "":
             data[name] = value
-    twitch = get("twitch_response", "")
-    if twitch in YES_NO:
-        data["twitch_response"] = YES_NO[twitch]
-    elif twitch.lower() in YES_NO:
-        data["twitch_response"] = YES_NO[twitch.lower()]
-    else:
-        problems.append(Problem("twitch_response", f"'{twitch}' must be yes or no"))
+    try:
+        data["twitch_response"] = _yes_no(get("twitch_response", ""))
+    except ValueError as error:
+        problems.append(Problem("twitch_response", str(error)))
     effects = get("side_effects", "")
     if effects:
         try:
@@ -224,6 +370,20 @@ def _chunks(items: list, size: int = _IN_CHUNK) -> Iterator[list]:
         yield items[start : start + size]
 
 
+def _columns_of(entries: Sequence[SessionInput]) -> dict[str, list]:
+    """Return validated sessions as one list per SessionInput field."""
+    if isinstance(entries, ValidRows):
+        return entries.columns
+    return {name: [getattr(entry, name) for entry in entries] for name in _FIELDS}
+
+
+def _stored_columns(rows: dict[str, list]) -> dict[str, list]:
+    """Return the stored column values of validated sessions, column by column, as `db.writes.session_values`."""
+    stored = {name: rows[name] for name in _STORED}
+    stored["muscles"] = [";".join(muscles) for muscles in rows["muscles"]]
+    return stored
+
+
 _NEW = object()  # the id of a patient, episode or clinician that the import has yet to create
 
 
@@ -235,58 +395,63 @@ class _Plan:
     episodes: dict[tuple, dict]  # (patient pseudonym, condition) -> {"id", "body_region"}, existing episodes
     users: dict[str, int]  # username -> id
     live: dict[int, dict]  # session id -> stored values, every live session of the file's patients
-    actions: list[tuple[str, dict | None]]  # per entry: ("new" | "update" | "unchanged" | "deleted", current)
+    new: list[int]  # the rows to insert, by position
+    updates: list[tuple[int, dict]]  # (row, its stored session) for the rows that change a stored session
     result: ImportResult
 
 
-def _plan(session: Session, entries: list[SessionInput]) -> _Plan:
+def _plan(session: Session, rows: dict[str, list]) -> _Plan:
     """Read what the file's patients already have and decide, row by row, what the import does. No writes."""
-    pseudonyms = list(dict.fromkeys(e.patient_id for e in entries))
+    pseudonyms = list(dict.fromkeys(rows["patient_id"]))
     patients: dict[str, int] = {}
     for chunk in _chunks(pseudonyms):
-        rows = session.execute(select(Patient.pseudonym, Patient.id).where(Patient.pseudonym.in_(chunk)))
-        patients.update(rows.all())
+        found = session.execute(select(Patient.pseudonym, Patient.id).where(Patient.pseudonym.in_(chunk)))
+        patients.update(found.all())
     by_id = {patient_id: pseudonym for pseudonym, patient_id in patients.items()}
     episodes: dict[tuple, dict] = {}
     existing: dict[tuple, dict] = {}
     live: dict[int, dict] = {}
     for chunk in _chunks(list(by_id)):
-        rows = session.execute(
+        found = session.execute(
             select(Episode.id, Episode.patient_id, Episode.condition, Episode.body_region)
             .where(Episode.patient_id.in_(chunk))
             .order_by(Episode.id)
         )
-        for row in rows:
+        for row in found:
             episodes.setdefault((by_id[row.patient_id], row.condition), {"id": row.id, "body_region": row.body_region})
         _read_sessions(session, chunk, by_id, existing, live)
     users = dict(session.execute(select(User.username, User.id)).all())
     result = ImportResult()
-    new_clinicians = dict.fromkeys(e.clinician for e in entries if e.clinician and e.clinician not in users)
+    new_clinicians = dict.fromkeys(c for c in rows["clinician"] if c and c not in users)
     result.new_clinicians = list(new_clinicians)
     result.new_patients = len(pseudonyms) - len(patients)
-    actions: list[tuple[str, dict | None]] = []
-    keys = _identity_keys((e.patient_id, e.session_date, e.technique) for e in entries)
-    for entry, key in zip(entries, keys, strict=True):
+    count = len(rows["patient_id"])
+    if not existing:  # none of the file's patients has a session yet: every row is new
+        result.inserted = count
+        return _Plan(patients, episodes, users, live, list(range(count)), [], result)
+    new, updates = [], []
+    stored = _stored_columns(rows)
+    keys = _identity_keys(zip(rows["patient_id"], rows["session_date"], rows["technique"], strict=True))
+    for index, key in enumerate(keys):
         current = existing.get(key)
         if current is None:
-            actions.append(("new", None))
-            result.inserted += 1
+            new.append(index)
         elif current["deleted"]:
-            actions.append(("deleted", current))
             result.deleted += 1
         else:
-            episode = episodes.get((entry.patient_id, entry.condition))
-            wanted = session_values(entry) | {
-                "episode_id": episode["id"] if episode else _NEW,
-                "clinician_id": users.get(entry.clinician, _NEW) if entry.clinician else None,
-            }
-            if any(current[k] != v for k, v in wanted.items()) or current["side_effects"] != entry.side_effects:
-                actions.append(("update", current))
-                result.updated += 1
+            episode = episodes.get((rows["patient_id"][index], rows["condition"][index]))
+            clinician = rows["clinician"][index]
+            if (
+                any(current[name] != stored[name][index] for name in _STORED)
+                or current["episode_id"] != (episode["id"] if episode else _NEW)
+                or current["clinician_id"] != (users.get(clinician, _NEW) if clinician else None)
+                or current["side_effects"] != rows["side_effects"][index]
+            ):
+                updates.append((index, current))
             else:
-                actions.append(("unchanged", current))
                 result.unchanged += 1
-    return _Plan(patients, episodes, users, live, actions, result)
+    result.inserted, result.updated = len(new), len(updates)
+    return _Plan(patients, episodes, users, live, new, updates, result)
 
 
 _READ = ("session_id", "episode_id", "clinician_id", "session_number", "deleted_at", "patient_id", *_STORED)
@@ -324,14 +489,14 @@ def _read_sessions(session: Session, patient_ids: list[int], by_id: dict[int, st
             live[current["session_id"]] = current
 
 
-def plan_import(session: Session, *, actor: Actor, entries: list[SessionInput]) -> ImportResult:
+def plan_import(session: Session, *, actor: Actor, entries: Sequence[SessionInput]) -> ImportResult:
     """Return what importing these validated sessions would do (new, updated, unchanged), writing nothing."""
     require_role(actor, CLINICAL_WRITERS, "import clinical data")
-    return _plan(session, entries).result
+    return _plan(session, _columns_of(entries)).result
 
 
 def import_sessions(
-    session: Session, *, actor: Actor, entries: list[SessionInput], source: str = ""
+    session: Session, *, actor: Actor, entries: Sequence[SessionInput], source: str = ""
 ) -> ImportResult:
     """Write validated sessions in the caller's transaction: new ones inserted, changed ones updated, same ones left.
 
@@ -340,158 +505,192 @@ def import_sessions(
     Every inserted and updated session is audited, and so is the import itself.
     """
     require_role(actor, CLINICAL_WRITERS, "import clinical data")
-    plan = _plan(session, entries)
-    rollups.touch_patients(session, {entry.patient_id for entry in entries})  # before anything is written
+    with _page_cache(session, _IMPORT_CACHE_KIB):
+        return _import(session, actor, _columns_of(entries), source)
+
+
+@contextmanager
+def _page_cache(session: Session, kibibytes: int) -> Iterator[None]:
+    """Give SQLite's page cache up to this much memory while the block runs, then the connection's own size again.
+
+    An import writes every page of the new rows and of the indexes they go into; with SQLite's default of 2 MiB,
+    the pages are written out to the WAL and read back several times before the commit.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    connection = session.connection()
+    previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{int(kibibytes)}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+
+
+def _import(session: Session, actor: Actor, rows: dict[str, list], source: str) -> ImportResult:
+    """Import validated sessions given as columns (see `import_sessions`)."""
+    plan = _plan(session, rows)
+    regions = _regions(rows)
+    filled = [key for key, episode in plan.episodes.items() if regions.get(key) and not episode["body_region"]]
+    # Before anything is written: the patients whose episodes the import changes (a re-import that changes
+    # nothing leaves the roll-ups alone).
+    pseudonyms = rows["patient_id"]
+    rollups.touch_patients(session, {pseudonyms[i] for i in plan.new} | {pseudonyms[i] for i, _ in plan.updates}
+                           | {patient for patient, _ in filled})
     now = utcnow()
-    patient_ids = _create_patients(session, plan, entries, now)
+    patient_ids = _create_patients(session, plan, pseudonyms, now)
     clinician_ids = dict(plan.users)
     for username in plan.result.new_clinicians:
         clinician_ids[username] = get_or_create_clinician(session, username).id
-    episode_ids = _create_episodes(session, plan, entries, patient_ids, now)
+    episode_ids = _create_episodes(session, plan, regions, filled, patient_ids, now)
 
-    new_rows, new_effects, updates = [], [], []
-    for entry, (action, current) in zip(entries, plan.actions, strict=True):
-        if action not in ("new", "update"):
-            continue
-        values = session_values(entry)
-        values["episode_id"] = episode_ids[(entry.patient_id, entry.condition)]
-        values["clinician_id"] = clinician_ids[entry.clinician] if entry.clinician else None
-        if action == "new":
-            values["created_at"] = now
-            new_rows.append(values)
-            new_effects.append(entry.side_effects)
-        else:
-            updates.append((current, values, entry.side_effects))
+    # Every row's stored values, column by column; then the new rows' and the changed rows' share of them.
+    stored = _stored_columns(rows)
+    stored["episode_id"] = [episode_ids[key] for key in zip(rows["patient_id"], rows["condition"], strict=True)]
+    stored["clinician_id"] = [clinician_ids[c] if c else None for c in rows["clinician"]]
+    updates = [(current, {name: values[index] for name, values in stored.items()}, rows["side_effects"][index])
+               for index, current in plan.updates]
+    every_row = len(plan.new) == len(rows["patient_id"])
+    new = stored if every_row else {name: [values[i] for i in plan.new] for name, values in stored.items()}
+    new_effects = rows["side_effects"] if every_row else [rows["side_effects"][i] for i in plan.new]
 
-    numbers = _final_numbers(plan.live, updates, new_rows)
+    numbers, new["session_number"] = _final_numbers(plan.live, updates, new["episode_id"], new["session_date"])
     moved = {sid: k for sid, (episode, k) in numbers.items()
              if (episode, k) != (plan.live[sid]["episode_id"], plan.live[sid]["session_number"])}
     _shift_out(session, list(moved))  # free the numbers that moved sessions and new ones will take
     _update_sessions(session, actor, updates, source)
-    if new_rows:
-        _insert_many(session, T, new_rows)
+    before = _highest_id(session, T)
+    if plan.new:
+        bulk.insert_columns(session, T, new | {"created_at": now})
     _give_final_numbers(session, moved)
-    ids = _new_session_ids(session, new_rows)
+    ids = _new_session_ids(session, before, new["episode_id"], new["session_number"]) if plan.new else []
     _insert_side_effects(session, ids, new_effects)
-    for row, effects in zip(new_rows, new_effects, strict=True):
-        row["side_effects"] = effects  # for the audit only; the rows have been inserted
-    audit.record_many(session, actor, "create", "session",
-                      [(session_id, _audit_values(row)) for session_id, row in zip(ids, new_rows, strict=True)],
-                      detail=f"import {source}")
+    audited = {name: new[name] for name in _AUDITED}
+    audited["side_effects"] = [_effects_text(pairs) for pairs in new_effects]
+    audit.record_many(session, actor, "create", "session", ids, audited, detail=f"import {source}")
     audit.record(session, actor, "import", "file", detail=f"{source}: {plan.result.summary()}")
     return plan.result
 
 
-# Bulk inserts go out as plain executemany and the new ids are read back by their unique keys: SQLAlchemy
-# sends INSERT … RETURNING with sort_by_parameter_order one row at a time on SQLite, twenty times slower.
-
-
-def _insert_many(session: Session, table: Table, rows: list[dict]) -> None:
-    """Insert rows (dicts with the same keys) in one executemany, values converted as SQLAlchemy converts them.
-
-    On SQLite the statement goes straight to the driver: SQLAlchemy's per-row parameter handling costs as much as
-    SQLite's own work on 100,000 rows. Elsewhere it is an ordinary Core insert (batched by the dialect).
-    """
-    if not rows:
-        return
-    dialect = session.get_bind().dialect
-    if dialect.name != "sqlite":
-        session.execute(insert(table), rows)
-        return
-    names = list(rows[0])
-    quote = dialect.identifier_preparer.quote
-    convert = [(i, p) for i, n in enumerate(names)
-               if (p := table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
-    values = [[row[n] for n in names] for row in rows]
-    for i, process in convert:
-        done: dict = {}  # a column repeats its values (one time stamp, a few hundred dates): convert each once
-        for row in values:
-            value = row[i]
-            if value is not None:
-                converted = done.get(value)
-                if converted is None:
-                    converted = done[value] = process(value)
-                row[i] = converted
-    sql = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))})"
-    session.connection().exec_driver_sql(sql, [tuple(row) for row in values])
-
-
-def _create_patients(session: Session, plan: _Plan, entries, now) -> dict[str, int]:
+def _create_patients(session: Session, plan: _Plan, pseudonyms: list[str], now) -> dict[str, int]:
     ids = dict(plan.patients)
-    new = [p for p in dict.fromkeys(e.patient_id for e in entries) if p not in ids]
+    new = [p for p in dict.fromkeys(pseudonyms) if p not in ids]
     if new:
-        _insert_many(session, P, [{"pseudonym": p, "created_at": now} for p in new])
-        for chunk in _chunks(new):
-            ids.update(session.execute(select(P.c.pseudonym, P.c.id).where(P.c.pseudonym.in_(chunk))).all())
+        before = _highest_id(session, P)
+        bulk.insert_columns(session, P, {"pseudonym": new, "created_at": now})
+        ids.update(zip(new, _inserted_ids(session, P, before, ("pseudonym",), [(p,) for p in new]), strict=True))
     return ids
 
 
-def _create_episodes(session: Session, plan: _Plan, entries, patient_ids: dict[str, int], now) -> dict[tuple, int]:
+def _highest_id(session: Session, table) -> int:
+    return session.execute(select(func.max(table.c.id))).scalar() or 0
+
+
+def _inserted_ids(session: Session, table, before: int, names: tuple[str, ...], keys: list[tuple]) -> list[int]:
+    """Return the ids of the rows just inserted, in insertion order, given their keys (values of `names`).
+
+    SQLite gives a new row the highest id so far + 1 (https://sqlite.org/autoinc.html), so under the write lock
+    the rows of one insert hold the ids after `before`, the highest id before it, in order; a count checks it.
+    Elsewhere, or should the count differ, the ids are read back by key.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        count, highest = session.execute(
+            select(func.count(), func.max(table.c.id)).where(table.c.id > before)
+        ).one()
+        if count == len(keys) and highest == before + count:
+            return list(range(before + 1, before + count + 1))
+    found = _ids_by_key(session, table, before, names, keys)
+    return [found[key] for key in keys]
+
+
+def _ids_by_key(session: Session, table, before: int, names: tuple[str, ...], keys: list[tuple]) -> dict[tuple, int]:
+    """Return {key: id} for rows just inserted with these keys (values of `names`), live rows only.
+
+    They are the rows above `before`, the highest id before the insert: writes hold the write lock (SQLite's BEGIN
+    IMMEDIATE, PostgreSQL's advisory lock), and both hand out ids above every existing one. Should a key not be
+    among them, it is looked up by its first column, the oldest row first.
+    """
+    columns = [table.c[name] for name in names]
+    live = [table.c.deleted_at.is_(None)] if "deleted_at" in table.c else []
+    connection = session.connection()
+    # By id alone, a range of the primary key: rows just inserted are live, and a condition on deleted_at could
+    # lead SQLite to scan a partial index of every session instead.
+    rows = connection.execute(select(table.c.id, *columns).where(table.c.id > before)).all()
+    ids, *values = zip(*rows, strict=True) if rows else ((),) * (len(columns) + 1)
+    found = dict(zip(zip(*values, strict=True), ids, strict=True))
+    missing = sorted({key[0] for key in keys if key not in found})
+    for chunk in _chunks(missing):
+        rows = connection.execute(select(*columns, table.c.id).where(columns[0].in_(chunk), *live).order_by(table.c.id))
+        for row in rows:
+            found.setdefault(tuple(row[:-1]), row[-1])
+    return found
+
+
+def _regions(rows: dict[str, list]) -> dict[tuple, str | None]:
+    """Return the body region of each (patient, condition) of the file: the first one the file gives it."""
+    regions: dict[tuple, str | None] = {}
+    for patient, condition, region in zip(rows["patient_id"], rows["condition"], rows["body_region"], strict=True):
+        key = (patient, condition)
+        if not regions.get(key):
+            regions[key] = region
+    return regions
+
+
+def _create_episodes(session: Session, plan: _Plan, regions: dict[tuple, str | None], filled: list[tuple],
+                     patient_ids: dict[str, int], now) -> dict[tuple, int]:
     """Return the episode id of every (patient, condition) in the file, creating the new ones.
 
-    As `db.writes.get_or_create_episode`: a new episode takes its body region from the file, and an episode
-    without one takes the first region the file gives it.
+    As `db.writes.get_or_create_episode`: a new episode takes its body region from the file, and an existing
+    episode without one (those `filled`) takes the first region the file gives it.
     """
-    regions: dict[tuple, str | None] = {}
-    for entry in entries:
-        key = (entry.patient_id, entry.condition)
-        if not regions.get(key):
-            regions[key] = entry.body_region
     ids = {key: episode["id"] for key, episode in plan.episodes.items() if key in regions}
-    filled = [
-        {"b_id": episode["id"], "region": regions[key]}
-        for key, episode in plan.episodes.items()
-        if key in regions and regions[key] and not episode["body_region"]
-    ]
     if filled:
         session.execute(
-            update(E).where(E.c.id == bindparam("b_id"))
-            .values(body_region=bindparam("region")),
-            filled,
+            update(E).where(E.c.id == bindparam("b_id")).values(body_region=bindparam("region")),
+            [{"b_id": plan.episodes[key]["id"], "region": regions[key]} for key in filled],
         )
     new = [key for key in regions if key not in ids]
     if new:
-        _insert_many(session, E, [
-            {"patient_id": patient_ids[p], "condition": c, "body_region": regions[(p, c)], "created_at": now}
-            for p, c in new
-        ])
-        pseudonym = {patient_ids[p]: p for p, _ in new}
-        for chunk in _chunks(list(pseudonym)):
-            rows = session.execute(
-                select(E.c.id, E.c.patient_id, E.c.condition).where(E.c.patient_id.in_(chunk)).order_by(E.c.id)
-            )
-            for episode_id, patient_id, condition in rows:
-                ids.setdefault((pseudonym[patient_id], condition), episode_id)  # the oldest, as plan.episodes
+        before = _highest_id(session, E)
+        keys = [(patient_ids[p], c) for p, c in new]
+        bulk.insert_columns(session, E, {
+            "patient_id": [patient for patient, _ in keys], "condition": [c for _, c in keys],
+            "body_region": [regions[key] for key in new], "created_at": now,
+        })
+        ids.update(zip(new, _inserted_ids(session, E, before, ("patient_id", "condition"), keys), strict=True))
     return ids
 
 
-def _final_numbers(live: dict[int, dict], updates: list, new_rows: list[dict]) -> dict[int, tuple[int, int]]:
+def _final_numbers(live: dict[int, dict], updates: list, new_episodes: list[int],
+                   new_dates: list[date]) -> tuple[dict[int, tuple[int, int]], list[int]]:
     """Number the sessions of every episode the import touches 1, 2, 3… by date, ties in entry (id) order.
 
-    Returns (episode, number) for the touched episodes' existing live sessions, and writes the number of each new
-    row into it. New rows get ids above every existing one, in insertion order, so they sort after existing
-    sessions of the same date and in file order among themselves.
+    Returns (episode, number) for the touched episodes' existing live sessions, and the number of each new row.
+    New rows get ids above every existing one, in insertion order, so they sort after existing sessions of the
+    same date and in file order among themselves.
     """
     episode_of = {sid: s["episode_id"] for sid, s in live.items()}
-    touched = {row["episode_id"] for row in new_rows}
+    touched = set(new_episodes)
     for current, values, _ in updates:
         touched.update((current["episode_id"], values["episode_id"]))
         episode_of[current["session_id"]] = values["episode_id"]
     members: dict[int, list[tuple]] = {episode: [] for episode in touched}
     for sid, episode in episode_of.items():
         if episode in members:
-            members[episode].append((live[sid]["session_date"], 0, sid, None))
-    for index, row in enumerate(new_rows):
-        members[row["episode_id"]].append((row["session_date"], 1, index, row))
+            members[episode].append((live[sid]["session_date"], 0, sid))
+    for index, (episode, day) in enumerate(zip(new_episodes, new_dates, strict=True)):
+        members[episode].append((day, 1, index))
     numbers: dict[int, tuple[int, int]] = {}
+    new_numbers = [0] * len(new_episodes)
     for episode, sessions in members.items():
-        sessions.sort(key=lambda s: s[:3])
-        for k, (_, is_new, sid, row) in enumerate(sessions, start=1):
+        sessions.sort()
+        for k, (_, is_new, ref) in enumerate(sessions, start=1):
             if is_new:
-                row["session_number"] = k
+                new_numbers[ref] = k
             else:
-                numbers[sid] = (episode, k)
-    return numbers
+                numbers[ref] = (episode, k)
+    return numbers, new_numbers
 
 
 def _set_numbers(session: Session, numbers: dict[int, int]) -> None:
@@ -512,29 +711,29 @@ def _give_final_numbers(session: Session, numbers: dict[int, int]) -> None:
     _set_numbers(session, numbers)
 
 
-def _new_session_ids(session: Session, new_rows: list[dict]) -> list[int]:
+def _new_session_ids(session: Session, before: int, episodes: list[int], numbers: list[int]) -> list[int]:
     """Return the ids of the rows just inserted, in their order, by their (episode, number), unique while live.
 
-    The numbers were given assuming the database hands out ids in insertion order (SQLite does, and so does a
-    PostgreSQL sequence under the write lock). Reading the episodes back checks it: should an episode's sessions
-    by date and id not be numbered 1, 2, 3…, they are numbered again here, as `db.writes.renumber_episode` does.
+    The numbers were given assuming the database hands out ids above `before` in insertion order (SQLite does, and
+    so does a PostgreSQL sequence under the write lock). Should the ids say otherwise, the touched episodes are
+    read back and numbered again by date and id, as `db.writes.renumber_episode` does.
     """
-    episodes = sorted({row["episode_id"] for row in new_rows})
+    ids = _inserted_ids(session, T, before, ("episode_id", "session_number"), list(zip(episodes, numbers, strict=True)))
+    if ids and ids[0] > before and all(a < b for a, b in zip(ids, ids[1:], strict=False)):
+        return ids
     rows = []
-    for chunk in _chunks(episodes):
-        rows += session.execute(
+    for chunk in _chunks(sorted(set(episodes))):
+        rows += session.connection().execute(
             select(T.c.id, T.c.episode_id, T.c.session_number)
             .where(T.c.episode_id.in_(chunk), T.c.deleted_at.is_(None))
             .order_by(T.c.episode_id, T.c.session_date, T.c.id)
         ).all()
-    by_number = {(row.episode_id, row.session_number): row.id for row in rows}
-    ids = [by_number[(row["episode_id"], row["session_number"])] for row in new_rows]
     wanted, k, previous = {}, 0, None
-    for row in rows:
-        k = k + 1 if row.episode_id == previous else 1
-        previous = row.episode_id
-        if row.session_number != k:
-            wanted[row.id] = k
+    for session_id, episode, number in rows:
+        k = k + 1 if episode == previous else 1
+        previous = episode
+        if number != k:
+            wanted[session_id] = k
     _shift_out(session, list(wanted))
     _set_numbers(session, wanted)
     return ids
@@ -571,14 +770,19 @@ def _audit_values(values: dict) -> dict:
     return audited
 
 
-def _insert_side_effects(session: Session, session_ids, effects: list[list[tuple[str, str]]]) -> None:
-    rows = [
-        {"session_id": session_id, "code": code, "severity": severity}
-        for session_id, pairs in zip(session_ids, effects, strict=True)
-        for code, severity in pairs
-    ]
+def _insert_side_effects(session: Session, session_ids: list[int], effects: list[list[tuple[str, str]]]) -> None:
+    rows = [(session_id, code, severity)
+            for session_id, pairs in zip(session_ids, effects, strict=True) if pairs
+            for code, severity in pairs]
     if rows:
-        _insert_many(session, SideEffect.__table__, rows)
+        session_id, code, severity = (list(column) for column in zip(*rows, strict=True))
+        bulk.insert_columns(session, SideEffect.__table__, {"session_id": session_id, "code": code,
+                                                            "severity": severity})
+
+
+def _effects_text(pairs: list[tuple[str, str]]) -> str:
+    """Return side effects as the interchange text `code:severity;…`."""
+    return ";".join(f"{code}:{severity}" for code, severity in pairs)
 
 
 def _number_text(value) -> str:
