@@ -27,6 +27,7 @@ USERNAME = re.compile(r"^[a-z0-9_.-]{2,64}$")
 
 # argon2-cffi's defaults are Argon2id with RFC 9106's low-memory profile. Tests swap in a cheap hasher.
 hasher = PasswordHasher()
+UNKNOWN_USER = "(unknown user)"  # the audit's actor for a login with a username that has no account
 # A hash of a password nobody has, checked when the username is unknown, so a login takes as long either way
 # and its timing does not tell which usernames exist.
 _DUMMY_HASH = hasher.hash("no such user, but the same amount of work")
@@ -74,7 +75,8 @@ def _attempt(session: Session, username: str, password: str, at: datetime) -> Ac
     if user is None or user.password_hash is None:
         with suppress(VerificationError):
             hasher.verify(_DUMMY_HASH, password)
-        audit.record(session, Actor(None, username[:64], "nobody"), "login_failed", "user", detail="unknown user")
+        # The typed name is not kept: people type their password into the username field, and the trail is forever.
+        audit.record(session, Actor(None, UNKNOWN_USER, "nobody"), "login_failed", "user", detail="unknown user")
         return refused
     actor = actor_for(user)
     locked_until = _aware(user.locked_until)

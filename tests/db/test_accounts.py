@@ -280,6 +280,7 @@ SECRETS = {
     "first": "Quartz-Zebra-4471-first",
     "wrong guess": "Quartz-Zebra-4471-guess",
     "typed for an unknown user": "Quartz-Zebra-4471-unknown",
+    "typed as a username": "Quartz-Zebra-4471-in-the-username-field",
     "reset": "Quartz-Zebra-4471-reset",
     "cli add": "Quartz-Zebra-4471-cli-add",
     "cli reset": "Quartz-Zebra-4471-cli-reset",
@@ -307,6 +308,7 @@ def test_no_password_appears_in_the_database_its_files_the_audit_trail_or_any_lo
     login(engine, "alice", SECRETS["first"], now=clock(T0))
     refusal(engine, "alice", SECRETS["wrong guess"])
     refusal(engine, "no_such_user", SECRETS["typed for an unknown user"])
+    refusal(engine, SECRETS["typed as a username"], "alice")  # a slip: the password in the username field
     reset(engine, "alice", SECRETS["reset"])
     login(engine, "alice", SECRETS["reset"], now=clock(T0))
     assert cli(monkeypatch, database_url, "add", "bob", "--role", "manager", stdin=SECRETS["cli add"]) == 0
@@ -333,7 +335,7 @@ def test_no_password_appears_in_the_database_its_files_the_audit_trail_or_any_lo
         places["server log"] = request.getfixturevalue("postgres_server").log_file.read_text(errors="replace")
 
     assert "INSERT INTO users" in caplog.text  # the statements were logged, so the check below means something
-    assert stored.count("$argon2id$") == 2 and audit_trail.count("login_failed") == 2
+    assert stored.count("$argon2id$") == 2 and audit_trail.count("login_failed") == 3
     for name, secret in SECRETS.items():
         for place, content in places.items():
-            assert secret not in content, f"the {name} password is in the {place}"
+            assert secret.lower() not in content.lower(), f"the {name} password is in the {place}"  # as typed or folded

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from db import accounts, audit, corrections, interchange, queries
 from db.access import Actor
-from db.accounts import LoginRefused, login
+from db.accounts import UNKNOWN_USER, LoginRefused, login
 from db.engine import write_session
 from db.models import AuditEvent, User
 from db.writes import record_session
@@ -224,7 +224,7 @@ def test_logins_failed_logins_and_lockouts_write_one_row_each(engine, staff):
     attempts = [
         ("clin", PASSWORD, ("login", clin.id, "clin", clin.id, "")),
         ("clin", "wrong", ("login_failed", clin.id, "clin", clin.id, "wrong password")),
-        ("who_is_this", PASSWORD, ("login_failed", None, "who_is_this", None, "unknown user")),
+        ("who_is_this", PASSWORD, ("login_failed", None, UNKNOWN_USER, None, "unknown user")),
     ]
     for username, password, expected in attempts:
         since = last_audit_id(engine)
