@@ -13,6 +13,7 @@ from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from db.queries import OutcomeFilter
 from db.writes import mark_reviewed
 
+ALERTS_SHOWN = 10  # alerts listed with their own button; a network can have hundreds unreviewed
 SECTIONS = ("Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety")
 CAVEAT = (
     "Clinic data are observational, not a trial: patients were not randomised to techniques, so differences "
@@ -53,7 +54,7 @@ curve = data["curve"]
 alerts = data["serious"]
 if not alerts.empty:
     st.error(f"{len(alerts)} significant or serious side effect(s) to review", icon=":material/warning:")
-    for event in alerts.itertuples():
+    for event in alerts.head(ALERTS_SHOWN).itertuples():
         text, button = st.columns([5, 1], vertical_alignment="center")
         text.markdown(
             f"**{event.session_date}** · {SIDE_EFFECTS.get(event.code, event.code)} ({event.severity}) · "
@@ -65,6 +66,15 @@ if not alerts.empty:
                 mark_reviewed(session, actor=actor, side_effect_id=int(event.side_effect_id))
             resources.clear_after_write()
             st.rerun()
+    if len(alerts) > ALERTS_SHOWN:  # a button each for the most recent; the rest listed, not hidden
+        with st.expander(f"{len(alerts) - ALERTS_SHOWN} older event(s) to review after these",
+                         icon=":material/list:"):
+            older = alerts.iloc[ALERTS_SHOWN:]
+            st.dataframe(
+                older.assign(code=older["code"].map(lambda c: SIDE_EFFECTS.get(c, c)),
+                             technique=older["technique"].map(TECHNIQUE_LABELS)).drop(columns="side_effect_id"),
+                hide_index=True, key="older_alerts",
+            )
 
 if curve.empty:
     st.info("No sessions match these filters — widen the filters or record sessions first.")

@@ -7,8 +7,12 @@ import warnings
 import pytest
 
 from db.cli import main
+from db.engine import make_engine, write_session
+from db.writes import record_session
 from tests.app.conftest import download_content
+from tests.db.factories import ADMIN, session_input
 
+ALERTS_SHOWN = 10  # as on the page (a page script cannot be imported)
 SECTIONS = ["Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety"]
 
 
@@ -92,6 +96,23 @@ def test_marking_an_alert_reviewed_removes_it_from_the_top_of_the_page(manager):
     assert not manager.exception
     after = len([b for b in manager.button if b.key and b.key.startswith("review_")])
     assert after == before - 1
+
+
+def test_many_alerts_show_the_most_recent_with_buttons_and_list_the_rest(as_role, seeded_url):
+    engine = make_engine(seeded_url)
+    for day in range(1, 13):  # twelve more serious events, on top of the sample's three
+        entry = session_input(patient_id=f"A{day:03d}", session_date=f"2025-06-{day:02d}",
+                              side_effects=[("syncope", "serious")])
+        with write_session(engine) as session:
+            record_session(session, actor=ADMIN, entry=entry)
+    engine.dispose()
+    manager = as_role("manager")
+    assert "15 significant or serious side effect(s) to review" in manager.error[0].value
+    buttons = [b for b in manager.button if b.key and b.key.startswith("review_")]
+    assert len(buttons) == ALERTS_SHOWN
+    older = next(frame.value for frame in manager.dataframe if "severity" in frame.value.columns)
+    assert len(older) == 15 - ALERTS_SHOWN
+    assert "side_effect_id" not in older.columns and set(older["severity"]) <= {"significant", "serious"}
 
 
 def test_safety_section_shows_rates_beside_the_published_ones(manager):
