@@ -148,7 +148,6 @@ class TreatmentSession(SQLModel, table=True):
             "uq_sessions_episode_number_live", "episode_id", "session_number", unique=True,
             sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
         ),
-        Index("ix_sessions_date", "session_date"),
         # Covering indexes for the clinic-wide aggregates (db/queries.py), so they read narrow index entries, never
         # the wide rows: every episode's live first session (session_number = 1 leads), and an episode's live
         # sessions in order. deleted_at is a column as well as the WHERE clause because SQLite counts an index as
@@ -171,7 +170,7 @@ class TreatmentSession(SQLModel, table=True):
     session_number: int
     session_date: date
     technique: str = Field(max_length=16)
-    clinician_id: Optional[int] = Field(default=None, foreign_key="users.id", index=True)
+    clinician_id: Optional[int] = Field(default=None, foreign_key="users.id")
     muscles: str = Field(default="", max_length=512)  # names joined by ';'
     twitch_response: Optional[bool] = None
     pain_scale: str = Field(default="vas_100", max_length=8)
@@ -199,7 +198,7 @@ class SideEffect(SQLModel, table=True):
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    session_id: int = Field(foreign_key="sessions.id", index=True, ondelete="CASCADE")
+    session_id: int = Field(foreign_key="sessions.id", ondelete="CASCADE")  # indexed by uq_side_effects_session_code
     code: str = Field(max_length=32)
     severity: str = Field(max_length=16)
     # Significant and serious events stay at the top of the manager's page until a manager marks them reviewed.
@@ -282,7 +281,7 @@ class AuditEvent(SQLModel, table=True):
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, index=True)
+    at: datetime = Field(default_factory=utcnow)  # id order is time order: the trail is only ever appended to
     actor_id: Optional[int] = Field(default=None, foreign_key="users.id")
     actor: str = Field(max_length=96)  # username at the time, kept even if the account is renamed
     action: str = Field(max_length=32)
