@@ -218,8 +218,6 @@ class OutcomeRollup(SQLModel, table=True):
     __tablename__ = "outcome_rollup"
     __table_args__ = (
         UniqueConstraint(*ROLLUP_CELL, "session_number", name="uq_outcome_rollup_cell"),
-        Index("ix_outcome_rollup_empty", "id",  # the cells a write emptied, found without reading every cell
-              sqlite_where=text("sessions = 0"), postgresql_where=text("sessions = 0")),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -251,7 +249,6 @@ class SafetyRollup(SQLModel, table=True):
     __tablename__ = "safety_rollup"
     __table_args__ = (
         UniqueConstraint(*ROLLUP_CELL, "code", name="uq_safety_rollup_cell"),
-        Index("ix_safety_rollup_empty", "id", sqlite_where=text("events = 0"), postgresql_where=text("events = 0")),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)

@@ -7,8 +7,9 @@ episode with a live first session, and nothing more; `detail_rows` holds the onl
 it is built on DESIGN.md section 3 as in analytics.outcomes (tests hold them equal).
 
 Keeping them current, inside each write's transaction: a write calls `touch(session, episode_ids)` (or
-`touch_patients`, when it may create episodes) before it changes anything (their contribution is taken out of the
-cells), and `write_session` calls `settle(session)` before committing (their new contribution is put back).
+`touch_patients`, when it may create episodes) before it changes anything (their contribution is noted), and
+`write_session` calls `settle(session)` before committing: the new contribution less the old is added to each
+cell in one upsert per table, and a cell left with no session is deleted.
 Writes are serialised (SQLite BEGIN IMMEDIATE, PostgreSQL advisory lock), so no two of them interleave here.
 `rebuild` recomputes everything (the migration that made the tables, the benchmark's bulk load, large imports).
 
@@ -57,8 +58,7 @@ from db.models import (
 )
 
 S = TreatmentSession
-TOUCHED = "rollups_touched"  # key in Session.info: episodes whose contribution is out of the cells until settle()
-TOUCHED_PATIENTS = "rollups_touched_patients"  # pseudonyms whose episodes, new ones too, are added at settle()
+PENDING = "rollups_pending"  # key in Session.info: what this unit of work touched, and the cells' net changes
 REBUILD = "rollups_rebuild"  # settle() rebuilds everything: the write touches too much for sums to pay
 REBUILD_MIN, REBUILD_SHARE = 1000, 0.25  # patients touched by one write, and their share of all patients
 CHUNK = 5000  # episode ids (or pseudonyms) per statement: well under SQLite's 32,766 parameters
@@ -192,45 +192,56 @@ def _contributions():
     )
 
 
-def _add(session: Session, episode_ids: list[int], sign: int) -> None:
-    """Add (sign 1) or take out (sign -1) the episodes' contribution to the roll-ups."""
+def _sums(session: Session, episode_ids: set[int], sign: int, into: dict) -> None:
+    """Add `sign` × the episodes' sums per cell to `into` ({model: {cell: [measures]}})."""
     for model, key, measures, stmt in _contributions():
-        sums: dict[tuple, list] = {}  # per cell over every chunk, so each cell is written once
-        for ids in _chunks(sorted(set(episode_ids))):
+        cells = into.setdefault(model, {})
+        for ids in _chunks(sorted(episode_ids)):
             for row in session.execute(stmt, {"episode_ids": ids}):
-                cell = sums.setdefault(tuple(row[: len(key)]), [0] * len(measures))
+                cell = cells.setdefault(tuple(row[: len(key)]), [0] * len(measures))
                 for i, value in enumerate(row[len(key) :]):
-                    cell[i] += value
-        _upsert(session, model, key, measures, sums, sign)
+                    cell[i] += sign * value
 
 
 @functools.cache
-def _upsert_statement(model, key: tuple[str, ...], measures: tuple[str, ...], dialect_name: str):
-    """Return INSERT … ON CONFLICT (cell) DO UPDATE adding the measures (built once, like `_contributions`)."""
+def _statements(model, key: tuple[str, ...], measures: tuple[str, ...], dialect_name: str):
+    """Return (upsert adding the measures to a cell, delete of a cell left empty), built once like `_contributions`."""
     table = model.__table__
-    stmt = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
-    adding = {m: table.c[m] + stmt.excluded[m] for m in measures}
-    return stmt.on_conflict_do_update(index_elements=list(key), set_=adding)
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+    adding = {m: table.c[m] + insert.excluded[m] for m in measures}
+    upsert = insert.on_conflict_do_update(index_elements=list(key), set_=adding)
+    empty = delete(table).where(*(table.c[k] == bindparam(f"cell_{k}") for k in key), table.c[measures[0]] == 0)
+    return upsert, empty
 
 
-def _upsert(session: Session, model, key, measures, sums: dict[tuple, list], sign: int) -> None:
-    if not sums:
-        return
-    stmt = _upsert_statement(model, key, measures, session.get_bind().dialect.name)
-    rows = [dict(zip(key, cell, strict=True)) | {m: sign * v for m, v in zip(measures, values, strict=True)}
-            for cell, values in sums.items()]
-    session.execute(stmt, rows)
+def _write(session: Session, deltas: dict) -> None:
+    """Add each cell's net change to the roll-ups: one upsert per table, and a delete where a cell may be empty."""
+    for model, key, measures, _ in _contributions():
+        changed = {cell: values for cell, values in deltas.get(model, {}).items() if any(values)}
+        if not changed:
+            continue
+        upsert, empty = _statements(model, key, measures, session.get_bind().dialect.name)
+        session.execute(upsert, [dict(zip(key, cell, strict=True)) | dict(zip(measures, values, strict=True))
+                                 for cell, values in changed.items()])
+        fewer = [cell for cell, values in changed.items() if values[0] < 0]  # first measure: sessions or events
+        if fewer:
+            session.execute(empty, [{f"cell_{k}": v for k, v in zip(key, cell, strict=True)} for cell in fewer])
+
+
+def _pending(session: Session) -> dict:
+    """Return this unit of work's touched episodes and patients, and the cells' net changes so far."""
+    return session.info.setdefault(PENDING, {"episodes": set(), "patients": set(), "deltas": {}})
 
 
 def touch(session: Session, episode_ids: Iterable[int]) -> None:
-    """Take these episodes' contribution out of the roll-ups until `settle`; call before changing them."""
+    """Note these episodes' contribution, to be taken out at `settle`; call before changing them."""
     if session.info.get(REBUILD):
         return
-    touched: set[int] = session.info.setdefault(TOUCHED, set())
-    fresh = set(episode_ids) - touched
+    pending = _pending(session)
+    fresh = set(episode_ids) - pending["episodes"]
     if fresh:
-        _add(session, list(fresh), -1)
-        touched |= fresh
+        _sums(session, fresh, -1, pending["deltas"])
+        pending["episodes"] |= fresh
 
 
 def touch_patients(session: Session, pseudonyms: Iterable[str]) -> None:
@@ -241,13 +252,13 @@ def touch_patients(session: Session, pseudonyms: Iterable[str]) -> None:
     """
     if session.info.get(REBUILD):
         return
-    remembered: set[str] = session.info.setdefault(TOUCHED_PATIENTS, set())
-    fresh = set(pseudonyms) - remembered
+    pending = _pending(session)
+    fresh = set(pseudonyms) - pending["patients"]
     if len(fresh) > REBUILD_MIN and len(fresh) > REBUILD_SHARE * session.scalar(select(func.count(Patient.id))):
         session.info[REBUILD] = True
         return
     touch(session, _episodes_of(session, fresh))
-    remembered |= fresh
+    pending["patients"] |= fresh
 
 
 def _episodes_of(session: Session, pseudonyms: set[str]) -> list[int]:
@@ -260,22 +271,17 @@ def _episodes_of(session: Session, pseudonyms: set[str]) -> list[int]:
 
 
 def settle(session: Session) -> None:
-    """Put the touched episodes' current contribution back (write_session calls this before committing)."""
-    touched = session.info.pop(TOUCHED, set())
-    patients = session.info.pop(TOUCHED_PATIENTS, set())
+    """Write the touched episodes' change to the roll-ups (write_session calls this before committing)."""
+    pending = session.info.pop(PENDING, None)
     if session.info.pop(REBUILD, False):
         rebuild(session)
         return
-    if not touched and not patients:
+    if pending is None:
         return
     session.flush()
-    _add(session, list(touched | set(_episodes_of(session, patients))), 1)
-    _drop_empty(session)
-
-
-def _drop_empty(session: Session) -> None:
-    session.execute(delete(OutcomeRollup).where(OutcomeRollup.sessions == 0))
-    session.execute(delete(SafetyRollup).where(SafetyRollup.events == 0))
+    episodes = pending["episodes"] | set(_episodes_of(session, pending["patients"]))
+    _sums(session, episodes, 1, pending["deltas"])
+    _write(session, pending["deltas"])
 
 
 def rebuild(session: Session) -> None:

@@ -57,10 +57,6 @@ def upgrade() -> None:
         sa.Column('events', sa.Integer(), nullable=False),
         sa.UniqueConstraint(*CELL, 'code', name='uq_safety_rollup_cell'),
     )
-    # Cells emptied by a write are deleted at its end; these find them without reading every cell.
-    for table, measure in (('outcome_rollup', 'sessions'), ('safety_rollup', 'events')):
-        empty = sa.text(f'{measure} = 0')
-        op.create_index(f'ix_{table}_empty', table, ['id'], unique=False, sqlite_where=empty, postgresql_where=empty)
     op.create_index('ix_episodes_condition', 'episodes', ['condition'], unique=False)
     op.create_index('ix_episodes_body_region', 'episodes', ['body_region'], unique=False)
     from db import rollups  # the one definition of the measures
