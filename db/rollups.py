@@ -69,7 +69,9 @@ OUTCOME_MEASURES = (
     "last_sessions", *RESPONDER_COLUMNS.values(), "baseline_zero", "single_session",
 )  # fmt: skip
 OUTCOME_KEY = (*ROLLUP_CELL, "session_number")
-SAFETY_KEY = (*ROLLUP_CELL, "code")
+SAFETY_KEY, SAFETY_MEASURES = (*ROLLUP_CELL, "code"), ("events",)
+# (table, its cell's columns, its measures), in the order of detail_rows' (sessions, side effects)
+ROLLUPS = ((OutcomeRollup, OUTCOME_KEY, OUTCOME_MEASURES), (SafetyRollup, SAFETY_KEY, SAFETY_MEASURES))
 
 
 def _points(scale, column):
@@ -185,10 +187,9 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
 @functools.cache
 def _contributions():
     """Return the statements of some episodes' sums per cell (built once: building one takes milliseconds)."""
-    sessions, effects = detail_rows(by_episode=True)
-    return (
-        (OutcomeRollup, OUTCOME_KEY, OUTCOME_MEASURES, _grouped(sessions, OUTCOME_KEY, OUTCOME_MEASURES)),
-        (SafetyRollup, SAFETY_KEY, ("events",), _grouped(effects, SAFETY_KEY, ("events",))),
+    return tuple(
+        (model, key, measures, _grouped(rows, key, measures))
+        for (model, key, measures), rows in zip(ROLLUPS, detail_rows(by_episode=True), strict=True)
     )
 
 
@@ -286,15 +287,9 @@ def settle(session: Session) -> None:
 
 def rebuild(session: Session) -> None:
     """Recompute every roll-up from the sessions (after a bulk load that bypassed `touch`, or to check them)."""
-    session.execute(delete(OutcomeRollup))
-    session.execute(delete(SafetyRollup))
-    sessions, effects = detail_rows()
-    for model, rows, key, measures in (
-        (OutcomeRollup, sessions, OUTCOME_KEY, OUTCOME_MEASURES),
-        (SafetyRollup, effects, SAFETY_KEY, ("events",)),
-    ):
-        columns = [*key, *measures]
-        session.execute(model.__table__.insert().from_select(columns, _grouped(rows, key, measures)))
+    for (model, key, measures), rows in zip(ROLLUPS, detail_rows(), strict=True):
+        session.execute(delete(model))
+        session.execute(model.__table__.insert().from_select([*key, *measures], _grouped(rows, key, measures)))
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
@@ -339,9 +334,7 @@ def cells(where, kind: str = "outcome"):
     `kind` "outcome" gives OutcomeRollup's columns, "safety" SafetyRollup's. Whole months come from the roll-up,
     the stretches of a month that the date range cuts from `detail_rows`.
     """
-    model, key, measures = (
-        (OutcomeRollup, OUTCOME_KEY, OUTCOME_MEASURES) if kind == "outcome" else (SafetyRollup, SAFETY_KEY, ("events",))
-    )
+    model, key, measures = ROLLUPS[0 if kind == "outcome" else 1]
     dims = [
         (name, values)
         for name, values in (
