@@ -14,7 +14,8 @@ from sqlmodel import Session
 from db import interchange, rollups
 from db.corrections import correct_session, delete_session, restore_session
 from db.engine import write_session
-from db.models import OutcomeRollup, SafetyRollup, TreatmentSession
+from db.models import Episode, OutcomeRollup, Patient, SafetyRollup, TreatmentSession
+from db.writes import record_session
 from tests.db.factories import ADMIN, SAMPLE_FILE, import_file, import_frame, record, session_input
 
 TABLES = {"outcome": (OutcomeRollup, rollups.OUTCOME_KEY), "safety": (SafetyRollup, rollups.SAFETY_KEY)}
@@ -92,11 +93,10 @@ def test_every_kind_of_write_keeps_the_rollups_equal_to_a_rebuild(engine):
             record(engine, **fields)
         elif kind == "correct":
             with write_session(engine) as session:
-                row = session.get(TreatmentSession, chance.choice(live))
-                patient_id = row and _pseudonym(session, row)
-                correct_session(session, actor=ADMIN, session_id=row.id,
-                                entry=session_input(**fields | {"patient_id": patient_id,
-                                                                "condition": _condition(session, row)}))
+                session_id = chance.choice(live)
+                same_episode = dict(zip(("patient_id", "condition"), _episode_of(session, session_id), strict=True))
+                entry = session_input(**fields | same_episode)
+                correct_session(session, actor=ADMIN, session_id=session_id, entry=entry)
         elif kind == "delete":
             with write_session(engine) as session:
                 delete_session(session, actor=ADMIN, session_id=chance.choice(live), reason=f"step {step}")
@@ -106,18 +106,14 @@ def test_every_kind_of_write_keeps_the_rollups_equal_to_a_rebuild(engine):
         assert_rollups_match_a_rebuild(engine)
 
 
-def _pseudonym(session: Session, row: TreatmentSession) -> str:
-    from db.models import Episode, Patient
-
+def _episode_of(session: Session, session_id: int) -> tuple[str, str]:
+    """Return the (patient id, condition) of a session's episode: a correction stays in its episode."""
     return session.execute(
-        select(Patient.pseudonym).join(Episode, Episode.patient_id == Patient.id).where(Episode.id == row.episode_id)
-    ).scalar_one()
-
-
-def _condition(session: Session, row: TreatmentSession) -> str:
-    from db.models import Episode
-
-    return session.get(Episode, row.episode_id).condition
+        select(Patient.pseudonym, Episode.condition)
+        .join(Episode, Episode.patient_id == Patient.id)
+        .join(TreatmentSession, TreatmentSession.episode_id == Episode.id)
+        .where(TreatmentSession.id == session_id)
+    ).one()
 
 
 def test_a_write_that_fails_leaves_the_rollups_as_they_were(engine):
@@ -125,8 +121,6 @@ def test_a_write_that_fails_leaves_the_rollups_as_they_were(engine):
     with Session(engine) as session:
         before = rollup_frames(session)
     with pytest.raises(RuntimeError), write_session(engine) as session:
-        from db.writes import record_session
-
         record_session(session, actor=ADMIN, entry=session_input(patient_id="P1", session_date="2025-01-20"))
         raise RuntimeError("crash after the write, before the commit")
     with Session(engine) as session:
