@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Float, and_, case, cast, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -43,12 +43,9 @@ class OutcomeFilter:
 
 
 def _first_sessions(where: OutcomeFilter):
-    """Return a subquery of the filtered episodes' live first sessions: episode, technique, baseline on 0–100."""
+    """Return a subquery of the episode ids of the filtered episodes (by their live first session)."""
     first = aliased(TreatmentSession, name="first_session")
-    baseline = case((first.pain_scale == "nrs_10", first.pain_before * 10.0), else_=cast(first.pain_before, Float))
-    stmt = select(first.episode_id, first.technique, baseline.label("baseline")).where(
-        first.session_number == 1, first.deleted_at.is_(None)
-    )
+    stmt = select(first.episode_id).where(first.session_number == 1, first.deleted_at.is_(None))
     if where.conditions or where.body_regions:  # every session has its episode: join only to filter by it
         stmt = stmt.join(Episode, Episode.id == first.episode_id)
     if where.conditions:
