@@ -117,15 +117,10 @@ def test_responder_counts_in_sql_equal_the_pandas_responder_counts(sample_engine
     assert in_sql["responders"].sum() > 0
 
 
-def test_excluded_episodes_in_sql_equal_the_pandas_excluded_episodes(sample_engine, per_session, csv_rows):
+def test_excluded_episodes_count_the_csvs_zero_baselines_and_single_sessions(sample_engine, csv_rows):
+    # Equality with the pandas definition, under every filter, is the parametrized test below.
     with Session(sample_engine) as session:
         in_sql = queries.excluded_episodes(session, actor=ADMIN)
-    in_pandas = outcomes.excluded_episodes(outcomes.cumulative_improvement(per_session))
-    pd.testing.assert_frame_equal(
-        sorted_frame(in_sql, ["technique", "reason"]),
-        sorted_frame(in_pandas, ["technique", "reason"]),
-        check_dtype=False,
-    )
     first_rows = csv_rows.groupby("patient_id").head(1)
     zero = in_sql[in_sql["reason"].str.startswith("baseline")]
     assert zero["episodes"].sum() == (first_rows["pain_before"] == "0").sum() >= 1
