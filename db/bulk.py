@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from itertools import repeat
+from itertools import chain, repeat
+from sqlite3 import SQLITE_LIMIT_SQL_LENGTH, SQLITE_LIMIT_VARIABLE_NUMBER
 
 from sqlalchemy import Table, insert
 from sqlmodel import Session
@@ -11,9 +12,11 @@ from sqlmodel import Session
 def insert_columns(session: Session, table: Table, columns: dict[str, list | object]) -> None:
     """Insert one row per position of the column lists; a value that is not a list is the same in every row.
 
-    On SQLite the statement goes straight to the driver's executemany, each distinct value converted once as
-    SQLAlchemy would convert it: SQLAlchemy's own per-row parameter handling costs as much as SQLite's work on
-    100,000 rows. Elsewhere it is an ordinary Core insert, which the dialect batches (insertmanyvalues).
+    On SQLite the statement goes straight to the driver, each distinct value converted once as SQLAlchemy would
+    convert it (SQLAlchemy's own per-row parameter handling costs as much as SQLite's work on 100,000 rows), as
+    `INSERT … SELECT … FROM (VALUES (…), (…), …)` of as many rows as SQLite binds parameters for: one statement
+    run per few thousand rows rather than per row, and a value that is the same in every row written once into
+    the SELECT. Elsewhere it is an ordinary Core insert, which the dialect batches (insertmanyvalues).
     """
     lengths = {len(values) for values in columns.values() if isinstance(values, list)}
     if len(lengths) != 1:
@@ -27,24 +30,35 @@ def insert_columns(session: Session, table: Table, columns: dict[str, list | obj
         values = [v if isinstance(v, list) else repeat(v, count) for v in columns.values()]
         session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)])
         return
-    names, marks, converted = [], [], []
+    names, selected, bound = [], [], []  # column names; what the SELECT gives each; the lists bound per row
     for name, values in columns.items():
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         names.append(dialect.identifier_preparer.quote(name))
         if isinstance(values, list):
-            marks.append("?")
-            converted.append(values if process is None else _converted(values, process))
-            continue
-        value = values if process is None or values is None else process(values)
-        literal = _literal(value)
-        if literal is None:
-            marks.append("?")
-            converted.append(repeat(value, count))
-        else:  # the same in every row: written into the statement once rather than bound 100,000 times
-            marks.append(literal)
-    table_name = dialect.identifier_preparer.quote(table.name)
-    sql = f"INSERT INTO {table_name} ({', '.join(names)}) VALUES ({', '.join(marks)})"
-    session.connection().exec_driver_sql(sql, list(zip(*converted, strict=True)))
+            bound.append(values if process is None else _converted(values, process))
+        else:
+            value = values if process is None or values is None else process(values)
+            literal = _literal(value)
+            if literal is not None:  # the same in every row: written into the statement once, not bound per row
+                selected.append(literal)
+                continue
+            bound.append(repeat(value, count))
+        selected.append(f"column{len(bound)}")  # SQLite's name of a VALUES column
+    head = (
+        f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} ({', '.join(names)}) "
+        f"SELECT {', '.join(selected)} FROM (VALUES "
+    )
+    row = f"({', '.join(repeat('?', len(bound)))})"
+    connection = session.connection()
+    limit = connection.connection.driver_connection.getlimit
+    per_statement = min(
+        limit(SQLITE_LIMIT_VARIABLE_NUMBER) // len(bound),
+        (limit(SQLITE_LIMIT_SQL_LENGTH) - len(head)) // (len(row) + 2),
+    )
+    rows = list(zip(*bound, strict=True))
+    for start in range(0, count, per_statement):
+        chunk = rows[start : start + per_statement]
+        connection.exec_driver_sql(head + ", ".join(repeat(row, len(chunk))) + ")", tuple(chain.from_iterable(chunk)))
 
 
 def _literal(value) -> str | None:
