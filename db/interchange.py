@@ -505,7 +505,7 @@ def import_sessions(
     Every inserted and updated session is audited, and so is the import itself.
     """
     require_role(actor, CLINICAL_WRITERS, "import clinical data")
-    with _page_cache(session, _IMPORT_CACHE_KIB):
+    with _page_cache(session, _IMPORT_CACHE_KIB), bulk.collector_paused():
         return _import(session, actor, _columns_of(entries), source)
 
 

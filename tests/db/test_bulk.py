@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from datetime import UTC, datetime
 
@@ -50,3 +51,14 @@ def test_a_bulk_insert_stores_every_row_in_order_with_its_constants(engine, back
 def test_sqlites_limits_split_a_bulk_insert_into_statements_that_store_every_row(request, tmp_path, limits):
     with another_database(request, "sqlite", tmp_path) as url, engine_on(url) as engine:
         _insert_and_check(engine, list(range(1, 41)), "import 'a'.csv", limits)
+
+
+def test_the_collector_is_paused_in_the_block_and_runs_again_after_it_even_on_an_error():
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), bulk.collector_paused():
+        assert not gc.isenabled()
+        with bulk.collector_paused():  # nested (or another thread's import): the outer block resumes it
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+        raise RuntimeError("the import failed")
+    assert gc.isenabled()
