@@ -7,13 +7,11 @@ it as CSV, then times the three steps of `python -m db import` separately: readi
 row, and writing them all in one transaction (the target is 20,000 rows/s in total on SQLite). A second import
 of the same file (every row unchanged) is timed too, since re-imports are how clinics correct their files.
 
-Measured 2026-11-24 on this shared 2-core machine (load average 1.2-1.8), three runs each, first import:
-    before (53c01bb, pydantic per row, ORM audit rows):  read 0.16-0.20 s, validate 3.9-4.4 s, write 9.9-11.3 s,
-                                                          6,300-7,200 rows/s (re-import 12,600-15,100 rows/s)
-    after (columns, distinct cells validated once):      read 0.15-0.19 s, validate 0.32-0.34 s, write 5.5-5.9 s,
-                                                          15,700-16,900 rows/s (re-import 24,000-32,200 rows/s)
-Of the write, about 3.4 s is SQLite's own work on the inserts (sessions with their six indexes, 100,000 audit
-rows, side effects), 0.8 s the roll-ups' rebuild at commit (db/rollups.py) and 0.4 s the commit itself.
+Measured on this shared 2-core machine, first import (figures and where the time goes: bench/RESULTS.md):
+    53c01bb, pydantic per row, ORM audit rows:            6,300-7,200 rows/s
+    7efddaf, columns validated once, bulk column inserts: 15,401-23,519 rows/s (median 19,712)
+    56557ba, CHECKs without IN lists, multi-row inserts,
+             collector paused while writing:              31,378-34,352 rows/s (median 33,960)
 """
 
 from __future__ import annotations
