@@ -83,6 +83,7 @@ def test_bad_input_shows_the_message_and_saves_nothing(app_url, app_database_url
 def test_manager_filters_the_technique_page_and_downloads_the_summary(app_url, app_database_url, page, tmp_path):
     log_in(page, app_url, "manager")
     expect(page.get_by_role("heading", name="Technique outcomes")).to_be_visible()
+    expect(page.get_by_role("button", name="Download summary (CSV)")).to_be_visible()  # the page's last element
 
     page.get_by_text("Filters").click()
     pick(page, "Condition", "neck pain")

@@ -193,7 +193,24 @@ def log_in(page: Page, app_url: str, username: str, password: str) -> None:
     wait_for_app(page, initial_wait_ms=300)
 
 
-def pick(page: Page, label: str, option: str) -> None:
-    """Choose `option` in Streamlit's (non-native) select box or multiselect labelled `label`."""
-    page.get_by_label(label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
+def pick(page: Page, label: str, option: str, attempts: int = 3) -> None:
+    """Choose `option` in Streamlit's (non-native) select box or multiselect labelled `label`.
+
+    A rerun that redraws the field closes its open list (seen on a loaded machine: the field focused, no list), so
+    the field is clicked again until the option shows.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    field = page.get_by_label(label, exact=True)
+    choice = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(1, attempts + 1):
+        field.click()
+        try:
+            choice.wait_for(state="visible", timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise
+            page.keyboard.press("Escape")
+            wait_for_app(page)
+    choice.click()
