@@ -16,6 +16,14 @@ from db import queries
 from db.access import Actor
 from db.engine import database_url, make_engine, migrate
 
+# The technique page's analyses of every measurement run on at most this many of the filtered episodes, a fixed
+# sample (db.queries.outcome_sessions) beyond it: at a network's million sessions, loading them all took 15 s and
+# the adjusted comparison did not finish within minutes (bench/RESULTS.md). The adjusted comparison's models, on
+# every session of every episode, take the smaller sample; responders, time to response, safety shares and the
+# clinician model (one row per episode) share the larger one.
+SAMPLE_EPISODES = 20_000
+COMPARISON_EPISODES = 3_000
+
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str) -> Engine:
@@ -63,27 +71,38 @@ def filter_choices(url: str, actor: Actor) -> dict[str, list[str]]:
         return queries.filter_choices(session, actor=actor)
 
 
-@st.cache_data(show_spinner="Loading every measurement of the filtered episodes…", ttl=3600)
-def outcome_improvement(url: str, actor: Actor, where: queries.OutcomeFilter) -> pd.DataFrame:
-    """Return cumulative improvement per session of the filtered episodes (for the models and safety analyses)."""
+@st.cache_data(show_spinner=False, ttl=3600)
+def episode_count(url: str, actor: Actor, where: queries.OutcomeFilter) -> int:
+    """Return how many episodes of care the filter selects."""
     with Session(_engine(url)) as session:
-        sessions = queries.outcome_sessions(session, actor=actor, where=where)
+        return queries.count_episodes(session, actor=actor, where=where)
+
+
+@st.cache_data(show_spinner="Loading the measurements of the filtered episodes…", ttl=3600)
+def outcome_improvement(url: str, actor: Actor, where: queries.OutcomeFilter, episodes: int) -> pd.DataFrame:
+    """Return cumulative improvement per session of at most `episodes` of the filtered episodes (a fixed sample)."""
+    with Session(_engine(url)) as session:
+        sessions = queries.outcome_sessions(session, actor=actor, where=where, episodes=episodes)
     if sessions.empty:
         return sessions
     return outcomes.cumulative_improvement(sessions)
 
 
 @st.cache_data(show_spinner="Fitting the adjusted models…", ttl=3600)
-def adjusted_comparison(url: str, actor: Actor, where: queries.OutcomeFilter) -> tuple[pd.DataFrame, pd.DataFrame]:
+def adjusted_comparison(
+    url: str, actor: Actor, where: queries.OutcomeFilter, episodes: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (mixed model, ANCOVA) technique comparisons for the filter; fit notes are in each frame's attrs."""
-    improvement = outcome_improvement(url, actor, where)
+    improvement = outcome_improvement(url, actor, where, episodes)
     return comparison.mixed_model_comparison(improvement), comparison.ancova_comparison(improvement)
 
 
 @st.cache_data(show_spinner="Fitting the clinician model…", ttl=3600)
-def clinician_benchmark(url: str, actor: Actor, where: queries.OutcomeFilter) -> tuple[pd.DataFrame, pd.DataFrame]:
+def clinician_benchmark(
+    url: str, actor: Actor, where: queries.OutcomeFilter, episodes: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (caterpillar, funnel) tables of clinicians' adjusted improvement for the filter."""
-    improvement = outcome_improvement(url, actor, where)
+    improvement = outcome_improvement(url, actor, where, episodes)
     return clinicians.clinician_benchmark(improvement), clinicians.clinician_funnel(improvement)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import BigInteger, and_, cast, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -42,8 +42,17 @@ class OutcomeFilter:
     end: date | None = None
 
 
-def _first_sessions(where: OutcomeFilter):
-    """Return a subquery of the episode ids of the filtered episodes (by their live first session)."""
+def _spread(episode_id):
+    """Return an episode id scrambled (Knuth's multiplicative hash mod 2**32): ordering by it spreads a sample."""
+    return (cast(episode_id, BigInteger) * literal(2654435761, BigInteger)) % literal(2**32, BigInteger)
+
+
+def _first_sessions(where: OutcomeFilter, sample: int | None = None):
+    """Return a subquery of the episode ids of the filtered episodes (by their live first session).
+
+    With `sample`, at most that many of them: those first in `_spread` order, the same ones every time and spread
+    over the whole range of ids (and so of dates), not the oldest or the newest.
+    """
     first = aliased(TreatmentSession, name="first_session")
     stmt = select(first.episode_id).where(first.session_number == 1, first.deleted_at.is_(None))
     if where.conditions or where.body_regions:  # every session has its episode: join only to filter by it
@@ -61,6 +70,8 @@ def _first_sessions(where: OutcomeFilter):
         stmt = stmt.where(first.session_date >= where.start)
     if where.end:
         stmt = stmt.where(first.session_date <= where.end)
+    if sample is not None:
+        stmt = stmt.order_by(_spread(first.episode_id)).limit(sample)
     return stmt.subquery("first_sessions")
 
 
@@ -353,14 +364,24 @@ def count_sessions(session: Session, *, actor: Actor) -> int:
     return session.execute(select(func.count()).select_from(S).where(LIVE_SESSIONS)).scalar_one()
 
 
-def outcome_sessions(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
+def count_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> int:
+    """Return how many episodes the filter selects (those with a live first session)."""
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    return session.execute(select(func.count()).select_from(_first_sessions(where))).scalar_one()
+
+
+def outcome_sessions(
+    session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter(), episodes: int | None = None
+) -> pd.DataFrame:
     """Return one row per live session of the filtered episodes, for the models that need every measurement.
 
     Columns: episode_id, patient_id (pseudonymous), session_number, session_date, technique (of the session),
     pain_scale, pain_before, condition, body_region, clinician, side_effects (`code:severity;…`). No notes, no names.
+    With `episodes`, the sessions of at most that many episodes: a fixed sample spread over them all (see
+    `_first_sessions`), for the analyses that would take minutes on a network's every measurement.
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    first = _first_sessions(where)
+    first = _first_sessions(where, sample=episodes)
     stmt = (
         select(S.id.label("session_id"), S.episode_id, Patient.pseudonym.label("patient_id"), S.session_number,
                S.session_date, S.technique, S.pain_scale, S.pain_before, Episode.condition, Episode.body_region,

@@ -15,6 +15,10 @@ from db.writes import mark_reviewed
 
 ALERTS_SHOWN = 10  # alerts listed with their own button; a network can have hundreds unreviewed
 SECTIONS = ("Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety")
+SAMPLE_HELP = (
+    "Episodes are taken in the order of a scrambled episode number, so the sample spreads over the clinic's whole "
+    "history and is chosen without looking at outcomes. Its confidence intervals are those of the sample's size."
+)
 CAVEAT = (
     "Clinic data are observational, not a trial: patients were not randomised to techniques, so differences "
     "may reflect who received each technique as much as the technique itself."
@@ -90,6 +94,16 @@ if not excluded.empty:
 section = st.segmented_control("Show", SECTIONS, default=SECTIONS[0], key="section", required=True)
 
 
+def _sample_note(episodes: int, exact: str = "") -> None:
+    """Say so when a section's analysis ran on a sample of `episodes` of the filtered episodes; `exact` names what
+    on the page still counts every one."""
+    total = resources.episode_count(url, actor, where)
+    if total > episodes:
+        st.caption(f"From a fixed sample of {episodes:,} of the {total:,} episodes of care these filters select, "
+                   "spread evenly over them and the same on every visit: on every measurement this would take "
+                   f"minutes. {exact}".strip(), help=SAMPLE_HELP)
+
+
 def _small_note(frame: pd.DataFrame, column: str = "patients") -> None:
     small = frame[frame[column] < outcomes.SMALL_GROUP]
     if not small.empty:
@@ -134,7 +148,7 @@ elif section == "Responders":
         file_name="technique_responders.csv", mime="text/csv", key="download_responders",
         icon=":material/download:",
     )
-    improvement = resources.outcome_improvement(url, actor, where)
+    improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
     shares = responders.responder_shares(improvement)
     early = shares[shares["timepoint"] == responders.EARLY].assign(technique=lambda t: t["technique"].map(
         TECHNIQUE_LABELS))
@@ -146,9 +160,10 @@ elif section == "Responders":
     st.subheader("Cumulative responder curve")
     st.plotly_chart(charts_science.responder_curve_figure(responders.responder_curve(improvement)),
                     key="responder_curve_chart")
+    _sample_note(resources.SAMPLE_EPISODES, "The responders at the last session above count every episode.")
 
 elif section == "Time to response":
-    improvement = resources.outcome_improvement(url, actor, where)
+    improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
     times = survival.time_to_response(improvement)
     medians = survival.median_sessions(times)
     st.subheader("Sessions until a 30 % improvement")
@@ -157,15 +172,17 @@ elif section == "Time to response":
     st.dataframe(medians.assign(technique=medians["technique"].map(TECHNIQUE_LABELS)), hide_index=True,
                  key="median_table")
     _small_note(medians)
+    _sample_note(resources.SAMPLE_EPISODES)
 
 elif section == "Adjusted comparison":
-    mixed, ancova = resources.adjusted_comparison(url, actor, where)
+    mixed, ancova = resources.adjusted_comparison(url, actor, where, resources.COMPARISON_EPISODES)
     st.subheader("Adjusted difference in pain from the reference technique")
     st.info(comparison_sentence(mixed), icon=":material/balance:")
     both = pd.concat([mixed, ancova], ignore_index=True)
     if not both.empty:
         st.plotly_chart(charts_science.comparison_forest_figure(both), key="forest_chart")
     st.dataframe(both, hide_index=True, key="comparison_table")
+    _sample_note(resources.COMPARISON_EPISODES)
     notes = mixed.attrs.get("fit_notes", []) + ancova.attrs.get("fit_notes", [])
     if notes:
         with st.expander("How the models were fitted"):
@@ -173,7 +190,7 @@ elif section == "Adjusted comparison":
                 st.caption(note)
 
 elif section == "Clinicians":
-    benchmark, funnel = resources.clinician_benchmark(url, actor, where)
+    benchmark, funnel = resources.clinician_benchmark(url, actor, where, resources.SAMPLE_EPISODES)
     st.subheader("Clinicians' adjusted improvement")
     st.caption("Estimates from a mixed model (patients within clinicians), adjusted for baseline pain and technique; "
                "small caseloads are pulled towards the clinic mean, so they are not ranked as outliers.")
@@ -183,9 +200,10 @@ elif section == "Clinicians":
         st.plotly_chart(charts_science.clinician_funnel_figure(funnel), key="funnel_chart")
         st.plotly_chart(charts_science.clinician_caterpillar_figure(benchmark), key="caterpillar_chart")
         st.dataframe(benchmark, hide_index=True, key="clinician_table")
+        _sample_note(resources.SAMPLE_EPISODES)
 
 elif section == "Safety":
-    improvement = resources.outcome_improvement(url, actor, where)
+    improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
     rates = safety.safety_rates(improvement)
     st.subheader("Side effects per 100 sessions")
     st.plotly_chart(charts.side_effect_figure(data["safety"]), key="safety_chart")
@@ -196,3 +214,4 @@ elif section == "Safety":
     shown = rates.assign(code=rates["code"].map(lambda c: SIDE_EFFECTS.get(c, c)),
                          technique=rates["technique"].map(TECHNIQUE_LABELS))
     st.dataframe(shown.round(2), hide_index=True, key="safety_table")
+    _sample_note(resources.SAMPLE_EPISODES, "The first chart's side effects per 100 sessions count every session.")

@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 
+from dashboard import resources
 from db.cli import main
 from db.engine import make_engine, write_session
 from db.writes import record_session
@@ -127,3 +128,35 @@ def test_methods_page_explains_the_definitions(manager):
     assert not manager.exception
     text = "\n".join(m.value for m in manager.markdown)
     assert "Wilson" in text and "Kaplan" in text and "IMMPACT" in text
+
+
+def _sample_notes(app) -> list[str]:
+    return [c.value for c in app.caption if "fixed sample" in c.value]
+
+
+def _median_patients(app) -> int:
+    return int(table_with(app, "median_sessions")["patients"].sum())
+
+
+def test_sections_on_a_sample_of_a_large_clinic_say_so_and_run_on_it(manager, monkeypatch):
+    manager.segmented_control(key="section").set_value("Time to response").run()
+    everyone = _median_patients(manager)
+    assert _sample_notes(manager) == []  # the sample data's 300 episodes are below either size: no sample
+
+    monkeypatch.setattr(resources, "SAMPLE_EPISODES", 120)
+    monkeypatch.setattr(resources, "COMPARISON_EPISODES", 90)
+    expected = {
+        "Responders": (120, "The responders at the last session above count every episode."),
+        "Time to response": (120, ""),
+        "Safety": (120, "The first chart's side effects per 100 sessions count every session."),
+        "Adjusted comparison": (90, ""),
+        "Clinicians": (120, ""),
+    }
+    for section, (size, exact) in expected.items():
+        manager.segmented_control(key="section").set_value(section).run()
+        assert not manager.exception, manager.exception
+        [note] = _sample_notes(manager)
+        assert note.startswith(f"From a fixed sample of {size} of the 300 episodes of care"), note
+        assert note.endswith(exact or "would take minutes.")
+        if section == "Time to response":
+            assert _median_patients(manager) <= size < everyone

@@ -346,3 +346,31 @@ def test_find_patients_narrows_by_id_prefix_or_name_and_hides_names_from_manager
         assert queries.find_patients(session, actor=manager, search="turing").empty  # not found by a hidden name
         by_manager = queries.find_patients(session, actor=manager)
     assert by_manager["name"].isna().all() and list(by_manager["label"]) == ["P0001", "P0002", "Q0003"]
+
+
+@pytest.mark.parametrize("name", ["all", "both"])
+def test_a_sample_of_episodes_is_fixed_and_keeps_every_session_of_each(sample_engine, per_session, name):
+    where = FILTERS[name]
+    with Session(sample_engine) as session:
+        every = queries.outcome_sessions(session, actor=ADMIN, where=where)
+        total = queries.count_episodes(session, actor=ADMIN, where=where)
+        size = total // 3
+        sample = queries.outcome_sessions(session, actor=ADMIN, where=where, episodes=size)
+        again = queries.outcome_sessions(session, actor=ADMIN, where=where, episodes=size)
+        whole = queries.outcome_sessions(session, actor=ADMIN, where=where, episodes=total)
+    assert total == every["episode_id"].nunique() == in_filter(per_session, where)["episode_id"].nunique()
+    pd.testing.assert_frame_equal(whole, every)  # a sample as large as the filter is all of it
+    chosen = sample["episode_id"].unique()
+    assert len(chosen) == size
+    pd.testing.assert_frame_equal(sample, again)  # the same episodes every time
+    # Each chosen episode with all its sessions, as the unsampled read gives them.
+    pd.testing.assert_frame_equal(sample, every[every["episode_id"].isin(chosen)].reset_index(drop=True))
+
+
+def test_a_sample_of_episodes_spreads_over_the_whole_range_not_the_oldest_or_newest(sample_engine):
+    with Session(sample_engine) as session:
+        ids = np.sort(queries.outcome_sessions(session, actor=ADMIN)["episode_id"].unique())
+        chosen = queries.outcome_sessions(session, actor=ADMIN, episodes=100)["episode_id"].unique()
+    assert len(ids) == 300 and len(chosen) == 100
+    thirds = [np.isin(third, chosen).sum() for third in np.array_split(ids, 3)]
+    assert all(25 <= n <= 42 for n in thirds), thirds  # about a third of the sample from each third of the ids
