@@ -1,17 +1,21 @@
-"""AppTest fixtures: the app run in-process against a copy of a database seeded with the sample data."""
+"""AppTest fixtures: the app run in-process on a copy of a database seeded with the sample data, on each backend."""
 
 from __future__ import annotations
 
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
 from db import queries
 from db.cli import DEMO_ACCOUNTS, main
 from db.engine import make_engine
+from tests.conftest import BACKENDS
 from tests.db.factories import ADMIN
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -26,14 +30,42 @@ def seeded_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def seeded_url(seeded_template, tmp_path, monkeypatch) -> str:
-    """Point DATABASE_URL at a fresh copy of the seeded database and return its URL."""
-    path = tmp_path / "app.db"
-    shutil.copy(seeded_template, path)
-    url = f"sqlite:///{path}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    return url
+@pytest.fixture(scope="session")
+def seeded_postgres_template(postgres_server) -> str:
+    """Return the name of a PostgreSQL database holding the sample data and demo accounts, each test's template."""
+    name = "needle_seeded"
+    admin = create_engine(postgres_server.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    assert main(["--url", postgres_server.url(name), "seed"]) == 0
+    return name
+
+
+@pytest.fixture(params=BACKENDS)
+def seeded_url(request, tmp_path, monkeypatch) -> Iterator[str]:
+    """Point DATABASE_URL at a fresh copy of the seeded database, on each backend, and yield its URL."""
+    if request.param == "sqlite":
+        path = tmp_path / "app.db"
+        shutil.copy(request.getfixturevalue("seeded_template"), path)
+        url = f"sqlite:///{path}"
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield url
+        return
+    server = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("seeded_postgres_template")
+    name = f"app_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    monkeypatch.setenv("DATABASE_URL", server.url(name))
+    try:
+        yield server.url(name)
+    finally:
+        with admin.connect() as connection:  # the app's cached engine may still hold connections
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @pytest.fixture
