@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from analytics.outcomes import cumulative_improvement, progress_sentence
-from dashboard import charts, report, resources
+from analytics.outcomes import progress_sentence
+from dashboard import report, resources
 from dashboard.navigation import current_actor
 from dashboard.text import literal
 from db import corrections, queries
@@ -55,7 +55,7 @@ episode_id = next(iter(episode_labels))
 if len(episode_labels) > 1:
     episode_id = st.selectbox("Course of treatment", list(episode_labels), format_func=episode_labels.get,
                               key="progress_episode")
-improvement = cumulative_improvement(sessions[sessions["episode_id"] == episode_id])
+improvement, figure = resources.episode_progress(url, actor, int(patient_id), episode_id)
 last = improvement.iloc[-1]
 
 st.info(progress_sentence(improvement), icon=":material/insights:")
@@ -74,7 +74,7 @@ third_col.metric(
          "15 % is a minimal, 30 % an important and 50 % a substantial improvement (IMMPACT).",
 )
 
-st.plotly_chart(charts.patient_progress_figure(improvement), key="progress_chart")
+st.plotly_chart(figure, key="progress_chart")
 
 # The report of the course shown, for the patient to hand to their GP: built only when a button is clicked.
 condition = episodes.loc[episodes["id"] == episode_id, "condition"].iloc[0]

@@ -5,8 +5,7 @@ from datetime import date
 import streamlit as st
 from sqlmodel import Session
 
-from analytics.outcomes import cumulative_improvement
-from dashboard import charts, resources
+from dashboard import resources
 from dashboard.navigation import current_actor
 from dashboard.text import literal
 from db import queries
@@ -154,8 +153,9 @@ if patient_row is not None:
     _, sessions = resources.patient_record(url, actor, int(patient_row["id"]))
     if not sessions.empty:
         # The episode of the condition chosen in the form, else the patient's latest one.
-        latest = sessions[sessions["condition"] == condition]
-        if latest.empty:
-            latest = sessions[sessions["episode_id"] == sessions.sort_values("session_date")["episode_id"].iloc[-1]]
+        of_condition = sessions.loc[sessions["condition"] == condition, "episode_id"]
+        latest = sessions.sort_values("session_date")["episode_id"].iloc[-1]
+        episode_id = int(of_condition.iloc[0] if not of_condition.empty else latest)
+        _, figure = resources.episode_progress(url, actor, int(patient_row["id"]), episode_id)
         st.subheader(f"Progress of {literal(chosen)}")
-        st.plotly_chart(charts.patient_progress_figure(cumulative_improvement(latest)), key="record_chart")
+        st.plotly_chart(figure, key="record_chart")
