@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from db.engine import make_engine, migrate
@@ -35,13 +34,10 @@ def postgres_server():
 @pytest.fixture(scope="session")
 def postgres_template(postgres_server):
     """Return the name of a PostgreSQL database migrated once, used as the template of each test's database."""
+    from tests.db.factories import new_postgres_database
+
     name = "needle_template"
-    admin = create_engine(postgres_server.url("postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    migrate(postgres_server.url(name))
+    migrate(new_postgres_database(postgres_server, name))
     return name
 
 

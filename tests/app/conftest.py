@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
@@ -16,7 +14,7 @@ from db import queries
 from db.cli import DEMO_ACCOUNTS, main
 from db.engine import make_engine
 from tests.conftest import BACKENDS
-from tests.db.factories import ADMIN
+from tests.db.factories import ADMIN, new_postgres_database, postgres_copy
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 PASSWORDS = {username: password for username, _, password, _ in DEMO_ACCOUNTS}
@@ -34,12 +32,7 @@ def seeded_template(tmp_path_factory) -> Path:
 def seeded_postgres_template(postgres_server) -> str:
     """Return the name of a PostgreSQL database holding the sample data and demo accounts, each test's template."""
     name = "needle_seeded"
-    admin = create_engine(postgres_server.url("postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    assert main(["--url", postgres_server.url(name), "seed"]) == 0
+    assert main(["--url", new_postgres_database(postgres_server, name), "seed"]) == 0
     return name
 
 
@@ -54,18 +47,9 @@ def seeded_url(request, tmp_path, monkeypatch) -> Iterator[str]:
         yield url
         return
     server = request.getfixturevalue("postgres_server")
-    template = request.getfixturevalue("seeded_postgres_template")
-    name = f"app_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
-    monkeypatch.setenv("DATABASE_URL", server.url(name))
-    try:
-        yield server.url(name)
-    finally:
-        with admin.connect() as connection:  # the app's cached engine may still hold connections
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    with postgres_copy(server, request.getfixturevalue("seeded_postgres_template")) as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield url
 
 
 @pytest.fixture

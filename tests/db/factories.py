@@ -109,6 +109,34 @@ def _copy_sqlite_template(template: Path, directory: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def new_postgres_database(server, name: str) -> str:
+    """Create database `name` on the test server, empty (dropping one of that name first); return its URL."""
+    admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server.url(name)
+
+
+@contextmanager
+def postgres_copy(server, template: str) -> Iterator[str]:
+    """Yield the URL of a new database on the test server copied from database `template`, dropped afterwards.
+
+    Dropped WITH (FORCE): an engine the test left open (the app's cached one) may still hold connections.
+    """
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    try:
+        yield server.url(name)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
 @contextmanager
 def another_database(request, backend: str, directory: Path) -> Iterator[str]:
     """Yield the URL of one more fresh, migrated database on `backend`, built like conftest's `database_url`.
@@ -120,17 +148,8 @@ def another_database(request, backend: str, directory: Path) -> Iterator[str]:
         yield _copy_sqlite_template(request.getfixturevalue("sqlite_template"), directory)
         return
     server = request.getfixturevalue("postgres_server")
-    template = request.getfixturevalue("postgres_template")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
-    try:
-        yield server.url(name)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    with postgres_copy(server, request.getfixturevalue("postgres_template")) as url:
+        yield url
 
 
 @contextmanager
