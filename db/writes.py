@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
@@ -95,11 +93,13 @@ def record_session(
     patient = get_or_create_patient(session, entry.patient_id, patient_name)
     episode = get_or_create_episode(session, patient, entry.condition, entry.body_region)
     clinician = get_or_create_clinician(session, entry.clinician) if entry.clinician else None
-    last = session.execute(
-        select(func.max(TreatmentSession.session_number)).where(
-            TreatmentSession.episode_id == episode.id, LIVE_SESSIONS
-        )
-    ).scalar_one()
+    # The episode's last number, and how many of its sessions are dated after this one (then it is back-dated).
+    last, later = session.execute(
+        select(
+            func.max(TreatmentSession.session_number),
+            func.count().filter(TreatmentSession.session_date > entry.session_date),
+        ).where(TreatmentSession.episode_id == episode.id, LIVE_SESSIONS)
+    ).one()
     row = TreatmentSession(
         episode_id=episode.id,
         session_number=(last or 0) + 1,
@@ -109,23 +109,14 @@ def record_session(
     session.add(row)
     session.flush()
     session.add_all(SideEffect(session_id=row.id, code=c, severity=s) for c, s in entry.side_effects)
-    if _is_backdated(session, episode.id, entry.session_date):
+    if later:
         renumber_episode(session, episode.id)
-    session.flush()
-    session.refresh(row)
+        session.flush()
+        session.refresh(row)  # its number moved with the others
     after = session_values(entry) | {"patient_id": entry.patient_id, "session_number": row.session_number,
                                      "side_effects": ";".join(f"{c}:{s}" for c, s in entry.side_effects)}
     audit.record(session, actor, "create", "session", row.id, after=after)
     return row
-
-
-def _is_backdated(session: Session, episode_id: int, session_date: date) -> bool:
-    later = session.execute(
-        select(func.count()).where(
-            TreatmentSession.episode_id == episode_id, TreatmentSession.session_date > session_date, LIVE_SESSIONS
-        )
-    ).scalar_one()
-    return later > 0
 
 
 def mark_reviewed(session: Session, *, actor: Actor, side_effect_id: int) -> None:
