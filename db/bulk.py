@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from itertools import chain, repeat
 from sqlite3 import SQLITE_LIMIT_SQL_LENGTH, SQLITE_LIMIT_VARIABLE_NUMBER
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 
@@ -33,11 +34,12 @@ def collector_paused() -> Iterator[None]:
 def insert_columns(session: Session, table: Table, columns: dict[str, list | object]) -> None:
     """Insert one row per position of the column lists; a value that is not a list is the same in every row.
 
-    On SQLite the statement goes straight to the driver, each distinct value converted once as SQLAlchemy would
-    convert it (SQLAlchemy's own per-row parameter handling costs as much as SQLite's work on 100,000 rows), as
-    `INSERT … SELECT … FROM (VALUES (…), (…), …)` of as many rows as SQLite binds parameters for: one statement
-    run per few thousand rows rather than per row, and a value that is the same in every row written once into
-    the SELECT. Elsewhere it is an ordinary Core insert, which the dialect batches (insertmanyvalues).
+    The statements go straight to the driver, each distinct value converted once as SQLAlchemy would convert it
+    (SQLAlchemy's own per-row parameter handling costs as much as the database's work on 100,000 rows):
+    - SQLite: `INSERT … SELECT … FROM (VALUES (…), (…), …)` of as many rows as SQLite binds parameters for, one
+      statement run per few thousand rows rather than per row, and a value that is the same in every row written
+      once into the SELECT;
+    - PostgreSQL: `COPY … FROM STDIN`, every row in one stream (its documentation's way to load many rows).
     """
     lengths = {len(values) for values in columns.values() if isinstance(values, list)}
     if len(lengths) != 1:
@@ -46,35 +48,37 @@ def insert_columns(session: Session, table: Table, columns: dict[str, list | obj
     if not count:
         return
     dialect = session.get_bind().dialect
-    if dialect.name != "sqlite":
-        names = list(columns)
-        values = [v if isinstance(v, list) else repeat(v, count) for v in columns.values()]
-        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)])
-        return
+    quote = dialect.identifier_preparer.quote
     names, selected, bound = [], [], []  # column names; what the SELECT gives each; the lists bound per row
     for name, values in columns.items():
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        names.append(dialect.identifier_preparer.quote(name))
+        names.append(quote(name))
         if isinstance(values, list):
             bound.append(values if process is None else _converted(values, process))
         else:
             value = values if process is None or values is None else process(values)
-            literal = _literal(value)
+            literal = _literal(value) if dialect.name == "sqlite" else None
             if literal is not None:  # the same in every row: written into the statement once, not bound per row
                 selected.append(literal)
                 continue
             bound.append(repeat(value, count))
         selected.append(f"column{len(bound)}")  # SQLite's name of a VALUES column
-    head = (
-        f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} ({', '.join(names)}) "
-        f"SELECT {', '.join(selected)} FROM (VALUES "
-    )
-    row = f"({', '.join(repeat('?', len(bound)))})"
     connection = session.connection()
-    limit = connection.connection.driver_connection.getlimit
+    driver = connection.connection.driver_connection  # the DBAPI connection, in the session's transaction
+    if dialect.name == "postgresql":
+        sql = f"COPY {quote(table.name)} ({', '.join(names)}) FROM STDIN"
+        try:
+            with driver.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in zip(*bound, strict=True):
+                    copy.write_row(row)
+        except dialect.loaded_dbapi.Error as error:  # raised as SQLAlchemy raises the driver's errors elsewhere
+            raise DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error) from error
+        return
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(names)}) SELECT {', '.join(selected)} FROM (VALUES "
+    row = f"({', '.join(repeat('?', len(bound)))})"
     per_statement = min(
-        limit(SQLITE_LIMIT_VARIABLE_NUMBER) // len(bound),
-        (limit(SQLITE_LIMIT_SQL_LENGTH) - len(head)) // (len(row) + 2),
+        driver.getlimit(SQLITE_LIMIT_VARIABLE_NUMBER) // len(bound),
+        (driver.getlimit(SQLITE_LIMIT_SQL_LENGTH) - len(head)) // (len(row) + 2),
     )
     rows = list(zip(*bound, strict=True))
     for start in range(0, count, per_statement):

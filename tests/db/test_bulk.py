@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from db import bulk
@@ -62,3 +63,13 @@ def test_the_collector_is_paused_in_the_block_and_runs_again_after_it_even_on_an
         assert not gc.isenabled()
         raise RuntimeError("the import failed")
     assert gc.isenabled()
+
+
+def test_a_bulk_insert_the_database_refuses_raises_sqlalchemys_error_and_leaves_nothing(engine):
+    with pytest.raises(IntegrityError), write_session(engine) as session:
+        bulk.insert_columns(session, AuditEvent.__table__, {
+            "at": AT, "actor": "O'Brien", "action": ["create", "tamper"], "entity": "session", "entity_id": [1, 2],
+            "detail": "",
+        })  # fmt: skip
+    with Session(engine) as session:
+        assert session.execute(select(AuditEvent.id)).all() == []
