@@ -85,7 +85,7 @@ def report(label: str, rows: int, t: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; return 0 when the first import reaches the target rate, else 1."""
+    """Run the benchmark; return 0 when the first import reaches the target rate (SQLite) or runs elsewhere, else 1."""
     parser = argparse.ArgumentParser(prog="python -m bench.import_rate", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--url", help="database URL to import into (default: a fresh SQLite file)")
@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report("first import", args.rows, first))
     print(report("same file again", args.rows, again))
     rate = args.rows / first["total"]
+    if backend != "sqlite":
+        print(f"{rate:,.0f} rows/s in total (the target of {TARGET_ROWS_PER_S:,} rows/s is SQLite's)")
+        return 0
     verdict = "meets" if rate >= TARGET_ROWS_PER_S else "misses"
     print(f"{rate:,.0f} rows/s in total: {verdict} the target of {TARGET_ROWS_PER_S:,} rows/s")
     return 0 if rate >= TARGET_ROWS_PER_S else 1
