@@ -154,8 +154,9 @@ if patient_row is not None:
     if not sessions.empty:
         # The episode of the condition chosen in the form, else the patient's latest one.
         of_condition = sessions.loc[sessions["condition"] == condition, "episode_id"]
-        latest = sessions.sort_values("session_date")["episode_id"].iloc[-1]
-        episode_id = int(of_condition.iloc[0] if not of_condition.empty else latest)
+        if of_condition.empty:
+            of_condition = sessions.sort_values("session_date")["episode_id"].iloc[-1:]
+        episode_id = int(of_condition.iloc[0])
         _, figure = resources.episode_progress(url, actor, int(patient_row["id"]), episode_id)
         st.subheader(f"Progress of {literal(chosen)}")
         st.plotly_chart(figure, key="record_chart")
