@@ -84,6 +84,24 @@ if curve.empty:
     st.info("No sessions match these filters — widen the filters or record sessions first.")
     st.stop()
 
+
+def _filter_summary(where: OutcomeFilter) -> str:
+    """Return the active filters in words ("all episodes of care" when none is set)."""
+    parts = [
+        ", ".join(_pretty(c) for c in where.conditions),
+        ", ".join(_pretty(r) for r in where.body_regions),
+        ", ".join(f"first seen by {c}" for c in where.clinicians),
+        ", ".join(TECHNIQUE_LABELS[t] for t in where.techniques),
+        f"first session {where.start} to {where.end or where.start}" if where.start else "",
+    ]
+    return " · ".join(p for p in parts if p) or "all episodes of care"
+
+
+# Says which data the figures below rest on; a filter's rerun is complete once this line names the new count.
+with st.container(key="filter_summary"):
+    shown = int(curve.loc[curve["session_number"] == 1, "patients"].sum())
+    st.caption(f"**{shown:,} episodes of care** in these figures: {_filter_summary(where)}.")
+
 excluded = data["excluded"]
 if not excluded.empty:
     counts = excluded.groupby("reason")["episodes"].sum()

@@ -57,7 +57,7 @@ def test_clinician_records_a_session_with_a_side_effect_and_sees_it_on_the_chart
     page.get_by_role("button", name="Save session").click()
     wait_for_app(page, initial_wait_ms=500)
 
-    expect(page.get_by_text("Saved session 1 for P9100.")).to_be_visible()
+    expect(page.get_by_text("Saved session 1 for P9100: ")).to_be_visible()
     expect(page.get_by_role("heading", name="Progress of P9100")).to_be_visible()
     traces = plotted_values(page, "record_chart")
     assert [72] in traces, traces  # pain before, the new (and only) point
@@ -85,20 +85,26 @@ def test_manager_filters_the_technique_page_and_downloads_the_summary(app_url, a
     expect(page.get_by_role("heading", name="Technique outcomes")).to_be_visible()
     expect(page.get_by_role("button", name="Download summary (CSV)")).to_be_visible()  # the page's last element
 
+    engine = make_engine(app_database_url)
+    with Session(engine) as session:
+        moments = queries.technique_moments(session, actor=ADMIN, where=OutcomeFilter(conditions=("neck_pain",)))
+    engine.dispose()
+    curve = outcomes.technique_curve(moments)
+    expected = outcomes.summary_table(curve).to_csv(index=False, lineterminator="\n")
+    neck_episodes = int(curve.loc[curve["session_number"] == 1, "patients"].sum())
+
     page.get_by_text("Filters").click()
     pick(page, "Condition", "neck pain")
     page.keyboard.press("Escape")
-    wait_for_app(page, initial_wait_ms=500)
+    # Wait on the page's own account of its data, not on time: the download must come from the filtered run.
+    expect(page.locator(".st-key-filter_summary")).to_contain_text(f"{neck_episodes:,} episodes of care in these "
+                                                                  "figures: neck pain.")
+    wait_for_app(page)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download summary (CSV)").click()
     content = Path(download.value.path()).read_text(encoding="utf-8")
     screenshot(page, tmp_path, "technique-outcomes-neck")
 
-    engine = make_engine(app_database_url)
-    with Session(engine) as session:
-        moments = queries.technique_moments(session, actor=ADMIN, where=OutcomeFilter(conditions=("neck_pain",)))
-    engine.dispose()
-    expected = outcomes.summary_table(outcomes.technique_curve(moments)).to_csv(index=False, lineterminator="\n")
     assert content == expected
     assert content.splitlines()[0] == ",".join(outcomes.SUMMARY_COLUMNS)
 
