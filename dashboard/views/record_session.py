@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from dashboard import resources
 from dashboard.navigation import current_actor
+from dashboard.patient_picker import pick_patient
 from dashboard.text import literal
 from db import queries
 from db.engine import database_url, write_session
@@ -23,9 +24,35 @@ from db.validation import InvalidInput, validate_session
 from db.writes import record_session
 
 NEW_PATIENT = "New patient…"
-FORM_KEYS = ("new_patient_id", "new_patient_name", "pain_before", "pain_after", "notes", "side_effects_mild",
-             "side_effects_significant", "side_effects_serious")
+# What one session's entry holds, and its empty value: blanked whenever the form starts again (another patient, or
+# after a save), so nothing typed for one patient can be saved onto the next.
+ENTRY_BLANKS = {"new_patient_id": "", "new_patient_name": "", "pain_before": None, "pain_after": None, "notes": "",
+                **{f"side_effects_{severity}": [] for severity in SEVERITIES}}
 TWITCH = {"Yes": True, "No": False, "Not recorded": None}
+
+
+def saved_summary(number: int, entry, name: str | None) -> str:
+    """Return who and what was saved, in words: "session 3 for P0002 — name: 2026-12-01, Deep dry needling, …"."""
+    who = f"{entry.patient_id} — {name}" if name else entry.patient_id
+    pains = f"pain {entry.pain_before:g}" + (f" → {entry.pain_after:g}" if entry.pain_after is not None else "")
+    effects = ", ".join(f"{SIDE_EFFECTS[c].lower()} ({s})" for c, s in entry.side_effects) or "no side effects"
+    return (f"session {number} for {literal(who)}: {entry.session_date:%Y-%m-%d}, {TECHNIQUE_LABELS[entry.technique]},"
+            f" {pains} ({PAIN_SCALE_LABELS[entry.pain_scale]}), {effects}.")
+
+
+def switch_to_vas() -> None:
+    """Take the typed numbers as VAS millimetres (the one-click answer to a VAS value typed on the NRS)."""
+    st.session_state["pain_scale"] = "vas_100"
+
+
+def after_save(number: int, entry, name: str | None) -> None:
+    """Clear the caches, say who and what was saved, and rerun with the saved patient picked and a clean form."""
+    resources.clear_after_write()
+    summary = saved_summary(number, entry, name)
+    st.session_state.update(select_after_save=entry.patient_id, last_saved_entry=entry, last_saved_summary=summary,
+                            last_saved=f"Saved {summary}")
+    st.rerun()
+
 
 actor = current_actor()
 url = database_url()
@@ -34,34 +61,24 @@ st.title("Record session")
 if saved_patient := st.session_state.pop("select_after_save", None):
     # After a save, show that patient's chart and start the next entry from a clean form (keeps input on errors).
     st.session_state["record_patient"] = saved_patient
-    for key in FORM_KEYS:
-        st.session_state.pop(key, None)
+    st.session_state["defaults_for"] = None
 
-# A network holds hundreds of thousands of patients: offer a bounded list (queries.PICKER_LIMIT), narrowed by a
-# search in the database, plus the patient already picked (as after a save), rather than every patient.
-pick_column, search_column = st.columns([2, 1], vertical_alignment="bottom")
-search = search_column.text_input("Find patient", key="record_search", placeholder="Patient id or name",
-                                  help="Narrow the list to ids starting with, or names containing, this text.")
-picked = st.session_state.get("record_patient")
-with Session(resources.engine()) as session:
-    patients = queries.find_patients(session, actor=actor, search=search,
-                                     include=(picked,) if picked and picked != NEW_PATIENT else ())
-options = [NEW_PATIENT] + patients["patient_id"].tolist()
-chosen = pick_column.selectbox("Patient", options, key="record_patient", help="Type to search by pseudonymous id.")
-if len(patients) >= queries.PICKER_LIMIT:
-    pick_column.caption(f"The first {queries.PICKER_LIMIT} patients; find others by id or name.")
+chosen, patients = pick_patient(actor, key="record_patient", new_option=NEW_PATIENT)
 patient_row = patients[patients["patient_id"] == chosen].iloc[0] if chosen != NEW_PATIENT else None
 clinicians = resources.filter_choices(url, actor)["clinicians"]
 
 # Streamlit forgets a page's widget values when another page is shown, so "muscles" missing means: set them again.
 if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session_state:
-    # A new patient choice starts the form from that patient's last session (technique, muscles, scale, condition).
+    # A new patient choice starts the form from that patient's last session (technique, muscles, scale, condition)
+    # and with every value of the entry itself blank. Values are assigned, not deleted: a deleted widget value
+    # would come back from the browser, which still shows it.
     defaults: dict = {}
     if patient_row is not None:
         with Session(resources.engine()) as session:
             defaults = queries.last_session_defaults(session, actor=actor, patient_id=int(patient_row["id"]))
     technique = defaults.get("technique", "deep")
     st.session_state.update(
+        ENTRY_BLANKS,
         defaults_for=chosen,
         technique=technique,
         condition=defaults["condition"] if defaults.get("condition") in CONDITIONS else CONDITIONS[0],
@@ -74,6 +91,11 @@ if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session
     st.session_state.setdefault("session_date", date.today())
 
 with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
+    with st.container(key="recording_for"):
+        if chosen == NEW_PATIENT:
+            st.markdown("Recording for **a new patient**")
+        else:
+            st.markdown(f"Recording for **{literal(patient_row['label'])}**")
     if chosen == NEW_PATIENT:
         patient_id = st.text_input(
             "New patient id", key="new_patient_id", placeholder="e.g. P0301",
@@ -123,6 +145,7 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
         notes = st.text_area("Notes", key="notes", height=100)
     submitted = st.form_submit_button("Save session", type="primary", key="save_session")
 
+
 if submitted:
     side_effects = [(code, severity) for severity, codes in effects.items() for code in codes]
     data = {
@@ -135,16 +158,24 @@ if submitted:
         data.pop("pain_before")
     try:
         entry = validate_session(data)
-        with write_session(resources.engine()) as session:
-            saved = record_session(session, actor=actor, entry=entry, patient_name=patient_name)
-            number = saved.session_number
+        # A second click, or a click sent before the cleared form reached the browser, repeats the last save:
+        # the same patient and values. It would store a duplicate session.
+        repeated = entry == st.session_state.get("last_saved_entry")
+        if not repeated:
+            with write_session(resources.engine()) as session:
+                number = record_session(session, actor=actor, entry=entry, patient_name=patient_name).session_number
     except InvalidInput as refused:
         st.error("Not saved. Please correct:\n\n" + "\n".join(f"- {p}" for p in refused.problems), icon="⚠️")
+        if pain_scale == "nrs_10" and any(v is not None and 10 < v <= 100 for v in (pain_before, pain_after)):
+            st.button("These are VAS values: switch the scale to VAS 0–100 mm", key="switch_to_vas",
+                      on_click=switch_to_vas, icon=":material/swap_horiz:",
+                      help="The patient's last session used the NRS 0–10; this entry's numbers fit the VAS.")
     else:
-        resources.clear_after_write()
-        st.session_state["select_after_save"] = entry.patient_id
-        st.session_state["last_saved"] = f"Saved session {number} for {literal(entry.patient_id)}."
-        st.rerun()
+        if repeated:
+            st.warning(f"Already saved as {st.session_state['last_saved_summary']} Not saved again.", icon="ℹ️")
+        else:
+            after_save(number, entry, patient_row["name"] if patient_row is not None else patient_name)
+
 
 if message := st.session_state.pop("last_saved", None):
     st.success(message, icon="✅")

@@ -73,7 +73,8 @@ def test_saving_a_session_stores_it_and_shows_the_patients_chart(app, seeded_url
     fill_valid_session(app).button(key="save_session").click().run()
     assert not app.exception
     assert not app.error
-    assert app.success[0].value == "Saved session 1 for P9001."
+    assert app.success[0].value == (f"Saved session 1 for P9001: {date.today():%Y-%m-%d}, Deep dry needling, "
+                                    "pain 70 → 55 (VAS 0–100 mm), bruising (mild).")
     assert session_count(seeded_url) == before + 1
     assert app.selectbox(key="record_patient").value == "P9001"
     assert any(s.value == "Progress of P9001" for s in app.subheader)
@@ -106,7 +107,77 @@ def test_second_session_for_an_existing_patient_gets_the_next_number(app, seeded
     app.button(key="save_session").click().run()
     assert not app.error
     assert app.success[0].value.startswith("Saved session ")
-    assert app.success[0].value.endswith(" for P0002.")
+    assert " for P0002: " in app.success[0].value
+
+
+def entry_values(app) -> dict:
+    """Return what the session form holds for this session's own entry (not the patient's defaults)."""
+    return {
+        "pain_before": app.number_input(key="pain_before").value,
+        "pain_after": app.number_input(key="pain_after").value,
+        "side_effects": [app.multiselect(key=f"side_effects_{s}").value for s in ("mild", "significant", "serious")],
+        "notes": app.text_area(key="notes").value,
+    }
+
+
+BLANK_ENTRY = {"pain_before": None, "pain_after": None, "side_effects": [[], [], []], "notes": ""}
+
+
+def test_after_a_save_the_entry_is_blank_and_the_same_entry_again_is_not_saved_twice(app, seeded_url):
+    before = session_count(seeded_url)
+    fill_valid_session(app).text_area(key="notes").input("felt dizzy")
+    app.button(key="save_session").click().run()
+    assert app.success and not app.exception
+    assert entry_values(app) == BLANK_ENTRY
+    assert any("Recording for **P9001**" in m.value for m in app.markdown)  # the form names who it writes to
+
+    # The same values again for the same patient, as a second click sent before the blank form arrived.
+    app.number_input(key="pain_before").set_value(70.0)
+    app.number_input(key="pain_after").set_value(55.0)
+    app.multiselect(key="side_effects_mild").select("bruising")
+    app.text_area(key="notes").input("felt dizzy")
+    app.button(key="save_session").click().run()
+    assert not app.exception
+    assert app.warning and app.warning[0].value.startswith("Already saved as session 1 for P9001:")
+    assert session_count(seeded_url) == before + 1
+
+
+def test_changing_patient_never_carries_the_typed_entry(app):
+    app.selectbox(key="record_patient").select("P0002").run()
+    app.number_input(key="pain_before").set_value(40.0)
+    app.multiselect(key="side_effects_significant").select("headache")
+    app.text_area(key="notes").input("for P0002 only")
+    app.selectbox(key="record_patient").select("New patient…").run()
+    assert not app.exception
+    assert entry_values(app) == BLANK_ENTRY
+    assert any("Recording for **a new patient**" in m.value for m in app.markdown)
+    app.number_input(key="pain_before").set_value(40.0)
+    app.selectbox(key="record_patient").select("P0003").run()
+    assert entry_values(app) == BLANK_ENTRY
+
+
+@pytest.mark.parametrize(("page", "key"), [("views/record_session.py", "record_patient"),
+                                           ("views/patient_progress.py", "progress_patient")])
+def test_a_search_with_a_single_match_picks_that_patient(app, page, key):
+    app.switch_page(page).run()
+    app.text_input(key=f"{key}_search").input("P0002").run()
+    assert not app.exception
+    assert app.selectbox(key=key).value == "P0002"
+
+
+def test_a_vas_value_typed_on_the_nrs_offers_a_one_click_switch_to_the_vas(app, seeded_url):
+    before = session_count(seeded_url)
+    fill_valid_session(app, pain_before=40.0)
+    app.radio(key="pain_scale").set_value("nrs_10")
+    app.button(key="save_session").click().run()
+    assert "Pain before: 40 is outside the scale 0–10" in app.error[0].value
+    app.button(key="switch_to_vas").click().run()
+    assert app.radio(key="pain_scale").value == "vas_100"
+    assert app.number_input(key="pain_before").value == 40.0  # nothing to type again
+    app.button(key="save_session").click().run()
+    assert not app.exception and not app.error
+    assert "pain 40 → 55 (VAS 0–100 mm)" in app.success[0].value
+    assert session_count(seeded_url) == before + 1
 
 
 BAD_INPUTS = [

@@ -68,7 +68,7 @@ def test_a_typical_session_is_recorded_with_the_keyboard_alone(app_url, app_data
     keys.press("Enter")
     wait_for_app(page, initial_wait_ms=500)
 
-    expect(page.get_by_text("for P0002.")).to_be_visible()
+    expect(page.get_by_text("for P0002: ")).to_be_visible()
     with sqlite3.connect(path) as connection:
         after, technique = connection.execute(
             "SELECT count(*), (SELECT technique FROM sessions ORDER BY id DESC LIMIT 1) FROM sessions"

@@ -1,0 +1,79 @@
+"""Recording in a real browser never lands on the wrong patient: nothing typed survives a save or a change of
+patient, and a second click on Save stores nothing twice. The browser keeps a widget's value unless the app sets it,
+so these are tested here, where AppTest cannot see the difference."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_journeys import log_in, session_count
+from tests.support.browser import EXCEPTION_SELECTOR, pick, wait_for_app
+
+pytestmark = pytest.mark.browser
+PAIN_BEFORE = "Pain before (VAS 0–100 mm or NRS 0–10)"
+
+
+def stored_entries(database_url: str, patient: str) -> list[tuple]:
+    """Return (pain before, notes, side effects) of each live session of `patient`, in number order."""
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+        return connection.execute(
+            "SELECT s.pain_before, coalesce(s.notes, ''), "
+            "       (SELECT count(*) FROM side_effects e WHERE e.session_id = s.id) "
+            "FROM sessions s JOIN episodes ep ON ep.id = s.episode_id JOIN patients p ON p.id = ep.patient_id "
+            "WHERE p.pseudonym = ? AND s.deleted_at IS NULL ORDER BY s.session_number",
+            (patient,),
+        ).fetchall()
+
+
+def expect_blank_entry(page: Page) -> None:
+    expect(page.get_by_label(PAIN_BEFORE, exact=True)).to_have_value("")
+    expect(page.get_by_label("Notes", exact=True)).to_have_value("")
+    for severity in ("mild", "significant", "serious"):
+        chips = page.locator(f".st-key-side_effects_{severity} [data-baseweb='tag']")
+        expect(chips).to_have_count(0)
+
+
+def test_nothing_typed_for_one_patient_is_saved_onto_the_next(app_url, app_database_url, page):
+    log_in(page, app_url, "clin_ahmed")
+    pick(page, "Patient", "P0002")
+    expect(page.locator(".st-key-recording_for")).to_have_text("Recording for P0002")
+    wait_for_app(page)
+    page.get_by_label(PAIN_BEFORE, exact=True).fill("40")
+    pick(page, "Side effects — significant", "Headache")
+    page.keyboard.press("Escape")
+    page.get_by_label("Notes", exact=True).fill("felt dizzy")
+    page.get_by_role("button", name="Save session").click()
+
+    expect(page.get_by_text("for P0002: ")).to_be_visible()  # the confirmation names who and what
+    expect(page.get_by_text("headache (significant)")).to_be_visible()
+    wait_for_app(page)
+    expect_blank_entry(page)
+
+    pick(page, "Patient", "New patient…")
+    expect(page.locator(".st-key-recording_for")).to_have_text("Recording for a new patient")
+    wait_for_app(page)
+    expect_blank_entry(page)
+    page.get_by_label("New patient id", exact=True).fill("P9102")
+    page.get_by_label(PAIN_BEFORE, exact=True).fill("50")
+    page.get_by_role("button", name="Save session").click()
+    expect(page.get_by_text("Saved session 1 for P9102")).to_be_visible()
+    expect(page.get_by_text("no side effects")).to_be_visible()
+    assert stored_entries(app_database_url, "P9102") == [(50.0, "", 0)]
+    expect(page.locator(EXCEPTION_SELECTOR)).to_have_count(0)
+
+
+def test_a_double_click_on_save_stores_one_session(app_url, app_database_url, page):
+    log_in(page, app_url, "clin_ahmed")
+    before = session_count(app_database_url)
+    page.get_by_label("New patient id", exact=True).fill("P9103")
+    page.get_by_label(PAIN_BEFORE, exact=True).fill("60")
+    page.get_by_role("button", name="Save session").dblclick()
+    expect(page.get_by_text("Saved session 1 for P9103")).to_be_visible()
+    wait_for_app(page)
+    page.get_by_role("button", name="Save session").click()  # and once more, on the cleared form
+    expect(page.get_by_text("Pain before: is required")).to_be_visible()
+    assert stored_entries(app_database_url, "P9103") == [(60.0, "", 0)]
+    assert session_count(app_database_url) == before + 1
