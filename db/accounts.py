@@ -140,6 +140,8 @@ def add_user(
         raise ValueError(f"role: must be one of {', '.join(ROLES)}")
     if session.scalars(select(User).where(User.username == username)).first():
         raise ValueError(f"username: '{username}' is taken")
+    if email and session.scalars(select(User.id).where(User.email == email.strip().lower())).first():
+        raise ValueError(f"e-mail: '{email.strip().lower()}' is used by another account")
     patient_id = None
     if role == "patient":
         if not patient_pseudonym:
@@ -163,13 +165,44 @@ def add_user(
     return user
 
 
+STAFF_ROLES = ("clinician", "manager", "admin")  # a patient account belongs to one patient record: no role change
+
+
+def _keep_an_enabled_admin(session: Session, user: User, change: str) -> None:
+    """Refuse `change` when `user` is the last enabled admin: nobody would be left to manage accounts."""
+    # FOR UPDATE on PostgreSQL: two admins disabling each other at once cannot both see the other still enabled.
+    admins = session.scalars(select(User.id).where(User.role == "admin", User.is_active).with_for_update()).all()
+    if user.role == "admin" and user.is_active and set(admins) <= {user.id}:
+        raise ValueError(f"{user.username} is the last enabled admin and cannot be {change}: enable or add another "
+                         "admin first")
+
+
 def set_active(session: Session, *, actor: Actor, username: str, active: bool) -> None:
-    """Disable (or enable again) an account (admins only)."""
+    """Disable (or enable again) an account (admins only); nobody disables themselves or the last enabled admin."""
     require_role(actor, ("admin",), "manage accounts")
     user = _user(session, username)
+    if not active:
+        if user.id == actor.id:
+            raise ValueError("you cannot disable your own account: ask another admin")
+        _keep_an_enabled_admin(session, user, "disabled")
     before = _public(user)
     user.is_active = active
+    # One action for both directions (the audit vocabulary is a CHECK constraint); before/after say which.
     audit.record(session, actor, "user_disable", "user", user.id, before=before, after=_public(user))
+
+
+def set_role(session: Session, *, actor: Actor, username: str, role: str) -> None:
+    """Change a staff account's role (admins only); the last enabled admin is never demoted."""
+    require_role(actor, ("admin",), "manage accounts")
+    user = _user(session, username)
+    if role not in STAFF_ROLES or user.role not in STAFF_ROLES:
+        raise ValueError("role: only clinician, manager and admin accounts change role; a patient account stays "
+                         "linked to its patient")
+    if role != "admin":
+        _keep_an_enabled_admin(session, user, "demoted")
+    before = _public(user)
+    user.role = role
+    audit.record(session, actor, "update", "user", user.id, before=before, after=_public(user))
 
 
 def reset_password(session: Session, *, actor: Actor, username: str, password: str) -> None:

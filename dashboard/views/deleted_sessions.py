@@ -4,12 +4,16 @@ import streamlit as st
 from sqlmodel import Session
 
 from dashboard import resources
+from dashboard.confirm import confirmed, done, show_result
 from dashboard.navigation import current_actor
+from dashboard.text import literal
 from db import corrections
 from db.engine import write_session
 
 actor = current_actor()
 st.title("Deleted sessions")
+PAGE = "deleted_sessions"
+show_result(PAGE)
 
 with Session(resources.engine()) as session:
     deleted = corrections.deleted_sessions(session, actor=actor)
@@ -17,14 +21,15 @@ if deleted.empty:
     st.info("No deleted sessions. A clinician's deletion appears here with its reason.")
     st.stop()
 st.dataframe(deleted, hide_index=True, key="deleted_table")
+by_id = deleted.set_index("session_id")
 chosen = st.selectbox(
     "Session to restore", deleted["session_id"].tolist(), key="restore_choice",
-    format_func=lambda i: "{patient_id}, {session_date} ({technique})".format(
-        **deleted.set_index("session_id").loc[i].to_dict()),
+    format_func=lambda i: "{patient_id}, {session_date} ({technique})".format(**by_id.loc[i].to_dict()),
 )
-if st.button("Restore session", key="restore_session", type="primary"):
+label = "the session of {patient_id} on {session_date}".format(**by_id.loc[chosen].to_dict())
+if confirmed("Restore session", f"Restore {literal(label)}? It comes back to every chart and figure.",
+             key="restore_session", target=int(chosen)):
     with write_session(resources.engine()) as session:
         corrections.restore_session(session, actor=actor, session_id=int(chosen))
     resources.clear_after_write()
-    st.success("Restored.")
-    st.rerun()
+    done(PAGE, f"Restored {literal(label)}.")

@@ -6,9 +6,11 @@ from sqlmodel import Session
 
 from analytics.outcomes import progress_sentence
 from dashboard import report, resources
+from dashboard.confirm import confirmed, done, show_result
 from dashboard.navigation import current_actor
+from dashboard.patient_picker import pick_patient
 from dashboard.text import literal
-from db import corrections, queries
+from db import corrections
 from db.access import CLINICAL_WRITERS
 from db.engine import database_url, write_session
 from db.models import PAIN_SCALE_LABELS, SEVERITIES, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
@@ -18,27 +20,18 @@ actor = current_actor()
 url = database_url()
 is_patient = actor.role == "patient"
 st.title("My progress" if is_patient else "Patient progress")
+PAGE = "progress"
+show_result(PAGE)
 
 if is_patient:
     # A patient sees their own record only: the id comes from their account, never from a widget or the URL.
     patient_id = actor.patient_id
 else:
-    # A network holds hundreds of thousands of patients: offer a bounded list (queries.PICKER_LIMIT), narrowed by
-    # a search in the database, rather than every patient, so the page costs the same whatever the database size.
-    pick_column, search_column = st.columns([2, 1], vertical_alignment="bottom")
-    search = search_column.text_input("Find patient", key="progress_search", placeholder="Patient id or name",
-                                      help="Narrow the list to ids starting with, or names containing, this text.")
-    picked = st.session_state.get("progress_patient")
-    with Session(resources.engine()) as session:
-        patients = queries.find_patients(session, actor=actor, search=search, include=(picked,) if picked else ())
-    if patients.empty:
-        st.info("No patient matches this search." if search.strip() else
-                "No patients yet — record the first session on the *Record session* page.")
+    pseudonym, patients = pick_patient(actor, key="progress_patient")
+    if pseudonym is None:
+        st.info("No patient matches this search." if st.session_state.get("progress_patient_search", "").strip()
+                else "No patients yet — record the first session on the *Record session* page.")
         st.stop()
-    labels = dict(zip(patients["patient_id"], patients["label"], strict=True))
-    pseudonym = pick_column.selectbox("Patient", list(labels), format_func=labels.get, key="progress_patient")
-    if len(patients) >= queries.PICKER_LIMIT:
-        pick_column.caption(f"The first {queries.PICKER_LIMIT} patients; find others by id or name.")
     patient_id = int(patients.loc[patients["patient_id"] == pseudonym, "id"].iloc[0])
 
 episodes, sessions = resources.patient_record(url, actor, int(patient_id))
@@ -124,7 +117,9 @@ if actor.role not in CLINICAL_WRITERS:
 
 st.subheader("Correct or delete a session")
 by_number = improvement.set_index("session_number")
-number = st.selectbox("Session", list(by_number.index), index=len(by_number) - 1, key="correct_number",
+# Keyed by patient and course: another patient's choice never carries over, and the latest session comes first.
+number = st.selectbox("Session", list(by_number.index), index=len(by_number) - 1,
+                      key=f"correct_number_{patient_id}_{episode_id}",
                       format_func=lambda k: f"Session {k} — {by_number.loc[k, 'session_date']}")
 row = by_number.loc[number]
 session_id = int(row["session_id"])
@@ -166,17 +161,18 @@ with st.form(f"correct_{session_id}"):
             st.error("Not saved. Please correct:\n\n" + "\n".join(f"- {p}" for p in refused.problems))
         else:
             resources.clear_after_write()
-            st.rerun()
+            done(PAGE, f"Corrected session {number} of {literal(row['patient_id'])} ({entry.session_date}).")
 
-with st.form(f"delete_{session_id}"):
-    reason = st.text_input("Reason for deleting this session", key="delete_reason",
-                           placeholder="e.g. recorded for the wrong patient")
-    if st.form_submit_button("Delete session", key="delete_session"):
-        try:
-            with write_session(resources.engine()) as session:
-                corrections.delete_session(session, actor=actor, session_id=session_id, reason=reason)
-        except ValueError as problem:
-            st.error(f"Not deleted. {problem}")
-        else:
-            resources.clear_after_write()
-            st.rerun()
+reason = st.text_input("Reason for deleting this session", key="delete_reason",
+                       placeholder="e.g. recorded for the wrong patient")
+label = f"session {number} of {literal(row['patient_id'])} ({row['session_date']})"
+if confirmed("Delete session", f"Delete {label}? It leaves every chart and figure; an admin can restore it from "
+             "*Deleted sessions*.", key="delete_session", target=session_id):
+    try:
+        with write_session(resources.engine()) as session:
+            corrections.delete_session(session, actor=actor, session_id=session_id, reason=reason)
+    except ValueError as problem:
+        st.error(f"Not deleted. {literal(problem)}")
+    else:
+        resources.clear_after_write()
+        done(PAGE, f"Deleted {label}. Reason: {literal(reason.strip())}", reset={"delete_reason": ""})

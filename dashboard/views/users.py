@@ -1,24 +1,54 @@
-"""Accounts (admins): list, add, disable or enable, reset a password. Every change is audited."""
+"""Accounts (admins): list, add, disable or enable, change role, reset a password. Every change is audited and
+every change of access is confirmed first, naming the account."""
 
 import streamlit as st
 from sqlmodel import Session
 
 from dashboard import resources
+from dashboard.confirm import confirmed, done, show_result
 from dashboard.navigation import current_actor
 from dashboard.text import literal
 from db import accounts
 from db.engine import write_session
 from db.models import ROLES
 
+PAGE = "accounts"
+
 actor = current_actor()
 st.title("Accounts")
+show_result(PAGE)
 
 with Session(resources.engine()) as session:
     table = accounts.users(session, actor=actor)
-st.dataframe(table, hide_index=True, key="users_table")
+st.dataframe(
+    table, hide_index=True, key="users_table",
+    column_config={
+        "username": "Username", "role": "Role", "display_name": "Name", "email": "E-mail",
+        "patient_id": "Patient", "is_active": st.column_config.CheckboxColumn("Enabled"),
+        "locked_until": st.column_config.DatetimeColumn("Locked until"),
+        "last_login_at": st.column_config.DatetimeColumn("Last login"),
+    },
+)
 
-add, manage = st.tabs(["Add an account", "Disable, enable or reset"])
-with add, st.form("add_user", clear_on_submit=True):
+
+ADD_FORM_BLANKS = {"new_username": "", "new_display_name": "", "new_email": "", "new_patient": "", "new_password": ""}
+
+
+def change(what: str, write, reset: dict | None = None) -> None:
+    """Run one account change in a transaction; show its refusal (keeping the input), or keep its result, reset
+    the widgets in `reset` and rerun."""
+    try:
+        with write_session(resources.engine()) as session:
+            write(session)
+    except ValueError as problem:
+        st.error(f"Not changed. {literal(problem)}")
+    else:
+        resources.clear_after_write()
+        done(PAGE, what, reset)
+
+
+add, manage = st.tabs(["Add an account", "Disable, enable, change role or reset"])
+with add, st.form("add_user", clear_on_submit=False):
     username = st.text_input("Username", key="new_username")
     role = st.selectbox("Role", ROLES, key="new_role")
     display_name = st.text_input("Display name", key="new_display_name")
@@ -26,38 +56,43 @@ with add, st.form("add_user", clear_on_submit=True):
     patient = st.text_input("Patient id (patient accounts only)", key="new_patient")
     password = st.text_input("Initial password (at least 10 characters)", type="password", key="new_password")
     if st.form_submit_button("Add account", type="primary", key="add_user_submit"):
-        try:
-            with write_session(resources.engine()) as session:
-                accounts.add_user(
-                    session, actor=actor, username=username, role=role, password=password or None,
-                    display_name=display_name, email=email or None, patient_pseudonym=patient or None,
-                )
-        except ValueError as problem:
-            st.error(f"Not added. {literal(problem)}")
-        else:
-            resources.clear_after_write()
-            st.success(f"Added {literal(username)}.")
+        change(f"Added {literal(username.strip().lower())} ({role}).", lambda session: accounts.add_user(
+            session, actor=actor, username=username, role=role, password=password or None,
+            display_name=display_name, email=email or None, patient_pseudonym=patient or None,
+        ), reset=ADD_FORM_BLANKS)
 
 with manage:
-    names = table["username"].tolist()
-    if names:
-        chosen = st.selectbox("Account", names, key="manage_username")
-        left, right = st.columns(2)
-        if left.button("Disable", key="disable_user"):
-            with write_session(resources.engine()) as session:
-                accounts.set_active(session, actor=actor, username=chosen, active=False)
-            st.rerun()
-        if right.button("Enable", key="enable_user"):
-            with write_session(resources.engine()) as session:
-                accounts.set_active(session, actor=actor, username=chosen, active=True)
-            st.rerun()
-        with st.form("reset_password", clear_on_submit=True):
-            new_password = st.text_input("New password", type="password", key="reset_password_value")
-            if st.form_submit_button("Reset password", key="reset_password_submit"):
-                try:
-                    with write_session(resources.engine()) as session:
-                        accounts.reset_password(session, actor=actor, username=chosen, password=new_password)
-                except ValueError as problem:
-                    st.error(f"Not changed. {literal(problem)}")
-                else:
-                    st.success(f"Password of {literal(chosen)} reset; any lock is lifted.")
+    # No account is preselected: the first in the list is an admin, and one click must never change anyone.
+    chosen = st.selectbox("Account", table["username"].tolist(), index=None, key="manage_username",
+                          placeholder="Choose an account")
+    if chosen:
+        account = table.set_index("username").loc[chosen]
+        who = literal(chosen)
+        st.caption(f"{who} is a **{account['role']}** account, currently "
+                   f"**{'enabled' if account['is_active'] else 'disabled'}**.")
+        if account["is_active"]:
+            if confirmed("Disable", f"Disable **{who}**? They are signed out everywhere and cannot log in until "
+                         "an admin enables the account again.", key="disable_user", target=chosen,
+                         disabled=chosen == actor.username):
+                change(f"Disabled {who}.", lambda session: accounts.set_active(
+                    session, actor=actor, username=chosen, active=False))
+            if chosen == actor.username:
+                st.caption("You cannot disable your own account.")
+        elif confirmed("Enable", f"Enable **{who}** again? They can log in with their password.",
+                       key="enable_user", target=chosen):
+            change(f"Enabled {who}.", lambda session: accounts.set_active(
+                session, actor=actor, username=chosen, active=True))
+
+        if account["role"] in accounts.STAFF_ROLES:
+            others = [r for r in accounts.STAFF_ROLES if r != account["role"]]
+            new_role = st.selectbox("New role", others, key="new_role_for")
+            if confirmed("Change role", f"Make **{who}** a **{new_role}** instead of a {account['role']}?",
+                         key="change_role", target=(chosen, new_role)):
+                change(f"{who} is now a {new_role}.", lambda session: accounts.set_role(
+                    session, actor=actor, username=chosen, role=new_role))
+
+        new_password = st.text_input("New password", type="password", key="reset_password_value")
+        if confirmed("Reset password", f"Set a new password for **{who}**? Their old password stops working "
+                     "and any lock is lifted.", key="reset_password_submit", target=chosen):
+            change(f"Password of {who} reset; any lock is lifted.", lambda session: accounts.reset_password(
+                session, actor=actor, username=chosen, password=new_password), reset={"reset_password_value": ""})

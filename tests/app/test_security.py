@@ -284,6 +284,11 @@ def test_logging_out_ends_the_session_and_is_audited(as_role, seeded_url):
 # -- soft delete and restore in the app ------------------------------------------------------------------------------
 
 
+def correction_picker(at: AppTest):
+    """Return the picker of the session to correct or delete (keyed by patient and course of treatment)."""
+    return next(s for s in at.selectbox if s.key and s.key.startswith("correct_number_"))
+
+
 def progress_of(at: AppTest, pseudonym: str) -> pd.DataFrame:
     at.switch_page("views/patient_progress.py").run()
     at.selectbox(key="progress_patient").select(pseudonym).run()
@@ -295,9 +300,10 @@ def test_a_session_deleted_by_a_clinician_leaves_the_chart_and_an_admin_brings_i
     at = as_role("clinician")
     before = progress_of(at, "P0002")
     deleted_date = before.loc[before["Session"] == 3, "Date"].iloc[0]
-    at.selectbox(key="correct_number").select(3).run()
+    correction_picker(at).select(3).run()
     at.text_input(key="delete_reason").input("recorded for the wrong patient")
     at.button(key="delete_session").click().run()
+    at.button(key="delete_session_yes").click().run()
     assert not at.exception and not at.error, at.error
     after = table_with(at, "Session")
     assert list(after["Session"]) == list(range(1, len(before)))
@@ -311,6 +317,7 @@ def test_a_session_deleted_by_a_clinician_leaves_the_chart_and_an_admin_brings_i
     assert list(deleted["deleted_reason"]) == ["recorded for the wrong patient"]
     assert list(deleted["deleted_by"]) == ["clin_ahmed"]
     at.button(key="restore_session").click().run()
+    at.button(key="restore_session_yes").click().run()
     assert not at.exception, at.exception
     assert [i.value for i in at.info] == ["No deleted sessions. A clinician's deletion appears here with its reason."]
 
@@ -364,13 +371,13 @@ def test_notes_and_names_show_literally_on_the_clinicians_progress_page(as_role,
     assert at.selectbox(key="progress_patient").value == "P9100"
     table = table_with(at, "Notes")
     assert list(table["Notes"]) == [SCRIPT_NOTE, MARKDOWN_NOTE]
-    at.selectbox(key="correct_number").select(2).run()  # the corrected session: its note and history as typed
+    correction_picker(at).select(2).run()  # the corrected session: its note and history as typed
     assert [a.value for a in at.text_area if a.label == "Notes"] == [MARKDOWN_NOTE]
     history = [c.value for c in at.caption if c.value.startswith("corrected")]
     assert len(history) == 1 and literal(SCRIPT_NOTE) in history[0] and literal(MARKDOWN_NOTE) in history[0]
     assert_nothing_raw_is_rendered(at, "patient progress, session 2")
 
-    at.selectbox(key="correct_number").select(1).run()
+    correction_picker(at).select(1).run()
     assert [a.value for a in at.text_area if a.label == "Notes"] == [SCRIPT_NOTE]
     assert_nothing_raw_is_rendered(at, "patient progress, session 1")
 

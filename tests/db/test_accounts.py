@@ -339,3 +339,53 @@ def test_no_password_appears_in_the_database_its_files_the_audit_trail_or_any_lo
     for name, secret in SECRETS.items():
         for place, content in places.items():
             assert secret.lower() not in content.lower(), f"the {name} password is in the {place}"  # as typed or folded
+
+
+# -- keeping someone who can manage accounts --------------------------------------------------------------------------
+
+
+def set_role(engine: Engine, username: str, role: str) -> None:
+    with write_session(engine) as session:
+        accounts.set_role(session, actor=ADMIN, username=username, role=role)
+
+
+def actor_of(engine: Engine, username: str) -> Actor:
+    return accounts.actor_for(stored_user(engine, username))
+
+
+def test_the_last_enabled_admin_can_be_neither_disabled_nor_demoted(engine):
+    add(engine, "root", role="admin")
+    add(engine, "ann")
+    with pytest.raises(ValueError, match="root is the last enabled admin and cannot be disabled"):
+        set_active(engine, "root", False)
+    with pytest.raises(ValueError, match="root is the last enabled admin and cannot be demoted"):
+        set_role(engine, "root", "manager")
+    assert stored_user(engine, "root").is_active and stored_user(engine, "root").role == "admin"
+
+    add(engine, "second", role="admin")  # with another enabled admin, either change is allowed
+    set_role(engine, "root", "manager")
+    assert stored_user(engine, "root").role == "manager"
+    with pytest.raises(ValueError, match="second is the last enabled admin"):
+        set_active(engine, "second", False)
+
+
+def test_nobody_disables_their_own_account(engine):
+    add(engine, "root", role="admin")
+    add(engine, "other", role="admin")
+    with pytest.raises(ValueError, match="you cannot disable your own account"), write_session(engine) as session:
+        accounts.set_active(session, actor=actor_of(engine, "root"), username="root", active=False)
+    assert stored_user(engine, "root").is_active
+
+
+def test_a_role_change_is_audited_and_patient_accounts_keep_their_role(engine):
+    add(engine, "ann")
+    set_role(engine, "ann", "manager")
+    assert stored_user(engine, "ann").role == "manager"
+    with pytest.raises(ValueError, match="only clinician, manager and admin accounts change role"):
+        set_role(engine, "ann", "patient")
+
+
+def test_an_e_mail_already_used_is_refused_by_name_not_by_a_failing_insert(engine):
+    add(engine, "ann", email="ann@clinic.example")
+    with pytest.raises(ValueError, match="e-mail: 'ann@clinic.example' is used by another account"):
+        add(engine, "bob", email="Ann@Clinic.example")

@@ -1,0 +1,47 @@
+"""Destructive and access-changing actions: a button that asks first, naming its target, and a result that stays."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+PENDING = "confirm_pending"
+
+
+def confirmed(label: str, question: str, *, key: str, target: object, disabled: bool = False) -> bool:
+    """Draw the action's button; once clicked, ask `question` with Yes / Cancel; return True when Yes is clicked.
+
+    The question is bound to `target` (the account or session named in it): when the page's picker moves on to
+    another target, the question is withdrawn, so one click can never act on something the user did not name.
+    """
+    if st.button(label, key=key, disabled=disabled):
+        st.session_state[PENDING] = (key, target)
+    if st.session_state.get(PENDING) != (key, target):
+        return False
+    with st.container(border=True, key=f"{key}_confirm"):
+        st.warning(question, icon=":material/help:")
+        yes, cancel = st.columns(2)
+        if yes.button(f"Yes, {label.lower()}", type="primary", key=f"{key}_yes"):
+            st.session_state.pop(PENDING, None)
+            return True
+        if cancel.button("Cancel", key=f"{key}_cancel"):
+            st.session_state.pop(PENDING, None)
+            st.rerun()
+    return False
+
+
+def show_result(page: str) -> None:
+    """Show the last action's result on `page` until the next action replaces it; call it before any widget.
+
+    Widgets that `done` was asked to reset get their values here, before they are drawn: a value assigned after
+    its widget is drawn would be refused, and a value deleted would come back from the browser.
+    """
+    st.session_state.update(st.session_state.pop(f"{page}_reset", {}))
+    if message := st.session_state.get(f"{page}_result"):
+        st.success(message, icon=":material/check_circle:")
+
+
+def done(page: str, message: str, reset: dict | None = None) -> None:
+    """Keep `message` as the page's lasting result, reset the widgets in `reset` and rerun to show the change."""
+    st.session_state[f"{page}_result"] = message
+    st.session_state[f"{page}_reset"] = reset or {}
+    st.rerun()
