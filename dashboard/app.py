@@ -9,10 +9,11 @@ if ROOT not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth, navigation  # noqa: E402
+from dashboard import auth, navigation, theme  # noqa: E402
 from db.engine import DatabaseBusy  # noqa: E402
 
 st.set_page_config(page_title="Needle Outcomes", page_icon=":material/monitoring:", layout="wide")
+theme.apply()
 try:
     st.navigation(navigation.pages_for(auth.current_actor())).run()
 except DatabaseBusy as busy:  # any page's write: nothing was written, the form keeps its values, try again
