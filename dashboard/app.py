@@ -9,7 +9,7 @@ if ROOT not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth, navigation, theme  # noqa: E402
+from dashboard import auth, faults, navigation, theme  # noqa: E402
 from db.engine import DatabaseBusy  # noqa: E402
 
 st.set_page_config(page_title="Needle Outcomes", page_icon=":material/monitoring:", layout="wide")
@@ -18,3 +18,6 @@ try:
     st.navigation(navigation.pages_for(auth.current_actor())).run()
 except DatabaseBusy as busy:  # any page's write: nothing was written, the form keeps its values, try again
     st.error(f"Not saved: {busy}.", icon=":material/hourglass_top:")
+except Exception as fault:  # st.rerun, st.stop and st.switch_page raise BaseExceptions: they pass through
+    actor = st.session_state.get(auth.ACTOR)
+    faults.report(fault, username=actor.username if actor else None)
