@@ -216,3 +216,38 @@ def progress_sentence(improvement: pd.DataFrame) -> str:
     elif band == "moderate":
         sentence += " That is an important improvement."
     return sentence
+
+
+ANSWER_SESSION = 4  # the literature's "positive results within 2 to 4 sessions": the managers' question
+
+
+def best_by_session_sentence(curve: pd.DataFrame, session: int = ANSWER_SESSION) -> str:
+    """Return one plain sentence on which technique improved most by `session`, with its interval and episodes.
+
+    `curve` is `technique_curve`'s table. The sentence names every technique's mean improvement at that session,
+    says whether the best one's interval clears the others' (no overlap) and warns of groups under SMALL_GROUP.
+    """
+    at = curve[curve["session_number"] == session].sort_values("mean_improvement_pct", ascending=False)
+    if at.empty:
+        return f"No episode of care in these filters has reached session {session} yet."
+
+    def figure(row) -> str:
+        interval = (f"95 % CI {row.ci95_low_pct:.0f} to {row.ci95_high_pct:.0f} %, "
+                    if pd.notna(row.ci95_low_pct) else "")
+        return f"{row.mean_improvement_pct:.0f} % ({interval}{row.patients} episodes)"
+
+    best, others = at.iloc[0], at.iloc[1:]
+    if others.empty:
+        sentence = (f"By session {session}, only {best.technique} dry needling has episodes to show: "
+                    f"{figure(best)} less pain than at the first session on average.")
+    else:
+        rest = "; ".join(f"{row.technique} {figure(row)}" for row in others.itertuples())
+        sentence = (f"By session {session}, {best.technique} dry needling did best: pain {figure(best)} lower than "
+                    f"at the first session on average, against {rest}.")
+        clear = pd.notna(best.ci95_low_pct) and bool((best.ci95_low_pct > others["ci95_high_pct"]).all())
+        sentence += (" Its interval lies above the others'." if clear else
+                     " The intervals overlap, so this may be chance rather than a real difference.")
+    small = at[at["patients"] < SMALL_GROUP]["technique"].tolist()
+    if small:
+        sentence += f" Fewer than {SMALL_GROUP} episodes: {', '.join(small)}; read with care."
+    return sentence

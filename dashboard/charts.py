@@ -10,13 +10,18 @@ from analytics.outcomes import MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT
 from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 
 # Okabe–Ito palette: distinguishable with every common colour-vision deficiency; one colour per technique everywhere.
-TECHNIQUE_COLORS = {"superficial": "#E69F00", "deep": "#0072B2", "electrical": "#009E73"}
-BEFORE_COLOR, AFTER_COLOR = "#0072B2", "#56B4E9"
-BANDS = [  # (from %, to %, label, fill) for the IMMPACT bands of cumulative improvement
-    (MINIMAL_PCT, MODERATE_PCT, "minimal (15 %)", "rgba(230,159,0,0.07)"),
-    (MODERATE_PCT, SUBSTANTIAL_PCT, "important (30 %)", "rgba(0,158,115,0.07)"),
-    (SUBSTANTIAL_PCT, 100, "substantial (50 %)", "rgba(0,158,115,0.14)"),
+# Only its hues with at least 3:1 contrast on white (WCAG 1.4.11 for lines and markers): orange #E69F00 (2.25:1)
+# and sky blue #56B4E9 (2.31:1) are not used.
+TECHNIQUE_COLORS = {"superficial": "#D55E00", "deep": "#0072B2", "electrical": "#009E73"}
+BEFORE_COLOR, AFTER_COLOR = "#0072B2", "#AA4499"
+IMPROVEMENT_COLOR = "#44546A"  # a patient's own bars: a neutral slate, never mistaken for a technique
+BANDS = [  # (from %, to %, label, fill) for the IMMPACT bands: shades of grey, so no band shares a technique's hue
+    (MINIMAL_PCT, MODERATE_PCT, "minimal", "rgba(0,0,0,0.03)"),
+    (MODERATE_PCT, SUBSTANTIAL_PCT, "important", "rgba(0,0,0,0.06)"),
+    (SUBSTANTIAL_PCT, 100, "substantial", "rgba(0,0,0,0.10)"),
 ]
+BAND_LABEL_MARGIN = 86  # px right of the plot for the band labels, so they never sit on a bar or a line
+CONFIG = {"displayModeBar": False}  # plotly's toolbar covered chart titles on touch screens; drag zooms anyway
 FONT = dict(size=14)
 
 
@@ -28,7 +33,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 def _layout(fig: go.Figure, height: int, hovermode: str = "x unified") -> go.Figure:
     fig.update_layout(
         height=height,
-        margin=dict(l=10, r=10, t=40, b=10),
+        margin=dict(l=10, r=max(10, fig.layout.margin.r or 0), t=40, b=10),  # keeps room made for band labels
         font=FONT,
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
         hovermode=hovermode,
@@ -37,7 +42,8 @@ def _layout(fig: go.Figure, height: int, hovermode: str = "x unified") -> go.Fig
 
 
 def _add_bands(fig: go.Figure, row: int | None = None, col: int | None = None) -> None:
-    """Shade the IMMPACT bands behind a chart (or one subplot), each with a dotted line and label at its floor.
+    """Shade the IMMPACT bands behind a chart (or one subplot), each with a dotted line and, right of the plot, a
+    label at its floor.
 
     Built as layout shapes in one update: plotly's add_hrect/add_hline validate the whole figure on every call,
     which cost more than the rest of the technique page once its figures were cached.
@@ -51,9 +57,10 @@ def _add_bands(fig: go.Figure, row: int | None = None, col: int | None = None) -
     for low, high, label, fill in BANDS:
         shapes.append(dict(type="rect", y0=low, y1=high, fillcolor=fill, line_width=0, layer="below", **across))
         shapes.append(dict(type="line", y0=low, y1=low, line=dict(dash="dot", color="grey", width=1), **across))
-        labels.append(dict(text=label, xref=f"{x} domain", x=0, xanchor="left", yref=y, y=low, yanchor="bottom",
-                           showarrow=False, font=dict(size=11)))
-    fig.update_layout(shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *labels])
+        labels.append(dict(text=f"{label} ({low:g} %)", xref=f"{x} domain", x=1, xanchor="left", yref=y, y=low,
+                           yanchor="bottom", showarrow=False, font=dict(size=12), align="left"))
+    fig.update_layout(shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *labels],
+                      margin_r=BAND_LABEL_MARGIN)
 
 
 def patient_progress_figure(improvement: pd.DataFrame) -> go.Figure:
@@ -88,7 +95,7 @@ def patient_progress_figure(improvement: pd.DataFrame) -> go.Figure:
         _add_bands(fig, row=2, col=1)
         fig.add_trace(
             go.Bar(
-                x=x, y=improvement["improvement_pct"], name="Improvement", marker_color=TECHNIQUE_COLORS["electrical"],
+                x=x, y=improvement["improvement_pct"], name="Improvement", marker_color=IMPROVEMENT_COLOR,
                 customdata=improvement["improvement_points"],
                 hovertemplate="Improvement: %{y:.0f} % (%{customdata:.0f} points)<extra></extra>",
             ),
@@ -138,7 +145,10 @@ def technique_curve_figure(curve: pd.DataFrame) -> go.Figure:
             )
         )
     fig.update_xaxes(title_text="Session number", dtick=1)
-    fig.update_yaxes(title_text="Mean improvement since session 1 (%)")
+    # Improvement cannot exceed 100 %; a one- or two-episode interval would stretch the axis far past it (to 160 %)
+    # and flatten every curve, so the axis stops at 100 and such ribbons are cut at its edge.
+    lowest = float(curve["mean_improvement_pct"].min()) if not curve.empty else 0.0
+    fig.update_yaxes(title_text="Mean improvement since session 1 (%)", range=[min(-10.0, lowest - 5), 100])
     return _layout(fig, height=480)
 
 

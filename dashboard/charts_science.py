@@ -96,7 +96,7 @@ def responder_curve_figure(curve: pd.DataFrame) -> go.Figure:
     for threshold, name in ((MINIMAL_PCT, "minimal"), (MODERATE_PCT, "important"), (SUBSTANTIAL_PCT, "substantial")):
         fig.add_vline(
             x=threshold, line_dash="dot", line_color="grey", line_width=1,
-            annotation_text=f"{name} ({threshold} %)", annotation_position="top right", annotation_font_size=11,
+            annotation_text=f"{name} ({threshold} %)", annotation_position="top right", annotation_font_size=12,
         )
     for technique in _techniques(curve) if not curve.empty else []:
         rows = curve[curve["technique"] == technique]
@@ -129,7 +129,7 @@ def kaplan_meier_figure(curves: pd.DataFrame, medians: pd.DataFrame | None = Non
     fig = go.Figure()
     fig.add_vrect(
         x0=CLAIM_SESSIONS[0] - 0.5, x1=CLAIM_SESSIONS[1] + 0.5, fillcolor="rgba(0,0,0,0.05)", line_width=0,
-        layer="below", annotation_text="sessions 2–4", annotation_position="top left", annotation_font_size=11,
+        layer="below", annotation_text="sessions 2–4", annotation_position="top left", annotation_font_size=12,
     )
     fig.add_hline(y=50, line_dash="dot", line_color="grey", line_width=1)
     median_of = {} if medians is None else dict(zip(medians["technique"], medians["median_sessions"], strict=True))

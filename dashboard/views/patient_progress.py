@@ -5,7 +5,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from analytics.outcomes import progress_sentence
-from dashboard import report, resources
+from dashboard import charts, report, resources
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.navigation import current_actor
 from dashboard.patient_picker import pick_patient
@@ -67,7 +67,7 @@ third_col.metric(
          "15 % is a minimal, 30 % an important and 50 % a substantial improvement (IMMPACT).",
 )
 
-st.plotly_chart(figure, key="progress_chart")
+st.plotly_chart(figure, key="progress_chart", config=charts.CONFIG)
 
 # The report of the course shown, for the patient to hand to their GP: built only when a button is clicked.
 condition = episodes.loc[episodes["id"] == episode_id, "condition"].iloc[0]

@@ -5,7 +5,7 @@ from datetime import date
 import streamlit as st
 from sqlmodel import Session
 
-from dashboard import resources
+from dashboard import charts, resources
 from dashboard.navigation import current_actor
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal
@@ -190,4 +190,4 @@ if patient_row is not None:
         episode_id = int(of_condition.iloc[0])
         _, figure = resources.episode_progress(url, actor, int(patient_row["id"]), episode_id)
         st.subheader(f"Progress of {literal(chosen)}")
-        st.plotly_chart(figure, key="record_chart")
+        st.plotly_chart(figure, key="record_chart", config=charts.CONFIG)

@@ -7,6 +7,7 @@ from analytics import outcomes, responders, safety, survival
 from analytics.comparison import comparison_sentence
 from dashboard import charts, charts_science, resources
 from dashboard.navigation import current_actor
+from dashboard.tables import show_table
 from dashboard.text import literal
 from db.engine import database_url, write_session
 from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
@@ -34,8 +35,15 @@ def _pretty(code: str) -> str:
     return code.replace("_", " ")
 
 
+FILTER_KEYS = ("filter_conditions", "filter_regions", "filter_clinicians", "filter_techniques", "filter_period")
+# Streamlit forgets a widget's value when another page is shown; a copy under another key brings it back.
+for key in FILTER_KEYS:
+    if key not in st.session_state and f"kept_{key}" in st.session_state:
+        st.session_state[key] = st.session_state[f"kept_{key}"]
+
 choices = resources.filter_choices(url, actor)
-with st.expander("Filters", expanded=False, icon=":material/filter_list:"):
+with st.expander("Filters", expanded=any(st.session_state.get(k) for k in FILTER_KEYS),
+                 icon=":material/filter_list:"):
     left, right = st.columns(2)
     chosen_conditions = left.multiselect("Condition", choices["conditions"], key="filter_conditions",
                                          placeholder="All conditions", format_func=_pretty)
@@ -45,8 +53,12 @@ with st.expander("Filters", expanded=False, icon=":material/filter_list:"):
                                          placeholder="All clinicians")
     chosen_techniques = right.multiselect("Technique", TECHNIQUES, key="filter_techniques",
                                           placeholder="All techniques", format_func=TECHNIQUE_LABELS.get)
-    period = st.date_input("First session between", value=(), key="filter_period", format="YYYY-MM-DD",
+    # No default when a kept value is being restored: Streamlit warns when a widget gets both.
+    period = st.date_input("First session between", key="filter_period", format="YYYY-MM-DD",
+                           **({} if "filter_period" in st.session_state else {"value": ()}),
                            help="Episodes of care whose first session falls in this range. Leave empty for all.")
+for key in FILTER_KEYS:
+    st.session_state[f"kept_{key}"] = st.session_state[key]
 start, end = (tuple(period) + (None, None))[:2] if period else (None, None)
 where = OutcomeFilter(
     conditions=tuple(sorted(chosen_conditions)), body_regions=tuple(sorted(chosen_regions)),
@@ -101,6 +113,7 @@ def _filter_summary(where: OutcomeFilter) -> str:
 with st.container(key="filter_summary"):
     shown = int(curve.loc[curve["session_number"] == 1, "patients"].sum())
     st.caption(f"**{shown:,} episodes of care** in these figures: {_filter_summary(where)}.")
+st.info(outcomes.best_by_session_sentence(curve), icon=":material/emoji_events:")
 
 excluded = data["excluded"]
 if not excluded.empty:
@@ -131,7 +144,7 @@ def _small_note(frame: pd.DataFrame, column: str = "patients") -> None:
 
 if section == "Overview":
     st.subheader("Mean improvement since the first session")
-    st.plotly_chart(charts.technique_curve_figure(curve), key="curve_chart")
+    st.plotly_chart(charts.technique_curve_figure(curve), key="curve_chart", config=charts.CONFIG)
     st.caption("Shaded ribbons: 95 % confidence intervals. Hollow points: fewer than 10 patients. Bands: minimal "
                "(15 %), important (30 %) and substantial (50 %) improvement (IMMPACT).")
     summary = outcomes.summary_table(curve)
@@ -158,7 +171,7 @@ if section == "Overview":
 elif section == "Responders":
     table = data["responders"]
     st.subheader("Responders at the last session")
-    st.plotly_chart(charts.responder_figure(table), key="responder_chart")
+    st.plotly_chart(charts.responder_figure(table), key="responder_chart", config=charts.CONFIG)
     st.caption("Share of patients whose pain at their last session was at least 15, 30 or 50 % below their first "
                "(IMMPACT); error bars are 95 % Wilson intervals.")
     st.download_button(
@@ -168,16 +181,15 @@ elif section == "Responders":
     )
     improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
     shares = responders.responder_shares(improvement)
-    early = shares[shares["timepoint"] == responders.EARLY].assign(technique=lambda t: t["technique"].map(
-        TECHNIQUE_LABELS))
+    early = shares[shares["timepoint"] == responders.EARLY]
     st.subheader(f"Reached by session {responders.EARLY_SESSION}")
     st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions: the share "
                f"reaching each threshold at any session up to {responders.EARLY_SESSION}.")
-    st.dataframe(early, hide_index=True, key="early_table")
+    show_table(early, "early_table")
     _small_note(early)
     st.subheader("Cumulative responder curve")
     st.plotly_chart(charts_science.responder_curve_figure(responders.responder_curve(improvement)),
-                    key="responder_curve_chart")
+                    key="responder_curve_chart", config=charts.CONFIG)
     _sample_note(resources.SAMPLE_EPISODES, "The responders at the last session above count every episode.")
 
 elif section == "Time to response":
@@ -185,10 +197,10 @@ elif section == "Time to response":
     times = survival.time_to_response(improvement)
     medians = survival.median_sessions(times)
     st.subheader("Sessions until a 30 % improvement")
-    st.plotly_chart(charts_science.kaplan_meier_figure(survival.kaplan_meier(times), medians), key="km_chart")
+    st.plotly_chart(charts_science.kaplan_meier_figure(survival.kaplan_meier(times), medians), key="km_chart",
+                    config=charts.CONFIG)
     st.caption("Kaplan–Meier: patients who stopped before responding are censored, not counted as failures.")
-    st.dataframe(medians.assign(technique=medians["technique"].map(TECHNIQUE_LABELS)), hide_index=True,
-                 key="median_table")
+    show_table(medians, "median_table", patients="Episodes")
     _small_note(medians)
     _sample_note(resources.SAMPLE_EPISODES)
 
@@ -198,8 +210,8 @@ elif section == "Adjusted comparison":
     st.info(comparison_sentence(mixed), icon=":material/balance:")
     both = pd.concat([mixed, ancova], ignore_index=True)
     if not both.empty:
-        st.plotly_chart(charts_science.comparison_forest_figure(both), key="forest_chart")
-    st.dataframe(both, hide_index=True, key="comparison_table")
+        st.plotly_chart(charts_science.comparison_forest_figure(both), key="forest_chart", config=charts.CONFIG)
+    show_table(both, "comparison_table")
     _sample_note(resources.COMPARISON_EPISODES)
     notes = mixed.attrs.get("fit_notes", []) + ancova.attrs.get("fit_notes", [])
     if notes:
@@ -215,21 +227,20 @@ elif section == "Clinicians":
     if benchmark.empty:
         st.info("Not enough patients with a recorded clinician for these filters.")
     else:
-        st.plotly_chart(charts_science.clinician_funnel_figure(funnel), key="funnel_chart")
-        st.plotly_chart(charts_science.clinician_caterpillar_figure(benchmark), key="caterpillar_chart")
-        st.dataframe(benchmark, hide_index=True, key="clinician_table")
+        st.plotly_chart(charts_science.clinician_funnel_figure(funnel), key="funnel_chart", config=charts.CONFIG)
+        st.plotly_chart(charts_science.clinician_caterpillar_figure(benchmark), key="caterpillar_chart",
+                        config=charts.CONFIG)
+        show_table(benchmark, "clinician_table", estimate="Adjusted improvement (points)")
         _sample_note(resources.SAMPLE_EPISODES)
 
 elif section == "Safety":
     improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
     rates = safety.safety_rates(improvement)
     st.subheader("Side effects per 100 sessions")
-    st.plotly_chart(charts.side_effect_figure(data["safety"]), key="safety_chart")
+    st.plotly_chart(charts.side_effect_figure(data["safety"]), key="safety_chart", config=charts.CONFIG)
     st.subheader("Beside the published rates")
     st.plotly_chart(charts_science.safety_comparison_figure(safety.safety_vs_published(rates)),
-                    key="safety_published_chart")
+                    key="safety_published_chart", config=charts.CONFIG)
     st.caption(f"Published: {safety.BRADY_2014}; {safety.BOYCE_2020}.")
-    shown = rates.assign(code=rates["code"].map(lambda c: SIDE_EFFECTS.get(c, c)),
-                         technique=rates["technique"].map(TECHNIQUE_LABELS))
-    st.dataframe(shown.round(2), hide_index=True, key="safety_table")
+    show_table(rates, "safety_table", ci95_low="Per 100: 95 % CI low", ci95_high="Per 100: 95 % CI high")
     _sample_note(resources.SAMPLE_EPISODES, "The first chart's side effects per 100 sessions count every session.")

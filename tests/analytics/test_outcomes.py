@@ -380,3 +380,35 @@ def test_progress_sentence_speaks_of_points_only_when_baseline_is_zero():
 
 def test_progress_sentence_without_sessions_says_none_are_recorded():
     assert outcomes.progress_sentence(one_patient()) == "No sessions recorded yet."
+
+
+def curve_at_4(rows) -> pd.DataFrame:
+    """Return a technique curve at session 4 from (technique, mean %, low, high, episodes) written by hand."""
+    frame = pd.DataFrame(rows, columns=["technique", "mean_improvement_pct", "ci95_low_pct", "ci95_high_pct",
+                                        "patients"])
+    return frame.assign(session_number=4)
+
+
+def test_the_best_by_session_4_sentence_names_the_best_technique_and_every_figure():
+    sentence = outcomes.best_by_session_sentence(curve_at_4(
+        [("deep", 38.2, 33.0, 43.4, 63), ("electrical", 44.6, 39.1, 50.0, 41), ("superficial", 25.0, 18.0, 32.0, 30)]
+    ))
+    assert sentence == (
+        "By session 4, electrical dry needling did best: pain 45 % (95 % CI 39 to 50 %, 41 episodes) lower than at "
+        "the first session on average, against deep 38 % (95 % CI 33 to 43 %, 63 episodes); superficial 25 % "
+        "(95 % CI 18 to 32 %, 30 episodes). The intervals overlap, so this may be chance rather than a real "
+        "difference."
+    )
+
+
+def test_the_sentence_says_when_the_best_interval_clears_the_others_and_flags_small_groups():
+    sentence = outcomes.best_by_session_sentence(curve_at_4(
+        [("deep", 50.0, 45.0, 55.0, 80), ("superficial", 20.0, 5.0, 35.0, 6)]
+    ))
+    assert "Its interval lies above the others'." in sentence
+    assert sentence.endswith("Fewer than 10 episodes: superficial; read with care.")
+
+
+def test_the_sentence_says_so_when_nobody_reached_the_session():
+    curve = curve_at_4([("deep", 50.0, 45.0, 55.0, 80)]).assign(session_number=3)
+    assert outcomes.best_by_session_sentence(curve) == "No episode of care in these filters has reached session 4 yet."

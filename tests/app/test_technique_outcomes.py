@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -70,7 +71,7 @@ def test_responders_download_matches_the_cli_responder_summary(manager, seeded_u
 
 def test_adjusted_comparison_states_the_caveat_and_a_difference_with_interval(manager):
     manager.segmented_control(key="section").set_value("Adjusted comparison").run()
-    sentence = manager.info[0].value
+    sentence = next(i.value for i in manager.info if i.value.startswith("Compared with"))
     assert "observational" in sentence or "not a trial" in sentence
     table = table_with(manager, "estimate")
     assert {"ci95_low", "ci95_high", "p_value", "patients", "sessions"} <= set(table.columns)
@@ -160,3 +161,39 @@ def test_sections_on_a_sample_of_a_large_clinic_say_so_and_run_on_it(manager, mo
         assert note.endswith(exact or "would take minutes.")
         if section == "Time to response":
             assert _median_patients(manager) <= size < everyone
+
+
+def test_the_page_opens_with_a_sentence_naming_the_technique_that_did_best_by_session_4(manager):
+    sentence = manager.info[0].value
+    assert sentence.startswith("By session 4, ")
+    assert "episodes" in sentence and "95 % CI" in sentence
+
+
+def test_filters_are_kept_after_visiting_another_page(manager):
+    manager.multiselect(key="filter_conditions").select("neck_pain").run()
+    narrowed = manager.info[0].value
+    manager.switch_page("views/methods.py").run()
+    manager.switch_page("views/technique_outcomes.py").run()
+    assert not manager.exception
+    assert manager.multiselect(key="filter_conditions").value == ["neck_pain"]
+    assert manager.info[0].value == narrowed
+    assert not manager.warning  # no "default value and Session State" warning from the restored widgets
+
+
+def column_headers(element) -> dict[str, str]:
+    """Return the on-screen header of each column of a drawn dataframe, from its column configuration."""
+    config = json.loads(element.proto.columns)
+    return {name: column.get("label", name) for name, column in config.items() if name != "_index"}
+
+
+@pytest.mark.parametrize(("section", "column"), [("Responders", "timepoint"), ("Time to response", "median_sessions"),
+                                                 ("Adjusted comparison", "p_value"),
+                                                 ("Clinicians", "outside_clinic_mean"), ("Safety", "per_100_sessions")])
+def test_tables_on_screen_have_human_headers(manager, section, column):
+    manager.segmented_control(key="section").set_value(section).run()
+    element = next(d for d in manager.dataframe if column in d.value.columns)
+    headers = column_headers(element)
+    assert headers, f"{section}: no column configuration"
+    raw = [label for label in headers.values() if "_" in label]
+    assert raw == [], f"{section}: raw column names on screen: {raw}"
+    assert "Technique" in headers.values() or "Clinician" in headers.values()

@@ -1,0 +1,47 @@
+"""Tables on screen with human column headers; the CSV downloads keep the contract's column names."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
+
+# One header per analytic column, in the clinic's words. "patients" columns count episodes of care.
+HEADERS = {
+    "technique": "Technique", "reference": "Compared with", "model": "Model", "timepoint": "When",
+    "threshold_pct": "Improvement of at least (%)", "session_number": "Session", "patients": "Episodes",
+    "responders": "Responders", "share": "Share", "estimate": "Difference (points)", "p_value": "p",
+    "sessions": "Sessions", "clinician": "Clinician", "clinic_mean": "Clinic mean (points)",
+    "outside_clinic_mean": "Differs from the clinic mean", "responses": "Responded",
+    "median_sessions": "Median sessions", "median_ci95_low": "95 % CI low", "median_ci95_high": "95 % CI high",
+    "code": "Side effect", "severity": "Severity", "events": "Events", "per_100_sessions": "Per 100 sessions",
+    "patients_with": "Episodes with it", "patient_share": "Share of episodes",
+    "patient_ci95_low": "Share 95 % CI low", "patient_ci95_high": "Share 95 % CI high",
+    "ci95_low": "95 % CI low", "ci95_high": "95 % CI high",
+}
+PERCENT = ("share", "patient_share", "patient_ci95_low", "patient_ci95_high")  # fractions 0–1 shown as percent
+
+
+def show_table(frame: pd.DataFrame, key: str, *, percent: tuple[str, ...] = (), **headers: str) -> None:
+    """Draw `frame` with human headers and readable values (technique and side-effect names, percentages).
+
+    `percent` names further fraction columns (0–1) to show as percent; `headers` overrides a column's header.
+    """
+    shown = frame.copy()
+    if "technique" in shown:
+        shown["technique"] = shown["technique"].map(lambda t: TECHNIQUE_LABELS.get(t, t))
+    if "code" in shown:
+        shown["code"] = shown["code"].map(lambda c: SIDE_EFFECTS.get(c, c))
+    text = shown.select_dtypes(include=["object", "str"]).columns
+    shown[text] = shown[text].fillna("")  # an empty cell, not the word "None"
+    config = {}
+    for column in shown.columns:
+        label = headers.get(column) or HEADERS.get(column, column.replace("_", " ").capitalize())
+        if column in PERCENT or column in percent:
+            config[column] = st.column_config.NumberColumn(label, format="percent")
+        elif pd.api.types.is_float_dtype(shown[column]):
+            config[column] = st.column_config.NumberColumn(label, format="%.2f")
+        else:
+            config[column] = st.column_config.Column(label)
+    st.dataframe(shown, hide_index=True, key=key, column_config=config)
