@@ -11,11 +11,12 @@ from sqlmodel import Session
 from db import audit, rollups
 from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
-from db.validation import SessionInput
+from db.validation import SessionInput, unstorable
 from db.writes import renumber_episode, session_values
 
 AUDITED_FIELDS = ("session_date", "technique", "muscles", "twitch_response", "pain_scale", "pain_before",
                   "pain_after", "notes", "side_effects")
+REASON_MAX = TreatmentSession.__table__.c.deleted_reason.type.length
 FIELD_WORDS = {
     "session_date": "date", "technique": "technique", "muscles": "muscles", "twitch_response": "twitch response",
     "pain_scale": "pain scale", "pain_before": "pain before", "pain_after": "pain after", "notes": "notes",
@@ -68,6 +69,10 @@ def delete_session(session: Session, *, actor: Actor, session_id: int, reason: s
     require_role(actor, CLINICAL_WRITERS, "delete clinical data")
     if not reason.strip():
         raise ValueError("reason: say why the session is deleted")
+    problem = unstorable(reason) or (f"is {len(reason.strip())} characters long; at most {REASON_MAX} can be stored"
+                                     if len(reason.strip()) > REASON_MAX else None)
+    if problem:
+        raise ValueError(f"reason: {problem}")
     row = _live_session(session, session_id)
     rollups.touch(session, [row.episode_id])
     row.deleted_at, row.deleted_by, row.deleted_reason = utcnow(), actor.id, reason.strip()

@@ -7,14 +7,11 @@ or deleted in Python, and the writes go out as bulk statements in the caller's o
 
 from __future__ import annotations
 
-import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import BinaryIO
 
 import pandas as pd
 from pydantic import TypeAdapter
@@ -23,7 +20,12 @@ from sqlmodel import Session
 
 from db import audit, bulk, queries, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
-from db.models import Episode, Patient, SideEffect, TreatmentSession, User, utcnow
+from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
+from db.spreadsheets import ImportRefused as ImportRefused
+from db.spreadsheets import RowProblem as RowProblem
+from db.spreadsheets import read_table as read_table
+from db.spreadsheets import table_bytes as table_bytes
+from db.spreadsheets import write_table as write_table
 from db.validation import (
     InvalidInput,
     Problem,
@@ -33,7 +35,7 @@ from db.validation import (
     pain_problem,
     validate_session,
 )
-from db.writes import get_or_create_clinician
+from db.writes import get_or_create_clinician, not_a_clinician
 
 COLUMNS = [
     "patient_id",
@@ -65,27 +67,25 @@ _STORED = ("session_date", "technique", "muscles", "twitch_response", "pain_scal
 
 
 @dataclass(frozen=True)
-class RowProblem:
-    """One refused cell: the file line (header is line 1), the column, the value and the reason."""
+class FieldChange:
+    """One value that a row of the file changes in a stored session: where, which field, from what to what."""
 
-    row: int
-    column: str
-    value: str
-    reason: str
+    row: int  # the file line (header is line 1)
+    patient_id: str
+    session_date: str
+    field: str
+    old: str
+    new: str
+    session_id: int
+    conflict: bool  # the session was corrected in the app after it was last imported
+
+    def __str__(self) -> str:
+        return (f"row {self.row}, {self.patient_id} {self.session_date}: {self.field} "
+                f"{_shown(self.old)} -> {_shown(self.new)}")
 
 
-class ImportRefused(ValueError):
-    """Raised when a file cannot be imported; nothing has been written."""
-
-    def __init__(self, problems: list[RowProblem]):
-        self.problems = problems
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(f"row {first.row}, column {first.column}: {first.reason}{more}")
-
-    def table(self) -> pd.DataFrame:
-        """Return the problems as a table of row, column, value and reason."""
-        return pd.DataFrame([p.__dict__ for p in self.problems], columns=["row", "column", "value", "reason"])
+def _shown(value: str) -> str:
+    return repr(value) if value == "" or len(value) > 40 or value != value.strip() or "\n" in value else value
 
 
 @dataclass
@@ -96,32 +96,30 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0  # rows matching a session deleted in the app, left deleted
+    conflicts: int = 0  # rows matching a session corrected in the app since its import, left as corrected
     new_clinicians: list[str] = field(default_factory=list)
     new_patients: int = 0
+    changes: list[FieldChange] = field(default_factory=list)  # every field the file changes, conflicts included
 
     def summary(self) -> str:
         """Return what was done in a few words."""
         deleted = f", {self.deleted} left deleted" if self.deleted else ""
-        return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}"
+        kept = f", {self.conflicts} kept as corrected in the app" if self.conflicts else ""
+        return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}{kept}"
 
+    def conflicting_sessions(self) -> dict[int, list[FieldChange]]:
+        """Return the changes of each session corrected in the app since its import, by session id."""
+        found: dict[int, list[FieldChange]] = {}
+        for change in self.changes:
+            if change.conflict:
+                found.setdefault(change.session_id, []).append(change)
+        return found
 
-def read_table(source: Path | BinaryIO, name: str | None = None) -> pd.DataFrame:
-    """Return the file's cells as text, columns named as in the file (CSV in UTF-8, or the first XLSX sheet).
-
-    `source` is a path, or an open binary file (an upload) whose `name` says its format.
-    """
-    name = name or getattr(source, "name", None) or str(source)
-    suffix = Path(name).suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8")
-    if suffix == ".xlsx":
-        table = pd.read_excel(source, dtype=str, keep_default_na=False, engine="openpyxl")
-        # A date typed into a spreadsheet is stored as a date cell, which reads back as "2025-03-01 00:00:00";
-        # it is unambiguous, so keep its date part (a time of day other than midnight is still refused).
-        dates = [c for c in table.columns if str(c).strip().lower() == "session_date"]
-        table[dates] = table[dates].replace(r"^(\d{4}-\d{2}-\d{2}) 00:00:00$", r"\1", regex=True)
-        return table
-    raise ImportRefused([RowProblem(0, "file", Path(name).name, "use a .csv or .xlsx file")])
+    def changes_table(self) -> pd.DataFrame:
+        """Return the field changes as a table: row, patient, date, field, stored value, file's value, conflict."""
+        return pd.DataFrame([(c.row, c.patient_id, c.session_date, c.field, c.old, c.new, c.conflict)
+                             for c in self.changes],
+                            columns=["row", "patient_id", "session_date", "field", "stored", "file", "conflict"])
 
 
 def parse_side_effects(text: str) -> list[tuple[str, str]]:
@@ -164,6 +162,7 @@ def validate_rows(
     names = list(table.columns)
     cells = {name: table[name].tolist() for name in names}
     total = len(table)
+    lines = _lines(table)
     fast = _FastPath(cells, total, today)
     columns: dict[str, list] = {name: [] for name in _FIELDS}
     validated: dict[int, SessionInput] = {}
@@ -173,7 +172,7 @@ def validate_rows(
         for index in refused:  # some cell is not plainly valid: the whole row goes through SessionInput
             row = {name: _cell(cells[name][index]) for name in names}
             entry, row_problems = _validate_row(row, today)
-            problems += [RowProblem(index + 2, p.field, str(row.get(p.field, "")), p.message) for p in row_problems]
+            problems += [RowProblem(lines[index], p.field, str(row.get(p.field, "")), p.message) for p in row_problems]
             if entry is not None:
                 validated[index] = entry
                 for name in _FIELDS:
@@ -187,7 +186,15 @@ def validate_rows(
     if problems:
         raise ImportRefused(problems)
     given = {name: cells[name] for name in _OPTIONAL if name in cells}
-    return ValidRows(columns, given, validated)
+    return ValidRows(columns, given, validated, lines)
+
+
+def _lines(table: pd.DataFrame) -> list[int]:
+    """Return each row's line in its file (`read_table` gives them), or its position + 2 below a header row."""
+    lines = table.attrs.get("rows")
+    if lines is not None and len(lines) == len(table):
+        return list(lines)
+    return list(range(2, len(table) + 2))
 
 
 def _validate_row(row: dict[str, str], today: date) -> tuple[SessionInput | None, list[Problem]]:
@@ -223,8 +230,10 @@ class ValidRows(Sequence[SessionInput]):
     `import_sessions` reads the columns, so an import of 100,000 rows never builds 100,000 models.
     """
 
-    def __init__(self, columns: dict[str, list], given: dict[str, list], validated: dict[int, SessionInput]):
+    def __init__(self, columns: dict[str, list], given: dict[str, list], validated: dict[int, SessionInput],
+                 lines: list[int] | None = None):
         self.columns = columns  # SessionInput field -> its value in every row
+        self.lines = lines or list(range(2, len(columns["patient_id"]) + 2))  # each row's line in the file
         self._given = given  # the cells of the fields in _OPTIONAL, to tell which ones the file gave
         self._validated = validated  # the rows that SessionInput validated itself, by position
 
@@ -370,6 +379,13 @@ def _chunks(items: list, size: int = _IN_CHUNK) -> Iterator[list]:
         yield items[start : start + size]
 
 
+def _lines_of(entries: Sequence[SessionInput]) -> list[int]:
+    """Return each validated session's line in its file (position + 2 for sessions not read from a file)."""
+    if isinstance(entries, ValidRows):
+        return entries.lines
+    return list(range(2, len(entries) + 2))
+
+
 def _columns_of(entries: Sequence[SessionInput]) -> dict[str, list]:
     """Return validated sessions as one list per SessionInput field."""
     if isinstance(entries, ValidRows):
@@ -384,6 +400,7 @@ def _stored_columns(rows: dict[str, list]) -> dict[str, list]:
     return stored
 
 
+TakeFileValues = bool | Collection[int]  # True: every conflict; or the session ids whose file values win
 _NEW = object()  # the id of a patient, episode or clinician that the import has yet to create
 
 
@@ -400,8 +417,12 @@ class _Plan:
     result: ImportResult
 
 
-def _plan(session: Session, rows: dict[str, list]) -> _Plan:
-    """Read what the file's patients already have and decide, row by row, what the import does. No writes."""
+def _plan(session: Session, rows: dict[str, list], lines: list[int], take_file_values: TakeFileValues = False
+          ) -> _Plan:
+    """Read what the file's patients already have and decide, row by row, what the import does. No writes.
+
+    Raises ImportRefused when a `clinician` cell names an account of another role.
+    """
     pseudonyms = list(dict.fromkeys(rows["patient_id"]))
     patients: dict[str, int] = {}
     for chunk in _chunks(pseudonyms):
@@ -409,6 +430,7 @@ def _plan(session: Session, rows: dict[str, list]) -> _Plan:
         patients.update(found.all())
     by_id = {patient_id: pseudonym for pseudonym, patient_id in patients.items()}
     episodes: dict[tuple, dict] = {}
+    condition_of: dict[int, str | None] = {}
     existing: dict[tuple, dict] = {}
     live: dict[int, dict] = {}
     for chunk in _chunks(list(by_id)):
@@ -419,8 +441,11 @@ def _plan(session: Session, rows: dict[str, list]) -> _Plan:
         )
         for row in found:
             episodes.setdefault((by_id[row.patient_id], row.condition), {"id": row.id, "body_region": row.body_region})
+            condition_of[row.id] = row.condition
         _read_sessions(session, chunk, by_id, existing, live)
-    users = dict(session.execute(select(User.username, User.id)).all())
+    accounts = session.execute(select(User.username, User.id, User.role)).all()
+    users = {username: user_id for username, user_id, _ in accounts}
+    _refuse_other_roles(rows["clinician"], lines, {username: role for username, _, role in accounts})
     result = ImportResult()
     new_clinicians = dict.fromkeys(c for c in rows["clinician"] if c and c not in users)
     result.new_clinicians = list(new_clinicians)
@@ -429,7 +454,7 @@ def _plan(session: Session, rows: dict[str, list]) -> _Plan:
     if not existing:  # none of the file's patients has a session yet: every row is new
         result.inserted = count
         return _Plan(patients, episodes, users, live, list(range(count)), [], result)
-    new, updates = [], []
+    new, changed = [], []
     stored = _stored_columns(rows)
     keys = _identity_keys(zip(rows["patient_id"], rows["session_date"], rows["technique"], strict=True))
     for index, key in enumerate(keys):
@@ -447,11 +472,81 @@ def _plan(session: Session, rows: dict[str, list]) -> _Plan:
                 or current["clinician_id"] != (users.get(clinician, _NEW) if clinician else None)
                 or current["side_effects"] != rows["side_effects"][index]
             ):
-                updates.append((index, current))
+                changed.append((index, current))
             else:
                 result.unchanged += 1
+    corrected = _corrected_in_app(session, [current["session_id"] for _, current in changed])
+    names = {user_id: username for username, user_id in users.items()}
+    updates = []
+    for index, current in changed:
+        conflict = current["session_id"] in corrected
+        result.changes += _field_changes(rows, stored, index, lines[index], current, condition_of, names, conflict)
+        if conflict and not (take_file_values is True or (take_file_values and current["session_id"]
+                                                            in take_file_values)):
+            result.conflicts += 1
+        else:
+            updates.append((index, current))
     result.inserted, result.updated = len(new), len(updates)
     return _Plan(patients, episodes, users, live, new, updates, result)
+
+
+def _refuse_other_roles(clinicians: list[str | None], lines: list[int], roles: dict[str, str]) -> None:
+    """Raise ImportRefused for every `clinician` cell that names an account of another role than clinician."""
+    problems = [RowProblem(line, "clinician", name, not_a_clinician(name, roles[name]))
+                for line, name in zip(lines, clinicians, strict=True)
+                if name and roles.get(name, "clinician") != "clinician"]
+    if problems:
+        raise ImportRefused(problems)
+
+
+def _corrected_in_app(session: Session, session_ids: list[int]) -> set[int]:
+    """Return those of these sessions whose values were corrected in the app after they were last imported.
+
+    The audit trail tells: an import writes `create` or `update` rows whose detail starts with "import", a
+    correction in the app an `update` row without. A session recorded in the app and corrected there counts too.
+    """
+    corrected = set()
+    for chunk in _chunks(session_ids):
+        last_import: dict[int, int] = {}
+        last_correction: dict[int, int] = {}
+        found = session.execute(
+            select(AuditEvent.entity_id, AuditEvent.id, AuditEvent.action, AuditEvent.detail)
+            .where(AuditEvent.entity == "session", AuditEvent.entity_id.in_(chunk),
+                   AuditEvent.action.in_(("create", "update")))
+        )
+        for session_id, event_id, action, detail in found:
+            latest = last_import if (detail or "").startswith("import") else last_correction
+            if action == "update" or latest is last_import:
+                latest[session_id] = max(latest.get(session_id, 0), event_id)
+        corrected.update(sid for sid, event_id in last_correction.items() if event_id > last_import.get(sid, 0))
+    return corrected
+
+
+def _field_changes(rows: dict[str, list], stored: dict[str, list], index: int, line: int, current: dict,
+                   condition_of: dict[int, str | None], names: dict[int, str], conflict: bool) -> list[FieldChange]:
+    """Return each field that row `index` of the file changes in its stored session, as interchange text."""
+    def text(name: str, value) -> str:
+        if value is None:
+            return ""
+        if name in ("pain_before", "pain_after"):
+            return _number_text(value)
+        if name == "twitch_response":
+            return "yes" if value else "no"
+        return str(value)
+
+    pairs = {name: (current[name], stored[name][index]) for name in _STORED if name != "session_date"}
+    pairs["condition"] = (condition_of.get(current["episode_id"]), rows["condition"][index])
+    pairs["clinician"] = (names.get(current["clinician_id"]), rows["clinician"][index])
+    pairs["side_effects"] = (_effects_text(current["side_effects"]), _effects_text(rows["side_effects"][index]))
+    patient, day = rows["patient_id"][index], rows["session_date"][index].isoformat()
+    return [FieldChange(line, patient, day, name, text(name, old), text(name, new), current["session_id"], conflict)
+            for name in _CHANGE_ORDER if (old := pairs[name][0]) != (new := pairs[name][1])
+            and text(name, old) != text(name, new)]
+
+
+# Fields in the interchange format's column order; the date and technique identify a session, so never change.
+_CHANGE_ORDER = ("pain_scale", "pain_before", "pain_after", "side_effects", "condition", "clinician",
+                 "twitch_response", "notes", "muscles", "technique")
 
 
 _READ = ("session_id", "episode_id", "clinician_id", "session_number", "deleted_at", "patient_id", *_STORED)
@@ -489,24 +584,32 @@ def _read_sessions(session: Session, patient_ids: list[int], by_id: dict[int, st
             live[current["session_id"]] = current
 
 
-def plan_import(session: Session, *, actor: Actor, entries: Sequence[SessionInput]) -> ImportResult:
-    """Return what importing these validated sessions would do (new, updated, unchanged), writing nothing."""
+def plan_import(session: Session, *, actor: Actor, entries: Sequence[SessionInput],
+                take_file_values: TakeFileValues = False) -> ImportResult:
+    """Return what importing these validated sessions would do (new, updated, unchanged), writing nothing.
+
+    `result.changes` lists every field each update changes; see `import_sessions` for `take_file_values`.
+    """
     require_role(actor, CLINICAL_WRITERS, "import clinical data")
-    return _plan(session, _columns_of(entries)).result
+    return _plan(session, _columns_of(entries), _lines_of(entries), take_file_values).result
 
 
 def import_sessions(
-    session: Session, *, actor: Actor, entries: Sequence[SessionInput], source: str = ""
+    session: Session, *, actor: Actor, entries: Sequence[SessionInput], source: str = "",
+    take_file_values: TakeFileValues = False,
 ) -> ImportResult:
     """Write validated sessions in the caller's transaction: new ones inserted, changed ones updated, same ones left.
 
     A session is identified by patient, date, technique and entry order (DESIGN.md section 5), so importing the
     same file twice changes nothing. A session that was deleted in the app stays deleted (restore it instead).
+    A session corrected in the app since it was last imported is a conflict: left as corrected, unless
+    `take_file_values` is True or holds its session id. A `clinician` cell may name a clinician account, or a new
+    one that the import creates (audited); a cell naming an account of another role refuses the file.
     Every inserted and updated session is audited, and so is the import itself.
     """
     require_role(actor, CLINICAL_WRITERS, "import clinical data")
     with _page_cache(session, _IMPORT_CACHE_KIB), bulk.collector_paused():
-        return _import(session, actor, _columns_of(entries), source)
+        return _import(session, actor, _columns_of(entries), _lines_of(entries), source, take_file_values)
 
 
 @contextmanager
@@ -528,9 +631,10 @@ def _page_cache(session: Session, kibibytes: int) -> Iterator[None]:
         connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
 
 
-def _import(session: Session, actor: Actor, rows: dict[str, list], source: str) -> ImportResult:
+def _import(session: Session, actor: Actor, rows: dict[str, list], lines: list[int], source: str,
+            take_file_values: TakeFileValues) -> ImportResult:
     """Import validated sessions given as columns (see `import_sessions`)."""
-    plan = _plan(session, rows)
+    plan = _plan(session, rows, lines, take_file_values)
     regions = _regions(rows)
     filled = [key for key, episode in plan.episodes.items() if regions.get(key) and not episode["body_region"]]
     # Before anything is written: the patients whose episodes the import changes (a re-import that changes
@@ -542,7 +646,7 @@ def _import(session: Session, actor: Actor, rows: dict[str, list], source: str) 
     patient_ids = _create_patients(session, plan, pseudonyms, now)
     clinician_ids = dict(plan.users)
     for username in plan.result.new_clinicians:
-        clinician_ids[username] = get_or_create_clinician(session, username).id
+        clinician_ids[username] = get_or_create_clinician(session, username, actor, f"import {source}").id
     episode_ids = _create_episodes(session, plan, regions, filled, patient_ids, now)
 
     # Every row's stored values, column by column; then the new rows' and the changed rows' share of them.
@@ -817,29 +921,3 @@ def export_table(session: Session, *, actor: Actor, purpose: str = "") -> pd.Dat
         columns=COLUMNS + EXTRA_COLUMNS,
     )
     return out.astype(str)
-
-
-def table_bytes(table: pd.DataFrame, suffix: str) -> bytes:
-    """Return interchange rows as the bytes of a .csv (UTF-8) or .xlsx file, chosen by the suffix."""
-    buffer = io.BytesIO()
-    write_table(table, buffer, suffix=suffix)
-    return buffer.getvalue()
-
-
-def write_table(table: pd.DataFrame, path: Path | BinaryIO, *, suffix: str | None = None) -> None:
-    """Write interchange rows to a .csv (UTF-8) or .xlsx file, chosen by the suffix (of `path` unless given)."""
-    suffix = (suffix or Path(str(getattr(path, "name", path))).suffix).lower()
-    if suffix == ".csv":
-        table.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
-    elif suffix == ".xlsx":
-        with pd.ExcelWriter(path, engine="openpyxl") as writer:
-            table.to_excel(writer, index=False)
-            # openpyxl stores any text starting with "=" as a formula: a note like "=see last visit" would come
-            # back empty, and would run when the file is opened. Every cell is data, so keep it as text.
-            for row in writer.sheets["Sheet1"].iter_rows():
-                for cell in row:
-                    if cell.data_type == "f":
-                        cell.data_type = "s"
-    else:
-        name = Path(str(getattr(path, "name", path))).name
-        raise ValueError(f"{name}: export to .csv or .xlsx (a FHIR .json Bundle is written by db.fhir)")

@@ -9,11 +9,15 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from db.models import PAIN_SCALES, PATIENT_ID_PATTERN, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
+from db.models import PAIN_SCALES, PATIENT_ID_PATTERN, SEVERITIES, SIDE_EFFECTS, TECHNIQUES, TreatmentSession
 
 SLUG = re.compile(r"^[a-z0-9_]{1,64}$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DAY_FIRST_DATE = re.compile(r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}$")
+MUSCLES_MAX = TreatmentSession.__table__.c.muscles.type.length  # the names joined by ';', as stored
+# Text that one of the backends cannot store: PostgreSQL refuses NUL in text, and neither driver can encode a lone
+# surrogate as UTF-8. SQLite would store a NUL, so the rule is here, the same for both.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 FIELD_LABELS = {
     "patient_id": "Patient",
@@ -29,6 +33,8 @@ FIELD_LABELS = {
     "twitch_response": "Local twitch response",
     "muscles": "Muscles treated",
     "notes": "Notes",
+    "patient_name": "Patient name",
+    "reason": "Reason",
 }
 
 
@@ -135,7 +141,21 @@ class SessionInput(BaseModel):
         cleaned = [m.strip() for m in value if m.strip()]
         if any(";" in m for m in cleaned):
             raise ValueError("a muscle name cannot contain ';'")
+        joined = ";".join(cleaned)
+        problem = unstorable(joined)
+        if problem:
+            raise ValueError(f"a muscle name {problem}")
+        if len(joined) > MUSCLES_MAX:
+            raise ValueError(f"{len(joined):,} characters with the ';' between names; at most {MUSCLES_MAX} fit")
         return cleaned
+
+    @field_validator("notes")
+    @classmethod
+    def _notes(cls, value: str) -> str:
+        problem = unstorable(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _within_scale_and_not_future(self) -> SessionInput:
@@ -151,6 +171,23 @@ class SessionInput(BaseModel):
         if problems:
             raise ValueError(" | ".join(problems))
         return self
+
+
+def unstorable(text: str) -> str | None:
+    """Return why this text cannot be stored on every backend (a NUL or a lone surrogate), or None when it can."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    character = found.group()
+    what = "a NUL character (\\x00)" if character == "\x00" else f"an invalid character (U+{ord(character):04X})"
+    return f"holds {what} at position {found.start() + 1}, which cannot be stored; remove it"
+
+
+def longer_than(text: str, maximum: int) -> str | None:
+    """Return why text longer than `maximum` characters cannot be stored, or None when it fits."""
+    if len(text) > maximum:
+        return f"is {len(text):,} characters long; at most {maximum:,} can be stored"
+    return None
 
 
 # The rules between fields, as functions: the model above and the import's fast path (db/interchange.py) share them.
@@ -204,6 +241,7 @@ _MESSAGES = {
     "date_type": "is not a valid date (YYYY-MM-DD)",
     "bool_parsing": "must be yes or no",
     "extra_forbidden": "is not a known field",
+    "string_unicode": "holds a lone surrogate, which is not text and cannot be stored; remove it",
 }
 
 

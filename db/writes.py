@@ -8,7 +8,9 @@ from sqlmodel import Session
 from db import audit, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
-from db.validation import SessionInput
+from db.validation import InvalidInput, Problem, SessionInput, unstorable
+
+PATIENT_NAME_MAX = Patient.__table__.c.name.type.length
 
 # Offset used while renumbering an episode, so the (episode, number) uniqueness holds at every single UPDATE.
 _RENUMBER_OFFSET = 1_000_000
@@ -18,6 +20,11 @@ def get_or_create_patient(session: Session, pseudonym: str, name: str | None = N
     """Return the patient with this pseudonymous id, creating it (with an optional name) if new."""
     patient = session.scalars(select(Patient).where(Patient.pseudonym == pseudonym)).first()
     if patient is None:
+        name = (name or "").strip()
+        problem = unstorable(name) or (f"is {len(name)} characters long; at most {PATIENT_NAME_MAX} can be stored"
+                                       if len(name) > PATIENT_NAME_MAX else None)
+        if problem:
+            raise InvalidInput([Problem("patient_name", problem)])
         patient = Patient(pseudonym=pseudonym, name=name or None)
         session.add(patient)
         session.flush()
@@ -39,13 +46,28 @@ def get_or_create_episode(
     return episode
 
 
-def get_or_create_clinician(session: Session, username: str) -> User:
-    """Return the user with this username, creating a clinician account without a password if new."""
+def not_a_clinician(username: str, role: str) -> str:
+    """Return why a session cannot name this account, of another role, as its clinician."""
+    return f"'{username}' is {'an' if role[0] in 'aeiou' else 'a'} {role} account, not a clinician's"
+
+
+def get_or_create_clinician(session: Session, username: str, actor: Actor | None = None, detail: str = "") -> User:
+    """Return the clinician account with this username, creating one without a password if new (audited as `actor`).
+
+    Raises InvalidInput when the name belongs to an account of another role: a session is never attributed to an
+    admin, a manager or a patient.
+    """
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:
         user = User(username=username, display_name=username, role="clinician")
         session.add(user)
         session.flush()
+        if actor is not None:
+            audit.record(session, actor, "user_add", "user", user.id, detail=detail or "named as a session's clinician",
+                         after={"username": username, "role": "clinician", "email": None, "patient_id": None,
+                                "is_active": True})
+    elif user.role != "clinician":
+        raise InvalidInput([Problem("clinician", not_a_clinician(username, user.role))])
     return user
 
 
@@ -92,7 +114,7 @@ def record_session(
     rollups.touch_patients(session, [entry.patient_id])  # before anything changes, the body region included
     patient = get_or_create_patient(session, entry.patient_id, patient_name)
     episode = get_or_create_episode(session, patient, entry.condition, entry.body_region)
-    clinician = get_or_create_clinician(session, entry.clinician) if entry.clinician else None
+    clinician = get_or_create_clinician(session, entry.clinician, actor) if entry.clinician else None
     # The episode's last number, and how many of its sessions are dated after this one (then it is back-dated).
     last, later = session.execute(
         select(
