@@ -22,6 +22,7 @@ from sqlmodel import Session
 from db import interchange
 from db.access import Actor
 from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
+from db.spreadsheets import write_atomically
 
 BASE_URL = "https://needle-outcomes.example"
 PATIENT_ID_SYSTEM = f"{BASE_URL}/patient-id"
@@ -206,5 +207,6 @@ def bundle_bytes(bundle: dict) -> bytes:
 
 
 def write_bundle(bundle: dict, path: Path) -> None:
-    """Write the Bundle to a .json file."""
-    path.write_bytes(bundle_bytes(bundle))
+    """Write the Bundle to a .json file, atomically: the whole file appears, or the one there before stays."""
+    data = bundle_bytes(bundle)
+    write_atomically(Path(path), lambda file: file.write(data))

@@ -78,9 +78,14 @@ class FieldChange:
     new: str
     session_id: int
     conflict: bool  # the session was corrected in the app after it was last imported
+    applied: bool  # the import writes it (a conflict only when the file's values were chosen)
 
     def __str__(self) -> str:
-        return (f"row {self.row}, {self.patient_id} {self.session_date}: {self.field} "
+        if not self.conflict:
+            what = "update"
+        else:
+            what = "conflict, file's value taken" if self.applied else "conflict, kept as corrected in the app"
+        return (f"{what}: row {self.row}, {self.patient_id} {self.session_date}: {self.field} "
                 f"{_shown(self.old)} -> {_shown(self.new)}")
 
 
@@ -106,6 +111,13 @@ class ImportResult:
         deleted = f", {self.deleted} left deleted" if self.deleted else ""
         kept = f", {self.conflicts} kept as corrected in the app" if self.conflicts else ""
         return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}{kept}"
+
+    def report(self, limit: int = 100) -> list[str]:
+        """Return one line per changed field (at most `limit`, then how many more), for the command line."""
+        lines = [str(change) for change in self.changes[:limit]]
+        if len(self.changes) > limit:
+            lines.append(f"… and {len(self.changes) - limit:,} more changed values")
+        return lines
 
     def conflicting_sessions(self) -> dict[int, list[FieldChange]]:
         """Return the changes of each session corrected in the app since its import, by session id."""
@@ -298,7 +310,7 @@ class _FastPath:
             "clinician": SessionInput._optional_code,
             "twitch_response": _yes_no,
             "muscles": lambda cell: SessionInput._muscles(cell.split(";")),
-            "notes": str,
+            "notes": SessionInput._notes,
         }
 
     def _date(self, cell: str) -> date:
@@ -480,12 +492,14 @@ def _plan(session: Session, rows: dict[str, list], lines: list[int], take_file_v
     updates = []
     for index, current in changed:
         conflict = current["session_id"] in corrected
-        result.changes += _field_changes(rows, stored, index, lines[index], current, condition_of, names, conflict)
-        if conflict and not (take_file_values is True or (take_file_values and current["session_id"]
-                                                            in take_file_values)):
-            result.conflicts += 1
-        else:
+        applied = not conflict or take_file_values is True or (
+            bool(take_file_values) and current["session_id"] in take_file_values)
+        result.changes += _field_changes(rows, stored, index, lines[index], current, condition_of, names,
+                                         conflict, applied)
+        if applied:
             updates.append((index, current))
+        else:
+            result.conflicts += 1
     result.inserted, result.updated = len(new), len(updates)
     return _Plan(patients, episodes, users, live, new, updates, result)
 
@@ -523,7 +537,8 @@ def _corrected_in_app(session: Session, session_ids: list[int]) -> set[int]:
 
 
 def _field_changes(rows: dict[str, list], stored: dict[str, list], index: int, line: int, current: dict,
-                   condition_of: dict[int, str | None], names: dict[int, str], conflict: bool) -> list[FieldChange]:
+                   condition_of: dict[int, str | None], names: dict[int, str], conflict: bool,
+                   applied: bool) -> list[FieldChange]:
     """Return each field that row `index` of the file changes in its stored session, as interchange text."""
     def text(name: str, value) -> str:
         if value is None:
@@ -539,7 +554,8 @@ def _field_changes(rows: dict[str, list], stored: dict[str, list], index: int, l
     pairs["clinician"] = (names.get(current["clinician_id"]), rows["clinician"][index])
     pairs["side_effects"] = (_effects_text(current["side_effects"]), _effects_text(rows["side_effects"][index]))
     patient, day = rows["patient_id"][index], rows["session_date"][index].isoformat()
-    return [FieldChange(line, patient, day, name, text(name, old), text(name, new), current["session_id"], conflict)
+    return [FieldChange(line, patient, day, name, text(name, old), text(name, new), current["session_id"], conflict,
+                        applied)
             for name in _CHANGE_ORDER if (old := pairs[name][0]) != (new := pairs[name][1])
             and text(name, old) != text(name, new)]
 

@@ -271,7 +271,7 @@ def _xlsx_rows(data: bytes, shown: str) -> tuple[list[str], list[list[str]], lis
     unpacked = sum(member.file_size for member in members)
     if unpacked > XLSX_UNPACKED_MAX:
         raise file_refused(shown, f"the workbook unpacks to {unpacked / 2**20:,.0f} MB; at most "
-                                  f"{XLSX_UNPACKED_MAX // 2**20} MB (about {XLSX_MAX_ROWS:,} sessions) is read: "
+                                  f"{XLSX_UNPACKED_MAX / 2**20:,.0f} MB (about {XLSX_MAX_ROWS:,} sessions) is read: "
                                   "split it or save it as CSV UTF-8")
     try:
         return _sheet_rows(package, data, shown)
