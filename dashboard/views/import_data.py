@@ -1,6 +1,5 @@
 """Import sessions from a spreadsheet, all rows or none, after a preview; export every session (clinicians, admins)."""
 
-import zipfile
 from collections.abc import Callable
 
 import streamlit as st
@@ -11,9 +10,11 @@ from dashboard.navigation import current_actor
 from dashboard.text import literal
 from db import fhir, interchange
 from db.engine import write_session
-from db.interchange import ImportRefused
+from db.interchange import ImportRefused, ImportResult
 
 PREVIEW_ROWS = 20
+CHANGE_COLUMNS = {"row": "Row", "patient_id": "Patient", "session_date": "Date", "field": "Field",
+                  "stored": "Stored now", "file": "In the file"}
 
 actor = current_actor()
 engine = resources.engine()
@@ -23,7 +24,9 @@ st.markdown(
     "`session_date` (YYYY-MM-DD), `technique` and `pain_before` are required; `pain_scale`, `pain_after`, "
     "`side_effects`, `condition`, `clinician`, `twitch_response`, `notes`, `body_region` and `muscles` may follow. "
     "Every row is checked before anything is written, and then all rows are imported or none. Importing the same "
-    "file again changes nothing; a corrected file updates the sessions it corrects."
+    "file again changes nothing; a corrected file updates the sessions it corrects, and the preview lists every "
+    "value it would change. A session corrected in the app since it was imported is left as corrected unless you "
+    "pick the file's values for it."
 )
 
 notice = st.session_state.pop("import_done", None)
@@ -33,6 +36,7 @@ if notice:
 # A new uploader after each import, so the imported file is not offered for import again.
 attempt = st.session_state.get("import_attempt", 0)
 upload = st.file_uploader("Sessions file", type=["csv", "xlsx"], key=f"import_file_{attempt}")
+take_key = f"import_take_file_values_{attempt}"
 
 
 def _validated(upload) -> list:
@@ -54,51 +58,94 @@ def _validated(upload) -> list:
     return entries
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _refused(refused: ImportRefused) -> None:
+    """Show why the file was refused, as a table of row, column, value and reason, and offer it as CSV."""
+    problems = refused.table()
+    st.error(
+        f"Nothing was imported: {_plural(len(problems), 'problem')} in {literal(upload.name)}. Correct them in the "
+        "file and upload it again.", icon=":material/error:",
+    )
+    st.dataframe(problems, hide_index=True, key="import_problems")
+    st.download_button(
+        "Download the problems (CSV)", interchange.table_bytes(problems, ".csv"), mime="text/csv",
+        file_name="problems.csv", on_click="ignore", icon=":material/download:", key="import_problems_csv",
+    )
+
+
+def _changes(plan: ImportResult) -> None:
+    """List every value the file changes: plain updates, then sessions corrected in the app since their import."""
+    table = plan.changes_table()
+    updates = table[~table["conflict"]]
+    if not updates.empty:
+        st.markdown(f"**{_plural(updates['row'].nunique(), 'stored session')} the file changes**, value by value:")
+        st.dataframe(updates[list(CHANGE_COLUMNS)].rename(columns=CHANGE_COLUMNS), hide_index=True,
+                     key="import_updates")
+    conflicts = plan.conflicting_sessions()
+    if conflicts:
+        st.warning(
+            f"{_plural(len(conflicts), 'session')} of this file {'was' if len(conflicts) == 1 else 'were'} corrected "
+            f"in the app after {'it was' if len(conflicts) == 1 else 'they were'} imported. The file would undo "
+            "those corrections, so they are kept as corrected unless you pick the file's values below.",
+            icon=":material/warning:",
+        )
+        shown = table[table["conflict"]]
+        st.dataframe(shown[list(CHANGE_COLUMNS)].rename(columns=CHANGE_COLUMNS), hide_index=True,
+                     key="import_conflicts")
+        labels = {sid: f"Row {changes[0].row}: {changes[0].patient_id} on {changes[0].session_date}"
+                  for sid, changes in conflicts.items()}
+        st.multiselect("Take the file's values instead of the corrections for", options=list(labels),
+                       format_func=labels.get, key=take_key, placeholder="None: keep every correction")
+
+
 if upload is not None:
     try:
         entries = _validated(upload)
-    except ImportRefused as refused:
-        problems = refused.table()
-        st.error(
-            f"Nothing was imported: {len(problems)} problem(s) in {literal(upload.name)}. Correct them in the file "
-            "and upload it again.", icon=":material/error:",
-        )
-        st.dataframe(problems, hide_index=True, key="import_problems")
-        st.download_button(
-            "Download the problems (CSV)", problems.to_csv(index=False).encode("utf-8"), mime="text/csv",
-            file_name=f"problems-{upload.name.rsplit('.', 1)[0]}.csv", on_click="ignore",
-            icon=":material/download:", key="import_problems_csv",
-        )
-    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as unreadable:
-        st.error(f"Nothing was imported: {literal(upload.name)} could not be read ({literal(unreadable)}).")
-    else:
+        chosen = set(st.session_state.get(take_key) or [])
         with Session(engine) as session:
-            plan = interchange.plan_import(session, actor=actor, entries=entries)
+            plan = interchange.plan_import(session, actor=actor, entries=entries, take_file_values=chosen)
+    except ImportRefused as refused:
+        _refused(refused)
+    else:
         st.subheader("Preview")
-        new, updated, unchanged, deleted = st.columns(4)
+        new, updated, unchanged, conflicted, deleted = st.columns(5)
         new.metric("New sessions", plan.inserted)
         updated.metric("Updated", plan.updated, help="Sessions already stored whose values the file corrects.")
         unchanged.metric("Unchanged", plan.unchanged)
+        conflicted.metric("Kept as corrected", plan.conflicts,
+                          help="Sessions corrected in the app since their import: the file's values are not taken.")
         deleted.metric("Left deleted", plan.deleted, help="Rows matching sessions deleted in the app: not restored.")
         if plan.new_patients or plan.new_clinicians:
             clinicians = ", ".join(plan.new_clinicians)
             st.info(f"{plan.new_patients} new patient(s)"
                     + (f"; new clinician accounts (no password until an admin sets one): {literal(clinicians)}"
                        if clinicians else "") + ".")
+        _changes(plan)
         preview = st.session_state["import_checked"][2]
         st.caption(f"The first {min(len(entries), PREVIEW_ROWS)} of {len(entries):,} rows of {literal(upload.name)}:")
         st.dataframe(preview, hide_index=True, key="import_preview")
-        changes = plan.inserted + plan.updated
-        if not changes:
-            st.info("Nothing to import: every session in this file is already stored as it is.")
-        elif st.button(f"Import {changes:,} sessions", type="primary", key="import_confirm"):
-            with st.spinner("Importing…"), write_session(engine) as session:
-                result = interchange.import_sessions(session, actor=actor, entries=entries, source=upload.name)
-            resources.clear_after_write()
-            st.session_state.pop("import_checked", None)
-            st.session_state["import_attempt"] = attempt + 1
-            st.session_state["import_done"] = f"Imported {upload.name}: {result.summary()}."
-            st.rerun()
+        if not plan.inserted + plan.updated:
+            st.info("Nothing to import: every session in this file is already stored as it is"
+                    + (", or kept as corrected in the app." if plan.conflicts else "."))
+        else:
+            parts = [_plural(plan.inserted, "new session")] if plan.inserted else []
+            parts += [_plural(plan.updated, "update")] if plan.updated else []
+            if st.button(f"Import {' and '.join(parts)}", type="primary", key="import_confirm"):
+                try:
+                    with st.spinner("Importing…"), write_session(engine) as session:
+                        result = interchange.import_sessions(session, actor=actor, entries=entries,
+                                                             source=upload.name, take_file_values=chosen)
+                except ImportRefused as refused:  # the accounts changed since the preview
+                    _refused(refused)
+                    st.stop()
+                resources.clear_after_write()
+                st.session_state.pop("import_checked", None)
+                st.session_state["import_attempt"] = attempt + 1
+                st.session_state["import_done"] = f"Imported {literal(upload.name)}: {result.summary()}."
+                st.rerun()
 
 st.subheader("Export every session")
 st.caption("The interchange file (CSV or Excel) imports back to identical data; the FHIR R4 Bundle is for "

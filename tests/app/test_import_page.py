@@ -52,7 +52,7 @@ def test_a_bad_file_shows_a_table_of_its_problems_and_writes_nothing(app, seeded
     rows[1]["pain_before"] = "150"  # file line 3
     rows[2]["session_date"] = "03/06/2025"  # file line 4: day-first, refused with a hint
     upload(open_import_page(app), "clinic.csv", csv_bytes(rows))
-    assert "Nothing was imported: 2 problem(s)" in app.error[0].value
+    assert "Nothing was imported: 2 problems" in app.error[0].value
     problems = app.dataframe[0].value  # the only table: the problems
     assert list(problems.columns) == ["row", "column", "value", "reason"]
     assert list(zip(problems["row"], problems["column"], problems["value"], strict=True)) == [
@@ -67,15 +67,16 @@ def test_a_good_file_is_previewed_with_counts_then_imported_on_confirm(app, seed
     before = session_count(seeded_url)
     upload(open_import_page(app), "clinic.csv", csv_bytes(GOOD))
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics == {"New sessions": "3", "Updated": "0", "Unchanged": "0", "Left deleted": "0"}
+    assert metrics == {"New sessions": "3", "Updated": "0", "Unchanged": "0", "Kept as corrected": "0",
+                       "Left deleted": "0"}
     assert "2 new patient(s)" in app.info[0].value and r"clin\_new" in app.info[0].value  # escaped markdown
     assert list(app.dataframe[0].value["patient_id"]) == ["N001", "N001", "N002"]
     assert session_count(seeded_url) == before, "the preview writes nothing"
     confirm = app.button(key="import_confirm")
-    assert confirm.label == "Import 3 sessions"
+    assert confirm.label == "Import 3 new sessions"
     confirm.click().run()
     assert not app.exception, app.exception
-    assert app.success[0].value == "Imported clinic.csv: 3 added, 0 updated, 0 unchanged."
+    assert app.success[0].value == r"Imported clinic\.csv: 3 added, 0 updated, 0 unchanged."
     assert session_count(seeded_url) == before + 3
     assert app.file_uploader(key="import_file_1").value is None  # a fresh uploader: the file is not offered again
 
@@ -92,7 +93,7 @@ def test_the_same_file_again_is_previewed_as_unchanged_with_nothing_to_import(ap
     assert session_count(seeded_url) == after
 
 
-def test_a_corrected_file_is_previewed_as_one_update(app, seeded_url):
+def test_a_corrected_file_is_previewed_as_one_update_listing_the_changed_value(app, seeded_url):
     upload(open_import_page(app), "clinic.csv", csv_bytes(GOOD))
     app.button(key="import_confirm").click().run()
     corrected = [dict(r) for r in GOOD]
@@ -101,7 +102,10 @@ def test_a_corrected_file_is_previewed_as_one_update(app, seeded_url):
     app.run()
     metrics = {m.label: m.value for m in app.metric}
     assert (metrics["New sessions"], metrics["Updated"], metrics["Unchanged"]) == ("0", "1", "2")
-    assert app.button(key="import_confirm").label == "Import 1 sessions"
+    [changes] = [d.value for d in app.dataframe if "In the file" in d.value.columns]
+    assert changes.to_dict("records") == [{"Row": 3, "Patient": "N001", "Date": "2025-06-09",
+                                           "Field": "pain_before", "Stored now": "50", "In the file": "45"}]
+    assert app.button(key="import_confirm").label == "Import 1 update"
 
 
 def test_an_excel_file_imports_too(app, seeded_url):
@@ -155,3 +159,57 @@ def test_the_problems_download_is_the_problem_table_as_csv():
         table = refused.table()
     back = pd.read_csv(io.StringIO(table.to_csv(index=False)), dtype={"value": str})
     assert back.to_dict("records") == table.to_dict("records")
+
+
+def test_an_upload_named_like_markdown_is_shown_as_typed(app, seeded_url):
+    from dashboard.text import literal
+
+    name = "[click me](https://evil.example) **now**_x_.csv"
+    upload(open_import_page(app), name, csv_bytes(GOOD))
+    assert any(literal(name) in caption.value for caption in app.caption)
+    app.button(key="import_confirm").click().run()
+    assert app.success[0].value == f"Imported {literal(name)}: 3 added, 0 updated, 0 unchanged."
+
+
+def correct_pain_before(url: str, patient: str, day: str, value: float) -> int:
+    """Correct a stored session in the app's own way (the Patient progress page's correction); return its id."""
+    from sqlmodel import Session
+
+    from db import corrections, queries
+    from db.engine import write_session
+    from db.validation import validate_session
+    from tests.db.factories import ADMIN
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        frame = queries.all_sessions(session, actor=ADMIN)
+    row = frame[(frame["patient_id"] == patient) & (frame["session_date"].map(str) == day)].iloc[0]
+    entry = validate_session({"patient_id": patient, "session_date": day, "technique": row["technique"],
+                              "pain_before": value, "condition": row["condition"]})
+    with write_session(engine) as session:
+        corrections.correct_session(session, actor=ADMIN, session_id=int(row["session_id"]), entry=entry)
+    engine.dispose()
+    return int(row["session_id"])
+
+
+def test_a_correction_made_in_the_app_is_kept_unless_the_file_value_is_picked(app, seeded_url):
+    rows = [dict(r) for r in GOOD[1:2]]  # N001's second session: no side effects, no clinician
+    upload(open_import_page(app), "clinic.csv", csv_bytes(rows))
+    app.button(key="import_confirm").click().run()
+    corrected = correct_pain_before(seeded_url, "N001", "2025-06-09", 45)
+    app.file_uploader(key="import_file_1").set_value(("clinic.csv", csv_bytes(rows), "text/csv"))
+    app.run()
+    assert not app.exception, app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["Updated"], metrics["Kept as corrected"]) == ("0", "1")
+    assert "corrected in the app after it was imported" in app.warning[0].value
+    [conflicts] = [d.value for d in app.dataframe if "In the file" in d.value.columns]
+    assert conflicts[["Row", "Field", "Stored now", "In the file"]].values.tolist() == [[2, "pain_before", "45", "50"]]
+    assert not [b for b in app.button if b.key == "import_confirm"], "nothing to import while the correction is kept"
+    assert app.multiselect(key="import_take_file_values_1").options == ["Row 2: N001 on 2025-06-09"]
+    app.multiselect(key="import_take_file_values_1").set_value([corrected])
+    app.run()
+    assert app.button(key="import_confirm").label == "Import 1 update"
+    app.button(key="import_confirm").click().run()
+    assert not app.exception, app.exception
+    assert "0 added, 1 updated" in app.success[0].value
