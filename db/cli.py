@@ -49,12 +49,13 @@ def cmd_init(args) -> str:
     return "database is at the current schema"
 
 
-def _import_file(url: str, path: Path, actor: Actor) -> interchange.ImportResult:
+def _import_file(url: str, path: Path, actor: Actor, take_file_values: bool = False) -> interchange.ImportResult:
     if not path.is_file():
         raise CommandFailed(f"{path}: no such file")
     entries = interchange.validate_rows(interchange.read_table(path))
     with _engine(url) as engine, write_session(engine) as session:
-        return interchange.import_sessions(session, actor=actor, entries=entries, source=path.name)
+        return interchange.import_sessions(session, actor=actor, entries=entries, source=path.name,
+                                           take_file_values=take_file_values)
 
 
 def cmd_seed(args) -> str:
@@ -79,13 +80,16 @@ def cmd_seed(args) -> str:
 def cmd_import(args) -> str:
     migrate(args.url)
     try:
-        result = _import_file(args.url, Path(args.file), args.actor)
+        result = _import_file(args.url, Path(args.file), args.actor, args.take_file_values)
     except interchange.ImportRefused as refused:
         table = refused.table().to_string(index=False)
         print(f"{args.file}: nothing imported; {len(refused.problems)} problem(s):\n{table}", file=sys.stderr)
         raise CommandFailed(f"{args.file}: {refused}") from None
+    for line in result.report():  # every value the file changed, and the corrections it left alone
+        print(line, file=sys.stderr)
     created = f"; new clinician accounts: {', '.join(result.new_clinicians)}" if result.new_clinicians else ""
-    return f"{args.file}: {result.summary()}{created}"
+    kept = "; run again with --take-file-values to take the file's values" if result.conflicts else ""
+    return f"{args.file}: {result.summary()}{created}{kept}"
 
 
 def cmd_export(args) -> str:
@@ -172,6 +176,9 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=text)
         command.add_argument("file")
         command.set_defaults(run=run)
+    sub.choices["import"].add_argument(
+        "--take-file-values", action="store_true",
+        help="overwrite sessions corrected in the app since their import with the file's values (default: keep)")
     summary = sub.add_parser("summary", help="print the per-technique outcome table as CSV")
     summary.add_argument("--responders", action="store_true", help="print responder shares at the last session")
     summary.set_defaults(run=cmd_summary)
