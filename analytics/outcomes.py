@@ -195,8 +195,11 @@ def improvement_band(pct: float) -> str | None:
     return reached[-1] if reached else None
 
 
-def progress_sentence(improvement: pd.DataFrame) -> str:
-    """Return a plain-language sentence about a patient's latest cumulative improvement."""
+def progress_sentence(improvement: pd.DataFrame, *, to_patient: bool = True) -> str:
+    """Return a plain-language sentence about a patient's latest cumulative improvement.
+
+    Spoken to the patient ("Your pain…") by default; with `to_patient=False`, about them, for clinicians.
+    """
     if improvement.empty:
         return "No sessions recorded yet."
     last = improvement.iloc[-1]
@@ -204,12 +207,13 @@ def progress_sentence(improvement: pd.DataFrame) -> str:
         return "This was the first session. It sets the starting point that later sessions are compared with."
     if last["baseline_points"] <= 0:
         return "Pain was 0 at the first session, so change is shown in points only."
+    whose, first = ("Your pain", "your first session") if to_patient else ("The patient's pain", "the first session")
     pct = float(last["improvement_pct"])
     if round(pct) == 0:
-        return "Your pain is about the same as at your first session."
+        return f"{whose} is about the same as at {first}."
     if pct < 0:
-        return f"Your pain is {abs(pct):.0f} % higher than at your first session."
-    sentence = f"Your pain is {pct:.0f} % lower than at your first session."
+        return f"{whose} is {abs(pct):.0f} % higher than at {first}."
+    sentence = f"{whose} is {pct:.0f} % lower than at {first}."
     band = improvement_band(pct)
     if band == "substantial":
         sentence += " That is a substantial improvement."

@@ -51,7 +51,7 @@ if len(episode_labels) > 1:
 improvement, figure = resources.episode_progress(url, actor, int(patient_id), episode_id)
 last = improvement.iloc[-1]
 
-st.info(progress_sentence(improvement), icon=":material/insights:")
+st.info(progress_sentence(improvement, to_patient=is_patient), icon=":material/insights:")
 
 first_col, second_col, third_col = st.columns(3)
 first_col.metric("Sessions", len(improvement))
@@ -93,29 +93,41 @@ def _effects_text(codes: str) -> str:
     return ", ".join(f"{SIDE_EFFECTS.get(code, code).lower()} ({severity})" for code, severity in items)
 
 
+# Pain first: on a 390 px phone only the first three or four columns fit beside each other.
 table = pd.DataFrame(
     {
         "Session": improvement["session_number"],
-        "Date": improvement["session_date"],
-        "Technique": improvement["technique"].map(TECHNIQUE_LABELS),
         "Pain before (0–100)": improvement["pain_before_points"],
         "Pain after (0–100)": improvement["pain_after_points"],
-        "Improvement (points)": improvement["improvement_points"],
         "Improvement (%)": improvement["improvement_pct"].round(0),
+        "Improvement (points)": improvement["improvement_points"],
+        "Date": improvement["session_date"],
+        "Technique": improvement["technique"].map(TECHNIQUE_LABELS),
         "Side effects": improvement["side_effects"].map(_effects_text),
     }
 )
 if not is_patient:
     table["Muscles"] = improvement["muscles"].str.replace(";", ", ").str.replace("_", " ")
-    table["Clinician"] = improvement["clinician"]
-    table["Notes"] = improvement["notes"]  # st.dataframe shows text cells literally, never as markdown or HTML
-st.subheader("Session by session")
-st.dataframe(table, hide_index=True, key="progress_table")
+    table["Clinician"] = improvement["clinician"].fillna("")
+    table["Notes"] = improvement["notes"].fillna("")  # st.dataframe shows text literally, never as markdown or HTML
+st.header("Session by session")
+st.dataframe(
+    table, hide_index=True, key="progress_table",
+    column_config={
+        "Session": st.column_config.NumberColumn("Session", width=70),
+        "Pain before (0–100)": st.column_config.NumberColumn("Pain before", width=90, format="%.0f"),
+        "Pain after (0–100)": st.column_config.NumberColumn("Pain after", width=90, format="%.0f"),
+        "Improvement (%)": st.column_config.NumberColumn("Better by", width=90, format="%.0f %%"),
+        "Improvement (points)": st.column_config.NumberColumn("Better by (points)", format="%.0f"),
+    },
+)
+st.caption("Pain on a 0–100 scale (a 0–10 score counts ten times). *Better by*: how much lower the pain before "
+           "this session was than before the first one.")
 
 if actor.role not in CLINICAL_WRITERS:
     st.stop()
 
-st.subheader("Correct or delete a session")
+st.header("Correct or delete a session")
 by_number = improvement.set_index("session_number")
 # Keyed by patient and course: another patient's choice never carries over, and the latest session comes first.
 number = st.selectbox("Session", list(by_number.index), index=len(by_number) - 1,

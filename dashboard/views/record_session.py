@@ -189,5 +189,5 @@ if patient_row is not None:
             of_condition = sessions.sort_values("session_date")["episode_id"].iloc[-1:]
         episode_id = int(of_condition.iloc[0])
         _, figure = resources.episode_progress(url, actor, int(patient_row["id"]), episode_id)
-        st.subheader(f"Progress of {literal(chosen)}")
+        st.header(f"Progress of {literal(chosen)}")
         st.plotly_chart(figure, key="record_chart", config=charts.CONFIG)

@@ -143,7 +143,7 @@ def _small_note(frame: pd.DataFrame, column: str = "patients") -> None:
 
 
 if section == "Overview":
-    st.subheader("Mean improvement since the first session")
+    st.header("Mean improvement since the first session")
     st.plotly_chart(charts.technique_curve_figure(curve), key="curve_chart", config=charts.CONFIG)
     st.caption("Shaded ribbons: 95 % confidence intervals. Hollow points: fewer than 10 patients. Bands: minimal "
                "(15 %), important (30 %) and substantial (50 %) improvement (IMMPACT).")
@@ -170,7 +170,7 @@ if section == "Overview":
 
 elif section == "Responders":
     table = data["responders"]
-    st.subheader("Responders at the last session")
+    st.header("Responders at the last session")
     st.plotly_chart(charts.responder_figure(table), key="responder_chart", config=charts.CONFIG)
     st.caption("Share of patients whose pain at their last session was at least 15, 30 or 50 % below their first "
                "(IMMPACT); error bars are 95 % Wilson intervals.")
@@ -182,12 +182,12 @@ elif section == "Responders":
     improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
     shares = responders.responder_shares(improvement)
     early = shares[shares["timepoint"] == responders.EARLY]
-    st.subheader(f"Reached by session {responders.EARLY_SESSION}")
+    st.header(f"Reached by session {responders.EARLY_SESSION}")
     st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions: the share "
                f"reaching each threshold at any session up to {responders.EARLY_SESSION}.")
     show_table(early, "early_table")
     _small_note(early)
-    st.subheader("Cumulative responder curve")
+    st.header("Cumulative responder curve")
     st.plotly_chart(charts_science.responder_curve_figure(responders.responder_curve(improvement)),
                     key="responder_curve_chart", config=charts.CONFIG)
     _sample_note(resources.SAMPLE_EPISODES, "The responders at the last session above count every episode.")
@@ -196,7 +196,7 @@ elif section == "Time to response":
     improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
     times = survival.time_to_response(improvement)
     medians = survival.median_sessions(times)
-    st.subheader("Sessions until a 30 % improvement")
+    st.header("Sessions until a 30 % improvement")
     st.plotly_chart(charts_science.kaplan_meier_figure(survival.kaplan_meier(times), medians), key="km_chart",
                     config=charts.CONFIG)
     st.caption("Kaplan–Meier: patients who stopped before responding are censored, not counted as failures.")
@@ -206,7 +206,7 @@ elif section == "Time to response":
 
 elif section == "Adjusted comparison":
     mixed, ancova = resources.adjusted_comparison(url, actor, where, resources.COMPARISON_EPISODES)
-    st.subheader("Adjusted difference in pain from the reference technique")
+    st.header("Adjusted difference in pain from the reference technique")
     st.info(comparison_sentence(mixed), icon=":material/balance:")
     both = pd.concat([mixed, ancova], ignore_index=True)
     if not both.empty:
@@ -221,7 +221,7 @@ elif section == "Adjusted comparison":
 
 elif section == "Clinicians":
     benchmark, funnel = resources.clinician_benchmark(url, actor, where, resources.SAMPLE_EPISODES)
-    st.subheader("Clinicians' adjusted improvement")
+    st.header("Clinicians' adjusted improvement")
     st.caption("Estimates from a mixed model (patients within clinicians), adjusted for baseline pain and technique; "
                "small caseloads are pulled towards the clinic mean, so they are not ranked as outliers.")
     if benchmark.empty:
@@ -236,9 +236,9 @@ elif section == "Clinicians":
 elif section == "Safety":
     improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
     rates = safety.safety_rates(improvement)
-    st.subheader("Side effects per 100 sessions")
+    st.header("Side effects per 100 sessions")
     st.plotly_chart(charts.side_effect_figure(data["safety"]), key="safety_chart", config=charts.CONFIG)
-    st.subheader("Beside the published rates")
+    st.header("Beside the published rates")
     st.plotly_chart(charts_science.safety_comparison_figure(safety.safety_vs_published(rates)),
                     key="safety_published_chart", config=charts.CONFIG)
     st.caption(f"Published: {safety.BRADY_2014}; {safety.BOYCE_2020}.")

@@ -412,3 +412,11 @@ def test_the_sentence_says_when_the_best_interval_clears_the_others_and_flags_sm
 def test_the_sentence_says_so_when_nobody_reached_the_session():
     curve = curve_at_4([("deep", 50.0, 45.0, 55.0, 80)]).assign(session_number=3)
     assert outcomes.best_by_session_sentence(curve) == "No episode of care in these filters has reached session 4 yet."
+
+
+def test_progress_sentence_speaks_about_the_patient_to_a_clinician_and_to_the_patient_otherwise():
+    improvement = one_patient(60, 50, 33)
+    assert outcomes.progress_sentence(improvement, to_patient=False) == (
+        "The patient's pain is 45 % lower than at the first session. That is an important improvement."
+    )
+    assert outcomes.progress_sentence(improvement).startswith("Your pain is 45 % lower than at your first session.")
