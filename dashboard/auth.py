@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -14,6 +15,11 @@ from db.accounts import IDLE_TIMEOUT
 from db.engine import write_session
 
 ACTOR, LAST_SEEN, NOTICE = "actor", "last_seen", "login_notice"
+LOGIN_FAILURES = "login_failures"  # wrong passwords typed in this browser session
+# This browser session's own throttle, on top of the account's: after this many wrong passwords each further try
+# waits 1, 2, 4, … seconds (at most accounts.MAX_DELAY), whichever account it is for.
+FREE_TRIES_PER_SESSION = 3
+_sleep = time.sleep  # tests replace it
 
 
 def _now() -> datetime:
@@ -34,12 +40,14 @@ def current_actor() -> Actor | None:
     if now - last_seen > IDLE_TIMEOUT:
         _audit_logout(actor, "idle timeout")
         end_session(f"You were logged out after {int(IDLE_TIMEOUT.total_seconds() // 60)} idle minutes.")
+        end_identity()
         return None
     with Session(resources.engine()) as session:
         active = accounts.is_active(session, actor=actor)
     if not active:
         _audit_logout(actor, "account disabled")
         end_session("This account is disabled. Ask an administrator.")
+        end_identity()
         return None
     st.session_state[LAST_SEEN] = now
     return actor
@@ -62,6 +70,39 @@ def end_session(notice: str = "") -> None:
         del st.session_state[key]
     if notice:
         st.session_state[NOTICE] = notice
+
+
+def end_identity() -> None:
+    """Log out of the identity provider's cookie too, when logged in with it.
+
+    Otherwise the login page would log the browser straight back in from the cookie after an idle timeout.
+    """
+    if oidc_configured() and getattr(st.user, "is_logged_in", False):
+        st.logout()
+
+
+def identity_email() -> str | None:
+    """Return the e-mail of the identity provider's login in this browser, if that provider verified it; else None."""
+    if not getattr(st.user, "is_logged_in", False):
+        return None
+    # Only a provider's word that this person receives mail at the address ties them to an account; an address
+    # that anyone can type into their profile does not. Some providers send the claim as text.
+    if st.user.get("email_verified") not in (True, "true"):
+        return None
+    return str(st.user.get("email") or "") or None
+
+
+def pause_before_login() -> None:
+    """Wait before checking a password when this browser session has already typed several wrong ones."""
+    failures = st.session_state.get(LOGIN_FAILURES, 0)
+    delay = accounts.login_delay(failures, free=FREE_TRIES_PER_SESSION).total_seconds()
+    if delay:
+        _sleep(delay)
+
+
+def login_failed() -> None:
+    """Count a wrong password typed in this browser session."""
+    st.session_state[LOGIN_FAILURES] = st.session_state.get(LOGIN_FAILURES, 0) + 1
 
 
 def oidc_configured() -> bool:

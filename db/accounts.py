@@ -1,29 +1,49 @@
-"""Accounts: argon2id password hashes, login with lockout, and the admin's account management."""
+"""Accounts: argon2id password hashes, login with back-off, and the admin's account management."""
 
 from __future__ import annotations
 
-import math
+import hashlib
+import hmac
 import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
-from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session
+from zxcvbn import zxcvbn
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from db import audit
 from db.access import Actor, require_role
 from db.engine import write_session
 from db.models import ROLES, Patient, User
 
+# After this many wrong passwords in a row, an account's next password check waits FIRST_DELAY, doubling with each
+# further failure up to MAX_DELAY. A wait, never a lock: the right password still logs in, so nobody can keep an
+# account (say `admin`) shut by failing on purpose. docs/DEPLOYMENT.md, "Logins", says why.
 MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+FIRST_DELAY = timedelta(seconds=1)
+MAX_DELAY = timedelta(seconds=30)
 IDLE_TIMEOUT = timedelta(minutes=30)
+# NIST SP 800-63B asks for at least 8 characters (15 when a password is the only factor, in revision 4); this
+# project keeps its own minimum of 10. At least 64 must be allowed; the bound only keeps a request's work small.
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+# A password that zxcvbn expects to fall within this many guesses (a common password, a word and a year, a
+# repeated or sequential pattern) is refused: NIST's "commonly used, expected, or compromised values".
+MIN_PASSWORD_GUESSES = 10**6
+SERVICE_WORDS = ("needle outcomes", "needleoutcomes", "dry needling", "dryneedling")
 USERNAME = re.compile(r"^[a-z0-9_.-]{2,64}$")
+WRONG = "Wrong username or password."  # every refused guess, known or unknown username, slowed or not
 
 # argon2-cffi's defaults are Argon2id with RFC 9106's low-memory profile. Tests swap in a cheap hasher.
 hasher = PasswordHasher()
@@ -31,6 +51,9 @@ UNKNOWN_USER = "(unknown user)"  # the audit's actor for a login with a username
 # A hash of a password nobody has, checked when the username is unknown, so a login takes as long either way
 # and its timing does not tell which usernames exist.
 _DUMMY_HASH = hasher.hash("no such user, but the same amount of work")
+# Argon2id takes 64 MiB and most of a core per check: a burst of logins waits here rather than exhausting memory.
+_PASSWORD_CHECKS = threading.BoundedSemaphore(4)
+_sleep = time.sleep  # the wait of a slowed login; app tests replace it
 
 
 class LoginRefused(Exception):
@@ -50,58 +73,166 @@ def actor_for(user: User) -> Actor:
     return Actor(id=user.id, username=user.username, role=user.role, patient_id=user.patient_id)
 
 
-def check_password_strength(password: str) -> None:
-    """Raise ValueError naming the problem if a new password is too weak."""
+def check_password_strength(password: str, *, username: str = "") -> None:
+    """Raise ValueError naming the problem if a new password is too weak (NIST SP 800-63B's rules)."""
+    if not password.strip():
+        raise ValueError("password: must not be blank")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"password: must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"password: must be at most {MAX_PASSWORD_LENGTH} characters")
+    folded = password.strip().lower()
+    bare = _letters_and_digits(folded)
+    if username and bare == _letters_and_digits(username.strip().lower()):
+        raise ValueError("password: must not be the username")
+    if folded in SERVICE_WORDS or bare in map(_letters_and_digits, SERVICE_WORDS):
+        raise ValueError("password: must not be the name of this service")
+    if folded in _common_passwords() or bare in _common_passwords():
+        raise ValueError("password: is one of the most common passwords; choose another")
+    estimate = zxcvbn(password[:72], user_inputs=[username, *SERVICE_WORDS] if username else list(SERVICE_WORDS))
+    if estimate["guesses"] < MIN_PASSWORD_GUESSES:
+        raise ValueError("password: too easy to guess (a common word or name with digits, a repeated or "
+                         "sequential pattern); a few unrelated words are better")
 
 
-def login(engine: Engine, username: str, password: str, *, now: Callable[[], datetime] = _now) -> Actor:
+def _letters_and_digits(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text)
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    """Return zxcvbn's list of the 30,000 most common passwords (from leaked password sets), lower-case."""
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def login_delay(failures: int, *, free: int = MAX_FAILED_LOGINS) -> timedelta:
+    """Return how long the next check waits after `failures` wrong passwords in a row (none for the first `free`)."""
+    if failures < free:
+        return timedelta(0)
+    return min(FIRST_DELAY * 2 ** min(failures - free, 32), MAX_DELAY)
+
+
+@dataclass(frozen=True)
+class _Account:
+    """What a login reads before checking the password, outside any write transaction."""
+
+    id: int
+    password_hash: str | None
+    waits_until: datetime | None
+
+
+def login(
+    engine: Engine, username: str, password: str, *, now: Callable[[], datetime] = _now,
+    sleep: Callable[[float], None] | None = None,
+) -> Actor:
     """Return the Actor for a correct username and password, or raise LoginRefused; every attempt is audited.
 
-    After MAX_FAILED_LOGINS wrong passwords in a row the account is locked for LOCKOUT. This takes the engine, not
-    a session, because a refused login must still commit its failure count and audit row before raising.
+    After MAX_FAILED_LOGINS wrong passwords in a row, each check of the account's password first waits (see
+    login_delay); the answer to a wrong guess is the same whoever it is for. The slow part, Argon2, runs outside
+    any write transaction, so failing logins never hold up a clinician's save. This takes the engine, not a
+    session, because a refused login must still commit its failure count and audit row before raising.
     """
+    name = username.strip().lower()
+    with Session(engine) as session:  # a read: no write lock is taken, and it ends before the wait and the check
+        account = session.execute(
+            select(User.id, User.password_hash, User.locked_until).where(User.username == name)
+        ).first()
+    account = _Account(account.id, account.password_hash, _aware(account.locked_until)) if account else None
+    waits_until = account.waits_until if account else _unknown_names.waits_until(name)
+    waited = _wait(waits_until, now, _sleep if sleep is None else sleep)
+    correct = _password_matches(account.password_hash if account else None, password)
+    new_hash = hasher.hash(password) if correct and hasher.check_needs_rehash(account.password_hash) else None
     with write_session(engine) as session:
-        outcome = _attempt(session, username, password, now())
+        outcome = _record_attempt(session, name, account, correct, new_hash, now(), waited)
     if isinstance(outcome, LoginRefused):
         raise outcome
     return outcome
 
 
-def _attempt(session: Session, username: str, password: str, at: datetime) -> Actor | LoginRefused:
-    user = session.scalars(select(User).where(User.username == username.strip().lower())).first()
-    refused = LoginRefused("Wrong username or password.")
-    if user is None or user.password_hash is None:
-        with suppress(VerificationError):
-            hasher.verify(_DUMMY_HASH, password)
+def _wait(until: datetime | None, now: Callable[[], datetime], sleep: Callable[[float], None]) -> int:
+    """Sleep until `until` (at most MAX_DELAY, whatever another replica's clock said); return the seconds waited."""
+    if until is None:
+        return 0
+    seconds = min((until - now()).total_seconds(), MAX_DELAY.total_seconds())
+    if seconds <= 0:
+        return 0
+    sleep(seconds)
+    return round(seconds)
+
+
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    """Return whether the password matches; an account without one, or no account, costs the same check."""
+    with _PASSWORD_CHECKS:
+        try:
+            return hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def _record_attempt(
+    session: Session, name: str, account: _Account | None, correct: bool, new_hash: str | None, at: datetime,
+    waited: int,
+) -> Actor | LoginRefused:
+    """Write the attempt's outcome (counts from the row as it is now, under the write lock) and its audit row."""
+    after_wait = f" after a {waited} s back-off" if waited else ""
+    user = session.get(User, account.id) if account else None
+    if user is None:
+        _unknown_names.failed(name, at)
         # The typed name is not kept: people type their password into the username field, and the trail is forever.
-        audit.record(session, Actor(None, UNKNOWN_USER, "nobody"), "login_failed", "user", detail="unknown user")
-        return refused
+        audit.record(session, Actor(None, UNKNOWN_USER, "nobody"), "login_failed", "user",
+                     detail=f"unknown user{after_wait}")
+        return LoginRefused(WRONG)
     actor = actor_for(user)
-    locked_until = _aware(user.locked_until)
-    if locked_until and locked_until > at:
-        audit.record(session, actor, "login_failed", "user", user.id, detail="account locked")
-        minutes = max(1, math.ceil((locked_until - at).total_seconds() / 60))
-        return LoginRefused(f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.")
-    try:
-        hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
+    # A password reset while this one was being checked: the check was against the old password.
+    if not correct or user.password_hash != account.password_hash:
         user.failed_logins += 1
-        detail = "wrong password"
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until, user.failed_logins = at + LOCKOUT, 0
-            detail = f"wrong password; locked for {int(LOCKOUT.total_seconds() // 60)} minutes"
+        delay = login_delay(user.failed_logins)
+        user.locked_until = at + delay if delay else None
+        detail = f"wrong password{after_wait}" + (f"; next check waits {delay.seconds} s" if delay else "")
         audit.record(session, actor, "login_failed", "user", user.id, detail=detail)
-        return refused
+        return LoginRefused(WRONG)
     if not user.is_active:  # said only to someone who knows the password
-        audit.record(session, actor, "login_failed", "user", user.id, detail="account disabled")
+        audit.record(session, actor, "login_failed", "user", user.id, detail=f"account disabled{after_wait}")
         return LoginRefused("This account is disabled. Ask an administrator.")
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
+    if new_hash is not None:
+        user.password_hash = new_hash
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, at
-    audit.record(session, actor, "login", "user", user.id)
+    audit.record(session, actor, "login", "user", user.id, detail=after_wait.strip())
     return actor
+
+
+class _UnknownNames:
+    """Failures per unknown username, in this process only, so that a guessed name is slowed like a real one.
+
+    Names are kept as keyed hashes (a password typed into the username field is not kept); the oldest are
+    forgotten beyond LIMIT.
+    """
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+        self._failures: OrderedDict[bytes, tuple[int, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _digest(self, name: str) -> bytes:
+        return hmac.new(self._key, name.encode(), hashlib.sha256).digest()
+
+    def waits_until(self, name: str) -> datetime | None:
+        with self._lock:
+            failures, until = self._failures.get(self._digest(name), (0, None))
+        return until if login_delay(failures) else None
+
+    def failed(self, name: str, at: datetime) -> None:
+        with self._lock:
+            digest = self._digest(name)
+            failures = self._failures.pop(digest, (0, None))[0] + 1
+            self._failures[digest] = (failures, at + login_delay(failures))
+            while len(self._failures) > self.LIMIT:
+                self._failures.popitem(last=False)
+
+
+_unknown_names = _UnknownNames()
 
 
 def is_active(session: Session, *, actor: Actor) -> bool:
@@ -110,9 +241,21 @@ def is_active(session: Session, *, actor: Actor) -> bool:
     return bool(session.scalars(select(User.is_active).where(User.id == actor.id)).first())
 
 
-def actor_by_email(session: Session, email: str) -> Actor | None:
-    """Return the Actor of the active account with this e-mail (OpenID Connect login), or None."""
-    user = session.scalars(select(User).where(User.email == email.strip().lower(), User.is_active)).first()
+def email_address(text: str) -> str:
+    """Return an e-mail address as stored: the domain in lower case (it has no case), the local part as typed."""
+    local, at, domain = text.strip().rpartition("@")
+    return f"{local}{at}{domain.lower()}" if at else text.strip()
+
+
+def actor_by_email(session: Session, email: str, *, email_verified: bool) -> Actor | None:
+    """Return the Actor of the active account with this e-mail (OpenID Connect login), or None.
+
+    Only an address the identity provider has verified logs in, and only exactly as stored (the local part of an
+    address may be case-sensitive, RFC 5321: `Alice@` and `alice@` can be two people's).
+    """
+    if email_verified is not True:
+        return None
+    user = session.scalars(select(User).where(User.email == email_address(email), User.is_active)).first()
     if user is None:
         return None
     user.last_login_at = _now()
@@ -140,7 +283,8 @@ def add_user(
         raise ValueError(f"role: must be one of {', '.join(ROLES)}")
     if session.scalars(select(User).where(User.username == username)).first():
         raise ValueError(f"username: '{username}' is taken")
-    if email and session.scalars(select(User.id).where(User.email == email.strip().lower())).first():
+    # Two accounts whose addresses differ only in case would be one mailbox at most providers: refused too.
+    if email and session.scalars(select(User.id).where(func.lower(User.email) == email.strip().lower())).first():
         raise ValueError(f"e-mail: '{email.strip().lower()}' is used by another account")
     patient_id = None
     if role == "patient":
@@ -153,10 +297,10 @@ def add_user(
     elif patient_pseudonym:
         raise ValueError("patient: only a patient account is linked to a patient record")
     if password is not None:
-        check_password_strength(password)
+        check_password_strength(password, username=username)
     user = User(
         username=username, role=role, display_name=display_name or username,
-        email=email.strip().lower() if email else None, patient_id=patient_id,
+        email=email_address(email) if email else None, patient_id=patient_id,
         password_hash=hasher.hash(password) if password is not None else None,
     )
     session.add(user)
@@ -208,8 +352,8 @@ def set_role(session: Session, *, actor: Actor, username: str, role: str) -> Non
 def reset_password(session: Session, *, actor: Actor, username: str, password: str) -> None:
     """Set a new password and lift any lock (admins only); the password itself is never stored or audited."""
     require_role(actor, ("admin",), "manage accounts")
-    check_password_strength(password)
     user = _user(session, username)
+    check_password_strength(password, username=user.username)
     user.password_hash, user.failed_logins, user.locked_until = hasher.hash(password), 0, None
     audit.record(session, actor, "user_password_reset", "user", user.id)
 

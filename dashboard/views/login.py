@@ -1,4 +1,4 @@
-"""Log in: username and password (argon2id, lockout after 5 failures), or OpenID Connect when configured."""
+"""Log in: username and password (argon2id, slowed after repeated failures), or OpenID Connect when configured."""
 
 import streamlit as st
 
@@ -14,9 +14,15 @@ if notice := st.session_state.pop(auth.NOTICE, None):
 
 if auth.oidc_configured():
     if getattr(st.user, "is_logged_in", False):
-        with write_session(resources.engine()) as session:
-            actor = actor_by_email(session, str(st.user.get("email", "")))
-        if actor is None:
+        email = auth.identity_email()
+        actor = None
+        if email is not None:
+            with write_session(resources.engine()) as session:
+                actor = actor_by_email(session, email, email_verified=True)
+        if email is None:
+            st.error("Your identity provider has not verified your e-mail address, so it cannot log you in here. "
+                     "Verify it with your organisation, or log in with a username and password.")
+        elif actor is None:
             st.error("Your identity provider login has no account here. Ask an administrator to add your e-mail.")
         else:
             auth.start_session(actor)
@@ -31,8 +37,11 @@ with st.form("login_form", enter_to_submit=True):
 
 if submitted:
     try:
-        actor = login(resources.engine(), username, password)
+        with st.spinner("Checking…"):
+            auth.pause_before_login()
+            actor = login(resources.engine(), username, password)
     except LoginRefused as refused:
+        auth.login_failed()
         st.error(str(refused), icon=":material/lock:")
     else:
         auth.start_session(actor)

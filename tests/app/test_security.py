@@ -15,12 +15,13 @@ from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
+from dashboard import auth
 from dashboard.text import literal
 from db import accounts, corrections, queries
 from db.access import Actor
 from db.engine import make_engine, write_session
 from db.writes import record_session
-from tests.app.conftest import log_in
+from tests.app.conftest import APP, log_in
 from tests.db.factories import ADMIN, session_input
 
 # Every page of the app: title as listed in the navigation, and its file under dashboard/views.
@@ -212,12 +213,41 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_generic_refusal(anony
     assert "actor" not in anonymous.session_state
 
 
-def test_five_failures_lock_the_account_even_against_the_right_password(anonymous):
-    for _ in range(5):
-        submit_login(anonymous, "clin_ahmed", "not the password")
-    submit_login(anonymous, "clin_ahmed", "demo-clinician-password")
-    assert [e.value for e in anonymous.error] == ["Too many failed attempts. Try again in 15 minutes."]
-    assert titles(anonymous) == ["Needle Outcomes"]
+@pytest.fixture
+def waits(monkeypatch) -> dict[str, list[int]]:
+    """Record the waits of slowed logins, the account's and the browser session's, instead of sleeping."""
+    seen: dict[str, list[int]] = {"account": [], "browser session": []}
+    monkeypatch.setattr(accounts, "_sleep", lambda seconds: seen["account"].append(round(seconds)))
+    monkeypatch.setattr(auth, "_sleep", lambda seconds: seen["browser session"].append(round(seconds)))
+    monkeypatch.setattr(accounts, "_unknown_names", accounts._UnknownNames())
+    return seen
+
+
+def test_many_failures_never_lock_an_account_and_a_real_and_an_unknown_username_get_the_same_answer(
+    anonymous, seeded_url, waits
+):
+    answers = set()
+    for _ in range(7):
+        answers.add(tuple(e.value for e in submit_login(anonymous, "admin", "not the password").error))
+    intruder = AppTest.from_file(APP, default_timeout=30).run()  # another browser, guessing names
+    for _ in range(7):
+        answers.add(tuple(e.value for e in submit_login(intruder, "no_such_admin", "not the password").error))
+    assert answers == {("Wrong username or password.",)}
+    assert titles(anonymous) == titles(intruder) == ["Needle Outcomes"]
+
+    at = AppTest.from_file(APP, default_timeout=30).run()  # the real admin, from their own browser
+    log_in(at, "admin")
+    assert titles(at) == ["Record session"]  # let in, after the account's wait
+    assert audit_actions(seeded_url, "admin")[-1] == "login"
+
+
+def test_a_browser_session_that_keeps_guessing_is_slowed_whichever_account_it_tries(anonymous, waits):
+    for username in ("admin", "manager", "patient", "clin_ahmed", "someone", "admin"):
+        submit_login(anonymous, username, "not the password")
+    assert waits["browser session"] == [1, 2, 4]  # three tries at once, then 1, 2, 4 s before each check
+    other = AppTest.from_file(APP, default_timeout=30).run()
+    log_in(other, "manager")  # another browser is not slowed by this one
+    assert titles(other) == ["Technique outcomes"] and waits["browser session"] == [1, 2, 4]
 
 
 def test_a_disabled_account_cannot_log_in(anonymous, seeded_url):

@@ -1,10 +1,14 @@
-"""Tests that accounts are argon2id-hashed, logins are refused and locked as issue 4 says, and no password leaks."""
+"""Tests that accounts are argon2id-hashed, logins are refused and slowed (never locked), passwords follow NIST
+SP 800-63B, a password check never holds the write lock, and no password leaks."""
 
 from __future__ import annotations
 
 import io
 import logging
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -17,7 +21,7 @@ from db import accounts
 from db.access import Actor
 from db.accounts import LoginRefused, login
 from db.cli import main
-from db.engine import write_session
+from db.engine import WRITE_LOCK_KEY, make_engine, write_session
 from db.models import User
 from tests.db.factories import ADMIN, record
 
@@ -34,6 +38,7 @@ def cheap_hasher(monkeypatch):
     """Hash cheaply: the production profile costs a third of a second per hash (checked once, below)."""
     monkeypatch.setattr(accounts, "hasher", CHEAP_HASHER)
     monkeypatch.setattr(accounts, "_DUMMY_HASH", CHEAP_HASHER.hash("no such user"))
+    monkeypatch.setattr(accounts, "_unknown_names", accounts._UnknownNames())  # each test starts with none
 
 
 # For tests of logic that is the same on every backend: one database (SQLite) keeps the module fast. Whatever
@@ -68,10 +73,17 @@ def reset(engine: Engine, username: str, password: str) -> None:
         accounts.reset_password(session, actor=ADMIN, username=username, password=password)
 
 
-def refusal(engine: Engine, username: str, password: str, at: datetime = T0) -> str:
+class Waits(list):
+    """A stand-in for time.sleep that remembers each wait (in whole seconds) instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(round(seconds))
+
+
+def refusal(engine: Engine, username: str, password: str, at: datetime = T0, waits: Waits | None = None) -> str:
     """Return the message of a refused login (failing the test if the login succeeds)."""
     with pytest.raises(LoginRefused) as refused:
-        login(engine, username, password, now=clock(at))
+        login(engine, username, password, now=clock(at), sleep=Waits() if waits is None else waits)
     return str(refused.value)
 
 
@@ -159,55 +171,144 @@ def test_an_account_without_a_password_cannot_log_in_with_any(engine):
     assert refusal(engine, "oidc_only", PASSWORD) == WRONG
 
 
-def test_five_wrong_passwords_lock_the_account_for_15_minutes_even_against_the_right_one(engine):
+def test_after_five_wrong_passwords_each_check_waits_longer_but_the_right_password_still_logs_in(engine):
     add(engine, "alice")
-    for attempt in range(4):
-        assert refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt)) == WRONG
-    assert refusal(engine, "alice", "guess", T0 + timedelta(seconds=4)) == WRONG  # the fifth locks
-    locked_at = T0 + timedelta(seconds=4)
-    assert stored_user(engine, "alice").locked_until == locked_at + timedelta(minutes=15)
+    waits = Waits()
+    for attempt in range(5):
+        assert refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt), waits) == WRONG
+    assert waits == []  # the first five are answered at once
+    fifth = T0 + timedelta(seconds=4)
+    assert stored_user(engine, "alice").locked_until == fifth + timedelta(seconds=1)
 
-    locked = "Too many failed attempts. Try again in {}."
-    assert refusal(engine, "alice", PASSWORD, locked_at) == locked.format("15 minutes")
-    assert refusal(engine, "alice", PASSWORD, locked_at + timedelta(minutes=1)) == locked.format("14 minutes")
-    for last_minute in (timedelta(minutes=14, seconds=1), timedelta(minutes=14, seconds=59)):
-        assert refusal(engine, "alice", PASSWORD, locked_at + last_minute) == locked.format("1 minute")
+    # Each further guess at once after the last waits 1, 2, 4, … seconds, then 30 at most; always the same answer.
+    at = fifth
+    for _ in range(8):
+        assert refusal(engine, "alice", "guess", at, waits) == WRONG
+    assert waits == [1, 2, 4, 8, 16, 30, 30, 30]
 
-    actor = login(engine, "alice", PASSWORD, now=clock(locked_at + timedelta(minutes=15)))
-    assert actor.username == "alice"
+    # The right password is still checked (after the wait), so nobody can keep the account shut by failing on purpose.
+    actor = login(engine, "alice", PASSWORD, now=clock(at), sleep=waits)
+    assert actor.username == "alice" and waits[-1] == 30
     user = stored_user(engine, "alice")
     assert (user.failed_logins, user.locked_until) == (0, None)
 
 
 @sqlite_only
-def test_failed_attempts_while_locked_do_not_extend_the_lock(engine):
+def test_a_guess_made_after_the_wait_is_over_waits_no_more(engine):
     add(engine, "alice")
-    for attempt in range(5):
+    for attempt in range(6):
         refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt))
-    until = stored_user(engine, "alice").locked_until
-    refusal(engine, "alice", "guess", T0 + timedelta(minutes=10))
-    assert stored_user(engine, "alice").locked_until == until
+    waits = Waits()
+    assert refusal(engine, "alice", "guess", T0 + timedelta(minutes=5), waits) == WRONG
+    assert login(engine, "alice", PASSWORD, now=clock(T0 + timedelta(minutes=10)), sleep=waits).username == "alice"
+    assert waits == []
 
 
 @sqlite_only
-def test_a_successful_login_resets_the_count_so_only_consecutive_failures_lock(engine):
+def test_an_unknown_username_is_slowed_and_answered_exactly_like_a_real_one(engine):
     add(engine, "alice")
-    for attempt in range(4):
-        refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt))
-    login(engine, "alice", PASSWORD, now=clock(T0 + timedelta(seconds=5)))
-    for attempt in range(4):
-        refusal(engine, "alice", "guess", T0 + timedelta(seconds=10 + attempt))
-    assert login(engine, "alice", PASSWORD, now=clock(T0 + timedelta(seconds=20))).username == "alice"
+    real, unknown = Waits(), Waits()
+    answers = set()
+    for _ in range(8):
+        answers.add(refusal(engine, "alice", "guess", T0, real))
+        answers.add(refusal(engine, "nobody_by_that_name", "guess", T0, unknown))
+    assert answers == {WRONG}
+    assert real == unknown == [1, 2, 4]  # a name's existence shows neither in the answer nor in its timing
 
 
 @sqlite_only
-def test_resetting_the_password_lifts_the_lock_and_retires_the_old_password(engine):
+def test_a_successful_login_resets_the_count_so_only_consecutive_failures_slow(engine):
     add(engine, "alice")
-    for attempt in range(5):
+    waits = Waits()
+    for attempt in range(4):
+        refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt), waits)
+    login(engine, "alice", PASSWORD, now=clock(T0 + timedelta(seconds=5)), sleep=waits)
+    for attempt in range(4):
+        refusal(engine, "alice", "guess", T0 + timedelta(seconds=10 + attempt), waits)
+    assert login(engine, "alice", PASSWORD, now=clock(T0 + timedelta(seconds=20)), sleep=waits).username == "alice"
+    assert waits == []
+
+
+@sqlite_only
+def test_resetting_the_password_lifts_the_wait_and_retires_the_old_password(engine):
+    add(engine, "alice")
+    for attempt in range(7):
         refusal(engine, "alice", "guess", T0 + timedelta(seconds=attempt))
     reset(engine, "alice", "a brand new password")
-    assert login(engine, "alice", "a brand new password", now=clock(T0 + timedelta(minutes=1))).username == "alice"
+    waits = Waits()
+    assert login(engine, "alice", "a brand new password", now=clock(T0 + timedelta(seconds=8)),
+                 sleep=waits).username == "alice"
+    assert waits == []
     assert refusal(engine, "alice", PASSWORD, T0 + timedelta(minutes=2)) == WRONG
+
+
+def test_concurrent_wrong_passwords_are_each_counted_once(engine):
+    add(engine, "alice")
+    threads = [threading.Thread(target=refusal, args=(engine, "alice", f"guess {i}")) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert stored_user(engine, "alice").failed_logins == 8
+
+
+class HeldHasher(PasswordHasher):
+    """A cheap hasher whose check waits, mid-check, until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.checking, self.release = threading.Event(), threading.Event()
+
+    def verify(self, hash: str, password: str) -> bool:  # noqa: A002 (argon2-cffi's parameter name)
+        self.checking.set()
+        assert self.release.wait(30), "the test never let the check finish"
+        return super().verify(hash, password)
+
+
+def another_writer_gets_the_write_lock(database_url: str) -> bool:
+    """Return whether another connection can take the write lock at once (not waiting for anyone)."""
+    if database_url.startswith("sqlite"):
+        connection = sqlite3.connect(make_url(database_url).database, timeout=0, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:  # "database is locked": a write transaction is open elsewhere
+            return False
+        finally:
+            connection.close()
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            return connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY}).scalar()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "a wrong guess"], ids=["right password", "wrong password"])
+def test_checking_a_password_never_holds_the_write_lock_so_a_clinicians_save_goes_ahead(
+    engine, database_url, monkeypatch, password
+):
+    add(engine, "alice")
+    held = HeldHasher()
+    monkeypatch.setattr(accounts, "hasher", held)
+    outcome: list = []
+
+    def log_in() -> None:
+        try:
+            outcome.append(login(engine, "alice", password, now=clock(T0)))
+        except LoginRefused as refused:
+            outcome.append(refused)
+
+    thread = threading.Thread(target=log_in)
+    thread.start()
+    try:
+        assert held.checking.wait(30), "the login never checked the password"
+        assert another_writer_gets_the_write_lock(database_url), "the password check holds the write lock"
+    finally:
+        held.release.set()
+        thread.join()
+    assert isinstance(outcome[0], Actor if password == PASSWORD else LoginRefused)
 
 
 def test_a_disabled_account_is_refused_and_says_so_only_to_someone_who_knows_the_password(engine):
@@ -219,14 +320,35 @@ def test_a_disabled_account_is_refused_and_says_so_only_to_someone_who_knows_the
     assert login(engine, "alice", PASSWORD, now=clock(T0)).username == "alice"
 
 
-def test_an_organisation_login_maps_an_active_accounts_email_and_nothing_else(engine):
-    add(engine, "alice", email="Alice@Clinic.example", password=None)
+def test_an_organisation_login_maps_an_active_accounts_verified_email_and_nothing_else(engine):
+    add(engine, "alice", email="alice@Clinic.example", password=None)
     add(engine, "bob", email="bob@clinic.example", password=None)
     set_active(engine, "bob", False)
     with write_session(engine) as session:
-        assert accounts.actor_by_email(session, " alice@clinic.EXAMPLE ").username == "alice"
-        assert accounts.actor_by_email(session, "bob@clinic.example") is None
-        assert accounts.actor_by_email(session, "eve@clinic.example") is None
+        assert accounts.actor_by_email(session, " alice@clinic.EXAMPLE ", email_verified=True).username == "alice"
+        assert accounts.actor_by_email(session, "bob@clinic.example", email_verified=True) is None
+        assert accounts.actor_by_email(session, "eve@clinic.example", email_verified=True) is None
+
+
+@pytest.mark.parametrize("verified", [False, None, "true", 1], ids=["false", "missing", "text", "one"])
+def test_an_organisation_login_whose_email_the_provider_has_not_verified_logs_in_as_nobody(engine, verified):
+    add(engine, "alice", email="alice@clinic.example", password=None)
+    with write_session(engine) as session:
+        assert accounts.actor_by_email(session, "alice@clinic.example", email_verified=verified) is None
+    assert stored_user(engine, "alice").last_login_at is None
+
+
+@sqlite_only
+def test_an_organisation_login_with_the_email_in_another_case_logs_in_as_nobody(engine):
+    add(engine, "alice", email="alice@clinic.example", password=None)
+    add(engine, "bob", email="Bob.Smith@Clinic.example", password=None)  # kept as typed, but for the domain
+    assert stored_user(engine, "bob").email == "Bob.Smith@clinic.example"
+    with write_session(engine) as session:
+        assert accounts.actor_by_email(session, "ALICE@clinic.example", email_verified=True) is None
+        assert accounts.actor_by_email(session, "Alice@clinic.example", email_verified=True) is None
+        assert accounts.actor_by_email(session, "bob.smith@clinic.example", email_verified=True) is None
+        assert accounts.actor_by_email(session, "alice@CLINIC.EXAMPLE", email_verified=True).username == "alice"
+        assert accounts.actor_by_email(session, "Bob.Smith@clinic.example", email_verified=True).username == "bob"
 
 
 # -- managing accounts ------------------------------------------------------------------------------------------------
@@ -255,6 +377,56 @@ def test_add_user_refuses_a_bad_account_and_stores_nothing(engine, case, fields,
         accounts.add_user(session, actor=ADMIN, **fields)
     with Session(engine) as session:
         assert session.execute(text("SELECT count(*) FROM users")).scalar_one() == users_before
+
+
+WEAK_PASSWORDS = [
+    ("ten spaces", " " * 10, "password: must not be blank"),
+    ("blank with tabs and newlines", " \t\n" * 4, "password: must not be blank"),
+    ("nine characters", "nine char", "password: must be at least 10 characters"),
+    ("a common password", "password123", "password: is one of the most common passwords"),
+    ("a common password in capitals", "QWERTYUIOP", "password: is one of the most common passwords"),
+    ("a common password with a separator", "1q2w3e-4r5t", "password: is one of the most common passwords"),
+    ("the username", "Alice.Smith", "password: must not be the username"),
+    ("the service's name", "Needle Outcomes", "password: must not be the name of this service"),
+    ("one character repeated", "aaaaaaaaaaaa", "password: too easy to guess"),
+    ("a sequence", "0123456789", "password: too easy to guess"),
+    ("a word twice", "passwordpassword", "password: too easy to guess"),
+    ("the username and digits", "alice.smith2025", "password: too easy to guess"),
+    ("longer than 256", "".join(sha256(str(i).encode()).hexdigest() for i in range(5)),
+     "password: must be at most 256 characters"),
+]
+
+
+@sqlite_only
+@pytest.mark.parametrize(("case", "password", "message"), WEAK_PASSWORDS, ids=[c[0] for c in WEAK_PASSWORDS])
+def test_a_weak_password_is_refused_with_the_reason_and_nothing_is_stored(engine, case, password, message):
+    with pytest.raises(ValueError, match=f"^{message}"):
+        add(engine, "alice.smith", password=password)
+    add(engine, "alice.smith")
+    with pytest.raises(ValueError, match=f"^{message}"):
+        reset(engine, "alice.smith", password)
+    assert login(engine, "alice.smith", PASSWORD, now=clock(T0)).username == "alice.smith"
+
+
+@pytest.mark.parametrize("password", [
+    "correct horse battery", "demo-clinician-password",
+    "".join(sha256(str(i).encode()).hexdigest() for i in range(4)),  # 256 characters: long is fine
+    "Ünïcödé pässwörd ✓", "  spaces around are kept  ",
+], ids=["words", "demo", "256 characters", "unicode", "spaces"])
+def test_a_good_password_of_any_characters_up_to_256_is_accepted_and_logs_in_as_typed(password):
+    accounts.check_password_strength(password, username="alice")
+
+
+@sqlite_only
+def test_a_password_is_kept_exactly_as_typed_surrounding_spaces_included(engine):
+    add(engine, "alice", password="  spaces around are kept  ")
+    assert login(engine, "alice", "  spaces around are kept  ", now=clock(T0)).username == "alice"
+    assert refusal(engine, "alice", "spaces around are kept") == WRONG
+
+
+def test_the_blocklist_is_a_maintained_packages_list_of_common_passwords():
+    common = accounts._common_passwords()
+    assert len(common) >= 30_000 and {"password", "123456", "qwertyuiop", "iloveyou"} <= common
 
 
 @sqlite_only
