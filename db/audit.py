@@ -1,17 +1,53 @@
-"""The append-only audit trail, written in the same transaction as the change it records."""
+"""The append-only audit trail, written in the same transaction as the change it records, and chained by hashes.
+
+Tamper evidence: every row stores `row_hash`, the SHA-256 of the previous row's hash followed by its own content in
+a canonical form (`canonical`), and `prev_hash`, the hash it was chained to; the first row follows `GENESIS`. Any
+row changed, removed or slipped in between after it was written breaks the chain at that row, which
+`verify_chain` (`python -m db audit verify`) finds. Writers are serialised while they extend the chain: SQLite's
+write units of work begin with BEGIN IMMEDIATE, and on PostgreSQL `_chain_head` takes a transaction-scoped
+advisory lock before it reads the last hash. Changing the canonical form needs a migration that re-chains the
+rows written before it.
+
+A chain without a secret cannot tell a forged row appended at the end from a real one, nor notice the newest rows
+cut off; keep the head `python -m db audit verify` prints somewhere else (a ticket, the backup log) to check later
+that the trail still reaches it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, insert, select, text
 from sqlmodel import Session
 
 from db import bulk
 from db.access import Actor, require_role
-from db.models import AuditEvent, utcnow
+from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, utcnow
+
+GENESIS = "0" * 64  # what the first row of the trail follows
+CHAIN_LOCK_KEY = 4_207_312  # PostgreSQL advisory lock held while a transaction extends the chain
+CHAINED = ("at", "actor_id", "actor", "action", "entity", "entity_id", "patient", "before", "after", "detail")
+AUDIT = AuditEvent.__table__
+SHOWN = ("id", "at", "actor", "action", "entity", "entity_id", "patient", "changes", "detail")
+
+# Field names of audited values as the clinic says them ("pain before: 80 → 60").
+FIELD_LABELS = {
+    "patient_id": "patient", "session_number": "session number", "session_date": "date",
+    "technique": "technique", "muscles": "muscles", "twitch_response": "twitch response",
+    "pain_scale": "pain scale", "pain_before": "pain before", "pain_after": "pain after", "notes": "notes",
+    "side_effects": "side effects", "clinician_id": "clinician (account id)", "condition": "condition",
+    "body_region": "body region", "episode": "episode", "username": "username", "display_name": "name",
+    "role": "role", "email": "e-mail", "is_active": "active", "reviewed": "reviewed", "code": "side effect",
+    "severity": "severity",
+}
+
+
+# -- writing ----------------------------------------------------------------------------------------------------------
 
 
 def _json(values: dict | None) -> str | None:
@@ -37,30 +73,43 @@ def record(
     before: dict | None = None,
     after: dict | None = None,
     detail: str = "",
+    patient: str | None = None,
 ) -> None:
-    """Add one audit row to the caller's transaction (it commits or rolls back with the change itself)."""
-    session.add(
-        AuditEvent(
-            actor_id=actor.id, actor=actor.username, action=action, entity=entity, entity_id=entity_id,
-            before=_json(before), after=_json(after), detail=detail[:500],
-        )
-    )
+    """Add one chained audit row to the caller's transaction (it commits or rolls back with the change itself).
+
+    A clinical row carries its patient's pseudonymous id, looked up from the entity unless given as `patient`.
+    """
+    session.flush()  # the change goes first: the entity the row names exists, and its patient can be found
+    if patient is None:
+        patient = _patients_of(session, entity, [entity_id])[0] if entity_id is not None else None
+    prev_hash = _chain_head(session)
+    row = {"at": utcnow(), "actor_id": actor.id, "actor": actor.username, "action": action, "entity": entity,
+           "entity_id": entity_id, "patient": patient, "before": _json(before), "after": _json(after),
+           "detail": detail[:500]}
+    session.execute(insert(AUDIT).values(row | {"prev_hash": prev_hash, "row_hash": chain_hash(prev_hash, row)}))
 
 
 def record_many(
     session: Session, actor: Actor, action: str, entity: str, entity_ids: list[int], after: dict[str, list], *,
     detail: str = "",
 ) -> None:
-    """Add one audit row per entity id, its values after given as columns, in one bulk insert (caller's transaction).
+    """Add one chained audit row per entity id, its values after given as columns, in one bulk insert.
 
-    Each row's `after` is the JSON that `record` would write for `{name: values[i] for name, values in after}`.
+    Each row's `after` is the JSON that `record` would write for `{name: values[i] for name, values in after}`,
+    and its patient is looked up from the entity as `record` does; all in the caller's transaction.
     """
     if not entity_ids:
         return
-    bulk.insert_columns(session, AuditEvent.__table__, {
-        "at": utcnow(), "actor_id": actor.id, "actor": actor.username, "action": action, "entity": entity,
-        "entity_id": list(entity_ids), "before": None, "after": _json_rows(after) if after else None,
-        "detail": detail[:500],
+    entity_ids = list(entity_ids)
+    session.flush()
+    patients = _patients_of(session, entity, entity_ids)
+    afters = _json_rows(after) if after else [None] * len(entity_ids)
+    constant = {"at": utcnow(), "actor_id": actor.id, "actor": actor.username, "action": action, "entity": entity,
+                "before": None, "detail": detail[:500]}
+    prev_hashes, row_hashes = _chain(_chain_head(session), constant, entity_ids, patients, afters)
+    bulk.insert_columns(session, AUDIT, constant | {
+        "entity_id": entity_ids, "patient": patients, "after": afters, "prev_hash": prev_hashes,
+        "row_hash": row_hashes,
     })
 
 
@@ -94,14 +143,233 @@ def _json_column(prefix: str, values: list) -> list[str]:
     return out
 
 
+# -- the patient of a clinical row ------------------------------------------------------------------------------------
+
+
+def _patient_query(entity: str) -> tuple[Select, object] | None:
+    """Return (SELECT entity id, patient pseudonym; the entity id column) for entities that belong to a patient."""
+    if entity == "patient":
+        return select(Patient.id, Patient.pseudonym), Patient.id
+    if entity == "episode":
+        return select(Episode.id, Patient.pseudonym).join(Patient, Patient.id == Episode.patient_id), Episode.id
+    sessions = (Episode.__table__.join(Patient.__table__, Patient.id == Episode.patient_id)
+                .join(TreatmentSession.__table__, TreatmentSession.episode_id == Episode.id))
+    if entity == "session":
+        return select(TreatmentSession.id, Patient.pseudonym).select_from(sessions), TreatmentSession.id
+    if entity == "side_effect":
+        effects = sessions.join(SideEffect.__table__, SideEffect.session_id == TreatmentSession.id)
+        return select(SideEffect.id, Patient.pseudonym).select_from(effects), SideEffect.id
+    return None
+
+
+def _patients_of(session: Session, entity: str, entity_ids: list[int | None]) -> list[str | None]:
+    """Return the pseudonymous id of each entity's patient (None for rows that belong to no patient)."""
+    found = _patient_query(entity)
+    wanted = [i for i in entity_ids if i is not None]
+    if found is None or not wanted:
+        return [None] * len(entity_ids)
+    query, key = found
+    low, high = min(wanted), max(wanted)
+    if high - low < 2 * len(wanted):  # an import's new rows: one range, read in one statement
+        pairs = dict(session.execute(query.where(key >= low, key <= high)).all())
+    else:
+        pairs = {}
+        distinct = sorted(set(wanted))
+        for start in range(0, len(distinct), 900):
+            pairs.update(session.execute(query.where(key.in_(distinct[start:start + 900]))).all())
+    return [pairs.get(i) for i in entity_ids]
+
+
+# -- the hash chain ---------------------------------------------------------------------------------------------------
+
+
+def _moment(value: datetime) -> str:
+    """Return a time stamp as the canonical UTC text, to the microsecond (as both backends store it)."""
+    value = value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _field(value) -> str:
+    """Return one value in the canonical form: `-` for NULL, else `<length>:<text>` (no separator can be forged)."""
+    if value is None:
+        return "-"
+    text = _moment(value) if isinstance(value, datetime) else str(value)
+    return f"{len(text)}:{text}"
+
+
+def canonical(row: dict) -> str:
+    """Return the canonical text of an audit row's content: the CHAINED fields in order, each as `_field` gives."""
+    return "".join(_field(row[name]) for name in CHAINED)
+
+
+def chain_hash(prev_hash: str, row: dict) -> str:
+    """Return the SHA-256 (hex) of the previous row's hash followed by this row's canonical content."""
+    return hashlib.sha256((prev_hash + canonical(row)).encode("utf-8")).hexdigest()
+
+
+def _chain(head: str, constant: dict, entity_ids: list, patients: list, afters: list) -> tuple[list, list]:
+    """Return the prev_hash and row_hash columns of bulk rows that differ only in entity id, patient and after."""
+    # canonical() of each row, its constant fields encoded once (CHAINED order).
+    start = "".join(_field(constant[name]) for name in ("at", "actor_id", "actor", "action", "entity"))
+    before, detail = _field(constant["before"]), _field(constant["detail"])
+    prev_hashes, row_hashes = [], []
+    prev = head
+    sha256 = hashlib.sha256
+    for entity_id, patient, after in zip(entity_ids, patients, afters, strict=True):
+        prev_hashes.append(prev)
+        prev = sha256((prev + start + _field(entity_id) + _field(patient) + before + _field(after) + detail)
+                      .encode("utf-8")).hexdigest()
+        row_hashes.append(prev)
+    return prev_hashes, row_hashes
+
+
+def _chain_head(session: Session) -> str:
+    """Return the hash the next row follows, once this transaction alone may extend the chain."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Released at commit or rollback; write units of work already hold db.engine's write lock, but any other
+        # transaction that audits must not read the same head. (SQLite: BEGIN IMMEDIATE, or a refused upgrade.)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    head = session.execute(select(AUDIT.c.row_hash).order_by(AUDIT.c.id.desc()).limit(1)).scalar()
+    return head or GENESIS
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The result of checking the audit trail's hash chain."""
+
+    rows: int  # rows checked (all of them when intact; up to and including the broken one otherwise)
+    head: str  # the last row's hash when intact
+    broken_at: int | None = None  # id of the first row that breaks the chain
+    reason: str = ""
+
+
+def verify_chain(session: Session, *, actor: Actor, batch: int = 10_000) -> ChainCheck:
+    """Return whether every audit row, in id order, follows the one before and matches its own hash (admins)."""
+    require_role(actor, ("admin",), "verify the audit trail")
+    columns = [AUDIT.c[name] for name in ("id", *CHAINED, "prev_hash", "row_hash")]
+    expected, checked, previous_id = GENESIS, 0, None
+    result = session.execute(select(*columns).order_by(AUDIT.c.id).execution_options(yield_per=batch))
+    for row in result.mappings():
+        checked += 1
+        after_what = f"row {previous_id}" if previous_id is not None else "the start of the trail"
+        if row["row_hash"] is None:
+            return ChainCheck(checked, expected, row["id"], f"row {row['id']} has no hash (written outside the app)")
+        if row["prev_hash"] != expected:
+            return ChainCheck(checked, expected, row["id"],
+                              f"row {row['id']} does not follow {after_what} (a row was removed, inserted or "
+                              "changed there)")
+        if chain_hash(expected, row) != row["row_hash"]:
+            return ChainCheck(checked, expected, row["id"],
+                              f"row {row['id']} was changed after it was written (its content does not match its "
+                              "hash)")
+        expected, previous_id = row["row_hash"], row["id"]
+    return ChainCheck(checked, expected)
+
+
+# -- reading ----------------------------------------------------------------------------------------------------------
+
+
+def _words(value: object) -> str:
+    if value is None or value == "":
+        return "(blank)"
+    if value is True or value is False:
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def readable_changes(before: str | None, after: str | None) -> str:
+    """Return an audit row's values as one line per field: `label: old → new`, or `label: value` for one side."""
+    old = json.loads(before) if before else {}
+    new = json.loads(after) if after else {}
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return ""
+    lines = []
+    for name in old.keys() | new.keys():
+        label = FIELD_LABELS.get(name, name.replace("_", " "))
+        if name in old and name in new:
+            lines.append(f"{label}: {_words(old[name])} → {_words(new[name])}")
+        else:
+            lines.append(f"{label}: {_words(new[name] if name in new else old[name])}")
+    return "\n".join(sorted(lines))  # in the order of their labels
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit page narrows the trail to; an empty field does not filter."""
+
+    patient: str = ""  # pseudonymous id, exact
+    user: str = ""  # username at the time, exact
+    action: str = ""
+    since: date | None = None  # first day (UTC), inclusive
+    until: date | None = None  # last day (UTC), inclusive
+    entity: str = ""
+    entity_id: int | None = None
+
+    def words(self) -> str:
+        """Return the active filters in words, for the export's audit row ("everything" when none is set)."""
+        parts = [f"{name} {value}" for name, value in (("patient", self.patient), ("user", self.user),
+                                                        ("action", self.action), ("entity", self.entity))
+                 if value]
+        if self.entity_id is not None:
+            parts.append(f"entity id {self.entity_id}")
+        if self.since or self.until:
+            parts.append(f"dates {self.since or '…'} to {self.until or '…'}")
+        return ", ".join(parts) or "everything"
+
+
+def _filtered(where: AuditFilter, limit: int) -> Select:
+    stmt = select(*[AUDIT.c[name] for name in ("id", "at", "actor", "action", "entity", "entity_id", "patient",
+                                               "before", "after", "detail")])
+    if where.patient.strip():
+        stmt = stmt.where(AUDIT.c.patient == where.patient.strip())
+    if where.user.strip():
+        stmt = stmt.where(AUDIT.c.actor == where.user.strip())
+    if where.action:
+        stmt = stmt.where(AUDIT.c.action == where.action)
+    if where.entity:
+        stmt = stmt.where(AUDIT.c.entity == where.entity)
+    if where.entity_id is not None:
+        stmt = stmt.where(AUDIT.c.entity_id == where.entity_id)
+    if where.since:
+        stmt = stmt.where(AUDIT.c.at >= datetime.combine(where.since, time(), UTC))
+    if where.until:
+        stmt = stmt.where(AUDIT.c.at < datetime.combine(where.until + timedelta(days=1), time(), UTC))
+    return stmt.order_by(AUDIT.c.id.desc()).limit(limit)
+
+
 def events(session: Session, *, actor: Actor, entity: str | None = None, entity_id: int | None = None,
-           limit: int = 500) -> pd.DataFrame:
-    """Return audit rows, newest first (admins only), optionally for one record."""
+           where: AuditFilter | None = None, limit: int = 500) -> pd.DataFrame:
+    """Return audit rows, newest first (admins only), filtered in SQL, their values as readable changes."""
     require_role(actor, ("admin",), "read the audit trail")
-    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    where = where or AuditFilter()
     if entity:
-        stmt = stmt.where(AuditEvent.entity == entity)
+        where = AuditFilter(**(where.__dict__ | {"entity": entity}))
     if entity_id is not None:
-        stmt = stmt.where(AuditEvent.entity_id == entity_id)
-    rows = [e.model_dump() for e in session.scalars(stmt)]
-    return pd.DataFrame(rows, columns=list(AuditEvent.model_fields))
+        where = AuditFilter(**(where.__dict__ | {"entity_id": entity_id}))
+    rows = session.execute(_filtered(where, limit)).mappings().all()
+    frame = pd.DataFrame(
+        [{**{k: row[k] for k in SHOWN if k != "changes"}, "changes": readable_changes(row["before"], row["after"])}
+         for row in rows],
+        columns=list(SHOWN),
+    )
+    frame["entity_id"] = frame["entity_id"].astype("Int64")
+    return frame
+
+
+def _cell(value: object) -> object:
+    """Return a CSV cell that a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def export_csv(session: Session, *, actor: Actor, where: AuditFilter, limit: int) -> str:
+    """Return the filtered audit rows as CSV (as the page lists them); the export itself is audited (admins)."""
+    frame = events(session, actor=actor, where=where, limit=limit)
+    frame["at"] = frame["at"].map(lambda moment: _moment(moment) if pd.notna(moment) else "")
+    out = io.StringIO()
+    frame.map(_cell).to_csv(out, index=False, lineterminator="\n")
+    record(session, actor, "export", "audit_log", detail=f"audit trail CSV: {len(frame)} rows; {where.words()}")
+    return out.getvalue()

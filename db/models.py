@@ -280,6 +280,10 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(_one_of("action", AUDIT_ACTIONS), name="ck_audit_action"),
         Index("ix_audit_entity", "entity", "entity_id"),
+        # The audit page's filters, newest first: by patient, by user, by date range.
+        Index("ix_audit_patient", "patient", "id"),
+        Index("ix_audit_actor", "actor", "id"),
+        Index("ix_audit_at", "at"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -292,3 +296,7 @@ class AuditEvent(SQLModel, table=True):
     before: Optional[str] = Field(default=None, sa_type=Text)  # JSON
     after: Optional[str] = Field(default=None, sa_type=Text)  # JSON
     detail: str = Field(default="", max_length=500)
+    patient: Optional[str] = Field(default=None, max_length=64)  # pseudonymous id of a clinical row's patient
+    # The hash chain (db.audit): this row's hash covers its content and the previous row's hash.
+    prev_hash: Optional[str] = Field(default=None, max_length=64)
+    row_hash: Optional[str] = Field(default=None, max_length=64)

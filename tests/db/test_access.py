@@ -64,6 +64,8 @@ EXPECTED: dict[str, set[str]] = {
     "accounts.reset_password": {ADMIN},
     "accounts.users": {ADMIN},
     "audit.events": {ADMIN},
+    "audit.export_csv": {ADMIN},
+    "audit.verify_chain": {ADMIN},
     "accounts.is_active": {CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT},  # about the actor's own account
 }
 
@@ -213,11 +215,13 @@ CALLS: dict[str, Call] = {
         s, actor=a, username="clin", password="a new long password"),
     "accounts.users": lambda s, a, c: accounts.users(s, actor=a),
     "audit.events": lambda s, a, c: audit.events(s, actor=a),
+    "audit.export_csv": lambda s, a, c: audit.export_csv(s, actor=a, where=audit.AuditFilter(), limit=100),
+    "audit.verify_chain": lambda s, a, c: audit.verify_chain(s, actor=a),
     "accounts.is_active": lambda s, a, c: accounts.is_active(s, actor=a),
 }
 WRITES = {"writes.record_session", "writes.mark_reviewed", "corrections.correct_session",
           "corrections.delete_session", "corrections.restore_session", "interchange.import_sessions",
-          "interchange.export_table", "accounts.add_user", "accounts.set_active", "accounts.reset_password"}
+          "interchange.export_table", "audit.export_csv", "accounts.add_user", "accounts.set_active", "accounts.reset_password"}
 
 
 def fingerprint(engine: Engine) -> dict[str, list]:
