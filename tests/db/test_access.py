@@ -221,7 +221,8 @@ CALLS: dict[str, Call] = {
 }
 WRITES = {"writes.record_session", "writes.mark_reviewed", "corrections.correct_session",
           "corrections.delete_session", "corrections.restore_session", "interchange.import_sessions",
-          "interchange.export_table", "audit.export_csv", "accounts.add_user", "accounts.set_active", "accounts.reset_password"}
+          "interchange.export_table", "audit.export_csv", "accounts.add_user", "accounts.set_active",
+          "accounts.reset_password"}
 
 
 def fingerprint(engine: Engine) -> dict[str, list]:
