@@ -1,7 +1,8 @@
 """The patient's report for their GP: one course of treatment as a self-contained HTML page and as a PDF.
 
 Pure builders: one episode's rows from `analytics.outcomes.cumulative_improvement` in, a document out. No
-Streamlit, no SQL. The report holds the progress chart, the plain-language summary, every session's pain scores
+Streamlit, no SQL; `download` wraps a builder for a download button, recording the export in the audit trail
+when the report is built. The report holds the progress chart, the plain-language summary, every session's pain scores
 and the side effects; never the clinicians' notes. The HTML carries plotly.js inline, so the chart works offline
 and the file can be mailed or opened years later; the PDF draws its own chart with fpdf2 (no browser needed).
 """
@@ -10,13 +11,18 @@ from __future__ import annotations
 
 import html
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 
 import pandas as pd
 from fpdf import FPDF, FontFace
+from sqlalchemy import Engine
 
 from analytics.outcomes import MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT, progress_sentence
 from dashboard import charts
+from db import audit
+from db.access import Actor
+from db.engine import write_session
 from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
 
 TITLE = "Dry-needling progress report"
@@ -282,3 +288,26 @@ def report_filename(patient_id: str, condition: str | None, suffix: str) -> str:
     """Return a file name for the report, e.g. `progress-P0002-neck_pain.pdf`."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{patient_id}-{condition or 'course'}")
     return f"progress-{safe}.{suffix}"
+
+
+def download(
+    kind: str, improvement: pd.DataFrame, *, engine: Engine, actor: Actor, patient: int, patient_id: str,
+    condition: str | None,
+) -> Callable[[], str | bytes]:
+    """Return a function that builds the report ("html" or "pdf") and audits its export; for a download button.
+
+    The report leaves the app with a patient's health data, so each one built is an export in the audit trail
+    (the patient's record, the format, the course), written before the file is handed over: no file without its
+    row. `patient` is the patient's record id, `patient_id` their pseudonymous id.
+    """
+    build = {"html": report_html, "pdf": report_pdf}[kind]
+
+    def build_and_audit() -> str | bytes:
+        document = build(improvement, patient_id=patient_id, condition=condition)
+        course = (condition or "unspecified condition").replace("_", " ")
+        with write_session(engine) as session:
+            audit.record(session, actor, "export", "patient", patient,
+                         detail=f"GP report ({kind.upper()}): {course}, {len(improvement)} sessions")
+        return document
+
+    return build_and_audit

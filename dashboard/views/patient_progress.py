@@ -75,12 +75,14 @@ report_for = dict(patient_id=str(sessions["patient_id"].iloc[0]), condition=None
 whose = "my" if is_patient else "the patient's"
 html_column, pdf_column = st.columns(2)
 html_column.download_button(
-    f"Report for {whose} GP (HTML)", data=lambda: report.report_html(improvement, **report_for),
+    f"Report for {whose} GP (HTML)", data=report.download(
+        "html", improvement, engine=resources.engine(), actor=actor, patient=int(patient_id), **report_for),
     file_name=report.report_filename(suffix="html", **report_for), mime="text/html", on_click="ignore",
     icon=":material/download:", key="report_html", help="A page with the interactive chart that opens offline.",
 )
 pdf_column.download_button(
-    f"Report for {whose} GP (PDF)", data=lambda: report.report_pdf(improvement, **report_for),
+    f"Report for {whose} GP (PDF)", data=report.download(
+        "pdf", improvement, engine=resources.engine(), actor=actor, patient=int(patient_id), **report_for),
     file_name=report.report_filename(suffix="pdf", **report_for), mime="application/pdf", on_click="ignore",
     icon=":material/picture_as_pdf:", key="report_pdf", help="A printable summary with the chart and sessions.",
 )

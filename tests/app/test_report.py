@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import zlib
 from datetime import date
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
 
 from analytics.outcomes import cumulative_improvement, progress_sentence
 from dashboard import report
+from db.engine import make_engine
 
 SCRIPT_ID = '<script>alert("id")</script>'
 SCRIPT_NOTE = '<script>alert("note")</script>'
@@ -111,3 +116,59 @@ def test_the_progress_page_offers_a_clinician_both_reports_for_the_course_shown(
     assert not app.exception
     labels = [b.label for b in app.get("download_button")]
     assert "Report for the patient's GP (HTML)" in labels and "Report for the patient's GP (PDF)" in labels
+
+
+# -- every report handed over is an export in the audit trail ---------------------------------------------------------
+
+
+def click_download(at: AppTest, key: str) -> bytes:
+    """Click a download button whose file is built on click, as the browser's request does; return the file."""
+    button = next(b for b in at.get("download_button") if key in b.proto.id)
+    file_id = button.proto.deferred_file_id
+    for manager in (o for o in gc.get_objects() if isinstance(o, MediaFileManager)):
+        if file_id in manager._deferred_callables:
+            url = manager.execute_deferred(file_id)
+            return manager._storage.get_file(url.rsplit("/", 1)[-1].split(".")[0]).content
+    raise AssertionError(f"no deferred file for download button {key!r}")
+
+
+def exports(url: str, actor: str) -> list[tuple]:
+    """Return (entity, entity id, detail) of every export audited for `actor`, oldest first."""
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT entity, entity_id, detail FROM audit_log WHERE actor = :a AND action = 'export' ORDER BY id"
+        ), {"a": actor}).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def patient_record_id(url: str, pseudonym: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        found = connection.execute(text("SELECT id FROM patients WHERE pseudonym = :p"), {"p": pseudonym}).scalar()
+    engine.dispose()
+    return found
+
+
+def test_a_patients_gp_report_download_is_audited_as_an_export_of_their_record(as_role, seeded_url):
+    app = as_role("patient")
+    assert exports(seeded_url, "patient") == []  # showing the page builds and audits nothing
+    pdf = click_download(app, "report_pdf")
+    assert pdf.startswith(b"%PDF")
+    [(entity, entity_id, detail)] = exports(seeded_url, "patient")
+    assert (entity, entity_id) == ("patient", patient_record_id(seeded_url, "P0002"))
+    assert detail.startswith("GP report (PDF): ") and detail.endswith(" sessions")
+
+
+def test_a_clinicians_gp_report_downloads_are_each_audited_with_the_patient_shown(app, seeded_url):
+    app.switch_page("views/patient_progress.py").run()
+    app.selectbox(key="progress_patient").select("P0003").run()
+    assert not app.exception, app.exception
+    page = click_download(app, "report_html").decode("utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "Patient P0003" in page
+    click_download(app, "report_pdf")
+    patient = patient_record_id(seeded_url, "P0003")
+    audited = exports(seeded_url, "clin_ahmed")
+    assert [(entity, entity_id) for entity, entity_id, _ in audited] == [("patient", patient)] * 2
+    assert [detail.split(":")[0] for _, _, detail in audited] == ["GP report (HTML)", "GP report (PDF)"]
