@@ -16,6 +16,14 @@ A restore first reads the schema version (the Alembic revision) recorded in the 
 program's newest is restored as it is; an older one this program knows is restored and then migrated; a newer or
 unknown one is refused before anything is replaced, as is a file that is not a backup of this backend.
 Backups are audited as an `export` of the `database`, restores as a `restore` of it (in the restored database).
+
+A backup is written to a temporary file beside the target (mode 0600: it holds clinical records), synced, and then,
+in one unit of work, its audit row is added and the file renamed into place: a failure at any step removes the
+temporary file, leaves any earlier file at the target as it was, and reports that nothing was saved; success
+leaves the complete file and its audit row.
+
+On PostgreSQL the app's restricted role (db/roles.py) is granted its privileges again after a restore, which
+recreates the tables without them.
 """
 
 from __future__ import annotations
@@ -23,18 +31,21 @@ from __future__ import annotations
 import glob
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
-from db import audit
+from db import audit, roles
 from db.access import Actor, require_role
-from db.engine import alembic_config, make_engine, migrate, write_session
+from db.engine import DatabaseBusy, alembic_config, engine_url, make_engine, migrate, write_session
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
@@ -65,34 +76,100 @@ def _check_version(url: str, version: str | None, path: Path) -> bool:
 
 
 def backup(url: str, path: Path, *, actor: Actor) -> str:
-    """Write a consistent copy of the database at `url` to `path` (admins); return its schema version."""
+    """Write a consistent copy of the database at `url` to `path` (admins), audited; return its schema version.
+
+    All or nothing: on any failure no file is left behind and an earlier file at `path` is kept as it was.
+    """
     require_role(actor, ("admin",), "back up the database")
+    url = engine_url(url)
     parsed = make_url(url)
     path = Path(path)
-    partial = path.with_name(path.name + ".partial")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise BackupRefused(f"backup of a {parsed.get_backend_name()} database is not supported")
+    if not path.parent.is_dir():
+        raise BackupRefused(f"{path.parent}: no such directory; nothing was saved")
+    if path.is_dir():
+        raise BackupRefused(f"{path}: is a directory, not a file name; nothing was saved")
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as error:
+        raise BackupRefused(f"{path.parent}: cannot write there ({error.strerror}); nothing was saved") from None
+    os.close(handle)
+    partial = Path(name)
     try:
         if parsed.get_backend_name() == "sqlite":
             version = _sqlite_backup(parsed, partial)
-        elif parsed.get_backend_name() == "postgresql":
-            version = _pg_backup(parsed, partial)
         else:
-            raise BackupRefused(f"backup of a {parsed.get_backend_name()} database is not supported")
-        os.replace(partial, path)
+            version = _pg_backup(parsed, partial)
+        _sync(partial)
+        _put_in_place(url, partial, path, actor, f"backup to {path.name} (schema {version})")
+    except DatabaseBusy:
+        raise  # its message says already that nothing was saved
+    except (OSError, sqlite3.Error, DBAPIError) as error:
+        raise BackupRefused(f"{_cause(error)}; nothing was saved") from error
     finally:
         partial.unlink(missing_ok=True)
-    _audit(url, actor, "export", f"backup to {path.name} (schema {version})")
     return version
+
+
+def _cause(error: BaseException) -> str:
+    """Return the first line of what went wrong, without Python's `[Errno N]` prefix."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return (str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _has_chained_audit(connection) -> bool:
+    """Return whether the database has the audit trail of this schema (a backup may be of an older one)."""
+    inspector = inspect(connection)
+    return inspector.has_table("audit_log") and "row_hash" in {c["name"] for c in inspector.get_columns("audit_log")}
+
+
+def _sync(path: Path) -> None:
+    """Flush a finished file to the disk, so the rename never publishes a file the disk does not hold yet."""
+    with open(path, "rb+") as file:
+        os.fsync(file.fileno())
+
+
+def _put_in_place(url: str, partial: Path, path: Path, actor: Actor, detail: str) -> None:
+    """Rename the finished copy to `path` and audit it in one unit of work: both happen, or neither does."""
+    previous = path.with_name(f".{path.name}.{secrets.token_hex(4)}.previous")
+    try:
+        os.link(path, previous)  # the earlier file, to put back if the audit row is not committed
+    except OSError:
+        previous = None  # none there (or no hard links on this file system)
+    engine = make_engine(url)
+    placed = False
+    try:
+        with write_session(engine) as session:
+            if _has_chained_audit(session.connection()):
+                audit.record(session, actor, "export", "database", detail=detail)
+            os.replace(partial, path)
+            placed = True
+    except BaseException:
+        if placed:  # renamed, but the audit row was not committed: undo the rename
+            if previous is not None:
+                os.replace(previous, path)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+    finally:
+        engine.dispose()
+        if previous is not None:
+            previous.unlink(missing_ok=True)
 
 
 def restore(url: str, path: Path, *, actor: Actor) -> str:
     """Replace the database at `url` with the backup at `path` (admins), migrating an older one; return a summary."""
     require_role(actor, ("admin",), "restore the database")
+    url = engine_url(url)
     path = Path(path)
     if not path.is_file():
         raise BackupRefused(f"{path}: no such file")
     parsed = make_url(url)
     with open(path, "rb") as file:
         magic = file.read(len(SQLITE_MAGIC))
+    app_roles: list[str] = []
     if parsed.get_backend_name() == "sqlite":
         if not magic.startswith(SQLITE_MAGIC):
             raise BackupRefused(f"{path.name}: not a SQLite backup (this database is SQLite); nothing was changed")
@@ -102,24 +179,38 @@ def restore(url: str, path: Path, *, actor: Actor) -> str:
             raise BackupRefused(
                 f"{path.name}: not a pg_dump custom-format backup (this database is PostgreSQL); nothing was changed"
             )
+        app_roles = _with_connection(url, roles.app_roles)  # the restore drops their grants with the old tables
         version = _pg_restore(url, parsed, path)
     else:
         raise BackupRefused(f"restore into a {parsed.get_backend_name()} database is not supported")
     migrated = _check_version(url, version, path)
     if migrated:
         migrate(url)
+    if app_roles:
+        _with_connection(url, lambda connection: roles.grant_again(connection, app_roles))
     schema = f"schema {version}, migrated to {schema_versions(url)[-1]}" if migrated else f"schema {version}"
     _audit(url, actor, "restore", f"restored from {path.name} ({schema})")
     return f"restored {path.name} ({schema})"
 
 
+def _with_connection(url: str, work):
+    """Return what `work(connection)` returns, run in one committed transaction on a short-lived engine."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            return work(connection)
+    finally:
+        engine.dispose()
+
+
 def _audit(url: str, actor: Actor, action: str, detail: str) -> None:
     engine = make_engine(url)
     try:
-        if not inspect(engine).has_table("audit_log"):
-            return  # a database at a schema older than the audit trail (backed up before migrating it)
         with write_session(engine) as session:
-            audit.record(session, actor, action, "database", detail=detail)
+            if _has_chained_audit(session.connection()):  # not in a database restored at an older schema
+                audit.record(session, actor, action, "database", detail=detail)
+    except Exception as error:
+        raise BackupRefused(f"{detail}, but its audit row could not be written: {_cause(error)}") from error
     finally:
         engine.dispose()
 
@@ -144,7 +235,7 @@ def _sqlite_version(connection: sqlite3.Connection) -> str | None:
 def _sqlite_backup(parsed: URL, target: Path) -> str:
     source_path = _sqlite_file(parsed)
     if not source_path.is_file():
-        raise BackupRefused(f"{source_path}: no such database file")
+        raise BackupRefused(f"{source_path}: no such database file; nothing was saved")
     source = sqlite3.connect(source_path, timeout=15)
     copy = sqlite3.connect(target)
     try:
@@ -156,9 +247,9 @@ def _sqlite_backup(parsed: URL, target: Path) -> str:
         copy.close()
         source.close()
     if check != "ok":
-        raise BackupRefused(f"the copy failed its integrity check ({check}); no backup was written")
+        raise BackupRefused(f"the copy failed its integrity check ({check}); nothing was saved")
     if not version:
-        raise BackupRefused(f"{source_path}: not a Needle Outcomes database (no schema version); no backup was written")
+        raise BackupRefused(f"{source_path}: not a Needle Outcomes database (no schema version); nothing was saved")
     return version
 
 
@@ -226,10 +317,13 @@ def _run(command: list[str], parsed: URL, what: str, stdin: bytes | None = None)
 
 
 def _pg_backup(parsed: URL, target: Path) -> str:
-    _run([pg_tool("pg_dump"), "--format=custom", f"--file={target}"], parsed, "pg_dump")
-    version = _pg_dump_version(parsed, target)
+    try:
+        _run([pg_tool("pg_dump"), "--format=custom", f"--file={target}"], parsed, "pg_dump")
+        version = _pg_dump_version(parsed, target)
+    except BackupRefused as refused:
+        raise BackupRefused(f"{refused}; nothing was saved") from None
     if not version:
-        raise BackupRefused(f"{parsed.database}: not a Needle Outcomes database (no schema version); no backup written")
+        raise BackupRefused(f"{parsed.database}: not a Needle Outcomes database (no schema version); nothing was saved")
     return version
 
 

@@ -1,25 +1,46 @@
-"""`python -m db COMMAND`: init, seed, import, export, summary, backup, restore, users (DESIGN.md section 5).
+"""`python -m db COMMAND`: init, seed, import, export, summary, backup, restore, users, audit, app-role.
 
 The command line acts as an admin (`Actor.command_line()`): whoever can run it can read the database file anyway.
 Every change it makes is audited under `cli:<login name>`.
+
+Every failure ends with one line on standard error, `error: <reason>`, and exit status 1 (130 when interrupted),
+never a traceback: `REASONS` maps each kind of failure to its reason. A failure of a kind nobody foresaw says so on
+that line; `python -m db --debug COMMAND` then prints its traceback after it. Commands other than `init` and `seed`
+refuse a database that does not exist rather than create an empty one (a mistyped SQLite path).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
+import sqlite3
 import sys
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from analytics import outcomes
-from db import accounts, backup, fhir, interchange, queries
-from db.access import Actor
-from db.engine import database_url, make_engine, migrate, write_session
+from db import accounts, audit, backup, fhir, interchange, queries, roles
+from db.access import AccessDenied, Actor
+from db.engine import (
+    DatabaseBusy,
+    NoDatabase,
+    UnusableDatabaseURL,
+    database_url,
+    engine_url,
+    make_engine,
+    migrate,
+    require_database,
+    write_session,
+)
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "sessions.csv"
 # Demo accounts made by `seed` for the sample data only; the README lists them as demo-only.
@@ -113,7 +134,12 @@ def cmd_export(args) -> str:
 
 def cmd_backup(args) -> str:
     path = Path(args.file)
-    version = backup.backup(args.url, path, actor=args.actor)
+    try:
+        version = backup.backup(args.url, path, actor=args.actor)
+    except (backup.BackupRefused, DatabaseBusy, AccessDenied):
+        raise  # their reasons say already what was kept
+    except Exception as error:  # whatever failed, the backup removed its partial file: say so
+        raise CommandFailed(f"{reason(error, args.url)}; nothing was saved") from error
     return f"{path}: backup written (schema {version})"
 
 
@@ -130,6 +156,22 @@ def cmd_summary(args) -> str:
             table = outcomes.summary_table(outcomes.technique_curve(moments))
     sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
     return ""
+
+
+def cmd_audit(args) -> str:
+    with _engine(args.url) as engine, Session(engine) as session:
+        check = audit.verify_chain(session, actor=args.actor)
+    if check.broken_at is not None:
+        raise CommandFailed(f"audit trail broken at row {check.broken_at} ({check.rows} rows checked): {check.reason}")
+    print(f"audit trail intact: {check.rows} rows checked; chain head {check.head}")
+    return ""
+
+
+def cmd_app_role(args) -> str:
+    with _engine(args.url) as engine, engine.begin() as connection:
+        roles.grant_app_role(connection, args.role)
+    return (f"role {args.role} may run the app: it reads and writes clinical data, may only append to the audit "
+            "trail, and cannot alter it")
 
 
 def _new_password(args) -> str:
@@ -162,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     """Return the argument parser of `python -m db`."""
     p = argparse.ArgumentParser(prog="python -m db", description="Needle Outcomes database commands.")
     p.add_argument("--url", default=None, help="database URL (default: DATABASE_URL or the SQLite file in data/)")
+    p.add_argument("--debug", action="store_true", help="after a failure's one-line reason, print its traceback")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("init", help="create or migrate the database to the current schema").set_defaults(run=cmd_init)
     seed = sub.add_parser("seed", help="load sample_data/ and demo accounts into an empty database")
@@ -191,11 +234,117 @@ def parser() -> argparse.ArgumentParser:
     users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.add_argument("--no-password", action="store_true", help="no password: organisation login only")
     users.set_defaults(run=cmd_users)
+    trail = sub.add_parser("audit", help="verify: check the audit trail's hash chain, row by row")
+    trail.add_argument("action", choices=["verify"])
+    trail.set_defaults(run=cmd_audit)
+    app_role = sub.add_parser("app-role", help="PostgreSQL: let ROLE run the app, appending to the audit trail only")
+    app_role.add_argument("role", help="an existing login role that does not own the tables")
+    app_role.set_defaults(run=cmd_app_role)
     return p
 
 
+# Commands that may create the database; every other one refuses a database that is not there.
+CREATES_DATABASE = ("init", "seed")
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _where(url: str) -> str:
+    """Return the database a URL names, in words: the SQLite file, or PostgreSQL's host, port and database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.database or "the in-memory database")
+    return f"PostgreSQL at {parsed.host or 'the local socket'}:{parsed.port or 5432}"
+
+
+def _database_reason(error: DBAPIError | sqlite3.Error, url: str) -> str:
+    """Return what a database driver's error means, naming the database and what to check."""
+    cause = getattr(error, "orig", None) or error
+    message = _one_line(cause)
+    lower = message.lower()
+    where = _where(url)
+    parsed = make_url(url)
+    state = getattr(cause, "sqlstate", None)
+    if "readonly database" in lower:
+        return f"{where}: the database is read-only (check the permissions of the file and its directory)"
+    if state == "25006":
+        return f"{where} is read-only (a standby server?): connect to the primary"
+    if "unable to open database file" in lower:
+        return f"{where}: cannot open the database file (check that its directory exists and is writable)"
+    if "database or disk is full" in lower or state == "53100":
+        return f"{where}: the disk is full; nothing was saved"
+    if "file is not a database" in lower:
+        return f"{where}: not a SQLite database"
+    if "no such table" in lower or state == "42P01":
+        return f"{where} holds no Needle Outcomes schema: run `python -m db init` first"
+    if "database" in lower and "does not exist" in lower:
+        return (f"{where} has no database {parsed.database!r}: create it (docs/DEPLOYMENT.md, section 1) or check "
+                "the URL")
+    if "connection refused" in lower:
+        return f"{where} refused the connection: is the server running, and is the host and port right?"
+    if "resolve host" in lower or "translate host name" in lower or "name or service not known" in lower:
+        return f"cannot find the database host {parsed.host!r}: check the URL"
+    if "password authentication failed" in lower or state == "28P01":
+        return f"{where}: user {parsed.username!r} was refused (wrong password?)"
+    if "timeout" in lower and "connect" in lower:
+        return f"{where} did not answer in time: check the host, port and firewall"
+    if state == "42501":
+        return f"permission denied ({message}): this role may not do that; run it as the role that owns the tables"
+    if state == "57P03":
+        return f"{where} is starting up or shutting down: try again in a moment"
+    return f"database error: {message}"
+
+
+def _file_reason(error: OSError, url: str) -> str:
+    """Return what a failed file operation means, naming the file."""
+    name = f"{error.filename}: " if error.filename else ""
+    words = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "read-only file system",
+        errno.ENOENT: "no such file or directory",
+        errno.ENOTDIR: "a part of the path is not a directory",
+        errno.EISDIR: "is a directory",
+    }
+    return f"{name}{words.get(error.errno, error.strerror or _one_line(error))}"
+
+
+# What each kind of failure means, in one line. The first row whose type matches wins: subclasses come before their
+# bases (DatabaseBusy and AccessDenied are OSErrors; the refusals are ValueErrors).
+REASONS: tuple[tuple[type[BaseException], Callable[[BaseException, str], str]], ...] = (
+    (CommandFailed, lambda error, url: str(error)),
+    (UnusableDatabaseURL, lambda error, url: str(error)),
+    (NoDatabase, lambda error, url: str(error)),
+    (DatabaseBusy, lambda error, url: str(error)),
+    (AccessDenied, lambda error, url: f"not allowed: {error}"),
+    (backup.BackupRefused, lambda error, url: str(error)),
+    (roles.RoleRefused, lambda error, url: str(error)),
+    (interchange.ImportRefused, lambda error, url: str(error)),
+    (DBAPIError, _database_reason),
+    (sqlite3.Error, _database_reason),  # the sqlite3 module used directly (backup, restore)
+    (CommandError, lambda error, url: f"the schema could not be migrated: {error}"),
+    (OSError, _file_reason),
+    (UnicodeError, lambda error, url: f"text that is not valid UTF-8: {error}"),
+    (ValueError, lambda error, url: str(error)),
+    (KeyboardInterrupt, lambda error, url: "interrupted: a unit of work in progress was rolled back"),
+)
+
+
+def reason(error: BaseException, url: str) -> str:
+    """Return the one-line reason printed for a failure (an unforeseen one says how to see its traceback)."""
+    for kind, explain in REASONS:
+        if isinstance(error, kind):
+            return _one_line(explain(error, url)) or type(error).__name__
+    return (f"unexpected {type(error).__name__}: {_one_line(error)} "
+            "(run `python -m db --debug …` to see where; please report it)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; return the exit status (0 on success, 1 with a one-line reason on standard error)."""
+    """Run one command; return the exit status (0 on success, non-zero with a one-line reason on standard error)."""
     p = parser()
     args = p.parse_args(argv)
     if args.command == "users" and args.action != "list" and not args.username:
@@ -203,10 +352,15 @@ def main(argv: list[str] | None = None) -> int:
     args.url = args.url or database_url()
     args.actor = Actor.command_line()
     try:
+        args.url = engine_url(args.url)
+        if args.command not in CREATES_DATABASE:
+            require_database(args.url)
         message = args.run(args)
-    except (CommandFailed, interchange.ImportRefused, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (Exception, KeyboardInterrupt) as error:
+        print(f"error: {reason(error, args.url)}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exception(error, file=sys.stderr)
+        return 130 if isinstance(error, KeyboardInterrupt) else 1
     if message:
         print(message, file=sys.stderr)
     return 0

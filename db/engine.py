@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, NullPool, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import Session
 
-from db import rollups
+from db import roles, rollups
 
 DEFAULT_URL = "sqlite:///data/needle_outcomes.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,14 +37,91 @@ class DatabaseBusy(TimeoutError):
     """Raised when a write waited too long for other writers; nothing was written, and trying again is safe."""
 
 
+class UnusableDatabaseURL(ValueError):
+    """The database URL cannot be used: not a URL, or a database or driver this program does not support."""
+
+
+class NoDatabase(LookupError):
+    """The URL names no database of this program (a mistyped SQLite path, say); nothing was created."""
+
+
+URL_EXAMPLES = "sqlite:///path/to/file.db or postgresql://user:password@host:5432/database"
+# The drivers installed with the app (requirements.txt); `postgresql://` is psycopg's in SQLAlchemy 2.
+DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+
+
 def database_url() -> str:
     """Return the configured database URL (DATABASE_URL, else the embedded SQLite file)."""
     return os.environ.get("DATABASE_URL") or DEFAULT_URL
 
 
+def shown_url(url: str) -> str:
+    """Return a database URL fit to print: its password, if any, replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def engine_url(url: str) -> str:
+    """Return `url` as the engine takes it; raise UnusableDatabaseURL with a one-line reason for one it cannot use.
+
+    `postgres://` is read as `postgresql://`: libpq, psql and many hosting services write it, and it names the same
+    server; SQLAlchemy 1.4 and later refuse the old alias with an error about a missing plugin.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UnusableDatabaseURL(
+            f"database URL {shown_url(url)!r} is not a database URL; expected {URL_EXAMPLES}"
+        ) from None
+    if parsed.drivername == "postgres":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in DRIVERS:
+        raise UnusableDatabaseURL(
+            f"database URL {shown_url(url)!r}: {backend} databases are not supported; use SQLite or PostgreSQL "
+            f"({URL_EXAMPLES})"
+        )
+    if parsed.get_driver_name() != DRIVERS[backend]:
+        raise UnusableDatabaseURL(
+            f"database URL {shown_url(url)!r}: the {parsed.get_driver_name()} driver is not installed; write "
+            f"{backend}:// or {backend}+{DRIVERS[backend]}://"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def require_database(url: str) -> None:
+    """Raise NoDatabase unless `url` holds this program's schema; never creates a database (a SQLite file, say)."""
+    url = engine_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+            return  # in memory, or a URI with its own mode: SQLite opens what it is told
+        path = Path(parsed.database)
+        if not path.is_file():
+            raise NoDatabase(f"no database at {path}: run `python -m db init` first, or check --url / DATABASE_URL")
+        # Read-only and outside SQLAlchemy: a file that is not a database must not be turned into one.
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone()
+        except sqlite3.DatabaseError as error:
+            raise NoDatabase(f"{path}: not a Needle Outcomes database ({error})") from None
+        finally:
+            connection.close()
+    else:
+        engine = create_engine(url, hide_parameters=True, poolclass=NullPool)
+        try:
+            found = inspect(engine).has_table("alembic_version")
+        finally:
+            engine.dispose()
+    if not found:
+        raise NoDatabase(f"{shown_url(url)} holds no Needle Outcomes schema: run `python -m db init` first")
+
+
 def make_engine(url: str | None = None, *, foreign_keys: bool = True) -> Engine:
     """Return an engine for `url`, with SQLite made safe for concurrent writers (foreign keys enforced)."""
-    url = url or database_url()
+    url = engine_url(url or database_url())
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, hide_parameters=True, **POSTGRES_POOL)
@@ -114,7 +193,7 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str | None = None) -> None:
     """Create the database, or bring it to the newest schema, by running the Alembic migrations."""
-    url = url or database_url()
+    url = engine_url(url or database_url())
     # On SQLite, Alembic's batch mode rebuilds a table by copy, drop and rename; with foreign keys on, the drop
     # would cascade into the rows that point at it. So keys are off while migrating, and checked before commit.
     engine = make_engine(url, foreign_keys=False)
@@ -122,13 +201,22 @@ def migrate(url: str | None = None) -> None:
         with engine.begin() as connection:
             config = alembic_config(url)
             config.attributes["connection"] = connection
+            before = _revision(connection)
             command.upgrade(config, "head")
+            if engine.dialect.name == "postgresql" and _revision(connection) != before:
+                roles.grant_again(connection)  # the app's role on the tables a new revision made
             if engine.dialect.name == "sqlite":
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(f"migration would break {len(broken)} foreign keys; nothing was changed")
     finally:
         engine.dispose()
+
+
+def _revision(connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def has_schema(engine: Engine) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ from sqlmodel import Session
 from db import backup
 from db.backup import BackupRefused
 from db.cli import main
-from db.engine import alembic_config, make_engine, write_session
+from db.engine import BUSY_MESSAGE, DatabaseBusy, alembic_config, make_engine, write_session
 from db.models import AuditEvent, TreatmentSession
 from db.writes import record_session
 from tests.db.factories import ADMIN, another_database, engine_on, import_frame, interchange_rows, session_input
@@ -199,3 +200,79 @@ def test_cli_backup_and_restore(capsys, engine, database_url, tmp_path):
     assert main(["--url", database_url, "restore", str(junk)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "junk.backup" in err[0]
+
+
+# -- truthful and atomic: a complete file and its audit row, or neither (issue 11) ---------------------------------
+
+
+def leftovers(directory) -> list[str]:
+    """Return the names of files a backup may leave behind while it works (temporary or kept copies)."""
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith((".partial", ".previous")))
+
+
+def test_a_backup_into_a_missing_directory_is_refused_in_one_line(capsys, engine, database_url, tmp_path):
+    path = tmp_path / "no such directory" / "clinic.backup"
+    assert main(["--url", database_url, "backup", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {path.parent}: no such directory; nothing was saved"]
+    assert not path.parent.exists() and audit_details(database_url, "export") == []
+
+
+def test_a_backup_whose_audit_row_cannot_be_written_leaves_the_earlier_file_and_says_nothing_was_saved(
+        monkeypatch, capsys, engine, database_url, tmp_path):
+    import_frame(engine, interchange_rows(*ROWS))
+    path = tmp_path / "clinic.backup"
+    path.write_bytes(b"last night's backup")
+
+    def busy(*_args, **_kwargs):
+        raise DatabaseBusy(BUSY_MESSAGE)
+
+    monkeypatch.setattr(backup.audit, "record", busy)
+    assert main(["--url", database_url, "backup", str(path)]) == 1
+    assert capsys.readouterr().err == f"error: {BUSY_MESSAGE}\n"
+    assert path.read_bytes() == b"last night's backup", "the message says nothing was saved: nothing was"
+    assert leftovers(tmp_path) == [] and audit_details(database_url, "export") == []
+
+
+def test_a_backup_whose_commit_fails_after_the_rename_puts_the_earlier_file_back(engine, database_url, tmp_path):
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session as OrmSession
+
+    path = tmp_path / "clinic.backup"
+    path.write_bytes(b"last night's backup")
+
+    def commit_fails(session) -> None:  # the audit row is written and the file renamed; then the commit fails
+        raise OSError(errno.EIO, "Input/output error")
+
+    event.listen(OrmSession, "before_commit", commit_fails)
+    try:
+        with pytest.raises(BackupRefused, match="Input/output error; nothing was saved"):
+            backup.backup(database_url, path, actor=ADMIN)
+    finally:
+        event.remove(OrmSession, "before_commit", commit_fails)
+    assert path.read_bytes() == b"last night's backup"
+    assert leftovers(tmp_path) == [] and audit_details(database_url, "export") == []
+
+
+def test_a_full_disk_while_copying_leaves_no_file_and_says_nothing_was_saved(monkeypatch, capsys, engine,
+                                                                             database_url, tmp_path):
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(backup, "_sync", full)
+    path = tmp_path / "clinic.backup"
+    assert main(["--url", database_url, "backup", str(path)]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and line.endswith(": No space left on device; nothing was saved")
+    assert not path.exists() and leftovers(tmp_path) == [] and audit_details(database_url, "export") == []
+
+
+def test_a_successful_backup_replaces_an_earlier_file_and_has_its_audit_row(engine, database_url, tmp_path):
+    import_frame(engine, interchange_rows(*ROWS))
+    path = tmp_path / "clinic.backup"
+    path.write_bytes(b"last night's backup")
+    version = backup.backup(database_url, path, actor=ADMIN)
+    assert path.read_bytes()[:5] in (backup.SQLITE_MAGIC[:5], backup.PG_DUMP_MAGIC)
+    assert oct(path.stat().st_mode & 0o777) == "0o600", "a copy of clinical records is readable by its owner only"
+    assert audit_details(database_url, "export") == [f"backup to clinic.backup (schema {version})"]
+    assert leftovers(tmp_path) == []

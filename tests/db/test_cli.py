@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from scipy import stats
+from sqlalchemy.engine import make_url
 
+from analytics import outcomes
 from db import interchange
 from db.cli import main
 from tests.db.factories import SAMPLE_FILE, clinical_counts, engine_on, interchange_rows, tables_with_rows
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_HEADER = ("technique,session_number,patients,mean_pain_before,mean_improvement_points,mean_improvement_pct,"
                   "ci95_low_pct,ci95_high_pct")
 RESPONDER_HEADER = "technique,threshold_pct,patients,responders,share,ci95_low,ci95_high"
@@ -176,3 +183,162 @@ def test_an_unknown_command_is_refused_by_the_parser(capsys):
         main(["frobnicate"])
     assert exited.value.code != 0
     assert "invalid choice" in capsys.readouterr().err
+
+
+# -- faults: one line naming the cause, never a traceback (issue 11) ---------------------------------------------------
+
+
+def one_line_error(capsys, *args: str) -> str:
+    """Run a command that must fail; return its one line on standard error (after `error: `)."""
+    status, out, err = run(capsys, *args)
+    lines = err.strip().splitlines()
+    assert status == 1 and out == "", (status, out, err)
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0].removeprefix("error: ")
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("notaurl", "is not a database URL; expected sqlite:///"),
+    ("sqlite:/x.db", "is not a database URL; expected sqlite:///"),
+    ("mysql://clinic:secret@db.example/needle", "mysql databases are not supported; use SQLite or PostgreSQL"),
+    ("postgresql+psycopg2://clinic@db.example/needle", "the psycopg2 driver is not installed; write postgresql://"),
+])
+def test_a_malformed_or_unsupported_url_is_refused_in_one_line(capsys, url, says):
+    reason = one_line_error(capsys, "--url", url, "summary")
+    assert says in reason
+    assert "secret" not in reason  # a password in the URL is never printed
+
+
+def test_a_postgres_url_is_read_as_postgresql(capsys, postgres_server):
+    url = postgres_server.url("postgres").replace("postgresql+psycopg://", "postgres://")
+    assert url.startswith("postgres://")
+    status, _, err = run(capsys, "--url", url, "users", "list")
+    assert "no Needle Outcomes schema" in err and status == 1  # it reached the server: the URL was understood
+
+
+def test_postgresql_that_refuses_cannot_be_found_or_lacks_the_database_is_named_in_one_line(capsys, postgres_server):
+    from tests.support.postgres import free_port
+
+    here = make_url(postgres_server.url("postgres"))
+    refused = here.set(port=free_port()).render_as_string(hide_password=False)
+    assert "refused the connection: is the server running" in one_line_error(capsys, "--url", refused, "summary")
+    unknown_host = here.set(host="no-such-host.invalid").render_as_string(hide_password=False)
+    assert "cannot find the database host 'no-such-host.invalid'" in one_line_error(
+        capsys, "--url", unknown_host, "summary")
+    missing = here.set(database="no_such_database").render_as_string(hide_password=False)
+    assert "has no database 'no_such_database': create it" in one_line_error(capsys, "--url", missing, "summary")
+
+
+COMMANDS_ON_A_DATABASE = [
+    ("summary",), ("import", "{file}"), ("export", "{out}"), ("users", "list"), ("backup", "{out}"),
+    ("restore", "{file}"), ("audit", "verify"),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS_ON_A_DATABASE, ids=lambda c: c[0])
+def test_a_mistyped_sqlite_path_is_refused_and_no_database_is_created(capsys, tmp_path, clinic_file, command):
+    typo = tmp_path / "data" / "needle_outcomes.bd"
+    args = [a.format(file=clinic_file, out=tmp_path / "out.csv") for a in command]
+    reason = one_line_error(capsys, "--url", f"sqlite:///{typo}", *args)
+    assert reason == f"no database at {typo}: run `python -m db init` first, or check --url / DATABASE_URL"
+    assert not typo.exists() and not typo.parent.exists()
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_init_and_seed_create_a_database_where_there_is_none(capsys, tmp_path):
+    for command in ("init", "seed"):
+        path = tmp_path / command / "new.db"
+        assert run(capsys, "--url", f"sqlite:///{path}", command)[0] == 0
+        assert path.is_file()
+
+
+def test_a_file_that_is_not_a_database_is_refused_and_left_as_it_was(capsys, tmp_path, clinic_file):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database\n" * 100)
+    reason = one_line_error(capsys, "--url", f"sqlite:///{path}", "import", clinic_file)
+    assert reason.startswith(f"{path}: not a Needle Outcomes database")
+    assert path.read_text() == "not a database\n" * 100
+
+
+def test_an_empty_postgresql_database_asks_for_init(capsys, postgres_server):
+    from tests.db.factories import new_postgres_database
+
+    url = new_postgres_database(postgres_server, "empty_for_cli")
+    assert "holds no Needle Outcomes schema: run `python -m db init` first" in one_line_error(
+        capsys, "--url", url, "summary")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_read_only_database_refuses_an_import_in_one_line_and_keeps_its_rows(capsys, database_url, clinic_file):
+    path = make_url(database_url).database
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"  # as when the file or its directory is read-only
+    reason = one_line_error(capsys, "--url", read_only, "import", clinic_file)
+    assert reason == f"file:{path}: the database is read-only (check the permissions of the file and its directory)"
+    with engine_on(database_url) as engine:
+        assert tables_with_rows(engine) == {}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_full_disk_during_an_import_is_one_line_and_nothing_is_saved(capsys, database_url):
+    from sqlalchemy import Engine, event
+
+    def small_disk(dbapi_connection, _record) -> None:  # SQLite fails as on a full disk beyond this size
+        dbapi_connection.execute("PRAGMA max_page_count = 60")
+
+    event.listen(Engine, "connect", small_disk)
+    try:
+        reason = one_line_error(capsys, "--url", database_url, "import", SAMPLE_FILE)
+    finally:
+        event.remove(Engine, "connect", small_disk)
+    assert reason.endswith(": the disk is full; nothing was saved")
+    with engine_on(database_url) as engine:
+        assert tables_with_rows(engine) == {}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("fault", "says"), [
+    (OSError(errno.ENOSPC, "No space left on device", "out.csv"), "out.csv: no space left on the device"),
+    (PermissionError(errno.EACCES, "Permission denied", "out.csv"), "out.csv: permission denied"),
+    (OSError(errno.EROFS, "Read-only file system", "out.csv"), "out.csv: read-only file system"),
+])
+def test_a_file_that_cannot_be_written_is_named_in_one_line(capsys, monkeypatch, database_url, tmp_path, fault,
+                                                            says):
+    def fail(*_args, **_kwargs):
+        raise fault
+
+    monkeypatch.setattr(interchange, "write_table", fail)
+    assert one_line_error(capsys, "--url", database_url, "export", tmp_path / "out.csv") == says
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_unforeseen_failure_is_one_line_with_a_hint_and_its_traceback_only_with_debug(capsys, monkeypatch,
+                                                                                          database_url):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("something nobody expected\nwith a second line")
+
+    monkeypatch.setattr(outcomes, "summary_table", broken)
+    reason = one_line_error(capsys, "--url", database_url, "summary")
+    assert reason == ("unexpected RuntimeError: something nobody expected; with a second line (run "
+                      "`python -m db --debug …` to see where; please report it)")
+    status, _, err = run(capsys, "--url", database_url, "--debug", "summary")
+    assert status == 1 and err.startswith("error: unexpected RuntimeError") and "Traceback" in err
+    assert "in broken" in err
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_interrupted_command_exits_130_in_one_line(capsys, monkeypatch, database_url):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outcomes, "summary_table", interrupted)
+    status, _, err = run(capsys, "--url", database_url, "summary")
+    assert status == 130 and err == "error: interrupted: a unit of work in progress was rolled back\n"
+
+
+def test_the_real_command_prints_one_line_and_no_traceback(tmp_path):
+    for url in ("notaurl", f"sqlite:///{tmp_path / 'typo.db'}"):
+        done = subprocess.run([sys.executable, "-m", "db", "--url", url, "summary"], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 1 and done.stdout == ""
+        assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: "), done.stderr

@@ -11,7 +11,18 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlmodel import Session
 
-from db.engine import SQLITE_BUSY_TIMEOUT_MS, alembic_config, has_schema, make_engine, migrate, write_session
+from db.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    NoDatabase,
+    UnusableDatabaseURL,
+    alembic_config,
+    engine_url,
+    has_schema,
+    make_engine,
+    migrate,
+    require_database,
+    write_session,
+)
 from tests.db.factories import engine_on, record, stored_sessions
 
 THREADS = 8
@@ -139,3 +150,30 @@ def test_concurrent_read_then_write_units_of_work_for_one_patient_all_commit(eng
     assert list(stored["session_number"]) == list(range(1, THREADS * WRITES_PER_THREAD + 1))
     in_date_order = stored.sort_values(["session_date", "id"])
     assert list(in_date_order["session_number"]) == list(range(1, THREADS * WRITES_PER_THREAD + 1))
+
+
+@pytest.mark.parametrize(("url", "engine_takes"), [
+    ("postgres://clinic:s3cret@db.example:5432/needle", "postgresql+psycopg://clinic:s3cret@db.example:5432/needle"),
+    ("postgresql://clinic@db.example/needle", "postgresql://clinic@db.example/needle"),
+    ("postgresql+psycopg://clinic@db.example/needle", "postgresql+psycopg://clinic@db.example/needle"),
+    ("sqlite:///data/needle_outcomes.db", "sqlite:///data/needle_outcomes.db"),
+])
+def test_the_engine_takes_postgres_urls_as_postgresql_and_the_rest_as_they_are(url, engine_takes):
+    assert engine_url(url) == engine_takes
+
+
+@pytest.mark.parametrize("url", ["notaurl", "sqlite:/x.db", "mysql://u:p@h/db", "postgresql+asyncpg://h/db",
+                                 "oracle://u@h/db"])
+def test_an_unusable_url_is_refused_before_any_engine_is_made(url):
+    with pytest.raises(UnusableDatabaseURL) as refused:
+        make_engine(url)
+    assert "\n" not in str(refused.value) and ":p@" not in str(refused.value)
+
+
+def test_require_database_never_creates_a_sqlite_file(tmp_path):
+    path = tmp_path / "missing" / "needle.db"
+    with pytest.raises(NoDatabase, match=f"no database at {path}"):
+        require_database(f"sqlite:///{path}")
+    assert not path.parent.exists()
+    migrate(f"sqlite:///{path}")
+    require_database(f"sqlite:///{path}")  # there now: no error
