@@ -165,7 +165,9 @@ if submitted:
             with write_session(resources.engine()) as session:
                 number = record_session(session, actor=actor, entry=entry, patient_name=patient_name).session_number
     except InvalidInput as refused:
-        st.error("Not saved. Please correct:\n\n" + "\n".join(f"- {p}" for p in refused.problems), icon="⚠️")
+        # A problem quotes the value typed (a body region, a muscle, an id): shown as typed, never as markdown.
+        st.error("Not saved. Please correct:\n\n" + "\n".join(f"- {literal(p)}" for p in refused.problems),
+                 icon="⚠️")
         if pain_scale == "nrs_10" and any(v is not None and 10 < v <= 100 for v in (pain_before, pain_after)):
             st.button("These are VAS values: switch the scale to VAS 0–100 mm", key="switch_to_vas",
                       on_click=switch_to_vas, icon=":material/swap_horiz:",

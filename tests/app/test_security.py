@@ -434,6 +434,21 @@ def test_notes_and_reasons_show_literally_in_the_audit_trail_and_deleted_session
     assert_nothing_raw_is_rendered(at, "deleted sessions")
 
 
+MARKDOWN_REGION = "[click](http://evil.example) **neck**"
+
+
+def test_a_body_region_typed_with_markdown_shows_literally_in_the_refusal_that_quotes_it(as_role):
+    at = as_role("clinician")
+    at.text_input(key="body_region").input(MARKDOWN_REGION)
+    at.number_input(key="pain_before").set_value(50)
+    at.button(key="save_session").click().run()
+    assert not at.exception, at.exception
+    [error] = at.error
+    assert literal(f"'{MARKDOWN_REGION}'") in error.value  # quoted as typed, every markdown character escaped
+    assert_nothing_raw_is_rendered(at, "record session")
+    assert MARKDOWN_REGION not in error.value and "**neck**" not in error.value
+
+
 def test_an_account_name_with_markdown_characters_shows_literally_on_the_accounts_page(as_role):
     at = as_role("admin")
     at.switch_page("views/users.py").run()
