@@ -24,7 +24,8 @@ PERCENT = ("share", "patient_share", "patient_ci95_low", "patient_ci95_high")  #
 
 
 def show_table(frame: pd.DataFrame, key: str, *, percent: tuple[str, ...] = (), **headers: str) -> None:
-    """Draw `frame` with human headers and readable values (technique and side-effect names, percentages).
+    """Draw `frame` with human headers and readable values (technique and side-effect names, percentages, empty
+    cells for missing values rather than the word "None").
 
     `percent` names further fraction columns (0–1) to show as percent; `headers` overrides a column's header.
     """
@@ -33,8 +34,6 @@ def show_table(frame: pd.DataFrame, key: str, *, percent: tuple[str, ...] = (), 
         shown["technique"] = shown["technique"].map(lambda t: TECHNIQUE_LABELS.get(t, t))
     if "code" in shown:
         shown["code"] = shown["code"].map(lambda c: SIDE_EFFECTS.get(c, c))
-    text = shown.select_dtypes(include=["object", "str"]).columns
-    shown[text] = shown[text].fillna("")  # an empty cell, not the word "None"
     config = {}
     for column in shown.columns:
         label = headers.get(column) or HEADERS.get(column, column.replace("_", " ").capitalize())
@@ -44,4 +43,4 @@ def show_table(frame: pd.DataFrame, key: str, *, percent: tuple[str, ...] = (), 
             config[column] = st.column_config.NumberColumn(label, format="%.2f")
         else:
             config[column] = st.column_config.Column(label)
-    st.dataframe(shown, hide_index=True, key=key, column_config=config)
+    st.dataframe(shown, hide_index=True, placeholder="", key=key, column_config=config)

@@ -20,7 +20,7 @@ with Session(resources.engine()) as session:
 if deleted.empty:
     st.info("No deleted sessions. A clinician's deletion appears here with its reason.")
     st.stop()
-st.dataframe(deleted, hide_index=True, key="deleted_table")
+st.dataframe(deleted, hide_index=True, placeholder="", key="deleted_table")
 by_id = deleted.set_index("session_id")
 chosen = st.selectbox(
     "Session to restore", deleted["session_id"].tolist(), key="restore_choice",

@@ -110,11 +110,11 @@ table = pd.DataFrame(
 )
 if not is_patient:
     table["Muscles"] = improvement["muscles"].str.replace(";", ", ").str.replace("_", " ")
-    table["Clinician"] = improvement["clinician"].fillna("")
-    table["Notes"] = improvement["notes"].fillna("")  # st.dataframe shows text literally, never as markdown or HTML
+    table["Clinician"] = improvement["clinician"]
+    table["Notes"] = improvement["notes"]  # st.dataframe shows text cells literally, never as markdown or HTML
 st.header("Session by session")
 st.dataframe(
-    table, hide_index=True, key="progress_table",
+    table, hide_index=True, placeholder="", key="progress_table",
     column_config={
         "Session": st.column_config.NumberColumn("Session", width=70),
         "Pain before (0–100)": st.column_config.NumberColumn("Pain before", width=90, format="%.0f"),
@@ -129,7 +129,7 @@ st.caption("Pain on a 0–100 scale (a 0–10 score counts ten times). *Better b
 if actor.role not in CLINICAL_WRITERS:
     st.stop()
 
-st.header("Correct or delete a session")
+st.header(f"Correct or delete a session of {literal(sessions['patient_id'].iloc[0])}")
 by_number = improvement.set_index("session_number")
 # Keyed by patient and course: another patient's choice never carries over, and the latest session comes first.
 number = st.selectbox("Session", list(by_number.index), index=len(by_number) - 1,

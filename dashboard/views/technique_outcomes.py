@@ -86,11 +86,7 @@ if not alerts.empty:
         with st.expander(f"{len(alerts) - ALERTS_SHOWN} older event(s) to review after these",
                          icon=":material/list:"):
             older = alerts.iloc[ALERTS_SHOWN:]
-            st.dataframe(
-                older.assign(code=older["code"].map(lambda c: SIDE_EFFECTS.get(c, c)),
-                             technique=older["technique"].map(TECHNIQUE_LABELS)).drop(columns="side_effect_id"),
-                hide_index=True, key="older_alerts",
-            )
+            show_table(older.drop(columns="side_effect_id"), "older_alerts", session_date="Date")
 
 if curve.empty:
     st.info("No sessions match these filters — widen the filters or record sessions first.")
@@ -150,7 +146,7 @@ if section == "Overview":
     summary = outcomes.summary_table(curve)
     st.dataframe(
         summary.assign(technique=summary["technique"].map(TECHNIQUE_LABELS), small=curve["small"]),
-        hide_index=True, key="summary_table",
+        hide_index=True, placeholder="", key="summary_table",
         column_config={
             "technique": "Technique",
             "session_number": st.column_config.NumberColumn("Session"),

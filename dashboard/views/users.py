@@ -21,7 +21,7 @@ show_result(PAGE)
 with Session(resources.engine()) as session:
     table = accounts.users(session, actor=actor)
 st.dataframe(
-    table, hide_index=True, key="users_table",
+    table, hide_index=True, placeholder="", key="users_table",
     column_config={
         "username": "Username", "role": "Role", "display_name": "Name", "email": "E-mail",
         "patient_id": "Patient", "is_active": st.column_config.CheckboxColumn("Enabled"),

@@ -1,0 +1,180 @@
+"""Clinicians', managers' and admins' actions in a real browser: nothing destructive happens in one click, pickers
+show who is who, a VAS value on the NRS is one click from being saved, and the manager's answer comes first."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_journeys import log_in, session_count
+from tests.support.browser import EXCEPTION_SELECTOR, pick, wait_for_app
+
+pytestmark = pytest.mark.browser
+PAIN_BEFORE = "Pain before (VAS 0–100 mm or NRS 0–10)"
+
+
+def open_page(page: Page, title: str) -> None:
+    page.get_by_role("link", name=title).click()
+    expect(page.get_by_role("heading", level=1).first).to_be_visible()
+    wait_for_app(page, initial_wait_ms=300)
+
+
+def choose_patient(page: Page, patient: str) -> None:
+    """Pick a patient on Patient progress and wait until the page shows their record."""
+    pick(page, "Patient", patient)
+    expect(page.get_by_role("heading", name=f"Correct or delete a session of {patient}")).to_be_visible()
+    wait_for_app(page)
+
+
+def account_enabled(database_url: str, username: str) -> bool:
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+        return bool(connection.execute("SELECT is_active FROM users WHERE username = ?", (username,)).fetchone()[0])
+
+
+class Counter:
+    """Counts a user's interactions (a click, a field filled, a key pressed) while driving the page."""
+
+    def __init__(self, page: Page) -> None:
+        self.page, self.count = page, 0
+
+    def click(self, locator) -> None:
+        self.count += 1
+        locator.click()
+
+    def fill(self, locator, value: str) -> None:
+        self.count += 1
+        locator.fill(value)
+
+    def press(self, key: str) -> None:
+        self.count += 1
+        self.page.keyboard.press(key)
+
+
+def test_an_admin_disables_an_account_only_after_confirming_and_never_locks_themselves_out(app_url, app_database_url,
+                                                                                           page):
+    log_in(page, app_url, "admin")
+    open_page(page, "Accounts")
+    page.get_by_role("tab", name="Disable, enable, change role or reset").click()
+    picker = page.get_by_label("Account", exact=True)
+    expect(picker).to_have_attribute("placeholder", "Choose an account")  # nothing preselected, not the admin
+    expect(page.get_by_role("button", name="Disable")).to_have_count(0)
+
+    pick(page, "Account", "admin")
+    expect(page.get_by_role("button", name="Disable")).to_be_disabled()  # nobody disables themselves
+
+    pick(page, "Account", "clin_ahmed")
+    page.get_by_role("button", name="Disable").click()
+    expect(page.get_by_text("Disable clin_ahmed?")).to_be_visible()
+    assert account_enabled(app_database_url, "clin_ahmed")  # asked, not done
+    page.get_by_role("button", name="Yes, disable").click()
+    expect(page.get_by_text("Disabled clin_ahmed.")).to_be_visible()
+    assert not account_enabled(app_database_url, "clin_ahmed")
+    assert account_enabled(app_database_url, "admin")
+    expect(page.locator(EXCEPTION_SELECTOR)).to_have_count(0)
+
+
+def test_a_new_account_can_be_picked_at_once(app_url, page):
+    log_in(page, app_url, "admin")
+    open_page(page, "Accounts")
+    page.get_by_label("Username", exact=True).fill("nina")
+    page.get_by_label("Initial password (at least 10 characters)", exact=True).fill("a long enough password")
+    page.get_by_role("button", name="Add account").click()
+    expect(page.get_by_text("Added nina (clinician).")).to_be_visible()
+    wait_for_app(page)
+    page.get_by_role("tab", name="Disable, enable, change role or reset").click()
+    pick(page, "Account", "nina")  # no reload needed
+    expect(page.get_by_text("nina is a clinician account, currently enabled.")).to_be_visible()
+
+
+def test_a_delete_asks_first_says_what_it_did_and_a_second_click_deletes_nothing_more(app_url, app_database_url,
+                                                                                      page):
+    log_in(page, app_url, "clin_ahmed")
+    open_page(page, "Patient progress")
+    choose_patient(page, "P0002")
+    picker = page.get_by_label("Session", exact=True)
+    latest = picker.input_value()
+    assert latest.startswith("Session 10 ")  # the latest session is preselected
+    before = session_count(app_database_url)
+
+    page.get_by_label("Reason for deleting this session", exact=True).fill("recorded for the wrong patient")
+    page.get_by_role("button", name="Delete session").click()
+    expect(page.get_by_text("Delete session 10 of P0002")).to_be_visible()
+    assert session_count(app_database_url) == before
+    page.get_by_role("button", name="Yes, delete session").click()
+    expect(page.get_by_text("Deleted session 10 of P0002")).to_be_visible()
+    wait_for_app(page)
+    expect(page.get_by_label("Reason for deleting this session", exact=True)).to_have_value("")
+    expect(page.get_by_role("button", name="Yes, delete session")).to_have_count(0)
+    assert session_count(app_database_url) == before - 1
+
+
+def latest_session(page: Page) -> str:
+    """Return the label prefix of the course's latest session, from the page's own "Sessions" count."""
+    return f"Session {page.locator('[data-testid=stMetricValue]').first.text_content().strip()} "
+
+
+def test_the_correction_picker_follows_the_patient_and_starts_on_their_latest_session(app_url, page):
+    log_in(page, app_url, "clin_ahmed")
+    open_page(page, "Patient progress")
+    choose_patient(page, "P0002")
+    picker = page.get_by_label("Session", exact=True)
+    assert picker.input_value().startswith(latest_session(page))
+    picker.click()
+    page.keyboard.type("Session 2 —")  # the list filters as one types; Enter takes the one match
+    page.keyboard.press("Enter")
+    expect(picker).to_have_value(re.compile(r"^Session 2 "))
+    wait_for_app(page)
+
+    choose_patient(page, "P0003")
+    assert picker.input_value().startswith(latest_session(page))  # P0003's latest, not P0002's session 2
+
+
+def test_a_vas_value_typed_on_the_nrs_is_one_click_from_being_saved(app_url, app_database_url, page):
+    log_in(page, app_url, "clin_ahmed")
+    before = session_count(app_database_url)
+    page.get_by_label("New patient id", exact=True).fill("P9300")
+    page.get_by_text("NRS 0–10", exact=True).click()
+    page.get_by_label(PAIN_BEFORE, exact=True).fill("40")
+    page.get_by_role("button", name="Save session").click()
+    expect(page.get_by_text("Pain before: 40 is outside the scale 0–10")).to_be_visible()
+    page.get_by_role("button", name="These are VAS values: switch the scale to VAS 0–100 mm").click()
+    wait_for_app(page, initial_wait_ms=300)
+    expect(page.get_by_role("radio", name="VAS 0–100 mm")).to_be_checked()
+    expect(page.get_by_label(PAIN_BEFORE, exact=True)).to_have_value("40.00")
+    page.get_by_role("button", name="Save session").click()
+    expect(page.get_by_text("Saved session 1 for P9300")).to_be_visible()
+    assert session_count(app_database_url) == before + 1
+
+
+def test_a_routine_follow_up_found_by_search_takes_at_most_14_interactions(app_url, app_database_url, page):
+    log_in(page, app_url, "clin_ahmed")
+    before = session_count(app_database_url)
+    user = Counter(page)
+    user.fill(page.get_by_label("Find patient", exact=True), "P0002")
+    user.press("Enter")
+    expect(page.locator(".st-key-recording_for")).to_have_text("Recording for P0002")  # the one match is picked
+    wait_for_app(page)
+    user.fill(page.get_by_label(PAIN_BEFORE, exact=True), "30")
+    user.fill(page.get_by_label("Pain right after (optional)", exact=True), "20")
+    user.click(page.get_by_role("button", name="Save session"))
+    expect(page.get_by_text("Saved session 11 for P0002")).to_be_visible()
+    print(f"interactions for a routine follow-up: {user.count}")
+    assert user.count <= 14
+    assert session_count(app_database_url) == before + 1
+
+
+def test_the_manager_reads_the_answer_first_and_keeps_filters_across_pages(app_url, page):
+    log_in(page, app_url, "manager")
+    expect(page.get_by_text("By session 4, ")).to_be_visible()
+    page.get_by_text("Filters").click()
+    pick(page, "Condition", "neck pain")
+    page.keyboard.press("Escape")
+    summary = page.locator(".st-key-filter_summary")
+    expect(summary).to_contain_text("neck pain.")
+    narrowed = summary.text_content()
+    open_page(page, "Methods")
+    open_page(page, "Technique outcomes")
+    expect(summary).to_have_text(narrowed)
