@@ -32,8 +32,7 @@ CSV_CELL_MAX = 131_072  # characters in one CSV cell (the csv module's own defau
 # 2 MB/s. An export unpacks to 0.7 KB per row (cells and shared strings): 1 KB per row of the XLSX row bound is
 # ample for real files and bounds the parse to under a minute.
 XLSX_MAX_ROWS = 100_000
-XLSX_BYTES_PER_ROW = 1_024
-XLSX_UNPACKED_MAX = XLSX_MAX_ROWS * XLSX_BYTES_PER_ROW
+XLSX_UNPACKED_MAX = 100 * 2**20  # about 1 KB for each of XLSX_MAX_ROWS rows
 # OWASP: a cell starting with one of these is a formula to a spreadsheet program. A CSV export writes such a cell
 # after an apostrophe (which spreadsheets hide and our import removes), and a cell that starts with an apostrophe
 # gets one more, so that every cell reads back exactly.
