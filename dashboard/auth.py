@@ -14,7 +14,7 @@ from db.access import Actor
 from db.accounts import IDLE_TIMEOUT
 from db.engine import write_session
 
-ACTOR, LAST_SEEN, NOTICE = "actor", "last_seen", "login_notice"
+ACTOR, LAST_SEEN, NOTICE, LOGGED_IN_AT = "actor", "last_seen", "login_notice", "logged_in_at"
 LOGIN_FAILURES = "login_failures"  # wrong passwords typed in this browser session
 # This browser session's own throttle, on top of the account's: after this many wrong passwords each further try
 # waits 1, 2, 4, … seconds (at most accounts.MAX_DELAY), whichever account it is for.
@@ -30,7 +30,7 @@ def current_actor() -> Actor | None:
     """Return the logged-in actor, or None.
 
     A session idle for longer than IDLE_TIMEOUT is logged out (and audited); so is one whose account an admin
-    has disabled since it logged in.
+    has disabled since it logged in, and one that a logout elsewhere, a password reset or a role change has ended.
     """
     actor = st.session_state.get(ACTOR)
     if actor is None:
@@ -42,11 +42,19 @@ def current_actor() -> Actor | None:
         end_session(f"You were logged out after {int(IDLE_TIMEOUT.total_seconds() // 60)} idle minutes.")
         end_identity()
         return None
+    # A session from before logins were timed counts as logged in at the beginning of time.
+    logged_in_at = st.session_state.get(LOGGED_IN_AT) or datetime.min.replace(tzinfo=UTC)
     with Session(resources.engine()) as session:
-        active = accounts.is_active(session, actor=actor)
-    if not active:
+        ended = accounts.session_ended(session, actor=actor, logged_in_at=logged_in_at)
+    if ended == "disabled":
         _audit_logout(actor, "account disabled")
         end_session("This account is disabled. Ask an administrator.")
+        end_identity()
+        return None
+    if ended:
+        _audit_logout(actor, "ended by a logout, password reset or role change since")
+        end_session("This session has ended: the account was logged out in another browser, or its password or "
+                    "role changed. Please log in again.")
         end_identity()
         return None
     st.session_state[LAST_SEEN] = now
@@ -61,7 +69,7 @@ def _audit_logout(actor: Actor, reason: str) -> None:
 def start_session(actor: Actor) -> None:
     """Remember the actor who just logged in."""
     st.session_state[ACTOR] = actor
-    st.session_state[LAST_SEEN] = _now()
+    st.session_state[LAST_SEEN] = st.session_state[LOGGED_IN_AT] = _now()
 
 
 def end_session(notice: str = "") -> None:

@@ -235,10 +235,31 @@ class _UnknownNames:
 _unknown_names = _UnknownNames()
 
 
-def is_active(session: Session, *, actor: Actor) -> bool:
-    """Return whether the actor's account still exists and is enabled (a disabled account's sessions end)."""
+def session_ended(session: Session, *, actor: Actor, logged_in_at: datetime) -> str | None:
+    """Return why a session of the actor that logged in at `logged_in_at` is over, or None while it is not.
+
+    "disabled": the account is disabled (or gone); "ended": a logout, password reset or role change since.
+    """
     require_role(actor, ROLES, "use the app")
-    return bool(session.scalars(select(User.is_active).where(User.id == actor.id)).first())
+    row = session.execute(select(User.is_active, User.sessions_valid_after).where(User.id == actor.id)).first()
+    if row is None or not row.is_active:
+        return "disabled"
+    valid_after = _aware(row.sessions_valid_after)
+    return "ended" if valid_after is not None and logged_in_at <= valid_after else None
+
+
+def log_out(session: Session, *, actor: Actor) -> None:
+    """End every session of the actor's account, in every browser, and audit the logout."""
+    require_role(actor, ROLES, "use the app")
+    user = session.get(User, actor.id)
+    if user is not None:
+        user.sessions_valid_after = _now()
+    audit.record(session, actor, "logout", "user", actor.id, detail="every session")
+
+
+def _end_sessions(user: User) -> None:
+    """End the account's open sessions at their next click (they act with what the account was)."""
+    user.sessions_valid_after = _now()
 
 
 def email_address(text: str) -> str:
@@ -331,6 +352,8 @@ def set_active(session: Session, *, actor: Actor, username: str, active: bool) -
         _keep_an_enabled_admin(session, user, "disabled")
     before = _public(user)
     user.is_active = active
+    if not active:
+        _end_sessions(user)
     # One action for both directions (the audit vocabulary is a CHECK constraint); before/after say which.
     audit.record(session, actor, "user_disable", "user", user.id, before=before, after=_public(user))
 
@@ -346,6 +369,7 @@ def set_role(session: Session, *, actor: Actor, username: str, role: str) -> Non
         _keep_an_enabled_admin(session, user, "demoted")
     before = _public(user)
     user.role = role
+    _end_sessions(user)
     audit.record(session, actor, "update", "user", user.id, before=before, after=_public(user))
 
 
@@ -355,6 +379,7 @@ def reset_password(session: Session, *, actor: Actor, username: str, password: s
     user = _user(session, username)
     check_password_strength(password, username=user.username)
     user.password_hash, user.failed_logins, user.locked_until = hasher.hash(password), 0, None
+    _end_sessions(user)  # whoever knew the old password is logged out too
     audit.record(session, actor, "user_password_reset", "user", user.id)
 
 

@@ -98,6 +98,9 @@ class User(SQLModel, table=True):
     failed_logins: int = 0
     locked_until: Optional[datetime] = None
     last_login_at: Optional[datetime] = None
+    # Every session of this account that logged in at or before this time is over, in every browser: set by a
+    # logout, a password reset, a role change or disabling the account.
+    sessions_valid_after: Optional[datetime] = None
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
 

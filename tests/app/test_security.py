@@ -304,11 +304,44 @@ def test_logging_out_ends_the_session_and_is_audited(as_role, seeded_url):
     at.switch_page("views/logout.py").run()
     assert not at.exception, at.exception
     assert titles(at) == ["Needle Outcomes"]
-    assert [i.value for i in at.info] == ["You are logged out."]
+    assert [i.value for i in at.info] == ["You are logged out, in every browser and tab."]
     assert "actor" not in at.session_state
     assert audit_actions(seeded_url, "clin_ahmed") == ["login", "logout"]
     request_page_by_url(at, "patient_progress.py")  # the browser's back button
     assert titles(at) == ["Needle Outcomes"] and not at.dataframe
+
+
+ENDED = ("This session has ended: the account was logged out in another browser, or its password or role changed. "
+         "Please log in again.")
+
+
+def test_logging_out_in_one_browser_ends_the_accounts_sessions_in_every_other(anonymous, seeded_url):
+    phone = log_in(anonymous, "clin_ahmed")
+    desk = log_in(AppTest.from_file(APP, default_timeout=30).run(), "clin_ahmed")
+    colleague = log_in(AppTest.from_file(APP, default_timeout=30).run(), "admin")
+    phone.switch_page("views/logout.py").run()
+
+    desk.run()  # the next click at the desk
+    assert not desk.exception, desk.exception
+    assert titles(desk) == ["Needle Outcomes"] and "actor" not in desk.session_state
+    assert [i.value for i in desk.info] == [ENDED]
+    assert audit_actions(seeded_url, "clin_ahmed") == ["login", "login", "logout", "logout"]
+    colleague.run()
+    assert titles(colleague) == ["Record session"]  # another account's session goes on
+
+    log_in(desk, "clin_ahmed")  # logging in again after the logout works
+    desk.run()
+    assert titles(desk) == ["Record session"]
+
+
+def test_an_admins_password_reset_ends_the_accounts_open_session_at_its_next_click(as_role, seeded_url):
+    at = as_role("clinician")
+    engine = make_engine(seeded_url)
+    with write_session(engine) as session:
+        accounts.reset_password(session, actor=ADMIN, username="clin_ahmed", password="a brand new password")
+    engine.dispose()
+    at.run()
+    assert titles(at) == ["Needle Outcomes"] and [i.value for i in at.info] == [ENDED]
 
 
 # -- soft delete and restore in the app ------------------------------------------------------------------------------

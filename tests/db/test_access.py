@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -66,7 +67,10 @@ EXPECTED: dict[str, set[str]] = {
     "audit.events": {ADMIN},
     "audit.export_csv": {ADMIN},
     "audit.verify_chain": {ADMIN},
-    "accounts.is_active": {CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT},  # about the actor's own account
+    "accounts.set_role": {ADMIN},
+    # About the actor's own account and sessions:
+    "accounts.session_ended": {CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT},
+    "accounts.log_out": {CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT},
 }
 
 # Public functions of db/ that take a Session but no acting user to check (audit.record's actor is the one
@@ -217,12 +221,15 @@ CALLS: dict[str, Call] = {
     "audit.events": lambda s, a, c: audit.events(s, actor=a),
     "audit.export_csv": lambda s, a, c: audit.export_csv(s, actor=a, where=audit.AuditFilter(), limit=100),
     "audit.verify_chain": lambda s, a, c: audit.verify_chain(s, actor=a),
-    "accounts.is_active": lambda s, a, c: accounts.is_active(s, actor=a),
+    "accounts.set_role": lambda s, a, c: accounts.set_role(s, actor=a, username="clin", role="manager"),
+    "accounts.session_ended": lambda s, a, c: accounts.session_ended(
+        s, actor=a, logged_in_at=datetime.now(UTC)) or "the session goes on",
+    "accounts.log_out": lambda s, a, c: accounts.log_out(s, actor=a),
 }
 WRITES = {"writes.record_session", "writes.mark_reviewed", "corrections.correct_session",
           "corrections.delete_session", "corrections.restore_session", "interchange.import_sessions",
           "interchange.export_table", "audit.export_csv", "accounts.add_user", "accounts.set_active",
-          "accounts.reset_password"}
+          "accounts.reset_password", "accounts.set_role", "accounts.log_out"}
 
 
 def fingerprint(engine: Engine) -> dict[str, list]:

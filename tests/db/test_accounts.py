@@ -561,3 +561,36 @@ def test_an_e_mail_already_used_is_refused_by_name_not_by_a_failing_insert(engin
     add(engine, "ann", email="ann@clinic.example")
     with pytest.raises(ValueError, match="e-mail: 'ann@clinic.example' is used by another account"):
         add(engine, "bob", email="Ann@Clinic.example")
+
+
+# -- ending sessions everywhere ---------------------------------------------------------------------------------------
+
+
+def session_ended(engine: Engine, username: str, logged_in_at: datetime) -> str | None:
+    with Session(engine) as session:
+        return accounts.session_ended(session, actor=actor_of(engine, username), logged_in_at=logged_in_at)
+
+
+def test_logging_out_ends_every_session_of_the_account_that_began_before_it_and_no_later_one(engine):
+    add(engine, "alice")
+    add(engine, "bob")
+    first_browser = datetime.now(UTC)
+    assert session_ended(engine, "alice", first_browser) is None
+    with write_session(engine) as session:
+        accounts.log_out(session, actor=actor_of(engine, "alice"))
+    assert session_ended(engine, "alice", first_browser) == "ended"
+    assert session_ended(engine, "alice", datetime.now(UTC)) is None  # logged in again since
+    assert session_ended(engine, "bob", first_browser) is None  # another account's sessions go on
+
+
+@pytest.mark.parametrize("change", ["password reset", "role change", "disabled"])
+def test_a_password_reset_role_change_or_disabling_ends_the_accounts_open_sessions(engine, change):
+    add(engine, "alice")
+    open_since = datetime.now(UTC)
+    if change == "password reset":
+        reset(engine, "alice", "a brand new password")
+    elif change == "role change":
+        set_role(engine, "alice", "manager")
+    else:
+        set_active(engine, "alice", False)
+    assert session_ended(engine, "alice", open_since) == ("disabled" if change == "disabled" else "ended")
