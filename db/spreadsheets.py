@@ -279,7 +279,7 @@ def _xlsx_rows(data: bytes, shown: str) -> tuple[list[str], list[list[str]], lis
                                   "split it or save it as CSV UTF-8")
     try:
         return _sheet_rows(package, data, shown)
-    except ImportRefused:
+    except (ImportRefused, MemoryError):
         raise
     except Exception:  # noqa: BLE001 - a damaged package fails anywhere inside openpyxl, lxml or zlib, in any way
         raise file_refused(shown, damaged) from None
