@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import Session
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime.media_file_storage import MediaFileStorageError
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest, app_test
 
 from db import queries
 from db.cli import DEMO_ACCOUNTS, main
@@ -92,17 +94,30 @@ def session_count(url: str) -> int:
     return count
 
 
+class RecordedMediaStorage(MemoryMediaFileStorage):
+    """AppTest's in-memory media store, remembered so a test can read what a download button would give."""
+
+    instances: list[MemoryMediaFileStorage] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        RecordedMediaStorage.instances.append(self)
+
+
+@pytest.fixture(autouse=True)
+def recorded_media(monkeypatch) -> None:
+    """Make each AppTest run keep its media store where download_content finds it (one test's stores only)."""
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", RecordedMediaStorage)
+    monkeypatch.setattr(RecordedMediaStorage, "instances", [])
+
+
 def download_content(at: AppTest, key: str) -> str:
-    """Return the text a download button on the page would give, read from AppTest's in-memory media store."""
-    import gc
-
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
+    """Return the text a download button on the page would give, read from the run's in-memory media store."""
     button = next(b for b in at.get("download_button") if b.proto.id.endswith(key) or key in b.proto.id)
     file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
-    for store in (o for o in gc.get_objects() if isinstance(o, MemoryMediaFileStorage)):
+    for store in reversed(RecordedMediaStorage.instances):  # the latest run first
         try:
             return store.get_file(file_id).content.decode("utf-8")
-        except Exception:  # another test's store: not this file
+        except MediaFileStorageError:  # an earlier run's store: not this file
             continue
     raise AssertionError(f"no stored file for download button {key!r}")
