@@ -453,7 +453,7 @@ def test_notes_and_reasons_show_literally_in_the_audit_trail_and_deleted_session
     mine = events[events["entity_id"].isin(hostile_patient.values()) & (events["entity"] == "session")]
     by_action = {action: rows for action, rows in mine.groupby("action")}
     created = by_action["create"].set_index("entity_id")["changes"]
-    assert f"notes: {SCRIPT_NOTE}" in created[hostile_patient["first"]].splitlines()
+    assert f"notes: {SCRIPT_NOTE}; " in created[hostile_patient["first"]]
     [update] = by_action["update"].to_dict("records")
     assert update["changes"] == f"notes: {SCRIPT_NOTE} → {MARKDOWN_NOTE}"
     assert by_action["delete"]["detail"].tolist() == [MARKDOWN_REASON]
