@@ -27,7 +27,7 @@ from sqlmodel import Session
 
 from db import bulk
 from db.access import Actor, require_role
-from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, utcnow
+from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
 
 GENESIS = "0" * 64  # what the first row of the trail follows
 CHAIN_LOCK_KEY = 4_207_312  # PostgreSQL advisory lock held while a transaction extends the chain
@@ -40,7 +40,7 @@ FIELD_LABELS = {
     "patient_id": "patient", "session_number": "session number", "session_date": "date",
     "technique": "technique", "muscles": "muscles", "twitch_response": "twitch response",
     "pain_scale": "pain scale", "pain_before": "pain before", "pain_after": "pain after", "notes": "notes",
-    "side_effects": "side effects", "clinician_id": "clinician (account id)", "condition": "condition",
+    "side_effects": "side effects", "clinician_id": "clinician", "condition": "condition",
     "body_region": "body region", "episode": "episode", "username": "username", "display_name": "name",
     "role": "role", "email": "e-mail", "is_active": "active", "reviewed": "reviewed", "code": "side effect",
     "severity": "severity",
@@ -279,20 +279,32 @@ def _words(value: object) -> str:
     return str(value)
 
 
-def readable_changes(before: str | None, after: str | None) -> str:
-    """Return an audit row's values as one line per field: `label: old → new`, or `label: value` for one side."""
-    old = json.loads(before) if before else {}
-    new = json.loads(after) if after else {}
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return ""
+def readable_changes(before: str | None, after: str | None, usernames: dict[int, str] | None = None) -> str:
+    """Return an audit row's values as one line per field: `label: old → new`, or `label: value` for one side.
+
+    A clinician's account id reads as the account's username when `usernames` knows it.
+    """
+    old, new = _values(before), _values(after)
+    usernames = usernames or {}
+
+    def words(name: str, value: object) -> str:
+        if name == "clinician_id" and value in usernames:
+            return usernames[value]
+        return _words(value)
+
     lines = []
     for name in old.keys() | new.keys():
         label = FIELD_LABELS.get(name, name.replace("_", " "))
         if name in old and name in new:
-            lines.append(f"{label}: {_words(old[name])} → {_words(new[name])}")
+            lines.append(f"{label}: {words(name, old[name])} → {words(name, new[name])}")
         else:
-            lines.append(f"{label}: {_words(new[name] if name in new else old[name])}")
+            lines.append(f"{label}: {words(name, new[name] if name in new else old[name])}")
     return "\n".join(sorted(lines))  # in the order of their labels
+
+
+def _values(recorded: str | None) -> dict:
+    values = json.loads(recorded) if recorded else {}
+    return values if isinstance(values, dict) else {"value": values}
 
 
 @dataclass(frozen=True)
@@ -349,9 +361,14 @@ def events(session: Session, *, actor: Actor, entity: str | None = None, entity_
     if entity_id is not None:
         where = AuditFilter(**(where.__dict__ | {"entity_id": entity_id}))
     rows = session.execute(_filtered(where, limit)).mappings().all()
+    clinicians = {value for row in rows for side in (row["before"], row["after"])
+                  if side and '"clinician_id"' in side for value in [_values(side).get("clinician_id")]
+                  if isinstance(value, int)}
+    usernames = dict(session.execute(select(User.id, User.username).where(User.id.in_(clinicians))).all()) \
+        if clinicians else {}
     frame = pd.DataFrame(
-        [{**{k: row[k] for k in SHOWN if k != "changes"}, "changes": readable_changes(row["before"], row["after"])}
-         for row in rows],
+        [{**{k: row[k] for k in SHOWN if k != "changes"},
+          "changes": readable_changes(row["before"], row["after"], usernames)} for row in rows],
         columns=list(SHOWN),
     )
     frame["entity_id"] = frame["entity_id"].astype("Int64")

@@ -53,8 +53,10 @@ st.download_button("Download these rows (CSV)", _export, file_name="audit_trail.
 
 shown = events.copy()
 shown[["patient", "detail", "changes"]] = shown[["patient", "detail", "changes"]].fillna("")  # not "None"
+# A table cell shows one line: its fields are parted by semicolons there, and one per line for the chosen row below.
+in_table = shown.assign(changes=shown["changes"].str.replace("\n", "; "))
 picked = st.dataframe(  # text cells: shown literally, never as HTML or markdown
-    shown, hide_index=True, key="audit_table", on_select="rerun", selection_mode="single-row",
+    in_table, hide_index=True, key="audit_table", on_select="rerun", selection_mode="single-row",
     column_config={
         "id": st.column_config.NumberColumn("#", format="%d"),
         "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),
@@ -65,7 +67,7 @@ picked = st.dataframe(  # text cells: shown literally, never as HTML or markdown
 
 rows = picked.selection.rows if picked and picked.selection else []
 row = shown.iloc[rows[0] if rows else 0]
-st.subheader(f"Row {row['id']}" + ("" if rows else " (the newest; pick a row above to see another)"))
+st.header(f"Row {row['id']}" + ("" if rows else " (the newest; pick a row above to see another)"))
 st.text(f"{row['at']:%Y-%m-%d %H:%M:%S} UTC · {row['action']} of {row['entity']}"
         f"{'' if pd.isna(row['entity_id']) else ' ' + str(row['entity_id'])}"
         f"{' · patient ' + row['patient'] if row['patient'] else ''} · by {row['actor']}")

@@ -321,3 +321,10 @@ def test_audit_verify_prints_one_line_with_the_rows_checked_and_fails_naming_the
     assert main(["--url", database_url, "audit", "verify"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: audit trail broken at row {busy_clinic[5]} ")
+
+
+def test_a_clinician_reads_as_their_username_not_an_account_id(engine):
+    import_entries(engine, [dict(patient_id="C1", session_date="2025-02-03", pain_before=80, clinician="clin_x")])
+    with Session(engine) as session:
+        frame = audit.events(session, actor=ADMIN, where=AuditFilter(patient="C1"))
+    assert "clinician: clin_x" in frame["changes"].iloc[0].splitlines()
