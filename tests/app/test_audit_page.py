@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import io
 from datetime import date, timedelta
 
@@ -10,6 +9,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.media_file_storage import MediaFileStorageError
+from streamlit.testing.v1 import app_test
 
 from db import corrections
 from db.engine import make_engine, write_session
@@ -110,14 +111,32 @@ def test_a_from_date_after_the_to_date_says_so_instead_of_an_empty_table(admin):
     assert "audit_table" not in tables(admin)
 
 
+class RecordedMediaManager(MediaFileManager):
+    """AppTest's media manager, remembered: a download built on click is registered with it."""
+
+    instances: list[MediaFileManager] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        RecordedMediaManager.instances.append(self)
+
+
+@pytest.fixture(autouse=True)
+def recorded_media_managers(monkeypatch) -> None:
+    monkeypatch.setattr(app_test, "MediaFileManager", RecordedMediaManager)
+    monkeypatch.setattr(RecordedMediaManager, "instances", [])
+
+
 def deferred_download(at, key: str) -> str:
-    """Click a download button whose file is built on click; return the file's text."""
+    """Click a download button whose file is built on click, as the browser asks for it; return the file's text."""
     button = next(b for b in at.get("download_button") if key in b.proto.id)
     file_id = button.proto.deferred_file_id
-    for manager in (o for o in gc.get_objects() if isinstance(o, MediaFileManager)):
-        if file_id in manager._deferred_callables:
+    for manager in reversed(RecordedMediaManager.instances):  # the latest run first
+        try:
             url = manager.execute_deferred(file_id)
-            return manager._storage.get_file(url.rsplit("/", 1)[-1].split(".")[0]).content.decode("utf-8")
+        except MediaFileStorageError:  # an earlier run's manager: not this button
+            continue
+        return manager.read_file(url.rsplit("/", 1)[-1].split(".")[0]).content.decode("utf-8")
     raise AssertionError(f"no deferred file for download button {key!r}")
 
 
