@@ -105,6 +105,24 @@ class RecordedMediaStorage(MemoryMediaFileStorage):
 
 
 @pytest.fixture(autouse=True)
+def no_exception_after_any_run(request, monkeypatch) -> None:
+    """Fail a test at the first run of the app that shows an exception, whatever the test goes on to check.
+
+    A test that means to show one is marked `allow_app_exception`.
+    """
+    if request.node.get_closest_marker("allow_app_exception"):
+        return
+    original = AppTest._run
+
+    def run_and_check(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        assert not self.exception, [e.value for e in self.exception]
+        return result
+
+    monkeypatch.setattr(AppTest, "_run", run_and_check)
+
+
+@pytest.fixture(autouse=True)
 def recorded_media(monkeypatch) -> None:
     """Make each AppTest run keep its media store where download_content finds it (one test's stores only)."""
     monkeypatch.setattr(app_test, "MemoryMediaFileStorage", RecordedMediaStorage)
