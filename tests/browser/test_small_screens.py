@@ -23,18 +23,23 @@ MEASURE = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
   return {
     targets: [
-      ...all('.stButton button, .stFormSubmitButton button, .stDownloadButton button, [data-testid="stButtonGroup"] button, [data-testid="stSidebarNav"] a, [data-testid="stRadio"] label')
+      ...all('.stButton button, .stFormSubmitButton button, .stDownloadButton button, '
+             + '[data-testid="stButtonGroup"] button, [data-testid="stSidebarNav"] a, [data-testid="stRadio"] label')
         .map(e => [name(e), e.getBoundingClientRect().height]),
-      ...all('[data-testid=stTextInput], [data-testid=stNumberInput], [data-testid=stDateInput], [data-testid=stSelectbox], [data-testid=stMultiSelect]')
+      ...all('[data-testid=stTextInput], [data-testid=stNumberInput], [data-testid=stDateInput], '
+             + '[data-testid=stSelectbox], [data-testid=stMultiSelect]')
         .map(w => [name(w), field(w)]),
     ],
     body: Array.from(main.querySelectorAll('[data-testid="stMarkdownContainer"] p')).filter(shown)
-      .filter(p => !p.closest('[data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"], [data-testid="stMetricLabel"], [data-testid="stMetricValue"], [data-testid="stMetricDelta"], button, label'))
+      .filter(p => !p.closest('[data-testid="stCaptionContainer"], [data-testid="stWidgetLabel"], button, label, '
+                              + '[data-testid="stMetricLabel"], [data-testid="stMetricValue"], '
+                              + '[data-testid="stMetricDelta"]'))
       .map(p => [name(p), parseFloat(getComputedStyle(p).fontSize)]),
     chart: Array.from(document.querySelectorAll('.js-plotly-plot svg text')).filter(t => t.textContent.trim())
       .map(t => [t.textContent.trim().slice(0, 30), parseFloat(getComputedStyle(t).fontSize)]),
     toolbars: all('.modebar-btn').length,
-    sideways: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - document.documentElement.clientWidth,
+    sideways: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)
+              - document.documentElement.clientWidth,
   };
 }"""
 
