@@ -9,7 +9,7 @@ from dashboard import charts, report, resources
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.navigation import current_actor
 from dashboard.patient_picker import pick_patient
-from dashboard.text import literal
+from dashboard.text import literal, refusal
 from db import corrections
 from db.access import CLINICAL_WRITERS
 from db.engine import database_url, write_session
@@ -172,7 +172,7 @@ with st.form(f"correct_{session_id}"):
             with write_session(resources.engine()) as session:
                 corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry)
         except InvalidInput as refused:
-            st.error("Not saved. Please correct:\n\n" + "\n".join(f"- {p}" for p in refused.problems))
+            st.error(refusal(refused.problems))
         else:
             resources.clear_after_write()
             done(PAGE, f"Corrected session {number} of {literal(row['patient_id'])} ({entry.session_date}).")

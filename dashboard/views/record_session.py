@@ -8,7 +8,7 @@ from sqlmodel import Session
 from dashboard import charts, resources
 from dashboard.navigation import current_actor
 from dashboard.patient_picker import pick_patient
-from dashboard.text import literal
+from dashboard.text import literal, refusal
 from db import queries
 from db.engine import database_url, write_session
 from db.models import (
@@ -166,7 +166,7 @@ if submitted:
                 number = record_session(session, actor=actor, entry=entry, patient_name=patient_name).session_number
     except InvalidInput as refused:
         # A problem quotes the value typed (a body region, a muscle, an id): shown as typed, never as markdown.
-        st.error("Not saved. Please correct:\n\n" + "\n".join(f"- {literal(p)}" for p in refused.problems),
+        st.error(refusal(refused.problems),
                  icon="⚠️")
         if pain_scale == "nrs_10" and any(v is not None and 10 < v <= 100 for v in (pain_before, pain_after)):
             st.button("These are VAS values: switch the scale to VAS 0–100 mm", key="switch_to_vas",

@@ -25,7 +25,7 @@ st.dataframe(
     column_config={
         "username": "Username", "role": "Role", "display_name": "Name", "email": "E-mail",
         "patient_id": "Patient", "is_active": st.column_config.CheckboxColumn("Enabled"),
-        "locked_until": st.column_config.DatetimeColumn("Locked until"),
+        "locked_until": st.column_config.DatetimeColumn("Next password check waits until"),  # never a lock
         "last_login_at": st.column_config.DatetimeColumn("Last login"),
     },
 )
