@@ -166,8 +166,7 @@ if submitted:
                 number = record_session(session, actor=actor, entry=entry, patient_name=patient_name).session_number
     except InvalidInput as refused:
         # A problem quotes the value typed (a body region, a muscle, an id): shown as typed, never as markdown.
-        st.error(refusal(refused.problems),
-                 icon="⚠️")
+        st.error(refusal(refused.problems), icon="⚠️")
         if pain_scale == "nrs_10" and any(v is not None and 10 < v <= 100 for v in (pain_before, pain_after)):
             st.button("These are VAS values: switch the scale to VAS 0–100 mm", key="switch_to_vas",
                       on_click=switch_to_vas, icon=":material/swap_horiz:",
