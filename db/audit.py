@@ -184,9 +184,10 @@ def _patients_of(session: Session, entity: str, entity_ids: list[int | None]) ->
 
 
 def _moment(value: datetime) -> str:
-    """Return a time stamp as the canonical UTC text, to the microsecond (as both backends store it)."""
-    value = value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Return a time stamp as canonical UTC text, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (both backends keep microseconds)."""
+    if value.utcoffset() is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
 
 
 def _field(value) -> str:
@@ -197,9 +198,22 @@ def _field(value) -> str:
     return f"{len(text)}:{text}"
 
 
-def canonical(row: dict) -> str:
+def canonical(row) -> str:
     """Return the canonical text of an audit row's content: the CHAINED fields in order, each as `_field` gives."""
-    return "".join(_field(row[name]) for name in CHAINED)
+    return _canonical([row[name] for name in CHAINED])
+
+
+def _canonical(values: list) -> str:
+    """Return `canonical` of the CHAINED values in order (the first, `at`, the only time stamp among them)."""
+    moment = _moment(values[0])
+    parts = [f"{len(moment)}:{moment}"]
+    for value in values[1:]:
+        if value is None:
+            parts.append("-")
+        else:
+            text = str(value)
+            parts.append(f"{len(text)}:{text}")
+    return "".join(parts)
 
 
 def chain_hash(prev_hash: str, row: dict) -> str:
@@ -246,23 +260,25 @@ class ChainCheck:
 def verify_chain(session: Session, *, actor: Actor, batch: int = 10_000) -> ChainCheck:
     """Return whether every audit row, in id order, follows the one before and matches its own hash (admins)."""
     require_role(actor, ("admin",), "verify the audit trail")
-    columns = [AUDIT.c[name] for name in ("id", *CHAINED, "prev_hash", "row_hash")]
+    columns = [AUDIT.c[name] for name in ("id", "prev_hash", "row_hash", *CHAINED)]
     expected, checked, previous_id = GENESIS, 0, None
+    sha256 = hashlib.sha256
     result = session.execute(select(*columns).order_by(AUDIT.c.id).execution_options(yield_per=batch))
-    for row in result.mappings():
+    for row in result:
+        row_id, prev_hash, row_hash = row[0], row[1], row[2]
         checked += 1
-        after_what = f"row {previous_id}" if previous_id is not None else "the start of the trail"
-        if row["row_hash"] is None:
-            return ChainCheck(checked, expected, row["id"], f"row {row['id']} has no hash (written outside the app)")
-        if row["prev_hash"] != expected:
-            return ChainCheck(checked, expected, row["id"],
-                              f"row {row['id']} does not follow {after_what} (a row was removed, inserted or "
+        if row_hash is None:
+            return ChainCheck(checked, expected, row_id, f"row {row_id} has no hash (written outside the app)")
+        if prev_hash != expected:
+            after_what = f"row {previous_id}" if previous_id is not None else "the start of the trail"
+            return ChainCheck(checked, expected, row_id,
+                              f"row {row_id} does not follow {after_what} (a row was removed, inserted or "
                               "changed there)")
-        if chain_hash(expected, row) != row["row_hash"]:
-            return ChainCheck(checked, expected, row["id"],
-                              f"row {row['id']} was changed after it was written (its content does not match its "
+        if sha256((expected + _canonical(row[3:])).encode("utf-8")).hexdigest() != row_hash:
+            return ChainCheck(checked, expected, row_id,
+                              f"row {row_id} was changed after it was written (its content does not match its "
                               "hash)")
-        expected, previous_id = row["row_hash"], row["id"]
+        expected, previous_id = row_hash, row_id
     return ChainCheck(checked, expected)
 
 
