@@ -133,7 +133,7 @@ def make_engine(url: str | None = None, *, foreign_keys: bool = True) -> Engine:
 
 
 def _make_sqlite_transactional(engine: Engine, foreign_keys: bool) -> None:
-    # SQLAlchemy's documented recipe for pysqlite (see DESIGN.md section 7): take transaction control away from the
+    # SQLAlchemy's documented recipe for pysqlite (see docs/DESIGN.md section 7): take transaction control away from the
     # driver, and begin write units of work with BEGIN IMMEDIATE, because deferred read-then-write transactions
     # fail with "database is locked" under concurrent writers even with a busy timeout.
     @event.listens_for(engine, "connect")

@@ -1,10 +1,10 @@
-"""Export as a FHIR R4 Bundle (type collection): the `python -m db export FILE.json` of DESIGN.md section 5.
+"""Export as a FHIR R4 Bundle (type collection): the `python -m db export FILE.json` of docs/DESIGN.md section 5.
 
 Per session: one pain Observation (LOINC 72514-3 for the 0–10 NRS, 38214-3 for the 0–100 mm VAS, the value as
 stored on its own scale), one Procedure for the needling (the technique from the product's own CodeSystem, and CPT
 20560 or 20561 when the muscles treated are known) and one AdverseEvent per side effect. Every resource refers to a
 Patient that carries the pseudonymous id only: no names, no clinicians' notes (free text may name people).
-Codes follow REFERENCES.md ("Codes for interchange"); there is no SNOMED CT concept for dry needling, so none is
+Codes follow docs/REFERENCES.md ("Codes for interchange"); there is no SNOMED CT concept for dry needling, so none is
 invented. The Bundle is built from the interchange export's rows, so an export is audited once.
 """
 

@@ -1,4 +1,4 @@
-"""The interchange format of DESIGN.md section 5: read and validate files, import all rows or none, export.
+"""The interchange format of docs/DESIGN.md section 5: read and validate files, import all rows or none, export.
 
 Import is built for files of 100,000 rows: every row is validated first (all problems reported together), then
 the database is read in a few queries per thousands of patients, each row is classified as new, changed, unchanged
@@ -616,7 +616,7 @@ def import_sessions(
 ) -> ImportResult:
     """Write validated sessions in the caller's transaction: new ones inserted, changed ones updated, same ones left.
 
-    A session is identified by patient, date, technique and entry order (DESIGN.md section 5), so importing the
+    A session is identified by patient, date, technique and entry order (docs/DESIGN.md section 5), so importing the
     same file twice changes nothing. A session that was deleted in the app stays deleted (restore it instead).
     A session corrected in the app since it was last imported is a conflict: left as corrected, unless
     `take_file_values` is True or holds its session id. A `clinician` cell may name a clinician account, or a new

@@ -1,4 +1,4 @@
-"""SQLModel tables and the vocabularies of DESIGN.md section 2."""
+"""SQLModel tables and the vocabularies of docs/DESIGN.md section 2."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ class TreatmentSession(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     episode_id: int = Field(foreign_key="episodes.id", index=True)
-    # k in DESIGN.md section 3: date order within the episode, ties kept in entry (id) order.
+    # k in docs/DESIGN.md section 3: date order within the episode, ties kept in entry (id) order.
     session_number: int
     session_date: date
     technique: str = Field(max_length=16)

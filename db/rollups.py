@@ -4,7 +4,7 @@ A cell is what the page filters and groups by: the episode's technique, conditio
 and first month, and the session's technique and number (`OutcomeRollup`; `SafetyRollup` has the side-effect code
 instead of the number). Each roll-up row is the sum over the cell of `detail_rows`, one row per live session of an
 episode with a live first session, and nothing more; `detail_rows` holds the only definition of each measure, and
-it is built on DESIGN.md section 3 as in analytics.outcomes (tests hold them equal).
+it is built on docs/DESIGN.md section 3 as in analytics.outcomes (tests hold them equal).
 
 Keeping them current, inside each write's transaction: a write calls `touch(session, episode_ids)` (or
 `touch_patients`, when it may create episodes) before it changes anything (their contribution is noted), and

@@ -4,7 +4,7 @@ Run from the repo root as ``python -m sample_data.generate`` (writes ``sample_da
 ``generate`` to build larger data sets for benchmarks. Everything comes from one seeded numpy generator and no
 clock is read, so the same arguments always give byte-identical CSV.
 
-The numbers are invented but shaped after REFERENCES.md: baseline pain around 55-80 on the 0-100 scale,
+The numbers are invented but shaped after docs/REFERENCES.md: baseline pain around 55-80 on the 0-100 scale,
 improvement ``max_effect * (1 - exp(-k / tau))`` after k sessions (electrical > deep > superficial), drop-out of
 non-responders and of patients whose pain is already low, and side effects at the per-treatment rates of Brady
 et al. 2014 (soreness at 15 %, since trials report it far more often than Brady's "pain after").
@@ -26,7 +26,7 @@ from db.models import SIDE_EFFECTS
 SEED = 20261124
 CSV_PATH = Path(__file__).resolve().parent / "sessions.csv"
 
-# The interchange columns of DESIGN.md section 5, then the two documented extra columns: defined once, in db/.
+# The interchange columns of docs/DESIGN.md section 5, then the two documented extra columns: defined once, in db/.
 COLUMNS = INTERCHANGE_COLUMNS + EXTRA_COLUMNS
 
 TECHNIQUES = ["superficial", "deep", "electrical"]
@@ -143,7 +143,7 @@ TECHNIQUE_MODEL = {
     "electrical": (0.55, 1.6, 0.18, 0.80),
 }
 
-# Side-effect codes in DESIGN.md order (only those used for mild events) with per-treatment rates:
+# Side-effect codes in docs/DESIGN.md order (only those used for mild events) with per-treatment rates:
 # Brady et al. 2014, except soreness (trials report 29-91 % of patients; 15 % per treatment used here).
 SIDE_EFFECT_RATES = {
     "bleeding": 0.0465,
@@ -164,7 +164,7 @@ SIGNIFICANT_EVENTS = [  # (code, note), used in turn; none serious
     ("aggravation", "Pain much worse for 3 days, off work; GP visit"),
     ("soreness", "Severe soreness, could not work next day"),
 ]
-ALL_SIDE_EFFECT_CODES = list(SIDE_EFFECTS)  # taxonomy order, as DESIGN.md section 2 lists it
+ALL_SIDE_EFFECT_CODES = list(SIDE_EFFECTS)  # taxonomy order, as docs/DESIGN.md section 2 lists it
 
 COMMON_NOTES = [
     "Home exercises reviewed",

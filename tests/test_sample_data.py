@@ -33,7 +33,7 @@ CONDITIONS = {
     "hamstring_strain",
     "other",
 }
-SIDE_EFFECT_CODES = {  # DESIGN.md section 2
+SIDE_EFFECT_CODES = {  # docs/DESIGN.md section 2
     "bleeding",
     "bruising",
     "pain_during",

@@ -10,7 +10,7 @@ target_metadata = SQLModel.metadata
 
 
 def run_on(connection) -> None:
-    # render_as_batch lets ALTER-style migrations run on SQLite (DESIGN.md section 7).
+    # render_as_batch lets ALTER-style migrations run on SQLite (docs/DESIGN.md section 7).
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -38,7 +38,7 @@ PAGE_FILES = {
     "Deleted sessions": "deleted_sessions.py",
     "Log out": "logout.py",
 }
-# What each role may open, written out by hand (DESIGN.md section 1, issue 4); None is a visitor not logged in.
+# What each role may open, written out by hand (docs/DESIGN.md section 1, issue 4); None is a visitor not logged in.
 EXPECTED_PAGES: dict[str | None, list[str]] = {
     None: ["Log in"],
     "patient": ["My progress", "Log out"],

@@ -1,6 +1,6 @@
 """Tests that every read and write in db/ lets each role do exactly what it may, on every backend.
 
-The permissions are written out below by hand, from DESIGN.md section 1 and issue 4, not copied from
+The permissions are written out below by hand, from docs/DESIGN.md section 1 and issue 4, not copied from
 db.access: a change to the code's role constants that widens access makes these tests fail.
 """
 
@@ -35,6 +35,8 @@ OWN_RECORD = {CLINICIAN, ADMIN, PATIENT}  # PATIENT is linked to the record aske
 EXPECTED: dict[str, set[str]] = {
     "queries.technique_moments": AGGREGATES,
     "queries.responder_counts": AGGREGATES,
+    "queries.episode_last_pain": AGGREGATES,
+    "queries.safety_events": AGGREGATES,
     "queries.excluded_episodes": AGGREGATES,
     "queries.safety_counts": AGGREGATES,
     "queries.serious_events": AGGREGATES,
@@ -181,6 +183,8 @@ def _correction() -> object:
 CALLS: dict[str, Call] = {
     "queries.technique_moments": lambda s, a, c: queries.technique_moments(s, actor=a),
     "queries.responder_counts": lambda s, a, c: queries.responder_counts(s, actor=a),
+    "queries.episode_last_pain": lambda s, a, c: queries.episode_last_pain(s, actor=a),
+    "queries.safety_events": lambda s, a, c: queries.safety_events(s, actor=a),
     "queries.excluded_episodes": lambda s, a, c: queries.excluded_episodes(s, actor=a),
     "queries.safety_counts": lambda s, a, c: queries.safety_counts(s, actor=a),
     "queries.serious_events": lambda s, a, c: queries.serious_events(s, actor=a),

@@ -1,4 +1,4 @@
-"""Tests that `python -m db` imports, summarises and refuses as DESIGN.md section 5 says, on every backend."""
+"""Tests that `python -m db` imports, summarises and refuses as docs/DESIGN.md section 5 says, on every backend."""
 
 from __future__ import annotations
 

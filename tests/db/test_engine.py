@@ -1,4 +1,4 @@
-"""Tests that connections are set up for safe concurrent writers (DESIGN.md section 7), SQLite's in particular."""
+"""Tests that connections are set up for safe concurrent writers (docs/DESIGN.md section 7), SQLite's in particular."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
         page.goto(base_url)
         wait_for_app(page)
 
-Conventions (DESIGN.md section 7, "Real browser"): Playwright drives /usr/bin/chromium from Debian's `chromium`
+Conventions (docs/DESIGN.md section 7, "Real browser"): Playwright drives /usr/bin/chromium from Debian's `chromium`
 package (`scripts/install-system-packages.sh`); never `playwright install`, which downloads a browser build and
 fails here. The app runs headless on 127.0.0.1 on a free port, without file watcher or usage statistics; a page is
 ready when `stApp` is connected and its script state is `notRunning`.
