@@ -56,7 +56,7 @@ shown[["patient", "detail", "changes"]] = shown[["patient", "detail", "changes"]
 # A table cell shows one line: its fields are parted by semicolons there, and one per line for the chosen row below.
 in_table = shown.assign(changes=shown["changes"].str.replace("\n", "; "))
 picked = st.dataframe(  # text cells: shown literally, never as HTML or markdown
-    in_table, hide_index=True, key="audit_table", on_select="rerun", selection_mode="single-row",
+    in_table, hide_index=True, placeholder="", key="audit_table", on_select="rerun", selection_mode="single-row",
     column_config={
         "id": st.column_config.NumberColumn("#", format="%d"),
         "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"),

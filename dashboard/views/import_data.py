@@ -69,7 +69,7 @@ def _refused(refused: ImportRefused) -> None:
         f"Nothing was imported: {_plural(len(problems), 'problem')} in {literal(upload.name)}. Correct them in the "
         "file and upload it again.", icon=":material/error:",
     )
-    st.dataframe(problems, hide_index=True, key="import_problems")
+    st.dataframe(problems, hide_index=True, placeholder="", key="import_problems")
     st.download_button(
         "Download the problems (CSV)", interchange.table_bytes(problems, ".csv"), mime="text/csv",
         file_name="problems.csv", on_click="ignore", icon=":material/download:", key="import_problems_csv",
@@ -82,7 +82,7 @@ def _changes(plan: ImportResult) -> None:
     updates = table[~table["conflict"]]
     if not updates.empty:
         st.markdown(f"**{_plural(updates['row'].nunique(), 'stored session')} the file changes**, value by value:")
-        st.dataframe(updates[list(CHANGE_COLUMNS)].rename(columns=CHANGE_COLUMNS), hide_index=True,
+        st.dataframe(updates[list(CHANGE_COLUMNS)].rename(columns=CHANGE_COLUMNS), hide_index=True, placeholder="",
                      key="import_updates")
     conflicts = plan.conflicting_sessions()
     if conflicts:
@@ -93,7 +93,7 @@ def _changes(plan: ImportResult) -> None:
             icon=":material/warning:",
         )
         shown = table[table["conflict"]]
-        st.dataframe(shown[list(CHANGE_COLUMNS)].rename(columns=CHANGE_COLUMNS), hide_index=True,
+        st.dataframe(shown[list(CHANGE_COLUMNS)].rename(columns=CHANGE_COLUMNS), hide_index=True, placeholder="",
                      key="import_conflicts")
         labels = {sid: f"Row {changes[0].row}: {changes[0].patient_id} on {changes[0].session_date}"
                   for sid, changes in conflicts.items()}
@@ -110,7 +110,7 @@ if upload is not None:
     except ImportRefused as refused:
         _refused(refused)
     else:
-        st.subheader("Preview")
+        st.header("Preview")
         new, updated, unchanged, conflicted, deleted = st.columns(5)
         new.metric("New sessions", plan.inserted)
         updated.metric("Updated", plan.updated, help="Sessions already stored whose values the file corrects.")
@@ -126,7 +126,7 @@ if upload is not None:
         _changes(plan)
         preview = st.session_state["import_checked"][2]
         st.caption(f"The first {min(len(entries), PREVIEW_ROWS)} of {len(entries):,} rows of {literal(upload.name)}:")
-        st.dataframe(preview, hide_index=True, key="import_preview")
+        st.dataframe(preview, hide_index=True, placeholder="", key="import_preview")
         if not plan.inserted + plan.updated:
             st.info("Nothing to import: every session in this file is already stored as it is"
                     + (", or kept as corrected in the app." if plan.conflicts else "."))
@@ -147,7 +147,7 @@ if upload is not None:
                 st.session_state["import_done"] = f"Imported {literal(upload.name)}: {result.summary()}."
                 st.rerun()
 
-st.subheader("Export every session")
+st.header("Export every session")
 st.caption("The interchange file (CSV or Excel) imports back to identical data; the FHIR R4 Bundle is for "
            "registries and other systems (pseudonymous ids only, no notes). Every export is recorded in the audit "
            "trail.")
