@@ -12,6 +12,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
 
+from analytics import outcomes
 from analytics.comparison import as_levels, first_estimable, fit_mixed, recorded_covariates
 
 Z95 = float(stats.norm.ppf(0.975))
@@ -27,11 +28,12 @@ def episode_outcomes(improvement: pd.DataFrame) -> pd.DataFrame:
     """Return one row per episode with a follow-up: its clinician, technique, baseline and last improvement (points).
 
     The episode's clinician is the one who gave most of its sessions (the first session's on a tie); episodes
-    without a recorded clinician cannot be attributed and are left out, as are single-session episodes.
+    without a recorded clinician cannot be attributed and are left out, as are single-session episodes and those
+    with baseline 0 (as in every model: `outcomes.analysable`).
     """
     if "clinician" not in improvement:
         return pd.DataFrame(columns=["episode", "clinician", "technique", "baseline", "improvement"])
-    rows = improvement.sort_values(["episode_id", "session_number"])
+    rows = outcomes.analysable(improvement).sort_values(["episode_id", "session_number"])
     rows = rows.assign(clinician=rows["clinician"].fillna("").astype(str))
     seen = rows[rows["clinician"] != ""]
     counts = seen.groupby(["episode_id", "clinician"], sort=False).size().rename("n").reset_index()

@@ -1,4 +1,4 @@
-"""Adjusted comparison of techniques (DESIGN.md section 3): a mixed model on repeated measures and an ANCOVA.
+"""Adjusted comparison of techniques (docs/METHODS.md): a mixed model on repeated measures and an ANCOVA.
 
 Both take the per-session frame of `analytics.outcomes.cumulative_improvement` and return one row per technique
 against a reference technique: the adjusted difference in pain in points of the 0–100 scale (negative = less pain
@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from analytics import outcomes
 
 DEFAULT_REFERENCE = "superficial"  # the least invasive technique, as in trials of deep vs superficial needling
 MIN_EPISODES_PER_CELL = 5  # a technique's episodes needed at a session number for it to keep its own level
@@ -112,12 +114,15 @@ def as_levels(values: pd.Series) -> pd.Series:
 
 
 def model_frame(improvement: pd.DataFrame) -> pd.DataFrame:
-    """Return the sessions the models use: episodes with a follow-up (k ≥ 2), with model-friendly columns.
+    """Return the sessions the models use: episodes with a baseline above 0 and a follow-up (k ≥ 2).
 
-    A single-session episode has no follow-up pain and is left out. Each episode keeps the technique of its
-    first session throughout (as intention to treat), so a patient who switches stays in their starting group.
-    Episodes with baseline 0 are kept: the models work in points, which are defined for them.
+    The episodes are those of every responder figure (`outcomes.analysable`, then a follow-up), and those the
+    page's count of left-out episodes names: a single-session episode has no follow-up pain, and one with
+    baseline 0 had no pain to improve (it is treated for something else) and would pull the comparison of
+    improvement towards 0. Each episode keeps the technique of its first session throughout (as intention to
+    treat), so a patient who switches stays in their starting group.
     """
+    improvement = outcomes.analysable(improvement)
     sessions = improvement.groupby("episode_id")["session_number"].transform("size")
     rows = improvement[sessions >= 2]
     frame = pd.DataFrame(
@@ -221,7 +226,7 @@ def mixed_model_comparison(improvement: pd.DataFrame, reference: str | None = No
     if reference not in set(follow_up["technique"]):
         return _empty([f"no follow-up sessions with the reference technique {reference}"])
     follow_up["session"] = _session_levels(follow_up)
-    # Session number is categorical, not a number: the improvement curve rises and then flattens (DESIGN.md,
+    # Session number is categorical, not a number: the improvement curve rises and then flattens (the
     # technique curve), so a straight line in k would misfit both the curve and the technique × session
     # interaction. Sum (deviation) coding makes the technique coefficient the technique difference averaged
     # over the session levels with equal weight, one number per technique whatever the drop-out pattern.
@@ -290,7 +295,8 @@ def comparison_sentence(table: pd.DataFrame) -> str:
         "removes only the differences it measures and the rest may reflect who received each technique."
     )
     if table.empty:
-        return "There are not enough patients with follow-up sessions in two techniques to compare them. " + caveat
+        return ("There are not enough episodes of care with follow-up sessions in two techniques to compare them. "
+                + caveat)
     model = table["model"].iloc[0]
     what = "over their follow-up sessions" if model == MIXED else "at their last session"
     reference = table["reference"].iloc[0]
@@ -306,7 +312,7 @@ def comparison_sentence(table: pd.DataFrame) -> str:
         verdict = ", too uncertain to tell apart from the reference" if row.ci95_low <= 0 <= row.ci95_high else ""
         parts.append(
             f"{headline} (95 % CI {_difference_text(row.ci95_low, row.ci95_high)}; {_p_text(row.p_value)}; "
-            f"{row.patients} patients, {row.sessions} sessions){verdict}"
+            f"{row.patients} episodes of care, {row.sessions} sessions){verdict}"
         )
     return f"Compared with {reference} dry needling and adjusted for {adjusted} ({model}), " + "; ".join(parts) + (
         ". " + caveat

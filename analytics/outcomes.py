@@ -1,6 +1,8 @@
-"""The outcome definitions of DESIGN.md section 3, one function each: DataFrames in, DataFrames out."""
+"""The outcome definitions (docs/METHODS.md), one function each: DataFrames in, DataFrames out."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,8 +15,11 @@ MODERATE_PCT = 30
 SUBSTANTIAL_PCT = 50
 IMMPACT_BANDS = {MINIMAL_PCT: "minimal", MODERATE_PCT: "moderate", SUBSTANTIAL_PCT: "substantial"}
 RESPONDER_THRESHOLDS = (MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT)
-DEFAULT_MCID_POINTS = 20.0
-SMALL_GROUP = 10  # fewer patients than this at a curve point is flagged as small
+DEFAULT_MCID_POINTS = 20.0  # absolute MCID on 0–100: 2 points of the 0–10 NRS (Farrar 2001; Ostelo 2008)
+# Below this baseline one step of the 0–10 scale is a large share of it (2 -> 1 is 50 %), so a percent alone
+# does not classify a responder: 4 of 10 is where pain is usually graded moderate rather than mild.
+DEFAULT_MIN_BASELINE_POINTS = 40.0
+SMALL_GROUP = 10  # fewer episodes than this at a curve point is flagged as small
 
 SCALE_FACTOR = {"vas_100": 1.0, "nrs_10": 10.0}  # to the 0–100 scale on which everything is analysed
 
@@ -29,6 +34,38 @@ SUMMARY_COLUMNS = [
     "ci95_high_pct",
 ]
 MOMENT_COLUMNS = ["technique", "session_number", "n", "sum_pain", "sum_points", "sum_pct", "sumsq_pct"]
+
+
+@dataclass(frozen=True)
+class ResponderRule:
+    """How an improvement is classified as reaching a threshold: the percent, judged a second way (IMMPACT).
+
+    An episode reaches t % when its improvement is at least t % of its baseline and, if the baseline is below
+    `min_baseline_points`, also at least `mcid_points` points. Both are on the 0–100 scale.
+    """
+
+    mcid_points: float = DEFAULT_MCID_POINTS
+    min_baseline_points: float = DEFAULT_MIN_BASELINE_POINTS
+
+    def reaches(self, pct, points, baseline, threshold: float):
+        """Return whether improvements (percent, points, baseline: scalars or arrays) reach `threshold` %."""
+        pct, points, baseline = (np.asarray(v, dtype=float) for v in (pct, points, baseline))
+        with np.errstate(invalid="ignore"):  # NaN percent (baseline 0) never reaches anything
+            by_points = (baseline >= self.min_baseline_points) | (points >= self.mcid_points)
+            return (pct >= threshold) & by_points
+
+    def sentence(self) -> str:
+        """Return the rule in words, for the pages and the methods."""
+        return (
+            f"A responder reaches the percent threshold (15, 30 or 50 % less pain than at the first session); when "
+            f"the first session's pain was below {self.min_baseline_points:g} of 100 ({self.min_baseline_points / 10:g}"
+            f" of 10), the improvement must also be at least {self.mcid_points:g} points "
+            f"({self.mcid_points / 10:g} on 0–10, the absolute minimal clinically important difference), because "
+            f"at low pain one step of the scale is a large percentage (2 to 1 of 10 is 50 %)."
+        )
+
+
+DEFAULT_RULE = ResponderRule()
 
 
 def to_points(pain: pd.Series, scale: pd.Series) -> pd.Series:
@@ -115,7 +152,7 @@ def technique_curve(moments: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_table(curve: pd.DataFrame) -> pd.DataFrame:
-    """Return the contract summary table of DESIGN.md section 5: the curve's columns, rounded to 2 decimals."""
+    """Return the `python -m db summary` table: the curve's contract columns, rounded to 2 decimals."""
     return curve[SUMMARY_COLUMNS].round(2)
 
 
@@ -133,25 +170,86 @@ def responder_table(counts: pd.DataFrame) -> pd.DataFrame:
     return out[["technique", "threshold_pct", "patients", "responders", "share", "ci95_low", "ci95_high"]]
 
 
-def responder_counts(improvement: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS) -> pd.DataFrame:
-    """Return, per technique and threshold, episodes and responders at each episode's last session.
+LAST_COLUMNS = ["episode_id", "technique", "sessions", "baseline_points", "improvement_points", "improvement_pct"]
 
-    Episodes with a single session have no follow-up (their outcome is unknown, not "no improvement") and are
-    left out, as are those with baseline 0; `excluded_episodes` counts both.
+
+def episode_last(improvement: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per episode: its technique, sessions, baseline and improvement at its last session.
+
+    `improvement` is `cumulative_improvement`'s frame; the database builds the same rows with `last_from_pain`.
     """
-    last = improvement[improvement["baseline_points"] > 0].groupby("episode_id").tail(1)
-    last = last[last["session_number"] > 1]
+    last = improvement.groupby("episode_id", sort=False).tail(1)
+    return pd.DataFrame(
+        {
+            "episode_id": last["episode_id"].to_numpy(),
+            "technique": last["episode_technique"].to_numpy(),
+            "sessions": last["session_number"].astype(int).to_numpy(),
+            "baseline_points": last["baseline_points"].to_numpy(float),
+            "improvement_points": last["improvement_points"].to_numpy(float),
+            "improvement_pct": last["improvement_pct"].to_numpy(float),
+        },
+        columns=LAST_COLUMNS,
+    )
+
+
+def last_from_pain(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Return `episode_last`'s rows from raw pain: `episode_id, technique, sessions, baseline_scale, baseline_pain,
+    last_scale, last_pain` (the first and the last session's scale and pain as entered), one row per episode."""
+    baseline = to_points(episodes["baseline_pain"], episodes["baseline_scale"])
+    points = baseline - to_points(episodes["last_pain"], episodes["last_scale"])
+    return pd.DataFrame(
+        {
+            "episode_id": episodes["episode_id"].to_numpy(),
+            "technique": episodes["technique"].to_numpy(),
+            "sessions": episodes["sessions"].astype(int).to_numpy(),
+            "baseline_points": baseline.to_numpy(float),
+            "improvement_points": points.to_numpy(float),
+            "improvement_pct": (100.0 * points / baseline.where(baseline > 0)).to_numpy(float),
+        },
+        columns=LAST_COLUMNS,
+    )
+
+
+def followed_up(last: pd.DataFrame) -> pd.DataFrame:
+    """Return the episodes every responder figure counts: a baseline above 0 and at least one follow-up session.
+
+    A single-session episode's outcome is unknown, not "no improvement"; with baseline 0 the percent is undefined.
+    Both are counted by `excluded_episodes` instead.
+    """
+    return last[(last["baseline_points"] > 0) & (last["sessions"] > 1)]
+
+
+def count_responders(last: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS, rule: ResponderRule = DEFAULT_RULE
+                     ) -> pd.DataFrame:
+    """Return, per technique and threshold, the followed-up episodes and the responders among them (`rule`)."""
+    last = followed_up(last)
     rows = [
         {
             "technique": technique,
             "threshold_pct": threshold,
             "patients": len(group),
-            "responders": int((group["improvement_pct"] >= threshold).sum()),
+            "responders": int(rule.reaches(group["improvement_pct"], group["improvement_points"],
+                                           group["baseline_points"], threshold).sum()),
         }
-        for technique, group in last.groupby("episode_technique")
+        for technique, group in last.groupby("technique")
         for threshold in thresholds
     ]
     return pd.DataFrame(rows, columns=["technique", "threshold_pct", "patients", "responders"])
+
+
+def responder_counts(improvement: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS,
+                     rule: ResponderRule = DEFAULT_RULE) -> pd.DataFrame:
+    """Return, per technique and threshold, episodes and responders at each episode's last session.
+
+    The `patients` column counts episodes of care (its name is the contract's). Only followed-up episodes count
+    (see `followed_up`); `excluded_episodes` counts the others.
+    """
+    return count_responders(episode_last(improvement), thresholds, rule)
+
+
+def analysable(improvement: pd.DataFrame) -> pd.DataFrame:
+    """Return the sessions of episodes with a baseline above 0: the episodes every percentage and model uses."""
+    return improvement[improvement["baseline_points"] > 0]
 
 
 EXCLUDED_BASELINE_ZERO = "baseline pain 0: percent improvement undefined"
@@ -159,7 +257,7 @@ EXCLUDED_SINGLE_SESSION = "a single session: no follow-up yet"
 
 
 def excluded_episodes(improvement: pd.DataFrame) -> pd.DataFrame:
-    """Return, per technique and reason, the episodes left out of responder shares and models.
+    """Return, per technique and reason, the episodes left out of responder figures and models.
 
     Baseline 0 (no percentage; left out of every percentage) comes first; single-session episodes with a
     baseline above 0 are counted under the second reason.
@@ -189,9 +287,15 @@ def side_effect_rates(counts: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFr
     return out.sort_values(["technique", "per_100_sessions"], ascending=[True, False]).reset_index(drop=True)
 
 
-def improvement_band(pct: float) -> str | None:
-    """Return the IMMPACT band an improvement in percent reaches ('substantial', …), or None below 15 %."""
-    reached = [label for threshold, label in IMMPACT_BANDS.items() if pct >= threshold]
+def improvement_band(pct: float, points: float | None = None, baseline: float | None = None,
+                     rule: ResponderRule = DEFAULT_RULE) -> str | None:
+    """Return the IMMPACT band an improvement reaches under `rule` ('substantial', …), or None below 15 %.
+
+    Without `points` and `baseline` the percent alone decides (as for a baseline of at least the rule's minimum).
+    """
+    points = np.inf if points is None else points
+    baseline = np.inf if baseline is None else baseline
+    reached = [label for threshold, label in IMMPACT_BANDS.items() if rule.reaches(pct, points, baseline, threshold)]
     return reached[-1] if reached else None
 
 
@@ -214,7 +318,7 @@ def progress_sentence(improvement: pd.DataFrame, *, to_patient: bool = True) -> 
     if pct < 0:
         return f"{whose} is {abs(pct):.0f} % higher than at {first}."
     sentence = f"{whose} is {pct:.0f} % lower than at {first}."
-    band = improvement_band(pct)
+    band = improvement_band(pct, float(last["improvement_points"]), float(last["baseline_points"]))
     if band == "substantial":
         sentence += " That is a substantial improvement."
     elif band == "moderate":

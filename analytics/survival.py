@@ -1,8 +1,9 @@
-"""Time to response: sessions until the first ≥ 30 % improvement, as Kaplan–Meier curves per technique.
+"""Time to response: sessions until an episode first reaches a threshold, as Kaplan–Meier curves per technique.
 
-Patients who stop coming before they respond are censored at their last session, not counted as failures: the
-curve estimates the share who would have responded by session k had they all kept coming. This is where a clinic
-checks the claim that positive results are usually evident in 2 to 4 sessions (REFERENCES.md).
+Episodes that stop before they respond are censored at their last session, not counted as failures: the curve
+estimates the share who would have responded by session k had they all kept coming (if stopping is unrelated to
+how they would have fared). This is where a clinic checks the claim that positive results are usually evident in
+2 to 4 sessions, and the one definition of "reached by session k" (`reached_table`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from analytics.outcomes import MODERATE_PCT
+from analytics.outcomes import DEFAULT_RULE, MODERATE_PCT, RESPONDER_THRESHOLDS, ResponderRule, analysable
 
 Z95 = float(stats.norm.ppf(0.975))
 TIME_COLUMNS = ["episode_id", "technique", "sessions", "responded"]
@@ -21,16 +22,20 @@ CURVE_COLUMNS = [
     "responded_share",
 ]
 MEDIAN_COLUMNS = ["technique", "patients", "responses", "median_sessions", "median_ci95_low", "median_ci95_high"]
+REACHED_COLUMNS = ["technique", "threshold_pct", "session_number", "at_risk", "events", "reached", "ci95_low",
+                   "ci95_high"]
 
 
-def time_to_response(improvement: pd.DataFrame, threshold_pct: float = MODERATE_PCT) -> pd.DataFrame:
-    """Return per episode the session number of the first improvement ≥ threshold, or the last session if censored.
+def time_to_response(improvement: pd.DataFrame, threshold_pct: float = MODERATE_PCT,
+                     rule: ResponderRule = DEFAULT_RULE) -> pd.DataFrame:
+    """Return per episode the session number at which it first reached the threshold, or its last session if censored.
 
-    `responded` is True for an event (reached the threshold) and False for a censored episode. Episodes with
-    baseline 0 have no percent improvement and are left out.
+    `responded` is True for an event (reached the threshold, classified by `rule` as every responder figure is)
+    and False for a censored episode. Episodes with baseline 0 have no percent improvement and are left out.
     """
-    rows = improvement[improvement["baseline_points"] > 0].sort_values(["episode_id", "session_number"])
-    reached = rows[rows["improvement_pct"] >= threshold_pct].groupby("episode_id")["session_number"].min()
+    rows = analysable(improvement).sort_values(["episode_id", "session_number"])
+    hit = rule.reaches(rows["improvement_pct"], rows["improvement_points"], rows["baseline_points"], threshold_pct)
+    reached = rows[hit].groupby("episode_id")["session_number"].min()
     episodes = rows.groupby("episode_id").agg(
         technique=("episode_technique", "first"), last=("session_number", "max")
     )
@@ -136,3 +141,40 @@ def median_sessions(times: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in MEDIAN_COLUMNS}).astype(
         {"technique": str, "patients": int, "responses": int}
     )
+
+
+def reached_table(improvement: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS,
+                  rule: ResponderRule = DEFAULT_RULE) -> pd.DataFrame:
+    """Return the Kaplan–Meier share of episodes that reached each threshold by session k, for k ≥ 2.
+
+    One row per technique (of the episode's first session), threshold and session number from 2 to the last one
+    with an episode at risk: `at_risk` and `events` at k, `reached` = 1 − S(k) and its 95 % interval, the log–log
+    Greenwood interval of S turned round (NaN where S = 0, as it is undefined there). Not rounded.
+    """
+    frames = []
+    for threshold in thresholds:
+        curve = kaplan_meier(time_to_response(improvement, threshold, rule))
+        curve = curve[curve["session_number"] >= 2]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "technique": curve["technique"],
+                    "threshold_pct": threshold,
+                    "session_number": curve["session_number"].astype(int),
+                    "at_risk": curve["at_risk"].astype(int),
+                    "events": curve["responses"].astype(int),
+                    "reached": 1.0 - curve["survival"].astype(float),
+                    "ci95_low": 1.0 - curve["ci95_high"].astype(float),
+                    "ci95_high": 1.0 - curve["ci95_low"].astype(float),
+                }
+            )
+        )
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=REACHED_COLUMNS)
+    shares = ["reached", "ci95_low", "ci95_high"]
+    table[shares] = table[shares].astype(float).clip(0.0, 1.0)  # 1 − S can fall a rounding error below 0
+    return table[REACHED_COLUMNS].sort_values(["technique", "threshold_pct", "session_number"], ignore_index=True)
+
+
+def reached_summary(improvement: pd.DataFrame, rule: ResponderRule = DEFAULT_RULE) -> pd.DataFrame:
+    """Return the `python -m db summary --reached` table: `reached_table` at 15, 30 and 50 %, to 4 decimals."""
+    return reached_table(improvement, RESPONDER_THRESHOLDS, rule).round({"reached": 4, "ci95_low": 4, "ci95_high": 4})

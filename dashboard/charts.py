@@ -114,7 +114,7 @@ def patient_progress_figure(improvement: pd.DataFrame) -> go.Figure:
 def technique_curve_figure(curve: pd.DataFrame) -> go.Figure:
     """Return mean cumulative improvement (%) by session number per technique, with 95 % interval ribbons.
 
-    Points with fewer than 10 patients are drawn hollow; the hover shows the number of patients.
+    Points with fewer than 10 episodes are drawn hollow; the hover shows the number of episodes of care.
     """
     fig = go.Figure()
     _add_bands(fig)
@@ -140,7 +140,7 @@ def technique_curve_figure(curve: pd.DataFrame) -> go.Figure:
                 customdata=rows[["patients", "ci95_low_pct", "ci95_high_pct"]].to_numpy(),
                 hovertemplate=(
                     "%{y:.1f} % (95 % CI %{customdata[1]:.1f} to %{customdata[2]:.1f}), "
-                    "%{customdata[0]} patients<extra>" + TECHNIQUE_LABELS[technique] + "</extra>"
+                    "%{customdata[0]} episodes<extra>" + TECHNIQUE_LABELS[technique] + "</extra>"
                 ),
             )
         )
@@ -169,11 +169,11 @@ def responder_figure(responders: pd.DataFrame) -> go.Figure:
                     arrayminus=100 * (rows["share"] - rows["ci95_low"]),
                 ),
                 customdata=rows[["responders", "patients"]].to_numpy(),
-                hovertemplate="%{y:.0f} % (%{customdata[0]} of %{customdata[1]} patients)<extra></extra>",
+                hovertemplate="%{y:.0f} % (%{customdata[0]} of %{customdata[1]} episodes)<extra></extra>",
             )
         )
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title_text="Patients reaching the improvement (%)", range=[0, 100])
+    fig.update_yaxes(title_text="Episodes reaching the improvement (%)", range=[0, 100])
     fig.update_xaxes(title_text="Improvement at the last session")
     return _layout(fig, height=380, hovermode="closest")
 

@@ -7,17 +7,23 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analytics.outcomes import MINIMAL_PCT, MODERATE_PCT, SMALL_GROUP, SUBSTANTIAL_PCT
+from analytics.safety import BOYCE_2020, BRADY_2014
 from dashboard.charts import TECHNIQUE_COLORS, _layout, _rgba
 from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 
 MODEL_SYMBOLS = {"mixed model": "circle", "ANCOVA": "diamond"}
 NEUTRAL, HIGHLIGHT = "#777777", "#D55E00"  # Okabe–Ito grey-ish and vermillion, for clinicians
 PUBLISHED_SYMBOLS = ("diamond-open", "x-thin-open", "star-open")
-CLAIM_SESSIONS = (2, 4)  # "positive results usually evident in 2 to 4 sessions" (REFERENCES.md)
+CLAIM_SESSIONS = (2, 4)  # "positive results usually evident in 2 to 4 sessions" (docs/REFERENCES.md)
 MIN_HALF_SPAN = 10.0  # points either side of the clinic mean a caterpillar axis always shows: tiny spreads look tiny
 
 
+ALL_TECHNIQUES = "all"  # the pooled rows of the safety tables
+
+
 def _label(technique: str) -> str:
+    if technique == ALL_TECHNIQUES:
+        return "All techniques"
     return TECHNIQUE_LABELS.get(technique, str(technique))
 
 
@@ -75,7 +81,7 @@ def comparison_forest_figure(comparison: pd.DataFrame) -> go.Figure:
                     customdata=part[["ci95_low", "ci95_high", "p_value", "patients", "sessions"]].to_numpy(),
                     hovertemplate=(
                         "%{x:+.1f} points (95 % CI %{customdata[0]:.1f} to %{customdata[1]:.1f}), "
-                        "p = %{customdata[2]:.3f}<br>%{customdata[3]} patients, %{customdata[4]} sessions"
+                        "p = %{customdata[2]:.3f}<br>%{customdata[3]} episodes, %{customdata[4]} sessions"
                         "<extra></extra>"
                     ),
                 )
@@ -91,7 +97,7 @@ def comparison_forest_figure(comparison: pd.DataFrame) -> go.Figure:
 
 
 def responder_curve_figure(curve: pd.DataFrame) -> go.Figure:
-    """Return the cumulative responder curves: share of patients with ≥ x % improvement, one line per technique."""
+    """Return the cumulative responder curves: share of episodes with ≥ x % improvement, one line per technique."""
     fig = go.Figure()
     for threshold, name in ((MINIMAL_PCT, "minimal"), (MODERATE_PCT, "important"), (SUBSTANTIAL_PCT, "substantial")):
         fig.add_vline(
@@ -105,17 +111,17 @@ def responder_curve_figure(curve: pd.DataFrame) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=rows["threshold_pct"], y=100 * rows["share"], mode="lines", line_shape="hv",
-                name=f"{_label(technique)} ({int(rows['patients'].iloc[0])} patients)", legendgroup=technique,
+                name=f"{_label(technique)} ({int(rows['patients'].iloc[0])} episodes)", legendgroup=technique,
                 line=dict(color=color, width=3),
                 customdata=rows[["responders", "patients"]].to_numpy(),
                 hovertemplate=(
-                    "≥ %{x} %: %{y:.0f} % of patients (%{customdata[0]} of %{customdata[1]})<extra>"
+                    "≥ %{x} %: %{y:.0f} % of episodes (%{customdata[0]} of %{customdata[1]})<extra>"
                     + _label(technique) + "</extra>"
                 ),
             )
         )
     fig.update_xaxes(title_text="Improvement at the last session, at least (%)", range=[0, 100], dtick=10)
-    fig.update_yaxes(title_text="Patients reaching it (%)", range=[0, 102])
+    fig.update_yaxes(title_text="Episodes reaching it (%)", range=[0, 102])
     return _layout(fig, height=440)
 
 
@@ -124,7 +130,7 @@ def kaplan_meier_figure(curves: pd.DataFrame, medians: pd.DataFrame | None = Non
 
     `curves` comes from analytics.survival.kaplan_meier, `medians` (optional) from median_sessions: the median
     is named in the legend. The 2–4 session window of the technique's claim is shaded; points with fewer than
-    10 patients at risk are hollow.
+    10 episodes at risk are hollow.
     """
     fig = go.Figure()
     fig.add_vrect(
@@ -186,7 +192,7 @@ def clinician_caterpillar_figure(benchmark: pd.DataFrame) -> go.Figure:
             customdata=rows[["patients", "ci95_low", "ci95_high"]].to_numpy(),
             hovertemplate=(
                 "%{y}: %{x:.1f} points (95 % CI %{customdata[1]:.1f} to %{customdata[2]:.1f}), "
-                "%{customdata[0]} patients<extra></extra>"
+                "%{customdata[0]} episodes<extra></extra>"
             ),
             showlegend=False,
         )
@@ -233,24 +239,25 @@ def clinician_funnel_figure(funnel: pd.DataFrame) -> go.Figure:
         go.Scatter(
             x=funnel["patients"], y=funnel["adjusted_mean"], mode="markers+text", text=funnel["clinician"],
             textposition="top center", name="Clinicians", marker=dict(size=12, color=colors),
-            hovertemplate="%{text}: %{y:.1f} points, %{x} patients<extra></extra>",
+            hovertemplate="%{text}: %{y:.1f} points, %{x} episodes<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="Patients (caseload)")
+    fig.update_xaxes(title_text="Episodes of care (caseload)")
     fig.update_yaxes(title_text="Adjusted mean improvement (points)")
     return _layout(fig, height=440, hovermode="closest")
 
 
 def safety_comparison_figure(comparison: pd.DataFrame) -> go.Figure:
-    """Return side effects per 100 sessions by type for each technique (bars, Wilson error bars) beside published rates.
+    """Return mild side effects per 100 sessions by type for each technique and all (bars with exact Poisson error
+    bars) beside the published events per 100 treatments (open markers).
 
-    `comparison` comes from analytics.safety.safety_vs_published; published figures are open markers.
+    `comparison` comes from analytics.safety.safety_vs_published.
     """
     fig = go.Figure()
     is_published = comparison["published"].astype(bool)
     clinic, published = comparison[~is_published], comparison[is_published]
     order = comparison.groupby("code")["per_100"].max().sort_values().index.tolist()
-    names = [("Any side effect" if c == "any" else SIDE_EFFECTS.get(c, c)) for c in order]
+    names = [("Any mild side effect" if c == "any" else SIDE_EFFECTS.get(c, c)) for c in order]
     for technique in _techniques(clinic.rename(columns={"source": "technique"})) if not clinic.empty else []:
         rows = clinic[clinic["source"] == technique].set_index("code").reindex(order)
         fig.add_trace(
@@ -261,7 +268,9 @@ def safety_comparison_figure(comparison: pd.DataFrame) -> go.Figure:
                     type="data", symmetric=False, array=rows["ci95_high"] - rows["per_100"],
                     arrayminus=rows["per_100"] - rows["ci95_low"], thickness=1.2,
                 ),
-                hovertemplate="%{x:.1f} per 100 sessions<extra>" + _label(technique) + "</extra>",
+                customdata=rows[["ci95_low", "ci95_high"]].to_numpy(),
+                hovertemplate=("%{x:.2f} events per 100 sessions (95 % CI %{customdata[0]:.2f} to "
+                               "%{customdata[1]:.2f})<extra>" + _label(technique) + "</extra>"),
             )
         )
     for symbol, (source, rows) in zip(PUBLISHED_SYMBOLS, published.groupby("source", sort=False), strict=False):
@@ -270,9 +279,61 @@ def safety_comparison_figure(comparison: pd.DataFrame) -> go.Figure:
             go.Scatter(
                 y=names, x=rows["per_100"], mode="markers", name=source.split(",")[0] + " (published)",
                 marker=dict(symbol=symbol, size=12, color="black", line=dict(width=2)),
-                hovertemplate="%{x:.2f} per 100 treatments<extra>" + source + "</extra>",
+                hovertemplate="%{x:.2f} events per 100 treatments<extra>" + source + "</extra>",
             )
         )
     fig.update_layout(barmode="group")
-    fig.update_xaxes(title_text="Mild side effects per 100 sessions (published: per 100 treatments)")
-    return _layout(fig, height=max(320, 80 + 55 * len(order)), hovermode="closest")
+    fig.update_xaxes(title_text="Mild side effects: events per 100 sessions (published: per 100 treatments)")
+    return _layout(fig, height=max(320, 80 + 70 * len(order)), hovermode="closest")
+
+
+def serious_comparison_figure(comparison: pd.DataFrame) -> go.Figure:
+    """Return significant-or-serious side effects per 100 sessions per technique and all, with exact Poisson
+    intervals, beside Boyce's rate (with its interval) and Brady's upper bound (a bar from 0: no event was seen).
+
+    `comparison` comes from analytics.safety.serious_vs_published.
+    """
+    fig = go.Figure()
+    if comparison.empty:
+        return _layout(fig, height=300, hovermode="closest")
+    rows = comparison[comparison["severity"] == "significant or serious"].reset_index(drop=True)
+    published = rows["source"].isin([BRADY_2014, BOYCE_2020])
+    labels = [(s.split(",")[0] + " (published)") if p else _label(s)
+              for s, p in zip(rows["source"], published, strict=True)]
+    clinic = rows[~published & ~rows["bound"].astype(bool)]
+    fig.add_trace(
+        go.Scatter(
+            x=clinic["per_100"], y=[labels[i] for i in clinic.index], mode="markers", name="This clinic",
+            marker=dict(size=12, color=[_color(t) for t in clinic["source"]]),
+            error_x=dict(type="data", symmetric=False, array=clinic["ci95_high"] - clinic["per_100"],
+                         arrayminus=clinic["per_100"] - clinic["ci95_low"], thickness=2, width=6),
+            customdata=clinic[["events", "sessions", "ci95_low", "ci95_high"]].to_numpy(),
+            hovertemplate=("%{x:.3f} per 100 sessions (95 % CI %{customdata[2]:.3f} to %{customdata[3]:.3f}): "
+                           "%{customdata[0]} in %{customdata[1]} sessions<extra></extra>"),
+        )
+    )
+    rate = rows[published & ~rows["bound"].astype(bool)]
+    fig.add_trace(
+        go.Scatter(
+            x=rate["per_100"], y=[labels[i] for i in rate.index], mode="markers", name="Published rate",
+            marker=dict(size=12, symbol="diamond-open", color="black", line=dict(width=2)),
+            error_x=dict(type="data", symmetric=False, array=rate["ci95_high"] - rate["per_100"],
+                         arrayminus=rate["per_100"] - rate["ci95_low"], thickness=2, width=6, color="black"),
+            customdata=rate[["events", "sessions"]].to_numpy(),
+            hovertemplate="%{x:.3f} per 100 treatments: %{customdata[0]} in %{customdata[1]}<extra></extra>",
+        )
+    )
+    bound = rows[rows["bound"].astype(bool)]
+    fig.add_trace(
+        go.Bar(
+            x=bound["per_100"], y=[labels[i] for i in bound.index], orientation="h", name="Published upper bound",
+            marker=dict(color="rgba(0,0,0,0.12)", line=dict(color="black", width=1.5)), width=0.35,
+            customdata=bound[["sessions"]].to_numpy(),
+            hovertemplate=("none seen in %{customdata[0]} treatments: at most %{x:.3f} per 100 "
+                           "(one-sided 95 % bound)<extra></extra>"),
+        )
+    )
+    fig.update_xaxes(title_text="Significant or serious side effects per 100 sessions (published: treatments)",
+                     rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, height=max(280, 110 + 50 * len(rows)), hovermode="closest")

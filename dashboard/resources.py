@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from analytics import clinicians, comparison, outcomes
+from analytics.safety import SafetyCounts
 from dashboard import charts
 from db import queries
 from db.access import Actor
@@ -61,20 +62,29 @@ def episode_progress(url: str, actor: Actor, patient_id: int, episode_id: int) -
 
 @st.cache_data(show_spinner="Computing outcomes…", ttl=3600)
 def technique_outcomes(url: str, actor: Actor, where: queries.OutcomeFilter) -> dict[str, pd.DataFrame]:
-    """Return every table of the technique page for the filter, aggregated in the database."""
+    """Return the tables every view of the technique page shows, aggregated in the database."""
     with Session(_engine(url)) as session:
         curve = outcomes.technique_curve(queries.technique_moments(session, actor=actor, where=where))
-        responders = outcomes.responder_table(queries.responder_counts(session, actor=actor, where=where))
-        event_counts, session_counts = queries.safety_counts(session, actor=actor, where=where)
         return {
             "curve": curve,
-            "responders": responders,
-            "safety": outcomes.side_effect_rates(event_counts, session_counts),
-            "sessions": session_counts,
             # Alerts ignore the filters: a serious event must not hide behind a condition filter.
             "serious": queries.serious_events(session, actor=actor),
             "excluded": queries.excluded_episodes(session, actor=actor, where=where),
         }
+
+
+@st.cache_data(show_spinner="Counting responders…", ttl=3600)
+def responders(url: str, actor: Actor, where: queries.OutcomeFilter, rule: outcomes.ResponderRule) -> pd.DataFrame:
+    """Return responder shares at the last session of every filtered episode, classified by `rule`."""
+    with Session(_engine(url)) as session:
+        return outcomes.responder_table(queries.responder_counts(session, actor=actor, where=where, rule=rule))
+
+
+@st.cache_data(show_spinner="Counting side effects…", ttl=3600)
+def safety_counts(url: str, actor: Actor, where: queries.OutcomeFilter) -> SafetyCounts:
+    """Return the side-effect counts of every filtered session (the technique filter applies to sessions)."""
+    with Session(_engine(url)) as session:
+        return queries.safety_events(session, actor=actor, where=where)
 
 
 @st.cache_data(show_spinner=False, ttl=3600)

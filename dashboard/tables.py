@@ -20,6 +20,7 @@ HEADERS = {
     "patient_ci95_low": "Share 95 % CI low", "patient_ci95_high": "Share 95 % CI high",
     "ci95_low": "95 % CI low", "ci95_high": "95 % CI high",
 }
+POOLED = {"all": "All techniques", "any": "Any side effect"}  # the pooled rows of the safety tables
 PERCENT = ("share", "patient_share", "patient_ci95_low", "patient_ci95_high")  # fractions 0–1 shown as percent
 
 
@@ -31,9 +32,9 @@ def show_table(frame: pd.DataFrame, key: str, *, percent: tuple[str, ...] = (), 
     """
     shown = frame.copy()
     if "technique" in shown:
-        shown["technique"] = shown["technique"].map(lambda t: TECHNIQUE_LABELS.get(t, t))
+        shown["technique"] = shown["technique"].map(lambda t: TECHNIQUE_LABELS.get(t, POOLED.get(t, t)))
     if "code" in shown:
-        shown["code"] = shown["code"].map(lambda c: SIDE_EFFECTS.get(c, c))
+        shown["code"] = shown["code"].map(lambda c: SIDE_EFFECTS.get(c, POOLED.get(c, c)))
     config = {}
     for column in shown.columns:
         label = headers.get(column) or HEADERS.get(column, column.replace("_", " ").capitalize())

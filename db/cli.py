@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from analytics import outcomes
+from analytics import outcomes, safety, survival
 from db import accounts, audit, backup, fhir, interchange, queries, roles
 from db.access import AccessDenied, Actor
 from db.engine import (
@@ -151,6 +151,11 @@ def cmd_summary(args) -> str:
     with _engine(args.url) as engine, Session(engine) as session:
         if args.responders:
             table = outcomes.responder_table(queries.responder_counts(session, actor=args.actor)).round(4)
+        elif args.safety:
+            table = safety.summary_table(queries.safety_events(session, actor=args.actor))
+        elif args.reached:
+            sessions = queries.outcome_sessions(session, actor=args.actor)
+            table = survival.reached_summary(outcomes.cumulative_improvement(sessions))
         else:
             moments = queries.technique_moments(session, actor=args.actor)
             table = outcomes.summary_table(outcomes.technique_curve(moments))
@@ -223,7 +228,12 @@ def parser() -> argparse.ArgumentParser:
         "--take-file-values", action="store_true",
         help="overwrite sessions corrected in the app since their import with the file's values (default: keep)")
     summary = sub.add_parser("summary", help="print the per-technique outcome table as CSV")
-    summary.add_argument("--responders", action="store_true", help="print responder shares at the last session")
+    kind = summary.add_mutually_exclusive_group()
+    kind.add_argument("--responders", action="store_true", help="print responder shares at the last session")
+    kind.add_argument("--safety", action="store_true",
+                      help="print side effects per 100 sessions with exact Poisson intervals")
+    kind.add_argument("--reached", action="store_true",
+                      help="print the Kaplan–Meier share of episodes reaching 15, 30, 50 %% by each session")
     summary.set_defaults(run=cmd_summary)
     users = sub.add_parser("users", help="manage accounts: add, list, disable, enable, reset-password")
     users.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password"])

@@ -6,7 +6,7 @@ aggregates are the same sums `analytics.outcomes` builds from per-session rows, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pandas as pd
@@ -14,11 +14,15 @@ from sqlalchemy import BigInteger, and_, cast, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from analytics import outcomes
 from analytics.outcomes import (
+    DEFAULT_RULE,
     EXCLUDED_BASELINE_ZERO,
     EXCLUDED_SINGLE_SESSION,
     MOMENT_COLUMNS,
+    ResponderRule,
 )
+from analytics.safety import SafetyCounts
 from db import rollups
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
@@ -100,19 +104,43 @@ def technique_moments(session: Session, *, actor: Actor, where: OutcomeFilter = 
 _MOMENT_MEASURES = ("curve_sessions", "sum_pain", "sum_improvement", "sum_pct", "sum_pct_squared")
 
 
-def responder_counts(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
-    """Return per technique and threshold the episodes, and the responders at each episode's last session."""
+def episode_last_pain(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
+    """Return one row per filtered episode: technique, sessions, and the first and last session's scale and pain.
+
+    Columns `episode_id, technique, sessions, baseline_scale, baseline_pain, last_scale, last_pain`: the raw facts
+    analytics.outcomes.last_from_pain turns into improvement, so the responder rule is defined in one place only.
+    """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    c = rollups.cells(where)
-    columns = [c.c.technique, func.sum(c.c.last_sessions).label("patients")]
-    columns += [func.sum(c.c[name]).label(name) for name in rollups.RESPONDER_COLUMNS.values()]
-    wide = _frame(session, select(*columns).group_by(c.c.technique).having(func.sum(c.c.last_sessions) > 0))
-    rows = [
-        {"technique": r["technique"], "threshold_pct": t, "patients": int(r["patients"]), "responders": int(r[name])}
-        for r in wide.to_dict("records")
-        for t, name in rollups.RESPONDER_COLUMNS.items()
-    ]
-    return pd.DataFrame(rows, columns=["technique", "threshold_pct", "patients", "responders"])
+    chosen = _first_sessions(where)
+    first, last = aliased(S, name="episode_first"), aliased(S, name="episode_last")
+    numbers = (
+        select(S.episode_id, func.max(S.session_number).label("sessions"))
+        .where(LIVE_SESSIONS)
+        .group_by(S.episode_id)
+        .subquery("episode_numbers")
+    )
+    stmt = (
+        select(first.episode_id, first.technique, numbers.c.sessions, first.pain_scale.label("baseline_scale"),
+               first.pain_before.label("baseline_pain"), last.pain_scale.label("last_scale"),
+               last.pain_before.label("last_pain"))
+        .join(chosen, chosen.c.episode_id == first.episode_id)
+        .join(numbers, numbers.c.episode_id == first.episode_id)
+        .join(last, and_(last.episode_id == first.episode_id, last.session_number == numbers.c.sessions,
+                         last.deleted_at.is_(None)))
+        .where(first.session_number == 1, first.deleted_at.is_(None))
+    )
+    return _frame(session, stmt)
+
+
+def responder_counts(
+    session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter(), rule: ResponderRule = DEFAULT_RULE
+) -> pd.DataFrame:
+    """Return per technique and threshold the episodes, and the responders at each episode's last session.
+
+    Every filtered episode counts (no sample); the rule is analytics.outcomes' (`count_responders`).
+    """
+    episodes = episode_last_pain(session, actor=actor, where=where)
+    return outcomes.count_responders(outcomes.last_from_pain(episodes), rule=rule)
 
 
 def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
@@ -153,6 +181,41 @@ def safety_counts(
     ).astype({"events": int})
     counts = pd.concat([by_type, any_type], ignore_index=True)
     return counts, sessions
+
+
+def safety_events(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> SafetyCounts:
+    """Return the counts of the safety figures (see analytics.safety.SafetyCounts) for the filter, every session.
+
+    A side effect belongs to the technique of its session. The technique filter selects sessions by their own
+    technique, whatever technique their episode began with; the other filters select episodes.
+    """
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    episodes = replace(where, techniques=())
+
+    def scoped(stmt):
+        if episodes != OutcomeFilter():
+            chosen = _first_sessions(episodes)
+            stmt = stmt.join(chosen, chosen.c.episode_id == S.episode_id)
+        if where.techniques:
+            stmt = stmt.where(S.technique.in_(where.techniques))
+        return stmt.where(LIVE_SESSIONS)
+
+    with_effect = select(S.technique).select_from(SideEffect).join(S, S.id == SideEffect.session_id)
+    sessions = _frame(session, scoped(select(S.technique, func.count().label("sessions")).select_from(S))
+                      .group_by(S.technique))
+    events = _frame(session, scoped(with_effect.add_columns(SideEffect.code, SideEffect.severity,
+                                                           func.count().label("events")))
+                    .group_by(S.technique, SideEffect.code, SideEffect.severity))
+    distinct = func.count(func.distinct(S.id)).label("sessions_with")
+    by_severity = _frame(session, scoped(with_effect.add_columns(SideEffect.severity, distinct))
+                         .group_by(S.technique, SideEffect.severity))
+    any_severity = _frame(session, scoped(with_effect.add_columns(distinct)).group_by(S.technique))
+    with_any = pd.concat([by_severity, any_severity.assign(severity="any")], ignore_index=True)
+    return SafetyCounts(
+        events=events.astype({"events": int}),
+        sessions=sessions.astype({"sessions": int}),
+        sessions_with=with_any[["technique", "severity", "sessions_with"]].astype({"sessions_with": int}),
+    )
 
 
 def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:

@@ -134,15 +134,16 @@ def _sample_note(episodes: int, exact: str = "") -> None:
 def _small_note(frame: pd.DataFrame, column: str = "patients") -> None:
     small = frame[frame[column] < outcomes.SMALL_GROUP]
     if not small.empty:
-        st.caption(f"{len(small)} figure(s) rest on fewer than {outcomes.SMALL_GROUP} patients (drawn hollow): "
-                   "read them with care.")
+        st.caption(f"{len(small)} figure(s) rest on fewer than {outcomes.SMALL_GROUP} episodes: read them with care.")
 
+
+RULE = outcomes.DEFAULT_RULE  # how a responder is classified, disclosed under every responder figure
 
 if section == "Overview":
     st.header("Mean improvement since the first session")
     st.plotly_chart(charts.technique_curve_figure(curve), key="curve_chart", config=charts.CONFIG)
-    st.caption("Shaded ribbons: 95 % confidence intervals. Hollow points: fewer than 10 patients. Bands: minimal "
-               "(15 %), important (30 %) and substantial (50 %) improvement (IMMPACT).")
+    st.caption("Shaded ribbons: 95 % confidence intervals. Hollow points: fewer than 10 episodes of care. Bands: "
+               "minimal (15 %), important (30 %) and substantial (50 %) improvement (IMMPACT).")
     summary = outcomes.summary_table(curve)
     st.dataframe(
         summary.assign(technique=summary["technique"].map(TECHNIQUE_LABELS), small=curve["small"]),
@@ -150,7 +151,7 @@ if section == "Overview":
         column_config={
             "technique": "Technique",
             "session_number": st.column_config.NumberColumn("Session"),
-            "patients": st.column_config.NumberColumn("Patients"),
+            "patients": st.column_config.NumberColumn("Episodes"),
             "mean_pain_before": st.column_config.NumberColumn("Mean pain before (0–100)", format="%.1f"),
             "mean_improvement_points": st.column_config.NumberColumn("Improvement (points)", format="%.1f"),
             "mean_improvement_pct": st.column_config.NumberColumn("Improvement (%)", format="%.1f %%"),
@@ -165,38 +166,49 @@ if section == "Overview":
     )
 
 elif section == "Responders":
-    table = data["responders"]
+    table = resources.responders(url, actor, where, RULE)
     st.header("Responders at the last session")
     st.plotly_chart(charts.responder_figure(table), key="responder_chart", config=charts.CONFIG)
-    st.caption("Share of patients whose pain at their last session was at least 15, 30 or 50 % below their first "
-               "(IMMPACT); error bars are 95 % Wilson intervals.")
+    st.caption("Share of episodes of care with at least one follow-up session whose pain at their last session was "
+               "at least 15, 30 or 50 % below their first (IMMPACT); error bars are 95 % Wilson intervals.")
+    st.caption(f"**Who counts as a responder.** {RULE.sentence()}")
     st.download_button(
         "Download responders (CSV)", table.round(4).to_csv(index=False, lineterminator="\n"),
         file_name="technique_responders.csv", mime="text/csv", key="download_responders",
         icon=":material/download:",
     )
     improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
-    shares = responders.responder_shares(improvement)
-    early = shares[shares["timepoint"] == responders.EARLY]
+    reached = survival.reached_summary(improvement, RULE)
     st.header(f"Reached by session {responders.EARLY_SESSION}")
-    st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions: the share "
-               f"reaching each threshold at any session up to {responders.EARLY_SESSION}.")
-    show_table(early, "early_table")
-    _small_note(early)
+    st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions. Share of "
+               f"episodes that reached each threshold by session {responders.EARLY_SESSION}, estimated by "
+               "Kaplan–Meier: an episode that stopped earlier without reaching it is censored at its last session, "
+               "not counted as a failure (it might have responded had it continued). 95 % log–log Greenwood "
+               "intervals; *at risk*: episodes still attending at that session.")
+    early = reached[reached["session_number"] == responders.EARLY_SESSION]
+    show_table(early, "early_table", percent=("reached", "ci95_low", "ci95_high"), reached="Reached by then",
+               at_risk="At risk", events="Reached at that session")
+    _small_note(early, "at_risk")
+    st.download_button(
+        "Download reached by session (CSV)", reached.to_csv(index=False, lineterminator="\n"),
+        file_name="technique_reached.csv", mime="text/csv", key="download_reached", icon=":material/download:",
+    )
     st.header("Cumulative responder curve")
-    st.plotly_chart(charts_science.responder_curve_figure(responders.responder_curve(improvement)),
+    st.plotly_chart(charts_science.responder_curve_figure(responders.responder_curve(improvement, RULE)),
                     key="responder_curve_chart", config=charts.CONFIG)
+    st.caption("The same episodes and rule as the bars above: at 15, 30 and 50 % the curve equals them.")
     _sample_note(resources.SAMPLE_EPISODES, "The responders at the last session above count every episode.")
 
 elif section == "Time to response":
     improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
-    times = survival.time_to_response(improvement)
+    times = survival.time_to_response(improvement, rule=RULE)
     medians = survival.median_sessions(times)
     st.header("Sessions until a 30 % improvement")
     st.plotly_chart(charts_science.kaplan_meier_figure(survival.kaplan_meier(times), medians), key="km_chart",
                     config=charts.CONFIG)
-    st.caption("Kaplan–Meier: patients who stopped before responding are censored, not counted as failures.")
-    show_table(medians, "median_table", patients="Episodes")
+    st.caption("Kaplan–Meier: episodes that stopped before responding are censored, not counted as failures. "
+               + RULE.sentence())
+    show_table(medians, "median_table")
     _small_note(medians)
     _sample_note(resources.SAMPLE_EPISODES)
 
@@ -218,10 +230,10 @@ elif section == "Adjusted comparison":
 elif section == "Clinicians":
     benchmark, funnel = resources.clinician_benchmark(url, actor, where, resources.SAMPLE_EPISODES)
     st.header("Clinicians' adjusted improvement")
-    st.caption("Estimates from a mixed model (patients within clinicians), adjusted for baseline pain and technique; "
-               "small caseloads are pulled towards the clinic mean, so they are not ranked as outliers.")
+    st.caption("Estimates from a mixed model (episodes of care within clinicians), adjusted for baseline pain and "
+               "technique; small caseloads are pulled towards the clinic mean, so they are not ranked as outliers.")
     if benchmark.empty:
-        st.info("Not enough patients with a recorded clinician for these filters.")
+        st.info("Not enough episodes with a recorded clinician for these filters.")
     else:
         st.plotly_chart(charts_science.clinician_funnel_figure(funnel), key="funnel_chart", config=charts.CONFIG)
         st.plotly_chart(charts_science.clinician_caterpillar_figure(benchmark), key="caterpillar_chart",
@@ -230,13 +242,46 @@ elif section == "Clinicians":
         _sample_note(resources.SAMPLE_EPISODES)
 
 elif section == "Safety":
-    improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
-    rates = safety.safety_rates(improvement)
-    st.header("Side effects per 100 sessions")
-    st.plotly_chart(charts.side_effect_figure(data["safety"]), key="safety_chart", config=charts.CONFIG)
-    st.header("Beside the published rates")
+    counts = resources.safety_counts(url, actor, where)
+    rates = safety.rate_table(counts.events, counts.sessions)
+    st.caption(
+        "A side effect counts under the technique of the session it happened in. "
+        + ("With a technique filter, every session of the chosen technique counts, also in episodes of care that "
+           "began with another technique; the other filters choose episodes." if where.techniques else
+           "The filters choose episodes of care; every session of those episodes counts."),
+    )
+    if rates.empty:
+        st.info("No sessions match these filters.")
+        st.stop()
+    st.header("Significant and serious side effects")
+    serious = safety.serious_vs_published(rates)
+    st.info(safety.serious_sentence(serious), icon=":material/health_and_safety:")
+    st.plotly_chart(charts_science.serious_comparison_figure(serious), key="serious_chart", config=charts.CONFIG)
+    show_table(serious.rename(columns={"source": "technique"}), "serious_table", events="Events",
+               sessions="Sessions (published: treatments)", per_100="Per 100 sessions", bound="Upper bound only",
+               p_value="p (exact test against the clinic)")
+    st.header("Mild side effects beside the published rates")
     st.plotly_chart(charts_science.safety_comparison_figure(safety.safety_vs_published(rates)),
                     key="safety_published_chart", config=charts.CONFIG)
-    st.caption(f"Published: {safety.BRADY_2014}; {safety.BOYCE_2020}.")
-    show_table(rates, "safety_table", ci95_low="Per 100: 95 % CI low", ci95_high="Per 100: 95 % CI high")
-    _sample_note(resources.SAMPLE_EPISODES, "The first chart's side effects per 100 sessions count every session.")
+    st.caption(f"Events per 100 sessions with exact Poisson (Garwood) 95 % intervals, beside events per 100 "
+               f"treatments: {safety.BRADY_2014}; {safety.BOYCE_2020}. A session can have several side effects. "
+               "Their definitions and recording differ from a clinic's: a yardstick, not a standard.")
+    st.caption("Post-needling soreness is shown beside no published figure: trials report it as a share of "
+               f"patients followed up for days ({safety.SORENESS_TRIALS}), not per 100 treatments.")
+    st.header("Side effects per 100 sessions")
+    every = rates[(rates["severity"] == safety.ANY) & (rates["side_effect"] != safety.ANY)
+                  & (rates["technique"] != safety.ALL)]
+    st.plotly_chart(charts.side_effect_figure(every.rename(columns={"side_effect": "code"})), key="safety_chart",
+                    config=charts.CONFIG)
+    summary = safety.summary_table(counts)
+    show_table(summary.rename(columns={"side_effect": "code"}), "safety_table", ci95_low="Per 100: 95 % CI low",
+               ci95_high="Per 100: 95 % CI high")
+    st.download_button(
+        "Download side effects (CSV)", summary.to_csv(index=False, lineterminator="\n"),
+        file_name="technique_safety.csv", mime="text/csv", key="download_safety", icon=":material/download:",
+    )
+    st.header("Share of sessions with a side effect")
+    st.caption("Sessions with at least one side effect of each severity, with 95 % Wilson intervals. No publication "
+               "reports this share, so it stands beside none.")
+    show_table(safety.share_table(counts.sessions_with, counts.sessions), "safety_share_table",
+               percent=("ci95_low", "ci95_high"), sessions_with="Sessions with one", share="Share of sessions")

@@ -53,8 +53,8 @@ def test_the_responder_curve_has_one_line_per_technique_in_percent():
     curve["ci95_low"], curve["ci95_high"] = curve["share"] * 0.9, np.minimum(1, curve["share"] * 1.1)
     fig = charts_science.responder_curve_figure(curve)
     lines = [t for t in fig.data if t.showlegend is not False]
-    assert [t.name for t in lines] == [f"{TECHNIQUE_LABELS['superficial']} (10 patients)",
-                                       f"{TECHNIQUE_LABELS['deep']} (10 patients)"]
+    assert [t.name for t in lines] == [f"{TECHNIQUE_LABELS['superficial']} (10 episodes)",
+                                       f"{TECHNIQUE_LABELS['deep']} (10 episodes)"]
     deep = lines[1]
     assert list(deep.x) == list(range(101))
     assert deep.y[0] == pytest.approx(100.0) and deep.y[100] == pytest.approx(0.0)
@@ -144,7 +144,7 @@ def test_the_safety_chart_puts_clinic_bars_beside_published_markers():
     bars = [t for t in fig.data if t.type == "bar"]
     assert [t.name for t in bars] == [TECHNIQUE_LABELS["deep"], TECHNIQUE_LABELS["electrical"]]
     assert bars[0].marker.color == TECHNIQUE_COLORS["deep"]
-    assert list(bars[0].y) == ["Bruising", "Any side effect"]  # smallest largest-rate first, drawn bottom-up
+    assert list(bars[0].y) == ["Bruising", "Any mild side effect"]  # smallest largest-rate first, drawn bottom-up
     brady = traces(fig, "Brady et al. 2014")[0]
     assert brady.name == "Brady et al. 2014 (published)"
     assert list(brady.x) == [7.55, 19.18]
@@ -178,3 +178,61 @@ def test_points_with_fewer_than_10_patients_are_drawn_hollow():
     ).assign(responded_share=lambda f: 1 - f["survival"])
     line = traces(charts_science.kaplan_meier_figure(km), TECHNIQUE_LABELS["deep"])[0]
     assert list(line.marker.symbol) == ["circle", "circle", "circle-open"]
+
+
+def texts(value) -> list[str]:
+    """Return every string in a figure's JSON: names, hover templates, titles, annotations."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in texts(v)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in texts(v)]
+    return []
+
+
+def test_no_chart_of_the_technique_page_calls_episodes_patients():
+    from analytics import clinicians, comparison, outcomes, responders, safety, survival
+    from dashboard import charts
+    from tests.analytics.test_comparison import sample_improvement
+
+    data = sample_improvement()
+    curve = outcomes.technique_curve(outcomes.curve_moments(data))
+    times = survival.time_to_response(data)
+    counts = safety.count_side_effects(data)
+    rates = safety.rate_table(counts.events, counts.sessions)
+    figures = {
+        "curve": charts.technique_curve_figure(curve),
+        "responders": charts.responder_figure(outcomes.responder_table(outcomes.responder_counts(data))),
+        "responder curve": charts_science.responder_curve_figure(responders.responder_curve(data)),
+        "time to response": charts_science.kaplan_meier_figure(survival.kaplan_meier(times),
+                                                               survival.median_sessions(times)),
+        "forest": charts_science.comparison_forest_figure(comparison.ancova_comparison(data)),
+        "caterpillar": charts_science.clinician_caterpillar_figure(clinicians.clinician_benchmark(data)),
+        "funnel": charts_science.clinician_funnel_figure(clinicians.clinician_funnel(data)),
+        "mild": charts_science.safety_comparison_figure(safety.safety_vs_published(rates)),
+        "serious": charts_science.serious_comparison_figure(safety.serious_vs_published(rates)),
+    }
+    for name, fig in figures.items():
+        wrong = [t for t in texts(fig.to_plotly_json()) if "patient" in t.lower()]
+        assert wrong == [], f"{name}: {wrong}"
+    assert any("episodes" in t for t in texts(figures["curve"].to_plotly_json()))
+
+
+def test_the_serious_chart_shows_the_clinic_with_intervals_boyces_rate_and_bradys_bound_as_a_bar_from_0():
+    from analytics import safety
+
+    rates = pd.DataFrame(
+        [("all", "any", "significant", 3, 1571), ("all", "any", "serious", 0, 1571),
+         ("deep", "any", "significant", 2, 624), ("deep", "any", "serious", 0, 624)],
+        columns=["technique", "side_effect", "severity", "events", "sessions"],
+    ).assign(per_100_sessions=0.0, ci95_low=0.0, ci95_high=0.0)
+    fig = charts_science.serious_comparison_figure(safety.serious_vs_published(rates))
+    clinic, published, bound = fig.data
+    assert list(clinic.y) == ["All techniques", TECHNIQUE_LABELS["deep"]]
+    assert list(clinic.x) == pytest.approx([300 / 1571, 200 / 624])
+    assert clinic.error_x.array[0] == pytest.approx(100 * 8.767 / 1571 - 300 / 1571, abs=1e-3)
+    assert published.y[0].startswith("Boyce et al. 2020") and published.x[0] == pytest.approx(100 * 20 / 20464)
+    assert bound.type == "bar" and bound.y[0].startswith("Brady et al. 2014")
+    assert bound.x[0] == pytest.approx(100 * 2.9957 / 7629, abs=1e-4)
+    assert "one-sided 95 % bound" in bound.hovertemplate

@@ -13,6 +13,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from analytics import comparison, outcomes
+from tests.analytics import independent
 
 SAMPLE_CSV = Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv"
 TRUE_EFFECT = {"superficial": 0.0, "deep": -5.0, "electrical": -10.0}  # points of pain vs superficial
@@ -160,7 +161,7 @@ def test_ancova_equals_a_direct_statsmodels_ols_fit_of_last_pain_on_technique_ba
     assert set(table["model"]) == {comparison.ANCOVA}
 
 
-def test_single_session_episodes_are_left_out_and_counts_are_patients_and_their_sessions():
+def test_single_session_and_baseline_0_episodes_are_left_out_and_counts_are_episodes_and_their_sessions():
     frame = pd.DataFrame(
         [  # episode, k, technique, pain
             (1, 1, "superficial", 60), (1, 2, "superficial", 50),
@@ -170,12 +171,15 @@ def test_single_session_episodes_are_left_out_and_counts_are_patients_and_their_
             (5, 1, "electrical", 65), (5, 2, "electrical", 40), (5, 3, "electrical", 30),
             (6, 1, "electrical", 55), (6, 2, "electrical", 35),
             (7, 1, "electrical", 90),  # one session only: no follow-up
+            (8, 1, "electrical", 0), (8, 2, "electrical", 10),  # baseline 0: left out of every model
         ],
         columns=["episode_id", "session_number", "technique", "pain_before"],
     ).assign(pain_scale="vas_100")
-    table = comparison.ancova_comparison(outcomes.cumulative_improvement(frame))
+    improvement = outcomes.cumulative_improvement(frame)
+    table = comparison.ancova_comparison(improvement)
     electrical = row(table, "electrical")
     assert (electrical["patients"], electrical["sessions"]) == (3, 7)
+    assert row(comparison.mixed_model_comparison(improvement), "electrical")["patients"] == 3
     assert table.attrs["adjusted_for"] == ["baseline pain"]  # no condition column: baseline only
 
 
@@ -184,7 +188,7 @@ def test_with_one_technique_there_is_nothing_to_compare_and_the_sentence_says_so
     table = comparison.mixed_model_comparison(data)
     assert table.empty
     sentence = comparison.comparison_sentence(table)
-    assert "not enough patients" in sentence and "not a trial" in sentence
+    assert "not enough episodes of care" in sentence and "not a trial" in sentence
 
 
 # the sentence
@@ -197,7 +201,7 @@ def test_the_sentence_names_the_estimate_interval_and_the_observational_caveat(s
     assert sentence.startswith("Compared with superficial dry needling and adjusted for baseline pain and condition")
     assert f"{abs(electrical['estimate']):.1f} points less pain at their last session" in sentence
     assert f"95 % CI {-electrical['ci95_high']:.1f} to {-electrical['ci95_low']:.1f} points less" in sentence
-    assert f"{electrical['patients']} patients" in sentence
+    assert f"{electrical['patients']} episodes of care" in sentence and "patients," not in sentence
     assert "not a trial" in sentence and "not randomised" in sentence
 
 
@@ -213,6 +217,21 @@ def test_the_sentence_says_too_uncertain_when_the_interval_includes_no_differenc
 
 
 # the sample data
+
+
+def test_the_models_count_the_episodes_the_responder_shares_count_on_the_sample_data():
+    # The issue: ANCOVA n = 110 for deep against 109 in the responder shares; the caption says baseline-0 episodes
+    # are left out of models. Recounted from the CSV: episodes with a baseline above 0 and a follow-up session.
+    episodes = independent.episodes_from_rows(independent.read_rows())
+    expected: dict[str, int] = {}
+    for sessions in episodes.values():
+        if sessions[0]["points"] > 0 and len(sessions) >= 2:
+            expected[sessions[0]["technique"]] = expected.get(sessions[0]["technique"], 0) + 1
+    data = sample_improvement()
+    for table in (comparison.ancova_comparison(data), comparison.mixed_model_comparison(data)):
+        assert {r.technique: r.patients for r in table.itertuples()} == {
+            t: n for t, n in expected.items() if t != "superficial"}
+    assert expected["deep"] == 109
 
 
 def test_both_models_fit_the_sample_data_without_warnings_in_under_5_seconds_each():

@@ -1,4 +1,4 @@
-"""Tests that analytics.outcomes computes the definitions of DESIGN.md section 3, checked against hand computations."""
+"""Tests that analytics.outcomes computes the definitions of docs/METHODS.md, checked against hand computations."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from analytics import outcomes, responders
+from tests.analytics import independent
 from tests.analytics.test_comparison import sample_improvement
 
 Z95 = stats.norm.ppf(0.975)
@@ -38,10 +39,11 @@ def episodes(technique: str, *pains: list[float], first_id: int = 1) -> list[tup
 #   3: 100, 90, 85, 84, 60, 45  -> 16 % by session 4, 55 % at the last (6)
 #   4: 100, 110                 -> −10 % (worse), never a responder
 #   5: baseline 0: 0, 10        -> percent undefined, left out of every share
+#   6: 100                      -> a single session: no follow-up, in no share (not "0 % improvement")
 # Electrical: two episodes, both ≥ 50 % at every follow-up session -> 2 of 2 (Wilson at n).
 # Superficial: two episodes never reaching 15 % -> 0 of 2 (Wilson at 0).
 ROWS = (
-    episodes("deep", [100, 80, 65, 75, 40], [100, 60], [100, 90, 85, 84, 60, 45], [100, 110], [0, 10])
+    episodes("deep", [100, 80, 65, 75, 40], [100, 60], [100, 90, 85, 84, 60, 45], [100, 110], [0, 10], [100])
     + episodes("electrical", [80, 30, 20], [60, 25], first_id=10)
     + episodes("superficial", [70, 68, 65], [50, 48], first_id=20)
 )
@@ -55,13 +57,11 @@ def improvement() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def shares(improvement) -> pd.DataFrame:
-    return responders.responder_shares(improvement)
+    return outcomes.responder_table(outcomes.responder_counts(improvement))
 
 
-def share(table: pd.DataFrame, technique: str, timepoint: str, threshold: int) -> pd.Series:
-    rows = table[
-        (table["technique"] == technique) & (table["timepoint"] == timepoint) & (table["threshold_pct"] == threshold)
-    ]
+def share(table: pd.DataFrame, technique: str, threshold: int) -> pd.Series:
+    rows = table[(table["technique"] == technique) & (table["threshold_pct"] == threshold)]
     assert len(rows) == 1
     return rows.iloc[0]
 
@@ -69,27 +69,18 @@ def share(table: pd.DataFrame, technique: str, timepoint: str, threshold: int) -
 def test_shares_at_the_last_session_are_counted_from_each_episodes_last_improvement(shares):
     hand = {15: 3, 30: 3, 50: 2}  # last improvements 60, 40, 55, −10 (episode 5 has baseline 0)
     for threshold, count in hand.items():
-        got = share(shares, "deep", responders.LAST, threshold)
+        got = share(shares, "deep", threshold)
         assert (got["patients"], got["responders"]) == (4, count)
         assert got["share"] == pytest.approx(count / 4)
 
 
-def test_by_session_4_means_reached_at_any_session_up_to_4_even_if_pain_rose_again(shares):
-    # Episode 1 reached 30 % at session 3 and was at 25 % at session 4: it counts. Episode 3's 55 % came at
-    # session 6: only its 16 % counts. Episode 2 stopped at session 2 with 40 %: it counts.
-    hand = {15: 3, 30: 2, 50: 0}
-    for threshold, count in hand.items():
-        got = share(shares, "deep", "by session 4", threshold)
-        assert (got["patients"], got["responders"]) == (4, count)
-
-
 def test_wilson_intervals_at_0_and_at_n_match_the_textbook_formula(shares):
-    none = share(shares, "superficial", responders.LAST, 15)
+    none = share(shares, "superficial", 15)
     assert (none["responders"], none["patients"]) == (0, 2)
     low, high = textbook_wilson(0, 2)
     assert none["ci95_low"] == pytest.approx(low, abs=1e-12) and none["ci95_low"] == pytest.approx(0, abs=1e-12)
     assert none["ci95_high"] == pytest.approx(high)
-    every = share(shares, "electrical", "by session 4", 50)
+    every = share(shares, "electrical", 50)
     assert (every["responders"], every["patients"]) == (2, 2)
     low, high = textbook_wilson(2, 2)
     assert every["ci95_low"] == pytest.approx(low)
@@ -97,21 +88,52 @@ def test_wilson_intervals_at_0_and_at_n_match_the_textbook_formula(shares):
 
 
 def test_wilson_interval_of_a_middle_share_matches_the_textbook_formula(shares):
-    got = share(shares, "deep", responders.LAST, 50)
+    got = share(shares, "deep", 50)
     low, high = textbook_wilson(2, 4)
     assert (got["ci95_low"], got["ci95_high"]) == (pytest.approx(low), pytest.approx(high))
 
 
-def test_every_technique_threshold_and_timepoint_has_one_row(shares):
-    assert len(shares) == 3 * 3 * 2
-    assert list(shares.columns) == responders.SHARE_COLUMNS
-    assert set(shares["timepoint"]) == {responders.LAST, "by session 4"}
+# two criteria (IMMPACT's "at least two ways")
 
 
-def test_by_session_can_be_another_session_number(improvement):
-    table = responders.responder_shares(improvement, session=2, thresholds=(30,))
-    got = share(table, "deep", "by session 2", 30)
-    assert got["responders"] == 1  # only episode 2 (40 % at session 2); episode 1 was at 20 %
+def last_session(*pains: float, scale: str = "vas_100", rule=outcomes.DEFAULT_RULE) -> dict[int, int]:
+    """Return {threshold: responders} of one two-session-or-longer episode with these pains before each session."""
+    frame = pd.DataFrame([(1, k, "deep", scale, p) for k, p in enumerate(pains, start=1)],
+                         columns=["episode_id", "session_number", "technique", "pain_scale", "pain_before"])
+    counts = outcomes.responder_counts(outcomes.cumulative_improvement(frame), rule=rule)
+    return dict(zip(counts["threshold_pct"], counts["responders"], strict=True))
+
+
+def test_nrs_2_to_1_is_50_percent_but_one_point_so_it_is_no_responder():
+    assert last_session(2, 1, scale="nrs_10") == {15: 0, 30: 0, 50: 0}
+    assert outcomes.progress_sentence(one_patient(2, 1, scale="nrs_10")) == (
+        "Your pain is 50 % lower than at your first session."  # no "substantial" for one step of the scale
+    )
+
+
+def test_from_a_baseline_of_4_of_10_the_percent_alone_classifies():
+    assert last_session(4, 2, scale="nrs_10") == {15: 1, 30: 1, 50: 1}  # 50 %, 20 points
+    assert last_session(50, 35) == {15: 1, 30: 1, 50: 0}  # 30 % and 15 points: baseline 50 ≥ 40
+
+
+def test_below_a_baseline_of_40_the_improvement_must_also_reach_the_mcid_of_20_points():
+    assert last_session(30, 10) == {15: 1, 30: 1, 50: 1}  # 67 %, 20 points
+    assert last_session(39, 20) == {15: 0, 30: 0, 50: 0}  # 49 %, 19 points
+    assert last_session(3, 1, scale="nrs_10") == {15: 1, 30: 1, 50: 1}  # 67 %, 20 points on the NRS
+
+
+def test_the_mcid_and_minimum_baseline_are_configurable():
+    lenient = outcomes.ResponderRule(mcid_points=10.0)
+    assert last_session(2, 1, scale="nrs_10", rule=lenient) == {15: 1, 30: 1, 50: 1}
+    percent_only = outcomes.ResponderRule(min_baseline_points=0.0)
+    assert last_session(2, 1, scale="nrs_10", rule=percent_only) == {15: 1, 30: 1, 50: 1}
+    assert "20 points" in outcomes.DEFAULT_RULE.sentence() and "40 of 100" in outcomes.DEFAULT_RULE.sentence()
+
+
+def one_patient(*pains: float, scale: str = "vas_100") -> pd.DataFrame:
+    frame = pd.DataFrame([(1, k, "deep", scale, p) for k, p in enumerate(pains, start=1)],
+                         columns=["episode_id", "session_number", "technique", "pain_scale", "pain_before"])
+    return outcomes.cumulative_improvement(frame)
 
 
 # the cumulative responder curve
@@ -152,3 +174,23 @@ def test_the_curve_on_the_sample_data_starts_near_1_and_ends_near_0():
     end = curve[curve["threshold_pct"] == 100]
     assert (start["share"] > 0.85).all() and (end["share"] < 0.05).all()
     assert set(curve["technique"]) == {"superficial", "deep", "electrical"}
+
+
+def test_the_curve_leaves_out_single_session_episodes_as_the_bars_do(curve, shares):
+    deep = curve[curve["technique"] == "deep"].set_index("threshold_pct")
+    assert set(deep["patients"]) == {4}  # episode 6 (one session) is not a 0 % improvement
+    for threshold in (15, 30, 50):
+        bar = share(shares, "deep", threshold)
+        assert (deep.loc[threshold, "responders"], deep.loc[threshold, "patients"]) == (
+            bar["responders"], bar["patients"])
+
+
+def test_on_the_sample_data_the_curve_at_15_30_and_50_equals_the_shares_recomputed_from_the_csv():
+    # The issue's figure: deep ≥ 30 % was 80 of 120 on the curve (single sessions as 0 %) against 80 of 109.
+    episodes = independent.episodes_from_rows(independent.read_rows())
+    curve = responders.responder_curve(sample_improvement()).set_index(["technique", "threshold_pct"])
+    for threshold in (15, 30, 50):
+        for technique, (hit, n) in independent.last_session_responders(episodes, threshold).items():
+            assert (curve.loc[(technique, threshold), "responders"], curve.loc[(technique, threshold), "patients"]) == (
+                hit, n), (technique, threshold)
+    assert curve.loc[("deep", 30), "patients"] == 109

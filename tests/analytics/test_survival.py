@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from analytics import outcomes, survival
+from tests.analytics import independent
 from tests.analytics.test_comparison import sample_improvement
 
 Z95 = stats.norm.ppf(0.975)
@@ -151,3 +152,76 @@ def test_the_sample_data_gives_non_increasing_curves_within_their_bands_without_
         assert (band["survival"] <= band["ci95_high"] + 1e-12).all()
     assert set(medians["technique"]) == {"superficial", "deep", "electrical"}
     assert all(m is None or isinstance(m, int) for m in medians["median_sessions"])
+
+
+# "reached by session k": the one definition, Kaplan–Meier for every threshold
+
+
+def test_reached_by_session_k_is_one_minus_the_product_limit_with_the_band_turned_round(times):
+    table = survival.reached_table(frame({"deep": DEEP}), thresholds=(30,)).set_index("session_number")
+    assert list(table.columns[:2]) == ["technique", "threshold_pct"] and list(table.index) == [2, 3, 4, 5, 6]
+    for k in (2, 3, 4, 5, 6):
+        n, d, _ = HAND_RISK[k]
+        assert (table.loc[k, "at_risk"], table.loc[k, "events"]) == (n, d), k
+        assert table.loc[k, "reached"] == pytest.approx(1 - HAND_SURVIVAL[k], abs=1e-12), k
+    for k in (2, 3, 4, 5):
+        low, high = hand_loglog(k)
+        assert (table.loc[k, "ci95_low"], table.loc[k, "ci95_high"]) == (pytest.approx(1 - high),
+                                                                          pytest.approx(1 - low)), k
+    assert math.isnan(table.loc[6, "ci95_low"]) and math.isnan(table.loc[6, "ci95_high"])  # S = 0: undefined
+
+
+def test_an_episode_that_stopped_before_session_4_is_censored_not_a_non_responder():
+    # a reaches 30 % at 2; b stops after session 2 without it; c and d carry on and c reaches it at 4.
+    # At session 4, 2 are at risk (c, d): S(4) = (1 − 1/4) · (1 − 1/2) = 3/8, so 5/8 reached, not 2 of 4.
+    improvement = frame({"deep": {"a": [80, 50], "b": [80, 75], "c": [80, 75, 70, 40], "d": [80, 78, 76, 70]}})
+    table = survival.reached_table(improvement, thresholds=(30,)).set_index("session_number")
+    assert table.loc[4, ["at_risk", "events"]].tolist() == [2, 1]
+    assert table.loc[4, "reached"] == pytest.approx(5 / 8)
+
+
+def simulated_course(episodes: int = 20_000, p: float = 0.35, seed: int = 14) -> tuple[pd.DataFrame, float]:
+    """Return (improvement, truth): episodes whose first ≥ 30 % session T has T − 1 ~ Geometric(p), with dropout.
+
+    Pain is 70 before T and 42 (40 % less, 28 points) from T on. Before responding an episode stops after each
+    session with probability 0.25; after responding, with 0.3 (discharged): stopping does not depend on T, so
+    the truth P(T ≤ 4) = 1 − (1 − p)³ is what a fair estimate must recover.
+    """
+    rng = np.random.default_rng(seed)
+    response = 1 + rng.geometric(p, size=episodes)
+    stops = rng.random((episodes, 10))
+    k = np.arange(1, 11)
+    hazard = np.where(k[None, :] < response[:, None], 0.25, 0.30)
+    stopped = (stops < hazard) | (k[None, :] == 10)
+    sessions = stopped.argmax(axis=1) + 1
+    episode, index = np.nonzero(k[None, :] <= sessions[:, None])
+    pain = np.where(k[index] < response[episode], 70.0, 42.0)
+    rows = pd.DataFrame({"episode_id": episode, "session_number": k[index], "technique": "deep",
+                         "pain_scale": "vas_100", "pain_before": pain})
+    return outcomes.cumulative_improvement(rows), 1 - (1 - p) ** 3
+
+
+def test_reached_by_session_4_recovers_a_simulated_truth_that_counting_stoppers_as_failures_misses():
+    improvement, truth = simulated_course()
+    table = survival.reached_table(improvement)
+    at_4 = table[(table["threshold_pct"] == 30) & (table["session_number"] == 4)].iloc[0]
+    assert at_4["reached"] == pytest.approx(truth, abs=0.015)  # truth 0.7254; standard error about 0.006
+    assert at_4["ci95_low"] < truth < at_4["ci95_high"]
+    # The old table: reached by 4 among every followed-up episode, stoppers counted as not reached.
+    per_episode = improvement.groupby("episode_id").agg(sessions=("session_number", "max"))
+    first = improvement[improvement["improvement_pct"] >= 30].groupby("episode_id")["session_number"].min()
+    followed = per_episode[per_episode["sessions"] >= 2]
+    naive = (first.reindex(followed.index) <= 4).mean()
+    assert naive < truth - 0.05
+    # 40 % never reaches 50 %: nobody, at any session
+    assert (table.loc[table["threshold_pct"] == 50, "reached"] == 0).all()
+
+
+def test_on_the_sample_data_reached_equals_a_textbook_kaplan_meier_of_the_csv():
+    expected = independent.reached_by_technique(independent.episodes_from_rows(independent.read_rows()))
+    got = survival.reached_table(sample_improvement())
+    keys = ["technique", "threshold_pct", "session_number"]
+    got, expected = got.sort_values(keys, ignore_index=True), expected.sort_values(keys, ignore_index=True)
+    assert got[keys + ["at_risk", "events"]].astype(str).equals(expected[keys + ["at_risk", "events"]].astype(str))
+    for column in ("reached", "ci95_low", "ci95_high"):
+        assert np.allclose(got[column].astype(float), expected[column].astype(float), atol=1e-9, equal_nan=True)

@@ -120,8 +120,48 @@ def test_many_alerts_show_the_most_recent_with_buttons_and_list_the_rest(as_role
 def test_safety_section_shows_rates_beside_the_published_ones(manager):
     manager.segmented_control(key="section").set_value("Safety").run()
     rates = table_with(manager, "per_100_sessions")
-    assert {"ci95_low", "ci95_high", "patient_share"} <= set(rates.columns)
+    assert {"ci95_low", "ci95_high", "events", "sessions"} <= set(rates.columns)
+    shares = table_with(manager, "sessions_with")
+    assert {"share", "ci95_low", "ci95_high"} <= set(shares.columns)
     assert any("Brady" in c.value for c in manager.caption)
+    sentence = next(i.value for i in manager.info if i.value.startswith("Significant or serious"))
+    assert "3 in 1,571 sessions, 0.19 per 100" in sentence and "upper bound" in sentence
+    assert any("soreness" in c.value and "beside no published figure" in c.value for c in manager.caption)
+
+
+def test_safety_download_matches_the_cli_safety_summary(manager, seeded_url, capsys):
+    manager.segmented_control(key="section").set_value("Safety").run()
+    assert download_content(manager, "download_safety") == cli_output(capsys, seeded_url, "--safety")
+
+
+def test_reached_by_session_download_matches_the_cli_reached_summary(manager, seeded_url, capsys):
+    manager.segmented_control(key="section").set_value("Responders").run()
+    assert download_content(manager, "download_reached") == cli_output(capsys, seeded_url, "--reached")
+
+
+def test_reached_by_session_4_is_the_kaplan_meier_row_at_session_4_and_the_responder_rule_is_disclosed(manager):
+    manager.segmented_control(key="section").set_value("Responders").run()
+    early = table_with(manager, "at_risk")
+    assert set(early["session_number"]) == {4} and set(early["threshold_pct"]) == {15, 30, 50}
+    assert any("Kaplan–Meier" in c.value and "censored" in c.value for c in manager.caption)
+    rule = next(c.value for c in manager.caption if c.value.startswith("**Who counts as a responder.**"))
+    assert "20 points" in rule and "40 of 100" in rule
+
+
+def test_filtering_on_a_technique_shows_only_that_techniques_sessions_in_safety(manager):
+    manager.multiselect(key="filter_techniques").select("superficial").run()
+    manager.segmented_control(key="section").set_value("Safety").run()
+    assert not manager.exception
+    rates = table_with(manager, "per_100_sessions")
+    assert set(rates["technique"]) == {"Superficial dry needling", "All techniques"}
+    assert any("every session of the chosen technique counts" in c.value for c in manager.caption)
+
+
+def test_the_overview_table_counts_episodes_and_says_so(manager):
+    element = next(d for d in manager.dataframe if "mean_improvement_pct" in d.value.columns)
+    assert column_headers(element)["patients"] == "Episodes"
+    captions = " ".join(c.value for c in manager.caption)
+    assert "fewer than 10 episodes of care" in captions and "10 patients" not in captions
 
 
 def test_methods_page_explains_the_definitions(manager):
@@ -149,10 +189,11 @@ def test_sections_on_a_sample_of_a_large_clinic_say_so_and_run_on_it(manager, mo
     expected = {
         "Responders": (120, "The responders at the last session above count every episode."),
         "Time to response": (120, ""),
-        "Safety": (120, "The first chart's side effects per 100 sessions count every session."),
         "Adjusted comparison": (90, ""),
         "Clinicians": (120, ""),
     }
+    manager.segmented_control(key="section").set_value("Safety").run()
+    assert _sample_notes(manager) == []  # side effects are counted in the database, every session
     for section, (size, exact) in expected.items():
         manager.segmented_control(key="section").set_value(section).run()
         assert not manager.exception, manager.exception
@@ -186,9 +227,10 @@ def column_headers(element) -> dict[str, str]:
     return {name: column.get("label", name) for name, column in config.items() if name != "_index"}
 
 
-@pytest.mark.parametrize(("section", "column"), [("Responders", "timepoint"), ("Time to response", "median_sessions"),
+@pytest.mark.parametrize(("section", "column"), [("Responders", "at_risk"), ("Time to response", "median_sessions"),
                                                  ("Adjusted comparison", "p_value"),
-                                                 ("Clinicians", "outside_clinic_mean"), ("Safety", "per_100_sessions")])
+                                                 ("Clinicians", "outside_clinic_mean"), ("Safety", "per_100_sessions"),
+                                                 ("Safety", "sessions_with"), ("Safety", "bound")])
 def test_tables_on_screen_have_human_headers(manager, section, column):
     manager.segmented_control(key="section").set_value(section).run()
     element = next(d for d in manager.dataframe if column in d.value.columns)
