@@ -27,18 +27,17 @@ FUNNEL_COLUMNS = [
 def episode_outcomes(improvement: pd.DataFrame) -> pd.DataFrame:
     """Return one row per episode with a follow-up: its clinician, technique, baseline and last improvement (points).
 
-    The episode's clinician is the one who gave most of its sessions (the first session's on a tie); episodes
-    without a recorded clinician cannot be attributed and are left out, as are single-session episodes and those
-    with baseline 0 (as in every model: `outcomes.analysable`).
+    The episode's clinician is the one who saw it at its first session, who assessed the patient and chose the
+    technique: the clinician the page's filter selects by, so a clinician's benchmark and their filtered figures
+    count the same episodes. Episodes without a clinician at session 1 cannot be attributed and are left out,
+    as are single-session episodes and those with baseline 0 (as in every model: `outcomes.analysable`).
     """
     if "clinician" not in improvement:
         return pd.DataFrame(columns=["episode", "clinician", "technique", "baseline", "improvement"])
     rows = outcomes.analysable(improvement).sort_values(["episode_id", "session_number"])
     rows = rows.assign(clinician=rows["clinician"].fillna("").astype(str))
-    seen = rows[rows["clinician"] != ""]
-    counts = seen.groupby(["episode_id", "clinician"], sort=False).size().rename("n").reset_index()
-    # Stable sort keeps first-seen order among equal counts, so a tie goes to the earliest session's clinician.
-    main = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates("episode_id")
+    main = rows.groupby("episode_id", sort=False).head(1)
+    main = main[main["clinician"] != ""]
     last = rows.groupby("episode_id").tail(1)
     last = last[rows.groupby("episode_id")["session_number"].transform("size").loc[last.index] >= 2]
     out = pd.DataFrame(

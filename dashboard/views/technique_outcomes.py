@@ -231,7 +231,8 @@ elif section == "Clinicians":
     benchmark, funnel = resources.clinician_benchmark(url, actor, where, resources.SAMPLE_EPISODES)
     st.header("Clinicians' adjusted improvement")
     st.caption("Estimates from a mixed model (episodes of care within clinicians), adjusted for baseline pain and "
-               "technique; small caseloads are pulled towards the clinic mean, so they are not ranked as outliers.")
+               "technique; small caseloads are pulled towards the clinic mean, so they are not ranked as outliers. "
+               "An episode counts for the clinician who saw its first session, as in the clinician filter.")
     if benchmark.empty:
         st.info("Not enough episodes with a recorded clinician for these filters.")
     else:

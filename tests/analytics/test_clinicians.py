@@ -15,6 +15,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from analytics import clinicians, outcomes
 from analytics.comparison import MIXED_METHODS, fit_mixed
+from tests.analytics import independent
 from tests.analytics.test_comparison import sample_improvement
 
 Z95 = stats.norm.ppf(0.975)
@@ -98,18 +99,18 @@ def test_a_clearly_better_clinician_with_a_big_caseload_is_flagged_and_the_small
     assert bool(benchmark.loc["c_small", "outside_clinic_mean"]) is False
 
 
-def test_an_episodes_clinician_is_the_one_who_gave_most_of_its_sessions():
+def test_an_episodes_clinician_is_the_one_who_saw_its_first_session_as_the_filter_says():
     frame = pd.DataFrame(
         [
-            (1, 1, "deep", 60, "ann"), (1, 2, "deep", 50, "bob"), (1, 3, "deep", 40, "bob"),
-            (2, 1, "deep", 70, "ann"), (2, 2, "deep", 60, "bob"),  # a tie: the first session's clinician
-            (3, 1, "deep", 70, ""), (3, 2, "deep", 60, ""),  # no clinician recorded: cannot be attributed
+            (1, 1, "deep", 60, "ann"), (1, 2, "deep", 50, "bob"), (1, 3, "deep", 40, "bob"),  # bob gave most
+            (2, 1, "deep", 70, "ann"), (2, 2, "deep", 60, "bob"),
+            (3, 1, "deep", 70, ""), (3, 2, "deep", 60, "ann"),  # nobody at session 1: cannot be attributed
             (4, 1, "deep", 70, "bob"),  # one session: no follow-up
         ],
         columns=["episode_id", "session_number", "technique", "pain_before", "clinician"],
     )
     episodes = clinicians.episode_outcomes(outcomes.cumulative_improvement(frame.assign(pain_scale="vas_100")))
-    assert dict(zip(episodes["episode"], episodes["clinician"], strict=True)) == {"1": "bob", "2": "ann"}
+    assert dict(zip(episodes["episode"], episodes["clinician"], strict=True)) == {"1": "ann", "2": "ann"}
     assert episodes["improvement"].tolist() == [20.0, 10.0]
 
 
@@ -152,6 +153,19 @@ def test_the_sample_data_benchmark_fits_without_warnings_in_under_5_seconds():
     modelled = ((per_episode["sessions"] >= 2) & (per_episode["first"] > 0)).sum()
     assert table["patients"].sum() == modelled == funnel["patients"].sum() == 271
     assert set(table["clinician"]) == set(data["clinician"])
+
+
+def test_on_the_sample_data_each_clinicians_caseload_is_the_episodes_the_clinician_filter_selects():
+    # The filter "Clinician (first session)" selects episodes by their first session's clinician; the benchmark
+    # must count the same ones (it counted the clinician who gave most sessions). Recounted from the CSV.
+    rows = independent.read_rows()
+    caseload: dict[str, int] = {}
+    for sessions in independent.episodes_from_rows(rows).values():
+        if sessions[0]["points"] > 0 and len(sessions) >= 2:
+            first = rows.iloc[sessions[0]["order"]]["clinician"]
+            caseload[first] = caseload.get(first, 0) + 1
+    table = clinicians.clinician_benchmark(sample_improvement())
+    assert dict(zip(table["clinician"], table["patients"], strict=True)) == caseload
     assert (table["ci95_low"] <= table["estimate"]).all() and (table["estimate"] <= table["ci95_high"]).all()
 
 
