@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import outcomes, responders, safety, survival
+from analytics import effect_sizes, outcomes, responders, safety, survival
 from analytics.comparison import comparison_sentence
 from dashboard import charts, charts_science, resources
 from dashboard.navigation import current_actor
@@ -197,6 +197,16 @@ elif section == "Responders":
     st.plotly_chart(charts_science.responder_curve_figure(responders.responder_curve(improvement, RULE)),
                     key="responder_curve_chart", config=charts.CONFIG)
     st.caption("The same episodes and rule as the bars above: at 15, 30 and 50 % the curve equals them.")
+    st.header("Effect sizes")
+    st.caption(f"Mean improvement (points) in standard deviations, at session {responders.EARLY_SESSION} (episodes "
+               "seen then) and at the last session (the episodes of the bars above). **SRM**, the standardised "
+               "response mean: mean change / SD of the change (exact 95 % interval). **Cohen's d**: mean change / SD "
+               "of baseline pain (Becker's 95 % interval). Before–after effects within a technique: they include "
+               "natural recovery and regression to the mean, so they do not compare techniques.")
+    show_table(effect_sizes.effect_sizes(improvement, responders.EARLY_SESSION), "effect_table",
+               timepoint="When", mean_change="Mean improvement (points)", srm="SRM", srm_ci95_low="SRM 95 % CI low",
+               srm_ci95_high="SRM 95 % CI high", cohens_d="Cohen's d", d_ci95_low="d 95 % CI low",
+               d_ci95_high="d 95 % CI high")
     _sample_note(resources.SAMPLE_EPISODES, "The responders at the last session above count every episode.")
 
 elif section == "Time to response":

@@ -148,6 +148,15 @@ def test_reached_by_session_4_is_the_kaplan_meier_row_at_session_4_and_the_respo
     assert "20 points" in rule and "40 of 100" in rule
 
 
+def test_the_responders_section_shows_srm_and_cohens_d_at_session_4_and_the_last_session(manager):
+    manager.segmented_control(key="section").set_value("Responders").run()
+    table = table_with(manager, "srm")
+    assert set(table["timepoint"]) == {"session 4", "last session"}
+    assert set(table["technique"]) == {"Superficial dry needling", "Deep dry needling", "Electrical dry needling"}
+    assert ((table["srm_ci95_low"] < table["srm"]) & (table["srm"] < table["srm_ci95_high"])).all()
+    assert ((table["d_ci95_low"] < table["cohens_d"]) & (table["cohens_d"] < table["d_ci95_high"])).all()
+
+
 def test_filtering_on_a_technique_shows_only_that_techniques_sessions_in_safety(manager):
     manager.multiselect(key="filter_techniques").select("superficial").run()
     manager.segmented_control(key="section").set_value("Safety").run()
