@@ -131,10 +131,12 @@ if actor.role not in CLINICAL_WRITERS:
 
 st.header(f"Correct or delete a session of {literal(sessions['patient_id'].iloc[0])}")
 by_number = improvement.set_index("session_number")
-# Keyed by patient and course: another patient's choice never carries over, and the latest session comes first.
-number = st.selectbox("Session", list(by_number.index), index=len(by_number) - 1,
-                      key=f"correct_number_{patient_id}_{episode_id}",
-                      format_func=lambda k: f"Session {k} — {by_number.loc[k, 'session_date']}")
+# One tap per session, no list to open (a select box here often needed two clicks). Keyed by patient and course:
+# another patient's choice never carries over, and the latest session is chosen first.
+number = st.segmented_control("Session", [int(k) for k in by_number.index], default=int(by_number.index[-1]),
+                              required=True,
+                              key=f"correct_number_{patient_id}_{episode_id}")
+st.caption(f"Session {number} on {by_number.loc[number, 'session_date']}")
 row = by_number.loc[number]
 session_id = int(row["session_id"])
 with Session(resources.engine()) as session:

@@ -85,7 +85,7 @@ def test_a_delete_asks_first_and_a_picker_that_moves_on_withdraws_the_question(a
     at.text_input(key="delete_reason").input("wrong patient")
     at.button(key="delete_session").click().run()
     assert f"Delete session {latest} of P0002" in at.warning[0].value
-    correction_picker(at).select(1).run()
+    correction_picker(at).set_value(1).run()
     assert not [b for b in at.button if b.key == "delete_session_yes"]  # the question about the other one is gone
 
     count = session_count(seeded_url)
@@ -102,7 +102,7 @@ def test_a_delete_asks_first_and_a_picker_that_moves_on_withdraws_the_question(a
 def test_the_correction_picker_starts_on_each_patients_latest_session(as_role):
     at = as_role("clinician")
     first = progress_of(at, "P0002")
-    correction_picker(at).select(1).run()
+    correction_picker(at).set_value(1).run()
     assert len(first) > 1
     second = progress_of(at, "P0003")
     assert correction_picker(at).value == int(second["Session"].max())

@@ -349,7 +349,7 @@ def test_an_admins_password_reset_ends_the_accounts_open_session_at_its_next_cli
 
 def correction_picker(at: AppTest):
     """Return the picker of the session to correct or delete (keyed by patient and course of treatment)."""
-    return next(s for s in at.selectbox if s.key and s.key.startswith("correct_number_"))
+    return next(s for s in at.segmented_control if s.key and s.key.startswith("correct_number_"))
 
 
 def progress_of(at: AppTest, pseudonym: str) -> pd.DataFrame:
@@ -363,7 +363,7 @@ def test_a_session_deleted_by_a_clinician_leaves_the_chart_and_an_admin_brings_i
     at = as_role("clinician")
     before = progress_of(at, "P0002")
     deleted_date = before.loc[before["Session"] == 3, "Date"].iloc[0]
-    correction_picker(at).select(3).run()
+    correction_picker(at).set_value(3).run()
     at.text_input(key="delete_reason").input("recorded for the wrong patient")
     at.button(key="delete_session").click().run()
     at.button(key="delete_session_yes").click().run()
@@ -434,13 +434,13 @@ def test_notes_and_names_show_literally_on_the_clinicians_progress_page(as_role,
     assert at.selectbox(key="progress_patient").value == "P9100"
     table = table_with(at, "Notes")
     assert list(table["Notes"]) == [SCRIPT_NOTE, MARKDOWN_NOTE]
-    correction_picker(at).select(2).run()  # the corrected session: its note and history as typed
+    correction_picker(at).set_value(2).run()  # the corrected session: its note and history as typed
     assert [a.value for a in at.text_area if a.label == "Notes"] == [MARKDOWN_NOTE]
     history = [c.value for c in at.caption if c.value.startswith("corrected")]
     assert len(history) == 1 and literal(SCRIPT_NOTE) in history[0] and literal(MARKDOWN_NOTE) in history[0]
     assert_nothing_raw_is_rendered(at, "patient progress, session 2")
 
-    correction_picker(at).select(1).run()
+    correction_picker(at).set_value(1).run()
     assert [a.value for a in at.text_area if a.label == "Notes"] == [SCRIPT_NOTE]
     assert_nothing_raw_is_rendered(at, "patient progress, session 1")
 
