@@ -151,7 +151,7 @@ def test_an_import_with_a_bad_row_shows_the_error_table_and_writes_nothing(app_u
     page.locator("input[type='file']").set_input_files(str(upload))
     wait_for_app(page, initial_wait_ms=1000)
 
-    expect(page.get_by_text("Nothing was imported: 1 problem(s)")).to_be_visible()
+    expect(page.get_by_text("Nothing was imported: 1 problem in sessions.csv")).to_be_visible()
     expect(page.locator("[data-testid='stDataFrame']").first).to_be_visible()  # the table of problems
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the problems (CSV)").click()
