@@ -131,8 +131,8 @@ def _sample_note(episodes: int, exact: str = "") -> None:
                    f"minutes. {exact}".strip(), help=SAMPLE_HELP)
 
 
-def _small_note(frame: pd.DataFrame, column: str = "patients") -> None:
-    small = frame[frame[column] < outcomes.SMALL_GROUP]
+def _small_note(frame: pd.DataFrame) -> None:
+    small = frame[frame["patients"] < outcomes.SMALL_GROUP]
     if not small.empty:
         st.caption(f"{len(small)} figure(s) rest on fewer than {outcomes.SMALL_GROUP} episodes: read them with care.")
 
@@ -184,11 +184,11 @@ elif section == "Responders":
                f"episodes that reached each threshold by session {responders.EARLY_SESSION}, estimated by "
                "Kaplan–Meier: an episode that stopped earlier without reaching it is censored at its last session, "
                "not counted as a failure (it might have responded had it continued). 95 % log–log Greenwood "
-               "intervals; *at risk*: episodes still attending at that session.")
+               "intervals; *at risk*: episodes seen at that session that had not reached it before. Few at "
+               "risk late on is not few behind the estimate: every episode of the technique contributes.")
     early = reached[reached["session_number"] == responders.EARLY_SESSION]
     show_table(early, "early_table", percent=("reached", "ci95_low", "ci95_high"), reached="Reached by then",
                at_risk="At risk", events="Reached at that session")
-    _small_note(early, "at_risk")
     st.download_button(
         "Download reached by session (CSV)", reached.to_csv(index=False, lineterminator="\n"),
         file_name="technique_reached.csv", mime="text/csv", key="download_reached", icon=":material/download:",
