@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import Session
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.media_file_storage import MediaFileStorageError
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest, app_test
 
 from db import queries
@@ -94,14 +94,14 @@ def session_count(url: str) -> int:
     return count
 
 
-class RecordedMediaStorage(MemoryMediaFileStorage):
-    """AppTest's in-memory media store, remembered so a test can read what a download button would give."""
+class RecordedMediaManager(MediaFileManager):
+    """AppTest's media manager, remembered so a test can read what a download button would give."""
 
-    instances: list[MemoryMediaFileStorage] = []
+    instances: list[MediaFileManager] = []
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        RecordedMediaStorage.instances.append(self)
+        RecordedMediaManager.instances.append(self)
 
 
 @pytest.fixture(autouse=True)
@@ -124,18 +124,21 @@ def no_exception_after_any_run(request, monkeypatch) -> None:
 
 @pytest.fixture(autouse=True)
 def recorded_media(monkeypatch) -> None:
-    """Make each AppTest run keep its media store where download_content finds it (one test's stores only)."""
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", RecordedMediaStorage)
-    monkeypatch.setattr(RecordedMediaStorage, "instances", [])
+    """Make each AppTest run keep its media manager where download_content finds it (one test's runs only)."""
+    monkeypatch.setattr(app_test, "MediaFileManager", RecordedMediaManager)
+    monkeypatch.setattr(RecordedMediaManager, "instances", [])
 
 
 def download_content(at: AppTest, key: str) -> str:
-    """Return the text a download button on the page would give, read from the run's in-memory media store."""
+    """Return the text a download button on the page would give; a file built on click is built, as a click would."""
     button = next(b for b in at.get("download_button") if b.proto.id.endswith(key) or key in b.proto.id)
-    file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
-    for store in reversed(RecordedMediaStorage.instances):  # the latest run first
+    for manager in reversed(RecordedMediaManager.instances):  # the latest run first
         try:
-            return store.get_file(file_id).content.decode("utf-8")
-        except MediaFileStorageError:  # an earlier run's store: not this file
+            url = manager.execute_deferred(button.proto.deferred_file_id) if button.proto.deferred_file_id \
+                else button.proto.url
+            stored = manager.read_file(url.rsplit("/", 1)[-1].split(".")[0])
+        except MediaFileStorageError:  # an earlier run's manager: not this file
             continue
+        if stored is not None:
+            return stored.content.decode("utf-8")
     raise AssertionError(f"no stored file for download button {key!r}")

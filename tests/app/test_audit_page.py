@@ -8,13 +8,11 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 from sqlalchemy import text
-from streamlit.runtime.media_file_manager import MediaFileManager
-from streamlit.runtime.media_file_storage import MediaFileStorageError
-from streamlit.testing.v1 import app_test
 
 from db import corrections
 from db.engine import make_engine, write_session
 from db.writes import record_session
+from tests.app.conftest import download_content
 from tests.db.factories import ADMIN, session_input
 
 PATIENT = "P9041"
@@ -111,41 +109,12 @@ def test_a_from_date_after_the_to_date_says_so_instead_of_an_empty_table(admin):
     assert "audit_table" not in tables(admin)
 
 
-class RecordedMediaManager(MediaFileManager):
-    """AppTest's media manager, remembered: a download built on click is registered with it."""
-
-    instances: list[MediaFileManager] = []
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        RecordedMediaManager.instances.append(self)
-
-
-@pytest.fixture(autouse=True)
-def recorded_media_managers(monkeypatch) -> None:
-    monkeypatch.setattr(app_test, "MediaFileManager", RecordedMediaManager)
-    monkeypatch.setattr(RecordedMediaManager, "instances", [])
-
-
-def deferred_download(at, key: str) -> str:
-    """Click a download button whose file is built on click, as the browser asks for it; return the file's text."""
-    button = next(b for b in at.get("download_button") if key in b.proto.id)
-    file_id = button.proto.deferred_file_id
-    for manager in reversed(RecordedMediaManager.instances):  # the latest run first
-        try:
-            url = manager.execute_deferred(file_id)
-        except MediaFileStorageError:  # an earlier run's manager: not this button
-            continue
-        return manager.read_file(url.rsplit("/", 1)[-1].split(".")[0]).content.decode("utf-8")
-    raise AssertionError(f"no deferred file for download button {key!r}")
-
-
 def test_the_download_is_the_filtered_rows_as_csv_and_is_itself_audited(admin, journey, seeded_url):
     filter_by(admin, patient=PATIENT)
     before = audit_rows(seeded_url)
     admin.run()
     assert audit_rows(seeded_url) == before, "viewing the page exports nothing"
-    csv = pd.read_csv(io.StringIO(deferred_download(admin, "audit_download")), dtype=str, keep_default_na=False)
+    csv = pd.read_csv(io.StringIO(download_content(admin, "audit_download")), dtype=str, keep_default_na=False)
     assert list(csv.columns) == ["id", "at", "actor", "action", "entity", "entity_id", "patient", "changes", "detail"]
     assert list(csv["id"]) == [str(i) for i in shown(admin)["id"]]
     assert list(csv["action"]) == ["restore", "delete", "update", "create"] and set(csv["patient"]) == {PATIENT}
