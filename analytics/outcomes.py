@@ -51,7 +51,9 @@ class ResponderRule:
         """Return whether improvements (percent, points, baseline: scalars or arrays) reach `threshold` %."""
         pct, points, baseline = (np.asarray(v, dtype=float) for v in (pct, points, baseline))
         with np.errstate(invalid="ignore"):  # NaN percent (baseline 0) never reaches anything
-            by_points = (baseline >= self.min_baseline_points) | (points >= self.mcid_points)
+            # Below the minimal threshold (a responder curve's low end) no importance is claimed: percent alone.
+            by_points = ((threshold < MINIMAL_PCT) | (baseline >= self.min_baseline_points)
+                         | (points >= self.mcid_points))
             return (pct >= threshold) & by_points
 
     def sentence(self) -> str:

@@ -21,7 +21,6 @@ url = database_url()
 is_patient = actor.role == "patient"
 st.title("My progress" if is_patient else "Patient progress")
 PAGE = "progress"
-show_result(PAGE)
 
 if is_patient:
     # A patient sees their own record only: the id comes from their account, never from a widget or the URL.
@@ -33,6 +32,11 @@ else:
                 else "No patients yet — record the first session on the *Record session* page.")
         st.stop()
     patient_id = int(patients.loc[patients["patient_id"] == pseudonym, "id"].iloc[0])
+
+if st.session_state.get("progress_result_for") != patient_id:  # a result names one patient: not shown for another
+    st.session_state.pop(f"{PAGE}_result", None)
+    st.session_state["progress_result_for"] = patient_id
+show_result(PAGE)
 
 episodes, sessions = resources.patient_record(url, actor, int(patient_id))
 if sessions.empty:
@@ -133,9 +137,11 @@ st.header(f"Correct or delete a session of {literal(sessions['patient_id'].iloc[
 by_number = improvement.set_index("session_number")
 # One tap per session, no list to open (a select box here often needed two clicks). Keyed by patient and course:
 # another patient's choice never carries over, and the latest session is chosen first.
-number = st.segmented_control("Session", [int(k) for k in by_number.index], default=int(by_number.index[-1]),
-                              required=True,
-                              key=f"correct_number_{patient_id}_{episode_id}")
+picker = f"correct_number_{patient_id}_{episode_id}"
+# The latest session by default; a kept choice, or the session just corrected (set by `done`), otherwise.
+first_choice = {} if picker in st.session_state else {"default": int(by_number.index[-1])}
+number = st.segmented_control("Session", [int(k) for k in by_number.index], required=True, key=picker,
+                              **first_choice)
 st.caption(f"Session {number} on {by_number.loc[number, 'session_date']}")
 row = by_number.loc[number]
 session_id = int(row["session_id"])
@@ -172,14 +178,18 @@ with st.form(f"correct_{session_id}"):
         try:
             entry = validate_session(data)
             with write_session(resources.engine()) as session:
-                corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry)
+                corrected = corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry)
+                session.flush()
+                session.refresh(corrected)  # a new date can renumber the course: keep the picker on this session
+                number = corrected.session_number
         except InvalidInput as refused:
             st.error(refusal(refused.problems))
         else:
             resources.clear_after_write()
-            done(PAGE, f"Corrected session {number} of {literal(row['patient_id'])} ({entry.session_date}).")
+            done(PAGE, f"Corrected session {number} of {literal(row['patient_id'])} ({entry.session_date}).",
+                 reset={picker: number})
 
-reason = st.text_input("Reason for deleting this session", key="delete_reason",
+reason = st.text_input("Reason for deleting this session", key=f"delete_reason_{session_id}",
                        placeholder="e.g. recorded for the wrong patient")
 label = f"session {number} of {literal(row['patient_id'])} ({row['session_date']})"
 if confirmed("Delete session", f"Delete {label}? It leaves every chart and figure; an admin can restore it from "
@@ -191,4 +201,5 @@ if confirmed("Delete session", f"Delete {label}? It leaves every chart and figur
         st.error(f"Not deleted. {literal(problem)}")
     else:
         resources.clear_after_write()
-        done(PAGE, f"Deleted {label}. Reason: {literal(reason.strip())}", reset={"delete_reason": ""})
+        # The course is renumbered without it: the picker moves to the latest session left.
+        done(PAGE, f"Deleted {label}. Reason: {literal(reason.strip())}", reset={picker: max(1, len(by_number) - 1)})

@@ -87,8 +87,8 @@ if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session
         pain_scale=defaults.get("pain_scale", "vas_100"),
         twitch="No" if technique == "superficial" else "Yes",
         clinician=actor.username if actor.username in clinicians else (clinicians or [""])[0],
+        session_date=date.today(),  # a back-dated entry for one patient is never carried to the next
     )
-    st.session_state.setdefault("session_date", date.today())
 
 with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
     with st.container(key="recording_for"):

@@ -194,3 +194,11 @@ def test_on_the_sample_data_the_curve_at_15_30_and_50_equals_the_shares_recomput
             assert (curve.loc[(technique, threshold), "responders"], curve.loc[(technique, threshold), "patients"]) == (
                 hit, n), (technique, threshold)
     assert curve.loc[("deep", 30), "patients"] == 109
+
+
+def test_below_the_minimal_threshold_a_low_baseline_episode_counts_by_percent_alone():
+    rule = outcomes.DEFAULT_RULE
+    # First pain 30 of 100, 10 points better (33 %): not an important improvement (under 20 points) ...
+    assert not bool(rule.reaches(33.3, 10.0, 30.0, 15))
+    # ... but on the cumulative curve's low end it has improved by at least 0 and 10 %, as any improvement has.
+    assert bool(rule.reaches(33.3, 10.0, 30.0, 0)) and bool(rule.reaches(33.3, 10.0, 30.0, 10))

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine
 from tests.app.conftest import session_count
-from tests.app.test_security import correction_picker, progress_of, table_with
+from tests.app.test_security import correction_picker, delete_reason, progress_of, table_with
 
 
 def account_state(url: str, username: str) -> tuple[str, bool]:
@@ -82,20 +82,22 @@ def test_a_delete_asks_first_and_a_picker_that_moves_on_withdraws_the_question(a
     before = progress_of(at, "P0002")
     latest = int(before["Session"].max())
     assert correction_picker(at).value == latest  # the latest session is preselected
-    at.text_input(key="delete_reason").input("wrong patient")
+    delete_reason(at).input("wrong patient")
     at.button(key="delete_session").click().run()
     assert f"Delete session {latest} of P0002" in at.warning[0].value
     correction_picker(at).set_value(1).run()
     assert not [b for b in at.button if b.key == "delete_session_yes"]  # the question about the other one is gone
+    assert delete_reason(at).value == ""  # nor is the reason typed for it
 
     count = session_count(seeded_url)
+    delete_reason(at).input("wrong patient")
     at.button(key="delete_session").click().run()
     at.button(key="delete_session_yes").click().run()
     assert not at.exception and not at.error
     assert session_count(seeded_url) == count - 1
     at.run()
     assert at.success[0].value.startswith("Deleted session 1 of P0002")
-    assert at.text_input(key="delete_reason").value == ""  # the reason does not wait for the next session
+    assert delete_reason(at).value == ""  # the reason does not wait for the next session
     assert not [b for b in at.button if b.key == "delete_session_yes"]
 
 

@@ -347,6 +347,11 @@ def test_an_admins_password_reset_ends_the_accounts_open_session_at_its_next_cli
 # -- soft delete and restore in the app ------------------------------------------------------------------------------
 
 
+def delete_reason(at: AppTest):
+    """Return the field for the reason of deleting the chosen session (keyed by that session)."""
+    return next(t for t in at.text_input if t.label == "Reason for deleting this session")
+
+
 def correction_picker(at: AppTest):
     """Return the picker of the session to correct or delete (keyed by patient and course of treatment)."""
     return next(s for s in at.segmented_control if s.key and s.key.startswith("correct_number_"))
@@ -364,7 +369,7 @@ def test_a_session_deleted_by_a_clinician_leaves_the_chart_and_an_admin_brings_i
     before = progress_of(at, "P0002")
     deleted_date = before.loc[before["Session"] == 3, "Date"].iloc[0]
     correction_picker(at).set_value(3).run()
-    at.text_input(key="delete_reason").input("recorded for the wrong patient")
+    delete_reason(at).input("recorded for the wrong patient")
     at.button(key="delete_session").click().run()
     at.button(key="delete_session_yes").click().run()
     assert not at.exception and not at.error, at.error

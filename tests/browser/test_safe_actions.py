@@ -9,16 +9,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_journeys import log_in, session_count
-from tests.support.browser import EXCEPTION_SELECTOR, pick, wait_for_app
+from tests.support.browser import EXCEPTION_SELECTOR, open_page, pick, wait_for_app
 
 pytestmark = pytest.mark.browser
 PAIN_BEFORE = "Pain before (VAS 0–100 mm or NRS 0–10)"
-
-
-def open_page(page: Page, title: str) -> None:
-    page.get_by_role("link", name=title).click()
-    expect(page.get_by_role("heading", level=1).first).to_be_visible()
-    wait_for_app(page, initial_wait_ms=300)
 
 
 def choose_patient(page: Page, patient: str) -> None:

@@ -159,6 +159,7 @@ def test_writers_at_once_keep_one_unbroken_chain(database_url):
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a writer did not finish"
     assert not errors, errors
     result = check(engines[0])
     assert result.broken_at is None, result.reason

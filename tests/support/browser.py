@@ -214,3 +214,13 @@ def pick(page: Page, label: str, option: str, attempts: int = 3) -> None:
             page.keyboard.press("Escape")
             wait_for_app(page)
     choice.click()
+
+
+PAGE_HEADINGS = {"Import": "Import sessions"}  # a page whose title (h1) is not its name in the menu
+
+
+def open_page(page: Page, title: str) -> None:
+    """Open a page from the menu and wait until that page (its own title, not the last page's) has rendered."""
+    page.get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=PAGE_HEADINGS.get(title, title), level=1).wait_for()
+    wait_for_app(page)
