@@ -57,7 +57,7 @@ def _add_bands(fig: go.Figure, row: int | None = None, col: int | None = None) -
     for low, high, label, fill in BANDS:
         shapes.append(dict(type="rect", y0=low, y1=high, fillcolor=fill, line_width=0, layer="below", **across))
         shapes.append(dict(type="line", y0=low, y1=low, line=dict(dash="dot", color="grey", width=1), **across))
-        labels.append(dict(text=f"{label} ({low:g} %)", xref=f"{x} domain", x=1, xanchor="left", yref=y, y=low,
+        labels.append(dict(text=label, xref=f"{x} domain", x=1, xanchor="left", yref=y, y=low,
                            yanchor="bottom", showarrow=False, font=dict(size=12), align="left"))
     fig.update_layout(shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *labels],
                       margin_r=BAND_LABEL_MARGIN)

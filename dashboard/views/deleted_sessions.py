@@ -20,7 +20,12 @@ with Session(resources.engine()) as session:
 if deleted.empty:
     st.info("No deleted sessions. A clinician's deletion appears here with its reason.")
     st.stop()
-st.dataframe(deleted, hide_index=True, placeholder="", key="deleted_table")
+st.dataframe(deleted, hide_index=True, placeholder="", key="deleted_table", column_config={
+    "session_id": st.column_config.NumberColumn("Session id", format="%d"), "patient_id": "Patient",
+    "session_date": "Session date", "technique": "Technique",
+    "deleted_at": st.column_config.DatetimeColumn("Deleted (UTC)", format="YYYY-MM-DD HH:mm"),
+    "deleted_by": "Deleted by", "deleted_reason": "Reason",
+})
 by_id = deleted.set_index("session_id")
 chosen = st.selectbox(
     "Session to restore", deleted["session_id"].tolist(), key="restore_choice",
