@@ -162,8 +162,16 @@ if submitted:
         # the same patient and values. It would store a duplicate session.
         repeated = entry == st.session_state.get("last_saved_entry")
         if not repeated:
-            with write_session(resources.engine()) as session:
-                number = record_session(session, actor=actor, entry=entry, patient_name=patient_name).session_number
+            # Claimed before writing: a run cut short after the commit (a second click interrupts it) still guards.
+            st.session_state["last_saved_entry"] = entry
+            st.session_state.pop("last_saved_summary", None)  # until this save says what it saved
+            try:
+                with write_session(resources.engine()) as session:
+                    number = record_session(session, actor=actor, entry=entry,
+                                            patient_name=patient_name).session_number
+            except BaseException:
+                st.session_state.pop("last_saved_entry", None)  # nothing was saved: the same entry may be tried again
+                raise
     except InvalidInput as refused:
         # A problem quotes the value typed (a body region, a muscle, an id): shown as typed, never as markdown.
         st.error(refusal(refused.problems), icon="⚠️")
@@ -173,7 +181,8 @@ if submitted:
                       help="The patient's last session used the NRS 0–10; this entry's numbers fit the VAS.")
     else:
         if repeated:
-            st.warning(f"Already saved as {st.session_state['last_saved_summary']} Not saved again.", icon="ℹ️")
+            saved = st.session_state.get("last_saved_summary", f"a session for {literal(entry.patient_id)}.")
+            st.warning(f"Already saved as {saved} Not saved again.", icon="ℹ️")
         else:
             after_save(number, entry, patient_row["name"] if patient_row is not None else patient_name)
 
