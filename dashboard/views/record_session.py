@@ -50,7 +50,7 @@ def after_save(number: int, entry, name: str | None) -> None:
     resources.clear_after_write()
     summary = saved_summary(number, entry, name)
     st.session_state.update(select_after_save=entry.patient_id, last_saved_entry=entry, last_saved_summary=summary,
-                            last_saved=f"Saved {summary}")
+                            last_saved=f"Saved {summary}", saves=st.session_state.get("saves", 0) + 1)
     st.rerun()
 
 
@@ -143,7 +143,10 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
             for severity in SEVERITIES
         }
         notes = st.text_area("Notes", key="notes", height=100)
-    submitted = st.form_submit_button("Save session", type="primary", key="save_session")
+    # A new button after every save: a click on the last form's button (a double click, a slow network) triggers
+    # nothing in the next one, however the two runs interleave.
+    submitted = st.form_submit_button("Save session", type="primary",
+                                      key=f"save_session_{st.session_state.get('saves', 0)}")
 
 
 if submitted:

@@ -129,6 +129,11 @@ def recorded_media(monkeypatch) -> None:
     monkeypatch.setattr(RecordedMediaManager, "instances", [])
 
 
+def save_button(at: AppTest):
+    """Return the session form's Save button (its key changes after every save)."""
+    return next(b for b in at.button if b.label == "Save session")
+
+
 def download_content(at: AppTest, key: str) -> str:
     """Return the text a download button on the page would give; a file built on click is built, as a click would."""
     button = next(b for b in at.get("download_button") if b.proto.id.endswith(key) or key in b.proto.id)

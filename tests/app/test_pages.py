@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from db.engine import BUSY_MESSAGE, DatabaseBusy
-from tests.app.conftest import session_count
+from tests.app.conftest import save_button, session_count
 
 
 def select_patient(app, pseudonym):
@@ -31,7 +31,7 @@ def table_with(app, column):
 
 def test_clinician_lands_on_the_session_form(app):
     assert [t.value for t in app.title] == ["Record session"]
-    assert app.button(key="save_session").label == "Save session"
+    assert save_button(app).label == "Save session"
     assert app.date_input(key="session_date").value == date.today()
 
 
@@ -76,7 +76,7 @@ def fill_valid_session(app, patient="P9001", pain_before=70.0):
 
 def test_saving_a_session_stores_it_and_shows_the_patients_chart(app, seeded_url):
     before = session_count(seeded_url)
-    fill_valid_session(app).button(key="save_session").click().run()
+    save_button(fill_valid_session(app)).click().run()
     assert not app.exception
     assert not app.error
     assert app.success[0].value == (f"Saved session 1 for P9001: {date.today():%Y-%m-%d}, Deep dry needling, "
@@ -98,7 +98,7 @@ def test_a_save_that_waits_too_long_for_other_writers_says_so_and_keeps_the_form
 
     monkeypatch.setattr("db.writes.record_session", busy)  # as write_session raises after its lock timeout
     before = session_count(seeded_url)
-    fill_valid_session(app).button(key="save_session").click().run()
+    save_button(fill_valid_session(app)).click().run()
     assert not app.exception
     assert "database is busy" in app.error[0].value and "try again" in app.error[0].value
     assert session_count(seeded_url) == before
@@ -110,7 +110,7 @@ def test_second_session_for_an_existing_patient_gets_the_next_number(app, seeded
     # The form starts from the patient's last session.
     assert app.radio(key="technique").value == "electrical"
     app.number_input(key="pain_before").set_value(20.0)
-    app.button(key="save_session").click().run()
+    save_button(app).click().run()
     assert not app.error
     assert app.success[0].value.startswith("Saved session ")
     assert " for P0002: " in app.success[0].value
@@ -132,7 +132,7 @@ BLANK_ENTRY = {"pain_before": None, "pain_after": None, "side_effects": [[], [],
 def test_after_a_save_the_entry_is_blank_and_the_same_entry_again_is_not_saved_twice(app, seeded_url):
     before = session_count(seeded_url)
     fill_valid_session(app).text_area(key="notes").input("felt dizzy")
-    app.button(key="save_session").click().run()
+    save_button(app).click().run()
     assert app.success and not app.exception
     assert entry_values(app) == BLANK_ENTRY
     assert any("Recording for **P9001**" in m.value for m in app.markdown)  # the form names who it writes to
@@ -142,7 +142,7 @@ def test_after_a_save_the_entry_is_blank_and_the_same_entry_again_is_not_saved_t
     app.number_input(key="pain_after").set_value(55.0)
     app.multiselect(key="side_effects_mild").select("bruising")
     app.text_area(key="notes").input("felt dizzy")
-    app.button(key="save_session").click().run()
+    save_button(app).click().run()
     assert not app.exception
     assert app.warning and app.warning[0].value.startswith("Already saved as session 1 for P9001:")
     assert session_count(seeded_url) == before + 1
@@ -175,12 +175,12 @@ def test_a_vas_value_typed_on_the_nrs_offers_a_one_click_switch_to_the_vas(app, 
     before = session_count(seeded_url)
     fill_valid_session(app, pain_before=40.0)
     app.radio(key="pain_scale").set_value("nrs_10")
-    app.button(key="save_session").click().run()
+    save_button(app).click().run()
     assert "Pain before: 40 is outside the scale 0–10" in as_read(app.error[0].value)
     app.button(key="switch_to_vas").click().run()
     assert app.radio(key="pain_scale").value == "vas_100"
     assert app.number_input(key="pain_before").value == 40.0  # nothing to type again
-    app.button(key="save_session").click().run()
+    save_button(app).click().run()
     assert not app.exception and not app.error
     assert "pain 40 → 55 (VAS 0–100 mm)" in app.success[0].value
     assert session_count(seeded_url) == before + 1
@@ -211,7 +211,7 @@ def test_session_form_refuses_bad_input_and_saves_nothing(app, seeded_url, case,
             app.multiselect(key=key).select(value)
         else:
             app.number_input(key=key).set_value(value)
-    app.button(key="save_session").click().run()
+    save_button(app).click().run()
     assert not app.exception
     assert app.error, f"{case}: no error shown"
     assert message in as_read(app.error[0].value)
@@ -224,6 +224,6 @@ def test_session_form_refuses_a_future_date(app, seeded_url):
     before = session_count(seeded_url)
     fill_valid_session(app)
     app.date_input(key="session_date").set_value(date.today() + timedelta(days=1))
-    app.button(key="save_session").click().run()
+    save_button(app).click().run()
     assert app.error and "is in the future" in app.error[0].value
     assert session_count(seeded_url) == before

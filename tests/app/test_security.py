@@ -21,7 +21,7 @@ from db import accounts, corrections, queries
 from db.access import Actor
 from db.engine import make_engine, write_session
 from db.writes import record_session
-from tests.app.conftest import APP, log_in
+from tests.app.conftest import APP, log_in, save_button
 from tests.db.factories import ADMIN, session_input
 
 # Every page of the app: title as listed in the navigation, and its file under dashboard/views.
@@ -478,7 +478,7 @@ def test_a_body_region_typed_with_markdown_shows_literally_in_the_refusal_that_q
     at = as_role("clinician")
     at.text_input(key="body_region").input(MARKDOWN_REGION)
     at.number_input(key="pain_before").set_value(50)
-    at.button(key="save_session").click().run()
+    save_button(at).click().run()
     assert not at.exception, at.exception
     [error] = at.error
     assert literal(f"'{MARKDOWN_REGION}'") in error.value  # quoted as typed, every markdown character escaped
