@@ -16,7 +16,7 @@ from db.cli import DEMO_ACCOUNTS
 from db.engine import make_engine
 from db.queries import OutcomeFilter
 from tests.db.factories import ADMIN
-from tests.support.browser import EXCEPTION_SELECTOR, pick, screenshot, wait_for_app
+from tests.support.browser import EXCEPTION_SELECTOR, add_to_multiselect, pick, screenshot, wait_for_app
 from tests.support.browser import log_in as login
 
 pytestmark = pytest.mark.browser
@@ -52,8 +52,7 @@ def test_clinician_records_a_session_with_a_side_effect_and_sees_it_on_the_chart
     page.get_by_label("New patient id", exact=True).fill("P9100")
     page.get_by_label("Pain before (VAS 0–100 mm or NRS 0–10)", exact=True).fill("72")
     page.get_by_label("Pain right after (optional)", exact=True).fill("50")
-    pick(page, "Side effects — mild", "Bruising")
-    page.keyboard.press("Escape")
+    add_to_multiselect(page, "Side effects — mild", "Bruising", key="side_effects_mild")
     page.get_by_role("button", name="Save session").click()
     wait_for_app(page, initial_wait_ms=500)
 

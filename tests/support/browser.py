@@ -224,3 +224,23 @@ def open_page(page: Page, title: str) -> None:
     page.get_by_role("link", name=title).click()
     page.get_by_role("heading", name=PAGE_HEADINGS.get(title, title), level=1).wait_for()
     wait_for_app(page)
+
+
+def add_to_multiselect(page: Page, label: str, option: str, key: str, attempts: int = 3) -> None:
+    """Add `option` to the multiselect labelled `label` (Streamlit key `key`) and wait until its chip shows.
+
+    On a loaded machine a click on an option can land while the list is being redrawn and select nothing; the
+    chip is the app's own record of the choice, so the option is picked again until it is there.
+    """
+    from playwright.sync_api import expect
+
+    chip = page.locator(f".st-key-{key} [data-tag]").filter(has_text=option)  # the chosen value's chip
+    for attempt in range(1, attempts + 1):
+        pick(page, label, option)
+        page.keyboard.press("Escape")
+        try:
+            expect(chip).to_have_count(1, timeout=5_000)
+            return
+        except AssertionError:
+            if attempt == attempts:
+                raise
