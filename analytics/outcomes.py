@@ -9,19 +9,17 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-# IMMPACT (Dworkin et al., J Pain 2008): minimal, moderately important, substantial improvement in percent.
-MINIMAL_PCT = 15
-MODERATE_PCT = 30
-SUBSTANTIAL_PCT = 50
-IMMPACT_BANDS = {MINIMAL_PCT: "minimal", MODERATE_PCT: "moderate", SUBSTANTIAL_PCT: "substantial"}
-RESPONDER_THRESHOLDS = (MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT)
-DEFAULT_MCID_POINTS = 20.0  # absolute MCID on 0–100: 2 points of the 0–10 NRS (Farrar 2001; Ostelo 2008)
-# Below this baseline one step of the 0–10 scale is a large share of it (2 -> 1 is 50 %), so a percent alone
-# does not classify a responder: 4 of 10 is where pain is usually graded moderate rather than mild.
-DEFAULT_MIN_BASELINE_POINTS = 40.0
-SMALL_GROUP = 10  # fewer episodes than this at a curve point is flagged as small
+from clinic.vocabulary import (
+    ANSWER_SESSION,
+    DEFAULT_MCID_POINTS,
+    DEFAULT_MIN_BASELINE_POINTS,
+    IMMPACT_BANDS,
+    MINIMAL_PCT,
+    RESPONDER_THRESHOLDS,
+    SCALE_FACTOR,
+)
 
-SCALE_FACTOR = {"vas_100": 1.0, "nrs_10": 10.0}  # to the 0–100 scale on which everything is analysed
+SMALL_GROUP = 10  # fewer episodes than this at a curve point is flagged as small
 
 SUMMARY_COLUMNS = [
     "technique",
@@ -328,7 +326,6 @@ def progress_sentence(improvement: pd.DataFrame, *, to_patient: bool = True) -> 
     return sentence
 
 
-ANSWER_SESSION = 4  # the literature's "positive results within 2 to 4 sessions": the managers' question
 
 
 def best_by_session_sentence(curve: pd.DataFrame, session: int = ANSWER_SESSION) -> str:

@@ -11,7 +11,6 @@ import pandas as pd
 
 from analytics import outcomes
 
-EARLY_SESSION = 4  # "positive results are usually evident in 2 to 4 sessions" (docs/REFERENCES.md): the claim
 CURVE_COLUMNS = ["technique", "threshold_pct", "patients", "responders", "share", "ci95_low", "ci95_high"]
 
 

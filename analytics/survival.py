@@ -13,7 +13,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from analytics.outcomes import DEFAULT_RULE, MODERATE_PCT, RESPONDER_THRESHOLDS, ResponderRule, analysable
+from analytics.outcomes import DEFAULT_RULE, ResponderRule, analysable
+from clinic.vocabulary import MODERATE_PCT, RESPONDER_THRESHOLDS
 
 Z95 = float(stats.norm.ppf(0.975))
 TIME_COLUMNS = ["episode_id", "technique", "sessions", "responded"]

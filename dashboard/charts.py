@@ -6,8 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analytics.outcomes import MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT
-from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
+from clinic.vocabulary import MINIMAL_PCT, MODERATE_PCT, SIDE_EFFECTS, SUBSTANTIAL_PCT, TECHNIQUE_LABELS, TECHNIQUES
 
 # Okabe–Ito palette: distinguishable with every common colour-vision deficiency; one colour per technique everywhere.
 # Only its hues with at least 3:1 contrast on white (WCAG 1.4.11 for lines and markers): orange #E69F00 (2.25:1)

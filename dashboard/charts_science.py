@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analytics.outcomes import MINIMAL_PCT, MODERATE_PCT, SMALL_GROUP, SUBSTANTIAL_PCT
+from analytics.outcomes import SMALL_GROUP
 from analytics.safety import BOYCE_2020, BRADY_2014
+from clinic.vocabulary import MINIMAL_PCT, MODERATE_PCT, SIDE_EFFECTS, SUBSTANTIAL_PCT, TECHNIQUE_LABELS, TECHNIQUES
 from dashboard.charts import TECHNIQUE_COLORS, _layout, _rgba
-from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 
 MODEL_SYMBOLS = {"mixed model": "circle", "ANCOVA": "diamond"}
 NEUTRAL, HIGHLIGHT = "#777777", "#D55E00"  # Okabe–Ito grey-ish and vermillion, for clinicians

@@ -18,12 +18,12 @@ import pandas as pd
 from fpdf import FPDF, FontFace
 from sqlalchemy import Engine
 
-from analytics.outcomes import MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT, progress_sentence
+from analytics.outcomes import progress_sentence
+from clinic.vocabulary import MINIMAL_PCT, MODERATE_PCT, SIDE_EFFECTS, SUBSTANTIAL_PCT, TECHNIQUE_LABELS
 from dashboard import charts
 from db import audit
 from db.access import Actor
 from db.engine import write_session
-from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
 
 TITLE = "Dry-needling progress report"
 SCALE_WORDS = {"vas_100": "mm (VAS 0–100)", "nrs_10": "/ 10 (NRS)"}

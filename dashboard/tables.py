@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
+from clinic.vocabulary import SIDE_EFFECTS, TECHNIQUE_LABELS
 
 # One header per analytic column, in the clinic's words. "patients" columns count episodes of care.
 HEADERS = {

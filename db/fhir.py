@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 from sqlmodel import Session
 
+from clinic.vocabulary import SIDE_EFFECTS, TECHNIQUE_LABELS
 from db import interchange
 from db.access import Actor
-from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS
 from db.spreadsheets import write_atomically
 
 BASE_URL = "https://needle-outcomes.example"

@@ -1,4 +1,4 @@
-"""SQLModel tables and the vocabularies of docs/DESIGN.md section 2."""
+"""SQLModel tables (docs/DESIGN.md §2); the vocabularies they check are in `clinic.vocabulary`."""
 
 from __future__ import annotations
 
@@ -8,63 +8,9 @@ from typing import Optional
 from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-TECHNIQUES = ("superficial", "deep", "electrical")
-TECHNIQUE_LABELS = {
-    "superficial": "Superficial dry needling",
-    "deep": "Deep dry needling",
-    "electrical": "Electrical dry needling",
-}
-PAIN_SCALES = {"vas_100": 100, "nrs_10": 10}  # scale code -> maximum
-PAIN_SCALE_LABELS = {"vas_100": "VAS 0–100 mm", "nrs_10": "NRS 0–10"}
+from clinic.vocabulary import PAIN_SCALES, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
+
 ROLES = ("clinician", "manager", "patient", "admin")
-SEVERITIES = ("mild", "significant", "serious")
-SIDE_EFFECTS = {
-    "bleeding": "Bleeding",
-    "bruising": "Bruising",
-    "pain_during": "Pain during treatment",
-    "soreness": "Post-needling soreness",
-    "aggravation": "Symptoms worse",
-    "drowsiness": "Drowsiness",
-    "fatigue": "Fatigue",
-    "headache": "Headache",
-    "nausea": "Nausea",
-    "faintness": "Faintness (no loss of consciousness)",
-    "syncope": "Syncope",
-    "sweating": "Sweating",
-    "emotional": "Altered emotions",
-    "itching": "Itching",
-    "numbness": "Numbness",
-    "nerve_irritation": "Nerve irritation",
-    "infection": "Infection",
-    "pneumothorax": "Pneumothorax / organ perforation",
-    "needle_breakage": "Needle breakage",
-    "other": "Other (describe in notes)",
-}
-CONDITIONS = (
-    "neck_pain",
-    "low_back_pain",
-    "plantar_fasciitis",
-    "lateral_epicondylalgia",
-    "shoulder_pain",
-    "headache",
-    "sciatica",
-    "carpal_tunnel",
-    "hamstring_strain",
-    "other",
-)
-# Suggestions for the session form; any other muscle name may be typed in.
-COMMON_MUSCLES = (
-    "upper_trapezius", "middle_trapezius", "levator_scapulae", "splenius_capitis", "splenius_cervicis",
-    "semispinalis_capitis", "suboccipitals", "sternocleidomastoid", "temporalis", "masseter", "lateral_pterygoid",
-    "infraspinatus", "supraspinatus", "subscapularis", "teres_minor", "deltoid", "rhomboid_major",
-    "extensor_carpi_radialis_brevis", "extensor_carpi_radialis_longus", "extensor_digitorum", "brachioradialis",
-    "supinator", "pronator_teres", "flexor_carpi_radialis", "abductor_pollicis_brevis", "quadratus_lumborum",
-    "lumbar_multifidus", "iliocostalis_lumborum", "longissimus_thoracis", "gluteus_maximus", "gluteus_medius",
-    "gluteus_minimus", "piriformis", "biceps_femoris", "semitendinosus", "semimembranosus", "rectus_femoris",
-    "vastus_lateralis", "vastus_medialis", "gastrocnemius", "soleus", "tibialis_anterior", "peroneus_longus",
-    "quadratus_plantae", "flexor_digitorum_brevis", "abductor_hallucis",
-)
-PATIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 def utcnow() -> datetime:

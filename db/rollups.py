@@ -44,7 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from analytics.outcomes import RESPONDER_THRESHOLDS
+from clinic.vocabulary import RESPONDER_THRESHOLDS
 from db.models import (
     LIVE_SESSIONS,
     ROLLUP_CELL,

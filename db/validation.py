@@ -9,7 +9,8 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from db.models import PAIN_SCALES, PATIENT_ID_PATTERN, SEVERITIES, SIDE_EFFECTS, TECHNIQUES, TreatmentSession
+from clinic.vocabulary import PAIN_SCALES, PATIENT_ID_PATTERN, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
+from db.models import TreatmentSession
 
 SLUG = re.compile(r"^[a-z0-9_]{1,64}$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clinic.vocabulary import SIDE_EFFECTS
 from db.interchange import COLUMNS as INTERCHANGE_COLUMNS
 from db.interchange import EXTRA_COLUMNS
-from db.models import SIDE_EFFECTS
 
 SEED = 20261124
 CSV_PATH = Path(__file__).resolve().parent / "sessions.csv"

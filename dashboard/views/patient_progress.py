@@ -5,6 +5,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from analytics.outcomes import progress_sentence
+from clinic.vocabulary import PAIN_SCALE_LABELS, SEVERITIES, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from dashboard import charts, report, resources
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.navigation import current_actor
@@ -13,7 +14,6 @@ from dashboard.text import literal, refusal
 from db import corrections
 from db.access import CLINICAL_WRITERS
 from db.engine import database_url, write_session
-from db.models import PAIN_SCALE_LABELS, SEVERITIES, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from db.validation import InvalidInput, validate_session
 
 actor = current_actor()

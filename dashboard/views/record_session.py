@@ -5,13 +5,7 @@ from datetime import date
 import streamlit as st
 from sqlmodel import Session
 
-from dashboard import charts, resources
-from dashboard.navigation import current_actor
-from dashboard.patient_picker import pick_patient
-from dashboard.text import literal, refusal
-from db import queries
-from db.engine import database_url, write_session
-from db.models import (
+from clinic.vocabulary import (
     COMMON_MUSCLES,
     CONDITIONS,
     PAIN_SCALE_LABELS,
@@ -20,6 +14,12 @@ from db.models import (
     TECHNIQUE_LABELS,
     TECHNIQUES,
 )
+from dashboard import charts, resources
+from dashboard.navigation import current_actor
+from dashboard.patient_picker import pick_patient
+from dashboard.text import literal, refusal
+from db import queries
+from db.engine import database_url, write_session
 from db.validation import InvalidInput, validate_session
 from db.writes import record_session
 

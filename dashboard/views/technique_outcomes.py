@@ -5,12 +5,12 @@ import streamlit as st
 
 from analytics import effect_sizes, outcomes, responders, safety, survival
 from analytics.comparison import comparison_sentence
+from clinic.vocabulary import ANSWER_SESSION, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from dashboard import charts, charts_science, resources
 from dashboard.navigation import current_actor
 from dashboard.tables import show_table
 from dashboard.text import literal
 from db.engine import database_url, write_session
-from db.models import SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from db.queries import OutcomeFilter
 from db.writes import mark_reviewed
 
@@ -179,14 +179,14 @@ elif section == "Responders":
     )
     improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
     reached = survival.reached_summary(improvement, RULE)
-    st.header(f"Reached by session {responders.EARLY_SESSION}")
+    st.header(f"Reached by session {ANSWER_SESSION}")
     st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions. Share of "
-               f"episodes that reached each threshold by session {responders.EARLY_SESSION}, estimated by "
+               f"episodes that reached each threshold by session {ANSWER_SESSION}, estimated by "
                "Kaplan–Meier: an episode that stopped earlier without reaching it is censored at its last session, "
                "not counted as a failure (it might have responded had it continued). 95 % log–log Greenwood "
                "intervals; *at risk*: episodes seen at that session that had not reached it before. Few at "
                "risk late on is not few behind the estimate: every episode of the technique contributes.")
-    early = reached[reached["session_number"] == responders.EARLY_SESSION]
+    early = reached[reached["session_number"] == ANSWER_SESSION]
     show_table(early, "early_table", percent=("reached", "ci95_low", "ci95_high"), reached="Reached by then",
                at_risk="At risk", events="Reached at that session")
     st.download_button(
@@ -198,12 +198,12 @@ elif section == "Responders":
                     key="responder_curve_chart", config=charts.CONFIG)
     st.caption("The same episodes and rule as the bars above: at 15, 30 and 50 % the curve equals them.")
     st.header("Effect sizes")
-    st.caption(f"Mean improvement (points) in standard deviations, at session {responders.EARLY_SESSION} (episodes "
+    st.caption(f"Mean improvement (points) in standard deviations, at session {ANSWER_SESSION} (episodes "
                "seen then) and at the last session (the episodes of the bars above). **SRM**, the standardised "
                "response mean: mean change / SD of the change (exact 95 % interval). **Cohen's d**: mean change / SD "
                "of baseline pain (Becker's 95 % interval). Before–after effects within a technique: they include "
                "natural recovery and regression to the mean, so they do not compare techniques.")
-    show_table(effect_sizes.effect_sizes(improvement, responders.EARLY_SESSION), "effect_table",
+    show_table(effect_sizes.effect_sizes(improvement, ANSWER_SESSION), "effect_table",
                timepoint="When", mean_change="Mean improvement (points)", srm="SRM", srm_ci95_low="SRM 95 % CI low",
                srm_ci95_high="SRM 95 % CI high", cohens_d="Cohen's d", d_ci95_low="d 95 % CI low",
                d_ci95_high="d 95 % CI high")

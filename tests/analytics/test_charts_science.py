@@ -7,9 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from clinic.vocabulary import TECHNIQUE_LABELS
 from dashboard import charts_science
 from dashboard.charts import TECHNIQUE_COLORS
-from db.models import TECHNIQUE_LABELS
 
 
 def traces(fig: go.Figure, startswith: str) -> list:

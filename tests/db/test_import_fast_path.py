@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlmodel import Session
 
+from clinic.vocabulary import CONDITIONS, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
 from db import audit, interchange
 from db.engine import write_session
 from db.interchange import ImportRefused, ValidRows
-from db.models import CONDITIONS, SEVERITIES, SIDE_EFFECTS, TECHNIQUES, AuditEvent
+from db.models import AuditEvent
 from db.validation import SessionInput
 from tests.db.factories import ADMIN
 

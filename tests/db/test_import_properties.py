@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
+from clinic.vocabulary import CONDITIONS, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
 from db import interchange
 from db.interchange import ImportRefused
-from db.models import CONDITIONS, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
 from tests.db.factories import (
     ADMIN,
     TODAY,

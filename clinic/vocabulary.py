@@ -1,0 +1,83 @@
+"""Techniques, conditions, scales, side effects and the outcome thresholds: defined once (docs/DESIGN.md §2–3).
+
+`db`, `analytics` and `dashboard` all read these names from here, so a new code or threshold is one edit.
+"""
+
+from __future__ import annotations
+
+TECHNIQUES = ("superficial", "deep", "electrical")
+TECHNIQUE_LABELS = {
+    "superficial": "Superficial dry needling",
+    "deep": "Deep dry needling",
+    "electrical": "Electrical dry needling",
+}
+
+PAIN_SCALES = {"vas_100": 100, "nrs_10": 10}  # scale code -> maximum
+PAIN_SCALE_LABELS = {"vas_100": "VAS 0–100 mm", "nrs_10": "NRS 0–10"}
+SCALE_FACTOR = {code: 100 / maximum for code, maximum in PAIN_SCALES.items()}  # to the 0–100 analysis scale
+
+CONDITIONS = (
+    "neck_pain",
+    "low_back_pain",
+    "plantar_fasciitis",
+    "lateral_epicondylalgia",
+    "shoulder_pain",
+    "headache",
+    "sciatica",
+    "carpal_tunnel",
+    "hamstring_strain",
+    "other",
+)
+
+# Side effects (White et al. 2001's classes; docs/REFERENCES.md): severities from least to most grave.
+SEVERITIES = ("mild", "significant", "serious")
+ALERT_SEVERITIES = ("significant", "serious")  # flagged to managers at once
+SIDE_EFFECTS = {
+    "bleeding": "Bleeding",
+    "bruising": "Bruising",
+    "pain_during": "Pain during treatment",
+    "soreness": "Post-needling soreness",
+    "aggravation": "Symptoms worse",
+    "drowsiness": "Drowsiness",
+    "fatigue": "Fatigue",
+    "headache": "Headache",
+    "nausea": "Nausea",
+    "faintness": "Faintness (no loss of consciousness)",
+    "syncope": "Syncope",
+    "sweating": "Sweating",
+    "emotional": "Altered emotions",
+    "itching": "Itching",
+    "numbness": "Numbness",
+    "nerve_irritation": "Nerve irritation",
+    "infection": "Infection",
+    "pneumothorax": "Pneumothorax / organ perforation",
+    "needle_breakage": "Needle breakage",
+    "other": "Other (describe in notes)",
+}
+
+# Suggestions for the session form; any other muscle name may be typed in.
+COMMON_MUSCLES = (
+    "upper_trapezius", "middle_trapezius", "levator_scapulae", "splenius_capitis", "splenius_cervicis",
+    "semispinalis_capitis", "suboccipitals", "sternocleidomastoid", "temporalis", "masseter", "lateral_pterygoid",
+    "infraspinatus", "supraspinatus", "subscapularis", "teres_minor", "deltoid", "rhomboid_major",
+    "extensor_carpi_radialis_brevis", "extensor_carpi_radialis_longus", "extensor_digitorum", "brachioradialis",
+    "supinator", "pronator_teres", "flexor_carpi_radialis", "abductor_pollicis_brevis", "quadratus_lumborum",
+    "lumbar_multifidus", "iliocostalis_lumborum", "longissimus_thoracis", "gluteus_maximus", "gluteus_medius",
+    "gluteus_minimus", "piriformis", "biceps_femoris", "semitendinosus", "semimembranosus", "rectus_femoris",
+    "vastus_lateralis", "vastus_medialis", "gastrocnemius", "soleus", "tibialis_anterior", "peroneus_longus",
+    "quadratus_plantae", "flexor_digitorum_brevis", "abductor_hallucis",
+)
+PATIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+# IMMPACT (Dworkin et al., J Pain 2008): minimal, moderately important, substantial improvement in percent.
+MINIMAL_PCT = 15
+MODERATE_PCT = 30
+SUBSTANTIAL_PCT = 50
+IMMPACT_BANDS = {MINIMAL_PCT: "minimal", MODERATE_PCT: "moderate", SUBSTANTIAL_PCT: "substantial"}
+RESPONDER_THRESHOLDS = (MINIMAL_PCT, MODERATE_PCT, SUBSTANTIAL_PCT)
+DEFAULT_MCID_POINTS = 20.0  # absolute MCID on 0–100: 2 points of the 0–10 NRS (Farrar 2001; Ostelo 2008)
+# Below this baseline one step of the 0–10 scale is a large share of it (2 -> 1 is 50 %), so a percent alone
+# does not classify a responder: 4 of 10 is where pain is usually graded moderate rather than mild.
+DEFAULT_MIN_BASELINE_POINTS = 40.0
+# "Positive results are usually evident in 2 to 4 sessions" (docs/REFERENCES.md): the managers' question.
+ANSWER_SESSION = 4
