@@ -23,6 +23,7 @@ from analytics.outcomes import (
     ResponderRule,
 )
 from analytics.safety import SafetyCounts
+from clinic import side_effects
 from db import rollups
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
@@ -327,23 +328,45 @@ def episodes(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame
     return _frame(session, stmt)
 
 
-# Ids per IN (...) list: SQLite allows 32,766 bound parameters per statement, PostgreSQL 65,535.
-IN_LIST_CHUNK = 10_000
+SIDE_EFFECT_COLUMNS = ["session_id", "code", "severity"]
 
 
-def _side_effect_lists(session: Session, session_ids: list[int]) -> dict[int, str]:
-    stmt = select(SideEffect.session_id, SideEffect.code, SideEffect.severity).order_by(
-        SideEffect.session_id, SideEffect.id
+def _side_effects_frame(session: Session, scoped) -> pd.DataFrame:
+    """Return the side effects of live sessions `scoped(stmt)` selects, one row each, in session then entry order."""
+    stmt = (
+        select(SideEffect.session_id, SideEffect.code, SideEffect.severity)
+        .join(S, S.id == SideEffect.session_id)
+        .where(LIVE_SESSIONS)
+        .order_by(SideEffect.session_id, SideEffect.id)
     )
-    if len(session_ids) > IN_LIST_CHUNK:  # most sessions: one read of the table beats a hundred id lists
-        wanted = set(session_ids)
-        rows = [row for row in session.execute(stmt) if row.session_id in wanted]
-    else:
-        rows = session.execute(stmt.where(SideEffect.session_id.in_(session_ids))).all()
-    joined: dict[int, list[str]] = {}
-    for row in rows:
-        joined.setdefault(row.session_id, []).append(f"{row.code}:{row.severity}")
-    return {k: ";".join(v) for k, v in joined.items()}
+    return _frame(session, scoped(stmt), SIDE_EFFECT_COLUMNS)
+
+
+def patient_side_effects(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame:
+    """Return the side effects of one patient's live sessions: `session_id, code, severity`, one row each."""
+    require_patient(actor, patient_id)
+    return _side_effects_frame(
+        session, lambda stmt: stmt.join(Episode, Episode.id == S.episode_id).where(Episode.patient_id == patient_id)
+    )
+
+
+def all_side_effects(session: Session, *, actor: Actor) -> pd.DataFrame:
+    """Return the side effects of every live session: `session_id, code, severity`, one row each."""
+    require_role(actor, IDENTIFIED_READERS, "read every patient's sessions")
+    return _side_effects_frame(session, lambda stmt: stmt)
+
+
+def outcome_side_effects(
+    session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter(), episodes: int | None = None
+) -> pd.DataFrame:
+    """Return the side effects of the sessions `outcome_sessions` returns: `session_id, code, severity`.
+
+    The episodes (and their sample) are chosen in SQL, so a sample reads only its own side effects (issue #15:
+    reading the whole table, 272k rows at 1M sessions, to keep a sample's few).
+    """
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    first = _first_sessions(where, sample=episodes)
+    return _side_effects_frame(session, lambda stmt: stmt.join(first, first.c.episode_id == S.episode_id))
 
 
 SESSION_COLUMNS = [
@@ -365,10 +388,13 @@ SESSION_COLUMNS = [
 ]
 
 
-def _sessions_frame(session: Session, stmt) -> pd.DataFrame:
+def _sessions_frame(session: Session, stmt, effects: pd.DataFrame) -> pd.DataFrame:
+    """Return the sessions `stmt` selects with their `effects` packed as `code:severity;…` (until #13 drops it)."""
     frame = _frame(session, stmt)
-    effects = _side_effect_lists(session, frame["session_id"].tolist())
-    frame["side_effects"] = [effects.get(i, "") for i in frame["session_id"]]
+    pairs: dict[int, list[side_effects.Pair]] = {}
+    for session_id, code, severity in zip(effects["session_id"], effects["code"], effects["severity"], strict=True):
+        pairs.setdefault(session_id, []).append((code, severity))
+    frame["side_effects"] = [side_effects.format(pairs.get(i, ())) for i in frame["session_id"]]
     return frame
 
 
@@ -388,7 +414,7 @@ def patient_sessions(session: Session, *, actor: Actor, patient_id: int) -> pd.D
     """
     require_patient(actor, patient_id)
     stmt = _sessions_select().where(Patient.id == patient_id, LIVE_SESSIONS).order_by(S.episode_id, S.session_number)
-    frame = _sessions_frame(session, stmt)
+    frame = _sessions_frame(session, stmt, patient_side_effects(session, actor=actor, patient_id=patient_id))
     if actor.role not in IDENTIFIED_READERS:
         frame["notes"] = ""
     return frame
@@ -398,7 +424,7 @@ def all_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:
     """Return every live session in patient, date and entry order (the order of the interchange export)."""
     require_role(actor, IDENTIFIED_READERS, "read every patient's sessions")
     stmt = _sessions_select().where(LIVE_SESSIONS).order_by(Patient.pseudonym, S.session_date, S.id)
-    return _sessions_frame(session, stmt)
+    return _sessions_frame(session, stmt, all_side_effects(session, actor=actor))
 
 
 def last_session_defaults(session: Session, *, actor: Actor, patient_id: int) -> dict:
@@ -456,7 +482,7 @@ def outcome_sessions(
         .where(LIVE_SESSIONS)
         .order_by(S.episode_id, S.session_number)
     )
-    return _sessions_frame(session, stmt)
+    return _sessions_frame(session, stmt, outcome_side_effects(session, actor=actor, where=where, episodes=episodes))
 
 
 def filter_choices(session: Session, *, actor: Actor) -> dict[str, list[str]]:

@@ -41,6 +41,7 @@ EXPECTED: dict[str, set[str]] = {
     "queries.safety_counts": AGGREGATES,
     "queries.serious_events": AGGREGATES,
     "queries.outcome_sessions": AGGREGATES,
+    "queries.outcome_side_effects": AGGREGATES,
     "queries.filter_choices": AGGREGATES,
     "queries.conditions": AGGREGATES,
     "queries.patients": AGGREGATES,
@@ -50,7 +51,9 @@ EXPECTED: dict[str, set[str]] = {
     "queries.count_episodes": AGGREGATES,
     "queries.episodes": OWN_RECORD,
     "queries.patient_sessions": OWN_RECORD,
+    "queries.patient_side_effects": OWN_RECORD,
     "queries.all_sessions": IDENTIFIED,
+    "queries.all_side_effects": IDENTIFIED,
     "queries.last_session_defaults": IDENTIFIED,
     "writes.record_session": IDENTIFIED,
     "writes.mark_reviewed": {MANAGER, ADMIN},
@@ -189,6 +192,7 @@ CALLS: dict[str, Call] = {
     "queries.safety_counts": lambda s, a, c: queries.safety_counts(s, actor=a),
     "queries.serious_events": lambda s, a, c: queries.serious_events(s, actor=a),
     "queries.outcome_sessions": lambda s, a, c: queries.outcome_sessions(s, actor=a),
+    "queries.outcome_side_effects": lambda s, a, c: queries.outcome_side_effects(s, actor=a),
     "queries.filter_choices": lambda s, a, c: queries.filter_choices(s, actor=a),
     "queries.conditions": lambda s, a, c: queries.conditions(s, actor=a),
     "queries.patients": lambda s, a, c: queries.patients(s, actor=a),
@@ -199,6 +203,8 @@ CALLS: dict[str, Call] = {
     "queries.episodes": lambda s, a, c: queries.episodes(s, actor=a, patient_id=c.patient_a),
     "queries.patient_sessions": lambda s, a, c: queries.patient_sessions(s, actor=a, patient_id=c.patient_a),
     "queries.all_sessions": lambda s, a, c: queries.all_sessions(s, actor=a),
+    "queries.patient_side_effects": lambda s, a, c: queries.patient_side_effects(s, actor=a, patient_id=c.patient_a),
+    "queries.all_side_effects": lambda s, a, c: queries.all_side_effects(s, actor=a),
     "queries.last_session_defaults": lambda s, a, c: queries.last_session_defaults(s, actor=a, patient_id=c.patient_a),
     "writes.record_session": lambda s, a, c: writes.record_session(
         s, actor=a, entry=session_input(patient_id="PA", session_date="2025-01-27", pain_before=30)),
@@ -370,6 +376,7 @@ def _by_session_id(call):
 BY_ID: dict[str, Callable] = {
     "queries.episodes(patient_id)": _by_patient_id(queries.episodes),
     "queries.patient_sessions(patient_id)": _by_patient_id(queries.patient_sessions),
+    "queries.patient_side_effects(patient_id)": _by_patient_id(queries.patient_side_effects),
     "queries.last_session_defaults(patient_id)": _by_patient_id(queries.last_session_defaults),
     "corrections.session_history(session_id)": _by_session_id(
         lambda s, a, i: corrections.session_history(s, actor=a, session_id=i)),
@@ -444,6 +451,6 @@ def test_a_patient_account_without_a_linked_record_reads_no_record_at_all(clinic
     unlinked = Actor(id=None, username="pat_none", role="patient", patient_id=None)
     with Session(clinic.engine) as session:
         for patient_id in (None, clinic.patient_a, clinic.patient_b):
-            for read in (queries.episodes, queries.patient_sessions):
+            for read in (queries.episodes, queries.patient_sessions, queries.patient_side_effects):
                 with pytest.raises(AccessDenied):
                     read(session, actor=unlinked, patient_id=patient_id)

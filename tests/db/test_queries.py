@@ -10,9 +10,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session
 
 from analytics import outcomes
+from clinic import side_effects
 from db import queries
 from db.corrections import delete_session
 from db.engine import write_session
@@ -374,3 +376,63 @@ def test_a_sample_of_episodes_spreads_over_the_whole_range_not_the_oldest_or_new
     assert len(ids) == 300 and len(chosen) == 100
     thirds = [np.isin(third, chosen).sum() for third in np.array_split(ids, 3)]
     assert all(25 <= n <= 42 for n in thirds), thirds  # about a third of the sample from each third of the ids
+
+
+def packed(sessions: pd.DataFrame, effects: pd.DataFrame) -> list[str]:
+    """Return each session's tidy side effects as the text of its packed `side_effects` cell."""
+    by_session = effects.groupby("session_id")[["code", "severity"]].apply(lambda rows: side_effects.format(
+        rows.itertuples(index=False, name=None)))
+    return [by_session.get(i, "") for i in sessions["session_id"]]
+
+
+def test_tidy_side_effects_are_one_row_each_in_session_then_entry_order_as_the_packed_column(sample_engine):
+    where = FILTERS["both"]
+    with Session(sample_engine) as session:
+        every = queries.all_sessions(session, actor=ADMIN)
+        tidy = queries.all_side_effects(session, actor=ADMIN)
+        some = queries.outcome_sessions(session, actor=ADMIN, where=where, episodes=20)
+        some_tidy = queries.outcome_side_effects(session, actor=ADMIN, where=where, episodes=20)
+        patient = int(queries.patients(session, actor=ADMIN)["id"].iloc[0])
+        mine = queries.patient_sessions(session, actor=ADMIN, patient_id=patient)
+        mine_tidy = queries.patient_side_effects(session, actor=ADMIN, patient_id=patient)
+    for frame in (tidy, some_tidy, mine_tidy):
+        assert list(frame.columns) == ["session_id", "code", "severity"]
+        assert frame["session_id"].is_monotonic_increasing
+    assert len(tidy) == every["side_effects"].str.count(":").sum() > 0
+    assert packed(every, tidy) == list(every["side_effects"])
+    assert set(some_tidy["session_id"]) <= set(some["session_id"]) and packed(some, some_tidy) == list(
+        some["side_effects"])
+    assert set(mine_tidy["session_id"]) <= set(mine["session_id"]) and packed(mine, mine_tidy) == list(
+        mine["side_effects"])
+
+
+def test_a_sample_reads_only_its_own_episodes_side_effects(sample_engine):
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(sample_engine, "before_cursor_execute", seen)
+    try:
+        with Session(sample_engine) as session:
+            tidy = queries.outcome_side_effects(session, actor=ADMIN, episodes=10)
+            chosen = queries.outcome_sessions(session, actor=ADMIN, episodes=10)
+    finally:
+        event.remove(sample_engine, "before_cursor_execute", seen)
+    reads = [s for s in statements if "FROM side_effects" in s]
+    assert reads and all("LIMIT" in s for s in reads)  # every read of side effects is joined to the sample
+    assert set(tidy["session_id"]) <= set(chosen["session_id"])
+
+
+def test_a_deleted_session_has_no_tidy_side_effects(engine):
+    kept = record(engine, patient_id="P1", session_date="2025-03-01", side_effects=[("bruising", "mild")])
+    gone = record(engine, patient_id="P1", session_date="2025-03-08",
+                  side_effects=[("syncope", "serious"), ("bruising", "mild")])
+    with write_session(engine) as session:
+        delete_session(session, actor=ADMIN, session_id=gone["id"], reason="entered twice")
+    patient = db_patient_id(engine, "P1")
+    with Session(engine) as session:
+        reads = (queries.all_side_effects(session, actor=ADMIN), queries.outcome_side_effects(session, actor=ADMIN),
+                 queries.patient_side_effects(session, actor=ADMIN, patient_id=patient))
+    for tidy in reads:
+        assert tidy.to_dict("records") == [{"session_id": kept["id"], "code": "bruising", "severity": "mild"}]
