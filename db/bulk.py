@@ -1,9 +1,9 @@
-"""Inserts of many rows at once, given as columns, in the caller's transaction: what an import writes."""
+"""Statements over many rows at once, in the caller's transaction: column inserts and IN (…) lists in chunks."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain, repeat
 from sqlite3 import SQLITE_LIMIT_SQL_LENGTH, SQLITE_LIMIT_VARIABLE_NUMBER
@@ -11,6 +11,16 @@ from sqlite3 import SQLITE_LIMIT_SQL_LENGTH, SQLITE_LIMIT_VARIABLE_NUMBER
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
+
+# Ids per IN (…) list, each a bound parameter: well below what one statement may bind (SQLite 32,766, PostgreSQL
+# 65,535), with room for a statement's other parameters.
+IN_LIST_CHUNK = 5_000
+
+
+def chunks(items: Sequence, size: int = IN_LIST_CHUNK) -> Iterator[Sequence]:
+    """Return the items in consecutive slices of at most `size`: one IN (…) list each."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 @contextmanager

@@ -55,7 +55,6 @@ REQUIRED = {"patient_id", "session_date", "technique", "pain_before"}
 YES_NO = {"yes": True, "no": False, "": None}
 VALIDATION_CHUNK = 5_000  # rows validated between two progress reports
 _IMPORT_CACHE_KIB = 256 * 1024  # SQLite's page cache while importing; it takes only the pages it needs
-_IN_CHUNK = 5_000  # ids per IN (…) list: below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters
 # While an import renumbers, a session waiting for its final number holds _SHIFT + a number unique to it: above
 # every real session number, so the unique (episode, number) index of live sessions holds after every statement.
 _SHIFT = 1_000_000
@@ -386,11 +385,6 @@ def _identity_keys(entries: Iterable[tuple]) -> list[tuple]:
     return keys
 
 
-def _chunks(items: list, size: int = _IN_CHUNK) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _lines_of(entries: Sequence[SessionInput]) -> list[int]:
     """Return each validated session's line in its file (position + 2 for sessions not read from a file)."""
     if isinstance(entries, ValidRows):
@@ -437,7 +431,7 @@ def _plan(session: Session, rows: dict[str, list], lines: list[int], take_file_v
     """
     pseudonyms = list(dict.fromkeys(rows["patient_id"]))
     patients: dict[str, int] = {}
-    for chunk in _chunks(pseudonyms):
+    for chunk in bulk.chunks(pseudonyms):
         found = session.execute(select(Patient.pseudonym, Patient.id).where(Patient.pseudonym.in_(chunk)))
         patients.update(found.all())
     by_id = {patient_id: pseudonym for pseudonym, patient_id in patients.items()}
@@ -445,7 +439,7 @@ def _plan(session: Session, rows: dict[str, list], lines: list[int], take_file_v
     condition_of: dict[int, str | None] = {}
     existing: dict[tuple, dict] = {}
     live: dict[int, dict] = {}
-    for chunk in _chunks(list(by_id)):
+    for chunk in bulk.chunks(list(by_id)):
         found = session.execute(
             select(Episode.id, Episode.patient_id, Episode.condition, Episode.body_region)
             .where(Episode.patient_id.in_(chunk))
@@ -520,7 +514,7 @@ def _corrected_in_app(session: Session, session_ids: list[int]) -> set[int]:
     correction in the app an `update` row without. A session recorded in the app and corrected there counts too.
     """
     corrected = set()
-    for chunk in _chunks(session_ids):
+    for chunk in bulk.chunks(session_ids):
         last_import: dict[int, int] = {}
         last_correction: dict[int, int] = {}
         found = session.execute(
@@ -740,7 +734,7 @@ def _ids_by_key(session: Session, table, before: int, names: tuple[str, ...], ke
     ids, *values = zip(*rows, strict=True) if rows else ((),) * (len(columns) + 1)
     found = dict(zip(zip(*values, strict=True), ids, strict=True))
     missing = sorted({key[0] for key in keys if key not in found})
-    for chunk in _chunks(missing):
+    for chunk in bulk.chunks(missing):
         rows = connection.execute(select(*columns, table.c.id).where(columns[0].in_(chunk), *live).order_by(table.c.id))
         for row in rows:
             found.setdefault(tuple(row[:-1]), row[-1])
@@ -842,7 +836,7 @@ def _new_session_ids(session: Session, before: int, episodes: list[int], numbers
     if ids and ids[0] > before and all(a < b for a, b in zip(ids, ids[1:], strict=False)):
         return ids
     rows = []
-    for chunk in _chunks(sorted(set(episodes))):
+    for chunk in bulk.chunks(sorted(set(episodes))):
         rows += session.connection().execute(
             select(T.c.id, T.c.episode_id, T.c.session_number)
             .where(T.c.episode_id.in_(chunk), T.c.deleted_at.is_(None))
@@ -869,7 +863,7 @@ def _update_sessions(session: Session, actor: Actor, updates: list, source: str)
         [{"b_id": current["session_id"], **{f"v_{k}": values[k] for k in names}} for current, values, _ in updates],
     )
     ids = [current["session_id"] for current, _, _ in updates]
-    for chunk in _chunks(ids):
+    for chunk in bulk.chunks(ids):
         session.execute(delete(SideEffect).where(SideEffect.session_id.in_(chunk)))
     _insert_side_effects(session, ids, [effects for _, _, effects in updates])
     for current, values, effects in updates:

@@ -73,3 +73,15 @@ def test_a_bulk_insert_the_database_refuses_raises_sqlalchemys_error_and_leaves_
         })  # fmt: skip
     with Session(engine) as session:
         assert session.execute(select(AuditEvent.id)).all() == []
+
+
+def test_chunks_give_every_item_once_in_order_in_slices_of_at_most_the_size():
+    assert [list(chunk) for chunk in bulk.chunks(list(range(12)), 5)] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
+    assert list(bulk.chunks([], 5)) == []
+
+
+def test_one_in_list_chunk_binds_fewer_parameters_than_sqlite_allows_and_postgresql_allows_more():
+    ids = list(range(2 * bulk.IN_LIST_CHUNK + 1))
+    assert [len(chunk) for chunk in bulk.chunks(ids)] == [bulk.IN_LIST_CHUNK, bulk.IN_LIST_CHUNK, 1]
+    with sqlite3.connect(":memory:") as connection:
+        assert connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) > bulk.IN_LIST_CHUNK
