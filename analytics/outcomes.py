@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from clinic.vocabulary import (
-    ANSWER_SESSION,
-    DEFAULT_MCID_POINTS,
-    DEFAULT_MIN_BASELINE_POINTS,
-    IMMPACT_BANDS,
-    MINIMAL_PCT,
-    RESPONDER_THRESHOLDS,
-    SCALE_FACTOR,
+from clinic.outcomes import (
+    DEFAULT_RULE,
+    EXCLUDED_BASELINE_ZERO,
+    EXCLUDED_SINGLE_SESSION,
+    MOMENT_COLUMNS,
+    ResponderRule,
 )
+from clinic.vocabulary import ANSWER_SESSION, IMMPACT_BANDS, RESPONDER_THRESHOLDS, SCALE_FACTOR
 
 SMALL_GROUP = 10  # fewer episodes than this at a curve point is flagged as small
 
@@ -31,41 +28,6 @@ SUMMARY_COLUMNS = [
     "ci95_low_pct",
     "ci95_high_pct",
 ]
-MOMENT_COLUMNS = ["technique", "session_number", "n", "sum_pain", "sum_points", "sum_pct", "sumsq_pct"]
-
-
-@dataclass(frozen=True)
-class ResponderRule:
-    """How an improvement is classified as reaching a threshold: the percent, judged a second way (IMMPACT).
-
-    An episode reaches t % when its improvement is at least t % of its baseline and, if the baseline is below
-    `min_baseline_points`, also at least `mcid_points` points. Both are on the 0–100 scale.
-    """
-
-    mcid_points: float = DEFAULT_MCID_POINTS
-    min_baseline_points: float = DEFAULT_MIN_BASELINE_POINTS
-
-    def reaches(self, pct, points, baseline, threshold: float):
-        """Return whether improvements (percent, points, baseline: scalars or arrays) reach `threshold` %."""
-        pct, points, baseline = (np.asarray(v, dtype=float) for v in (pct, points, baseline))
-        with np.errstate(invalid="ignore"):  # NaN percent (baseline 0) never reaches anything
-            # Below the minimal threshold (a responder curve's low end) no importance is claimed: percent alone.
-            by_points = ((threshold < MINIMAL_PCT) | (baseline >= self.min_baseline_points)
-                         | (points >= self.mcid_points))
-            return (pct >= threshold) & by_points
-
-    def sentence(self) -> str:
-        """Return the rule in words, for the pages and the methods."""
-        return (
-            f"A responder reaches the percent threshold (15, 30 or 50 % less pain than at the first session); when "
-            f"the first session's pain was below {self.min_baseline_points:g} of 100 ({self.min_baseline_points / 10:g}"
-            f" of 10), the improvement must also be at least {self.mcid_points:g} points "
-            f"({self.mcid_points / 10:g} on 0–10, the absolute minimal clinically important difference), because "
-            f"at low pain one step of the scale is a large percentage (2 to 1 of 10 is 50 %)."
-        )
-
-
-DEFAULT_RULE = ResponderRule()
 
 
 def to_points(pain: pd.Series, scale: pd.Series) -> pd.Series:
@@ -252,10 +214,6 @@ def analysable(improvement: pd.DataFrame) -> pd.DataFrame:
     return improvement[improvement["baseline_points"] > 0]
 
 
-EXCLUDED_BASELINE_ZERO = "baseline pain 0: percent improvement undefined"
-EXCLUDED_SINGLE_SESSION = "a single session: no follow-up yet"
-
-
 def excluded_episodes(improvement: pd.DataFrame) -> pd.DataFrame:
     """Return, per technique and reason, the episodes left out of responder figures and models.
 
@@ -272,19 +230,6 @@ def excluded_episodes(improvement: pd.DataFrame) -> pd.DataFrame:
     out = sizes.assign(reason=reasons)
     out = out[out["reason"] != ""].groupby(["technique", "reason"]).size().rename("episodes").reset_index()
     return out[["technique", "episodes", "reason"]]
-
-
-def side_effect_rates(counts: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """Return side effects per 100 sessions with a Wilson interval, per technique and type.
-
-    `counts` has `technique, code, events`; `sessions` has `technique, sessions`. A type never seen with a
-    technique has no row. A session has each type at most once, so events/sessions is a proportion.
-    """
-    out = counts.merge(sessions, on="technique", how="left")
-    low, high = wilson_interval(out["events"], out["sessions"])
-    out["per_100_sessions"] = 100.0 * out["events"] / out["sessions"]
-    out["ci95_low"], out["ci95_high"] = 100.0 * low, 100.0 * high
-    return out.sort_values(["technique", "per_100_sessions"], ascending=[True, False]).reset_index(drop=True)
 
 
 def improvement_band(pct: float, points: float | None = None, baseline: float | None = None,
@@ -324,8 +269,6 @@ def progress_sentence(improvement: pd.DataFrame, *, to_patient: bool = True) -> 
     elif band == "moderate":
         sentence += " That is an important improvement."
     return sentence
-
-
 
 
 def best_by_session_sentence(curve: pd.DataFrame, session: int = ANSWER_SESSION) -> str:

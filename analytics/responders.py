@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 
 from analytics import outcomes
+from clinic.outcomes import DEFAULT_RULE, ResponderRule
 
 CURVE_COLUMNS = ["technique", "threshold_pct", "patients", "responders", "share", "ci95_low", "ci95_high"]
 
 
-def responder_curve(improvement: pd.DataFrame, rule: outcomes.ResponderRule = outcomes.DEFAULT_RULE) -> pd.DataFrame:
+def responder_curve(improvement: pd.DataFrame, rule: ResponderRule = DEFAULT_RULE) -> pd.DataFrame:
     """Return the cumulative responder curve: per technique, the share reaching ≥ x % at the last session, x = 0..100.
 
     One row per technique and integer x. The episodes are those of the responder bar chart (`outcomes.followed_up`:

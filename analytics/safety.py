@@ -11,24 +11,22 @@ A type is recorded at most once per session (at its highest severity), so for on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from analytics import outcomes
+from clinic.outcomes import SafetyCounts
+from clinic.vocabulary import ALERT_SEVERITIES, SEVERITIES
 
 ANY = "any"  # the side_effect (every type) or severity (every class) of the pooled rows
 ALL = "all"  # the technique of the rows that pool every technique
-SEVERITIES = ("mild", "significant", "serious")  # White et al.; the database holds no other
-ALERT_SEVERITIES = ("significant", "serious")  # flagged to managers at once
 SIGNIFICANT_OR_SERIOUS = "significant or serious"
 TABLE_COLUMNS = [
     "technique", "side_effect", "severity", "events", "sessions", "per_100_sessions", "ci95_low", "ci95_high",
 ]
 SHARE_COLUMNS = ["technique", "severity", "sessions_with", "sessions", "share", "ci95_low", "ci95_high"]
-EVENT_COLUMNS = ["session_index", "patient", "technique", "code", "severity"]
+EVENT_COLUMNS = ["session_id", "patient", "technique", "code", "severity"]
 ALWAYS = ((ANY, ANY), (ANY, "significant"), (ANY, "serious"))  # rows shown even at 0 events
 
 BRADY_2014 = "Brady et al. 2014, J Man Manip Ther 22(3):134–140 (7,629 treatments)"
@@ -92,66 +90,38 @@ def rate_ratio_p_value(events: int, exposure: float, other_events: int, other_ex
     return float(stats.binomtest(events, total, exposure / (exposure + other_exposure)).pvalue)
 
 
-def side_effect_events(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per recorded side effect: the session's row number, patient, technique, code and severity.
+def side_effect_events(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per side effect of `sessions`: the session's id, patient, technique, code and severity.
 
-    `sessions` has one row per session with `technique` (of that session), `side_effects` as `code:severity;…`
-    (the interchange format) and `patient_id` (or `episode_id`). A type recorded twice in one session counts
-    once, at its highest severity, as the database stores it.
+    `sessions` has one row per session with `session_id`, `technique` (of that session) and `patient_id` (or
+    `episode_id`); `side_effects` one row per side effect, `session_id, code, severity` (as `db.queries` returns
+    them). A type recorded twice in one session counts once, at its highest severity, as the database stores it.
     """
-    sessions = sessions.reset_index(drop=True)  # the row number identifies the session
-    patient = sessions["patient_id"] if "patient_id" in sessions else sessions["episode_id"]
-    if "side_effects" not in sessions:
-        return pd.DataFrame(columns=EVENT_COLUMNS)
-    text = sessions["side_effects"].fillna("").astype(str)
-    items = text.str.split(";").explode().str.strip()
-    items = items[items != ""]
-    if items.empty:
-        return pd.DataFrame(columns=EVENT_COLUMNS)
-    pairs = items.str.partition(":")
-    events = pd.DataFrame(
-        {
-            "session_index": items.index,
-            "patient": patient.loc[items.index].astype(str).to_numpy(),
-            "technique": sessions["technique"].loc[items.index].to_numpy(),
-            "code": pairs[0].str.strip().to_numpy(),
-            "severity": pairs[2].str.strip().replace("", "unrecorded").to_numpy(),
-        },
-        columns=EVENT_COLUMNS,
-    )
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    rank = events["severity"].map(order).fillna(-1)
+    patient = "patient_id" if "patient_id" in sessions else "episode_id"
+    context = sessions[["session_id", "technique", patient]].rename(columns={patient: "patient"})
+    events = side_effects[["session_id", "code", "severity"]].merge(context, on="session_id")
+    events["patient"] = events["patient"].astype(str)
+    rank = events["severity"].map({s: i for i, s in enumerate(SEVERITIES)}).fillna(-1)
     events = events.assign(rank=rank).sort_values("rank", kind="stable")
-    return events.drop_duplicates(["session_index", "code"], keep="last").drop(columns="rank").sort_index()
+    events = events.drop_duplicates(["session_id", "code"], keep="last").sort_index()
+    return events[EVENT_COLUMNS].reset_index(drop=True)
 
 
-@dataclass(frozen=True)
-class SafetyCounts:
-    """The counts every safety figure is built from (the database returns the same, `db.queries.safety_events`).
-
-    `events`: technique, code, severity, events (side effects recorded); `sessions`: technique, sessions;
-    `sessions_with`: technique, severity (a class, or "any"), sessions_with (sessions with at least one).
-    """
-
-    events: pd.DataFrame
-    sessions: pd.DataFrame
-    sessions_with: pd.DataFrame
-
-
-def count_side_effects(sessions: pd.DataFrame, techniques: tuple[str, ...] = ()) -> SafetyCounts:
-    """Return the safety counts of per-session rows, by the technique of each session.
+def count_side_effects(
+    sessions: pd.DataFrame, side_effects: pd.DataFrame, techniques: tuple[str, ...] = ()
+) -> SafetyCounts:
+    """Return the safety counts of per-session rows and their side effects, by the technique of each session.
 
     With `techniques`, only the sessions of those techniques count, whatever technique their episode began with
     (the technique filter of the safety figures applies to sessions).
     """
-    sessions = sessions.reset_index(drop=True)
     if techniques:
-        sessions = sessions[sessions["technique"].isin(techniques)].reset_index(drop=True)
-    events = side_effect_events(sessions)
+        sessions = sessions[sessions["technique"].isin(techniques)]
+    events = side_effect_events(sessions, side_effects)
     per_technique = sessions.groupby("technique").size().rename("sessions").reset_index()
     counts = events.groupby(["technique", "code", "severity"]).size().rename("events").reset_index()
-    by_severity = events.drop_duplicates(["session_index", "severity"]).groupby(["technique", "severity"]).size()
-    any_severity = events.drop_duplicates("session_index").groupby("technique").size()
+    by_severity = events.drop_duplicates(["session_id", "severity"]).groupby(["technique", "severity"]).size()
+    any_severity = events.drop_duplicates("session_id").groupby("technique").size()
     with_any = pd.concat([
         by_severity.rename("sessions_with").reset_index(),
         any_severity.rename("sessions_with").reset_index().assign(severity=ANY),
@@ -351,12 +321,11 @@ def serious_sentence(comparison: pd.DataFrame) -> str:
     return sentence
 
 
-def alert_events(sessions: pd.DataFrame) -> pd.DataFrame:
+def alert_events(sessions: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:
     """Return every significant or serious side effect with the session's date, technique, clinician and patient."""
-    sessions = sessions.reset_index(drop=True)
-    events = side_effect_events(sessions)
+    events = side_effect_events(sessions, side_effects)
     events = events[events["severity"].isin(ALERT_SEVERITIES)]
-    rows = sessions.loc[events["session_index"]]
+    rows = sessions.set_index("session_id").loc[events["session_id"]]
     out = pd.DataFrame(
         {
             "session_date": rows["session_date"].to_numpy() if "session_date" in rows else None,

@@ -13,7 +13,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from analytics.outcomes import DEFAULT_RULE, ResponderRule, analysable
+from analytics.outcomes import analysable
+from clinic.outcomes import DEFAULT_RULE, ResponderRule
 from clinic.vocabulary import MODERATE_PCT, RESPONDER_THRESHOLDS
 
 Z95 = float(stats.norm.ppf(0.975))

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from analytics import clinicians, comparison, outcomes
-from analytics.safety import SafetyCounts
+from clinic.outcomes import SafetyCounts
 from dashboard import charts
 from db import queries
 from db.access import Actor
@@ -77,7 +77,8 @@ def technique_outcomes(url: str, actor: Actor, where: queries.OutcomeFilter) -> 
 def responders(url: str, actor: Actor, where: queries.OutcomeFilter, rule: outcomes.ResponderRule) -> pd.DataFrame:
     """Return responder shares at the last session of every filtered episode, classified by `rule`."""
     with Session(_engine(url)) as session:
-        return outcomes.responder_table(queries.responder_counts(session, actor=actor, where=where, rule=rule))
+        last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=actor, where=where))
+        return outcomes.responder_table(outcomes.count_responders(last, rule=rule))
 
 
 @st.cache_data(show_spinner="Counting side effects…", ttl=3600)

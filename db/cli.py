@@ -150,7 +150,8 @@ def cmd_restore(args) -> str:
 def cmd_summary(args) -> str:
     with _engine(args.url) as engine, Session(engine) as session:
         if args.responders:
-            table = outcomes.responder_table(queries.responder_counts(session, actor=args.actor)).round(4)
+            last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=args.actor))
+            table = outcomes.responder_table(outcomes.count_responders(last)).round(4)
         elif args.safety:
             table = safety.summary_table(queries.safety_events(session, actor=args.actor))
         elif args.reached:

@@ -14,16 +14,8 @@ from sqlalchemy import BigInteger, and_, cast, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from analytics import outcomes
-from analytics.outcomes import (
-    DEFAULT_RULE,
-    EXCLUDED_BASELINE_ZERO,
-    EXCLUDED_SINGLE_SESSION,
-    MOMENT_COLUMNS,
-    ResponderRule,
-)
-from analytics.safety import SafetyCounts
 from clinic import side_effects
+from clinic.outcomes import EXCLUDED_BASELINE_ZERO, EXCLUDED_SINGLE_SESSION, MOMENT_COLUMNS, SafetyCounts
 from db import rollups
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
@@ -90,7 +82,7 @@ def _frame(session: Session, stmt, columns=None) -> pd.DataFrame:
 
 
 def technique_moments(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
-    """Return the sums behind the technique curve (see analytics.outcomes.curve_moments), from the roll-ups."""
+    """Return the technique curve's sums (`MOMENT_COLUMNS`, as analytics.outcomes.curve_moments), from roll-ups."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     c = rollups.cells(where)
     stmt = (
@@ -133,17 +125,6 @@ def episode_last_pain(session: Session, *, actor: Actor, where: OutcomeFilter = 
     return _frame(session, stmt)
 
 
-def responder_counts(
-    session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter(), rule: ResponderRule = DEFAULT_RULE
-) -> pd.DataFrame:
-    """Return per technique and threshold the episodes, and the responders at each episode's last session.
-
-    Every filtered episode counts (no sample); the rule is analytics.outcomes' (`count_responders`).
-    """
-    episodes = episode_last_pain(session, actor=actor, where=where)
-    return outcomes.count_responders(outcomes.last_from_pain(episodes), rule=rule)
-
-
 def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
     """Return per technique and reason the episodes left out (see analytics.outcomes.excluded_episodes)."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
@@ -155,37 +136,8 @@ def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = 
     return long[["technique", "episodes", "reason"]].sort_values(["technique", "reason"], ignore_index=True)
 
 
-def safety_counts(
-    session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (side-effect events per session technique and type, sessions per technique) for the filter.
-
-    Side effects belong to the technique used in the session where they happened. The pseudo-type `any` counts
-    sessions with at least one side effect.
-    """
-    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    c = rollups.cells(where)
-    totals = _frame(
-        session,
-        select(c.c.session_technique.label("technique"), func.sum(c.c.sessions).label("sessions"),
-               func.sum(c.c.with_side_effect).label("any"))
-        .group_by(c.c.session_technique),
-    ).astype({"sessions": int, "any": int})
-    sessions = totals[["technique", "sessions"]]
-    any_type = totals.assign(code="any").rename(columns={"any": "events"})[["technique", "code", "events"]]
-    any_type = any_type[any_type["events"] > 0]
-    e = rollups.cells(where, kind="safety")
-    by_type = _frame(
-        session,
-        select(e.c.session_technique, e.c.code, func.sum(e.c.events)).group_by(e.c.session_technique, e.c.code),
-        ["technique", "code", "events"],
-    ).astype({"events": int})
-    counts = pd.concat([by_type, any_type], ignore_index=True)
-    return counts, sessions
-
-
 def safety_events(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> SafetyCounts:
-    """Return the counts of the safety figures (see analytics.safety.SafetyCounts) for the filter, every session.
+    """Return the counts of the safety figures (see clinic.outcomes.SafetyCounts) for the filter, every session.
 
     A side effect belongs to the technique of its session. The technique filter selects sessions by their own
     technique, whatever technique their episode began with; the other filters select episodes.

@@ -195,11 +195,12 @@ def test_no_chart_of_the_technique_page_calls_episodes_patients():
     from analytics import clinicians, comparison, outcomes, responders, safety, survival
     from dashboard import charts
     from tests.analytics.test_comparison import sample_improvement
+    from tests.analytics.test_safety import tidy
 
     data = sample_improvement()
     curve = outcomes.technique_curve(outcomes.curve_moments(data))
     times = survival.time_to_response(data)
-    counts = safety.count_side_effects(data)
+    counts = safety.count_side_effects(*tidy(data))
     rates = safety.rate_table(counts.events, counts.sessions)
     figures = {
         "curve": charts.technique_curve_figure(curve),

@@ -321,24 +321,6 @@ def test_an_episode_whose_pain_falls_to_zero_later_is_not_excluded():
     assert at(improvement, 1, 2)["improvement_pct"] == 100
 
 
-# side effects
-
-
-def test_side_effect_rates_are_per_100_sessions_with_wilson_intervals_sorted_by_rate():
-    counts = pd.DataFrame(
-        [("deep", "bruising", 15), ("superficial", "bruising", 3), ("deep", "soreness", 40)],
-        columns=["technique", "code", "events"],
-    )
-    totals = pd.DataFrame([("deep", 200), ("superficial", 100)], columns=["technique", "sessions"])
-    rates = outcomes.side_effect_rates(counts, totals)
-    assert rates[["technique", "code"]].values.tolist() == [
-        ["deep", "soreness"], ["deep", "bruising"], ["superficial", "bruising"]]
-    assert rates["per_100_sessions"].tolist() == pytest.approx([20.0, 7.5, 3.0])
-    for row in rates.itertuples():
-        low, high = textbook_wilson(row.events, row.sessions)
-        assert (row.ci95_low, row.ci95_high) == pytest.approx((100 * low, 100 * high), abs=1e-9)
-
-
 # progress_sentence
 
 

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from analytics import outcomes, safety
+from clinic import side_effects
 from tests.analytics import independent
 from tests.analytics.test_comparison import sample_improvement
 
@@ -42,6 +43,17 @@ SESSIONS = pd.DataFrame(
 ).assign(pain_scale="vas_100")
 
 
+def tidy(sessions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (sessions, side effects) as db.queries returns them: each session an id, one row per side effect."""
+    sessions = sessions.assign(session_id=range(1, len(sessions) + 1))
+    rows = [(i, code, severity) for i, text in zip(sessions["session_id"], sessions["side_effects"], strict=True)
+            for code, severity in side_effects.parse(text)]
+    return sessions.drop(columns="side_effects"), pd.DataFrame(rows, columns=["session_id", "code", "severity"])
+
+
+TIDY = tidy(SESSIONS)
+
+
 def textbook_wilson(successes: int, trials: int) -> tuple[float, float]:
     """Return the 95 % Wilson score interval by its textbook formula."""
     p = successes / trials
@@ -52,7 +64,7 @@ def textbook_wilson(successes: int, trials: int) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def counts() -> safety.SafetyCounts:
-    return safety.count_side_effects(outcomes.cumulative_improvement(SESSIONS))
+    return safety.count_side_effects(outcomes.cumulative_improvement(TIDY[0]), TIDY[1])
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +128,10 @@ def test_the_rate_interval_is_garwoods_per_100_sessions(rates):
 
 
 def test_the_technique_filter_counts_sessions_of_that_technique_whatever_the_episode_began_with():
-    deep = safety.count_side_effects(SESSIONS, techniques=("deep",))
+    deep = safety.count_side_effects(*TIDY, techniques=("deep",))
     assert deep.sessions.values.tolist() == [["deep", 6]]  # P3's second session counts, its first does not
     assert set(deep.events["technique"]) == {"deep"}
-    superficial = safety.rate_table(*[getattr(safety.count_side_effects(SESSIONS, ("superficial",)), name)
+    superficial = safety.rate_table(*[getattr(safety.count_side_effects(*TIDY, ("superficial",)), name)
                                       for name in ("events", "sessions")])
     assert set(superficial["technique"]) == {"superficial", "all"}  # no deep or electrical bar
 
@@ -141,7 +153,7 @@ def test_brady_none_in_7629_is_an_exact_upper_bound_not_a_rate_and_boyce_has_its
 
 
 def test_the_sample_datas_three_significant_events_are_set_beside_brady_and_boyce_with_exact_tests():
-    counts = safety.count_side_effects(sample_improvement())
+    counts = safety.count_side_effects(*tidy(sample_improvement()))
     table = safety.serious_vs_published(safety.rate_table(counts.events, counts.sessions))
     clinic = table[(table["source"] == "all") & (table["severity"] == safety.SIGNIFICANT_OR_SERIOUS)].iloc[0]
     assert (clinic["events"], clinic["sessions"]) == (3, 1571)
@@ -158,7 +170,7 @@ def test_the_sample_datas_three_significant_events_are_set_beside_brady_and_boyc
 
 def test_mild_rates_are_events_per_100_sessions_beside_events_per_100_treatments_on_the_sample_data():
     # The issue's figure: deep "any mild" on Brady's basis is 36.38 per 100 sessions, not the share 31.89.
-    counts = safety.count_side_effects(sample_improvement())
+    counts = safety.count_side_effects(*tidy(sample_improvement()))
     comparison = safety.safety_vs_published(safety.rate_table(counts.events, counts.sessions))
     clinic = comparison[~comparison["published"]].set_index(["code", "source"])
     assert clinic.loc[("any", "deep"), "per_100"] == pytest.approx(36.38, abs=0.005)
@@ -170,14 +182,14 @@ def test_mild_rates_are_events_per_100_sessions_beside_events_per_100_treatments
 def test_soreness_is_set_beside_no_published_figure():
     # Brady's "pain after treatment" (2.19 per 100) is not post-needling soreness; trials report soreness as a share
     # of patients (29–91 %), another basis.
-    counts = safety.count_side_effects(sample_improvement())
+    counts = safety.count_side_effects(*tidy(sample_improvement()))
     comparison = safety.safety_vs_published(safety.rate_table(counts.events, counts.sessions))
     assert "soreness" not in set(comparison["code"])
     assert 2.19 not in set(safety.PUBLISHED_MILD["per_100_treatments"])
 
 
 def test_the_sample_data_table_equals_a_count_of_the_csv_with_textbook_garwood_intervals():
-    counts = safety.count_side_effects(sample_improvement())
+    counts = safety.count_side_effects(*tidy(sample_improvement()))
     got = safety.rate_table(counts.events, counts.sessions)
     expected = independent.safety_by_hand(independent.read_rows())
     keys = ["technique", "side_effect", "severity"]
@@ -186,7 +198,7 @@ def test_the_sample_data_table_equals_a_count_of_the_csv_with_textbook_garwood_i
 
 
 def test_events_list_each_type_once_per_session_at_its_highest_severity():
-    events = safety.side_effect_events(SESSIONS)
+    events = safety.side_effect_events(*TIDY)
     assert len(events) == 6
     p2 = events[events["patient"] == "P2"]
     assert sorted(zip(p2["code"], p2["severity"], strict=True)) == [
@@ -198,7 +210,7 @@ def test_events_list_each_type_once_per_session_at_its_highest_severity():
 
 
 def test_significant_and_serious_events_are_listed_with_date_technique_clinician_and_patient():
-    alerts = safety.alert_events(SESSIONS)
+    alerts = safety.alert_events(*TIDY)
     assert alerts.to_dict("records") == [
         {"session_date": "2026-02-09", "technique": "deep", "code": "faintness", "severity": "significant",
          "clinician": "ann", "patient_id": "P2"},
@@ -210,7 +222,7 @@ def test_significant_and_serious_events_are_listed_with_date_technique_clinician
 def test_the_sample_data_tables_come_without_warnings_and_intervals_around_the_rates():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        counts = safety.count_side_effects(sample_improvement())
+        counts = safety.count_side_effects(*tidy(sample_improvement()))
         rates = safety.rate_table(counts.events, counts.sessions)
         shares = safety.share_table(counts.sessions_with, counts.sessions)
     assert [str(w.message) for w in caught] == []
@@ -219,11 +231,14 @@ def test_the_sample_data_tables_come_without_warnings_and_intervals_around_the_r
     assert rates.loc[rates["technique"] == "all", "sessions"].iloc[0] == len(sample_improvement())
 
 
-def test_a_frame_without_side_effects_or_with_a_repeated_index_is_handled():
-    bare = safety.count_side_effects(SESSIONS.drop(columns="side_effects"))
+def test_sessions_without_side_effects_or_with_a_repeated_index_are_handled():
+    sessions, effects = TIDY
+    bare = safety.count_side_effects(sessions, effects.iloc[0:0])
     table = safety.rate_table(bare.events, bare.sessions)
     assert (table["events"] == 0).all() and set(table["side_effect"]) == {"any"}
-    doubled = pd.concat([SESSIONS, SESSIONS.assign(patient_id=SESSIONS["patient_id"] + "b")])  # index 0..8 twice
-    assert len(safety.alert_events(doubled)) == 4
-    twice = safety.count_side_effects(doubled)
+    again = sessions.assign(session_id=sessions["session_id"] + 100, patient_id=sessions["patient_id"] + "b")
+    doubled = pd.concat([sessions, again])  # index 0..8 twice
+    doubled_effects = pd.concat([effects, effects.assign(session_id=effects["session_id"] + 100)])
+    assert len(safety.alert_events(doubled, doubled_effects)) == 4
+    twice = safety.count_side_effects(doubled, doubled_effects)
     assert rate(safety.rate_table(twice.events, twice.sessions), "deep", "bruising", "mild")["events"] == 4

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
-from db import accounts, audit, corrections, interchange, queries, writes
+from db import accounts, audit, corrections, interchange, numbering, queries, writes
 from db.access import AccessDenied, Actor
 from db.engine import write_session
 from db.models import SideEffect, User
@@ -34,11 +34,9 @@ OWN_RECORD = {CLINICIAN, ADMIN, PATIENT}  # PATIENT is linked to the record aske
 # Who may call what. Every call below asks about patient A, whose account is PATIENT.
 EXPECTED: dict[str, set[str]] = {
     "queries.technique_moments": AGGREGATES,
-    "queries.responder_counts": AGGREGATES,
     "queries.episode_last_pain": AGGREGATES,
     "queries.safety_events": AGGREGATES,
     "queries.excluded_episodes": AGGREGATES,
-    "queries.safety_counts": AGGREGATES,
     "queries.serious_events": AGGREGATES,
     "queries.outcome_sessions": AGGREGATES,
     "queries.outcome_side_effects": AGGREGATES,
@@ -83,11 +81,11 @@ EXPECTED: dict[str, set[str]] = {
 # added here on purpose, after deciding it needs no check.
 UNCHECKED_HELPERS = {
     "writes.get_or_create_patient", "writes.get_or_create_episode", "writes.get_or_create_clinician",
-    "writes.renumber_episode", "corrections.snapshot", "audit.record", "audit.record_many",
+    "numbering.renumber", "numbering.renumbering", "corrections.snapshot", "audit.record", "audit.record_many",
     "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
 }
-MODULES = {"queries": queries, "writes": writes, "corrections": corrections, "interchange": interchange,
-           "accounts": accounts, "audit": audit}
+MODULES = {"queries": queries, "writes": writes, "numbering": numbering, "corrections": corrections,
+           "interchange": interchange, "accounts": accounts, "audit": audit}
 
 NAME_A, NAME_B = "Alice Secretname", "Bob Hiddenname"
 NOTE_A, NOTE_B = "note-secret-A1", "note-secret-B1"
@@ -185,11 +183,9 @@ def _correction() -> object:
 
 CALLS: dict[str, Call] = {
     "queries.technique_moments": lambda s, a, c: queries.technique_moments(s, actor=a),
-    "queries.responder_counts": lambda s, a, c: queries.responder_counts(s, actor=a),
     "queries.episode_last_pain": lambda s, a, c: queries.episode_last_pain(s, actor=a),
     "queries.safety_events": lambda s, a, c: queries.safety_events(s, actor=a),
     "queries.excluded_episodes": lambda s, a, c: queries.excluded_episodes(s, actor=a),
-    "queries.safety_counts": lambda s, a, c: queries.safety_counts(s, actor=a),
     "queries.serious_events": lambda s, a, c: queries.serious_events(s, actor=a),
     "queries.outcome_sessions": lambda s, a, c: queries.outcome_sessions(s, actor=a),
     "queries.outcome_side_effects": lambda s, a, c: queries.outcome_side_effects(s, actor=a),

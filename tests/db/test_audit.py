@@ -382,16 +382,17 @@ def clinic_views(engine: Engine, patient_id: int) -> dict[str, object]:
     """Return everything a chart, figure or export is drawn from."""
     with Session(engine) as session:
         moments = queries.technique_moments(session, actor=ADMIN)
-        events, per_technique = queries.safety_counts(session, actor=ADMIN)
+        safety = queries.safety_events(session, actor=ADMIN)
         return {
             "patient_sessions": queries.patient_sessions(session, actor=ADMIN, patient_id=patient_id),
             "episodes": queries.episodes(session, actor=ADMIN, patient_id=patient_id),
             "patients": queries.patients(session, actor=ADMIN),
             "count_sessions": queries.count_sessions(session, actor=ADMIN),
             "technique_moments": moments,
-            "responder_counts": queries.responder_counts(session, actor=ADMIN),
-            "safety_events": events.sort_values(["technique", "code"]).reset_index(drop=True),
-            "sessions_per_technique": per_technique.sort_values("technique").reset_index(drop=True),
+            "episode_last_pain": queries.episode_last_pain(session, actor=ADMIN).sort_values("episode_id",
+                                                                                             ignore_index=True),
+            "safety_events": safety.events.sort_values(["technique", "code", "severity"], ignore_index=True),
+            "sessions_per_technique": safety.sessions.sort_values("technique", ignore_index=True),
             "serious_events": queries.serious_events(session, actor=ADMIN),
             "outcome_sessions": queries.outcome_sessions(session, actor=ADMIN),
             "export": interchange.export_table(session, actor=ADMIN),  # not committed: the audit row is dropped

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import Session
 
-from analytics import outcomes
+from analytics import outcomes, safety
 from clinic import side_effects
 from db import queries
 from db.corrections import delete_session
@@ -108,11 +108,17 @@ def test_technique_moments_in_sql_equal_the_pandas_curve_moments(sample_engine, 
     assert np.allclose(in_sql[FLOAT_MOMENTS].astype(float), in_pandas[FLOAT_MOMENTS], rtol=1e-9, atol=1e-6)
 
 
+def responder_counts(session: Session, where: OutcomeFilter = FILTERS["all"]) -> pd.DataFrame:
+    """Return the responder counts of every filtered episode, from the database's per-episode rows."""
+    episodes = queries.episode_last_pain(session, actor=ADMIN, where=where)
+    return outcomes.count_responders(outcomes.last_from_pain(episodes))
+
+
 @pytest.mark.parametrize("name", FILTERS)
-def test_responder_counts_in_sql_equal_the_pandas_responder_counts(sample_engine, per_session, name):
+def test_responder_counts_from_the_database_equal_the_pandas_responder_counts(sample_engine, per_session, name):
     where = FILTERS[name]
     with Session(sample_engine) as session:
-        in_sql = queries.responder_counts(session, actor=ADMIN, where=where)
+        in_sql = responder_counts(session, where)
     in_pandas = outcomes.responder_counts(pandas_improvement(per_session, where))
     keys = ["technique", "threshold_pct"]
     pd.testing.assert_frame_equal(sorted_frame(in_sql, keys), sorted_frame(in_pandas, keys), check_dtype=False)
@@ -171,7 +177,7 @@ def test_an_improvement_of_exactly_30_percent_is_a_responder_in_sql(engine):
         record(engine, patient_id=patient, pain_scale=scale, pain_before=before, session_date="2025-03-01")
         record(engine, patient_id=patient, pain_scale=scale, pain_before=after, session_date="2025-03-08")
     with Session(engine) as session:
-        counts = queries.responder_counts(session, actor=ADMIN).set_index("threshold_pct")
+        counts = responder_counts(session).set_index("threshold_pct")
     assert counts["responders"].to_dict() == {15: 3, 30: 2, 50: 0}
     assert set(counts["patients"]) == {3}
 
@@ -180,9 +186,9 @@ def test_a_filter_matching_nothing_gives_empty_aggregates(sample_engine):
     nowhere = OutcomeFilter(start=date(2030, 1, 1))
     with Session(sample_engine) as session:
         assert queries.technique_moments(session, actor=ADMIN, where=nowhere).empty
-        assert queries.responder_counts(session, actor=ADMIN, where=nowhere).empty
-        counts, sessions = queries.safety_counts(session, actor=ADMIN, where=nowhere)
-    assert counts.empty and sessions.empty
+        assert queries.episode_last_pain(session, actor=ADMIN, where=nowhere).empty
+        safety = queries.safety_events(session, actor=ADMIN, where=nowhere)
+    assert safety.events.empty and safety.sessions.empty and safety.sessions_with.empty
 
 
 def csv_safety(rows: pd.DataFrame) -> tuple[dict, dict]:
@@ -196,26 +202,34 @@ def csv_safety(rows: pd.DataFrame) -> tuple[dict, dict]:
 
 
 @pytest.mark.parametrize("name", ["all", "conditions", "cut months", "within a month"])
-def test_safety_counts_per_type_and_any_equal_a_direct_count_of_the_csv(sample_engine, csv_rows, name):
+def test_safety_events_per_type_and_any_equal_a_direct_count_of_the_csv(sample_engine, csv_rows, name):
     where = FILTERS[name]
     rows = csv_rows[csv_rows["condition"].isin(where.conditions)] if where.conditions else csv_rows
     if where.start:
         rows = rows[rows["first_date"].between(where.start.isoformat(), where.end.isoformat())]
     expected_events, expected_sessions = csv_safety(rows)
     with Session(sample_engine) as session:
-        counts, sessions = queries.safety_counts(session, actor=ADMIN, where=where)
-    assert {(r.technique, r.code): int(r.events) for r in counts.itertuples()} == expected_events
-    assert {r.technique: int(r.sessions) for r in sessions.itertuples()} == expected_sessions
+        safety = queries.safety_events(session, actor=ADMIN, where=where)
+    per_type = safety.events.groupby(["technique", "code"])["events"].sum()
+    with_any = safety.sessions_with[safety.sessions_with["severity"] == "any"]
+    got = per_type.to_dict() | {(r.technique, "any"): r.sessions_with for r in with_any.itertuples()}
+    assert got == expected_events
+    assert {r.technique: int(r.sessions) for r in safety.sessions.itertuples()} == expected_sessions
     assert sum(expected_sessions.values()) == len(rows)
 
 
-def test_safety_counts_feed_side_effect_rates(sample_engine, csv_rows):
+@pytest.mark.parametrize("name", ["all", "both"])
+def test_safety_events_in_sql_equal_the_pandas_count_of_the_tidy_side_effects(sample_engine, per_session, name):
+    where = FILTERS[name]
     with Session(sample_engine) as session:
-        rates = outcomes.side_effect_rates(*queries.safety_counts(session, actor=ADMIN))
-    deep_bruising = rates[(rates["technique"] == "deep") & (rates["code"] == "bruising")].iloc[0]
-    deep = csv_rows[csv_rows["technique"] == "deep"]
-    bruised = deep["side_effects"].str.contains("bruising:").sum()
-    assert deep_bruising["per_100_sessions"] == pytest.approx(100 * bruised / len(deep))
+        in_sql = queries.safety_events(session, actor=ADMIN, where=where)
+        effects = queries.all_side_effects(session, actor=ADMIN)
+    in_pandas = safety.count_side_effects(in_filter(per_session, where), effects)
+    for part, keys in (("events", ["technique", "code", "severity"]), ("sessions", ["technique"]),
+                       ("sessions_with", ["technique", "severity"])):
+        pd.testing.assert_frame_equal(sorted_frame(getattr(in_sql, part), keys),
+                                      sorted_frame(getattr(in_pandas, part), keys), check_dtype=False)
+    assert in_sql.events["events"].sum() > 0
 
 
 def test_serious_events_list_every_significant_or_serious_side_effect(sample_engine, csv_rows):
@@ -322,10 +336,10 @@ def test_a_deleted_session_leaves_the_safety_counts_and_the_alerts(engine):
     with write_session(engine) as session:
         delete_session(session, actor=ADMIN, session_id=gone["id"], reason="entered for the wrong patient")
     with Session(engine) as session:
-        counts, sessions = queries.safety_counts(session, actor=ADMIN)
+        counts = queries.safety_events(session, actor=ADMIN)
         alerts = queries.serious_events(session, actor=ADMIN)
-    assert {(r.code, int(r.events)) for r in counts.itertuples()} == {("bruising", 1), ("any", 1)}
-    assert int(sessions["sessions"].sum()) == 2
+    assert {(r.code, r.severity, int(r.events)) for r in counts.events.itertuples()} == {("bruising", "mild", 1)}
+    assert int(counts.sessions["sessions"].sum()) == 2
     assert alerts.empty
     assert kept["id"] != gone["id"]
 
