@@ -8,14 +8,12 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from db import audit, rollups
+from db import audit, numbering, rollups
 from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
+from db.fields import AUDITED_FIELDS, SESSION_FIELDS, audited, session_values
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
-from db.validation import SessionInput, unstorable
-from db.writes import renumber_episode, session_values
+from db.validation import SessionInput, longer_than, unstorable
 
-AUDITED_FIELDS = ("session_date", "technique", "muscles", "twitch_response", "pain_scale", "pain_before",
-                  "pain_after", "notes", "side_effects")
 REASON_MAX = TreatmentSession.__table__.c.deleted_reason.type.length
 FIELD_WORDS = {
     "session_date": "date", "technique": "technique", "muscles": "muscles", "twitch_response": "twitch response",
@@ -24,17 +22,12 @@ FIELD_WORDS = {
 }
 
 
-def _side_effects(session: Session, session_id: int) -> str:
-    rows = session.execute(
-        select(SideEffect.code, SideEffect.severity).where(SideEffect.session_id == session_id).order_by(SideEffect.id)
-    ).all()
-    return ";".join(f"{r.code}:{r.severity}" for r in rows)
-
-
 def snapshot(session: Session, row: TreatmentSession) -> dict:
     """Return the audited values of one session, side effects as `code:severity;…`."""
-    values = {name: getattr(row, name) for name in AUDITED_FIELDS if name != "side_effects"}
-    return values | {"side_effects": _side_effects(session, row.id)}
+    effects = session.execute(
+        select(SideEffect.code, SideEffect.severity).where(SideEffect.session_id == row.id).order_by(SideEffect.id)
+    ).all()
+    return audited({name: getattr(row, name) for name in SESSION_FIELDS}, effects)
 
 
 def _live_session(session: Session, session_id: int) -> TreatmentSession:
@@ -60,7 +53,7 @@ def correct_session(session: Session, *, actor: Actor, session_id: int, entry: S
     if changed:
         audit.record(session, actor, "update", "session", row.id,
                      before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
-        renumber_episode(session, row.episode_id)
+        numbering.renumber(session, [row.episode_id])
     return row
 
 
@@ -69,8 +62,7 @@ def delete_session(session: Session, *, actor: Actor, session_id: int, reason: s
     require_role(actor, CLINICAL_WRITERS, "delete clinical data")
     if not reason.strip():
         raise ValueError("reason: say why the session is deleted")
-    problem = unstorable(reason) or (f"is {len(reason.strip())} characters long; at most {REASON_MAX} can be stored"
-                                     if len(reason.strip()) > REASON_MAX else None)
+    problem = unstorable(reason) or longer_than(reason.strip(), REASON_MAX)
     if problem:
         raise ValueError(f"reason: {problem}")
     row = _live_session(session, session_id)
@@ -78,7 +70,7 @@ def delete_session(session: Session, *, actor: Actor, session_id: int, reason: s
     row.deleted_at, row.deleted_by, row.deleted_reason = utcnow(), actor.id, reason.strip()
     session.flush()
     audit.record(session, actor, "delete", "session", row.id, before=snapshot(session, row), detail=reason.strip())
-    renumber_episode(session, row.episode_id)
+    numbering.renumber(session, [row.episode_id])
 
 
 def restore_session(session: Session, *, actor: Actor, session_id: int) -> None:
@@ -88,12 +80,11 @@ def restore_session(session: Session, *, actor: Actor, session_id: int) -> None:
     if row is None or row.deleted_at is None:
         raise ValueError(f"session: no deleted session {session_id}")
     rollups.touch(session, [row.episode_id])
-    # Out of the way of the live numbers until renumbering gives it its place again.
-    row.session_number = 3_000_000 + row.id
+    row.session_number = numbering.aside(row.id)  # out of the live numbers' way until renumbering places it
     row.deleted_at, row.deleted_by, row.deleted_reason = None, None, None
     session.flush()
     audit.record(session, actor, "restore", "session", row.id, after=snapshot(session, row))
-    renumber_episode(session, row.episode_id)
+    numbering.renumber(session, [row.episode_id])
 
 
 def deleted_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlmodel import Session
 
-from db import audit, rollups
+from db import audit, fields, numbering, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
-from db.validation import InvalidInput, Problem, SessionInput, unstorable
+from db.validation import InvalidInput, Problem, SessionInput, longer_than, unstorable
 
 PATIENT_NAME_MAX = Patient.__table__.c.name.type.length
-
-# Offset used while renumbering an episode, so the (episode, number) uniqueness holds at every single UPDATE.
-_RENUMBER_OFFSET = 1_000_000
 
 
 def get_or_create_patient(session: Session, pseudonym: str, name: str | None = None) -> Patient:
@@ -21,8 +18,7 @@ def get_or_create_patient(session: Session, pseudonym: str, name: str | None = N
     patient = session.scalars(select(Patient).where(Patient.pseudonym == pseudonym)).first()
     if patient is None:
         name = (name or "").strip()
-        problem = unstorable(name) or (f"is {len(name)} characters long; at most {PATIENT_NAME_MAX} can be stored"
-                                       if len(name) > PATIENT_NAME_MAX else None)
+        problem = unstorable(name) or longer_than(name, PATIENT_NAME_MAX)
         if problem:
             raise InvalidInput([Problem("patient_name", problem)])
         patient = Patient(pseudonym=pseudonym, name=name or None)
@@ -71,41 +67,6 @@ def get_or_create_clinician(session: Session, username: str, actor: Actor | None
     return user
 
 
-def renumber_episode(session: Session, episode_id: int) -> None:
-    """Give an episode's live sessions numbers 1, 2, 3… in date order, ties kept in entry order."""
-    rows = session.execute(
-        select(TreatmentSession.id, TreatmentSession.session_number)
-        .where(TreatmentSession.episode_id == episode_id, LIVE_SESSIONS)
-        .order_by(TreatmentSession.session_date, TreatmentSession.id)
-    ).all()
-    wanted = {row.id: k for k, row in enumerate(rows, start=1)}
-    if all(row.session_number == wanted[row.id] for row in rows):
-        return
-    session.execute(
-        update(TreatmentSession)
-        .where(TreatmentSession.episode_id == episode_id, LIVE_SESSIONS)
-        .values(session_number=TreatmentSession.session_number + _RENUMBER_OFFSET)
-    )
-    session.execute(
-        update(TreatmentSession),
-        [{"id": session_id, "session_number": k} for session_id, k in wanted.items()],
-    )
-
-
-def session_values(entry: SessionInput) -> dict:
-    """Return the stored column values of a validated session (everything but its episode and clinician)."""
-    return {
-        "session_date": entry.session_date,
-        "technique": entry.technique,
-        "muscles": ";".join(entry.muscles),
-        "twitch_response": entry.twitch_response,
-        "pain_scale": entry.pain_scale,
-        "pain_before": entry.pain_before,
-        "pain_after": entry.pain_after,
-        "notes": entry.notes,
-    }
-
-
 def record_session(
     session: Session, *, actor: Actor, entry: SessionInput, patient_name: str | None = None
 ) -> TreatmentSession:
@@ -126,17 +87,17 @@ def record_session(
         episode_id=episode.id,
         session_number=(last or 0) + 1,
         clinician_id=clinician.id if clinician else None,
-        **session_values(entry),
+        **fields.session_values(entry),
     )
     session.add(row)
     session.flush()
     session.add_all(SideEffect(session_id=row.id, code=c, severity=s) for c, s in entry.side_effects)
     if later:
-        renumber_episode(session, episode.id)
+        numbering.renumber(session, [episode.id])
         session.flush()
         session.refresh(row)  # its number moved with the others
-    after = session_values(entry) | {"patient_id": entry.patient_id, "session_number": row.session_number,
-                                     "side_effects": ";".join(f"{c}:{s}" for c, s in entry.side_effects)}
+    after = fields.audited(fields.session_values(entry), entry.side_effects) | {
+        "patient_id": entry.patient_id, "session_number": row.session_number}
     audit.record(session, actor, "create", "session", row.id, after=after)
     return row
 

@@ -179,7 +179,7 @@ def test_an_import_stores_a_quoted_file_name_and_every_created_sessions_values_i
 
 
 def test_stored_columns_are_what_session_values_stores():
-    from db.writes import session_values
+    from db.fields import session_values
 
     entries = interchange.validate_rows(pd.DataFrame([
         {"patient_id": "P1", "session_date": "2025-01-31", "technique": "deep", "pain_before": "40",
