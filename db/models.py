@@ -183,37 +183,13 @@ class OutcomeRollup(SQLModel, table=True):
     session_technique: str = Field(max_length=16)
     session_number: int
     sessions: int
-    with_side_effect: int
     curve_sessions: int  # sessions of episodes with a baseline above 0
     sum_pain: float
     sum_improvement: float
     sum_pct: float
     sum_pct_squared: float
-    last_sessions: int  # last sessions of episodes with a baseline above 0 and a follow-up
-    responders_15: int
-    responders_30: int
-    responders_50: int
     baseline_zero: int  # first sessions of episodes left out for a baseline of 0
     single_session: int  # first sessions of episodes left out for having no follow-up
-
-
-class SafetyRollup(SQLModel, table=True):
-    """Side effects of one code in the live sessions of one cell."""
-
-    __tablename__ = "safety_rollup"
-    __table_args__ = (
-        UniqueConstraint(*ROLLUP_CELL, "code", name="uq_safety_rollup_cell"),
-    )
-
-    id: Optional[int] = Field(default=None, primary_key=True)
-    technique: str = Field(max_length=16)
-    condition: str = Field(max_length=64)
-    body_region: str = Field(max_length=64)
-    clinician_id: int
-    first_month: int
-    session_technique: str = Field(max_length=16)
-    code: str = Field(max_length=32)
-    events: int
 
 
 AUDIT_ACTIONS = (

@@ -1,15 +1,16 @@
 """Roll-ups: the technique page's sums per cell, kept current by every write, so the page reads thousands of rows.
 
 A cell is what the page filters and groups by: the episode's technique, condition, body region, first clinician
-and first month, and the session's technique and number (`OutcomeRollup`; `SafetyRollup` has the side-effect code
-instead of the number). Each roll-up row is the sum over the cell of `detail_rows`, one row per live session of an
-episode with a live first session, and nothing more; `detail_rows` holds the only definition of each measure, and
-it is built on docs/DESIGN.md section 3 as in analytics.outcomes (tests hold them equal).
+and first month, and the session's technique and number (`OutcomeRollup`). Each roll-up row is the sum over the
+cell of `detail_rows`, one row per live session of an episode with a live first session, and nothing more;
+`detail_rows` holds the only definition of each measure, and it is built on docs/DESIGN.md section 3 as in
+analytics.outcomes (tests hold them equal). Only what a figure reads is summed: the curve's sums and the excluded
+episodes (the responder counts and the safety figures read the sessions themselves, `db.queries`).
 
 Keeping them current, inside each write's transaction: a write calls `touch(session, episode_ids)` (or
 `touch_patients`, when it may create episodes) before it changes anything (their contribution is noted), and
 `write_session` calls `settle(session)` before committing: the new contribution less the old is added to each
-cell in one upsert per table, and a cell left with no session is deleted.
+cell in one upsert, and a cell left with no session is deleted.
 Writes are serialised (SQLite BEGIN IMMEDIATE, PostgreSQL advisory lock), so no two of them interleave here.
 `rebuild` recomputes everything (the migration that made the tables, the benchmark's bulk load, large imports).
 
@@ -32,7 +33,6 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    exists,
     extract,
     false,
     func,
@@ -44,34 +44,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from clinic.vocabulary import RESPONDER_THRESHOLDS
-from db.models import (
-    LIVE_SESSIONS,
-    ROLLUP_CELL,
-    Episode,
-    OutcomeRollup,
-    Patient,
-    SafetyRollup,
-    SideEffect,
-    TreatmentSession,
-    User,
-)
+from db.models import LIVE_SESSIONS, ROLLUP_CELL, Episode, OutcomeRollup, Patient, TreatmentSession, User
 
 S = TreatmentSession
 PENDING = "rollups_pending"  # key in Session.info: what this unit of work touched, and the cells' net changes
 REBUILD = "rollups_rebuild"  # settle() rebuilds everything: the write touches too much for sums to pay
 REBUILD_MIN, REBUILD_SHARE = 1000, 0.25  # patients touched by one write, and their share of all patients
 CHUNK = 5000  # episode ids (or pseudonyms) per statement: well under SQLite's 32,766 parameters
-assert RESPONDER_THRESHOLDS == (15, 30, 50), "OutcomeRollup has one responders column per threshold"
-RESPONDER_COLUMNS = {15: "responders_15", 30: "responders_30", 50: "responders_50"}
-OUTCOME_MEASURES = (
-    "sessions", "with_side_effect", "curve_sessions", "sum_pain", "sum_improvement", "sum_pct", "sum_pct_squared",
-    "last_sessions", *RESPONDER_COLUMNS.values(), "baseline_zero", "single_session",
-)  # fmt: skip
 OUTCOME_KEY = (*ROLLUP_CELL, "session_number")
-SAFETY_KEY, SAFETY_MEASURES = (*ROLLUP_CELL, "code"), ("events",)
-# (table, its cell's columns, its measures), in the order of detail_rows' (sessions, side effects)
-ROLLUPS = ((OutcomeRollup, OUTCOME_KEY, OUTCOME_MEASURES), (SafetyRollup, SAFETY_KEY, SAFETY_MEASURES))
+# `sessions` first: a cell whose sessions fall to 0 is deleted (`_write`).
+OUTCOME_MEASURES = (
+    "sessions", "curve_sessions", "sum_pain", "sum_improvement", "sum_pct", "sum_pct_squared", "baseline_zero",
+    "single_session",
+)  # fmt: skip
+TABLE = OutcomeRollup.__table__
 
 
 def _points(scale, column):
@@ -91,7 +77,7 @@ def _flag(condition):
 
 
 def detail_rows(*, by_episode: bool = False, dates: tuple[date, date] | None = None, dims=()):
-    """Return (sessions, side effects) selects: one row per live session / side effect with its cell and measures.
+    """Return a select of one row per live session with its cell and measures.
 
     Restricted, with `by_episode`, to the episodes of the expanding parameter `episode_ids`; to episodes whose
     first session falls within `dates`; and by the `dims` conditions (see `_dims`).
@@ -126,39 +112,27 @@ def detail_rows(*, by_episode: bool = False, dates: tuple[date, date] | None = N
     e = episode.cte().prefix_with("MATERIALIZED")  # anonymous: a union of date stretches holds several
     key = [e.c.technique, e.c.condition, e.c.body_region, e.c.clinician_id, e.c.first_month]
     conditions = [LIVE_SESSIONS, *_dims(e.c, dims)]
-
     last = e.c.last
     pain = _points(S.pain_scale, S.pain_before)
     counted = e.c.baseline > 0
     pct = case((counted, 100.0 * (e.c.baseline - pain) / e.c.baseline), else_=0.0)
-    at_last = and_(counted, S.session_number == last, last > 1)
-    sessions = (
+    return (
         select(
             *key,
             S.technique.label("session_technique"),
             S.session_number,
             literal(1).label("sessions"),
-            _flag(exists().where(SideEffect.session_id == S.id)).label("with_side_effect"),
             _flag(counted).label("curve_sessions"),
             case((counted, pain), else_=0.0).label("sum_pain"),
             case((counted, e.c.baseline - pain), else_=0.0).label("sum_improvement"),
             pct.label("sum_pct"),
             (pct * pct).label("sum_pct_squared"),
-            _flag(at_last).label("last_sessions"),
-            *(_flag(and_(at_last, pct >= t)).label(name) for t, name in RESPONDER_COLUMNS.items()),
             _flag(and_(S.session_number == 1, e.c.baseline <= 0)).label("baseline_zero"),
             _flag(and_(S.session_number == 1, counted, last <= 1)).label("single_session"),
         )
         .join(e, e.c.episode_id == S.episode_id)
         .where(*conditions)
     )
-    effects = (
-        select(*key, S.technique.label("session_technique"), SideEffect.code, literal(1).label("events"))
-        .join(S, S.id == SideEffect.session_id)
-        .join(e, e.c.episode_id == S.episode_id)
-        .where(*conditions)
-    )
-    return sessions, effects
 
 
 def _dims(columns, dims) -> list:
@@ -172,10 +146,10 @@ def _dims(columns, dims) -> list:
     return conditions
 
 
-def _grouped(rows, key: tuple[str, ...], measures: tuple[str, ...]):
+def _grouped(rows):
     r = rows.subquery("detail")
-    return select(*(r.c[k] for k in key), *(func.sum(r.c[m]).label(m) for m in measures)).group_by(
-        *(r.c[k] for k in key)
+    return select(*(r.c[k] for k in OUTCOME_KEY), *(func.sum(r.c[m]).label(m) for m in OUTCOME_MEASURES)).group_by(
+        *(r.c[k] for k in OUTCOME_KEY)
     )
 
 
@@ -185,48 +159,42 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
 
 
 @functools.cache
-def _contributions():
-    """Return the statements of some episodes' sums per cell (built once: building one takes milliseconds)."""
-    return tuple(
-        (model, key, measures, _grouped(rows, key, measures))
-        for (model, key, measures), rows in zip(ROLLUPS, detail_rows(by_episode=True), strict=True)
-    )
+def _contribution():
+    """Return the statement of some episodes' sums per cell (built once: building it takes milliseconds)."""
+    return _grouped(detail_rows(by_episode=True))
 
 
-def _sums(session: Session, episode_ids: set[int], sign: int, into: dict) -> None:
-    """Add `sign` × the episodes' sums per cell to `into` ({model: {cell: [measures]}})."""
-    for model, key, measures, stmt in _contributions():
-        cells = into.setdefault(model, {})
-        for ids in _chunks(sorted(episode_ids)):
-            for row in session.execute(stmt, {"episode_ids": ids}):
-                cell = cells.setdefault(tuple(row[: len(key)]), [0] * len(measures))
-                for i, value in enumerate(row[len(key) :]):
-                    cell[i] += sign * value
+def _sums(session: Session, episode_ids: set[int], sign: int, cells: dict) -> None:
+    """Add `sign` × the episodes' sums per cell to `cells` ({cell: [measures]})."""
+    width = len(OUTCOME_KEY)
+    for ids in _chunks(sorted(episode_ids)):
+        for row in session.execute(_contribution(), {"episode_ids": ids}):
+            cell = cells.setdefault(tuple(row[:width]), [0] * len(OUTCOME_MEASURES))
+            for i, value in enumerate(row[width:]):
+                cell[i] += sign * value
 
 
 @functools.cache
-def _statements(model, key: tuple[str, ...], measures: tuple[str, ...], dialect_name: str):
-    """Return (upsert adding the measures to a cell, delete of a cell left empty), built once like `_contributions`."""
-    table = model.__table__
-    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
-    adding = {m: table.c[m] + insert.excluded[m] for m in measures}
-    upsert = insert.on_conflict_do_update(index_elements=list(key), set_=adding)
-    empty = delete(table).where(*(table.c[k] == bindparam(f"cell_{k}") for k in key), table.c[measures[0]] == 0)
+def _statements(dialect_name: str):
+    """Return (upsert adding the measures to a cell, delete of a cell left empty), built once like `_contribution`."""
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(TABLE)
+    adding = {m: TABLE.c[m] + insert.excluded[m] for m in OUTCOME_MEASURES}
+    upsert = insert.on_conflict_do_update(index_elements=list(OUTCOME_KEY), set_=adding)
+    empty = delete(TABLE).where(*(TABLE.c[k] == bindparam(f"cell_{k}") for k in OUTCOME_KEY), TABLE.c.sessions == 0)
     return upsert, empty
 
 
 def _write(session: Session, deltas: dict) -> None:
-    """Add each cell's net change to the roll-ups: one upsert per table, and a delete where a cell may be empty."""
-    for model, key, measures, _ in _contributions():
-        changed = {cell: values for cell, values in deltas.get(model, {}).items() if any(values)}
-        if not changed:
-            continue
-        upsert, empty = _statements(model, key, measures, session.get_bind().dialect.name)
-        session.execute(upsert, [dict(zip(key, cell, strict=True)) | dict(zip(measures, values, strict=True))
-                                 for cell, values in changed.items()])
-        fewer = [cell for cell, values in changed.items() if values[0] < 0]  # first measure: sessions or events
-        if fewer:
-            session.execute(empty, [{f"cell_{k}": v for k, v in zip(key, cell, strict=True)} for cell in fewer])
+    """Add each cell's net change to the roll-up in one upsert, and delete the cells that may be left empty."""
+    changed = {cell: values for cell, values in deltas.items() if any(values)}
+    if not changed:
+        return
+    upsert, empty = _statements(session.get_bind().dialect.name)
+    session.execute(upsert, [dict(zip((*OUTCOME_KEY, *OUTCOME_MEASURES), (*cell, *values), strict=True))
+                             for cell, values in changed.items()])
+    fewer = [cell for cell, values in changed.items() if values[0] < 0]  # the first measure: sessions
+    if fewer:
+        session.execute(empty, [{f"cell_{k}": v for k, v in zip(OUTCOME_KEY, cell, strict=True)} for cell in fewer])
 
 
 def _pending(session: Session) -> dict:
@@ -286,10 +254,9 @@ def settle(session: Session) -> None:
 
 
 def rebuild(session: Session) -> None:
-    """Recompute every roll-up from the sessions (after a bulk load that bypassed `touch`, or to check them)."""
-    for (model, key, measures), rows in zip(ROLLUPS, detail_rows(), strict=True):
-        session.execute(delete(model))
-        session.execute(model.__table__.insert().from_select([*key, *measures], _grouped(rows, key, measures)))
+    """Recompute the roll-up from the sessions (after a bulk load that bypassed `touch`, or to check it)."""
+    session.execute(delete(TABLE))
+    session.execute(TABLE.insert().from_select([*OUTCOME_KEY, *OUTCOME_MEASURES], _grouped(detail_rows())))
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
@@ -328,13 +295,11 @@ def split_range(start: date | None, end: date | None) -> tuple[tuple[int | None,
     return (low, high), stretches
 
 
-def cells(where, kind: str = "outcome"):
+def cells(where):
     """Return a subquery of the cells the filter `where` (a queries.OutcomeFilter) selects, with their measures.
 
-    `kind` "outcome" gives OutcomeRollup's columns, "safety" SafetyRollup's. Whole months come from the roll-up,
-    the stretches of a month that the date range cuts from `detail_rows`.
+    Whole months come from the roll-up, the stretches of a month that the date range cuts from `detail_rows`.
     """
-    model, key, measures = ROLLUPS[0 if kind == "outcome" else 1]
     dims = [
         (name, values)
         for name, values in (
@@ -343,23 +308,20 @@ def cells(where, kind: str = "outcome"):
         )
         if values
     ]  # fmt: skip
-    columns = [*key, *measures]
+    columns = [*OUTCOME_KEY, *OUTCOME_MEASURES]
     months, stretches = split_range(where.start, where.end)
     parts = []
     if months is not None:
-        table = model.__table__
-        stmt = select(*(table.c[c] for c in columns)).where(*_dims(table.c, dims))
+        stmt = select(*(TABLE.c[c] for c in columns)).where(*_dims(TABLE.c, dims))
         low, high = months
         if low is not None:
-            stmt = stmt.where(table.c.first_month >= low)
+            stmt = stmt.where(TABLE.c.first_month >= low)
         if high is not None:
-            stmt = stmt.where(table.c.first_month <= high)
+            stmt = stmt.where(TABLE.c.first_month <= high)
         parts.append(stmt)
     for stretch in stretches:
-        sessions, effects = detail_rows(dates=stretch, dims=dims)
-        rows = (sessions if kind == "outcome" else effects).subquery("stretch")
+        rows = detail_rows(dates=stretch, dims=dims).subquery("stretch")
         parts.append(select(*(rows.c[c] for c in columns)))
     if not parts:  # an empty range: no cell
-        table = model.__table__
-        parts.append(select(*(table.c[c] for c in columns)).where(false()))
-    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery(f"{kind}_cells")
+        parts.append(select(*(TABLE.c[c] for c in columns)).where(false()))
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("outcome_cells")

@@ -6,9 +6,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 import db.models  # noqa: F401  (registers the tables)
+from db import rollups
 from db.engine import alembic_config, make_engine, migrate
 
 
@@ -79,3 +80,85 @@ def test_upgrading_a_database_with_data_from_the_first_schema_keeps_every_row(tm
         assert counts == [1, 1, 1, 1]
         assert connection.execute(text("PRAGMA foreign_key_check")).fetchall() == []
     engine.dispose()
+
+
+# Episodes whose roll-up cells cover every measure: NRS and VAS, a baseline of 0, a single session, a session of
+# another technique, a month's end, side effects.
+OLD_SESSIONS = [  # (id, episode, number, date, technique, scale, pain, side effect)
+    (1, 1, 1, "2025-01-30", "deep", "vas_100", 80, "bruising"),
+    (2, 1, 2, "2025-02-06", "deep", "vas_100", 50, None),
+    (3, 1, 3, "2025-02-13", "superficial", "vas_100", 20, "soreness"),
+    (4, 2, 1, "2025-02-01", "deep", "nrs_10", 6, None),
+    (5, 2, 2, "2025-02-08", "deep", "nrs_10", 5, "bruising"),
+    (6, 3, 1, "2025-02-02", "electrical", "vas_100", 0, None),
+    (7, 3, 2, "2025-02-09", "electrical", "vas_100", 10, None),
+    (8, 4, 1, "2025-03-03", "superficial", "nrs_10", 7, "syncope"),
+]
+
+
+def _old_database(tmp_path, revision: str) -> str:
+    """Return the URL of a SQLite database at `revision` holding OLD_SESSIONS."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = make_engine(url, foreign_keys=False)
+    with old.begin() as connection:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    with old.begin() as connection:
+        for patient in (1, 2, 3):
+            connection.execute(text(f"INSERT INTO patients (id, pseudonym, created_at) VALUES ({patient}, "
+                                    f"'P{patient}', '2025-01-01')"))
+        for episode, patient, condition in ((1, 1, "neck_pain"), (2, 2, None), (3, 3, "headache"), (4, 1, None)):
+            connection.execute(text("INSERT INTO episodes (id, patient_id, condition, created_at) VALUES "
+                                    "(:e, :p, :c, '2025-01-01')"), {"e": episode, "p": patient, "c": condition})
+        for row in OLD_SESSIONS:
+            connection.execute(text(
+                "INSERT INTO sessions (id, episode_id, session_number, session_date, technique, muscles, pain_scale,"
+                " pain_before, notes, created_at) VALUES (:i, :e, :n, :d, :t, '', :s, :p, '', '2025-01-01')"),
+                dict(zip("iendtsp", row[:7], strict=True)))
+            if row[7]:
+                connection.execute(text("INSERT INTO side_effects (session_id, code, severity) VALUES (:i, :c, "
+                                        "'mild')"), {"i": row[0], "c": row[7]})
+    old.dispose()
+    return url
+
+
+def _table(connection, name: str) -> list[dict]:
+    rows = connection.execute(text(f"SELECT * FROM {name}")).mappings().all()
+    return sorted(({k: v for k, v in row.items() if k != "id"} for row in rows), key=lambda r: sorted(r.items()))
+
+
+def test_upgrading_old_sessions_fills_the_rollups_as_todays_code_builds_them(tmp_path):
+    url = _old_database(tmp_path, "0005")
+    migrate(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        migrated = _table(connection, "outcome_rollup")
+        with Session(bind=connection) as session:
+            rollups.rebuild(session)
+            rebuilt = _table(connection, "outcome_rollup")
+            session.rollback()
+    engine.dispose()
+    assert len(migrated) >= 6 and migrated == rebuilt
+
+
+def test_the_rollups_go_down_to_their_old_columns_and_up_again_unchanged(tmp_path):
+    url = _old_database(tmp_path, "0005")
+    old = make_engine(url, foreign_keys=False)
+    config = alembic_config(url)
+
+    def migrated_to(revision: str, down: bool = False) -> dict[str, list[dict]]:
+        """Return every roll-up table's rows after moving the schema to `revision`."""
+        with old.begin() as connection:
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+            return {name: _table(connection, name) for name in inspect(connection).get_table_names()
+                    if name.endswith("_rollup")}
+
+    filled = migrated_to("0010")  # as revision 0006 filled them
+    assert {name: len(rows) > 0 for name, rows in filled.items()} == {"outcome_rollup": True, "safety_rollup": True}
+    head = migrated_to("head")
+    assert set(head) == {"outcome_rollup"}
+    assert migrated_to("0010", down=True) == filled
+    assert migrated_to("head") == head
+    old.dispose()

@@ -11,24 +11,18 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from db import interchange, rollups
+from db import rollups, spreadsheets
 from db.corrections import correct_session, delete_session, restore_session
 from db.engine import write_session
-from db.models import Episode, OutcomeRollup, Patient, SafetyRollup, TreatmentSession
+from db.models import Episode, OutcomeRollup, Patient, TreatmentSession
 from db.writes import record_session
 from tests.db.factories import ADMIN, SAMPLE_FILE, import_file, import_frame, record, session_input
 
-TABLES = {"outcome": (OutcomeRollup, rollups.OUTCOME_KEY), "safety": (SafetyRollup, rollups.SAFETY_KEY)}
-
 
 def rollup_frames(session: Session) -> dict[str, pd.DataFrame]:
-    frames = {}
-    for name, (model, key) in TABLES.items():
-        columns = [c.name for c in model.__table__.columns if c.name != "id"]
-        rows = [row.model_dump(exclude={"id"}) for row in session.scalars(select(model))]
-        frame = pd.DataFrame(rows, columns=columns)
-        frames[name] = frame.sort_values(list(key), ignore_index=True)
-    return frames
+    columns = [c.name for c in OutcomeRollup.__table__.columns if c.name != "id"]
+    rows = [row.model_dump(exclude={"id"}) for row in session.scalars(select(OutcomeRollup))]
+    return {"outcome": pd.DataFrame(rows, columns=columns).sort_values(list(rollups.OUTCOME_KEY), ignore_index=True)}
 
 
 def assert_rollups_match_a_rebuild(engine) -> None:
@@ -59,7 +53,7 @@ def test_an_import_fills_the_rollups_as_a_rebuild_would(engine, monkeypatch, reb
 
 def test_an_import_correcting_baselines_and_adding_sessions_keeps_the_rollups_equal_to_a_rebuild(engine):
     import_file(engine, SAMPLE_FILE)
-    rows = interchange.read_table(SAMPLE_FILE)
+    rows = spreadsheets.read_table(SAMPLE_FILE)
     first = rows.groupby("patient_id").head(1).index[:40]
     # New baselines: every later session's improvement changes.
     rows.loc[first, "pain_before"] = rows.loc[first, "pain_scale"].map({"vas_100": "55", "nrs_10": "5"})
