@@ -12,20 +12,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 
 import pandas as pd
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from db import audit
 from db.access import Actor, require_role
 from db.engine import write_session
 from db.models import ROLES, Patient, User
+from db.passwords import check_password_strength
 
 # After this many wrong passwords in a row, an account's next password check waits FIRST_DELAY, doubling with each
 # further failure up to MAX_DELAY. A wait, never a lock: the right password still logs in, so nobody can keep an
@@ -34,14 +32,6 @@ MAX_FAILED_LOGINS = 5
 FIRST_DELAY = timedelta(seconds=1)
 MAX_DELAY = timedelta(seconds=30)
 IDLE_TIMEOUT = timedelta(minutes=30)
-# NIST SP 800-63B asks for at least 8 characters (15 when a password is the only factor, in revision 4); this
-# project keeps its own minimum of 10. At least 64 must be allowed; the bound only keeps a request's work small.
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 256
-# A password that zxcvbn expects to fall within this many guesses (a common password, a word and a year, a
-# repeated or sequential pattern) is refused: NIST's "commonly used, expected, or compromised values".
-MIN_PASSWORD_GUESSES = 10**6
-SERVICE_WORDS = ("needle outcomes", "needleoutcomes", "dry needling", "dryneedling")
 USERNAME = re.compile(r"^[a-z0-9_.-]{2,64}$")
 WRONG = "Wrong username or password."  # every refused guess, known or unknown username, slowed or not
 
@@ -71,38 +61,6 @@ def _aware(value: datetime | None) -> datetime | None:
 def actor_for(user: User) -> Actor:
     """Return the Actor a logged-in user acts as."""
     return Actor(id=user.id, username=user.username, role=user.role, patient_id=user.patient_id)
-
-
-def check_password_strength(password: str, *, username: str = "") -> None:
-    """Raise ValueError naming the problem if a new password is too weak (NIST SP 800-63B's rules)."""
-    if not password.strip():
-        raise ValueError("password: must not be blank")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password: must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise ValueError(f"password: must be at most {MAX_PASSWORD_LENGTH} characters")
-    folded = password.strip().lower()
-    bare = _letters_and_digits(folded)
-    if username and bare == _letters_and_digits(username.strip().lower()):
-        raise ValueError("password: must not be the username")
-    if folded in SERVICE_WORDS or bare in map(_letters_and_digits, SERVICE_WORDS):
-        raise ValueError("password: must not be the name of this service")
-    if folded in _common_passwords() or bare in _common_passwords():
-        raise ValueError("password: is one of the most common passwords; choose another")
-    estimate = zxcvbn(password[:72], user_inputs=[username, *SERVICE_WORDS] if username else list(SERVICE_WORDS))
-    if estimate["guesses"] < MIN_PASSWORD_GUESSES:
-        raise ValueError("password: too easy to guess (a common word or name with digits, a repeated or "
-                         "sequential pattern); a few unrelated words are better")
-
-
-def _letters_and_digits(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text)
-
-
-@cache
-def _common_passwords() -> frozenset[str]:
-    """Return zxcvbn's list of the 30,000 most common passwords (from leaked password sets), lower-case."""
-    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def login_delay(failures: int, *, free: int = MAX_FAILED_LOGINS) -> timedelta:

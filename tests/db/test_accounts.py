@@ -17,7 +17,7 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from db import accounts
+from db import accounts, passwords
 from db.access import Actor
 from db.accounts import LoginRefused, login
 from db.cli import main
@@ -414,7 +414,7 @@ def test_a_weak_password_is_refused_with_the_reason_and_nothing_is_stored(engine
     "Ünïcödé pässwörd ✓", "  spaces around are kept  ",
 ], ids=["words", "demo", "256 characters", "unicode", "spaces"])
 def test_a_good_password_of_any_characters_up_to_256_is_accepted_and_logs_in_as_typed(password):
-    accounts.check_password_strength(password, username="alice")
+    passwords.check_password_strength(password, username="alice")
 
 
 @sqlite_only
@@ -425,7 +425,7 @@ def test_a_password_is_kept_exactly_as_typed_surrounding_spaces_included(engine)
 
 
 def test_the_blocklist_is_a_maintained_packages_list_of_common_passwords():
-    common = accounts._common_passwords()
+    common = passwords._common_passwords()
     assert len(common) >= 30_000 and {"password", "123456", "qwertyuiop", "iloveyou"} <= common
 
 
