@@ -22,8 +22,8 @@ from analytics import outcomes
 from clinic.outcomes import DEFAULT_RULE, ResponderRule
 from clinic.vocabulary import MODERATE_PCT
 
-# The discharge statuses (docs/DESIGN.md section 3, episodes of care), grouped as the outcome tables compare them;
-# an episode without a status is still open.
+# The discharge statuses of an episode of care (docs/METHODS.md, "Missing data and dropouts"), grouped as the
+# outcome tables compare them; an episode without a status is still open.
 STATUS_GROUPS = {"goal_met": "completed", "referred_on": "completed", "other": "completed",
                  "dropped_out": "dropped_out"}
 GROUPS = ("completed", "dropped_out", "open")
