@@ -195,7 +195,9 @@ def migrate(url: str | None = None) -> None:
     """Create the database, or bring it to the newest schema, by running the Alembic migrations."""
     url = engine_url(url or database_url())
     # On SQLite, Alembic's batch mode rebuilds a table by copy, drop and rename; with foreign keys on, the drop
-    # would cascade into the rows that point at it. So keys are off while migrating, and checked before commit.
+    # would cascade into the rows that point at it. So keys are off while migrating, and checked before commit
+    # when a revision ran. Every other connection enforces them, so nothing else can break them: the app, which
+    # migrates at start, does not read the whole database to find the schema already current (issue #15).
     engine = make_engine(url, foreign_keys=False)
     try:
         with engine.begin() as connection:
@@ -203,7 +205,9 @@ def migrate(url: str | None = None) -> None:
             config.attributes["connection"] = connection
             before = _revision(connection)
             command.upgrade(config, "head")
-            if engine.dialect.name == "postgresql" and _revision(connection) != before:
+            if _revision(connection) == before:
+                return
+            if engine.dialect.name == "postgresql":
                 roles.grant_again(connection)  # the app's role on the tables a new revision made
             if engine.dialect.name == "sqlite":
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
