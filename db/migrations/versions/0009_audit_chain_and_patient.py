@@ -6,8 +6,8 @@ Create Date: 2026-11-25 10:00:00
 
 - `patient`: the pseudonymous id of the patient a clinical row concerns, filled here for the rows whose session,
   side effect, episode or patient still exists (a side effect replaced by a correction no longer does).
-- `prev_hash`, `row_hash`: the hash chain of `db.audit`; the rows written before this migration are chained here,
-  in id order, so `python -m db audit verify` covers the whole trail.
+- `prev_hash`, `row_hash`: the hash chain of `db.audit` (its hash copied below); the rows written before this
+  migration are chained here, in id order, so `python -m db audit verify` covers the whole trail.
 - ix_audit_patient, ix_audit_actor, ix_audit_at: the audit page's filters, in SQL at millions of rows.
 - SQLite: `REPLACE INTO audit_log` deleted the row it replaced without firing the DELETE trigger (SQLite fires it
   only with recursive triggers on); a BEFORE INSERT trigger now refuses an id that is already taken. PostgreSQL has
@@ -15,13 +15,13 @@ Create Date: 2026-11-25 10:00:00
 
 The append-only triggers are off only while this migration fills the new columns, inside its transaction.
 """
+import hashlib
+from datetime import UTC, datetime
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
-
-from db.audit import CHAINED, GENESIS, chain_hash
 
 revision: str = '0009'
 down_revision: Union[str, None] = '0008'
@@ -35,6 +35,29 @@ INDEXES = [
     ('ix_audit_at', ['at']),
 ]
 BATCH = 5_000
+# The hash chain as db.audit defines it (copied, so that this migration stays what it is; db.audit's canonical form
+# never changes without a migration that chains the rows again).
+GENESIS = "0" * 64
+CHAINED = ("at", "actor_id", "actor", "action", "entity", "entity_id", "patient", "before", "after", "detail")
+
+
+def _field(value) -> str:
+    """Return one value in the canonical form: `-` for NULL, else `<length>:<text>`, a time as UTC with a Z."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        if value.utcoffset() is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        text = value.isoformat(timespec="microseconds") + "Z"
+    else:
+        text = str(value)
+    return f"{len(text)}:{text}"
+
+
+def chain_hash(prev_hash: str, row) -> str:
+    """Return the SHA-256 (hex) of the previous row's hash followed by this row's canonical content."""
+    return hashlib.sha256((prev_hash + "".join(_field(row[name]) for name in CHAINED)).encode("utf-8")).hexdigest()
+
 # The patient of each kind of clinical row, by the row's entity id.
 PATIENT_OF = {
     'session': "SELECT p.pseudonym FROM sessions s JOIN episodes e ON e.id = s.episode_id "
