@@ -188,6 +188,10 @@ SPECIAL_NOTES = [
 ]
 
 MAX_SESSIONS = 10
+GAP_DAYS_MAX = 45  # the longest gap between two sessions of an episode
+# A clinic network as issue 15 describes it, for benchmarks: 60 clinicians over 25 months, episodes of 2-8 sessions,
+# about 1.15 episodes per patient (a patient comes back for another condition). `generate(**NETWORK, patients=...)`.
+NETWORK = {"clinicians": 60, "months": 25, "min_sessions": 2, "max_sessions": 8, "episodes_per_patient": 1.15}
 
 
 def _add_months(day: date, months: int) -> date:
@@ -213,22 +217,69 @@ def _join_table(names: list[str], suffix: str = "") -> np.ndarray:
     return table
 
 
-def generate(seed: int = SEED, patients: int = 300, start: date = date(2025, 5, 1), months: int = 18) -> pd.DataFrame:
-    """Return synthetic sessions, one row per session, in the interchange format plus body_region and muscles."""
+def clinician_roster(clinicians: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Return ``clinicians`` names, caseload weights and technique preferences: the six above, then more like them.
+
+    Clinician 7 on (``clin_07``, ...) repeats the caseload and preferences of clinician 1, 2, ... in turn.
+    """
+    names = [CLINICIANS[j] if j < len(CLINICIANS) else f"clin_{j + 1:02d}" for j in range(clinicians)]
+    cycle = np.arange(clinicians) % len(CLINICIANS)
+    weights = CLINICIAN_WEIGHTS[cycle]
+    return names, weights / weights.sum(), CLINICIAN_TECHNIQUE[cycle]
+
+
+def _episode_patients(seed: int, patients: int, episodes: int) -> np.ndarray:
+    """Return the patient of each of ``episodes`` episodes, in patient order: every patient one, some a second."""
+    # A generator of its own, so the default data set (one episode per patient) draws nothing more.
+    second = np.random.default_rng([seed, 1]).choice(patients, size=episodes - patients, replace=False)
+    return np.repeat(np.arange(patients), 1 + np.bincount(second, minlength=patients))
+
+
+def generate(
+    seed: int = SEED,
+    patients: int = 300,
+    start: date = date(2025, 5, 1),
+    months: int = 18,
+    *,
+    clinicians: int = len(CLINICIANS),
+    min_sessions: int = 1,
+    max_sessions: int = MAX_SESSIONS,
+    episodes_per_patient: float = 1.0,
+) -> pd.DataFrame:
+    """Return synthetic sessions, one row per session, in the interchange format plus body_region and muscles.
+
+    The defaults give the demo data set; ``NETWORK`` holds the arguments of a clinic network's shape. A patient's
+    second episode (``episodes_per_patient`` above 1, at most 2) is for another condition.
+    """
+    if not 1 <= min_sessions <= max_sessions <= MAX_SESSIONS:
+        raise ValueError(f"sessions per episode: need 1 <= min_sessions <= max_sessions <= {MAX_SESSIONS}")
+    if not 1.0 <= episodes_per_patient <= 2.0:
+        raise ValueError("episodes_per_patient: need a value from 1 to 2")
+    if clinicians < 1:
+        raise ValueError("clinicians: need at least one")
     rng = np.random.default_rng(seed)
-    n = patients
+    n = round(patients * episodes_per_patient)  # episodes of care
     first_day = np.datetime64(start, "D")
     span_days = int((np.datetime64(_add_months(start, months), "D") - first_day).astype(int))
+    # Episodes start early enough for their first min_sessions sessions to fall before the end date.
+    first_days = span_days - GAP_DAYS_MAX * (min_sessions - 1)
+    if first_days < 1:
+        raise ValueError(f"months: {months} months cannot hold {min_sessions} sessions {GAP_DAYS_MAX} days apart")
     k = np.arange(MAX_SESSIONS)
+    roster, roster_weights, roster_technique = clinician_roster(clinicians)
 
-    # --- one episode per patient -------------------------------------------------------------------------
-    clinician = rng.choice(len(CLINICIANS), size=n, p=CLINICIAN_WEIGHTS)
+    # --- the episodes of care, one per patient unless episodes_per_patient > 1 --------------------------------
+    clinician = rng.choice(clinicians, size=n, p=roster_weights)
     tech_u = rng.random(n)
-    technique = (tech_u[:, None] > np.cumsum(CLINICIAN_TECHNIQUE[clinician], axis=1)).sum(axis=1)
+    technique = (tech_u[:, None] > np.cumsum(roster_technique[clinician], axis=1)).sum(axis=1)
     technique = np.minimum(technique, 2)  # the cumulative sum can fall a rounding error short of 1
     cond_names = list(CONDITIONS)
     cond_p = np.array([CONDITIONS[c][0] for c in cond_names])
     condition = rng.choice(len(cond_names), size=n, p=cond_p / cond_p.sum())
+    patient_of = np.arange(n) if n == patients else _episode_patients(seed, patients, n)
+    again = np.flatnonzero(patient_of[1:] == patient_of[:-1]) + 1  # a patient's second episode
+    same = again[condition[again] == condition[again - 1]]
+    condition[same] = (condition[same] + 1) % len(cond_names)  # the import would merge two of one condition
     other_region = rng.integers(0, len(OTHER_REGIONS), size=n)
     region_of_condition = np.array([REGIONS.index(CONDITIONS[c][1]) if CONDITIONS[c][1] else -1 for c in cond_names])
     region = region_of_condition[condition]
@@ -241,7 +292,7 @@ def generate(seed: int = SEED, patients: int = 300, start: date = date(2025, 5, 
     effect = max_effect + cond_effect + 0.004 * (baseline - 67.0) + rng.normal(0.0, 0.18, size=n)
     effect = np.clip(effect, -0.15, 0.95)
     tau = np.array([TECHNIQUE_MODEL[t][1] for t in TECHNIQUES])[technique] * np.exp(rng.normal(0.0, 0.3, size=n))
-    first_offset = rng.integers(0, span_days, size=n)
+    first_offset = rng.integers(0, first_days, size=n)
 
     # --- up to MAX_SESSIONS per patient as (patients x sessions) matrices ---------------------------------
     # Pain before session k+1 reflects k sessions of treatment; session 1's pain is the baseline itself.
@@ -271,7 +322,8 @@ def generate(seed: int = SEED, patients: int = 300, start: date = date(2025, 5, 
     hazard[:, 1:] = np.where(relative[:, 1:] >= 0.50, 0.25, hazard[:, 1:])
     hazard[:, 1:] = np.where(before[:, 1:] <= 20.0, 0.50, hazard[:, 1:])
     stop = rng.random((n, MAX_SESSIONS)) < hazard
-    stop[:, -1] = True
+    stop[:, : min_sessions - 1] = False
+    stop[:, max_sessions - 1] = True
     planned = stop.argmax(axis=1) + 1
     # Sessions that would fall on or after the end date have not happened yet: the episode is still open.
     held = (offsets < span_days).sum(axis=1)
@@ -327,7 +379,7 @@ def generate(seed: int = SEED, patients: int = 300, start: date = date(2025, 5, 
 
     covered = rng.random(s) < 0.10
     session_clinician = np.where(
-        covered, (clinician[rows] + rng.integers(1, len(CLINICIANS), size=s)) % len(CLINICIANS), clinician[rows]
+        covered, (clinician[rows] + rng.integers(1, max(clinicians, 2), size=s)) % clinicians, clinician[rows]
     )
     # The second of two sessions on one date is with the same clinician as the first.
     is_same_day = np.zeros(s, dtype=bool)
@@ -342,11 +394,11 @@ def generate(seed: int = SEED, patients: int = 300, start: date = date(2025, 5, 
     side_effects, notes = _side_effects_and_notes(rng, tech, rows)
     body_region, muscles = _muscles(rng, region, rows)
 
-    width = max(4, len(str(n)))
-    patient_ids = np.array([f"P{i + 1:0{width}d}" for i in range(n)], dtype=object)
+    width = max(4, len(str(patients)))
+    patient_ids = np.array([f"P{i + 1:0{width}d}" for i in range(patients)], dtype=object)
     return pd.DataFrame(
         {
-            "patient_id": patient_ids[rows],
+            "patient_id": patient_ids[patient_of[rows]],
             "session_date": (first_day + offsets[rows, ks].astype("timedelta64[D]")).astype(str),
             "technique": np.array(TECHNIQUES, dtype=object)[tech],
             "pain_scale": np.array(SCALES, dtype=object)[sc],
@@ -354,7 +406,7 @@ def generate(seed: int = SEED, patients: int = 300, start: date = date(2025, 5, 
             "pain_after": pain_after,
             "side_effects": side_effects,
             "condition": np.array(cond_names, dtype=object)[condition[rows]],
-            "clinician": np.array(CLINICIANS, dtype=object)[session_clinician],
+            "clinician": np.array(roster, dtype=object)[session_clinician],
             "twitch_response": twitch,
             "notes": notes,
             "body_region": body_region,
