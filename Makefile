@@ -35,8 +35,10 @@ test: venv system
 lint: venv
 	$(VENV)/bin/ruff check .
 
-bench: venv
-	$(PY) -m bench
+# Issue 15's figures on SQLite and PostgreSQL at 10k, 100k and 1M sessions; rewrites bench/RESULTS.md.
+# Smaller, for development: `make bench BENCH_ARGS="--sizes 10000,100000 --backends sqlite --keep /tmp/needle-bench"`.
+bench: venv system
+	$(PY) -m bench --write-results $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -3,7 +3,7 @@
 The expected tables come from tests/analytics/independent.py: the CSV's rows counted in plain Python, textbook
 Garwood limits from scipy's χ², and a hand-written product-limit estimator with Greenwood's variance. Nothing of
 analytics/ or db/ is used to build them; the CLI is run as a user runs it (import, then summary). The same check
-on a generated file of 100,000 sessions takes about 40 s, so it is `python -m bench.summary_tables`.
+on a generated file of 100,000 sessions takes about 40 s, so it is `python -m tests.db.summary_tables_at_scale`.
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
 """Check `python -m db summary --safety` and `--reached` on a generated file against an independent recomputation.
 
-    .venv/bin/python -m bench.summary_tables                    # 100,000 sessions, SQLite
-    .venv/bin/python -m bench.summary_tables --sessions 20000
+    .venv/bin/python -m tests.db.summary_tables_at_scale                    # 100,000 sessions, SQLite
+    .venv/bin/python -m tests.db.summary_tables_at_scale --sessions 20000
 
-The file comes from the sample-data generator (`bench.scale.sample_rows`), is imported with `python -m db import`
-into a fresh SQLite database, and both tables are printed by `python -m db summary`. The expected tables are
-recomputed from the CSV alone by tests/analytics/independent.py (plain counting, scipy's χ² for Garwood's limits,
-a hand-written Kaplan–Meier with Greenwood's variance), then compared cell by cell: counts exactly, figures
-within half a unit of their last decimal. The tests do the same on the sample data; this size takes about 40 s
-(generating the file alone takes 10 s), too long for the test suite. Exit status 0 when every cell matches.
+The file comes from the sample-data generator shaped like a clinic network (`bench.data.sample_rows`), is imported
+with `python -m db import` into a fresh SQLite database, and both tables are printed by `python -m db summary`. The
+expected tables are recomputed from the CSV alone by tests/analytics/independent.py (plain counting, scipy's χ² for
+Garwood's limits, a hand-written Kaplan–Meier with Greenwood's variance), then compared cell by cell: counts
+exactly, figures within half a unit of their last decimal. The tests do the same on the sample data; this size
+takes about 40 s (generating the file alone takes 10 s), too long for the test suite. Exit status 0 when every cell
+matches.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.scale import sample_rows
+from bench.data import sample_rows
 from db.cli import main as cli
 from tests.analytics import independent
 
@@ -81,7 +82,8 @@ def check(sessions: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the check; exit status 0 when both tables match the recomputation."""
-    parser = argparse.ArgumentParser(prog="python -m bench.summary_tables", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.db.summary_tables_at_scale",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=100_000, help="sessions in the generated file")
     args = parser.parse_args(argv)
     return 1 if check(args.sessions) else 0

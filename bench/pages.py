@@ -1,0 +1,193 @@
+"""The app's pages timed through AppTest: every section of the technique page and the patient page, warm and cold.
+
+    python -m bench.pages URL P0089 --runs 5 --cold-runs 3     # prints every figure as one line of JSON
+
+Each measurement runs in a fresh app process, a child forked from this one (`in_fresh_process`). It logs in as the
+benchmark's admin (who has every page) and lands on the first page, as a user does; the run that opens the page
+is then timed. **Cold** is that first run in a fresh process: the page's own modules imported, every cache empty,
+one process per section and run. **Warm** are the runs after it with nothing changed: the cached data drawn again,
+all in one process, which then opens every other page: its peak resident memory stands in for the server's. The
+patient page is opened with the patient's id typed into its search, so every run includes the page's search.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.data import LOGIN
+from bench.whole_process import ROOT, peak_memory_mb
+
+APP = str(ROOT / "dashboard" / "app.py")
+TECHNIQUE, PATIENT = "views/technique_outcomes.py", "views/patient_progress.py"
+SECTION_KEY, SEARCH_KEY, PICKED_KEY = "section", "progress_patient_search", "progress_patient"
+# The admin's other pages, opened once each after the timed ones: "every page opened" for the peak memory.
+OTHER_PAGES = ("record_session", "import_data", "methods", "users", "audit_log", "deleted_sessions")
+RUN_TIMEOUT_S = 600
+
+
+def _check(at, what: str) -> None:
+    if at.exception:
+        raise RuntimeError(f"{what}: the page raised {at.exception[0].message}")
+
+
+def _logged_in(url: str):
+    """Return an AppTest of the app on `url`, logged in as the benchmark's admin."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["DATABASE_URL"] = url
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    at.run()
+    at.text_input(key="login_username").input(LOGIN[0])
+    at.text_input(key="login_password").input(LOGIN[1])
+    at.button(key="login_submit").click().run()
+    _check(at, "logging in")
+    if "actor" not in at.session_state:
+        raise RuntimeError(f"logging in as {LOGIN[0]} failed: {[e.value for e in at.error]}")
+    return at
+
+
+def _timed(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def _open_technique(at, section: str) -> float:
+    """Show `section` of the technique page and return the seconds the run took."""
+    at.session_state[SECTION_KEY] = section
+    seconds = _timed(at.switch_page(TECHNIQUE).run)
+    _check(at, f"technique page, {section}")
+    shown = at.button_group(key=SECTION_KEY).value
+    if shown != section:
+        raise RuntimeError(f"technique page: asked for section {section!r}, it shows {shown!r}")
+    return seconds
+
+
+def _open_patient(at, pseudonym: str) -> float:
+    """Show the patient page with `pseudonym` typed into its search; return the seconds the run took."""
+    at.session_state[SEARCH_KEY] = pseudonym
+    seconds = _timed(at.switch_page(PATIENT).run)
+    _check(at, "patient page")
+    if at.session_state[PICKED_KEY] != pseudonym or not at.get("plotly_chart"):
+        raise RuntimeError(f"patient page: the search for {pseudonym} did not show their progress")
+    return seconds
+
+
+def cold(url: str, page: str, which: str) -> float:
+    """Return the seconds of the page's first run in this process (a technique section, or the patient `which`)."""
+    at = _logged_in(url)
+    return _open_technique(at, which) if page == "technique" else _open_patient(at, which)
+
+
+def warm(url: str, pseudonym: str, runs: int) -> dict:
+    """Return warm run times of every technique section and of the patient page, and the peak memory as pages open."""
+    at = _logged_in(url)
+    _open_technique(at, "Overview")
+    sections = at.button_group(key=SECTION_KEY).options  # the page's own list: a new section is timed too
+    times: dict[str, list[float]] = {}
+    memory = {"logged in, technique page opened": peak_memory_mb()}
+    for section in sections:
+        _open_technique(at, section)  # the first run fills the caches
+        times[section] = [_open_technique(at, section) for _ in range(runs)]
+        memory[f"technique page, {section}"] = peak_memory_mb()
+    _open_patient(at, pseudonym)
+    patient = [_open_patient(at, pseudonym) for _ in range(runs)]
+    memory["patient page"] = peak_memory_mb()
+    for page in OTHER_PAGES:
+        at.switch_page(f"views/{page}.py").run()
+        _check(at, page)
+        memory[page] = peak_memory_mb()
+    return {"sections": times, "patient": patient, "memory_by_page": memory, "peak_mb": peak_memory_mb()}
+
+
+def in_fresh_process(work: Callable[[], object]) -> object:
+    """Return what `work` returns, run in a forked child of this process: None if it ran out of time.
+
+    The child starts with what `measure` imported before any page ran: Streamlit and the modules the app's entrypoint
+    imports, which a server process has run before anyone can open a page. So each child is a fresh app process
+    without the seconds of starting Python and importing those; the timed run imports whatever else the page needs.
+    """
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: measure, answer through the pipe, leave without running the parent's cleanup
+        os.close(read)
+        signal.alarm(RUN_TIMEOUT_S)  # a run that hangs ends the child; the parent reads no answer
+        try:
+            answer = {"result": work()}
+        except BaseException as error:  # every failure reaches the parent
+            answer = {"error": f"{type(error).__name__}: {error}"}
+        with os.fdopen(write, "w") as pipe:
+            pipe.write(json.dumps(answer))
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    os.waitpid(pid, 0)
+    if not text:
+        return None
+    answer = json.loads(text)
+    if "error" in answer:
+        raise RuntimeError(answer["error"])
+    return answer["result"]
+
+
+def entrypoint_imports() -> list[str]:
+    """Return the modules the app's entrypoint imports: a server has run them before anyone can open a page."""
+    tree = ast.parse(Path(APP).read_text())
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names += [f"{node.module}.{alias.name}" if node.level == 0 else node.module for alias in node.names]
+    return names
+
+
+def _import_entrypoint_modules() -> None:
+    sys.path.insert(0, str(ROOT))
+    for name in entrypoint_imports():
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:  # `from package import function`: the package is imported, which is enough
+            importlib.import_module(name.rpartition(".")[0])
+
+
+def measure(url: str, pseudonym: str, runs: int, cold_runs: int) -> dict:
+    """Return every page figure: warm runs and peak memory in one process, then each cold run in a fresh one."""
+    import streamlit.testing.v1  # noqa: F401 - what a server process has imported before the app's first run
+
+    _import_entrypoint_modules()
+    result = in_fresh_process(lambda: warm(url, pseudonym, runs))
+    if result is None:
+        raise RuntimeError(f"the warm runs took more than {RUN_TIMEOUT_S} s")
+    sections = list(result["sections"])
+    result["cold"] = {section: [] for section in sections} | {"patient": []}
+    for _ in range(cold_runs):  # runs interleaved, so a busy spell on the machine does not fall on one section
+        for section in sections:
+            result["cold"][section].append(in_fresh_process(lambda s=section: cold(url, "technique", s)))
+        result["cold"]["patient"].append(in_fresh_process(lambda: cold(url, "patient", pseudonym)))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure every page of the database at URL and print the figures as one line of JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench.pages", description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("patient", help="the id of the patient the patient page shows")
+    parser.add_argument("--runs", type=int, default=5, help="warm runs of each (median reported)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="first runs in a fresh process of each")
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.url, args.patient, args.runs, args.cold_runs)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
