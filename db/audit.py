@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -106,11 +107,9 @@ def record_many(
     afters = _json_rows(after) if after else [None] * len(entity_ids)
     constant = {"at": utcnow(), "actor_id": actor.id, "actor": actor.username, "action": action, "entity": entity,
                 "before": None, "detail": detail[:500]}
-    prev_hashes, row_hashes = _chain(_chain_head(session), constant, entity_ids, patients, afters)
-    bulk.insert_columns(session, AUDIT, constant | {
-        "entity_id": entity_ids, "patient": patients, "after": afters, "prev_hash": prev_hashes,
-        "row_hash": row_hashes,
-    })
+    varying = {"entity_id": entity_ids, "patient": patients, "after": afters}
+    prev_hashes, row_hashes = _chain(_chain_head(session), constant | varying, len(entity_ids))
+    bulk.insert_columns(session, AUDIT, constant | varying | {"prev_hash": prev_hashes, "row_hash": row_hashes})
 
 
 def _json_rows(columns: dict[str, list]) -> list[str]:
@@ -191,49 +190,38 @@ def _moment(value: datetime) -> str:
 
 
 def _field(value) -> str:
-    """Return one value in the canonical form: `-` for NULL, else `<length>:<text>` (no separator can be forged)."""
+    """Return one value in the canonical form: `-` for NULL, else `<length>:<text>` (no separator can be forged);
+    a time stamp as `_moment` writes it."""
     if value is None:
         return "-"
     text = _moment(value) if isinstance(value, datetime) else str(value)
     return f"{len(text)}:{text}"
 
 
-def canonical(row) -> str:
-    """Return the canonical text of an audit row's content: the CHAINED fields in order, each as `_field` gives."""
-    return _canonical([row[name] for name in CHAINED])
+def canonical(values: Iterable) -> str:
+    """Return the canonical text of an audit row's content: its CHAINED values in order, each as `_field` gives."""
+    return "".join(map(_field, values))
 
 
-def _canonical(values: list) -> str:
-    """Return `canonical` of the CHAINED values in order (the first, `at`, the only time stamp among them)."""
-    moment = _moment(values[0])
-    parts = [f"{len(moment)}:{moment}"]
-    for value in values[1:]:
-        if value is None:
-            parts.append("-")
-        else:
-            text = str(value)
-            parts.append(f"{len(text)}:{text}")
-    return "".join(parts)
+def _hash(prev_hash: str, text: str) -> str:
+    return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
 
 
-def chain_hash(prev_hash: str, row: dict) -> str:
+def chain_hash(prev_hash: str, row) -> str:
     """Return the SHA-256 (hex) of the previous row's hash followed by this row's canonical content."""
-    return hashlib.sha256((prev_hash + canonical(row)).encode("utf-8")).hexdigest()
+    return _hash(prev_hash, canonical(row[name] for name in CHAINED))
 
 
-def _chain(head: str, constant: dict, entity_ids: list, patients: list, afters: list) -> tuple[list, list]:
-    """Return the prev_hash and row_hash columns of bulk rows that differ only in entity id, patient and after."""
-    # canonical() of each row, its constant fields encoded once (CHAINED order).
-    start = "".join(_field(constant[name]) for name in ("at", "actor_id", "actor", "action", "entity"))
-    before, detail = _field(constant["before"]), _field(constant["detail"])
+def _chain(head: str, values: dict, count: int) -> tuple[list[str], list[str]]:
+    """Return the prev_hash and row_hash columns of `count` bulk rows; each CHAINED value is one for every row, or
+    a list of one per row. Their `canonical` text is joined from fields encoded once each (a shared value once)."""
+    fields = [[_field(v) for v in values[name]] if isinstance(values[name], list) else [_field(values[name])] * count
+              for name in CHAINED]
     prev_hashes, row_hashes = [], []
-    prev = head
-    sha256 = hashlib.sha256
-    for entity_id, patient, after in zip(entity_ids, patients, afters, strict=True):
-        prev_hashes.append(prev)
-        prev = sha256((prev + start + _field(entity_id) + _field(patient) + before + _field(after) + detail)
-                      .encode("utf-8")).hexdigest()
-        row_hashes.append(prev)
+    for parts in zip(*fields, strict=True):
+        prev_hashes.append(head)
+        head = _hash(head, "".join(parts))
+        row_hashes.append(head)
     return prev_hashes, row_hashes
 
 
@@ -262,7 +250,6 @@ def verify_chain(session: Session, *, actor: Actor, batch: int = 10_000) -> Chai
     require_role(actor, ("admin",), "verify the audit trail")
     columns = [AUDIT.c[name] for name in ("id", "prev_hash", "row_hash", *CHAINED)]
     expected, checked, previous_id = GENESIS, 0, None
-    sha256 = hashlib.sha256
     result = session.execute(select(*columns).order_by(AUDIT.c.id).execution_options(yield_per=batch))
     for row in result:
         row_id, prev_hash, row_hash = row[0], row[1], row[2]
@@ -274,7 +261,7 @@ def verify_chain(session: Session, *, actor: Actor, batch: int = 10_000) -> Chai
             return ChainCheck(checked, expected, row_id,
                               f"row {row_id} does not follow {after_what} (a row was removed, inserted or "
                               "changed there)")
-        if sha256((expected + _canonical(row[3:])).encode("utf-8")).hexdigest() != row_hash:
+        if _hash(expected, canonical(row[3:])) != row_hash:
             return ChainCheck(checked, expected, row_id,
                               f"row {row_id} was changed after it was written (its content does not match its "
                               "hash)")
