@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from analytics import comparison, outcomes
 from tests.analytics import independent
@@ -234,23 +236,26 @@ def test_the_models_count_the_episodes_the_responder_shares_count_on_the_sample_
     assert expected["deep"] == 109
 
 
-def test_both_models_fit_the_sample_data_without_warnings_in_under_5_seconds_each():
+def test_every_model_fits_the_sample_data_without_warnings_in_under_5_seconds_each():
     data = sample_improvement()
+    seconds, tables = [], []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        start = time.perf_counter()
-        mixed = comparison.mixed_model_comparison(data)
-        mixed_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        ancova = comparison.ancova_comparison(data)
-        ancova_seconds = time.perf_counter() - start
+        for fit in (comparison.mixed_model_comparison, comparison.ancova_comparison,
+                    comparison.clustered_ols_comparison):
+            start = time.perf_counter()
+            tables.append(fit(data))
+            seconds.append(time.perf_counter() - start)
     assert [str(w.message) for w in caught] == []
-    assert mixed_seconds < 5 and ancova_seconds < 5
+    assert max(seconds) < 5
     # The generator gives electrical and deep needling larger effects than superficial (sample_data/README.md).
-    for table in (mixed, ancova):
+    for table in tables:
         assert set(table["technique"]) == {"deep", "electrical"}
         assert (table["ci95_high"] < 0).all()
-    assert mixed.attrs["adjusted_for"] == ["baseline pain", "condition"]
+        assert table.attrs["adjusted_for"] == ["baseline pain", "condition"]
+    # One episode per patient in the sample data, six clinicians: patients within clinicians.
+    assert set(tables[0]["structure"]) == {"sessions within patients within clinicians"}
+    assert (tables[0]["distinct_patients"] == tables[0]["patients"]).all()
 
 
 def test_a_small_group_drops_the_adjustments_it_cannot_carry_and_says_so_without_warnings():
@@ -264,7 +269,8 @@ def test_a_small_group_drops_the_adjustments_it_cannot_carry_and_says_so_without
     data = outcomes.cumulative_improvement(frame.assign(pain_scale="vas_100"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        tables = [comparison.mixed_model_comparison(data), comparison.ancova_comparison(data)]
+        tables = [comparison.mixed_model_comparison(data), comparison.ancova_comparison(data),
+                  comparison.clustered_ols_comparison(data)]
     assert [str(w.message) for w in caught] == []
     for table in tables:
         assert table["technique"].tolist() == ["electrical"]
@@ -279,5 +285,207 @@ def test_every_condition_of_the_sample_data_fits_without_warnings():
         for _, group in data.groupby("condition"):
             mixed = comparison.mixed_model_comparison(group)
             ancova = comparison.ancova_comparison(group)
-            assert len(mixed) == len(ancova) == 2
+            clustered = comparison.clustered_ols_comparison(group)
+            assert len(mixed) == len(ancova) == len(clustered) == 2
     assert [str(w.message) for w in caught] == []
+
+
+# patients within clinicians (issue 14, item 9)
+
+CLINIC_EFFECT = {"superficial": 0.0, "deep": -6.0, "electrical": -10.0}
+
+
+def simulate_clinic(seed: int = 14, clinicians: int = 8, patients_each: int = 16) -> pd.DataFrame:
+    """Return cumulative_improvement of a clinic whose clinicians differ, with patients treated for two conditions.
+
+    pain(k ≥ 2) = 10 + 0.7 · baseline − 12 · (1 − exp(−(k − 1) / 2)) + technique effect + clinician c + patient u
+    + episode v + noise, c ~ N(0, 6), u ~ N(0, 7), v ~ N(0, 3), noise ~ N(0, 5); 3–5 sessions per episode.
+    Clinicians prefer different techniques (clinician i gives superficial to a share 0.1 + 0.1 i of their
+    patients), so the clinician effect is confounded with technique unless the model has a clinician level; one
+    patient in three has a second episode, begun by the same clinician. A colleague covers some later sessions.
+    """
+    rng = np.random.default_rng(seed)
+    rows, episode = [], 0
+    for c in range(clinicians):
+        clinician_effect = rng.normal(0, 6)
+        share = 0.1 + 0.1 * c
+        for p in range(patients_each):
+            patient, u = f"P{c}-{p}", rng.normal(0, 7)
+            for _ in range(1 + (rng.random() < 1 / 3)):
+                technique = "superficial" if rng.random() < share else ("deep", "electrical")[rng.integers(2)]
+                baseline, v = float(np.clip(rng.normal(65, 10), 30, 95)), rng.normal(0, 3)
+                for k in range(1, int(rng.integers(3, 6)) + 1):
+                    pain = baseline if k == 1 else (
+                        10 + 0.7 * baseline - 12 * (1 - np.exp(-(k - 1) / 2)) + CLINIC_EFFECT[technique]
+                        + clinician_effect + u + v + rng.normal(0, 5)
+                    )
+                    seen_by = f"clin_{c}" if k == 1 or rng.random() > 0.1 else f"clin_{(c + 1) % clinicians}"
+                    rows.append((episode, patient, k, technique, pain, seen_by))
+                episode += 1
+    frame = pd.DataFrame(
+        rows, columns=["episode_id", "patient_id", "session_number", "technique", "pain_before", "clinician"]
+    )
+    return outcomes.cumulative_improvement(frame.assign(pain_scale="vas_100"))
+
+
+@pytest.fixture(scope="module")
+def clinic() -> pd.DataFrame:
+    return simulate_clinic()
+
+
+def follow_up_of(improvement: pd.DataFrame) -> pd.DataFrame:
+    """Return the follow-up sessions with each episode's first clinician, built directly in the test."""
+    first = improvement[improvement["session_number"] == 1].set_index("episode_id")["clinician"]
+    rows = improvement[improvement["session_number"] >= 2].copy()
+    rows["first_clinician"] = rows["episode_id"].map(first)
+    return rows
+
+
+def test_the_mixed_model_has_patients_within_clinicians_and_recovers_the_technique_effects(clinic):
+    table = comparison.mixed_model_comparison(clinic)
+    assert set(table["structure"]) == {"sessions within episodes within patients within clinicians"}
+    for technique in ("deep", "electrical"):
+        got = row(table, technique)
+        assert got["ci95_low"] <= CLINIC_EFFECT[technique] <= got["ci95_high"]
+        assert got["estimate"] == pytest.approx(CLINIC_EFFECT[technique], abs=3)
+    assert table.attrs["variances"]["clinician"] > 0
+
+
+def test_the_mixed_model_equals_a_direct_statsmodels_fit_of_the_same_nested_model(clinic):
+    rows = follow_up_of(clinic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = smf.mixedlm(
+            "pain_before_points ~ C(episode_technique, Treatment('superficial')) * C(session_number, Sum)"
+            " + baseline_points",
+            rows, groups=rows["first_clinician"], re_formula="1",
+            vc_formula={"patient": "0 + C(patient_id)", "episode": "0 + C(episode_id)"},
+        ).fit(reml=True)
+    table = comparison.mixed_model_comparison(clinic)
+    variances = table.attrs["variances"]
+    assert variances["clinician"] == pytest.approx(float(direct.cov_re.iloc[0, 0]), rel=0.01)
+    assert variances["residual"] == pytest.approx(direct.scale, rel=0.01)
+    components = dict(zip(direct.model.exog_vc.names, direct.vcomp, strict=True))
+    assert variances["patient"] == pytest.approx(components["patient"], rel=0.01)
+    assert variances["episode"] == pytest.approx(components["episode"], rel=0.01)
+    # The fixed effects' covariance is the model-based (X' V⁻¹ X)⁻¹, V built densely here from the direct fit.
+    X = direct.model.exog
+    levels = [rows["first_clinician"], rows["patient_id"], rows["episode_id"]]
+    V = direct.scale * np.eye(len(rows))
+    for level, variance in zip(levels, [direct.cov_re.iloc[0, 0], components["patient"], components["episode"]],
+                               strict=True):
+        same = level.to_numpy()[:, None] == level.to_numpy()[None, :]
+        V += variance * same
+    cov = np.linalg.inv(X.T @ np.linalg.solve(V, X))
+    for technique in ("deep", "electrical"):
+        name = f"C(episode_technique, Treatment('superficial'))[T.{technique}]"
+        index = direct.model.exog_names.index(name)
+        got = row(table, technique)
+        assert got["estimate"] == pytest.approx(direct.fe_params[name], abs=0.005)
+        se = (got["ci95_high"] - got["ci95_low"]) / 2 / stats.t.ppf(0.975, got["df"])
+        assert se == pytest.approx(np.sqrt(cov[index, index]), rel=0.01)
+        assert se == pytest.approx(direct.bse_fe[name], rel=0.05)  # statsmodels' observed-information errors
+
+
+def balanced_patients(patients: int = 14, with_ids: bool = True) -> pd.DataFrame:
+    """Return a balanced design: each patient two episodes of 5 sessions, one technique, one baseline for both."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for p in range(patients):
+        technique, baseline, u = ("superficial", "deep")[p % 2], rng.normal(65, 10), rng.normal(0, 6)
+        for e in range(2):
+            v = rng.normal(0, 3)
+            for k in range(1, 6):
+                pain = baseline if k == 1 else (
+                    30 + 0.5 * baseline - 8 * (technique == "deep") - 2 * k + u + v + rng.normal(0, 5))
+                rows.append((2 * p + e, f"P{p}", k, technique, pain))
+    frame = pd.DataFrame(rows, columns=["episode_id", "patient_id", "session_number", "technique", "pain_before"])
+    if not with_ids:
+        frame = frame.drop(columns="patient_id")
+    return outcomes.cumulative_improvement(frame.assign(pain_scale="vas_100"))
+
+
+def test_a_patient_with_two_episodes_is_one_patient_and_the_interval_is_the_exact_t_on_patients_means():
+    # Balanced, technique and baseline per patient: the textbook analysis is an ordinary regression of each
+    # patient's mean follow-up pain on technique and baseline, t on patients − 3 = 11 degrees of freedom.
+    data = balanced_patients()
+    table = comparison.mixed_model_comparison(data)
+    deep = row(table, "deep")
+    follow_up = data[data["session_number"] >= 2]
+    means = follow_up.groupby("patient_id").agg(
+        pain=("pain_before_points", "mean"), technique=("episode_technique", "first"),
+        baseline=("baseline_points", "first"))
+    direct = smf.ols("pain ~ C(technique, Treatment('superficial')) + baseline", means).fit()
+    name = "C(technique, Treatment('superficial'))[T.deep]"
+    assert (deep["patients"], deep["distinct_patients"]) == (14, 7)
+    assert deep["structure"] == "sessions within episodes within patients"
+    assert deep["df"] == pytest.approx(direct.df_resid, abs=0.05) and direct.df_resid == 11
+    assert deep["estimate"] == pytest.approx(direct.params[name], rel=1e-6)
+    low, high = direct.conf_int().loc[name]
+    assert (deep["ci95_low"], deep["ci95_high"]) == pytest.approx((low, high), rel=1e-4)
+    assert deep["p_value"] == pytest.approx(direct.pvalues[name], rel=1e-3)
+    # t on 11 degrees of freedom, not the normal z: 2.201 standard errors each side, not 1.960.
+    assert (high - low) / 2 > 1.1 * stats.norm.ppf(0.975) * direct.bse[name]
+    # Without patient ids each episode passes for a patient: twice the degrees of freedom, a narrower interval.
+    alone = row(comparison.mixed_model_comparison(balanced_patients(with_ids=False)), "deep")
+    assert alone["structure"] == "sessions within episodes"
+    assert alone["df"] > 20 and alone["ci95_high"] - alone["ci95_low"] < high - low
+
+
+def test_a_level_with_too_few_units_is_left_out_and_the_notes_say_so():
+    data = simulate_clinic(clinicians=3, patients_each=20)
+    table = comparison.mixed_model_comparison(data)
+    assert set(table["structure"]) == {"sessions within episodes within patients"}
+    assert "clinician level left out: 3 clinician(s), fewer than 5" in table.attrs["fit_notes"]
+    # Every patient's first episode, and both episodes of 3 patients only.
+    episodes = data.groupby("patient_id")["episode_id"]
+    repeaters = episodes.nunique().loc[lambda n: n >= 2].index[:3]
+    keep = data["episode_id"].isin(episodes.min()) | data["patient_id"].isin(repeaters)
+    few_repeats = comparison.mixed_model_comparison(data[keep])
+    assert set(few_repeats["structure"]) == {"sessions within patients"}
+    assert any(note.startswith("a patient's episodes share one patient level: 3 patient(s)")
+               for note in few_repeats.attrs["fit_notes"])
+
+
+def test_holm_adjusted_p_values_equal_statsmodels_multipletests(clinic):
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.2, 0.04, 0.9])
+    assert comparison.holm(p) == pytest.approx(multipletests(p, method="holm")[1], rel=1e-12)
+    for table in (comparison.mixed_model_comparison(clinic), comparison.ancova_comparison(clinic),
+                  comparison.clustered_ols_comparison(clinic)):
+        assert table["p_holm"].to_numpy() == pytest.approx(multipletests(table["p_value"], method="holm")[1])
+
+
+def test_the_multiple_comparison_note_counts_the_comparisons_and_gives_holm_p_values(clinic):
+    table = comparison.mixed_model_comparison(clinic)
+    sentence = comparison.multiple_comparison_sentence(table)
+    assert sentence.startswith("2 comparisons are shown (deep and electrical, each against superficial)")
+    for technique in ("deep", "electrical"):
+        p = row(table, technique)["p_holm"]
+        assert f"{technique} {'p < 0.001' if p < 0.001 else f'p = {p:.3f}'}" in sentence
+    one = comparison.multiple_comparison_sentence(table.iloc[:1])
+    assert one.startswith("One comparison is shown") and "Holm" not in one
+    assert comparison.multiple_comparison_sentence(table.iloc[0:0]) == ""
+
+
+@pytest.mark.parametrize(("min_clusters", "unit"), [(comparison.MIN_CLUSTERS, "patient_id"), (5, "first_clinician")])
+def test_the_clustered_ols_sensitivity_fit_equals_a_direct_statsmodels_cluster_robust_fit(
+    clinic, monkeypatch, min_clusters, unit
+):
+    monkeypatch.setattr(comparison, "MIN_CLUSTERS", min_clusters)
+    rows = follow_up_of(clinic)
+    direct = smf.ols(
+        "pain_before_points ~ C(episode_technique, Treatment('superficial')) * C(session_number, Sum)"
+        " + baseline_points", rows,
+    ).fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(rows[unit])[0]}, use_t=True)
+    table = comparison.clustered_ols_comparison(clinic)
+    clusters = rows[unit].nunique()
+    for technique in ("deep", "electrical"):
+        name = f"C(episode_technique, Treatment('superficial'))[T.{technique}]"
+        got = row(table, technique)
+        assert got["model"] == comparison.CLUSTERED_OLS and got["df"] == clusters - 1
+        assert got["estimate"] == pytest.approx(direct.params[name], rel=1e-9)
+        assert (got["ci95_low"], got["ci95_high"]) == pytest.approx(tuple(direct.conf_int().loc[name]), rel=1e-9)
+        assert got["p_value"] == pytest.approx(direct.pvalues[name], rel=1e-6)
+    assert set(table["structure"]) == {
+        f"sessions, errors clustered by {unit.removeprefix('first_').removesuffix('_id')} ({clusters} clusters)"}
+    assert list(table.columns) == list(comparison.mixed_model_comparison(clinic).columns) == comparison.COLUMNS
