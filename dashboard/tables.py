@@ -11,17 +11,15 @@ from clinic.vocabulary import SIDE_EFFECTS, TECHNIQUE_LABELS
 HEADERS = {
     "technique": "Technique", "reference": "Compared with", "model": "Model", "timepoint": "When",
     "threshold_pct": "Improvement of at least (%)", "session_number": "Session", "patients": "Episodes",
-    "responders": "Responders", "share": "Share", "estimate": "Difference (points)", "p_value": "p",
-    "sessions": "Sessions", "clinician": "Clinician", "clinic_mean": "Clinic mean (points)",
+    "share": "Share", "estimate": "Difference (points)", "p_value": "p", "sessions": "Sessions",
+    "clinician": "Clinician", "clinic_mean": "Clinic mean (points)",
     "outside_clinic_mean": "Differs from the clinic mean", "responses": "Responded",
     "median_sessions": "Median sessions", "median_ci95_low": "95 % CI low", "median_ci95_high": "95 % CI high",
     "code": "Side effect", "severity": "Severity", "events": "Events", "per_100_sessions": "Per 100 sessions",
-    "patients_with": "Episodes with it", "patient_share": "Share of episodes",
-    "patient_ci95_low": "Share 95 % CI low", "patient_ci95_high": "Share 95 % CI high",
     "ci95_low": "95 % CI low", "ci95_high": "95 % CI high",
 }
 POOLED = {"all": "All techniques", "any": "Any side effect"}  # the pooled rows of the safety tables
-PERCENT = ("share", "patient_share", "patient_ci95_low", "patient_ci95_high")  # fractions 0–1 shown as percent
+PERCENT = ("share",)  # fractions 0–1 shown as percent
 
 
 def show_table(frame: pd.DataFrame, key: str, *, percent: tuple[str, ...] = (), **headers: str) -> None:

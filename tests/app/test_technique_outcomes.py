@@ -8,6 +8,7 @@ import warnings
 import pytest
 
 from dashboard import resources
+from dashboard.tables import HEADERS, PERCENT
 from db.cli import main
 from db.engine import make_engine, write_session
 from db.writes import record_session
@@ -248,3 +249,11 @@ def test_tables_on_screen_have_human_headers(manager, section, column):
     raw = [label for label in headers.values() if "_" in label]
     assert raw == [], f"{section}: raw column names on screen: {raw}"
     assert "Technique" in headers.values() or "Clinician" in headers.values()
+
+
+def test_every_header_and_percent_column_is_one_a_table_on_the_page_shows(manager):
+    shown = set()
+    for section in SECTIONS:
+        manager.segmented_control(key="section").set_value(section).run()
+        shown |= {column for frame in manager.dataframe for column in frame.value.columns}
+    assert (set(HEADERS) | set(PERCENT)) - shown == set()
