@@ -1,4 +1,4 @@
-"""Statements over many rows at once, in the caller's transaction: column inserts and IN (…) lists in chunks."""
+"""Statements over many rows at once, in the caller's transaction: column inserts and their ids, IN (…) lists."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from itertools import chain, repeat
 from sqlite3 import SQLITE_LIMIT_SQL_LENGTH, SQLITE_LIMIT_VARIABLE_NUMBER
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
@@ -94,6 +94,52 @@ def insert_columns(session: Session, table: Table, columns: dict[str, list | obj
     for start in range(0, count, per_statement):
         chunk = rows[start : start + per_statement]
         connection.exec_driver_sql(head + ", ".join(repeat(row, len(chunk))) + ")", tuple(chain.from_iterable(chunk)))
+
+
+def highest_id(session: Session, table: Table) -> int:
+    """Return the highest id in the table (0 when empty): the rows of an insert that follows take ids above it."""
+    return session.execute(select(func.max(table.c.id))).scalar() or 0
+
+
+def inserted_ids(session: Session, table: Table, before: int, names: tuple[str, ...], keys: list[tuple]) -> list[int]:
+    """Return the ids of the rows just inserted, in insertion order, given their keys (values of `names`).
+
+    SQLite gives a new row the highest id so far + 1 (https://sqlite.org/autoinc.html), so under the write lock
+    the rows of one insert hold the ids after `before`, the highest id before it, in order; a count checks it.
+    Elsewhere, or should the count differ, the ids are read back by key.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        count, highest = session.execute(
+            select(func.count(), func.max(table.c.id)).where(table.c.id > before)
+        ).one()
+        if count == len(keys) and highest == before + count:
+            return list(range(before + 1, before + count + 1))
+    found = _ids_by_key(session, table, before, names, keys)
+    return [found[key] for key in keys]
+
+
+def _ids_by_key(session: Session, table: Table, before: int, names: tuple[str, ...], keys: list[tuple]
+                ) -> dict[tuple, int]:
+    """Return {key: id} for rows just inserted with these keys (values of `names`), live rows only.
+
+    They are the rows above `before`, the highest id before the insert: writes hold the write lock (SQLite's BEGIN
+    IMMEDIATE, PostgreSQL's advisory lock), and both hand out ids above every existing one. Should a key not be
+    among them, it is looked up by its first column, the oldest row first.
+    """
+    columns = [table.c[name] for name in names]
+    live = [table.c.deleted_at.is_(None)] if "deleted_at" in table.c else []
+    connection = session.connection()
+    # By id alone, a range of the primary key: rows just inserted are live, and a condition on deleted_at could
+    # lead SQLite to scan a partial index of every session instead.
+    rows = connection.execute(select(table.c.id, *columns).where(table.c.id > before)).all()
+    ids, *values = zip(*rows, strict=True) if rows else ((),) * (len(columns) + 1)
+    found = dict(zip(zip(*values, strict=True), ids, strict=True))
+    missing = sorted({key[0] for key in keys if key not in found})
+    for chunk in chunks(missing):
+        rows = connection.execute(select(*columns, table.c.id).where(columns[0].in_(chunk), *live).order_by(table.c.id))
+        for row in rows:
+            found.setdefault(tuple(row[:-1]), row[-1])
+    return found
 
 
 def _literal(value) -> str | None:

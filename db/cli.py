@@ -28,7 +28,20 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from analytics import outcomes, safety, survival
-from db import accounts, audit, backup, fhir, interchange, queries, roles
+from db import (
+    accounts,
+    audit,
+    backup,
+    exporting,
+    fhir,
+    file_problems,
+    file_validation,
+    import_plan,
+    importing,
+    queries,
+    roles,
+    spreadsheets,
+)
 from db.access import AccessDenied, Actor
 from db.engine import (
     DatabaseBusy,
@@ -70,13 +83,13 @@ def cmd_init(args) -> str:
     return "database is at the current schema"
 
 
-def _import_file(url: str, path: Path, actor: Actor, take_file_values: bool = False) -> interchange.ImportResult:
+def _import_file(url: str, path: Path, actor: Actor, take_file_values: bool = False) -> import_plan.ImportResult:
     if not path.is_file():
         raise CommandFailed(f"{path}: no such file")
-    entries = interchange.validate_rows(interchange.read_table(path))
+    entries = file_validation.validate_rows(spreadsheets.read_table(path))
     with _engine(url) as engine, write_session(engine) as session:
-        return interchange.import_sessions(session, actor=actor, entries=entries, source=path.name,
-                                           take_file_values=take_file_values)
+        return importing.import_sessions(session, actor=actor, entries=entries, source=path.name,
+                                         take_file_values=take_file_values)
 
 
 def cmd_seed(args) -> str:
@@ -102,7 +115,7 @@ def cmd_import(args) -> str:
     migrate(args.url)
     try:
         result = _import_file(args.url, Path(args.file), args.actor, args.take_file_values)
-    except interchange.ImportRefused as refused:
+    except file_problems.ImportRefused as refused:
         table = refused.table().to_string(index=False)
         print(f"{args.file}: nothing imported; {len(refused.problems)} problem(s):\n{table}", file=sys.stderr)
         raise CommandFailed(f"{args.file}: {refused}") from None
@@ -127,8 +140,8 @@ def cmd_export(args) -> str:
                 kinds[entry["resource"]["resourceType"]] = kinds.get(entry["resource"]["resourceType"], 0) + 1
             counts = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
             return f"{path}: FHIR R4 Bundle of {kinds.get('Procedure', 0)} sessions exported ({counts})"
-        table = interchange.export_table(session, actor=args.actor)
-        interchange.write_table(table, path)
+        table = exporting.export_table(session, actor=args.actor)
+        spreadsheets.write_table(table, path)
     return f"{path}: {len(table)} sessions exported"
 
 
@@ -334,7 +347,7 @@ REASONS: tuple[tuple[type[BaseException], Callable[[BaseException, str], str]], 
     (AccessDenied, lambda error, url: f"not allowed: {error}"),
     (backup.BackupRefused, lambda error, url: str(error)),
     (roles.RoleRefused, lambda error, url: str(error)),
-    (interchange.ImportRefused, lambda error, url: str(error)),
+    (file_problems.ImportRefused, lambda error, url: str(error)),
     (DBAPIError, _database_reason),
     (sqlite3.Error, _database_reason),  # the sqlite3 module used directly (backup, restore)
     (CommandError, lambda error, url: f"the schema could not be migrated: {error}"),

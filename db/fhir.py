@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 from sqlmodel import Session
 
+from clinic import side_effects
 from clinic.vocabulary import SIDE_EFFECTS, TECHNIQUE_LABELS
-from db import interchange
+from db import exporting
 from db.access import Actor
+from db.interchange import identity_keys
 from db.spreadsheets import write_atomically
 
 BASE_URL = "https://needle-outcomes.example"
@@ -158,11 +159,13 @@ def _adverse_event(resource_id: str, row: dict, subject: dict, procedure_url: st
 
 
 def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None) -> dict:
-    """Return interchange rows (as `interchange.export_table` gives them) as a FHIR R4 Bundle of type collection."""
+    """Return interchange rows (as `exporting.export_table` gives them) as a FHIR R4 Bundle of type collection."""
     entries: list[dict] = []
     subjects: dict[str, dict] = {}
-    seen: Counter = Counter()
-    for row in table.to_dict("records"):
+    rows = table.to_dict("records")
+    # A session's identity, as in the interchange format: patient, date, technique and entry order.
+    identities = identity_keys((row["patient_id"], row["session_date"], row["technique"]) for row in rows)
+    for row, identity in zip(rows, identities, strict=True):
         pseudonym = row["patient_id"]
         if pseudonym not in subjects:
             patient_id, patient = _patient(pseudonym)
@@ -170,16 +173,13 @@ def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None)
             subjects[pseudonym] = {"reference": f"urn:uuid:{patient_id}", "type": "Patient",
                                    "identifier": {"system": PATIENT_ID_SYSTEM, "value": pseudonym}}
         subject = subjects[pseudonym]
-        # A session's identity, as in the interchange format: patient, date, technique and entry order.
-        identity = (pseudonym, row["session_date"], row["technique"])
-        seen[identity] += 1
-        key = ("session", *identity, str(seen[identity]))
+        key = ("session", *map(str, identity))
         observation_id, procedure_id = _id(*key, "pain"), _id(*key, "procedure")
         entries += [
             {"fullUrl": f"urn:uuid:{observation_id}", "resource": _observation(observation_id, row, subject)},
             {"fullUrl": f"urn:uuid:{procedure_id}", "resource": _procedure(procedure_id, row, subject)},
         ]
-        for code, severity in interchange.parse_side_effects(row["side_effects"]):
+        for code, severity in side_effects.parse(row["side_effects"]):
             event_id = _id(*key, "side-effect", code)
             entries.append({
                 "fullUrl": f"urn:uuid:{event_id}",
@@ -198,7 +198,7 @@ def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None)
 
 def export_bundle(session: Session, *, actor: Actor) -> dict:
     """Return every live session as a FHIR R4 Bundle (clinicians and admins); the export is audited once."""
-    return bundle_from_table(interchange.export_table(session, actor=actor, purpose="FHIR R4 Bundle"))
+    return bundle_from_table(exporting.export_table(session, actor=actor, purpose="FHIR R4 Bundle"))
 
 
 def bundle_bytes(bundle: dict) -> bytes:

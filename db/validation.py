@@ -191,7 +191,7 @@ def longer_than(text: str, maximum: int) -> str | None:
     return None
 
 
-# The rules between fields, as functions: the model above and the import's fast path (db/interchange.py) share them.
+# The rules between fields, as functions: the model above and the import's fast path (db/file_validation.py) share them.
 
 
 def pain_problem(name: str, value: float | None, scale: str) -> str | None:

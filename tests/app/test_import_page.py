@@ -150,12 +150,12 @@ def test_a_manager_cannot_open_the_import_page(as_role):
 
 def test_the_problems_download_is_the_problem_table_as_csv():
     # The page offers `ImportRefused.table()` as CSV: it reads back to the same table.
-    from db import interchange
+    from db import file_problems, file_validation
 
     rows = interchange_rows(dict(patient_id="X", session_date="2025-01-01", technique="acupuncture", pain_before="5"))
     try:
-        interchange.validate_rows(rows)
-    except interchange.ImportRefused as refused:
+        file_validation.validate_rows(rows)
+    except file_problems.ImportRefused as refused:
         table = refused.table()
     back = pd.read_csv(io.StringIO(table.to_csv(index=False)), dtype={"value": str})
     assert back.to_dict("records") == table.to_dict("records")

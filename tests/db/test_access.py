@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
-from db import accounts, audit, corrections, interchange, numbering, queries, writes
+from db import accounts, audit, corrections, exporting, import_plan, importing, numbering, queries, writes
 from db.access import AccessDenied, Actor
 from db.engine import write_session
 from db.models import SideEffect, User
@@ -60,9 +60,9 @@ EXPECTED: dict[str, set[str]] = {
     "corrections.restore_session": {ADMIN},
     "corrections.deleted_sessions": {ADMIN},
     "corrections.session_history": IDENTIFIED,
-    "interchange.plan_import": IDENTIFIED,
-    "interchange.import_sessions": IDENTIFIED,
-    "interchange.export_table": IDENTIFIED,
+    "importing.plan_import": IDENTIFIED,
+    "importing.import_sessions": IDENTIFIED,
+    "exporting.export_table": IDENTIFIED,
     "accounts.add_user": {ADMIN},
     "accounts.set_active": {ADMIN},
     "accounts.reset_password": {ADMIN},
@@ -81,11 +81,13 @@ EXPECTED: dict[str, set[str]] = {
 # added here on purpose, after deciding it needs no check.
 UNCHECKED_HELPERS = {
     "writes.get_or_create_patient", "writes.get_or_create_episode", "writes.get_or_create_clinician",
-    "numbering.renumber", "numbering.renumbering", "corrections.snapshot", "audit.record", "audit.record_many",
+    "numbering.renumber", "numbering.renumbering", "import_plan.plan", "corrections.snapshot", "audit.record",
+    "audit.record_many",
     "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
 }
 MODULES = {"queries": queries, "writes": writes, "numbering": numbering, "corrections": corrections,
-           "interchange": interchange, "accounts": accounts, "audit": audit}
+           "import_plan": import_plan, "importing": importing, "exporting": exporting, "accounts": accounts,
+           "audit": audit}
 
 NAME_A, NAME_B = "Alice Secretname", "Bob Hiddenname"
 NOTE_A, NOTE_B = "note-secret-A1", "note-secret-B1"
@@ -213,11 +215,11 @@ CALLS: dict[str, Call] = {
     "corrections.deleted_sessions": lambda s, a, c: corrections.deleted_sessions(s, actor=a),
     "corrections.session_history": lambda s, a, c: corrections.session_history(
         s, actor=a, session_id=c.sessions_a[0]),
-    "interchange.plan_import": lambda s, a, c: interchange.plan_import(
+    "importing.plan_import": lambda s, a, c: importing.plan_import(
         s, actor=a, entries=[session_input(patient_id="PA", session_date="2025-01-27", pain_before=30)]),
-    "interchange.import_sessions": lambda s, a, c: interchange.import_sessions(
+    "importing.import_sessions": lambda s, a, c: importing.import_sessions(
         s, actor=a, entries=[session_input(patient_id="PA", session_date="2025-01-27", pain_before=30)]),
-    "interchange.export_table": lambda s, a, c: interchange.export_table(s, actor=a),
+    "exporting.export_table": lambda s, a, c: exporting.export_table(s, actor=a),
     "accounts.add_user": lambda s, a, c: accounts.add_user(
         s, actor=a, username="newcomer", role="clinician", password=None),
     "accounts.set_active": lambda s, a, c: accounts.set_active(s, actor=a, username="clin", active=False),
@@ -233,8 +235,8 @@ CALLS: dict[str, Call] = {
     "accounts.log_out": lambda s, a, c: accounts.log_out(s, actor=a),
 }
 WRITES = {"writes.record_session", "writes.mark_reviewed", "corrections.correct_session",
-          "corrections.delete_session", "corrections.restore_session", "interchange.import_sessions",
-          "interchange.export_table", "audit.export_csv", "accounts.add_user", "accounts.set_active",
+          "corrections.delete_session", "corrections.restore_session", "importing.import_sessions",
+          "exporting.export_table", "audit.export_csv", "accounts.add_user", "accounts.set_active",
           "accounts.reset_password", "accounts.set_role", "accounts.log_out"}
 
 
@@ -425,7 +427,7 @@ def test_a_patient_cannot_write_to_another_patients_record_or_account(clinic, na
     entry = session_input(patient_id="PB", session_date="2025-02-24", pain_before=10)
     calls = {
         "record_session for the other patient": lambda s, a: writes.record_session(s, actor=a, entry=entry),
-        "import_sessions for the other patient": lambda s, a: interchange.import_sessions(s, actor=a, entries=[entry]),
+        "import_sessions for the other patient": lambda s, a: importing.import_sessions(s, actor=a, entries=[entry]),
         "add_user linked to the other patient": lambda s, a: accounts.add_user(
             s, actor=a, username="pat_b2", role="patient", password="long enough password", patient_pseudonym="PB"),
         "set_active on the other patient": lambda s, a: accounts.set_active(s, actor=a, username="pat_b", active=False),

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from db import accounts, audit, corrections, interchange, queries
+from db import accounts, audit, corrections, exporting, importing, queries
 from db.access import Actor
 from db.accounts import UNKNOWN_USER, LoginRefused, login
 from db.engine import write_session
@@ -161,8 +161,8 @@ CLINIC_FILE = [
 def test_an_import_writes_one_create_row_per_new_session_and_one_row_for_the_file(engine, staff):
     since = last_audit_id(engine)
     with write_session(engine) as session:
-        interchange.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE),
-                                    source="clinic.csv")
+        importing.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE),
+                                  source="clinic.csv")
     rows = audit_since(engine, since)
     assert [(r["action"], r["entity"]) for r in rows] == [("create", "session")] * 3 + [("import", "file")]
     assert rows[-1]["detail"] == "clinic.csv: 3 added, 0 updated, 0 unchanged"
@@ -180,20 +180,20 @@ def test_an_import_writes_one_create_row_per_new_session_and_one_row_for_the_fil
 
 def test_reimporting_audits_the_file_only_and_a_changed_row_as_one_update(engine, staff):
     with write_session(engine) as session:
-        interchange.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE),
-                                    source="clinic.csv")
+        importing.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE),
+                                  source="clinic.csv")
     since = last_audit_id(engine)
     with write_session(engine) as session:
-        interchange.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE),
-                                    source="clinic.csv")
+        importing.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE),
+                                  source="clinic.csv")
     [same] = audit_since(engine, since)
     assert (same["action"], same["detail"]) == ("import", "clinic.csv: 0 added, 0 updated, 3 unchanged")
 
     changed = [CLINIC_FILE[0], CLINIC_FILE[1] | {"pain_before": 55}, CLINIC_FILE[2]]
     since = last_audit_id(engine)
     with write_session(engine) as session:
-        interchange.import_sessions(session, actor=staff["clinician"], entries=import_entries(*changed),
-                                    source="fixed.csv")
+        importing.import_sessions(session, actor=staff["clinician"], entries=import_entries(*changed),
+                                  source="fixed.csv")
     update, file_row = audit_since(engine, since)
     with Session(engine) as session:
         stored = queries.all_sessions(session, actor=ADMIN)
@@ -211,7 +211,7 @@ def test_an_export_writes_one_row_saying_how_many_sessions_left(engine, staff):
     record(engine, staff["clinician"], session_date="2025-01-17")
     since = last_audit_id(engine)
     with write_session(engine) as session:
-        table = interchange.export_table(session, actor=staff["clinician"])
+        table = exporting.export_table(session, actor=staff["clinician"])
     assert len(table) == 2
     assert audit_since(engine, since) == [{
         "action": "export", "entity": "file", "entity_id": None, "actor": "clin",
@@ -293,9 +293,9 @@ def changes(staff: dict[str, Actor], live: int, deleted: int) -> dict:
             s, actor=clin, session_id=live, entry=session_input(pain_before=10)),
         "delete_session": lambda s: corrections.delete_session(s, actor=clin, session_id=live, reason="oops"),
         "restore_session": lambda s: corrections.restore_session(s, actor=adm, session_id=deleted),
-        "import_sessions": lambda s: interchange.import_sessions(
+        "import_sessions": lambda s: importing.import_sessions(
             s, actor=clin, entries=import_entries(*CLINIC_FILE), source="clinic.csv"),
-        "export_table": lambda s: interchange.export_table(s, actor=clin),
+        "export_table": lambda s: exporting.export_table(s, actor=clin),
         "add_user": lambda s: accounts.add_user(s, actor=adm, username="mia", role="manager", password=PASSWORD),
         "set_active": lambda s: accounts.set_active(s, actor=adm, username="clin", active=False),
         "reset_password": lambda s: accounts.reset_password(
@@ -395,7 +395,7 @@ def clinic_views(engine: Engine, patient_id: int) -> dict[str, object]:
             "sessions_per_technique": safety.sessions.sort_values("technique", ignore_index=True),
             "serious_events": queries.serious_events(session, actor=ADMIN),
             "outcome_sessions": queries.outcome_sessions(session, actor=ADMIN),
-            "export": interchange.export_table(session, actor=ADMIN),  # not committed: the audit row is dropped
+            "export": exporting.export_table(session, actor=ADMIN),  # not committed: the audit row is dropped
         }
 
 
@@ -482,13 +482,13 @@ def test_session_numbers_stay_1_to_n_in_date_order_through_deletes_new_sessions_
 
 def test_reimporting_a_file_leaves_a_session_deleted_in_the_app_deleted(engine, staff):
     with write_session(engine) as session:
-        interchange.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE))
+        importing.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE))
     with Session(engine) as session:
         first = int(queries.all_sessions(session, actor=ADMIN)["session_id"].iloc[0])
     with write_session(engine) as session:
         corrections.delete_session(session, actor=staff["clinician"], session_id=first, reason="duplicate")
     with write_session(engine) as session:
-        result = interchange.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE))
+        result = importing.import_sessions(session, actor=staff["clinician"], entries=import_entries(*CLINIC_FILE))
     assert (result.inserted, result.deleted) == (0, 1)
     with Session(engine) as session:
         assert queries.count_sessions(session, actor=ADMIN) == 2

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from db import audit, corrections, interchange
+from db import audit, corrections, exporting, importing
 from db.audit import GENESIS, AuditFilter, verify_chain
 from db.cli import main
 from db.engine import alembic_config, make_engine, migrate, write_session
@@ -35,8 +35,8 @@ def record(engine, **fields) -> int:
 
 def import_entries(engine, rows: list[dict], source: str = "clinic.csv") -> None:
     with write_session(engine) as session:
-        interchange.import_sessions(session, actor=ADMIN, entries=[session_input(**row) for row in rows],
-                                    source=source)
+        importing.import_sessions(session, actor=ADMIN, entries=[session_input(**row) for row in rows],
+                                  source=source)
 
 
 def check(engine) -> audit.ChainCheck:
@@ -76,7 +76,7 @@ def busy_clinic(engine) -> list[int]:
         effect = session.scalars(select(SideEffect.id).where(SideEffect.session_id == first)).one()
         mark_reviewed(session, actor=ADMIN, side_effect_id=effect)
     with write_session(engine) as session:
-        interchange.export_table(session, actor=ADMIN)
+        exporting.export_table(session, actor=ADMIN)
     return [row["id"] for row in audit_rows(engine)]
 
 
@@ -211,8 +211,8 @@ def test_an_update_by_reimport_names_its_patient(engine):
     import_entries(engine, CLINIC_FILE)
     changed = [CLINIC_FILE[0], CLINIC_FILE[1] | {"pain_before": 55}, CLINIC_FILE[2]]
     with write_session(engine) as session:
-        interchange.import_sessions(session, actor=ADMIN, entries=[session_input(**row) for row in changed],
-                                    source="fixed.csv", take_file_values=True)
+        importing.import_sessions(session, actor=ADMIN, entries=[session_input(**row) for row in changed],
+                                  source="fixed.csv", take_file_values=True)
     update = [r for r in audit_rows(engine) if r["action"] == "update"]
     assert [(r["entity"], r["patient"]) for r in update] == [("session", "F1")]
     assert check(engine).broken_at is None

@@ -15,7 +15,7 @@ from scipy import stats
 from sqlalchemy.engine import make_url
 
 from analytics import outcomes
-from db import interchange
+from db import interchange, spreadsheets
 from db.cli import main
 from tests.db.factories import SAMPLE_FILE, clinical_counts, engine_on, interchange_rows, tables_with_rows
 
@@ -165,7 +165,7 @@ def test_export_writes_the_interchange_file(capsys, database_url, clinic_file, t
     assert run(capsys, "--url", database_url, "import", clinic_file)[0] == 0
     status, _, err = run(capsys, "--url", database_url, "export", tmp_path / "out.csv")
     assert status == 0 and "10 sessions exported" in err
-    exported = interchange.read_table(tmp_path / "out.csv")
+    exported = spreadsheets.read_table(tmp_path / "out.csv")
     assert list(exported.columns) == interchange.COLUMNS + interchange.EXTRA_COLUMNS
     assert len(exported) == 10 and exported["pain_before"].tolist()[:3] == ["80", "60", "40"]
 
@@ -307,7 +307,7 @@ def test_a_file_that_cannot_be_written_is_named_in_one_line(capsys, monkeypatch,
     def fail(*_args, **_kwargs):
         raise fault
 
-    monkeypatch.setattr(interchange, "write_table", fail)
+    monkeypatch.setattr(spreadsheets, "write_table", fail)
     assert one_line_error(capsys, "--url", database_url, "export", tmp_path / "out.csv") == says
 
 

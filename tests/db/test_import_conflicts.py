@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sqlmodel import Session
 
-from db import corrections, interchange
+from db import corrections, file_validation, import_plan, importing
 from db.cli import main
 from db.engine import write_session
-from db.interchange import FieldChange
+from db.import_plan import FieldChange
 from tests.db.factories import ADMIN, engine_on, import_frame, interchange_rows, session_input, stored_sessions
 
 FIRST = [
@@ -44,9 +44,9 @@ def correct_in_the_app(engine, patient: str, day: str, **fields) -> int:
     return sid
 
 
-def plan(engine, table: pd.DataFrame, **options) -> interchange.ImportResult:
+def plan(engine, table: pd.DataFrame, **options) -> import_plan.ImportResult:
     with Session(engine) as session:
-        return interchange.plan_import(session, actor=ADMIN, entries=interchange.validate_rows(table), **options)
+        return importing.plan_import(session, actor=ADMIN, entries=file_validation.validate_rows(table), **options)
 
 
 def pain_before(engine, patient: str, day: str) -> float:
@@ -89,9 +89,9 @@ def test_the_files_value_replaces_a_correction_only_when_chosen(engine, choice):
     sid = correct_in_the_app(engine, "P0041", "2025-03-01", pain_before=15)
     take = True if choice == "every conflict" else {sid}
     assert plan(engine, rows(), take_file_values=take).updated == 1
-    entries = interchange.validate_rows(rows())
+    entries = file_validation.validate_rows(rows())
     with write_session(engine) as session:
-        result = interchange.import_sessions(session, actor=ADMIN, entries=entries, take_file_values=take)
+        result = importing.import_sessions(session, actor=ADMIN, entries=entries, take_file_values=take)
     assert (result.updated, result.conflicts) == (1, 0)
     assert pain_before(engine, "P0041", "2025-03-01") == 12
     # The file's values are now the session's last import: the same file again is no conflict.

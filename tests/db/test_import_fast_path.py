@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from clinic.vocabulary import CONDITIONS, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
-from db import audit, interchange
+from db import audit, file_validation, importing, interchange
 from db.engine import write_session
-from db.interchange import ImportRefused, ValidRows
+from db.file_problems import ImportRefused
+from db.file_validation import ValidRows
 from db.models import AuditEvent
 from db.validation import SessionInput
 from tests.db.factories import ADMIN
@@ -83,15 +84,15 @@ files = st.lists(rows, min_size=1, max_size=6).map(lambda r: pd.DataFrame(r, col
 
 def without_fast_path(monkeypatch) -> None:
     """Make every row go through SessionInput, as before the fast path existed."""
-    columns = interchange._FastPath.columns
-    monkeypatch.setattr(interchange._FastPath, "columns",
+    columns = file_validation._FastPath.columns
+    monkeypatch.setattr(file_validation._FastPath, "columns",
                         lambda self, start, stop: (columns(self, start, stop)[0], list(range(start, stop))))
 
 
 def outcome(table: pd.DataFrame):
     """Return the validated sessions as (values, field order, fields given), or the problems."""
     try:
-        entries = interchange.validate_rows(table, today=TODAY)
+        entries = file_validation.validate_rows(table, today=TODAY)
     except ImportRefused as refused:
         return "refused", refused.problems
     return "valid", [(vars(e), list(vars(e)), e.model_fields_set) for e in entries]
@@ -125,7 +126,7 @@ def test_valid_rows_read_as_a_list_of_sessionInputs():
         {"patient_id": "P1", "session_date": "2025-02-07", "technique": "deep", "pain_before": " 4 ",
          "pain_scale": "NRS_10".lower(), "twitch_response": "YES"},
     ])
-    entries = interchange.validate_rows(table, today=TODAY)
+    entries = file_validation.validate_rows(table, today=TODAY)
     assert isinstance(entries, ValidRows)
     assert len(entries) == 2 and all(isinstance(e, SessionInput) for e in entries)
     assert entries[-1] == entries[1] and entries[0:1] == [entries[0]]
@@ -159,9 +160,9 @@ def test_an_import_stores_a_quoted_file_name_and_every_created_sessions_values_i
         {"patient_id": "P2", "session_date": "2025-02-07", "technique": "superficial", "pain_before": "45.25",
          "pain_after": "0", "twitch_response": "no", "muscles": "a;b"},
     ])
-    entries = interchange.validate_rows(table, today=TODAY)
+    entries = file_validation.validate_rows(table, today=TODAY)
     with write_session(engine) as session:
-        interchange.import_sessions(session, actor=ADMIN, entries=entries, source="O'Brien's clinic.csv")
+        importing.import_sessions(session, actor=ADMIN, entries=entries, source="O'Brien's clinic.csv")
     with Session(engine) as session:
         created = session.scalars(select(AuditEvent).where(AuditEvent.action == "create")
                                   .order_by(AuditEvent.id)).all()
@@ -179,15 +180,15 @@ def test_an_import_stores_a_quoted_file_name_and_every_created_sessions_values_i
 
 
 def test_stored_columns_are_what_session_values_stores():
-    from db.fields import session_values
+    from db.fields import session_values, stored_columns
 
-    entries = interchange.validate_rows(pd.DataFrame([
+    entries = file_validation.validate_rows(pd.DataFrame([
         {"patient_id": "P1", "session_date": "2025-01-31", "technique": "deep", "pain_before": "40",
          "muscles": " a ; b;", "twitch_response": "yes", "notes": "n"},
         {"patient_id": "P1", "session_date": "2025-02-07", "technique": "deep", "pain_before": "4",
          "pain_scale": "nrs_10"},
     ]), today=TODAY)
-    stored = interchange._stored_columns(interchange._columns_of(entries))
+    stored = stored_columns(entries.columns)
     assert [{name: values[i] for name, values in stored.items()} for i in range(2)] == [
         session_values(entry) for entry in entries]
     assert list(stored) == list(session_values(entries[0]))
@@ -198,5 +199,5 @@ def test_side_effect_codes_of_every_severity_pass_the_fast_path(severity, monkey
     text = ";".join(f"{code}:{severity}" for code in SIDE_EFFECTS)
     table = pd.DataFrame([{"patient_id": "P1", "session_date": "2025-01-31", "technique": "deep",
                            "pain_before": "40", "side_effects": text}])
-    fast = interchange._FastPath({name: table[name].tolist() for name in table}, 1, TODAY)
+    fast = file_validation._FastPath({name: table[name].tolist() for name in table}, 1, TODAY)
     assert fast.columns(0, 1)[1] == []  # no row left for SessionInput

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 
 from clinic.vocabulary import CONDITIONS, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
-from db import interchange
-from db.interchange import ImportRefused
+from db import exporting, file_validation, importing, interchange, spreadsheets
+from db.file_problems import ImportRefused
 from tests.db.factories import (
     ADMIN,
     TODAY,
@@ -96,8 +96,8 @@ def in_export_order(table: pd.DataFrame) -> pd.DataFrame:
 
 def export_cells(engine, path) -> pd.DataFrame:
     with Session(engine) as session:
-        interchange.write_table(interchange.export_table(session, actor=ADMIN), path)
-    return interchange.read_table(path)
+        spreadsheets.write_table(exporting.export_table(session, actor=ADMIN), path)
+    return spreadsheets.read_table(path)
 
 
 def _settings(examples: int):
@@ -111,7 +111,7 @@ def test_every_valid_file_round_trips_exactly_through_import_and_export(request,
     @given(table=files())
     def round_trip(table: pd.DataFrame) -> None:
         source = tmp_path / f"source{suffix}"
-        interchange.write_table(table, source)
+        spreadsheets.write_table(table, source)
         with another_database(request, backend, tmp_path) as url, engine_on(url) as engine:
             result = import_file(engine, source)
             exported = export_cells(engine, tmp_path / f"exported{suffix}")
@@ -148,7 +148,7 @@ def stocked(engine, tmp_path):
         dict.fromkeys(COLUMNS, "") | dict(patient_id="BASE1", session_date="2024-05-08", technique="deep",
                                          pain_scale="nrs_10", pain_before="4", condition="neck_pain"),
     ], columns=COLUMNS)
-    interchange.write_table(base, tmp_path / "base.csv")
+    spreadsheets.write_table(base, tmp_path / "base.csv")
     import_file(engine, tmp_path / "base.csv")
     return engine
 
@@ -166,7 +166,7 @@ def test_every_file_with_one_bad_cell_is_refused_naming_it_and_changes_nothing(s
         bad = table.copy()
         bad.loc[index, column] = value
         path = tmp_path / f"bad{suffix}"
-        interchange.write_table(bad, path)
+        spreadsheets.write_table(bad, path)
         with pytest.raises(ImportRefused) as refusal:
             import_file(stocked, path)
         line = index + 2  # the header is line 1
@@ -221,13 +221,13 @@ def test_a_corrected_file_previews_what_it_then_does_and_every_episode_stays_num
     @given(first=files(), data=st.data())
     def check(first: pd.DataFrame, data) -> None:
         second = data.draw(corrections(first), label="second file")
-        interchange.write_table(first, tmp_path / "first.csv")
-        interchange.write_table(second, tmp_path / "second.csv")
+        spreadsheets.write_table(first, tmp_path / "first.csv")
+        spreadsheets.write_table(second, tmp_path / "second.csv")
         with another_database(request, backend, tmp_path) as url, engine_on(url) as engine:
             import_file(engine, tmp_path / "first.csv")
-            entries = interchange.validate_rows(interchange.read_table(tmp_path / "second.csv"))
+            entries = file_validation.validate_rows(spreadsheets.read_table(tmp_path / "second.csv"))
             with Session(engine) as session:
-                planned = interchange.plan_import(session, actor=ADMIN, entries=entries)
+                planned = importing.plan_import(session, actor=ADMIN, entries=entries)
             done = import_file(engine, tmp_path / "second.csv")
             assert (planned.inserted, planned.updated, planned.unchanged) == (done.inserted, done.updated,
                                                                              done.unchanged)

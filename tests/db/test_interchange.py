@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from sqlmodel import Session
 
-from db import interchange
-from db.interchange import ImportRefused, RowProblem
+from db import audit, exporting, file_validation, interchange, spreadsheets
+from db.file_problems import ImportRefused, RowProblem
 from tests.db.factories import (
     ADMIN,
     another_database,
@@ -61,14 +61,14 @@ def write_csv(table: pd.DataFrame, path: Path) -> Path:
 
 def export_to(engine, path: Path) -> Path:
     with Session(engine) as session:
-        interchange.write_table(interchange.export_table(session, actor=ADMIN), path)
+        spreadsheets.write_table(exporting.export_table(session, actor=ADMIN), path)
     return path
 
 
 def refusal(table: pd.DataFrame) -> ImportRefused:
     """Return the ImportRefused that validating `table` raises (and fail if it raises none)."""
     with pytest.raises(ImportRefused) as refused:
-        interchange.validate_rows(table)
+        file_validation.validate_rows(table)
     return refused.value
 
 
@@ -104,12 +104,12 @@ def test_export_imported_into_a_fresh_database_exports_the_identical_file(
             for name in a.namelist():
                 if name != "docProps/core.xml":
                     assert a.read(name) == b.read(name), name
-    pd.testing.assert_frame_equal(interchange.read_table(first), interchange.read_table(second))
+    pd.testing.assert_frame_equal(spreadsheets.read_table(first), spreadsheets.read_table(second))
 
 
 def test_an_export_holds_the_values_of_the_imported_file_in_patient_date_and_entry_order(engine, tmp_path, tricky):
     import_file(engine, write_csv(tricky, tmp_path / "source.csv"))
-    exported = interchange.read_table(export_to(engine, tmp_path / "out.csv"))
+    exported = spreadsheets.read_table(export_to(engine, tmp_path / "out.csv"))
     assert list(exported.columns) == interchange.COLUMNS + interchange.EXTRA_COLUMNS
     expected = tricky.assign(pain_scale=tricky["pain_scale"].replace("", "vas_100"))
     # Patients in code-point order whatever the database's collation (P-01 < P_02 < a3), then date, then entry.
@@ -127,8 +127,8 @@ def test_an_xlsx_export_holds_exactly_the_exported_cells_as_text(engine, tmp_pat
     import_file(engine, write_csv(tricky, tmp_path / "source.csv"))
     path = export_to(engine, tmp_path / "out.xlsx")
     with Session(engine) as session:
-        cells = interchange.export_table(session, actor=ADMIN)
-    pd.testing.assert_frame_equal(interchange.read_table(path), cells, check_dtype=False)
+        cells = exporting.export_table(session, actor=ADMIN)
+    pd.testing.assert_frame_equal(spreadsheets.read_table(path), cells, check_dtype=False)
     sheet = openpyxl.load_workbook(path).active
     assert "=1+1 is text" in [c.value for c in sheet["K"]]
     assert "f" not in {c.data_type for row in sheet.iter_rows() for c in row}, "no formula cells"
@@ -218,7 +218,7 @@ def test_a_failure_while_writing_leaves_the_database_unchanged(engine, tmp_path,
     def fail(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(interchange, "_give_final_numbers", fail)  # the last write, after every row
+    monkeypatch.setattr(audit, "record_many", fail)  # the new sessions' audit rows: written after every row
     with pytest.raises(RuntimeError):
         import_file(engine, write_csv(tricky, tmp_path / "all.csv"))
     assert_unchanged(engine, before, table_counts)
@@ -306,7 +306,7 @@ def test_an_xlsx_with_date_and_number_cells_imports(engine, tmp_path):
 
 def test_an_xlsx_date_cell_with_a_time_of_day_is_refused(tmp_path):
     path = typed_workbook(tmp_path / "typed.xlsx", ["P1", datetime(2025, 3, 8, 14, 30), "deep", "", 45, None])
-    [problem] = refusal(interchange.read_table(path)).problems
+    [problem] = refusal(spreadsheets.read_table(path)).problems
     assert (problem.row, problem.column) == (2, "session_date")
 
 
@@ -314,7 +314,7 @@ def test_a_file_that_is_neither_csv_nor_xlsx_is_refused(tmp_path):
     path = tmp_path / "sessions.txt"
     path.write_text("patient_id\n")
     with pytest.raises(ImportRefused, match="csv or .xlsx"):
-        interchange.read_table(path)
+        spreadsheets.read_table(path)
 
 
 def test_export_to_an_unsupported_suffix_is_refused(engine, tmp_path):

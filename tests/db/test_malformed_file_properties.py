@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from db import accounts, interchange, spreadsheets
+from db import accounts, file_validation, importing, interchange, spreadsheets, xlsx_format
 from db.cli import main
 from db.engine import make_engine, migrate, write_session
-from db.interchange import ImportRefused
+from db.file_problems import ImportRefused
 from tests.db.factories import ADMIN, import_frame, interchange_rows, table_counts
 
 COLUMNS = interchange.COLUMNS + interchange.EXTRA_COLUMNS
@@ -241,12 +241,12 @@ def through_the_page(engine, name: str, data: bytes) -> None:
     """Do what the Import page does with an upload: read, validate with progress, preview, then import."""
     upload = io.BytesIO(data)
     upload.name = name
-    table = interchange.read_table(upload, name=name)
-    entries = interchange.validate_rows(table, on_progress=lambda done, total: None)
+    table = spreadsheets.read_table(upload, name=name)
+    entries = file_validation.validate_rows(table, on_progress=lambda done, total: None)
     with Session(engine) as session:
-        interchange.plan_import(session, actor=ADMIN, entries=entries)
+        importing.plan_import(session, actor=ADMIN, entries=entries)
     with write_session(engine) as session:
-        interchange.import_sessions(session, actor=ADMIN, entries=entries, source=name)
+        importing.import_sessions(session, actor=ADMIN, entries=entries, source=name)
 
 
 def through_the_command_line(url: str, path) -> tuple[int, str]:
@@ -283,7 +283,7 @@ def test_every_malformed_file_is_refused_in_one_line_by_both_ways_in_and_changes
     @given(data=kinds)
     def refused(data: bytes) -> None:
         files.add(data)
-        with mock.patch.object(spreadsheets, "XLSX_UNPACKED_MAX", 200_000):
+        with mock.patch.object(xlsx_format, "XLSX_UNPACKED_MAX", 200_000):
             with pytest.raises(ImportRefused) as page:
                 through_the_page(engine, path.name, data)
             message = str(page.value)

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from sqlmodel import Session
 
-from db import fhir, interchange, spreadsheets
-from db.interchange import ImportRefused, RowProblem
+from db import csv_format, exporting, fhir, file_validation, spreadsheets, xlsx_format
+from db.file_problems import ImportRefused, RowProblem
 from db.validation import InvalidInput
 from tests.db.factories import ADMIN, import_file, import_frame, interchange_rows, record, stored_sessions, table_counts
 
@@ -28,7 +28,7 @@ def csv_file(*lines: str) -> bytes:
 
 
 def read(data: bytes, name: str = "clinic.csv") -> pd.DataFrame:
-    return interchange.validate_rows(interchange.read_table(io.BytesIO(data), name=name))
+    return file_validation.validate_rows(spreadsheets.read_table(io.BytesIO(data), name=name))
 
 
 def refusal(data: bytes, name: str = "clinic.csv") -> ImportRefused:
@@ -131,7 +131,7 @@ def test_trailing_empty_columns_and_rows_of_empty_cells_are_ignored():
 
 
 def test_a_file_over_the_row_bound_is_refused_without_validating_it(monkeypatch):
-    monkeypatch.setattr(spreadsheets, "MAX_ROWS", 2)
+    monkeypatch.setattr(csv_format, "MAX_ROWS", 2)
     assert "more than 2 sessions" in str(refusal(csv_file(HEADER, *GOOD_ROWS)))
 
 
@@ -171,22 +171,22 @@ def test_a_workbook_missing_or_garbling_a_part_is_refused_in_one_line(damage):
 
 
 def test_a_workbook_that_unpacks_beyond_the_bound_is_refused_before_it_is_parsed(monkeypatch):
-    monkeypatch.setattr(spreadsheets, "XLSX_UNPACKED_MAX", 1_000_000)
+    monkeypatch.setattr(xlsx_format, "XLSX_UNPACKED_MAX", 1_000_000)
     padding = b"<!--" + b" " * 2_000_000 + b"-->"  # 2 MB of XML comment: a few kilobytes zipped
     good = workbook_bytes(XLSX_HEADER, ["P1", "2025-01-02", "deep", "60", "x"])
     bomb = rezipped(good, replace={"docProps/app.xml": padding})
     assert len(bomb) < 50_000
-    monkeypatch.setattr(spreadsheets, "_sheet_rows", lambda *_: pytest.fail("the sheet was parsed"))
+    monkeypatch.setattr(xlsx_format, "_sheet_rows", lambda *_: pytest.fail("the sheet was parsed"))
     refused = refusal(bomb, "clinic.xlsx")
     assert "unpacks to 2 MB; at most 1 MB" in str(refused)
 
 
 def test_the_unpacked_bound_leaves_room_for_an_export_of_the_row_bound():
-    table = interchange.read_table(Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv")
-    data = interchange.table_bytes(table, ".xlsx")
+    table = spreadsheets.read_table(Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv")
+    data = spreadsheets.table_bytes(table, ".xlsx")
     with zipfile.ZipFile(io.BytesIO(data)) as package:
         per_row = sum(item.file_size for item in package.infolist()) / len(table)
-    assert per_row * spreadsheets.XLSX_MAX_ROWS < spreadsheets.XLSX_UNPACKED_MAX
+    assert per_row * xlsx_format.XLSX_MAX_ROWS < xlsx_format.XLSX_UNPACKED_MAX
 
 
 # XLSX: cells
@@ -330,8 +330,8 @@ def test_every_note_round_trips_exactly_through_export_and_import(engine, tmp_pa
         record(engine, patient_id="-P1", session_date=f"2025-01-{day:02d}", notes=note, muscles=["=cmd", "+x"])
     path = tmp_path / f"out{suffix}"
     with Session(engine) as session:
-        interchange.write_table(interchange.export_table(session, actor=ADMIN), path)
-    cells = interchange.read_table(path)
+        spreadsheets.write_table(exporting.export_table(session, actor=ADMIN), path)
+    cells = spreadsheets.read_table(path)
     assert list(cells["notes"]) == NASTY
     assert set(cells["patient_id"]) == {"-P1"} and set(cells["muscles"]) == {"=cmd;+x"}
     before = stored_sessions(engine)
@@ -343,7 +343,7 @@ def test_every_note_round_trips_exactly_through_export_and_import(engine, tmp_pa
 def test_a_csv_export_writes_no_cell_that_a_spreadsheet_would_run():
     table = interchange_rows(*[dict(patient_id="-P1", session_date="2025-01-02", technique="deep", pain_before="5",
                                     notes=note) for note in NASTY])
-    text = interchange.table_bytes(table, ".csv").decode("utf-8")
+    text = spreadsheets.table_bytes(table, ".csv").decode("utf-8")
     import csv
 
     cells = [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row]
@@ -356,14 +356,14 @@ def test_an_xlsx_export_holds_error_like_text_and_formula_like_text_as_text(tmp_
                                   notes="#N/A"),
                              dict(patient_id="P1", session_date="2025-01-03", technique="deep", pain_before="5",
                                   notes="=1+1"))
-    sheet = openpyxl.load_workbook(io.BytesIO(interchange.table_bytes(table, ".xlsx"))).active
+    sheet = openpyxl.load_workbook(io.BytesIO(spreadsheets.table_bytes(table, ".xlsx"))).active
     assert {c.data_type for row in sheet.iter_rows(min_row=2) for c in row if c.value} == {"s"}
 
 
 def test_an_unreadable_apostrophe_rule_keeps_other_apostrophes_as_typed():
-    assert spreadsheets.unquoted("'hello") == "'hello" and spreadsheets.unquoted("'=x") == "=x"
+    assert csv_format.unquoted("'hello") == "'hello" and csv_format.unquoted("'=x") == "=x"
     for cell in NASTY + ["", "'", "''", "'a'"]:
-        assert spreadsheets.unquoted(spreadsheets.neutralised(cell)) == cell
+        assert csv_format.unquoted(csv_format.neutralised(cell)) == cell
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".json"])
@@ -381,7 +381,7 @@ def test_a_failing_export_leaves_the_previous_file_and_no_partial_one(tmp_path, 
         if suffix == ".json":
             fhir.write_bundle(fhir.bundle_from_table(table), path)
         else:
-            interchange.write_table(table, path)
+            spreadsheets.write_table(table, path)
     assert path.read_bytes() == b"the previous export"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
@@ -390,11 +390,11 @@ def test_an_export_replaces_the_file_whole(tmp_path):
     path = tmp_path / "sessions.csv"
     path.write_text("old")
     table = interchange_rows(dict(patient_id="P1", session_date="2025-01-02", technique="deep", pain_before="5"))
-    interchange.write_table(table, path)
-    assert path.read_bytes() == interchange.table_bytes(table, ".csv")
+    spreadsheets.write_table(table, path)
+    assert path.read_bytes() == spreadsheets.table_bytes(table, ".csv")
     assert [p.name for p in tmp_path.iterdir()] == ["sessions.csv"]
 
 
 def test_a_byte_order_mark_is_not_read_as_part_of_the_first_column_name():
     data = codecs.BOM_UTF8 + csv_file(HEADER, *GOOD_ROWS)
-    assert list(interchange.read_table(io.BytesIO(data), name="x.csv").columns)[0] == "patient_id"
+    assert list(spreadsheets.read_table(io.BytesIO(data), name="x.csv").columns)[0] == "patient_id"

@@ -1,0 +1,156 @@
+"""CSV interchange files: read cell for cell, or refused in one line; written with formula-like cells disarmed.
+
+A file must be UTF-8 (a UTF-16 one is recognised and read) with as many fields in every row as in its header.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from typing import BinaryIO
+
+import pandas as pd
+
+from db.file_problems import ImportRefused, RowProblem, column_letter, file_refused
+
+MAX_ROWS = 200_000  # sessions in one CSV file: twice the 100,000 rows the import is measured on
+CSV_CELL_MAX = 131_072  # characters in one CSV cell (the csv module's own default bound)
+# OWASP: a cell starting with one of these is a formula to a spreadsheet program. A CSV export writes such a cell
+# after an apostrophe (which spreadsheets hide and our import removes), and a cell that starts with an apostrophe
+# gets one more, so that every cell reads back exactly.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_QUOTED = (*FORMULA_START, "'")
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_SAVE_AS_UTF8 = "save it from the spreadsheet program as 'CSV UTF-8' and try again"
+
+
+def may_hold_quoted_cells(data: bytes) -> bool:
+    """Return whether any CSV cell may start with an apostrophe (after a separator, a line break or a quote)."""
+    return data.startswith(b"'") or any(pair in data for pair in (b",'", b"\n'", b"\r'", b"\"'"))
+
+
+def read_rows(data: bytes, shown: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Return the header, the data rows and their lines of a CSV file's bytes."""
+    if data.startswith(b"PK\x03\x04"):
+        raise file_refused(shown, "this is an Excel workbook (a zip package) named .csv: name it .xlsx, or "
+                                  + _SAVE_AS_UTF8)
+    records, lines = _records(_decoded(data, shown), shown)
+    return _shaped(records, lines, shown)
+
+
+def _decoded(data: bytes, shown: str) -> str:
+    """Return a CSV file's text: UTF-8 (a byte order mark is dropped), or UTF-16/32 told by its mark or its NULs."""
+    marks = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+             (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+    codec = next((codec for mark, codec in marks if data.startswith(mark)), None)
+    codec = codec or _utf16_without_mark(data) or "utf-8"
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as error:
+        if codec not in ("utf-8", "utf-8-sig"):
+            raise file_refused(shown, f"the file looks like {codec.upper()} but is broken at byte {error.start:,}; "
+                                      + _SAVE_AS_UTF8) from None
+        raise _not_utf8(data, error, shown) from None
+
+
+def _utf16_without_mark(data: bytes) -> str | None:
+    """Return the UTF-16 codec of a file without byte order mark, told by the NULs of its ASCII header, or None."""
+    head = data[:512]
+    if len(head) < 4 or b"\x00" not in head:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    return None
+
+
+def _not_utf8(data: bytes, error: UnicodeDecodeError, shown: str) -> ImportRefused:
+    """Return the refusal of a file that is not UTF-8, naming the row and column of the first bad byte if it can."""
+    byte = data[error.start]
+    reason = (f"the file is not UTF-8 (byte 0x{byte:02x} cannot be read; a file saved as 'CSV' in a Windows "
+              f"encoding looks like this): {_SAVE_AS_UTF8}")
+    text = data.decode("utf-8", errors="surrogateescape")
+    try:
+        records = csv.reader(io.StringIO(text, newline=""), strict=True)
+        header = next(records, [])
+        for line, record in enumerate(records, start=2):
+            for position, cell in enumerate(record):
+                if _SURROGATE.search(cell):
+                    column = header[position].strip() if position < len(header) else column_letter(position)
+                    return file_refused(shown, reason, line, column)
+        for position, cell in enumerate(header):
+            if _SURROGATE.search(cell):
+                return file_refused(shown, reason, 1, column_letter(position))
+    except csv.Error:
+        pass
+    return file_refused(shown, reason, data[: error.start].count(b"\n") + 1, "")
+
+
+def _records(text: str, shown: str) -> tuple[list[list[str]], list[int]]:
+    """Return the CSV records of a text that hold any value, and their lines (record numbers; the header is 1)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    every: list[list[str]] = []
+    try:
+        every.extend(reader)  # at C speed; on an error, the records before it are kept, to count them
+    except csv.Error as error:
+        reason = str(error)
+        if "field larger than field limit" in reason:
+            reason = f"a cell is longer than {CSV_CELL_MAX:,} characters"
+        elif "expected after" in reason or "unexpected end of data" in reason:
+            reason = ('a quoted cell is not closed, or a quote stands inside an unquoted cell; a cell holding '
+                      'quotes, commas or line breaks is written in double quotes with each quote doubled ("")')
+        raise file_refused(shown, reason, len(every) + 1, "") from None
+    lines = [line for line, record in enumerate(every, start=1)
+             if record and (record[0].strip() or "".join(record).strip())]
+    if len(lines) > MAX_ROWS + 1:
+        raise file_refused(shown, f"the file has more than {MAX_ROWS:,} sessions, the most one import takes: split it")
+    records = every if len(lines) == len(every) else [every[line - 1] for line in lines]
+    return records, lines
+
+
+def _shaped(records: list[list[str]], lines: list[int], shown: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Return the header, rows and lines of CSV records; refuse a row whose fields do not match the header's."""
+    if not records:
+        raise file_refused(shown, "the file is empty; it needs a header row and one row per session")
+    header, body = records[0], records[1:]
+    header_line = f" (line {lines[0]})" if lines[0] != 1 else ""
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        separator = "';'" if ";" in header[0] else "a tab"
+        raise file_refused(shown, f"the columns are separated by {separator}, not by commas: " + _SAVE_AS_UTF8)
+    width = len(header)
+    if {len(record) for record in body} - {width}:
+        problems = []
+        for line, record in zip(lines[1:], body, strict=True):
+            if len(record) != width:
+                more = len(record) > width
+                problems.append(RowProblem(
+                    line, column_letter(width if more else len(record)), record[width][:80] if more else "",
+                    f"this row has {len(record)} fields but the header row{header_line} has {width}"
+                    + ("; a cell holding a comma must be in double quotes" if more else
+                       "; every row needs a field for every column, empty or not")))
+        raise ImportRefused(problems)
+    return header, body, lines[1:]
+
+
+def neutralised(cell: str) -> str:
+    """Return a cell as a CSV export writes it: after an apostrophe when a spreadsheet would take it for a formula.
+
+    A cell starting with an apostrophe gets one more, so that `unquoted` gives back every cell exactly.
+    """
+    return "'" + cell if cell.startswith(_QUOTED) else cell
+
+
+def unquoted(cell: str) -> str:
+    """Return a CSV cell as written before `neutralised`: one leading apostrophe removed before =, +, -, @, tab,
+    carriage return or another apostrophe; any other text as it is."""
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in _QUOTED else cell
+
+
+def write(table: pd.DataFrame, file: BinaryIO) -> None:
+    """Write interchange rows to a CSV file in UTF-8, every formula-like cell neutralised."""
+    table.map(lambda cell: neutralised(cell) if isinstance(cell, str) else cell).to_csv(
+        file, index=False, lineterminator="\n", encoding="utf-8")

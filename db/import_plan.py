@@ -1,0 +1,273 @@
+"""What an import of validated sessions would do, read from the database before anything is written.
+
+The database is read in a few queries per thousands of patients; each row of the file is then classified in
+Python as new, changed, unchanged, deleted in the app or in conflict with a correction made in the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy import select
+from sqlmodel import Session
+
+from clinic import side_effects
+from db import bulk
+from db.fields import SESSION_FIELDS, stored_columns
+from db.file_problems import ImportRefused, RowProblem
+from db.file_validation import ValidRows
+from db.interchange import cell_text, identity_keys
+from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User
+from db.writes import not_a_clinician
+
+TakeFileValues = bool | Collection[int]  # True: every conflict; or the session ids whose file values win
+_NEW = object()  # the id of a patient, episode or clinician that the import has yet to create
+# Read as Core rows, unpacked by position: a re-import reads every session of the file's patients.
+_SESSIONS, _EPISODES = TreatmentSession.__table__, Episode.__table__
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One value that a row of the file changes in a stored session: where, which field, from what to what."""
+
+    row: int  # the file line (header is line 1)
+    patient_id: str
+    session_date: str
+    field: str
+    old: str
+    new: str
+    session_id: int
+    conflict: bool  # the session was corrected in the app after it was last imported
+    applied: bool  # the import writes it (a conflict only when the file's values were chosen)
+
+    def __str__(self) -> str:
+        if not self.conflict:
+            what = "update"
+        else:
+            what = "conflict, file's value taken" if self.applied else "conflict, kept as corrected in the app"
+        return (f"{what}: row {self.row}, {self.patient_id} {self.session_date}: {self.field} "
+                f"{_shown(self.old)} -> {_shown(self.new)}")
+
+
+def _shown(value: str) -> str:
+    return repr(value) if value == "" or len(value) > 40 or value != value.strip() or "\n" in value else value
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, from `plan_import`, would do)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0  # rows matching a session deleted in the app, left deleted
+    conflicts: int = 0  # rows matching a session corrected in the app since its import, left as corrected
+    new_clinicians: list[str] = field(default_factory=list)
+    new_patients: int = 0
+    changes: list[FieldChange] = field(default_factory=list)  # every field the file changes, conflicts included
+
+    def summary(self) -> str:
+        """Return what was done in a few words."""
+        deleted = f", {self.deleted} left deleted" if self.deleted else ""
+        kept = f", {self.conflicts} kept as corrected in the app" if self.conflicts else ""
+        return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}{kept}"
+
+    def report(self, limit: int = 100) -> list[str]:
+        """Return one line per changed field (at most `limit`, then how many more), for the command line."""
+        lines = [str(change) for change in self.changes[:limit]]
+        if len(self.changes) > limit:
+            lines.append(f"… and {len(self.changes) - limit:,} more changed values")
+        return lines
+
+    def conflicting_sessions(self) -> dict[int, list[FieldChange]]:
+        """Return the changes of each session corrected in the app since its import, by session id."""
+        found: dict[int, list[FieldChange]] = {}
+        for change in self.changes:
+            if change.conflict:
+                found.setdefault(change.session_id, []).append(change)
+        return found
+
+    def changes_table(self) -> pd.DataFrame:
+        """Return the field changes as a table: row, patient, date, field, stored value, file's value, conflict."""
+        return pd.DataFrame([(c.row, c.patient_id, c.session_date, c.field, c.old, c.new, c.conflict)
+                             for c in self.changes],
+                            columns=["row", "patient_id", "session_date", "field", "stored", "file", "conflict"])
+
+
+@dataclass
+class Plan:
+    """What the database holds for the file's patients, and what each row of the file is to do."""
+
+    rows: ValidRows  # the file's validated sessions
+    stored: dict[str, list]  # each row's values as a session stores them (`db.fields.stored_columns`)
+    patients: dict[str, int]  # pseudonym -> id, existing patients
+    episodes: dict[tuple, dict]  # (patient pseudonym, condition) -> {"id", "body_region"}, existing episodes
+    users: dict[str, int]  # username -> id
+    live: dict[int, dict]  # session id -> stored values, every live session of the file's patients
+    new: list[int]  # the rows to insert, by position
+    updates: list[tuple[int, dict]]  # (row, its stored session) for the rows that change a stored session
+    result: ImportResult
+
+
+def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = False) -> Plan:
+    """Read what the file's patients already have and decide, row by row, what the import does. No writes.
+
+    Raises ImportRefused when a `clinician` cell names an account of another role.
+    """
+    columns, lines = rows.columns, rows.lines
+    pseudonyms = list(dict.fromkeys(columns["patient_id"]))
+    patients: dict[str, int] = {}
+    for chunk in bulk.chunks(pseudonyms):
+        found = session.execute(select(Patient.pseudonym, Patient.id).where(Patient.pseudonym.in_(chunk)))
+        patients.update(found.all())
+    by_id = {patient_id: pseudonym for pseudonym, patient_id in patients.items()}
+    episodes: dict[tuple, dict] = {}
+    condition_of: dict[int, str | None] = {}
+    existing: dict[tuple, dict] = {}
+    live: dict[int, dict] = {}
+    for chunk in bulk.chunks(list(by_id)):
+        found = session.execute(
+            select(Episode.id, Episode.patient_id, Episode.condition, Episode.body_region)
+            .where(Episode.patient_id.in_(chunk))
+            .order_by(Episode.id)
+        )
+        for row in found:
+            episodes.setdefault((by_id[row.patient_id], row.condition), {"id": row.id, "body_region": row.body_region})
+            condition_of[row.id] = row.condition
+        _read_sessions(session, chunk, by_id, existing, live)
+    accounts = session.execute(select(User.username, User.id, User.role)).all()
+    users = {username: user_id for username, user_id, _ in accounts}
+    _refuse_other_roles(columns["clinician"], lines, {username: role for username, _, role in accounts})
+    result = ImportResult()
+    result.new_clinicians = list(dict.fromkeys(c for c in columns["clinician"] if c and c not in users))
+    result.new_patients = len(pseudonyms) - len(patients)
+    stored = stored_columns(columns)
+    count = len(rows)
+    if not existing:  # none of the file's patients has a session yet: every row is new
+        result.inserted = count
+        return Plan(rows, stored, patients, episodes, users, live, list(range(count)), [], result)
+    new, changed = [], []
+    keys = identity_keys(zip(columns["patient_id"], columns["session_date"], columns["technique"], strict=True))
+    for index, key in enumerate(keys):
+        current = existing.get(key)
+        if current is None:
+            new.append(index)
+        elif current["deleted"]:
+            result.deleted += 1
+        else:
+            episode = episodes.get((columns["patient_id"][index], columns["condition"][index]))
+            clinician = columns["clinician"][index]
+            if (
+                any(current[name] != stored[name][index] for name in SESSION_FIELDS)
+                or current["episode_id"] != (episode["id"] if episode else _NEW)
+                or current["clinician_id"] != (users.get(clinician, _NEW) if clinician else None)
+                or current["side_effects"] != columns["side_effects"][index]
+            ):
+                changed.append((index, current))
+            else:
+                result.unchanged += 1
+    corrected = _corrected_in_app(session, [current["session_id"] for _, current in changed])
+    names = {user_id: username for username, user_id in users.items()}
+    updates = []
+    for index, current in changed:
+        conflict = current["session_id"] in corrected
+        applied = not conflict or take_file_values is True or (
+            bool(take_file_values) and current["session_id"] in take_file_values)
+        result.changes += _field_changes(columns, stored, index, lines[index], current, condition_of, names,
+                                         conflict, applied)
+        if applied:
+            updates.append((index, current))
+        else:
+            result.conflicts += 1
+    result.inserted, result.updated = len(new), len(updates)
+    return Plan(rows, stored, patients, episodes, users, live, new, updates, result)
+
+
+def _refuse_other_roles(clinicians: list[str | None], lines: list[int], roles: dict[str, str]) -> None:
+    """Raise ImportRefused for every `clinician` cell that names an account of another role than clinician."""
+    problems = [RowProblem(line, "clinician", name, not_a_clinician(name, roles[name]))
+                for line, name in zip(lines, clinicians, strict=True)
+                if name and roles.get(name, "clinician") != "clinician"]
+    if problems:
+        raise ImportRefused(problems)
+
+
+def _corrected_in_app(session: Session, session_ids: list[int]) -> set[int]:
+    """Return those of these sessions whose values were corrected in the app after they were last imported.
+
+    The audit trail tells: an import writes `create` or `update` rows whose detail starts with "import", a
+    correction in the app an `update` row without. A session recorded in the app and corrected there counts too.
+    """
+    corrected = set()
+    for chunk in bulk.chunks(session_ids):
+        last_import: dict[int, int] = {}
+        last_correction: dict[int, int] = {}
+        found = session.execute(
+            select(AuditEvent.entity_id, AuditEvent.id, AuditEvent.action, AuditEvent.detail)
+            .where(AuditEvent.entity == "session", AuditEvent.entity_id.in_(chunk),
+                   AuditEvent.action.in_(("create", "update")))
+        )
+        for session_id, event_id, action, detail in found:
+            latest = last_import if (detail or "").startswith("import") else last_correction
+            if action == "update" or latest is last_import:
+                latest[session_id] = max(latest.get(session_id, 0), event_id)
+        corrected.update(sid for sid, event_id in last_correction.items() if event_id > last_import.get(sid, 0))
+    return corrected
+
+
+def _field_changes(rows: dict[str, list], stored: dict[str, list], index: int, line: int, current: dict,
+                   condition_of: dict[int, str | None], names: dict[int, str], conflict: bool,
+                   applied: bool) -> list[FieldChange]:
+    """Return each field that row `index` of the file changes in its stored session, as interchange text."""
+    pairs = {name: (current[name], stored[name][index]) for name in SESSION_FIELDS if name != "session_date"}
+    pairs["condition"] = (condition_of.get(current["episode_id"]), rows["condition"][index])
+    pairs["clinician"] = (names.get(current["clinician_id"]), rows["clinician"][index])
+    pairs["side_effects"] = (side_effects.format(current["side_effects"]),
+                             side_effects.format(rows["side_effects"][index]))
+    patient, day = rows["patient_id"][index], rows["session_date"][index].isoformat()
+    return [FieldChange(line, patient, day, name, cell_text(name, old), cell_text(name, new), current["session_id"],
+                        conflict, applied)
+            for name in _CHANGE_ORDER if (old := pairs[name][0]) != (new := pairs[name][1])
+            and cell_text(name, old) != cell_text(name, new)]
+
+
+# Fields in the interchange format's column order; the date and technique identify a session, so never change.
+_CHANGE_ORDER = ("pain_scale", "pain_before", "pain_after", "side_effects", "condition", "clinician",
+                 "twitch_response", "notes", "muscles", "technique")
+
+
+_READ = ("session_id", "episode_id", "clinician_id", "session_number", "deleted_at", "patient_id", *SESSION_FIELDS)
+
+
+def _read_sessions(session: Session, patient_ids: list[int], by_id: dict[int, str], existing: dict, live: dict):
+    """Add the sessions of these patients to `existing` (by identity key) and the live ones to `live` (by id)."""
+    connection = session.connection()
+    sessions, episodes = _SESSIONS.c, _EPISODES.c
+    rows = connection.execute(
+        select(sessions.id, sessions.episode_id, sessions.clinician_id, sessions.session_number, sessions.deleted_at,
+               episodes.patient_id, *(sessions[name] for name in SESSION_FIELDS))
+        .join(_EPISODES, episodes.id == sessions.episode_id)
+        .where(episodes.patient_id.in_(patient_ids))
+        .order_by(episodes.patient_id, sessions.session_date, sessions.id)
+    ).all()
+    effects: dict[int, list[side_effects.Pair]] = {}
+    effect_rows = connection.execute(
+        select(SideEffect.session_id, SideEffect.code, SideEffect.severity)
+        .join(_SESSIONS, sessions.id == SideEffect.session_id)
+        .join(_EPISODES, episodes.id == sessions.episode_id)
+        .where(episodes.patient_id.in_(patient_ids))
+        .order_by(SideEffect.session_id, SideEffect.id)
+    )
+    for session_id, code, severity in effect_rows:
+        effects.setdefault(session_id, []).append((code, severity))
+    date_at, technique_at = _READ.index("session_date"), _READ.index("technique")
+    keys = identity_keys((by_id[r[5]], r[date_at], r[technique_at]) for r in rows)
+    for key, row in zip(keys, rows, strict=True):
+        current = dict(zip(_READ, row, strict=True))
+        current["deleted"] = current.pop("deleted_at") is not None
+        current["side_effects"] = effects.get(current["session_id"], [])
+        existing[key] = current
+        if not current["deleted"]:
+            live[current["session_id"]] = current

@@ -1,0 +1,249 @@
+"""Import validated sessions, all rows or none, in the caller's one transaction (docs/DESIGN.md section 5).
+
+Built for files of 100,000 rows: `db.import_plan` reads what the database holds in a few queries and decides what
+each row does; the writes then go out as bulk statements to the Core tables (ORM-enabled bulk INSERT … RETURNING
+runs row by row), in the order `import_sessions` shows, each step a function below it in that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import bindparam, delete, update
+from sqlmodel import Session
+
+from clinic import side_effects
+from db import audit, bulk, import_plan, numbering, rollups
+from db.access import CLINICAL_WRITERS, Actor, require_role
+from db.fields import SESSION_FIELDS, audited
+from db.file_validation import valid_rows
+from db.import_plan import ImportResult, Plan, TakeFileValues
+from db.models import Episode, Patient, SideEffect, TreatmentSession, utcnow
+from db.validation import SessionInput
+from db.writes import get_or_create_clinician
+
+_IMPORT_CACHE_KIB = 256 * 1024  # SQLite's page cache while importing; it takes only the pages it needs
+_PATIENTS, _EPISODES, _SESSIONS = Patient.__table__, Episode.__table__, TreatmentSession.__table__
+_AUDITED = (*SESSION_FIELDS, "clinician_id")  # an imported session's audited values, with its side effects
+
+
+def plan_import(session: Session, *, actor: Actor, entries: Sequence[SessionInput],
+                take_file_values: TakeFileValues = False) -> ImportResult:
+    """Return what importing these validated sessions would do (new, updated, unchanged), writing nothing.
+
+    `result.changes` lists every field each update changes; see `import_sessions` for `take_file_values`.
+    """
+    require_role(actor, CLINICAL_WRITERS, "import clinical data")
+    return import_plan.plan(session, valid_rows(entries), take_file_values).result
+
+
+def import_sessions(
+    session: Session, *, actor: Actor, entries: Sequence[SessionInput], source: str = "",
+    take_file_values: TakeFileValues = False,
+) -> ImportResult:
+    """Write validated sessions in the caller's transaction: new ones inserted, changed ones updated, same ones left.
+
+    A session is identified by patient, date, technique and entry order (docs/DESIGN.md section 5), so importing the
+    same file twice changes nothing. A session that was deleted in the app stays deleted (restore it instead).
+    A session corrected in the app since it was last imported is a conflict: left as corrected, unless
+    `take_file_values` is True or holds its session id. A `clinician` cell may name a clinician account, or a new
+    one that the import creates (audited); a cell naming an account of another role refuses the file.
+    Every inserted and updated session is audited, and so is the import itself.
+    """
+    require_role(actor, CLINICAL_WRITERS, "import clinical data")
+    with _page_cache(session, _IMPORT_CACHE_KIB), bulk.collector_paused():
+        plan = import_plan.plan(session, valid_rows(entries), take_file_values)
+        regions = _regions(plan)
+        filled = [key for key, episode in plan.episodes.items() if regions.get(key) and not episode["body_region"]]
+        _touch_rollups(session, plan, filled)
+        now = utcnow()
+        patient_ids = _create_patients(session, plan, now)
+        clinician_ids = _create_clinicians(session, plan, actor, source)
+        episode_ids = _create_episodes(session, plan, regions, filled, patient_ids, now)
+        _write_sessions(session, actor, plan, episode_ids, clinician_ids, source, now)
+        audit.record(session, actor, "import", "file", detail=f"{source}: {plan.result.summary()}")
+    return plan.result
+
+
+@contextmanager
+def _page_cache(session: Session, kibibytes: int) -> Iterator[None]:
+    """Give SQLite's page cache up to this much memory while the block runs, then the connection's own size again.
+
+    An import writes every page of the new rows and of the indexes they go into; with SQLite's default of 2 MiB,
+    the pages are written out to the WAL and read back several times before the commit.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    connection = session.connection()
+    previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{int(kibibytes)}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+
+
+def _regions(plan: Plan) -> dict[tuple, str | None]:
+    """Return the body region of each (patient, condition) of the file: the first one the file gives it."""
+    columns = plan.rows.columns
+    regions: dict[tuple, str | None] = {}
+    for patient, condition, region in zip(columns["patient_id"], columns["condition"], columns["body_region"],
+                                          strict=True):
+        key = (patient, condition)
+        if not regions.get(key):
+            regions[key] = region
+    return regions
+
+
+def _touch_rollups(session: Session, plan: Plan, filled: list[tuple]) -> None:
+    """Before anything is written, mark the patients whose episodes the import changes for the roll-ups.
+
+    A re-import that changes nothing leaves the roll-ups alone.
+    """
+    pseudonyms = plan.rows.columns["patient_id"]
+    rollups.touch_patients(session, {pseudonyms[i] for i in plan.new} | {pseudonyms[i] for i, _ in plan.updates}
+                           | {patient for patient, _ in filled})
+
+
+def _create_patients(session: Session, plan: Plan, now: datetime) -> dict[str, int]:
+    """Return the id of every patient of the file, creating the new ones."""
+    ids = dict(plan.patients)
+    new = [p for p in dict.fromkeys(plan.rows.columns["patient_id"]) if p not in ids]
+    if new:
+        before = bulk.highest_id(session, _PATIENTS)
+        bulk.insert_columns(session, _PATIENTS, {"pseudonym": new, "created_at": now})
+        ids.update(zip(new, bulk.inserted_ids(session, _PATIENTS, before, ("pseudonym",), [(p,) for p in new]),
+                       strict=True))
+    return ids
+
+
+def _create_clinicians(session: Session, plan: Plan, actor: Actor, source: str) -> dict[str, int]:
+    """Return the id of every account by username, creating (and auditing) the clinicians new to the database."""
+    ids = dict(plan.users)
+    for username in plan.result.new_clinicians:
+        ids[username] = get_or_create_clinician(session, username, actor, f"import {source}").id
+    return ids
+
+
+def _create_episodes(session: Session, plan: Plan, regions: dict[tuple, str | None], filled: list[tuple],
+                     patient_ids: dict[str, int], now: datetime) -> dict[tuple, int]:
+    """Return the episode id of every (patient, condition) in the file, creating the new ones.
+
+    As `db.writes.get_or_create_episode`: a new episode takes its body region from the file, and an existing
+    episode without one (those `filled`) takes the first region the file gives it.
+    """
+    ids = {key: episode["id"] for key, episode in plan.episodes.items() if key in regions}
+    if filled:
+        session.execute(
+            update(_EPISODES).where(_EPISODES.c.id == bindparam("b_id")).values(body_region=bindparam("region")),
+            [{"b_id": plan.episodes[key]["id"], "region": regions[key]} for key in filled],
+        )
+    new = [key for key in regions if key not in ids]
+    if new:
+        before = bulk.highest_id(session, _EPISODES)
+        keys = [(patient_ids[p], c) for p, c in new]
+        bulk.insert_columns(session, _EPISODES, {
+            "patient_id": [patient for patient, _ in keys], "condition": [c for _, c in keys],
+            "body_region": [regions[key] for key in new], "created_at": now,
+        })
+        ids.update(zip(new, bulk.inserted_ids(session, _EPISODES, before, ("patient_id", "condition"), keys),
+                       strict=True))
+    return ids
+
+
+def _write_sessions(session: Session, actor: Actor, plan: Plan, episode_ids: dict[tuple, int],
+                    clinician_ids: dict[str, int], source: str, now: datetime) -> None:
+    """Update the changed sessions and insert the new ones, numbered by date in their episodes; every one audited."""
+    columns = plan.rows.columns
+    # Every row's stored values, column by column; then the changed rows' and the new rows' share of them.
+    stored = plan.stored | {
+        "episode_id": [episode_ids[key] for key in zip(columns["patient_id"], columns["condition"], strict=True)],
+        "clinician_id": [clinician_ids[c] if c else None for c in columns["clinician"]],
+    }
+    updates = [(current, {name: values[index] for name, values in stored.items()}, columns["side_effects"][index])
+               for index, current in plan.updates]
+    every_row = len(plan.new) == len(plan.rows)
+    new = stored if every_row else {name: [values[i] for i in plan.new] for name, values in stored.items()}
+    new_effects = columns["side_effects"] if every_row else [columns["side_effects"][i] for i in plan.new]
+
+    before = bulk.highest_id(session, _SESSIONS)  # the new sessions take the ids after it, in file order
+    moved, new["session_number"] = _numbers(plan.live, updates, new, before)
+    with numbering.renumbering(session, moved):  # the numbers of moved sessions are free for the writes below
+        _update_sessions(session, actor, updates, source)
+        if plan.new:
+            bulk.insert_columns(session, _SESSIONS, new | {"created_at": now})
+    ids = _new_session_ids(session, before, new) if plan.new else []
+    _insert_side_effects(session, ids, new_effects)
+    created = {name: new[name] for name in _AUDITED} | {"side_effects": list(map(side_effects.format, new_effects))}
+    audit.record_many(session, actor, "create", "session", ids, created, detail=f"import {source}")
+
+
+def _numbers(live: dict[int, dict], updates: list, new: dict[str, list], before: int
+             ) -> tuple[dict[int, int], list[int]]:
+    """Number the sessions of every episode the import touches by date, as `db.numbering.in_date_order` does.
+
+    Returns the number of each existing session whose number or episode changes, and the number of each new row.
+    A new row is numbered as the id it will take, after `before` in file order (checked once inserted): after the
+    existing sessions of its date, and in file order among the new ones.
+    """
+    episode_of = {sid: stored["episode_id"] for sid, stored in live.items()}
+    touched = set(new["episode_id"])
+    for current, values, _ in updates:
+        touched.update((current["episode_id"], values["episode_id"]))
+        episode_of[current["session_id"]] = values["episode_id"]
+    existing = {sid: episode for sid, episode in episode_of.items() if episode in touched}
+    first = before + 1
+    numbers = numbering.in_date_order(
+        [(episode, live[sid]["session_date"], sid, sid) for sid, episode in existing.items()]
+        + [(episode, day, first + i, first + i)
+           for i, (episode, day) in enumerate(zip(new["episode_id"], new["session_date"], strict=True))]
+    )
+    moved = {sid: numbers[sid] for sid, episode in existing.items()
+             if (episode, numbers[sid]) != (live[sid]["episode_id"], live[sid]["session_number"])}
+    return moved, [numbers[first + i] for i in range(len(new["episode_id"]))]
+
+
+def _update_sessions(session: Session, actor: Actor, updates: list, source: str) -> None:
+    """Write the changed sessions' values and side effects, each update audited with the values before and after."""
+    if not updates:
+        return
+    names = list(updates[0][1])
+    session.execute(
+        update(_SESSIONS).where(_SESSIONS.c.id == bindparam("b_id")).values({k: bindparam(f"v_{k}") for k in names}),
+        [{"b_id": current["session_id"], **{f"v_{k}": values[k] for k in names}} for current, values, _ in updates],
+    )
+    ids = [current["session_id"] for current, _, _ in updates]
+    for chunk in bulk.chunks(ids):
+        session.execute(delete(SideEffect).where(SideEffect.session_id.in_(chunk)))
+    _insert_side_effects(session, ids, [effects for _, _, effects in updates])
+    for current, values, effects in updates:
+        before, after = audited(current, current["side_effects"], _AUDITED), audited(values, effects, _AUDITED)
+        changed = {k for k in after if before.get(k) != after[k]}
+        audit.record(session, actor, "update", "session", current["session_id"], detail=f"import {source}",
+                     before={k: before.get(k) for k in changed}, after={k: after[k] for k in changed})
+
+
+def _new_session_ids(session: Session, before: int, new: dict[str, list]) -> list[int]:
+    """Return the ids of the sessions just inserted, in file order, found by their (episode, number), unique while live.
+
+    Their numbers assumed ids above `before` in insertion order (SQLite gives them, and so does a PostgreSQL
+    sequence under the write lock). Should the ids say otherwise, their episodes are numbered again.
+    """
+    keys = list(zip(new["episode_id"], new["session_number"], strict=True))
+    ids = bulk.inserted_ids(session, _SESSIONS, before, ("episode_id", "session_number"), keys)
+    if not (ids[0] > before and all(a < b for a, b in zip(ids, ids[1:], strict=False))):
+        numbering.renumber(session, set(new["episode_id"]))
+    return ids
+
+
+def _insert_side_effects(session: Session, session_ids: list[int], effects: list[list[side_effects.Pair]]) -> None:
+    rows = [(session_id, code, severity)
+            for session_id, pairs in zip(session_ids, effects, strict=True) if pairs
+            for code, severity in pairs]
+    if rows:
+        session_id, code, severity = (list(column) for column in zip(*rows, strict=True))
+        bulk.insert_columns(session, SideEffect.__table__, {"session_id": session_id, "code": code,
+                                                            "severity": severity})
