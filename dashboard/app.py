@@ -15,7 +15,7 @@ from db.engine import DatabaseBusy  # noqa: E402
 st.set_page_config(page_title="Needle Outcomes", page_icon=":material/monitoring:", layout="wide")
 theme.apply()
 try:
-    st.navigation(navigation.pages_for(auth.current_actor())).run()
+    st.navigation(navigation.pages_for(auth.resume_session())).run()
 except DatabaseBusy as busy:  # any page's write: nothing was written, the form keeps its values, try again
     st.error(f"Not saved: {busy}.", icon=":material/hourglass_top:")
 except Exception as fault:  # st.rerun, st.stop and st.switch_page raise BaseExceptions: they pass through

@@ -26,8 +26,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def current_actor() -> Actor | None:
-    """Return the logged-in actor, or None.
+def current_actor() -> Actor:
+    """Return the actor this run's entrypoint let in (`resume_session`): pages are reachable only when logged in."""
+    return st.session_state[ACTOR]
+
+
+def resume_session() -> Actor | None:
+    """Return the logged-in actor if this browser session may go on, else None; the entrypoint asks once per run.
 
     A session idle for longer than IDLE_TIMEOUT is logged out (and audited); so is one whose account an admin
     has disabled since it logged in, and one that a logout elsewhere, a password reset or a role change has ended.
@@ -38,32 +43,28 @@ def current_actor() -> Actor | None:
     now = _now()
     last_seen = st.session_state.get(LAST_SEEN, now)
     if now - last_seen > IDLE_TIMEOUT:
-        _audit_logout(actor, "idle timeout")
-        end_session(f"You were logged out after {int(IDLE_TIMEOUT.total_seconds() // 60)} idle minutes.")
-        end_identity()
-        return None
+        return _logged_out(actor, "idle timeout",
+                           f"You were logged out after {int(IDLE_TIMEOUT.total_seconds() // 60)} idle minutes.")
     # A session from before logins were timed counts as logged in at the beginning of time.
     logged_in_at = st.session_state.get(LOGGED_IN_AT) or datetime.min.replace(tzinfo=UTC)
     with Session(resources.engine()) as session:
         ended = accounts.session_ended(session, actor=actor, logged_in_at=logged_in_at)
     if ended == "disabled":
-        _audit_logout(actor, "account disabled")
-        end_session("This account is disabled. Ask an administrator.")
-        end_identity()
-        return None
+        return _logged_out(actor, "account disabled", "This account is disabled. Ask an administrator.")
     if ended:
-        _audit_logout(actor, "ended by a logout, password reset or role change since")
-        end_session("This session has ended: the account was logged out in another browser, or its password or "
-                    "role changed. Please log in again.")
-        end_identity()
-        return None
+        return _logged_out(actor, "ended by a logout, password reset or role change since",
+                           "This session has ended: the account was logged out in another browser, or its password "
+                           "or role changed. Please log in again.")
     st.session_state[LAST_SEEN] = now
     return actor
 
 
-def _audit_logout(actor: Actor, reason: str) -> None:
+def _logged_out(actor: Actor, reason: str, notice: str) -> None:
+    """Audit why the app logged the actor out, end this browser session with `notice`, and return None."""
     with write_session(resources.engine()) as session:
         audit.record(session, actor, "logout", "user", actor.id, detail=reason)
+    end_session(notice)
+    end_identity()
 
 
 def start_session(actor: Actor) -> None:

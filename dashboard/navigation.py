@@ -41,7 +41,3 @@ def pages_for(actor: Actor | None) -> dict[str, list[st.Page]]:
     }[actor.role]
     return sections | {f"Signed in as {actor.username}": account}
 
-
-def current_actor() -> Actor:
-    """Return the actor the entrypoint established for this run (pages are only reachable when logged in)."""
-    return st.session_state["actor"]

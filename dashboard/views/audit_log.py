@@ -5,7 +5,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from dashboard import resources
-from dashboard.navigation import current_actor
+from dashboard.auth import current_actor
 from dashboard.text import literal
 from db import audit
 from db.engine import write_session

@@ -4,8 +4,8 @@ import streamlit as st
 from sqlmodel import Session
 
 from dashboard import resources
+from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
-from dashboard.navigation import current_actor
 from dashboard.text import literal
 from db import corrections
 from db.engine import write_session

@@ -6,10 +6,8 @@ from dashboard import auth, resources
 from db import accounts
 from db.engine import write_session
 
-actor = auth.current_actor()
-if actor is not None:
-    with write_session(resources.engine()) as session:
-        accounts.log_out(session, actor=actor)
+with write_session(resources.engine()) as session:
+    accounts.log_out(session, actor=auth.current_actor())
 auth.end_session("You are logged out, in every browser and tab.")
 auth.end_identity()
 st.rerun()

@@ -7,8 +7,8 @@ from sqlmodel import Session
 from analytics.outcomes import progress_sentence
 from clinic.vocabulary import PAIN_SCALE_LABELS, SEVERITIES, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from dashboard import charts, report, resources
+from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
-from dashboard.navigation import current_actor
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
 from db import corrections

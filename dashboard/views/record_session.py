@@ -15,7 +15,7 @@ from clinic.vocabulary import (
     TECHNIQUES,
 )
 from dashboard import charts, resources
-from dashboard.navigation import current_actor
+from dashboard.auth import current_actor
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
 from db import queries

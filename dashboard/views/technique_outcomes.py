@@ -7,7 +7,7 @@ from analytics import effect_sizes, outcomes, responders, safety, survival
 from analytics.comparison import comparison_sentence
 from clinic.vocabulary import ANSWER_SESSION, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from dashboard import charts, charts_science, resources
-from dashboard.navigation import current_actor
+from dashboard.auth import current_actor
 from dashboard.tables import show_table
 from dashboard.text import literal
 from db.engine import database_url, write_session
