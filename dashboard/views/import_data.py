@@ -8,9 +8,10 @@ from sqlmodel import Session
 from dashboard import resources
 from dashboard.auth import current_actor
 from dashboard.text import literal
-from db import fhir, interchange
+from db import exporting, fhir, file_validation, importing, spreadsheets
 from db.engine import write_session
-from db.interchange import ImportRefused, ImportResult
+from db.file_problems import ImportRefused
+from db.import_plan import ImportResult
 
 PREVIEW_ROWS = 20
 CHANGE_COLUMNS = {"row": "Row", "patient_id": "Patient", "session_date": "Date", "field": "Field",
@@ -44,14 +45,14 @@ def _validated(upload) -> list:
     checked = st.session_state.get("import_checked")
     if checked and checked[0] == upload.file_id:
         return checked[1]
-    table = interchange.read_table(upload, name=upload.name)
+    table = spreadsheets.read_table(upload, name=upload.name)
     bar = st.progress(0.0, text=f"Checking {len(table):,} rows…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / total if total else 1.0, text=f"Checked {done:,} of {total:,} rows")
 
     try:
-        entries = interchange.validate_rows(table, on_progress=progress)
+        entries = file_validation.validate_rows(table, on_progress=progress)
     finally:
         bar.empty()
     st.session_state["import_checked"] = (upload.file_id, entries, table.head(PREVIEW_ROWS))
@@ -71,7 +72,7 @@ def _refused(refused: ImportRefused) -> None:
     )
     st.dataframe(problems, hide_index=True, placeholder="", key="import_problems")
     st.download_button(
-        "Download the problems (CSV)", interchange.table_bytes(problems, ".csv"), mime="text/csv",
+        "Download the problems (CSV)", spreadsheets.table_bytes(problems, ".csv"), mime="text/csv",
         file_name="problems.csv", on_click="ignore", icon=":material/download:", key="import_problems_csv",
     )
 
@@ -106,7 +107,7 @@ if upload is not None:
         entries = _validated(upload)
         chosen = set(st.session_state.get(take_key) or [])
         with Session(engine) as session:
-            plan = interchange.plan_import(session, actor=actor, entries=entries, take_file_values=chosen)
+            plan = importing.plan_import(session, actor=actor, entries=entries, take_file_values=chosen)
     except ImportRefused as refused:
         _refused(refused)
     else:
@@ -136,8 +137,8 @@ if upload is not None:
             if st.button(f"Import {' and '.join(parts)}", type="primary", key="import_confirm"):
                 try:
                     with st.spinner("Importing…"), write_session(engine) as session:
-                        result = interchange.import_sessions(session, actor=actor, entries=entries,
-                                                             source=upload.name, take_file_values=chosen)
+                        result = importing.import_sessions(session, actor=actor, entries=entries,
+                                                           source=upload.name, take_file_values=chosen)
                 except ImportRefused as refused:  # the accounts changed since the preview
                     _refused(refused)
                     st.stop()
@@ -160,8 +161,8 @@ def _export(suffix: str) -> Callable[[], bytes]:
         with write_session(engine) as session:
             if suffix == ".json":
                 return fhir.bundle_bytes(fhir.export_bundle(session, actor=actor))
-            table = interchange.export_table(session, actor=actor, purpose=suffix.lstrip(".").upper())
-        return interchange.table_bytes(table, suffix)
+            table = exporting.export_table(session, actor=actor, purpose=suffix.lstrip(".").upper())
+        return spreadsheets.table_bytes(table, suffix)
 
     return build
 
