@@ -6,13 +6,11 @@ import time
 from datetime import UTC, datetime
 
 import streamlit as st
-from sqlmodel import Session
 
-from dashboard import resources
-from db import accounts, audit
+from dashboard import actions, resources
+from db import accounts
 from db.access import Actor
 from db.accounts import IDLE_TIMEOUT
-from db.engine import write_session
 
 ACTOR, LAST_SEEN, NOTICE, LOGGED_IN_AT = "actor", "last_seen", "login_notice", "logged_in_at"
 LOGIN_FAILURES = "login_failures"  # wrong passwords typed in this browser session
@@ -47,8 +45,7 @@ def resume_session() -> Actor | None:
                            f"You were logged out after {int(IDLE_TIMEOUT.total_seconds() // 60)} idle minutes.")
     # A session from before logins were timed counts as logged in at the beginning of time.
     logged_in_at = st.session_state.get(LOGGED_IN_AT) or datetime.min.replace(tzinfo=UTC)
-    with Session(resources.engine()) as session:
-        ended = accounts.session_ended(session, actor=actor, logged_in_at=logged_in_at)
+    ended = resources.session_ended(actor, logged_in_at)
     if ended == "disabled":
         return _logged_out(actor, "account disabled", "This account is disabled. Ask an administrator.")
     if ended:
@@ -61,8 +58,7 @@ def resume_session() -> Actor | None:
 
 def _logged_out(actor: Actor, reason: str, notice: str) -> None:
     """Audit why the app logged the actor out, end this browser session with `notice`, and return None."""
-    with write_session(resources.engine()) as session:
-        audit.record(session, actor, "logout", "user", actor.id, detail=reason)
+    actions.record_logout(actor, reason)
     end_session(notice)
     end_identity()
 

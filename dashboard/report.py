@@ -1,29 +1,26 @@
 """The patient's report for their GP: one course of treatment as a self-contained HTML page and as a PDF.
 
-Pure builders: one episode's rows from `analytics.outcomes.cumulative_improvement` in, a document out. No
-Streamlit, no SQL; `download` wraps a builder for a download button, recording the export in the audit trail
-when the report is built. The report holds the progress chart, the plain-language summary, every session's pain scores
-and the side effects; never the clinicians' notes. The HTML carries plotly.js inline, so the chart works offline
-and the file can be mailed or opened years later; the PDF draws its own chart with fpdf2 (no browser needed).
+Pure builders: one episode's rows from `analytics.outcomes.cumulative_improvement` and its side effects (one row
+each) in, a document out. No Streamlit, no SQL; `dashboard.actions.gp_report` wraps a builder for a download
+button, recording the export in the audit trail when the report is built. The report holds the progress chart,
+the plain-language summary, every session's pain scores and the side effects; never the clinicians' notes. The
+HTML carries plotly.js inline, so the chart works offline and the file can be mailed or opened years later; the
+PDF draws its own chart with fpdf2 (no browser needed).
 """
 
 from __future__ import annotations
 
 import html
 import unicodedata
-from collections.abc import Callable
 from datetime import date
 
 import pandas as pd
 from fpdf import FPDF, FontFace
-from sqlalchemy import Engine
 
 from analytics.outcomes import progress_sentence
+from clinic.side_effects import Pair, describe
 from clinic.vocabulary import MINIMAL_PCT, MODERATE_PCT, SIDE_EFFECTS, SUBSTANTIAL_PCT, TECHNIQUE_LABELS
 from dashboard import charts
-from db import audit
-from db.access import Actor
-from db.engine import write_session
 
 TITLE = "Dry-needling progress report"
 SCALE_WORDS = {"vas_100": "mm (VAS 0–100)", "nrs_10": "/ 10 (NRS)"}
@@ -47,17 +44,17 @@ def _as_recorded(value, scale: str) -> str:
     return f"{float(value):g} {SCALE_WORDS.get(scale, scale)}"
 
 
-def _effects(codes: str) -> list[tuple[str, str]]:
-    """Return `code:severity;…` as (label, severity) pairs."""
-    pairs = []
-    for item in filter(None, (codes or "").split(";")):
-        code, _, severity = item.partition(":")
-        pairs.append((SIDE_EFFECTS.get(code, code), severity))
+def effects_by_session(side_effects: pd.DataFrame) -> dict[int, list[Pair]]:
+    """Return tidy side-effect rows (`session_id, code, severity`) as each session's (code, severity) pairs."""
+    pairs: dict[int, list[Pair]] = {}
+    for session_id, code, severity in side_effects[["session_id", "code", "severity"]].itertuples(index=False):
+        pairs.setdefault(int(session_id), []).append((code, severity))
     return pairs
 
 
-def session_rows(improvement: pd.DataFrame) -> pd.DataFrame:
+def session_rows(improvement: pd.DataFrame, side_effects: pd.DataFrame) -> pd.DataFrame:
     """Return the report's table: one row per session, text cells, no notes."""
+    effects = effects_by_session(side_effects)
     return pd.DataFrame(
         {
             "Session": improvement["session_number"].astype(int).astype(str),
@@ -73,20 +70,18 @@ def session_rows(improvement: pd.DataFrame) -> pd.DataFrame:
                 f"{_number(points)} points" + ("" if pd.isna(pct) else f", {_number(pct)} %")
                 for points, pct in zip(improvement["improvement_points"], improvement["improvement_pct"], strict=True)
             ],
-            "Side effects": improvement["side_effects"].map(
-                lambda codes: ", ".join(f"{label.lower()} ({severity})" for label, severity in _effects(codes))
-                or "none"
-            ),
+            "Side effects": [describe(effects.get(int(i), ())) for i in improvement["session_id"]],
         }
     )
 
 
-def side_effect_rows(improvement: pd.DataFrame) -> list[tuple[str, str, str]]:
+def side_effect_rows(improvement: pd.DataFrame, side_effects: pd.DataFrame) -> list[tuple[str, str, str]]:
     """Return every side effect of the course as (date, side effect, severity), in session order."""
+    effects = effects_by_session(side_effects)
     return [
-        (str(day), label, severity)
-        for day, codes in zip(improvement["session_date"], improvement["side_effects"], strict=True)
-        for label, severity in _effects(codes)
+        (str(day), SIDE_EFFECTS.get(code, code), severity)
+        for day, session_id in zip(improvement["session_date"], improvement["session_id"], strict=True)
+        for code, severity in effects.get(int(session_id), ())
     ]
 
 
@@ -96,7 +91,8 @@ def _heading(patient_id: str, condition: str | None) -> tuple[str, str]:
 
 
 def report_html(
-    improvement: pd.DataFrame, *, patient_id: str, condition: str | None, generated: date | None = None
+    improvement: pd.DataFrame, side_effects: pd.DataFrame, *, patient_id: str, condition: str | None,
+    generated: date | None = None,
 ) -> str:
     """Return the report as one self-contained HTML page (plotly.js inline: the chart works offline)."""
     e = html.escape
@@ -105,12 +101,12 @@ def report_html(
     figure = charts.patient_progress_figure(improvement).to_html(
         full_html=False, include_plotlyjs=True, config={"displaylogo": False, "responsive": True}
     )
-    table = session_rows(improvement)
+    table = session_rows(improvement, side_effects)
     head = "".join(f"<th scope='col'>{e(c)}</th>" for c in table.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in table.itertuples(index=False)
     )
-    effects = side_effect_rows(improvement)
+    effects = side_effect_rows(improvement, side_effects)
     effects_html = (
         "<ul>" + "".join(f"<li>{e(day)}: {e(label)} ({e(severity)})</li>" for day, label, severity in effects) + "</ul>"
         if effects else "<p>No side effects were recorded.</p>"
@@ -229,7 +225,8 @@ def _pdf_chart(pdf: FPDF, improvement: pd.DataFrame) -> None:
 
 
 def report_pdf(
-    improvement: pd.DataFrame, *, patient_id: str, condition: str | None, generated: date | None = None
+    improvement: pd.DataFrame, side_effects: pd.DataFrame, *, patient_id: str, condition: str | None,
+    generated: date | None = None,
 ) -> bytes:
     """Return the report as a PDF (A4): summary, chart, sessions, side effects and how to read them."""
     who, course = _heading(patient_id, condition)
@@ -258,7 +255,7 @@ def report_pdf(
     pdf.ln(2)
     pdf.set_font("helvetica", "B", 12)
     pdf.cell(0, 7, "Sessions", new_x="LMARGIN", new_y="NEXT")
-    table = session_rows(improvement).drop(columns=["Pain before (as recorded)"])
+    table = session_rows(improvement, side_effects).drop(columns=["Pain before (as recorded)"])
     pdf.set_font("helvetica", size=8)
     pdf.set_fill_color(255, 255, 255)
     pdf.set_draw_color(180, 180, 180)
@@ -272,7 +269,7 @@ def report_pdf(
     pdf.set_font("helvetica", "B", 12)
     pdf.cell(0, 7, "Side effects", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", size=10)
-    effects = side_effect_rows(improvement)
+    effects = side_effect_rows(improvement, side_effects)
     lines = [f"{day}: {label} ({severity})" for day, label, severity in effects] or ["No side effects were recorded."]
     for line in lines:
         pdf.multi_cell(0, 5, _latin(line), new_x="LMARGIN", new_y="NEXT")
@@ -289,25 +286,3 @@ def report_filename(patient_id: str, condition: str | None, suffix: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{patient_id}-{condition or 'course'}")
     return f"progress-{safe}.{suffix}"
 
-
-def download(
-    kind: str, improvement: pd.DataFrame, *, engine: Engine, actor: Actor, patient: int, patient_id: str,
-    condition: str | None,
-) -> Callable[[], str | bytes]:
-    """Return a function that builds the report ("html" or "pdf") and audits its export; for a download button.
-
-    The report leaves the app with a patient's health data, so each one built is an export in the audit trail
-    (the patient's record, the format, the course), written before the file is handed over: no file without its
-    row. `patient` is the patient's record id, `patient_id` their pseudonymous id.
-    """
-    build = {"html": report_html, "pdf": report_pdf}[kind]
-
-    def build_and_audit() -> str | bytes:
-        document = build(improvement, patient_id=patient_id, condition=condition)
-        course = (condition or "unspecified condition").replace("_", " ")
-        with write_session(engine) as session:
-            audit.record(session, actor, "export", "patient", patient,
-                         detail=f"GP report ({kind.upper()}): {course}, {len(improvement)} sessions")
-        return document
-
-    return build_and_audit

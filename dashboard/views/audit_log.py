@@ -2,13 +2,11 @@
 
 import pandas as pd
 import streamlit as st
-from sqlmodel import Session
 
-from dashboard import resources
+from dashboard import actions, resources
 from dashboard.auth import current_actor
 from dashboard.text import literal
-from db import audit
-from db.engine import write_session
+from db.audit import AuditFilter
 from db.models import AUDIT_ACTIONS
 
 actor = current_actor()
@@ -29,9 +27,8 @@ if since and until and since > until:
     st.warning("The From date is after the To date: no row can match. Swap them.", icon=":material/warning:")
     st.stop()
 
-where = audit.AuditFilter(patient=patient, user=user, action=action, since=since, until=until)
-with Session(resources.engine()) as session:
-    events = audit.events(session, actor=actor, where=where, limit=limit)
+where = AuditFilter(patient=patient, user=user, action=action, since=since, until=until)
+events = resources.audit_events(actor, where, limit)
 
 filtered = where.words() != "everything"
 st.write(literal(f"{len(events)} row{'' if len(events) == 1 else 's'}, newest first"
@@ -41,15 +38,10 @@ if events.empty:
     st.info("No audit row matches these filters." if filtered else "The audit trail is empty.")
     st.stop()
 
-
-def _export() -> bytes:
-    """Build the CSV when the button is clicked: the export is audited then, not on every view of the page."""
-    with write_session(resources.engine()) as session:
-        return audit.export_csv(session, actor=actor, where=where, limit=limit).encode("utf-8")
-
-
-st.download_button("Download these rows (CSV)", _export, file_name="audit_trail.csv", mime="text/csv",
-                   on_click="ignore", icon=":material/download:", key="audit_download")
+# Built when the button is clicked: the export is audited then, not on every view of the page.
+st.download_button("Download these rows (CSV)", actions.export_audit_rows(actor, where, limit),
+                   file_name="audit_trail.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
+                   key="audit_download")
 
 shown = events.copy()
 shown[["patient", "detail", "changes"]] = shown[["patient", "detail", "changes"]].fillna("")  # not "None"

@@ -1,22 +1,18 @@
 """Deleted sessions (admins): what was deleted, by whom and why; restore brings a session back to every chart."""
 
 import streamlit as st
-from sqlmodel import Session
 
-from dashboard import resources
+from dashboard import actions, resources
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.text import literal
-from db import corrections
-from db.engine import write_session
 
 actor = current_actor()
 st.title("Deleted sessions")
 PAGE = "deleted_sessions"
 show_result(PAGE)
 
-with Session(resources.engine()) as session:
-    deleted = corrections.deleted_sessions(session, actor=actor)
+deleted = resources.deleted_sessions(actor)
 if deleted.empty:
     st.info("No deleted sessions. A clinician's deletion appears here with its reason.")
     st.stop()
@@ -34,7 +30,5 @@ chosen = st.selectbox(
 label = "the session of {patient_id} on {session_date}".format(**by_id.loc[chosen].to_dict())
 if confirmed("Restore session", f"Restore {literal(label)}? It comes back to every chart and figure.",
              key="restore_session", target=int(chosen)):
-    with write_session(resources.engine()) as session:
-        corrections.restore_session(session, actor=actor, session_id=int(chosen))
-    resources.clear_after_write()
+    actions.restore_session(actor, int(chosen))
     done(PAGE, f"Restored {literal(label)}.")

@@ -1,15 +1,10 @@
 """Import sessions from a spreadsheet, all rows or none, after a preview; export every session (clinicians, admins)."""
 
-from collections.abc import Callable
-
 import streamlit as st
-from sqlmodel import Session
 
-from dashboard import resources
+from dashboard import actions
 from dashboard.auth import current_actor
 from dashboard.text import literal
-from db import exporting, fhir, file_validation, importing, spreadsheets
-from db.engine import write_session
 from db.file_problems import ImportRefused
 from db.import_plan import ImportResult
 
@@ -18,7 +13,6 @@ CHANGE_COLUMNS = {"row": "Row", "patient_id": "Patient", "session_date": "Date",
                   "stored": "Stored now", "file": "In the file"}
 
 actor = current_actor()
-engine = resources.engine()
 st.title("Import sessions")
 st.markdown(
     "Upload a **CSV** (UTF-8) or **Excel** file with one row per session and a header row: `patient_id`, "
@@ -45,14 +39,14 @@ def _validated(upload) -> list:
     checked = st.session_state.get("import_checked")
     if checked and checked[0] == upload.file_id:
         return checked[1]
-    table = spreadsheets.read_table(upload, name=upload.name)
+    table = actions.read_import_file(upload, upload.name)
     bar = st.progress(0.0, text=f"Checking {len(table):,} rows…")
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / total if total else 1.0, text=f"Checked {done:,} of {total:,} rows")
 
     try:
-        entries = file_validation.validate_rows(table, on_progress=progress)
+        entries = actions.check_import_rows(table, progress)
     finally:
         bar.empty()
     st.session_state["import_checked"] = (upload.file_id, entries, table.head(PREVIEW_ROWS))
@@ -72,7 +66,7 @@ def _refused(refused: ImportRefused) -> None:
     )
     st.dataframe(problems, hide_index=True, placeholder="", key="import_problems")
     st.download_button(
-        "Download the problems (CSV)", spreadsheets.table_bytes(problems, ".csv"), mime="text/csv",
+        "Download the problems (CSV)", actions.problems_csv(problems), mime="text/csv",
         file_name="problems.csv", on_click="ignore", icon=":material/download:", key="import_problems_csv",
     )
 
@@ -106,8 +100,7 @@ if upload is not None:
     try:
         entries = _validated(upload)
         chosen = set(st.session_state.get(take_key) or [])
-        with Session(engine) as session:
-            plan = importing.plan_import(session, actor=actor, entries=entries, take_file_values=chosen)
+        plan = actions.preview_import(actor, entries, chosen)
     except ImportRefused as refused:
         _refused(refused)
     else:
@@ -136,13 +129,11 @@ if upload is not None:
             parts += [_plural(plan.updated, "update")] if plan.updated else []
             if st.button(f"Import {' and '.join(parts)}", type="primary", key="import_confirm"):
                 try:
-                    with st.spinner("Importing…"), write_session(engine) as session:
-                        result = importing.import_sessions(session, actor=actor, entries=entries,
-                                                           source=upload.name, take_file_values=chosen)
+                    with st.spinner("Importing…"):
+                        result = actions.import_sessions(actor, entries, upload.name, chosen)
                 except ImportRefused as refused:  # the accounts changed since the preview
                     _refused(refused)
                     st.stop()
-                resources.clear_after_write()
                 st.session_state.pop("import_checked", None)
                 st.session_state["import_attempt"] = attempt + 1
                 st.session_state["import_done"] = f"Imported {literal(upload.name)}: {result.summary()}."
@@ -153,27 +144,15 @@ st.caption("The interchange file (CSV or Excel) imports back to identical data; 
            "registries and other systems (pseudonymous ids only, no notes). Every export is recorded in the audit "
            "trail.")
 
-
-def _export(suffix: str) -> Callable[[], bytes]:
-    """Return a function that builds the export when its button is clicked (audited then, not on every view)."""
-
-    def build() -> bytes:
-        with write_session(engine) as session:
-            if suffix == ".json":
-                return fhir.bundle_bytes(fhir.export_bundle(session, actor=actor))
-            table = exporting.export_table(session, actor=actor, purpose=suffix.lstrip(".").upper())
-        return spreadsheets.table_bytes(table, suffix)
-
-    return build
-
-
+# Each file is built when its button is clicked: audited then, not on every view of the page.
 csv_column, xlsx_column, json_column = st.columns(3)
-csv_column.download_button("Sessions (CSV)", _export(".csv"), file_name="sessions.csv", mime="text/csv",
-                           on_click="ignore", icon=":material/download:", key="export_csv")
+csv_column.download_button("Sessions (CSV)", actions.export_sessions(actor, ".csv"), file_name="sessions.csv",
+                           mime="text/csv", on_click="ignore", icon=":material/download:", key="export_csv")
 xlsx_column.download_button(
-    "Sessions (Excel)", _export(".xlsx"), file_name="sessions.xlsx", on_click="ignore", icon=":material/download:",
-    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="export_xlsx",
+    "Sessions (Excel)", actions.export_sessions(actor, ".xlsx"), file_name="sessions.xlsx", on_click="ignore",
+    icon=":material/download:", mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    key="export_xlsx",
 )
-json_column.download_button("FHIR R4 Bundle (JSON)", _export(".json"), file_name="sessions-fhir.json",
-                            mime="application/fhir+json", on_click="ignore", icon=":material/download:",
-                            key="export_fhir")
+json_column.download_button("FHIR R4 Bundle (JSON)", actions.export_sessions(actor, ".json"),
+                            file_name="sessions-fhir.json", mime="application/fhir+json", on_click="ignore",
+                            icon=":material/download:", key="export_fhir")

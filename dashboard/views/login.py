@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from dashboard import auth, resources
-from db.accounts import LoginRefused, actor_by_email, login
-from db.engine import write_session
+from dashboard import actions, auth
+from db.accounts import LoginRefused
 
 st.title("Needle Outcomes")
 st.caption("Outcome tracking for dry needling. Log in to continue.")
@@ -15,10 +14,7 @@ if notice := st.session_state.pop(auth.NOTICE, None):
 if auth.oidc_configured():
     if getattr(st.user, "is_logged_in", False):
         email = auth.identity_email()
-        actor = None
-        if email is not None:
-            with write_session(resources.engine()) as session:
-                actor = actor_by_email(session, email, email_verified=True)
+        actor = actions.log_in_by_email(email) if email is not None else None
         if email is None:
             st.error("Your identity provider has not verified your e-mail address, so it cannot log you in here. "
                      "Verify it with your organisation, or log in with a username and password.")
@@ -39,7 +35,7 @@ if submitted:
     try:
         with st.spinner("Checking…"):
             auth.pause_before_login()
-            actor = login(resources.engine(), username, password)
+            actor = actions.log_in(username, password)
     except LoginRefused as refused:
         auth.login_failed()
         st.error(str(refused), icon=":material/lock:")

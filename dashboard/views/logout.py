@@ -2,12 +2,9 @@
 
 import streamlit as st
 
-from dashboard import auth, resources
-from db import accounts
-from db.engine import write_session
+from dashboard import actions, auth
 
-with write_session(resources.engine()) as session:
-    accounts.log_out(session, actor=auth.current_actor())
+actions.log_out(auth.current_actor())
 auth.end_session("You are logged out, in every browser and tab.")
 auth.end_identity()
 st.rerun()

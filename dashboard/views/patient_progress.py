@@ -2,22 +2,18 @@
 
 import pandas as pd
 import streamlit as st
-from sqlmodel import Session
 
-from analytics.outcomes import progress_sentence
+from clinic.side_effects import describe
 from clinic.vocabulary import PAIN_SCALE_LABELS, SEVERITIES, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
-from dashboard import charts, report, resources
+from dashboard import actions, charts, report, resources
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
-from db import corrections
 from db.access import CLINICAL_WRITERS
-from db.engine import database_url, write_session
-from db.validation import InvalidInput, validate_session
+from db.validation import InvalidInput
 
 actor = current_actor()
-url = database_url()
 is_patient = actor.role == "patient"
 st.title("My progress" if is_patient else "Patient progress")
 PAGE = "progress"
@@ -38,7 +34,7 @@ if st.session_state.get("progress_result_for") != patient_id:  # a result names 
     st.session_state["progress_result_for"] = patient_id
 show_result(PAGE)
 
-episodes, sessions = resources.patient_record(url, actor, int(patient_id))
+episodes, sessions, side_effects = resources.patient_record(actor, int(patient_id))
 if sessions.empty:
     st.info("No sessions yet — record the first one on the *Record session* page.")
     st.stop()
@@ -52,10 +48,11 @@ episode_id = next(iter(episode_labels))
 if len(episode_labels) > 1:
     episode_id = st.selectbox("Course of treatment", list(episode_labels), format_func=episode_labels.get,
                               key="progress_episode")
-improvement, figure = resources.episode_progress(url, actor, int(patient_id), episode_id)
+progress = resources.episode_progress(actor, int(patient_id), episode_id)
+improvement = progress["improvement"]
 last = improvement.iloc[-1]
 
-st.info(progress_sentence(improvement, to_patient=is_patient), icon=":material/insights:")
+st.info(progress["sentence"], icon=":material/insights:")
 
 first_col, second_col, third_col = st.columns(3)
 first_col.metric("Sessions", len(improvement))
@@ -71,7 +68,7 @@ third_col.metric(
          "15 % is a minimal, 30 % an important and 50 % a substantial improvement (IMMPACT).",
 )
 
-st.plotly_chart(figure, key="progress_chart", config=charts.CONFIG)
+st.plotly_chart(progress["figure"], key="progress_chart", config=charts.CONFIG)
 
 # The report of the course shown, for the patient to hand to their GP: built only when a button is clicked.
 condition = episodes.loc[episodes["id"] == episode_id, "condition"].iloc[0]
@@ -79,25 +76,19 @@ report_for = dict(patient_id=str(sessions["patient_id"].iloc[0]), condition=None
 whose = "my" if is_patient else "the patient's"
 html_column, pdf_column = st.columns(2)
 html_column.download_button(
-    f"Report for {whose} GP (HTML)", data=report.download(
-        "html", improvement, engine=resources.engine(), actor=actor, patient=int(patient_id), **report_for),
+    f"Report for {whose} GP (HTML)", data=actions.gp_report(
+        "html", improvement, side_effects, actor=actor, patient=int(patient_id), **report_for),
     file_name=report.report_filename(suffix="html", **report_for), mime="text/html", on_click="ignore",
     icon=":material/download:", key="report_html", help="A page with the interactive chart that opens offline.",
 )
 pdf_column.download_button(
-    f"Report for {whose} GP (PDF)", data=report.download(
-        "pdf", improvement, engine=resources.engine(), actor=actor, patient=int(patient_id), **report_for),
+    f"Report for {whose} GP (PDF)", data=actions.gp_report(
+        "pdf", improvement, side_effects, actor=actor, patient=int(patient_id), **report_for),
     file_name=report.report_filename(suffix="pdf", **report_for), mime="application/pdf", on_click="ignore",
     icon=":material/picture_as_pdf:", key="report_pdf", help="A printable summary with the chart and sessions.",
 )
 
-
-def _effects_text(codes: str) -> str:
-    if not codes:
-        return "none"
-    items = [item.split(":") for item in codes.split(";")]
-    return ", ".join(f"{SIDE_EFFECTS.get(code, code).lower()} ({severity})" for code, severity in items)
-
+effects = report.effects_by_session(side_effects)  # (code, severity) pairs of each session
 
 # Pain first: on a 390 px phone only the first three or four columns fit beside each other.
 table = pd.DataFrame(
@@ -109,7 +100,7 @@ table = pd.DataFrame(
         "Improvement (points)": improvement["improvement_points"],
         "Date": improvement["session_date"],
         "Technique": improvement["technique"].map(TECHNIQUE_LABELS),
-        "Side effects": improvement["side_effects"].map(_effects_text),
+        "Side effects": [describe(effects.get(i, ())) for i in improvement["session_id"]],
     }
 )
 if not is_patient:
@@ -145,12 +136,9 @@ number = st.segmented_control("Session", [int(k) for k in by_number.index], requ
 st.caption(f"Session {number} on {by_number.loc[number, 'session_date']}")
 row = by_number.loc[number]
 session_id = int(row["session_id"])
-with Session(resources.engine()) as session:
-    history = corrections.session_history(session, actor=actor, session_id=session_id)
-for line in history:
+for line in resources.session_history(actor, session_id):
     st.caption(literal(line))
 
-effects = dict(item.split(":") for item in row["side_effects"].split(";") if item)
 with st.form(f"correct_{session_id}"):
     left, right = st.columns(2)
     date_value = left.date_input("Session date", value=row["session_date"], format="YYYY-MM-DD")
@@ -161,9 +149,10 @@ with st.form(f"correct_{session_id}"):
     pain_before = right.number_input("Pain before", value=float(row["pain_before"]), step=1.0)
     pain_after = right.number_input("Pain right after (optional)", step=1.0,
                                     value=None if pd.isna(row["pain_after"]) else float(row["pain_after"]))
+    stored = effects.get(session_id, ())
     chosen_effects = {
         severity: left.multiselect(f"Side effects — {severity}", list(SIDE_EFFECTS), format_func=SIDE_EFFECTS.get,
-                                   default=[c for c, s in effects.items() if s == severity])
+                                   default=[code for code, level in stored if level == severity])
         for severity in SEVERITIES
     }
     notes = right.text_area("Notes", value=row["notes"])
@@ -176,16 +165,12 @@ with st.form(f"correct_{session_id}"):
             "twitch_response": None if pd.isna(row["twitch_response"]) else bool(row["twitch_response"]),
         }
         try:
-            entry = validate_session(data)
-            with write_session(resources.engine()) as session:
-                corrected = corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry)
-                session.flush()
-                session.refresh(corrected)  # a new date can renumber the course: keep the picker on this session
-                number = corrected.session_number
+            entry = actions.check_session(data)
+            # A new date can renumber the course: the picker stays on this session under its new number.
+            number = actions.correct_session(actor, session_id, entry)
         except InvalidInput as refused:
             st.error(refusal(refused.problems))
         else:
-            resources.clear_after_write()
             done(PAGE, f"Corrected session {number} of {literal(row['patient_id'])} ({entry.session_date}).",
                  reset={picker: number})
 
@@ -195,11 +180,9 @@ label = f"session {number} of {literal(row['patient_id'])} ({row['session_date']
 if confirmed("Delete session", f"Delete {label}? It leaves every chart and figure; an admin can restore it from "
              "*Deleted sessions*.", key="delete_session", target=session_id):
     try:
-        with write_session(resources.engine()) as session:
-            corrections.delete_session(session, actor=actor, session_id=session_id, reason=reason)
+        actions.delete_session(actor, session_id, reason)
     except ValueError as problem:
         st.error(f"Not deleted. {literal(problem)}")
     else:
-        resources.clear_after_write()
         # The course is renumbered without it: the picker moves to the latest session left.
         done(PAGE, f"Deleted {label}. Reason: {literal(reason.strip())}", reset={picker: max(1, len(by_number) - 1)})

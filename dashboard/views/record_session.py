@@ -3,8 +3,8 @@
 from datetime import date
 
 import streamlit as st
-from sqlmodel import Session
 
+from clinic.side_effects import describe
 from clinic.vocabulary import (
     COMMON_MUSCLES,
     CONDITIONS,
@@ -14,14 +14,11 @@ from clinic.vocabulary import (
     TECHNIQUE_LABELS,
     TECHNIQUES,
 )
-from dashboard import charts, resources
+from dashboard import actions, charts, resources
 from dashboard.auth import current_actor
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
-from db import queries
-from db.engine import database_url, write_session
-from db.validation import InvalidInput, validate_session
-from db.writes import record_session
+from db.validation import InvalidInput
 
 NEW_PATIENT = "New patient…"
 # What one session's entry holds, and its empty value: blanked whenever the form starts again (another patient, or
@@ -35,7 +32,7 @@ def saved_summary(number: int, entry, name: str | None) -> str:
     """Return who and what was saved, in words: "session 3 for P0002 — name: 2026-12-01, Deep dry needling, …"."""
     who = f"{entry.patient_id} — {name}" if name else entry.patient_id
     pains = f"pain {entry.pain_before:g}" + (f" → {entry.pain_after:g}" if entry.pain_after is not None else "")
-    effects = ", ".join(f"{SIDE_EFFECTS[c].lower()} ({s})" for c, s in entry.side_effects) or "no side effects"
+    effects = describe(entry.side_effects, none="no side effects")
     return (f"session {number} for {literal(who)}: {entry.session_date:%Y-%m-%d}, {TECHNIQUE_LABELS[entry.technique]},"
             f" {pains} ({PAIN_SCALE_LABELS[entry.pain_scale]}), {effects}.")
 
@@ -46,8 +43,7 @@ def switch_to_vas() -> None:
 
 
 def after_save(number: int, entry, name: str | None) -> None:
-    """Clear the caches, say who and what was saved, and rerun with the saved patient picked and a clean form."""
-    resources.clear_after_write()
+    """Say who and what was saved, and rerun with the saved patient picked and a clean form."""
     summary = saved_summary(number, entry, name)
     st.session_state.update(select_after_save=entry.patient_id, last_saved_entry=entry, last_saved_summary=summary,
                             last_saved=f"Saved {summary}", saves=st.session_state.get("saves", 0) + 1)
@@ -55,7 +51,6 @@ def after_save(number: int, entry, name: str | None) -> None:
 
 
 actor = current_actor()
-url = database_url()
 st.title("Record session")
 
 if saved_patient := st.session_state.pop("select_after_save", None):
@@ -65,7 +60,7 @@ if saved_patient := st.session_state.pop("select_after_save", None):
 
 chosen, patients = pick_patient(actor, key="record_patient", new_option=NEW_PATIENT)
 patient_row = patients[patients["patient_id"] == chosen].iloc[0] if chosen != NEW_PATIENT else None
-clinicians = resources.filter_choices(url, actor)["clinicians"]
+clinicians = resources.filter_choices(actor)["clinicians"]
 
 # Streamlit forgets a page's widget values when another page is shown, so "muscles" missing means: set them again.
 if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session_state:
@@ -74,8 +69,7 @@ if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session
     # would come back from the browser, which still shows it.
     defaults: dict = {}
     if patient_row is not None:
-        with Session(resources.engine()) as session:
-            defaults = queries.last_session_defaults(session, actor=actor, patient_id=int(patient_row["id"]))
+        defaults = resources.last_session_defaults(actor, int(patient_row["id"]))
     technique = defaults.get("technique", "deep")
     st.session_state.update(
         ENTRY_BLANKS,
@@ -160,7 +154,7 @@ if submitted:
     if pain_before is None:
         data.pop("pain_before")
     try:
-        entry = validate_session(data)
+        entry = actions.check_session(data)
         # A second click, or a click sent before the cleared form reached the browser, repeats the last save:
         # the same patient and values. It would store a duplicate session.
         repeated = entry == st.session_state.get("last_saved_entry")
@@ -169,9 +163,7 @@ if submitted:
             st.session_state["last_saved_entry"] = entry
             st.session_state.pop("last_saved_summary", None)  # until this save says what it saved
             try:
-                with write_session(resources.engine()) as session:
-                    number = record_session(session, actor=actor, entry=entry,
-                                            patient_name=patient_name).session_number
+                number = actions.record_session(actor, entry, patient_name)
             except BaseException:
                 st.session_state.pop("last_saved_entry", None)  # nothing was saved: the same entry may be tried again
                 raise
@@ -194,13 +186,13 @@ if message := st.session_state.pop("last_saved", None):
     st.success(message, icon="✅")
 
 if patient_row is not None:
-    _, sessions = resources.patient_record(url, actor, int(patient_row["id"]))
+    _, sessions, _ = resources.patient_record(actor, int(patient_row["id"]))
     if not sessions.empty:
         # The episode of the condition chosen in the form, else the patient's latest one.
         of_condition = sessions.loc[sessions["condition"] == condition, "episode_id"]
         if of_condition.empty:
             of_condition = sessions.sort_values("session_date")["episode_id"].iloc[-1:]
         episode_id = int(of_condition.iloc[0])
-        _, figure = resources.episode_progress(url, actor, int(patient_row["id"]), episode_id)
+        figure = resources.episode_progress(actor, int(patient_row["id"]), episode_id)["figure"]
         st.header(f"Progress of {literal(chosen)}")
         st.plotly_chart(figure, key="record_chart", config=charts.CONFIG)

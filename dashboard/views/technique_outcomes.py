@@ -3,16 +3,15 @@
 import pandas as pd
 import streamlit as st
 
-from analytics import effect_sizes, outcomes, responders, safety, survival
-from analytics.comparison import comparison_sentence
+from analytics.outcomes import SMALL_GROUP
+from analytics.safety import BOYCE_2020, BRADY_2014, SORENESS_TRIALS
+from clinic.outcomes import DEFAULT_RULE
 from clinic.vocabulary import ANSWER_SESSION, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
-from dashboard import charts, charts_science, resources
+from dashboard import actions, charts, charts_science, resources
 from dashboard.auth import current_actor
 from dashboard.tables import show_table
 from dashboard.text import literal
-from db.engine import database_url, write_session
 from db.queries import OutcomeFilter
-from db.writes import mark_reviewed
 
 ALERTS_SHOWN = 10  # alerts listed with their own button; a network can have hundreds unreviewed
 SECTIONS = ("Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety")
@@ -26,7 +25,6 @@ CAVEAT = (
 )
 
 actor = current_actor()
-url = database_url()
 st.title("Technique outcomes")
 st.caption(CAVEAT)
 
@@ -41,7 +39,7 @@ for key in FILTER_KEYS:
     if key not in st.session_state and f"kept_{key}" in st.session_state:
         st.session_state[key] = st.session_state[f"kept_{key}"]
 
-choices = resources.filter_choices(url, actor)
+choices = resources.filter_choices(actor)
 with st.expander("Filters", expanded=any(st.session_state.get(k) for k in FILTER_KEYS),
                  icon=":material/filter_list:"):
     left, right = st.columns(2)
@@ -64,7 +62,7 @@ where = OutcomeFilter(
     conditions=tuple(sorted(chosen_conditions)), body_regions=tuple(sorted(chosen_regions)),
     clinicians=tuple(sorted(chosen_clinicians)), techniques=tuple(sorted(chosen_techniques)), start=start, end=end,
 )
-data = resources.technique_outcomes(url, actor, where)
+data = resources.technique_outcomes(actor, where)
 curve = data["curve"]
 
 alerts = data["serious"]
@@ -78,9 +76,7 @@ if not alerts.empty:
             f"patient {literal(event.patient_id)}"
         )
         if button.button("Mark reviewed", key=f"review_{event.side_effect_id}"):
-            with write_session(resources.engine()) as session:
-                mark_reviewed(session, actor=actor, side_effect_id=int(event.side_effect_id))
-            resources.clear_after_write()
+            actions.mark_reviewed(actor, int(event.side_effect_id))
             st.rerun()
     if len(alerts) > ALERTS_SHOWN:  # a button each for the most recent; the rest listed, not hidden
         with st.expander(f"{len(alerts) - ALERTS_SHOWN} older event(s) to review after these",
@@ -109,7 +105,7 @@ def _filter_summary(where: OutcomeFilter) -> str:
 with st.container(key="filter_summary"):
     shown = int(curve.loc[curve["session_number"] == 1, "patients"].sum())
     st.caption(f"**{shown:,} episodes of care** in these figures: {_filter_summary(where)}.")
-st.info(outcomes.best_by_session_sentence(curve), icon=":material/emoji_events:")
+st.info(data["best"], icon=":material/emoji_events:")
 
 excluded = data["excluded"]
 if not excluded.empty:
@@ -124,7 +120,7 @@ section = st.segmented_control("Show", SECTIONS, default=SECTIONS[0], key="secti
 def _sample_note(episodes: int, exact: str = "") -> None:
     """Say so when a section's analysis ran on a sample of `episodes` of the filtered episodes; `exact` names what
     on the page still counts every one."""
-    total = resources.episode_count(url, actor, where)
+    total = resources.episode_count(actor, where)
     if total > episodes:
         st.caption(f"From a fixed sample of {episodes:,} of the {total:,} episodes of care these filters select, "
                    "spread evenly over them and the same on every visit: on every measurement this would take "
@@ -132,19 +128,19 @@ def _sample_note(episodes: int, exact: str = "") -> None:
 
 
 def _small_note(frame: pd.DataFrame) -> None:
-    small = frame[frame["patients"] < outcomes.SMALL_GROUP]
+    small = frame[frame["patients"] < SMALL_GROUP]
     if not small.empty:
-        st.caption(f"{len(small)} figure(s) rest on fewer than {outcomes.SMALL_GROUP} episodes: read them with care.")
+        st.caption(f"{len(small)} figure(s) rest on fewer than {SMALL_GROUP} episodes: read them with care.")
 
 
-RULE = outcomes.DEFAULT_RULE  # how a responder is classified, disclosed under every responder figure
+RULE = DEFAULT_RULE  # how a responder is classified, disclosed under every responder figure
 
 if section == "Overview":
     st.header("Mean improvement since the first session")
     st.plotly_chart(charts.technique_curve_figure(curve), key="curve_chart", config=charts.CONFIG)
     st.caption("Shaded ribbons: 95 % confidence intervals. Hollow points: fewer than 10 episodes of care. Bands: "
                "minimal (15 %), important (30 %) and substantial (50 %) improvement (IMMPACT).")
-    summary = outcomes.summary_table(curve)
+    summary = data["summary"]
     st.dataframe(
         summary.assign(technique=summary["technique"].map(TECHNIQUE_LABELS), small=curve["small"]),
         hide_index=True, placeholder="", key="summary_table",
@@ -166,7 +162,7 @@ if section == "Overview":
     )
 
 elif section == "Responders":
-    table = resources.responders(url, actor, where, RULE)
+    table = resources.responders_at_last_session(actor, where, RULE)
     st.header("Responders at the last session")
     st.plotly_chart(charts.responder_figure(table), key="responder_chart", config=charts.CONFIG)
     st.caption("Share of episodes of care with at least one follow-up session whose pain at their last session was "
@@ -177,8 +173,8 @@ elif section == "Responders":
         file_name="technique_responders.csv", mime="text/csv", key="download_responders",
         icon=":material/download:",
     )
-    improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
-    reached = survival.reached_summary(improvement, RULE)
+    details = resources.responder_details(actor, where, RULE, resources.SAMPLE_EPISODES)
+    reached = details["reached"]
     st.header(f"Reached by session {ANSWER_SESSION}")
     st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions. Share of "
                f"episodes that reached each threshold by session {ANSWER_SESSION}, estimated by "
@@ -194,8 +190,8 @@ elif section == "Responders":
         file_name="technique_reached.csv", mime="text/csv", key="download_reached", icon=":material/download:",
     )
     st.header("Cumulative responder curve")
-    st.plotly_chart(charts_science.responder_curve_figure(responders.responder_curve(improvement, RULE)),
-                    key="responder_curve_chart", config=charts.CONFIG)
+    st.plotly_chart(charts_science.responder_curve_figure(details["curve"]), key="responder_curve_chart",
+                    config=charts.CONFIG)
     st.caption("The same episodes and rule as the bars above: at 15, 30 and 50 % the curve equals them.")
     st.header("Effect sizes")
     st.caption(f"Mean improvement (points) in standard deviations, at session {ANSWER_SESSION} (episodes "
@@ -203,18 +199,17 @@ elif section == "Responders":
                "response mean: mean change / SD of the change (exact 95 % interval). **Cohen's d**: mean change / SD "
                "of baseline pain (Becker's 95 % interval). Before–after effects within a technique: they include "
                "natural recovery and regression to the mean, so they do not compare techniques.")
-    show_table(effect_sizes.effect_sizes(improvement, ANSWER_SESSION), "effect_table",
+    show_table(details["effect_sizes"], "effect_table",
                timepoint="When", mean_change="Mean improvement (points)", srm="SRM", srm_ci95_low="SRM 95 % CI low",
                srm_ci95_high="SRM 95 % CI high", cohens_d="Cohen's d", d_ci95_low="d 95 % CI low",
                d_ci95_high="d 95 % CI high")
     _sample_note(resources.SAMPLE_EPISODES, "The responders at the last session above count every episode.")
 
 elif section == "Time to response":
-    improvement = resources.outcome_improvement(url, actor, where, resources.SAMPLE_EPISODES)
-    times = survival.time_to_response(improvement, rule=RULE)
-    medians = survival.median_sessions(times)
+    response = resources.time_to_response(actor, where, RULE, resources.SAMPLE_EPISODES)
+    medians = response["medians"]
     st.header("Sessions until a 30 % improvement")
-    st.plotly_chart(charts_science.kaplan_meier_figure(survival.kaplan_meier(times), medians), key="km_chart",
+    st.plotly_chart(charts_science.kaplan_meier_figure(response["kaplan_meier"], medians), key="km_chart",
                     config=charts.CONFIG)
     st.caption("Kaplan–Meier: episodes that stopped before responding are censored, not counted as failures. "
                + RULE.sentence())
@@ -223,22 +218,21 @@ elif section == "Time to response":
     _sample_note(resources.SAMPLE_EPISODES)
 
 elif section == "Adjusted comparison":
-    mixed, ancova = resources.adjusted_comparison(url, actor, where, resources.COMPARISON_EPISODES)
+    adjusted = resources.adjusted_comparison(actor, where, resources.COMPARISON_EPISODES)
     st.header("Adjusted difference in pain from the reference technique")
-    st.info(comparison_sentence(mixed), icon=":material/balance:")
-    both = pd.concat([mixed, ancova], ignore_index=True)
+    st.info(adjusted["sentence"], icon=":material/balance:")
+    both = adjusted["both"]
     if not both.empty:
         st.plotly_chart(charts_science.comparison_forest_figure(both), key="forest_chart", config=charts.CONFIG)
     show_table(both, "comparison_table")
     _sample_note(resources.COMPARISON_EPISODES)
-    notes = mixed.attrs.get("fit_notes", []) + ancova.attrs.get("fit_notes", [])
-    if notes:
+    if notes := adjusted["fit_notes"]:
         with st.expander("How the models were fitted"):
             for note in notes:
                 st.caption(note)
 
 elif section == "Clinicians":
-    benchmark, funnel = resources.clinician_benchmark(url, actor, where, resources.SAMPLE_EPISODES)
+    benchmark, funnel = resources.clinician_benchmark(actor, where, resources.SAMPLE_EPISODES)
     st.header("Clinicians' adjusted improvement")
     st.caption("Estimates from a mixed model (episodes of care within clinicians), adjusted for baseline pain and "
                "technique; small caseloads are pulled towards the clinic mean, so they are not ranked as outliers. "
@@ -253,38 +247,34 @@ elif section == "Clinicians":
         _sample_note(resources.SAMPLE_EPISODES)
 
 elif section == "Safety":
-    counts = resources.safety_counts(url, actor, where)
-    rates = safety.rate_table(counts.events, counts.sessions)
+    tables = resources.safety_tables(actor, where)
     st.caption(
         "A side effect counts under the technique of the session it happened in. "
         + ("With a technique filter, every session of the chosen technique counts, also in episodes of care that "
            "began with another technique; the other filters choose episodes." if where.techniques else
            "The filters choose episodes of care; every session of those episodes counts."),
     )
-    if rates.empty:
+    if tables["rates"].empty:
         st.info("No sessions match these filters.")
         st.stop()
     st.header("Significant and serious side effects")
-    serious = safety.serious_vs_published(rates)
-    st.info(safety.serious_sentence(serious), icon=":material/health_and_safety:")
+    serious = tables["serious"]
+    st.info(tables["serious_sentence"], icon=":material/health_and_safety:")
     st.plotly_chart(charts_science.serious_comparison_figure(serious), key="serious_chart", config=charts.CONFIG)
     show_table(serious.rename(columns={"source": "technique"}), "serious_table", events="Events",
                sessions="Sessions (published: treatments)", per_100="Per 100 sessions", bound="Upper bound only",
                p_value="p (exact test against the clinic)")
     st.header("Mild side effects beside the published rates")
-    st.plotly_chart(charts_science.safety_comparison_figure(safety.safety_vs_published(rates)),
-                    key="safety_published_chart", config=charts.CONFIG)
+    st.plotly_chart(charts_science.safety_comparison_figure(tables["published"]), key="safety_published_chart",
+                    config=charts.CONFIG)
     st.caption(f"Events per 100 sessions with exact Poisson (Garwood) 95 % intervals, beside events per 100 "
-               f"treatments: {safety.BRADY_2014}; {safety.BOYCE_2020}. A session can have several side effects. "
+               f"treatments: {BRADY_2014}; {BOYCE_2020}. A session can have several side effects. "
                "Their definitions and recording differ from a clinic's: a yardstick, not a standard.")
     st.caption("Post-needling soreness is shown beside no published figure: trials report it as a share of "
-               f"patients followed up for days ({safety.SORENESS_TRIALS}), not per 100 treatments.")
+               f"patients followed up for days ({SORENESS_TRIALS}), not per 100 treatments.")
     st.header("Side effects per 100 sessions")
-    every = rates[(rates["severity"] == safety.ANY) & (rates["side_effect"] != safety.ANY)
-                  & (rates["technique"] != safety.ALL)]
-    st.plotly_chart(charts.side_effect_figure(every.rename(columns={"side_effect": "code"})), key="safety_chart",
-                    config=charts.CONFIG)
-    summary = safety.summary_table(counts)
+    st.plotly_chart(charts.side_effect_figure(tables["by_type"]), key="safety_chart", config=charts.CONFIG)
+    summary = tables["summary"]
     show_table(summary.rename(columns={"side_effect": "code"}), "safety_table", ci95_low="Per 100: 95 % CI low",
                ci95_high="Per 100: 95 % CI high")
     st.download_button(
@@ -294,5 +284,5 @@ elif section == "Safety":
     st.header("Share of sessions with a side effect")
     st.caption("Sessions with at least one side effect of each severity, with 95 % Wilson intervals. No publication "
                "reports this share, so it stands beside none.")
-    show_table(safety.share_table(counts.sessions_with, counts.sessions), "safety_share_table",
-               percent=("ci95_low", "ci95_high"), sessions_with="Sessions with one", share="Share of sessions")
+    show_table(tables["shares"], "safety_share_table", percent=("ci95_low", "ci95_high"),
+               sessions_with="Sessions with one", share="Share of sessions")

@@ -2,14 +2,12 @@
 every change of access is confirmed first, naming the account."""
 
 import streamlit as st
-from sqlmodel import Session
 
-from dashboard import resources
+from dashboard import actions, resources
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.text import literal
-from db import accounts
-from db.engine import write_session
+from db.accounts import STAFF_ROLES
 from db.models import ROLES
 
 PAGE = "accounts"
@@ -18,8 +16,7 @@ actor = current_actor()
 st.title("Accounts")
 show_result(PAGE)
 
-with Session(resources.engine()) as session:
-    table = accounts.users(session, actor=actor)
+table = resources.accounts_table(actor)
 st.dataframe(
     table, hide_index=True, placeholder="", key="users_table",
     column_config={
@@ -35,15 +32,13 @@ ADD_FORM_BLANKS = {"new_username": "", "new_display_name": "", "new_email": "", 
 
 
 def change(what: str, write, reset: dict | None = None) -> None:
-    """Run one account change in a transaction; show its refusal (keeping the input), or keep its result, reset
-    the widgets in `reset` and rerun."""
+    """Make one account change (`write()`, an action); show its refusal (keeping the input), or keep its result,
+    reset the widgets in `reset` and rerun."""
     try:
-        with write_session(resources.engine()) as session:
-            write(session)
+        write()
     except ValueError as problem:
         st.error(f"Not changed. {literal(problem)}")
     else:
-        resources.clear_after_write()
         done(PAGE, what, reset)
 
 
@@ -56,8 +51,8 @@ with add, st.form("add_user", clear_on_submit=False):
     patient = st.text_input("Patient id (patient accounts only)", key="new_patient")
     password = st.text_input("Initial password (at least 10 characters)", type="password", key="new_password")
     if st.form_submit_button("Add account", type="primary", key="add_user_submit"):
-        change(f"Added {literal(username.strip().lower())} ({role}).", lambda session: accounts.add_user(
-            session, actor=actor, username=username, role=role, password=password or None,
+        change(f"Added {literal(username.strip().lower())} ({role}).", lambda: actions.add_account(
+            actor, username=username, role=role, password=password or None,
             display_name=display_name, email=email or None, patient_pseudonym=patient or None,
         ), reset=ADD_FORM_BLANKS)
 
@@ -74,25 +69,22 @@ with manage:
             if confirmed("Disable", f"Disable **{who}**? They are signed out everywhere and cannot log in until "
                          "an admin enables the account again.", key="disable_user", target=chosen,
                          disabled=chosen == actor.username):
-                change(f"Disabled {who}.", lambda session: accounts.set_active(
-                    session, actor=actor, username=chosen, active=False))
+                change(f"Disabled {who}.", lambda: actions.set_account_active(actor, chosen, False))
             if chosen == actor.username:
                 st.caption("You cannot disable your own account.")
         elif confirmed("Enable", f"Enable **{who}** again? They can log in with their password.",
                        key="enable_user", target=chosen):
-            change(f"Enabled {who}.", lambda session: accounts.set_active(
-                session, actor=actor, username=chosen, active=True))
+            change(f"Enabled {who}.", lambda: actions.set_account_active(actor, chosen, True))
 
-        if account["role"] in accounts.STAFF_ROLES:
-            others = [r for r in accounts.STAFF_ROLES if r != account["role"]]
+        if account["role"] in STAFF_ROLES:
+            others = [r for r in STAFF_ROLES if r != account["role"]]
             new_role = st.selectbox("New role", others, key="new_role_for")
             if confirmed("Change role", f"Make **{who}** a **{new_role}** instead of a {account['role']}?",
                          key="change_role", target=(chosen, new_role)):
-                change(f"{who} is now a {new_role}.", lambda session: accounts.set_role(
-                    session, actor=actor, username=chosen, role=new_role))
+                change(f"{who} is now a {new_role}.", lambda: actions.set_account_role(actor, chosen, new_role))
 
         new_password = st.text_input("New password", type="password", key="reset_password_value")
         if confirmed("Reset password", f"Set a new password for **{who}**? Their old password stops working "
                      "and any lock is lifted.", key="reset_password_submit", target=chosen):
-            change(f"Password of {who} reset; any lock is lifted.", lambda session: accounts.reset_password(
-                session, actor=actor, username=chosen, password=new_password), reset={"reset_password_value": ""})
+            change(f"Password of {who} reset; any lock is lifted.", lambda: actions.reset_account_password(
+                actor, chosen, new_password), reset={"reset_password_value": ""})

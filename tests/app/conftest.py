@@ -136,6 +136,11 @@ def save_button(at: AppTest):
 
 def download_content(at: AppTest, key: str) -> str:
     """Return the text a download button on the page would give; a file built on click is built, as a click would."""
+    return downloaded(at, key).decode("utf-8")
+
+
+def downloaded(at: AppTest, key: str) -> bytes:
+    """Return the file a download button on the page would give; a file built on click is built, as a click would."""
     button = next(b for b in at.get("download_button") if b.proto.id.endswith(key) or key in b.proto.id)
     for manager in reversed(RecordedMediaManager.instances):  # the latest run first
         try:
@@ -145,5 +150,5 @@ def download_content(at: AppTest, key: str) -> str:
         except MediaFileStorageError:  # an earlier run's manager: not this file
             continue
         if stored is not None:
-            return stored.content.decode("utf-8")
+            return stored.content
     raise AssertionError(f"no stored file for download button {key!r}")

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from clinic.vocabulary import SIDE_EFFECTS
 from db.engine import BUSY_MESSAGE, DatabaseBusy
 from tests.app.conftest import save_button, session_count
 
@@ -227,3 +228,35 @@ def test_session_form_refuses_a_future_date(app, seeded_url):
     save_button(app).click().run()
     assert app.error and "is in the future" in app.error[0].value
     assert session_count(seeded_url) == before
+
+
+# -- the correction form: the session form's fields, starting from the stored session ----------------------------------
+
+
+def correction_effects(app) -> set[str]:
+    """Return the side effects the correction form holds, in the table's words ("bruising (mild)")."""
+    return {f"{SIDE_EFFECTS[code].lower()} ({field.label.split('— ')[1]})"
+            for field in app.multiselect if field.label.startswith("Side effects — ") for code in field.value}
+
+
+def test_the_correction_form_starts_from_the_session_and_saves_a_correction(app, seeded_url):
+    app.switch_page("views/patient_progress.py").run()
+    select_patient(app, "P0002")
+    table = table_with(app, "Session")
+    row = table[table["Side effects"] != "none"].iloc[0]
+    number = int(row["Session"])
+    app.segmented_control(key=next(s.key for s in app.segmented_control)).set_value(number).run()
+    assert correction_effects(app) == set(row["Side effects"].split(", "))
+    [pain_before] = [field for field in app.number_input if field.label == "Pain before"]
+    points = 10 if next(field.value for field in app.selectbox if field.label == "Pain scale") == "nrs_10" else 1
+    assert pain_before.value * points == row["Pain before (0–100)"]  # the stored value, on its scale
+
+    count = session_count(seeded_url)
+    pain_before.set_value(1.0)
+    app.button(key="save_correction").click().run()
+    assert not app.error
+    assert app.success[0].value.startswith(f"Corrected session {number} of P0002")
+    corrected = table_with(app, "Session").set_index("Session").loc[number]
+    assert corrected["Pain before (0–100)"] == points
+    assert corrected["Side effects"] == row["Side effects"]  # kept as they were
+    assert session_count(seeded_url) == count

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import re
 import zlib
 from datetime import date
@@ -10,12 +9,11 @@ from datetime import date
 import pandas as pd
 import pytest
 from sqlalchemy import text
-from streamlit.runtime.media_file_manager import MediaFileManager
-from streamlit.testing.v1 import AppTest
 
 from analytics.outcomes import cumulative_improvement, progress_sentence
 from dashboard import report
 from db.engine import make_engine
+from tests.app.conftest import downloaded
 
 SCRIPT_ID = '<script>alert("id")</script>'
 SCRIPT_NOTE = '<script>alert("note")</script>'
@@ -34,12 +32,18 @@ def improvement() -> pd.DataFrame:
             "pain_scale": ["vas_100", "vas_100", "nrs_10", "vas_100"],
             "pain_before": [80.0, 60.0, 5.0, 36.0],
             "pain_after": [70.0, None, 4.0, 30.0],
-            "side_effects": ["bruising:mild;soreness:mild", "", "faintness:significant", ""],
             "notes": [SCRIPT_NOTE, "Patient’s GP (Dr Šimůnek) informed", "", "private remark"],
             "patient_id": ["P1"] * 4,
         }
     )
     return cumulative_improvement(sessions)
+
+
+@pytest.fixture
+def side_effects() -> pd.DataFrame:
+    """Return the course's side effects, one row each: two at the first session, one at the third."""
+    return pd.DataFrame({"session_id": [1, 1, 3], "code": ["bruising", "soreness", "faintness"],
+                         "severity": ["mild", "mild", "significant"]})
 
 
 def pdf_text(pdf: bytes) -> str:
@@ -53,34 +57,38 @@ def pdf_text(pdf: bytes) -> str:
     return b"\n".join(chunks).decode("latin-1")
 
 
-def test_the_html_report_holds_the_summary_sentence_sessions_and_side_effects(improvement):
-    page = report.report_html(improvement, patient_id="P1", condition="neck_pain", generated=date(2025, 4, 1))
+def test_the_html_report_holds_the_summary_sentence_sessions_and_side_effects(improvement, side_effects):
+    page = report.report_html(improvement, side_effects, patient_id="P1", condition="neck_pain",
+                              generated=date(2025, 4, 1))
     sentence = progress_sentence(improvement)
     assert sentence == "Your pain is 55 % lower than at your first session. That is a substantial improvement."
     assert sentence in page
     assert "Patient P1" in page and "neck pain" in page and "generated 2025-04-01" in page
     assert "Bruising (mild)" in page and "Faintness (no loss of consciousness) (significant)" in page
+    assert "<td>bruising (mild), post-needling soreness (mild)</td>" in page  # each session's own, in the table
+    assert page.count("<td>none</td>") == 2
     assert "5 / 10 (NRS)" in page and "80 mm (VAS 0–100)" in page  # as recorded, with the scale
 
 
-def test_the_html_report_carries_plotly_inline_and_loads_nothing_from_the_network(improvement):
-    page = report.report_html(improvement, patient_id="P1", condition=None)
+def test_the_html_report_carries_plotly_inline_and_loads_nothing_from_the_network(improvement, side_effects):
+    page = report.report_html(improvement, side_effects, patient_id="P1", condition=None)
     assert "Plotly.newPlot" in page
     assert len(page) > 1_000_000, "plotly.js itself is in the page"
     assert not re.search(r"<script[^>]*\bsrc=", page, re.I)
     assert not re.search(r"<link[^>]*\bhref=\s*[\"']?https?:", page, re.I)
 
 
-def test_the_html_report_escapes_every_value_and_leaves_notes_out(improvement):
-    page = report.report_html(improvement, patient_id=SCRIPT_ID, condition="<b>bold</b>")
+def test_the_html_report_escapes_every_value_and_leaves_notes_out(improvement, side_effects):
+    page = report.report_html(improvement, side_effects, patient_id=SCRIPT_ID, condition="<b>bold</b>")
     assert SCRIPT_ID not in page and "<b>bold</b>" not in page
     assert "&lt;script&gt;alert(&quot;id&quot;)&lt;/script&gt;" in page
     assert "alert(\"note\")" not in page and "alert(&quot;note&quot;)" not in page
     assert "Šimůnek" not in page and "private remark" not in page
 
 
-def test_the_pdf_report_is_a_pdf_with_the_summary_and_without_notes(improvement):
-    pdf = report.report_pdf(improvement, patient_id="P1", condition="neck_pain", generated=date(2025, 4, 1))
+def test_the_pdf_report_is_a_pdf_with_the_summary_and_without_notes(improvement, side_effects):
+    pdf = report.report_pdf(improvement, side_effects, patient_id="P1", condition="neck_pain",
+                            generated=date(2025, 4, 1))
     assert pdf.startswith(b"%PDF")
     text = pdf_text(pdf)
     assert "Your pain is 55 % lower than at your first session." in text
@@ -89,15 +97,15 @@ def test_the_pdf_report_is_a_pdf_with_the_summary_and_without_notes(improvement)
     assert "private remark" not in text and "imunek" not in text
 
 
-def test_the_pdf_report_survives_text_its_fonts_cannot_show(improvement):
-    pdf = report.report_pdf(improvement, patient_id="Pš–1", condition="other")
+def test_the_pdf_report_survives_text_its_fonts_cannot_show(improvement, side_effects):
+    pdf = report.report_pdf(improvement, side_effects, patient_id="Pš–1", condition="other")
     assert pdf.startswith(b"%PDF") and "Ps-1" in pdf_text(pdf)
 
 
-def test_a_single_session_course_still_makes_both_reports(improvement):
+def test_a_single_session_course_still_makes_both_reports(improvement, side_effects):
     first = improvement.head(1)
-    assert "This was the first session" in report.report_html(first, patient_id="P1", condition=None)
-    assert report.report_pdf(first, patient_id="P1", condition=None).startswith(b"%PDF")
+    assert "This was the first session" in report.report_html(first, side_effects, patient_id="P1", condition=None)
+    assert report.report_pdf(first, side_effects, patient_id="P1", condition=None).startswith(b"%PDF")
 
 
 def test_report_file_names_are_safe():
@@ -119,17 +127,6 @@ def test_the_progress_page_offers_a_clinician_both_reports_for_the_course_shown(
 
 
 # -- every report handed over is an export in the audit trail ---------------------------------------------------------
-
-
-def click_download(at: AppTest, key: str) -> bytes:
-    """Click a download button whose file is built on click, as the browser's request does; return the file."""
-    button = next(b for b in at.get("download_button") if key in b.proto.id)
-    file_id = button.proto.deferred_file_id
-    for manager in (o for o in gc.get_objects() if isinstance(o, MediaFileManager)):
-        if file_id in manager._deferred_callables:
-            url = manager.execute_deferred(file_id)
-            return manager._storage.get_file(url.rsplit("/", 1)[-1].split(".")[0]).content
-    raise AssertionError(f"no deferred file for download button {key!r}")
 
 
 def exports(url: str, actor: str) -> list[tuple]:
@@ -154,7 +151,7 @@ def patient_record_id(url: str, pseudonym: str) -> int:
 def test_a_patients_gp_report_download_is_audited_as_an_export_of_their_record(as_role, seeded_url):
     app = as_role("patient")
     assert exports(seeded_url, "patient") == []  # showing the page builds and audits nothing
-    pdf = click_download(app, "report_pdf")
+    pdf = downloaded(app, "report_pdf")
     assert pdf.startswith(b"%PDF")
     [(entity, entity_id, detail)] = exports(seeded_url, "patient")
     assert (entity, entity_id) == ("patient", patient_record_id(seeded_url, "P0002"))
@@ -165,9 +162,9 @@ def test_a_clinicians_gp_report_downloads_are_each_audited_with_the_patient_show
     app.switch_page("views/patient_progress.py").run()
     app.selectbox(key="progress_patient").select("P0003").run()
     assert not app.exception, app.exception
-    page = click_download(app, "report_html").decode("utf-8")
+    page = downloaded(app, "report_html").decode("utf-8")
     assert page.startswith("<!DOCTYPE html>") and "Patient P0003" in page
-    click_download(app, "report_pdf")
+    downloaded(app, "report_pdf")
     patient = patient_record_id(seeded_url, "P0003")
     audited = exports(seeded_url, "clin_ahmed")
     assert [(entity, entity_id) for entity, entity_id, _ in audited] == [("patient", patient)] * 2
