@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from clinic.side_effects import describe
-from clinic.vocabulary import PAIN_SCALE_LABELS, SEVERITIES, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
-from dashboard import actions, charts, report, resources
+from clinic.vocabulary import TECHNIQUE_LABELS
+from dashboard import actions, charts, report, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.patient_picker import pick_patient
@@ -141,27 +141,18 @@ for line in resources.session_history(actor, session_id):
 
 with st.form(f"correct_{session_id}"):
     left, right = st.columns(2)
-    date_value = left.date_input("Session date", value=row["session_date"], format="YYYY-MM-DD")
-    technique = left.selectbox("Technique", TECHNIQUES, index=TECHNIQUES.index(row["technique"]),
-                               format_func=TECHNIQUE_LABELS.get)
-    scale = right.selectbox("Pain scale", list(PAIN_SCALE_LABELS), format_func=PAIN_SCALE_LABELS.get,
-                            index=list(PAIN_SCALE_LABELS).index(row["pain_scale"]))
-    pain_before = right.number_input("Pain before", value=float(row["pain_before"]), step=1.0)
-    pain_after = right.number_input("Pain right after (optional)", step=1.0,
-                                    value=None if pd.isna(row["pain_after"]) else float(row["pain_after"]))
-    stored = effects.get(session_id, ())
-    chosen_effects = {
-        severity: left.multiselect(f"Side effects — {severity}", list(SIDE_EFFECTS), format_func=SIDE_EFFECTS.get,
-                                   default=[code for code, level in stored if level == severity])
-        for severity in SEVERITIES
-    }
-    notes = right.text_area("Notes", value=row["notes"])
+    date_value = session_form.session_date(left, value=row["session_date"])
+    technique = session_form.technique(left, compact=True, value=row["technique"])
+    scale = session_form.pain_scale(right, compact=True, value=row["pain_scale"])
+    pain_before = session_form.pain(right, "Pain before", value=float(row["pain_before"]))
+    pain_after = session_form.pain_after(right, value=None if pd.isna(row["pain_after"]) else float(row["pain_after"]))
+    chosen_effects = session_form.side_effects(left, chosen=effects.get(session_id, ()))
+    notes = session_form.notes(right, value=row["notes"])
     if st.form_submit_button("Save correction", key="save_correction"):
         data = {
             "patient_id": row["patient_id"], "session_date": date_value, "technique": technique,
             "pain_scale": scale, "pain_before": pain_before, "pain_after": pain_after,
-            "side_effects": [(c, s) for s, codes in chosen_effects.items() for c in codes],
-            "muscles": [m for m in row["muscles"].split(";") if m], "notes": notes,
+            "side_effects": chosen_effects, "muscles": [m for m in row["muscles"].split(";") if m], "notes": notes,
             "twitch_response": None if pd.isna(row["twitch_response"]) else bool(row["twitch_response"]),
         }
         try:

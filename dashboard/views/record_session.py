@@ -5,16 +5,8 @@ from datetime import date
 import streamlit as st
 
 from clinic.side_effects import describe
-from clinic.vocabulary import (
-    COMMON_MUSCLES,
-    CONDITIONS,
-    PAIN_SCALE_LABELS,
-    SEVERITIES,
-    SIDE_EFFECTS,
-    TECHNIQUE_LABELS,
-    TECHNIQUES,
-)
-from dashboard import actions, charts, resources
+from clinic.vocabulary import COMMON_MUSCLES, CONDITIONS, PAIN_SCALE_LABELS, SEVERITIES, TECHNIQUE_LABELS
+from dashboard import actions, charts, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
@@ -26,6 +18,7 @@ NEW_PATIENT = "New patient…"
 ENTRY_BLANKS = {"new_patient_id": "", "new_patient_name": "", "pain_before": None, "pain_after": None, "notes": "",
                 **{f"side_effects_{severity}": [] for severity in SEVERITIES}}
 TWITCH = {"Yes": True, "No": False, "Not recorded": None}
+PAIN_BEFORE = "Pain before (VAS 0–100 mm or NRS 0–10)"
 
 
 def saved_summary(number: int, entry, name: str | None) -> str:
@@ -103,10 +96,8 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
         patient_id, patient_name = chosen, None
     left, right = st.columns(2)
     with left:
-        session_date = st.date_input("Session date", key="session_date", format="YYYY-MM-DD")
-        technique = st.radio(
-            "Technique", TECHNIQUES, format_func=TECHNIQUE_LABELS.get, horizontal=True, key="technique"
-        )
+        session_date = session_form.session_date(st, key="session_date")
+        technique = session_form.technique(st, key="technique")
         condition = st.selectbox("Condition", CONDITIONS, key="condition", format_func=lambda c: c.replace("_", " "))
         body_region = st.text_input("Body region", key="body_region", placeholder="e.g. neck")
         muscles = st.multiselect(
@@ -116,27 +107,11 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
         twitch = st.radio("Local twitch response", list(TWITCH), horizontal=True, key="twitch")
         clinician = st.selectbox("Clinician", clinicians or [actor.username], key="clinician")
     with right:
-        pain_scale = st.radio(
-            "Pain scale", list(PAIN_SCALE_LABELS), format_func=PAIN_SCALE_LABELS.get, horizontal=True,
-            key="pain_scale",
-        )
-        pain_before = st.number_input(
-            "Pain before (VAS 0–100 mm or NRS 0–10)", value=None, step=1.0, key="pain_before",
-            placeholder="required",
-        )
-        pain_after = st.number_input(
-            "Pain right after (optional)", value=None, step=1.0, key="pain_after", placeholder="optional",
-        )
-        effects = {
-            severity: st.multiselect(
-                f"Side effects — {severity}", list(SIDE_EFFECTS), format_func=SIDE_EFFECTS.get,
-                key=f"side_effects_{severity}",
-                help="mild: short, reversible · significant: needs care or stops activities · "
-                     "serious: hospital admission or lasting harm" if severity == "mild" else None,
-            )
-            for severity in SEVERITIES
-        }
-        notes = st.text_area("Notes", key="notes", height=100)
+        pain_scale = session_form.pain_scale(st, key="pain_scale")
+        pain_before = session_form.pain(st, PAIN_BEFORE, value=None, key="pain_before", placeholder="required")
+        pain_after = session_form.pain_after(st, value=None, key="pain_after", placeholder="optional")
+        side_effects = session_form.side_effects(st, key="side_effects")
+        notes = session_form.notes(st, key="notes", height=100)
     # A new button after every save: a click on the last form's button (a double click, a slow network) triggers
     # nothing in the next one, however the two runs interleave.
     submitted = st.form_submit_button("Save session", type="primary",
@@ -144,7 +119,6 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
 
 
 if submitted:
-    side_effects = [(code, severity) for severity, codes in effects.items() for code in codes]
     data = {
         "patient_id": patient_id, "session_date": session_date, "technique": technique,
         "pain_scale": pain_scale, "pain_before": pain_before, "pain_after": pain_after,

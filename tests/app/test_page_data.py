@@ -21,7 +21,8 @@ DASHBOARD = ROOT / "dashboard"
 LAYER = {"dashboard/resources.py", "dashboard/actions.py"}
 # Pages and the widgets they share: they draw what the layer gives them and hand it what the user did.
 PAGES_AND_WIDGETS = sorted(
-    [*(DASHBOARD / "views").glob("*.py"), DASHBOARD / "app.py", DASHBOARD / "patient_picker.py"]
+    [*(DASHBOARD / "views").glob("*.py"), DASHBOARD / "app.py", DASHBOARD / "patient_picker.py",
+     DASHBOARD / "session_form.py"]
 )
 DATABASE_LIBRARIES = {"sqlmodel", "sqlalchemy"}
 
