@@ -351,7 +351,12 @@ def test_the_mixed_model_has_patients_within_clinicians_and_recovers_the_techniq
     assert table.attrs["variances"]["clinician"] > 0
 
 
-def test_the_mixed_model_equals_a_direct_statsmodels_fit_of_the_same_nested_model(clinic):
+@pytest.mark.parametrize("levels", [("patient", "episode"), ("patient",)])
+def test_the_mixed_model_equals_a_direct_statsmodels_fit_of_the_same_nested_model(clinic, levels):
+    # Both structures: episodes within patients within clinicians, and, on each patient's first episode only,
+    # patients within clinicians (the sample data's).
+    if levels == ("patient",):
+        clinic = clinic[clinic["episode_id"].isin(clinic.groupby("patient_id")["episode_id"].min())]
     rows = follow_up_of(clinic)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -359,23 +364,19 @@ def test_the_mixed_model_equals_a_direct_statsmodels_fit_of_the_same_nested_mode
             "pain_before_points ~ C(episode_technique, Treatment('superficial')) * C(session_number, Sum)"
             " + baseline_points",
             rows, groups=rows["first_clinician"], re_formula="1",
-            vc_formula={"patient": "0 + C(patient_id)", "episode": "0 + C(episode_id)"},
+            vc_formula={level: f"0 + C({level}_id)" for level in levels},
         ).fit(reml=True)
     table = comparison.mixed_model_comparison(clinic)
     variances = table.attrs["variances"]
-    assert variances["clinician"] == pytest.approx(float(direct.cov_re.iloc[0, 0]), rel=0.01)
-    assert variances["residual"] == pytest.approx(direct.scale, rel=0.01)
-    components = dict(zip(direct.model.exog_vc.names, direct.vcomp, strict=True))
-    assert variances["patient"] == pytest.approx(components["patient"], rel=0.01)
-    assert variances["episode"] == pytest.approx(components["episode"], rel=0.01)
+    components = {"clinician": float(direct.cov_re.iloc[0, 0]), "residual": direct.scale,
+                  **dict(zip(direct.model.exog_vc.names, direct.vcomp, strict=True))}
+    assert variances == pytest.approx(components, rel=0.01)
     # The fixed effects' covariance is the model-based (X' V⁻¹ X)⁻¹, V built densely here from the direct fit.
     X = direct.model.exog
-    levels = [rows["first_clinician"], rows["patient_id"], rows["episode_id"]]
     V = direct.scale * np.eye(len(rows))
-    for level, variance in zip(levels, [direct.cov_re.iloc[0, 0], components["patient"], components["episode"]],
-                               strict=True):
-        same = level.to_numpy()[:, None] == level.to_numpy()[None, :]
-        V += variance * same
+    for level in ("clinician", *levels):
+        ids = rows["first_clinician" if level == "clinician" else f"{level}_id"].to_numpy()
+        V += components[level] * (ids[:, None] == ids[None, :])
     cov = np.linalg.inv(X.T @ np.linalg.solve(V, X))
     for technique in ("deep", "electrical"):
         name = f"C(episode_technique, Treatment('superficial'))[T.{technique}]"
