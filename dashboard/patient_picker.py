@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import resources
 from db.access import Actor
-from db.queries import PICKER_LIMIT
+from db.patient_search import PICKER_LIMIT
 
 
 def pick_patient(actor: Actor, *, key: str, new_option: str | None = None) -> tuple[str | None, pd.DataFrame]:

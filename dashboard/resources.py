@@ -22,7 +22,7 @@ from analytics import clinicians, comparison, effect_sizes, outcomes, responders
 from clinic.outcomes import ResponderRule, SafetyCounts
 from clinic.vocabulary import ANSWER_SESSION
 from dashboard import charts
-from db import accounts, audit, corrections, queries
+from db import accounts, audit, corrections, patient_search, queries
 from db.access import Actor
 from db.audit import AuditFilter
 from db.engine import database_url, make_engine, migrate
@@ -102,10 +102,10 @@ def episode_progress(url: str, actor: Actor, patient_id: int, episode_id: int) -
     }
 
 
-def find_patients(actor: Actor, search: str, *, limit: int = queries.PICKER_LIMIT,
+def find_patients(actor: Actor, search: str, *, limit: int = patient_search.PICKER_LIMIT,
                   include: tuple[str, ...] = ()) -> pd.DataFrame:
     """Return up to `limit` patients whose id starts with, or name contains, `search`; those in `include` too."""
-    return _read(queries.find_patients, actor=actor, search=search, limit=limit, include=include)
+    return _read(patient_search.find_patients, actor=actor, search=search, limit=limit, include=include)
 
 
 def last_session_defaults(actor: Actor, patient_id: int) -> dict:

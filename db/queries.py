@@ -72,7 +72,8 @@ def _first_sessions(where: OutcomeFilter, sample: int | None = None):
     return stmt.subquery("first_sessions")
 
 
-def _frame(session: Session, stmt, columns=None) -> pd.DataFrame:
+def read_frame(session: Session, stmt, columns=None) -> pd.DataFrame:
+    """Return the rows of a select as a DataFrame (`columns` names them, else the select's labels)."""
     result = session.connection().execute(stmt)  # Core rows: the ORM's row loading doubles the cost of big reads
     names = columns or list(result.keys())
     rows = result.all()
@@ -91,7 +92,7 @@ def technique_moments(session: Session, *, actor: Actor, where: OutcomeFilter = 
         .having(func.sum(c.c.curve_sessions) > 0)
         .order_by(c.c.technique, c.c.session_number)
     )
-    return _frame(session, stmt, MOMENT_COLUMNS)
+    return read_frame(session, stmt, MOMENT_COLUMNS)
 
 
 _MOMENT_MEASURES = ("curve_sessions", "sum_pain", "sum_improvement", "sum_pct", "sum_pct_squared")
@@ -122,14 +123,14 @@ def episode_last_pain(session: Session, *, actor: Actor, where: OutcomeFilter = 
     if where != OutcomeFilter():  # unfiltered, every live first session is chosen: no join (a third of the time)
         chosen = _first_sessions(where)
         stmt = stmt.join(chosen, chosen.c.episode_id == first.episode_id)
-    return _frame(session, stmt)
+    return read_frame(session, stmt)
 
 
 def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
     """Return per technique and reason the episodes left out (see analytics.outcomes.excluded_episodes)."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     c = rollups.cells(where)
-    sums = _frame(session, select(c.c.technique, func.sum(c.c.baseline_zero).label(EXCLUDED_BASELINE_ZERO),
+    sums = read_frame(session, select(c.c.technique, func.sum(c.c.baseline_zero).label(EXCLUDED_BASELINE_ZERO),
                                   func.sum(c.c.single_session).label(EXCLUDED_SINGLE_SESSION)).group_by(c.c.technique))
     long = sums.melt(id_vars="technique", var_name="reason", value_name="episodes")
     long = long[long["episodes"] > 0].astype({"episodes": int})
@@ -154,15 +155,15 @@ def safety_events(session: Session, *, actor: Actor, where: OutcomeFilter = Outc
         return stmt.where(LIVE_SESSIONS)
 
     with_effect = select(S.technique).select_from(SideEffect).join(S, S.id == SideEffect.session_id)
-    sessions = _frame(session, scoped(select(S.technique, func.count().label("sessions")).select_from(S))
+    sessions = read_frame(session, scoped(select(S.technique, func.count().label("sessions")).select_from(S))
                       .group_by(S.technique))
-    events = _frame(session, scoped(with_effect.add_columns(SideEffect.code, SideEffect.severity,
+    events = read_frame(session, scoped(with_effect.add_columns(SideEffect.code, SideEffect.severity,
                                                            func.count().label("events")))
                     .group_by(S.technique, SideEffect.code, SideEffect.severity))
     distinct = func.count(func.distinct(S.id)).label("sessions_with")
-    by_severity = _frame(session, scoped(with_effect.add_columns(SideEffect.severity, distinct))
+    by_severity = read_frame(session, scoped(with_effect.add_columns(SideEffect.severity, distinct))
                          .group_by(S.technique, SideEffect.severity))
-    any_severity = _frame(session, scoped(with_effect.add_columns(distinct)).group_by(S.technique))
+    any_severity = read_frame(session, scoped(with_effect.add_columns(distinct)).group_by(S.technique))
     with_any = pd.concat([by_severity, any_severity.assign(severity="any")], ignore_index=True)
     return SafetyCounts(
         events=events.astype({"events": int}),
@@ -193,7 +194,7 @@ def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = Out
         .where(SideEffect.severity.in_(("significant", "serious")), SideEffect.reviewed_at.is_(None), LIVE_SESSIONS)
         .order_by(S.session_date.desc())
     )
-    return _frame(session, stmt)
+    return read_frame(session, stmt)
 
 
 def conditions(session: Session, *, actor: Actor) -> list[str]:
@@ -201,70 +202,6 @@ def conditions(session: Session, *, actor: Actor) -> list[str]:
     require_role(actor, AGGREGATE_READERS, "list the clinic's conditions")
     stmt = select(Episode.condition).where(Episode.condition.is_not(None)).distinct().order_by(Episode.condition)
     return list(session.scalars(stmt))
-
-
-def patients(session: Session, *, actor: Actor) -> pd.DataFrame:
-    """Return one row per patient: id, pseudonymous id, a label to pick by, sessions and last session date.
-
-    Clinicians and admins see the patient's name in the label; a manager sees the pseudonymous id only.
-    """
-    require_role(actor, AGGREGATE_READERS, "list patients")
-    stmt = (
-        select(
-            Patient.id,
-            Patient.pseudonym.label("patient_id"),
-            Patient.name,
-            func.count(S.id).label("sessions"),
-            func.max(S.session_date).label("last_session"),
-        )
-        .outerjoin(Episode, Episode.patient_id == Patient.id)
-        .outerjoin(S, and_(S.episode_id == Episode.id, LIVE_SESSIONS))
-        .group_by(Patient.id, Patient.pseudonym, Patient.name)
-        .order_by(Patient.pseudonym)
-    )
-    frame = _frame(session, stmt)
-    if actor.role not in IDENTIFIED_READERS:
-        frame["name"] = None
-    frame["label"] = [
-        f"{p} — {n}" if isinstance(n, str) and n else p for p, n in zip(frame["patient_id"], frame["name"], strict=True)
-    ]
-    return frame
-
-
-PICKER_LIMIT = 500  # patients offered at once by find_patients; more than a clinic's list, far fewer than a network's
-
-
-def find_patients(
-    session: Session, *, actor: Actor, search: str = "", limit: int = PICKER_LIMIT, include: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    """Return up to `limit` patients to pick from, in pseudonymous-id order: id, patient_id, name and label.
-
-    With `search`, only patients whose id starts with it, or (for clinicians and admins) whose name contains it,
-    case aside; the patients whose ids are in `include` (the one already picked) are always there too. Unlike
-    `patients`, nothing is counted, so the cost does not grow with the number of sessions, and without a search it
-    reads `limit` rows of the pseudonym index whatever the number of patients.
-    """
-    require_role(actor, AGGREGATE_READERS, "list patients")
-    identified = actor.role in IDENTIFIED_READERS
-    stmt = select(Patient.id, Patient.pseudonym.label("patient_id"), Patient.name)
-    text = search.strip()
-    listed = stmt
-    if text:
-        matches = Patient.pseudonym.istartswith(text, autoescape=True)
-        if identified:  # a manager may not find a patient by a name they are not allowed to see
-            matches = matches | Patient.name.icontains(text, autoescape=True)
-        listed = stmt.where(matches)
-    frame = _frame(session, listed.order_by(Patient.pseudonym).limit(limit))
-    missing = sorted(set(include) - set(frame["patient_id"]))
-    if missing:
-        frame = pd.concat([frame, _frame(session, stmt.where(Patient.pseudonym.in_(missing)))], ignore_index=True)
-        frame = frame.sort_values("patient_id", ignore_index=True)
-    if not identified:
-        frame["name"] = None
-    frame["label"] = [
-        f"{p} — {n}" if isinstance(n, str) and n else p for p, n in zip(frame["patient_id"], frame["name"], strict=True)
-    ]
-    return frame
 
 
 def episodes(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame:
@@ -277,7 +214,7 @@ def episodes(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame
         .group_by(Episode.id, Episode.condition, Episode.body_region)
         .order_by(Episode.id)
     )
-    return _frame(session, stmt)
+    return read_frame(session, stmt)
 
 
 SIDE_EFFECT_COLUMNS = ["session_id", "code", "severity"]
@@ -291,7 +228,7 @@ def _side_effects_frame(session: Session, scoped) -> pd.DataFrame:
         .where(LIVE_SESSIONS)
         .order_by(SideEffect.session_id, SideEffect.id)
     )
-    return _frame(session, scoped(stmt), SIDE_EFFECT_COLUMNS)
+    return read_frame(session, scoped(stmt), SIDE_EFFECT_COLUMNS)
 
 
 def patient_side_effects(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame:
@@ -342,7 +279,7 @@ SESSION_COLUMNS = [
 
 def _sessions_frame(session: Session, stmt, effects: pd.DataFrame) -> pd.DataFrame:
     """Return the sessions `stmt` selects with their `effects` packed as `code:severity;…` (until #13 drops it)."""
-    frame = _frame(session, stmt)
+    frame = read_frame(session, stmt)
     pairs: dict[int, list[side_effects.Pair]] = {}
     for session_id, code, severity in zip(effects["session_id"], effects["code"], effects["severity"], strict=True):
         pairs.setdefault(session_id, []).append((code, severity))

@@ -17,7 +17,7 @@ from streamlit.util import calc_hash
 
 from dashboard import auth
 from dashboard.text import literal
-from db import accounts, corrections, queries
+from db import accounts, corrections, patient_search, queries
 from db.access import Actor
 from db.engine import make_engine, write_session
 from db.writes import record_session
@@ -167,7 +167,7 @@ def test_a_visitor_who_is_not_logged_in_sees_only_the_login_page(anonymous):
 def sessions_of(url: str, pseudonym: str) -> pd.DataFrame:
     engine = make_engine(url)
     with Session(engine) as session:
-        patients = queries.patients(session, actor=ADMIN).set_index("patient_id")
+        patients = patient_search.patients(session, actor=ADMIN).set_index("patient_id")
         sessions = queries.patient_sessions(session, actor=ADMIN, patient_id=int(patients.loc[pseudonym, "id"]))
     engine.dispose()
     return sessions

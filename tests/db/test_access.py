@@ -17,7 +17,18 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
-from db import accounts, audit, corrections, exporting, import_plan, importing, numbering, queries, writes
+from db import (
+    accounts,
+    audit,
+    corrections,
+    exporting,
+    import_plan,
+    importing,
+    numbering,
+    patient_search,
+    queries,
+    writes,
+)
 from db.access import AccessDenied, Actor
 from db.engine import write_session
 from db.models import SideEffect, User
@@ -42,8 +53,8 @@ EXPECTED: dict[str, set[str]] = {
     "queries.outcome_side_effects": AGGREGATES,
     "queries.filter_choices": AGGREGATES,
     "queries.conditions": AGGREGATES,
-    "queries.patients": AGGREGATES,
-    "queries.find_patients": AGGREGATES,
+    "patient_search.patients": AGGREGATES,
+    "patient_search.find_patients": AGGREGATES,
     "queries.clinicians": AGGREGATES,
     "queries.count_sessions": AGGREGATES,
     "queries.count_episodes": AGGREGATES,
@@ -82,12 +93,12 @@ EXPECTED: dict[str, set[str]] = {
 UNCHECKED_HELPERS = {
     "writes.get_or_create_patient", "writes.get_or_create_episode", "writes.get_or_create_clinician",
     "numbering.renumber", "numbering.renumbering", "import_plan.plan", "corrections.snapshot", "audit.record",
-    "audit.record_many",
+    "audit.record_many", "queries.read_frame",
     "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
 }
-MODULES = {"queries": queries, "writes": writes, "numbering": numbering, "corrections": corrections,
-           "import_plan": import_plan, "importing": importing, "exporting": exporting, "accounts": accounts,
-           "audit": audit}
+MODULES = {"queries": queries, "patient_search": patient_search, "writes": writes, "numbering": numbering,
+           "corrections": corrections, "import_plan": import_plan, "importing": importing, "exporting": exporting,
+           "accounts": accounts, "audit": audit}
 
 NAME_A, NAME_B = "Alice Secretname", "Bob Hiddenname"
 NOTE_A, NOTE_B = "note-secret-A1", "note-secret-B1"
@@ -193,8 +204,8 @@ CALLS: dict[str, Call] = {
     "queries.outcome_side_effects": lambda s, a, c: queries.outcome_side_effects(s, actor=a),
     "queries.filter_choices": lambda s, a, c: queries.filter_choices(s, actor=a),
     "queries.conditions": lambda s, a, c: queries.conditions(s, actor=a),
-    "queries.patients": lambda s, a, c: queries.patients(s, actor=a),
-    "queries.find_patients": lambda s, a, c: queries.find_patients(s, actor=a),
+    "patient_search.patients": lambda s, a, c: patient_search.patients(s, actor=a),
+    "patient_search.find_patients": lambda s, a, c: patient_search.find_patients(s, actor=a),
     "queries.clinicians": lambda s, a, c: queries.clinicians(s, actor=a),
     "queries.count_sessions": lambda s, a, c: queries.count_sessions(s, actor=a),
     "queries.count_episodes": lambda s, a, c: queries.count_episodes(s, actor=a),
@@ -331,8 +342,8 @@ def test_a_manager_never_reads_a_name_or_a_note(clinic, name):
 
 def test_clinicians_see_names_in_the_patient_list_and_managers_see_pseudonymous_ids(clinic):
     with Session(clinic.engine) as session:
-        seen_by_clinician = queries.patients(session, actor=clinic.actors[CLINICIAN])
-        seen_by_manager = queries.patients(session, actor=clinic.actors[MANAGER])
+        seen_by_clinician = patient_search.patients(session, actor=clinic.actors[CLINICIAN])
+        seen_by_manager = patient_search.patients(session, actor=clinic.actors[MANAGER])
     assert list(seen_by_clinician["label"][:2]) == [f"PA — {NAME_A}", f"PB — {NAME_B}"]
     assert list(seen_by_manager["label"]) == ["PA", "PB", "PC"]
     assert seen_by_manager["name"].isna().all()
@@ -340,7 +351,7 @@ def test_clinicians_see_names_in_the_patient_list_and_managers_see_pseudonymous_
 
 def test_a_patient_without_a_name_is_labelled_by_their_id_alone_beside_named_ones(clinic):
     with Session(clinic.engine) as session:
-        labels = queries.patients(session, actor=clinic.actors[CLINICIAN]).set_index("patient_id")["label"]
+        labels = patient_search.patients(session, actor=clinic.actors[CLINICIAN]).set_index("patient_id")["label"]
     assert labels["PC"] == "PC"
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from db import accounts, audit, corrections, exporting, importing, queries
+from db import accounts, audit, corrections, exporting, importing, patient_search, queries
 from db.access import Actor
 from db.accounts import UNKNOWN_USER, LoginRefused, login
 from db.engine import write_session
@@ -386,7 +386,7 @@ def clinic_views(engine: Engine, patient_id: int) -> dict[str, object]:
         return {
             "patient_sessions": queries.patient_sessions(session, actor=ADMIN, patient_id=patient_id),
             "episodes": queries.episodes(session, actor=ADMIN, patient_id=patient_id),
-            "patients": queries.patients(session, actor=ADMIN),
+            "patients": patient_search.patients(session, actor=ADMIN),
             "count_sessions": queries.count_sessions(session, actor=ADMIN),
             "technique_moments": moments,
             "episode_last_pain": queries.episode_last_pain(session, actor=ADMIN).sort_values("episode_id",
@@ -418,7 +418,7 @@ def small_clinic(engine, staff) -> dict:
     p2 = [record(engine, clin, patient_id="P2", session_date="2025-01-07", pain_before=50),
           record(engine, clin, patient_id="P2", session_date="2025-01-14", pain_before=45)]
     with Session(engine) as session:
-        patient = int(queries.patients(session, actor=ADMIN).set_index("patient_id").loc["P1", "id"])
+        patient = int(patient_search.patients(session, actor=ADMIN).set_index("patient_id").loc["P1", "id"])
     return {"p1": p1, "p2": p2, "patient": patient}
 
 
@@ -465,7 +465,7 @@ def test_session_numbers_stay_1_to_n_in_date_order_through_deletes_new_sessions_
     record(engine, clin, session_date="2025-01-13")
     third = record(engine, clin, session_date="2025-01-20")
     with Session(engine) as session:
-        patient = int(queries.patients(session, actor=ADMIN)["id"].iloc[0])
+        patient = int(patient_search.patients(session, actor=ADMIN)["id"].iloc[0])
     for session_id in (first, third):
         with write_session(engine) as session:
             corrections.delete_session(session, actor=clin, session_id=session_id, reason="test")

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from analytics import outcomes, safety
 from clinic import side_effects
-from db import queries
+from db import patient_search, queries
 from db.corrections import delete_session
 from db.engine import write_session
 from db.queries import OutcomeFilter
@@ -243,7 +243,7 @@ def test_serious_events_list_every_significant_or_serious_side_effect(sample_eng
 
 def test_patients_list_every_patient_with_their_session_count(sample_engine, csv_rows):
     with Session(sample_engine) as session:
-        listed = queries.patients(session, actor=ADMIN)
+        listed = patient_search.patients(session, actor=ADMIN)
         assert queries.count_sessions(session, actor=ADMIN) == len(csv_rows)
         assert queries.conditions(session, actor=ADMIN) == sorted(set(csv_rows["condition"]))
     per_patient = dict(zip(listed["patient_id"], listed["sessions"], strict=True))
@@ -253,7 +253,7 @@ def test_patients_list_every_patient_with_their_session_count(sample_engine, csv
 
 def db_patient_id(engine, pseudonym: str) -> int:
     with Session(engine) as session:
-        listed = queries.patients(session, actor=ADMIN)
+        listed = patient_search.patients(session, actor=ADMIN)
     return int(listed.loc[listed["patient_id"] == pseudonym, "id"].iloc[0])
 
 
@@ -353,14 +353,16 @@ def test_find_patients_narrows_by_id_prefix_or_name_and_hides_names_from_manager
             record_session(session, actor=ADMIN, entry=entry, patient_name=name)
     manager = Actor(id=None, username="m", role="manager")
     with Session(engine) as session:
-        assert list(queries.find_patients(session, actor=ADMIN)["patient_id"]) == ["P0001", "P0002", "Q0003"]
-        assert list(queries.find_patients(session, actor=ADMIN, search="p0")["patient_id"]) == ["P0001", "P0002"]
-        assert list(queries.find_patients(session, actor=ADMIN, search="turing")["patient_id"]) == ["P0002"]
-        assert list(queries.find_patients(session, actor=ADMIN, limit=1, include=("Q0003",))["patient_id"]) == [
-            "P0001", "Q0003"]
-        assert queries.find_patients(session, actor=ADMIN, search="_0001")["patient_id"].empty  # "_" is no wildcard
-        assert queries.find_patients(session, actor=manager, search="turing").empty  # not found by a hidden name
-        by_manager = queries.find_patients(session, actor=manager)
+        def found(actor=ADMIN, **given) -> pd.DataFrame:
+            return patient_search.find_patients(session, actor=actor, **given)
+
+        assert list(found()["patient_id"]) == ["P0001", "P0002", "Q0003"]
+        assert list(found(search="p0")["patient_id"]) == ["P0001", "P0002"]
+        assert list(found(search="turing")["patient_id"]) == ["P0002"]
+        assert list(found(limit=1, include=("Q0003",))["patient_id"]) == ["P0001", "Q0003"]
+        assert found(search="_0001")["patient_id"].empty  # "_" is no wildcard
+        assert found(actor=manager, search="turing").empty  # not found by a hidden name
+        by_manager = found(actor=manager)
     assert by_manager["name"].isna().all() and list(by_manager["label"]) == ["P0001", "P0002", "Q0003"]
 
 
@@ -406,7 +408,7 @@ def test_tidy_side_effects_are_one_row_each_in_session_then_entry_order_as_the_p
         tidy = queries.all_side_effects(session, actor=ADMIN)
         some = queries.outcome_sessions(session, actor=ADMIN, where=where, episodes=20)
         some_tidy = queries.outcome_side_effects(session, actor=ADMIN, where=where, episodes=20)
-        patient = int(queries.patients(session, actor=ADMIN)["id"].iloc[0])
+        patient = int(patient_search.patients(session, actor=ADMIN)["id"].iloc[0])
         mine = queries.patient_sessions(session, actor=ADMIN, patient_id=patient)
         mine_tidy = queries.patient_side_effects(session, actor=ADMIN, patient_id=patient)
     for frame in (tidy, some_tidy, mine_tidy):
