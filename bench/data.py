@@ -39,17 +39,14 @@ def data_start(today: date | None = None) -> date:
     return date(month // 12, month % 12 + 1, 1)
 
 
-def sample_rows(sessions: int, seed: int = SEED, prefix: str = "P") -> pd.DataFrame:
+def sample_rows(sessions: int, seed: int = SEED) -> pd.DataFrame:
     """Return generated interchange rows: every session of the patients among the first `sessions` rows."""
     patients = math.ceil(sessions / SESSIONS_PER_PATIENT * 1.05) + 20
     frame = generate(seed=seed, patients=patients, start=data_start(), **NETWORK)
     if len(frame) < sessions:
         raise BenchFailed(f"the generator gave {len(frame)} sessions, fewer than {sessions}")
     wanted = frame["patient_id"].iloc[:sessions].unique()
-    frame = frame[frame["patient_id"].isin(wanted)].reset_index(drop=True)
-    if prefix != "P":
-        frame["patient_id"] = prefix + frame["patient_id"].str[1:]
-    return frame
+    return frame[frame["patient_id"].isin(wanted)].reset_index(drop=True)
 
 
 def interchange_file(directory: Path, sessions: int) -> Path:

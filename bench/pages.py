@@ -30,7 +30,8 @@ TECHNIQUE, PATIENT = "views/technique_outcomes.py", "views/patient_progress.py"
 SECTION_KEY, SEARCH_KEY, PICKED_KEY = "section", "progress_patient_search", "progress_patient"
 # The admin's other pages, opened once each after the timed ones: "every page opened" for the peak memory.
 OTHER_PAGES = ("record_session", "import_data", "methods", "users", "audit_log", "deleted_sessions")
-RUN_TIMEOUT_S = 600
+RUN_TIMEOUT_S = 600  # a cold run's process, from logging in to the page shown
+WARM_TIMEOUT_S = 3600  # the process of every warm run and every page
 
 
 def _check(at, what: str) -> None:
@@ -108,7 +109,7 @@ def warm(url: str, pseudonym: str, runs: int) -> dict:
     return {"sections": times, "patient": patient, "memory_by_page": memory, "peak_mb": peak_memory_mb()}
 
 
-def in_fresh_process(work: Callable[[], object]) -> object:
+def in_fresh_process(work: Callable[[], object], timeout_s: int = RUN_TIMEOUT_S) -> object:
     """Return what `work` returns, run in a forked child of this process: None if it ran out of time.
 
     The child starts with what `measure` imported before any page ran: Streamlit and the modules the app's entrypoint
@@ -119,7 +120,7 @@ def in_fresh_process(work: Callable[[], object]) -> object:
     pid = os.fork()
     if pid == 0:  # the child: measure, answer through the pipe, leave without running the parent's cleanup
         os.close(read)
-        signal.alarm(RUN_TIMEOUT_S)  # a run that hangs ends the child; the parent reads no answer
+        signal.alarm(timeout_s)  # a run that hangs ends the child; the parent reads no answer
         try:
             answer = {"result": work()}
         except BaseException as error:  # every failure reaches the parent
@@ -130,9 +131,11 @@ def in_fresh_process(work: Callable[[], object]) -> object:
     os.close(write)
     with os.fdopen(read) as pipe:
         text = pipe.read()
-    os.waitpid(pid, 0)
-    if not text:
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM:
         return None
+    if not text:
+        raise RuntimeError(f"the measuring process ended without an answer (wait status {status})")
     answer = json.loads(text)
     if "error" in answer:
         raise RuntimeError(answer["error"])
@@ -165,9 +168,9 @@ def measure(url: str, pseudonym: str, runs: int, cold_runs: int) -> dict:
     import streamlit.testing.v1  # noqa: F401 - what a server process has imported before the app's first run
 
     _import_entrypoint_modules()
-    result = in_fresh_process(lambda: warm(url, pseudonym, runs))
+    result = in_fresh_process(lambda: warm(url, pseudonym, runs), WARM_TIMEOUT_S)
     if result is None:
-        raise RuntimeError(f"the warm runs took more than {RUN_TIMEOUT_S} s")
+        raise RuntimeError(f"the warm runs took more than {WARM_TIMEOUT_S} s")
     sections = list(result["sections"])
     result["cold"] = {section: [] for section in sections} | {"patient": []}
     for _ in range(cold_runs):  # runs interleaved, so a busy spell on the machine does not fall on one section

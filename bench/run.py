@@ -107,7 +107,7 @@ def about_run(args: argparse.Namespace) -> dict[str, str]:
                      if line.startswith("MemTotal"))
     return {
         "commit": commit, "started": datetime.now().isoformat(timespec="minutes"),
-        "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python -m bench", *args.argv]),
         "runs": f"{args.cold_runs} cold runs (a fresh process each) and {args.runs} warm runs per page or section; "
                 f"{args.summary_runs} runs of each summary process; {args.saves} saves",
         "machine": f"{os.cpu_count()} × {cpu}, {memory_kb / 1024 / 1024:.1f} GB RAM, {platform.platform()}, "
@@ -137,9 +137,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
+def _arguments(argv: list[str]) -> argparse.Namespace:
     p = parser()
     args = p.parse_args(argv)
+    args.argv = argv
     try:
         args.sizes = sorted({int(size) for size in args.sizes.split(",")})
     except ValueError:
@@ -169,7 +170,7 @@ def measure(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or report a saved run); print the report; return 0, or 1 with the reason on stderr."""
-    args = _arguments(argv)
+    args = _arguments(sys.argv[1:] if argv is None else argv)
     try:
         results = json.loads(args.saved.read_text()) if args.saved else measure(args)
     except Exception as error:  # one line saying why, never a traceback
