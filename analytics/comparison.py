@@ -24,8 +24,8 @@ from analytics import multilevel, outcomes
 
 DEFAULT_REFERENCE = "superficial"  # the least invasive technique, as in trials of deep vs superficial needling
 MIN_EPISODES_PER_CELL = 5  # a technique's episodes needed at a session number for it to keep its own level
-# Optimisers tried in turn: lbfgs is fast and usually converges; powell and nm need no gradient and rescue the
-# fits where lbfgs stops on a flat likelihood (a random-intercept variance near 0).
+# Optimisers tried in turn by fit_mixed (the clinician benchmark's statsmodels MixedLM): lbfgs is fast and usually
+# converges; powell and nm need no gradient and rescue fits where lbfgs stops on a flat likelihood (a variance near 0).
 MIXED_METHODS = ("lbfgs", "powell", "nm")
 COVARIATES = ("condition", "chronicity")  # categorical adjustments, used when recorded with at least two levels
 # A level of the mixed model gets its own variance only with this many units that show it: 5 clinicians, 5 patients
@@ -458,7 +458,7 @@ def comparison_sentence(table: pd.DataFrame) -> str:
         return ("There are not enough episodes of care with follow-up sessions in two techniques to compare them. "
                 + caveat)
     model = table["model"].iloc[0]
-    what = "over their follow-up sessions" if model == MIXED else "at their last session"
+    what = "at their last session" if model == ANCOVA else "over their follow-up sessions"
     reference = table["reference"].iloc[0]
     adjusted = " and ".join(table.attrs.get("adjusted_for", ["baseline pain"]))
     parts = []

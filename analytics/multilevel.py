@@ -4,7 +4,7 @@ The same model as statsmodels' `MixedLM` with groups = clinician and variance co
 within clinician, but fitted in a time that grows with the number of episodes, not its cube: with intercepts only,
 each level's covariance is inverted in closed form from the level below (the Woodbury identity, one level at a
 time), so the likelihood needs only sums per episode, patient and clinician. statsmodels inverts a dense matrix of
-every patient of a clinician at each step: 3 s for the 271 episodes of the sample data, minutes at 20,000.
+every patient of a clinician at each step: 3 s for the 271 episodes of the sample data, against 0.1 s here.
 """
 
 from __future__ import annotations
@@ -105,10 +105,10 @@ class _Levels:
         parents = [_parents(low, high) for low, high in zip(codes, codes[1:], strict=False)]
         self.up = [_indicator(parent).T for parent in parents]
         self.families = None
-        family = np.bincount(parents[0]) if parents else np.zeros(0, dtype=int)
-        if family.size and (family**2).sum() <= 4 * family.sum():  # few children each: patients, not clinicians
+        children = np.bincount(parents[0]) if parents else np.zeros(0, dtype=int)
+        if children.size and (children**2).sum() <= 4 * children.sum():  # few each: patients, not clinicians
             families = _Families(size_of, parents[0], self.sums, self.sizes.size)
-            self.families = families if len(families.blocks) * 4 <= family.size else None
+            self.families = families if len(families.blocks) * 4 <= children.size else None
 
     def reduce(self, ratios: np.ndarray) -> tuple[np.ndarray, float]:
         """Return (M' H⁻¹ M, log det H) for H = I + Σ ratio_j Z_j Z_j', the covariance over the residual variance.
@@ -132,30 +132,33 @@ class _Levels:
                 sums, counts = self.up[j] @ (sums / shrink[:, None]), self.up[j] @ (counts / shrink)
         return quad, logdet
 
+    def generalised(self, ratios: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Return (β, (X' H⁻¹ X)⁻¹, r' H⁻¹ r, log |H| + log |X' H⁻¹ X|): generalised least squares at the ratios."""
+        quad, logdet = self.reduce(ratios)
+        xx, xy, yy = quad[: self.p, : self.p], quad[: self.p, self.p], quad[self.p, self.p]
+        xx_inv = np.linalg.inv(xx)
+        beta = xx_inv @ xy
+        residual = float(yy - xy @ beta)
+        if residual <= 0:
+            raise ValueError("no residual variation: the model fits every pain exactly")
+        return beta, xx_inv, residual, logdet + np.linalg.slogdet(xx)[1]
+
     def loglik(self, variances: np.ndarray) -> tuple[float, np.ndarray]:
         """Return (REML log-likelihood, covariance of β) at variances (σ², then each level's), σ² not profiled.
 
         log |V| = n log σ² + log |H|, log |X' V⁻¹ X| = log |X' H⁻¹ X| − p log σ², r' V⁻¹ r = r' H⁻¹ r / σ².
         """
-        scale, ratios = variances[0], variances[1:] / variances[0]
-        quad, logdet = self.reduce(ratios)
-        xx, xy, yy = quad[: self.p, : self.p], quad[: self.p, self.p], quad[self.p, self.p]
-        xx_inv = np.linalg.inv(xx)
-        residual = float(yy - xy @ xx_inv @ xy)
-        dof = self.n - self.p
-        _, logdet_xx = np.linalg.slogdet(xx)
-        deviance = dof * np.log(2 * np.pi * scale) + logdet + logdet_xx + residual / scale
+        scale = variances[0]
+        _, xx_inv, residual, logdets = self.generalised(variances[1:] / scale)
+        deviance = (self.n - self.p) * np.log(2 * np.pi * scale) + logdets + residual / scale
         return -deviance / 2, scale * xx_inv
 
     def profile(self, ratios: np.ndarray) -> tuple[float, np.ndarray, float]:
         """Return (−2 REML log-likelihood, β, σ²) at the variance ratios, with σ² at its REML estimate."""
-        quad, logdet = self.reduce(ratios)
-        xx, xy, yy = quad[: self.p, : self.p], quad[: self.p, self.p], quad[self.p, self.p]
-        beta = np.linalg.solve(xx, xy)
+        beta, _, residual, logdets = self.generalised(ratios)
         dof = self.n - self.p
-        scale = float(yy - xy @ beta) / dof
-        _, logdet_xx = np.linalg.slogdet(xx)
-        return dof * (1.0 + np.log(2 * np.pi * scale)) + logdet + logdet_xx, beta, scale
+        scale = residual / dof
+        return dof * (1.0 + np.log(2 * np.pi * scale)) + logdets, beta, scale
 
 
 def _hessian(f, x: np.ndarray, step: float) -> np.ndarray:
@@ -208,6 +211,8 @@ def fit_nested(
     of all parameters together, which differs by about 1 % on the sample data.
     """
     names = list(levels)
+    if not names:
+        raise ValueError("no level: a random intercept needs at least one")
     data = _Levels(np.asarray(exog, dtype=float), np.asarray(endog, dtype=float),
                    [np.asarray(v) for v in levels.values()])
     if data.n <= data.p:

@@ -490,3 +490,4 @@ def test_the_clustered_ols_sensitivity_fit_equals_a_direct_statsmodels_cluster_r
     assert set(table["structure"]) == {
         f"sessions, errors clustered by {unit.removeprefix('first_').removesuffix('_id')} ({clusters} clusters)"}
     assert list(table.columns) == list(comparison.mixed_model_comparison(clinic).columns) == comparison.COLUMNS
+    assert "pain over their follow-up sessions" in comparison.comparison_sentence(table)
