@@ -208,10 +208,15 @@ class Backend:
             engine.dispose()
 
 
+def database_name(sessions: int) -> str:
+    """Return the name of the benchmark's database of `sessions` sessions."""
+    return f"needle_bench_{sessions}"
+
+
 def build_database(backend: Backend, sessions: int, path: Path) -> tuple[str, Measured | None]:
     """Build (or reuse) the database of the interchange file `path`; return its URL and what the import took (None:
     reused)."""
-    name = f"needle_bench_{sessions}"
+    name = database_name(sessions)
     if backend.exists(name):
         return backend.url(name), None
     partial = f"{name}_partial"
@@ -225,7 +230,7 @@ def build_database(backend: Backend, sessions: int, path: Path) -> tuple[str, Me
 
 def import_into_scratch(backend: Backend, sessions: int, path: Path) -> Measured:
     """Import the interchange file `path` into an empty scratch database, then drop it; return what the import took."""
-    name = f"needle_bench_{sessions}_import"
+    name = f"{database_name(sessions)}_import"
     try:
         return import_file(backend.create_empty(name), path)
     finally:

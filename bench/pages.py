@@ -9,6 +9,7 @@ one process per section and run. **Warm** are the runs after it with nothing cha
 all in one process, which then opens every other page: its peak resident memory stands in for the server's. The
 patient page is opened with the patient's id typed into its search, so every run includes the page's search.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,16 @@ RUN_TIMEOUT_S = 600  # a cold run's process, from logging in to the page shown
 WARM_TIMEOUT_S = 3600  # the process of every warm run and every page
 
 
+FAULT = "Something went wrong on this page"  # how the app shows a page's unexpected fault (dashboard/faults.py)
+
+
 def _check(at, what: str) -> None:
+    """Raise if the run showed an exception, or the app's own line for an unexpected fault."""
     if at.exception:
         raise RuntimeError(f"{what}: the page raised {at.exception[0].message}")
+    if any(FAULT in error.value for error in at.error):
+        raise RuntimeError(f"{what}: the page showed the app's fault line; `python -m bench.pages URL PATIENT_ID` "
+                           "on this database prints its traceback")
 
 
 def _logged_in(url: str):

@@ -70,27 +70,13 @@ def run_size(backend: data.Backend, size: int, directory: Path, args: argparse.N
     result["pages"] = json.loads(pages.stdout.strip().splitlines()[-1]) | {"patient_id": patient}
     with step("`db summary` and the naive script measured"):
         result["summary"] = measures.summary_against_naive(url, args.summary_runs)
-    scratch = f"needle_bench_{size}_saves"
+    scratch = f"{data.database_name(size)}_saves"
     with step("saves measured"):
         try:
-            result["saves"] = measures.save_latencies(backend.copy(f"needle_bench_{size}", scratch), args.saves)
+            result["saves"] = measures.save_latencies(backend.copy(data.database_name(size), scratch), args.saves)
         finally:
             backend.drop(scratch)
     return result
-
-
-def run_backend(name: str, directory: Path, args: argparse.Namespace) -> dict:
-    """Return the measurements of every size on one backend, printing each size's figures as they come."""
-    backend = data.Backend(name, directory)
-    try:
-        sizes: list[dict] = []
-        for size in args.sizes:
-            sizes.append(run_size(backend, size, directory, args))
-            for figure in report.figures(sizes[-1], sizes[0]):
-                _say(f"[{name} {size:>9,}] {figure.line()}")
-        return {"version": backend.version(), "sizes": sizes}
-    finally:
-        backend.close()
 
 
 def about_run(args: argparse.Namespace) -> dict[str, str]:
@@ -156,16 +142,33 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 
 
 def measure(args: argparse.Namespace) -> dict:
-    """Run every backend at every size; return the results with a description of the run."""
-    about = about_run(args)
+    """Run every backend at every size; return the results with a description of the run.
+
+    Each size's figures are printed as soon as they are measured, and the results so far are saved after each size
+    (to --json, or with --write-results to bench/results.json): a run that fails late keeps what it measured.
+    """
+    results: dict = {"run": about_run(args), "backends": {}}
+    checkpoint = args.json or (RESULTS_JSON if args.write_results else None)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="needle-bench-") as scratch:
         directory = args.keep or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
-        backends = {name: run_backend(name, directory, args) for name in args.backends}
-    about["minutes"] = f"{(time.perf_counter() - started) / 60:.1f}"
-    about["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return {"run": about, "backends": backends}
+        for name in args.backends:
+            backend = data.Backend(name, directory)
+            try:
+                sizes = []
+                results["backends"][name] = {"version": backend.version(), "sizes": sizes}
+                for size in args.sizes:
+                    sizes.append(run_size(backend, size, directory, args))
+                    for figure in report.figures(sizes[-1], sizes[0]):
+                        _say(f"[{name} {size:>9,}] {figure.line()}")
+                    if checkpoint:
+                        checkpoint.write_text(json.dumps(results, indent=1))
+            finally:
+                backend.close()
+    results["run"]["minutes"] = f"{(time.perf_counter() - started) / 60:.1f}"
+    results["run"]["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
