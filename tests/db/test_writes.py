@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
+from db import corrections, importing, numbering
 from db.engine import write_session
-from db.models import SideEffect, TreatmentSession
-from db.validation import InvalidInput, validate_session
+from db.fields import AUDITED_FIELDS, SESSION_FIELDS
+from db.models import AuditEvent, SideEffect, TreatmentSession
+from db.validation import InvalidInput, longer_than, validate_session
 from db.writes import record_session
 from tests.db.factories import ADMIN, TODAY, clinical_counts, record, session_input, stored_sessions, tables_with_rows
 
@@ -84,6 +89,64 @@ def test_a_session_is_stored_with_its_values_and_side_effects(engine):
     assert stored["side_effects"] == {("bruising", "mild"), ("syncope", "significant")}
     assert stored["id"] == row["id"]
     assert clinical_counts(engine)["users"] == 1
+
+
+def test_sessions_are_numbered_per_episode_by_date_then_entry_order():
+    sessions = [(7, date(2025, 3, 9), 1, "c"), (7, date(2025, 3, 1), 6, "b"), (8, date(2025, 1, 1), 9, "x"),
+                (7, date(2025, 3, 1), 5, "a")]
+    assert numbering.in_date_order(sessions) == {"a": 1, "b": 2, "c": 3, "x": 1}
+
+
+def test_two_sessions_can_swap_numbers_while_the_database_holds_them_unique(engine):
+    first, second = record(engine, session_date="2025-03-01")["id"], record(engine, session_date="2025-03-05")["id"]
+    with write_session(engine) as session, numbering.renumbering(session, {first: 2, second: 1}):
+        pass
+    assert numbers_by_id(engine) == {first: 2, second: 1}
+
+
+def test_a_back_dated_session_renumbers_its_episode_alike_recorded_or_imported(engine):
+    for patient, write in (("P1", "record"), ("P2", "import")):
+        record(engine, patient_id=patient, session_date="2025-03-05", notes="second")
+        late = session_input(patient_id=patient, session_date="2025-03-01", notes="first")
+        with write_session(engine) as session:
+            if write == "record":
+                record_session(session, actor=ADMIN, entry=late)
+            else:
+                importing.import_sessions(session, actor=ADMIN, entries=[late])
+    stored = stored_sessions(engine)
+    assert [(r.patient_id, r.notes, r.session_number) for r in stored.itertuples()] == [
+        ("P1", "first", 1), ("P1", "second", 2), ("P2", "first", 1), ("P2", "second", 2)]
+
+
+def test_a_session_recorded_and_the_same_session_imported_store_and_audit_the_same_fields(engine):
+    fields = dict(session_date="2025-03-01", pain_scale="nrs_10", pain_before=7, pain_after=4, technique="electrical",
+                  twitch_response=True, muscles=["trapezius", "levator_scapulae"], notes="first visit",
+                  side_effects=[("bruising", "mild"), ("syncope", "significant")])
+    record(engine, patient_id="P1", **fields)
+    with write_session(engine) as session:
+        importing.import_sessions(session, actor=ADMIN, entries=[session_input(patient_id="P2", **fields)])
+    recorded, imported = (row[list(SESSION_FIELDS)].to_dict() for _, row in stored_sessions(engine).iterrows())
+    assert recorded == imported
+    with Session(engine) as session:
+        afters = session.scalars(select(AuditEvent.after).where(AuditEvent.action == "create")).all()
+    recorded, imported = ({name: json.loads(after)[name] for name in AUDITED_FIELDS} for after in afters)
+    assert recorded == imported and recorded["side_effects"] == "bruising:mild;syncope:significant"
+
+
+def test_a_name_or_reason_too_long_to_store_is_refused_in_the_words_of_validation_longer_than(engine):
+    with pytest.raises(InvalidInput) as refused, write_session(engine) as session:
+        record_session(session, actor=ADMIN, entry=session_input(), patient_name="x" * 1_500)
+    assert str(refused.value) == f"Patient name: {longer_than('x' * 1_500, 128)}"
+    saved = record(engine)
+    with pytest.raises(ValueError) as refused, write_session(engine) as session:
+        corrections.delete_session(session, actor=ADMIN, session_id=saved["id"], reason="r" * 1_500)
+    assert str(refused.value) == f"reason: {longer_than('r' * 1_500, 500)}" == (
+        "reason: is 1,500 characters long; at most 500 can be stored")
+
+
+def numbers_by_id(engine) -> dict[int, int]:
+    with Session(engine) as session:
+        return dict(session.execute(select(TreatmentSession.id, TreatmentSession.session_number)).all())
 
 
 # what the database itself refuses
