@@ -143,7 +143,7 @@ class ValidRows(Sequence[SessionInput]):
 
 
 def valid_rows(entries: Sequence[SessionInput]) -> ValidRows:
-    """Return validated sessions as ValidRows (as they are when they are), numbered as lines 2, 3… of a file."""
+    """Return validated sessions as ValidRows: ValidRows as they are, a list held as lines 2, 3… of a file."""
     if isinstance(entries, ValidRows):
         return entries
     columns = {name: [getattr(entry, name) for entry in entries] for name in _FIELDS}
