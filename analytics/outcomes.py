@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
+from scipy.special import stdtrit  # t quantiles, as scipy.stats.t.ppf computes them, without its 1 s import
 
 from clinic.outcomes import (
     DEFAULT_RULE,
@@ -96,7 +95,7 @@ def technique_curve(moments: pd.DataFrame) -> pd.DataFrame:
     n = m["n"].astype(float)
     mean_pct = m["sum_pct"] / n
     variance = ((m["sumsq_pct"] - n * mean_pct**2) / (n - 1)).clip(lower=0).where(n > 1)
-    half_width = stats.t.ppf(0.975, n - 1) * np.sqrt(variance / n)
+    half_width = stdtrit(n - 1, 0.975) * np.sqrt(variance / n)
     curve = pd.DataFrame(
         {
             "technique": m["technique"],
@@ -120,6 +119,9 @@ def summary_table(curve: pd.DataFrame) -> pd.DataFrame:
 
 def wilson_interval(successes, trials) -> tuple[np.ndarray, np.ndarray]:
     """Return the 95 % Wilson score interval for successes out of trials, as fractions 0–1."""
+    # Imported here: the technique curve (`python -m db summary`) needs none of statsmodels' 0.4 s of imports.
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(np.asarray(successes), np.asarray(trials), alpha=0.05, method="wilson")
     return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
 

@@ -4,9 +4,12 @@ The command line acts as an admin (`Actor.command_line()`): whoever can run it c
 Every change it makes is audited under `cli:<login name>`.
 
 Every failure ends with one line on standard error, `error: <reason>`, and exit status 1 (130 when interrupted),
-never a traceback: `REASONS` maps each kind of failure to its reason. A failure of a kind nobody foresaw says so on
+never a traceback: `_reasons` maps each kind of failure to its reason. A failure of a kind nobody foresaw says so on
 that line; `python -m db --debug COMMAND` then prints its traceback after it. Commands other than `init` and `seed`
 refuse a database that does not exist rather than create an empty one (a mistyped SQLite path).
+
+Each command imports what it needs when it runs (issue #15: most of `summary`'s time went to importing libraries):
+`--help` loads no database or analysis library, and `summary` neither password hashing nor the migrations.
 """
 
 from __future__ import annotations
@@ -20,40 +23,15 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.util.exc import CommandError
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from db.access import Actor
 
-from analytics import outcomes, safety, survival
-from db import (
-    accounts,
-    audit,
-    backup,
-    exporting,
-    fhir,
-    file_problems,
-    file_validation,
-    import_plan,
-    importing,
-    queries,
-    roles,
-    spreadsheets,
-)
-from db.access import AccessDenied, Actor
-from db.engine import (
-    DatabaseBusy,
-    NoDatabase,
-    UnusableDatabaseURL,
-    database_url,
-    engine_url,
-    make_engine,
-    migrate,
-    require_database,
-    write_session,
-)
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.exc import DBAPIError
+
+    from db.import_plan import ImportResult
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "sessions.csv"
 # Demo accounts made by `seed` for the sample data only; the README lists them as demo-only.
@@ -71,6 +49,8 @@ class CommandFailed(Exception):
 
 @contextmanager
 def _engine(url: str) -> Iterator[Engine]:
+    from db.engine import make_engine
+
     engine = make_engine(url)
     try:
         yield engine
@@ -79,11 +59,16 @@ def _engine(url: str) -> Iterator[Engine]:
 
 
 def cmd_init(args) -> str:
+    from db.engine import migrate
+
     migrate(args.url)
     return "database is at the current schema"
 
 
-def _import_file(url: str, path: Path, actor: Actor, take_file_values: bool = False) -> import_plan.ImportResult:
+def _import_file(url: str, path: Path, actor: Actor, take_file_values: bool = False) -> ImportResult:
+    from db import file_validation, importing, spreadsheets
+    from db.engine import write_session
+
     if not path.is_file():
         raise CommandFailed(f"{path}: no such file")
     entries = file_validation.validate_rows(spreadsheets.read_table(path))
@@ -93,6 +78,11 @@ def _import_file(url: str, path: Path, actor: Actor, take_file_values: bool = Fa
 
 
 def cmd_seed(args) -> str:
+    from sqlmodel import Session
+
+    from db import accounts, queries
+    from db.engine import migrate, write_session
+
     migrate(args.url)
     with _engine(args.url) as engine, Session(engine) as session:
         existing = queries.count_sessions(session, actor=args.actor)
@@ -112,6 +102,9 @@ def cmd_seed(args) -> str:
 
 
 def cmd_import(args) -> str:
+    from db import file_problems
+    from db.engine import migrate
+
     migrate(args.url)
     try:
         result = _import_file(args.url, Path(args.file), args.actor, args.take_file_values)
@@ -127,6 +120,9 @@ def cmd_import(args) -> str:
 
 
 def cmd_export(args) -> str:
+    from db import exporting, fhir, spreadsheets
+    from db.engine import write_session
+
     path = Path(args.file)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx", ".json"):
@@ -146,6 +142,10 @@ def cmd_export(args) -> str:
 
 
 def cmd_backup(args) -> str:
+    from db import backup
+    from db.access import AccessDenied
+    from db.engine import DatabaseBusy
+
     path = Path(args.file)
     try:
         version = backup.backup(args.url, path, actor=args.actor)
@@ -157,17 +157,28 @@ def cmd_backup(args) -> str:
 
 
 def cmd_restore(args) -> str:
+    from db import backup
+
     return backup.restore(args.url, Path(args.file), actor=args.actor)
 
 
 def cmd_summary(args) -> str:
+    from sqlmodel import Session
+
+    from analytics import outcomes
+    from db import queries
+
     with _engine(args.url) as engine, Session(engine) as session:
         if args.responders:
             last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=args.actor))
             table = outcomes.responder_table(outcomes.count_responders(last)).round(4)
         elif args.safety:
+            from analytics import safety
+
             table = safety.summary_table(queries.safety_events(session, actor=args.actor))
         elif args.reached:
+            from analytics import survival
+
             sessions = queries.outcome_sessions(session, actor=args.actor)
             table = survival.reached_summary(outcomes.cumulative_improvement(sessions))
         else:
@@ -178,6 +189,10 @@ def cmd_summary(args) -> str:
 
 
 def cmd_audit(args) -> str:
+    from sqlmodel import Session
+
+    from db import audit
+
     with _engine(args.url) as engine, Session(engine) as session:
         check = audit.verify_chain(session, actor=args.actor)
     if check.broken_at is not None:
@@ -187,6 +202,8 @@ def cmd_audit(args) -> str:
 
 
 def cmd_app_role(args) -> str:
+    from db import roles
+
     with _engine(args.url) as engine, engine.begin() as connection:
         roles.grant_app_role(connection, args.role)
     return (f"role {args.role} may run the app: it reads and writes clinical data, may only append to the audit "
@@ -200,6 +217,11 @@ def _new_password(args) -> str:
 
 
 def cmd_users(args) -> str:
+    from sqlmodel import Session
+
+    from db import accounts
+    from db.engine import write_session
+
     with _engine(args.url) as engine:
         if args.action == "list":
             with Session(engine) as session:
@@ -277,6 +299,8 @@ def _one_line(text: str) -> str:
 
 def _where(url: str) -> str:
     """Return the database a URL names, in words: the SQLite file, or PostgreSQL's host, port and database."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return str(parsed.database or "the in-memory database")
@@ -285,6 +309,8 @@ def _where(url: str) -> str:
 
 def _database_reason(error: DBAPIError | sqlite3.Error, url: str) -> str:
     """Return what a database driver's error means, naming the database and what to check."""
+    from sqlalchemy.engine import make_url
+
     cause = getattr(error, "orig", None) or error
     message = _one_line(cause)
     lower = message.lower()
@@ -337,30 +363,35 @@ def _file_reason(error: OSError, url: str) -> str:
     return f"{name}{words.get(error.errno, error.strerror or _one_line(error))}"
 
 
-# What each kind of failure means, in one line. The first row whose type matches wins: subclasses come before their
-# bases (DatabaseBusy and AccessDenied are OSErrors; the refusals are ValueErrors).
-REASONS: tuple[tuple[type[BaseException], Callable[[BaseException, str], str]], ...] = (
-    (CommandFailed, lambda error, url: str(error)),
-    (UnusableDatabaseURL, lambda error, url: str(error)),
-    (NoDatabase, lambda error, url: str(error)),
-    (DatabaseBusy, lambda error, url: str(error)),
-    (AccessDenied, lambda error, url: f"not allowed: {error}"),
-    (backup.BackupRefused, lambda error, url: str(error)),
-    (roles.RoleRefused, lambda error, url: str(error)),
-    (file_problems.ImportRefused, lambda error, url: str(error)),
-    (DBAPIError, _database_reason),
-    (sqlite3.Error, _database_reason),  # the sqlite3 module used directly (backup, restore)
-    (CommandError, lambda error, url: f"the schema could not be migrated: {error}"),
-    (OSError, _file_reason),
-    (UnicodeError, lambda error, url: f"text that is not valid UTF-8: {error}"),
-    (ValueError, lambda error, url: str(error)),
-    (KeyboardInterrupt, lambda error, url: "interrupted: a unit of work in progress was rolled back"),
-)
+def _reasons() -> tuple[tuple[type[BaseException], Callable[[BaseException, str], str]], ...]:
+    """Return what each kind of failure means, in one line. The first row whose type matches wins: subclasses come
+    before their bases (DatabaseBusy and AccessDenied are OSErrors). The refusals (ImportRefused, BackupRefused,
+    RoleRefused) are ValueErrors whose text is their reason."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import DBAPIError
+
+    from db.access import AccessDenied
+    from db.engine import DatabaseBusy, NoDatabase, UnusableDatabaseURL
+
+    return (
+        (CommandFailed, lambda error, url: str(error)),
+        (UnusableDatabaseURL, lambda error, url: str(error)),
+        (NoDatabase, lambda error, url: str(error)),
+        (DatabaseBusy, lambda error, url: str(error)),
+        (AccessDenied, lambda error, url: f"not allowed: {error}"),
+        (DBAPIError, _database_reason),
+        (sqlite3.Error, _database_reason),  # the sqlite3 module used directly (backup, restore)
+        (CommandError, lambda error, url: f"the schema could not be migrated: {error}"),
+        (OSError, _file_reason),
+        (UnicodeError, lambda error, url: f"text that is not valid UTF-8: {error}"),
+        (ValueError, lambda error, url: str(error)),
+        (KeyboardInterrupt, lambda error, url: "interrupted: a unit of work in progress was rolled back"),
+    )
 
 
 def reason(error: BaseException, url: str) -> str:
     """Return the one-line reason printed for a failure (an unforeseen one says how to see its traceback)."""
-    for kind, explain in REASONS:
+    for kind, explain in _reasons():
         if isinstance(error, kind):
             return _one_line(explain(error, url)) or type(error).__name__
     return (f"unexpected {type(error).__name__}: {_one_line(error)} "
@@ -373,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.command == "users" and args.action != "list" and not args.username:
         p.error("users: a username is needed")
+    from db.engine import database_url, engine_url, require_database
+
     args.url = args.url or database_url()
     args.actor = Actor.command_line()
     try:

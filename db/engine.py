@@ -8,15 +8,17 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, NullPool, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import Session
 
 from db import roles, rollups
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///data/needle_outcomes.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -185,6 +187,8 @@ def _is_busy(error: DBAPIError) -> bool:
 
 def alembic_config(url: str) -> Config:
     """Return the Alembic configuration for the migrations shipped in db/migrations."""
+    from alembic.config import Config  # here: only a migration or a backup needs Alembic (0.5 s to import)
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -193,6 +197,8 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str | None = None) -> None:
     """Create the database, or bring it to the newest schema, by running the Alembic migrations."""
+    from alembic import command
+
     url = engine_url(url or database_url())
     # On SQLite, Alembic's batch mode rebuilds a table by copy, drop and rename; with foreign keys on, the drop
     # would cascade into the rows that point at it. So keys are off while migrating, and checked before commit

@@ -342,3 +342,23 @@ def test_the_real_command_prints_one_line_and_no_traceback(tmp_path):
                               capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 1 and done.stdout == ""
         assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: "), done.stderr
+
+
+def imported_by(*args: str) -> set[str]:
+    """Return the top-level packages `python -m db ARGS` imports, from the interpreter's own import log."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "db", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert lines, done.stderr
+    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in lines}
+
+
+def test_the_help_loads_no_database_or_analysis_library():
+    # Issue #15: `db summary` spent 1.64 of its 1.83 CPU-seconds importing libraries; each command imports its own.
+    assert imported_by("--help") & {"scipy", "statsmodels", "argon2", "pandas", "sqlalchemy", "sqlmodel"} == set()
+
+
+def test_the_summary_loads_no_password_hashing_migrations_or_statistical_models(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["--url", url, "init"]) == 0
+    assert imported_by("--url", url, "summary") & {"argon2", "alembic", "statsmodels", "zxcvbn"} == set()
