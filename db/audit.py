@@ -1,39 +1,26 @@
-"""The append-only audit trail, written in the same transaction as the change it records, and chained by hashes.
+"""The append-only audit trail: written in the same transaction as the change it records, read by the audit page.
 
-Tamper evidence: every row stores `row_hash`, the SHA-256 of the previous row's hash followed by its own content in
-a canonical form (`canonical`), and `prev_hash`, the hash it was chained to; the first row follows `GENESIS`. Any
-row changed, removed or slipped in between after it was written breaks the chain at that row, which
-`verify_chain` (`python -m db audit verify`) finds. Writers are serialised while they extend the chain: SQLite's
-write units of work begin with BEGIN IMMEDIATE, and on PostgreSQL `_chain_head` takes a transaction-scoped
-advisory lock before it reads the last hash. Changing the canonical form needs a migration that re-chains the
-rows written before it.
-
-A chain without a secret cannot tell a forged row appended at the end from a real one, nor notice the newest rows
-cut off; keep the head `python -m db audit verify` prints somewhere else (a ticket, the backup log) to check later
-that the trail still reaches it.
+Every row is chained to the one before by hashes (`db.audit_chain`), so a row changed, removed or slipped in after
+it was written is found.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
-from sqlalchemy import Select, insert, select, text
+from sqlalchemy import Select, insert, select
 from sqlmodel import Session
 
 from db import bulk
 from db.access import Actor, require_role
-from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
+from db.audit_chain import AUDIT, chain_hash, chain_head, hash_columns, moment_text
+from db.csv_format import neutralised
+from db.models import Episode, Patient, SideEffect, TreatmentSession, User, utcnow
 
-GENESIS = "0" * 64  # what the first row of the trail follows
-CHAIN_LOCK_KEY = 4_207_312  # PostgreSQL advisory lock held while a transaction extends the chain
-CHAINED = ("at", "actor_id", "actor", "action", "entity", "entity_id", "patient", "before", "after", "detail")
-AUDIT = AuditEvent.__table__
 SHOWN = ("id", "at", "actor", "action", "entity", "entity_id", "patient", "changes", "detail")
 
 # Field names of audited values as the clinic says them ("pain before: 80 → 60").
@@ -83,7 +70,7 @@ def record(
     session.flush()  # the change goes first: the entity the row names exists, and its patient can be found
     if patient is None:
         patient = _patients_of(session, entity, [entity_id])[0] if entity_id is not None else None
-    prev_hash = _chain_head(session)
+    prev_hash = chain_head(session)
     row = {"at": utcnow(), "actor_id": actor.id, "actor": actor.username, "action": action, "entity": entity,
            "entity_id": entity_id, "patient": patient, "before": _json(before), "after": _json(after),
            "detail": detail[:500]}
@@ -108,7 +95,7 @@ def record_many(
     constant = {"at": utcnow(), "actor_id": actor.id, "actor": actor.username, "action": action, "entity": entity,
                 "before": None, "detail": detail[:500]}
     varying = {"entity_id": entity_ids, "patient": patients, "after": afters}
-    prev_hashes, row_hashes = _chain(_chain_head(session), constant | varying, len(entity_ids))
+    prev_hashes, row_hashes = hash_columns(chain_head(session), constant | varying, len(entity_ids))
     bulk.insert_columns(session, AUDIT, constant | varying | {"prev_hash": prev_hashes, "row_hash": row_hashes})
 
 
@@ -177,96 +164,6 @@ def _patients_of(session: Session, entity: str, entity_ids: list[int | None]) ->
         for start in range(0, len(distinct), 900):
             pairs.update(session.execute(query.where(key.in_(distinct[start:start + 900]))).all())
     return [pairs.get(i) for i in entity_ids]
-
-
-# -- the hash chain ---------------------------------------------------------------------------------------------------
-
-
-def _moment(value: datetime) -> str:
-    """Return a time stamp as canonical UTC text, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (both backends keep microseconds)."""
-    if value.utcoffset() is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="microseconds") + "Z"
-
-
-def _field(value) -> str:
-    """Return one value in the canonical form: `-` for NULL, else `<length>:<text>` (no separator can be forged);
-    a time stamp as `_moment` writes it."""
-    if value is None:
-        return "-"
-    text = _moment(value) if isinstance(value, datetime) else str(value)
-    return f"{len(text)}:{text}"
-
-
-def canonical(values: Iterable) -> str:
-    """Return the canonical text of an audit row's content: its CHAINED values in order, each as `_field` gives."""
-    return "".join(map(_field, values))
-
-
-def _hash(prev_hash: str, text: str) -> str:
-    return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
-
-
-def chain_hash(prev_hash: str, row) -> str:
-    """Return the SHA-256 (hex) of the previous row's hash followed by this row's canonical content."""
-    return _hash(prev_hash, canonical(row[name] for name in CHAINED))
-
-
-def _chain(head: str, values: dict, count: int) -> tuple[list[str], list[str]]:
-    """Return the prev_hash and row_hash columns of `count` bulk rows; each CHAINED value is one for every row, or
-    a list of one per row. Their `canonical` text is joined from fields encoded once each (a shared value once)."""
-    fields = [[_field(v) for v in values[name]] if isinstance(values[name], list) else [_field(values[name])] * count
-              for name in CHAINED]
-    prev_hashes, row_hashes = [], []
-    for parts in zip(*fields, strict=True):
-        prev_hashes.append(head)
-        head = _hash(head, "".join(parts))
-        row_hashes.append(head)
-    return prev_hashes, row_hashes
-
-
-def _chain_head(session: Session) -> str:
-    """Return the hash the next row follows, once this transaction alone may extend the chain."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Released at commit or rollback; write units of work already hold db.engine's write lock, but any other
-        # transaction that audits must not read the same head. (SQLite: BEGIN IMMEDIATE, or a refused upgrade.)
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
-    head = session.execute(select(AUDIT.c.row_hash).order_by(AUDIT.c.id.desc()).limit(1)).scalar()
-    return head or GENESIS
-
-
-@dataclass(frozen=True)
-class ChainCheck:
-    """The result of checking the audit trail's hash chain."""
-
-    rows: int  # rows checked (all of them when intact; up to and including the broken one otherwise)
-    head: str  # the last row's hash when intact
-    broken_at: int | None = None  # id of the first row that breaks the chain
-    reason: str = ""
-
-
-def verify_chain(session: Session, *, actor: Actor, batch: int = 10_000) -> ChainCheck:
-    """Return whether every audit row, in id order, follows the one before and matches its own hash (admins)."""
-    require_role(actor, ("admin",), "verify the audit trail")
-    columns = [AUDIT.c[name] for name in ("id", "prev_hash", "row_hash", *CHAINED)]
-    expected, checked, previous_id = GENESIS, 0, None
-    result = session.execute(select(*columns).order_by(AUDIT.c.id).execution_options(yield_per=batch))
-    for row in result:
-        row_id, prev_hash, row_hash = row[0], row[1], row[2]
-        checked += 1
-        if row_hash is None:
-            return ChainCheck(checked, expected, row_id, f"row {row_id} has no hash (written outside the app)")
-        if prev_hash != expected:
-            after_what = f"row {previous_id}" if previous_id is not None else "the start of the trail"
-            return ChainCheck(checked, expected, row_id,
-                              f"row {row_id} does not follow {after_what} (a row was removed, inserted or "
-                              "changed there)")
-        if _hash(expected, canonical(row[3:])) != row_hash:
-            return ChainCheck(checked, expected, row_id,
-                              f"row {row_id} was changed after it was written (its content does not match its "
-                              "hash)")
-        expected, previous_id = row_hash, row_id
-    return ChainCheck(checked, expected)
 
 
 # -- reading ----------------------------------------------------------------------------------------------------------
@@ -378,18 +275,12 @@ def events(session: Session, *, actor: Actor, entity: str | None = None, entity_
     return frame
 
 
-def _cell(value: object) -> object:
-    """Return a CSV cell that a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def export_csv(session: Session, *, actor: Actor, where: AuditFilter, limit: int) -> str:
     """Return the filtered audit rows as CSV (as the page lists them); the export itself is audited (admins)."""
     frame = events(session, actor=actor, where=where, limit=limit)
-    frame["at"] = frame["at"].map(lambda moment: _moment(moment) if pd.notna(moment) else "")
+    frame["at"] = frame["at"].map(lambda moment: moment_text(moment) if pd.notna(moment) else "")
     out = io.StringIO()
-    frame.map(_cell).to_csv(out, index=False, lineterminator="\n")
+    frame.map(lambda cell: neutralised(cell) if isinstance(cell, str) else cell).to_csv(out, index=False,
+                                                                                      lineterminator="\n")
     record(session, actor, "export", "audit_log", detail=f"audit trail CSV: {len(frame)} rows; {where.words()}")
     return out.getvalue()

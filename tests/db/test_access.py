@@ -20,6 +20,7 @@ from sqlmodel import Session
 from db import (
     accounts,
     audit,
+    audit_chain,
     corrections,
     exporting,
     import_plan,
@@ -80,7 +81,7 @@ EXPECTED: dict[str, set[str]] = {
     "accounts.users": {ADMIN},
     "audit.events": {ADMIN},
     "audit.export_csv": {ADMIN},
-    "audit.verify_chain": {ADMIN},
+    "audit_chain.verify_chain": {ADMIN},
     "accounts.set_role": {ADMIN},
     # About the actor's own account and sessions:
     "accounts.session_ended": {CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT},
@@ -93,12 +94,12 @@ EXPECTED: dict[str, set[str]] = {
 UNCHECKED_HELPERS = {
     "writes.get_or_create_patient", "writes.get_or_create_episode", "writes.get_or_create_clinician",
     "numbering.renumber", "numbering.renumbering", "import_plan.plan", "corrections.snapshot", "audit.record",
-    "audit.record_many", "queries.read_frame",
+    "audit.record_many", "audit_chain.chain_head", "queries.read_frame",
     "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
 }
 MODULES = {"queries": queries, "patient_search": patient_search, "writes": writes, "numbering": numbering,
            "corrections": corrections, "import_plan": import_plan, "importing": importing, "exporting": exporting,
-           "accounts": accounts, "audit": audit}
+           "accounts": accounts, "audit": audit, "audit_chain": audit_chain}
 
 NAME_A, NAME_B = "Alice Secretname", "Bob Hiddenname"
 NOTE_A, NOTE_B = "note-secret-A1", "note-secret-B1"
@@ -239,7 +240,7 @@ CALLS: dict[str, Call] = {
     "accounts.users": lambda s, a, c: accounts.users(s, actor=a),
     "audit.events": lambda s, a, c: audit.events(s, actor=a),
     "audit.export_csv": lambda s, a, c: audit.export_csv(s, actor=a, where=audit.AuditFilter(), limit=100),
-    "audit.verify_chain": lambda s, a, c: audit.verify_chain(s, actor=a),
+    "audit_chain.verify_chain": lambda s, a, c: audit_chain.verify_chain(s, actor=a),
     "accounts.set_role": lambda s, a, c: accounts.set_role(s, actor=a, username="clin", role="manager"),
     "accounts.session_ended": lambda s, a, c: accounts.session_ended(
         s, actor=a, logged_in_at=datetime.now(UTC)) or "the session goes on",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from db import accounts, audit, corrections, exporting, importing, patient_search, queries
+from db import accounts, audit, corrections, csv_format, exporting, importing, patient_search, queries
 from db.access import Actor
 from db.accounts import UNKNOWN_USER, LoginRefused, login
 from db.engine import write_session
@@ -276,6 +277,21 @@ def test_the_audit_trail_reads_newest_first_and_by_record(engine, staff):
     assert list(newest_first["entity_id"][:2]) == [second, first]
     assert list(newest_first["id"]) == sorted(newest_first["id"], reverse=True)
     assert list(one["action"]) == ["create"] and list(one["entity_id"]) == [first]
+
+
+def test_the_audit_csv_disarms_formula_like_cells_and_reads_back_exactly(engine, staff):
+    # A patient id may start with "-", a reason with "=" or an apostrophe: a spreadsheet must show them as text.
+    reasons = {"=HYPERLINK(\"http://x\")": "-12", "'twas the wrong day": "P1"}
+    for reason, patient in reasons.items():
+        session_id = record(engine, staff["clinician"], patient_id=patient)
+        with write_session(engine) as session:
+            corrections.delete_session(session, actor=staff["clinician"], session_id=session_id, reason=reason)
+    with write_session(engine) as session:
+        text = audit.export_csv(session, actor=ADMIN, where=audit.AuditFilter(action="delete"), limit=10)
+    written = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    assert set(written["detail"]) == {"'=HYPERLINK(\"http://x\")", "''twas the wrong day"}
+    assert "'-12" in set(written["patient"])
+    assert {csv_format.unquoted(cell) for cell in written["detail"]} == set(reasons)
 
 
 # -- the same transaction: a failed unit of work leaves neither the change nor its audit row -------------------------

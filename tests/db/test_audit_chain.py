@@ -13,8 +13,9 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from db import audit, corrections, exporting, importing
-from db.audit import GENESIS, AuditFilter, verify_chain
+from db import audit, audit_chain, corrections, exporting, importing
+from db.audit import AuditFilter
+from db.audit_chain import GENESIS, verify_chain
 from db.cli import main
 from db.engine import alembic_config, make_engine, migrate, write_session
 from db.models import AuditEvent, SideEffect
@@ -39,7 +40,7 @@ def import_entries(engine, rows: list[dict], source: str = "clinic.csv") -> None
                                   source=source)
 
 
-def check(engine) -> audit.ChainCheck:
+def check(engine) -> audit_chain.ChainCheck:
     with Session(engine) as session:
         return verify_chain(session, actor=ADMIN)
 
@@ -87,7 +88,7 @@ def test_every_row_follows_the_one_before_and_the_whole_trail_verifies(engine, b
     rows = audit_rows(engine)
     assert rows[0]["prev_hash"] == GENESIS
     assert [r["prev_hash"] for r in rows[1:]] == [r["row_hash"] for r in rows[:-1]]
-    assert all(r["row_hash"] == audit.chain_hash(r["prev_hash"], r) for r in rows)
+    assert all(r["row_hash"] == audit_chain.chain_hash(r["prev_hash"], r) for r in rows)
     result = check(engine)
     assert (result.rows, result.broken_at, result.head) == (len(rows), None, rows[-1]["row_hash"])
 
@@ -129,7 +130,7 @@ def test_a_row_rewritten_with_a_fresh_hash_breaks_the_chain_at_the_row_after_it(
     target = audit_rows(engine)[2]
     forged = target | {"detail": "forged"}
     tamper(engine, backend, "UPDATE audit_log SET detail = 'forged', row_hash = :h WHERE id = :id",
-           h=audit.chain_hash(target["prev_hash"], forged), id=target["id"])
+           h=audit_chain.chain_hash(target["prev_hash"], forged), id=target["id"])
     assert check(engine).broken_at == busy_clinic[3]
 
 
@@ -306,7 +307,7 @@ def test_the_migration_chains_the_rows_written_before_it_and_fills_their_patient
         rows = audit_rows(engine)
         assert [(r["entity"], r["patient"]) for r in rows] == [("session", "OLD1"), ("side_effect", "OLD1"),
                                                                ("file", None), ("side_effect", None)]
-        assert check(engine) == audit.ChainCheck(4, rows[-1]["row_hash"])
+        assert check(engine) == audit_chain.ChainCheck(4, rows[-1]["row_hash"])
         record(engine, patient_id="NEW")  # the chain goes on from the migrated rows
         assert check(engine).rows == 5 and check(engine).broken_at is None
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
