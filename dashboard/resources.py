@@ -176,7 +176,7 @@ def outcome_improvement(url: str, actor: Actor, where: OutcomeFilter, episodes: 
 
 
 @_on_this_database
-@st.cache_data(show_spinner="Estimating response by session…", ttl=3600)
+@st.cache_data(show_spinner=False, ttl=3600)
 def responder_details(url: str, actor: Actor, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> dict:
     """Return, for at most `episodes` of the filtered episodes: the share `reached` by each session (Kaplan–Meier),
     the cumulative responder `curve` and the `effect_sizes` at session 4 and at the last session."""
@@ -189,7 +189,7 @@ def responder_details(url: str, actor: Actor, where: OutcomeFilter, rule: Respon
 
 
 @_on_this_database
-@st.cache_data(show_spinner="Estimating the time to response…", ttl=3600)
+@st.cache_data(show_spinner=False, ttl=3600)
 def time_to_response(url: str, actor: Actor, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> dict:
     """Return the `kaplan_meier` curve of sessions until a 30 % improvement and each technique's `medians`."""
     times = survival.time_to_response(outcome_improvement(actor, where, episodes), rule=rule)
