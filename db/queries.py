@@ -14,7 +14,6 @@ from sqlalchemy import BigInteger, and_, cast, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from clinic import side_effects
 from clinic.outcomes import EXCLUDED_BASELINE_ZERO, EXCLUDED_SINGLE_SESSION, MOMENT_COLUMNS, SafetyCounts
 from db import rollups
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
@@ -277,16 +276,6 @@ SESSION_COLUMNS = [
 ]
 
 
-def _sessions_frame(session: Session, stmt, effects: pd.DataFrame) -> pd.DataFrame:
-    """Return the sessions `stmt` selects with their `effects` packed as `code:severity;…` (until #13 drops it)."""
-    frame = read_frame(session, stmt)
-    pairs: dict[int, list[side_effects.Pair]] = {}
-    for session_id, code, severity in zip(effects["session_id"], effects["code"], effects["severity"], strict=True):
-        pairs.setdefault(session_id, []).append((code, severity))
-    frame["side_effects"] = [side_effects.format(pairs.get(i, ())) for i in frame["session_id"]]
-    return frame
-
-
 def _sessions_select():
     return (
         select(*SESSION_COLUMNS)
@@ -297,23 +286,24 @@ def _sessions_select():
 
 
 def patient_sessions(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame:
-    """Return one patient's sessions in episode and session order, side effects as `code:severity;…`.
+    """Return one patient's sessions in episode and session order (their side effects: `patient_side_effects`).
 
     A patient reading their own record gets it without the clinicians' notes.
     """
     require_patient(actor, patient_id)
     stmt = _sessions_select().where(Patient.id == patient_id, LIVE_SESSIONS).order_by(S.episode_id, S.session_number)
-    frame = _sessions_frame(session, stmt, patient_side_effects(session, actor=actor, patient_id=patient_id))
+    frame = read_frame(session, stmt)
     if actor.role not in IDENTIFIED_READERS:
         frame["notes"] = ""
     return frame
 
 
 def all_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:
-    """Return every live session in patient, date and entry order (the order of the interchange export)."""
+    """Return every live session in patient, date and entry order (the interchange export's); `all_side_effects`
+    has their side effects."""
     require_role(actor, IDENTIFIED_READERS, "read every patient's sessions")
     stmt = _sessions_select().where(LIVE_SESSIONS).order_by(Patient.pseudonym, S.session_date, S.id)
-    return _sessions_frame(session, stmt, all_side_effects(session, actor=actor))
+    return read_frame(session, stmt)
 
 
 def last_session_defaults(session: Session, *, actor: Actor, patient_id: int) -> dict:
@@ -354,8 +344,8 @@ def outcome_sessions(
     """Return one row per live session of the filtered episodes, for the models that need every measurement.
 
     Columns: episode_id, patient_id (pseudonymous), session_number, session_date, technique (of the session),
-    pain_scale, pain_before, condition, body_region, clinician, side_effects (`code:severity;…`). No notes, no names.
-    With `episodes`, the sessions of at most that many episodes: a fixed sample spread over them all (see
+    pain_scale, pain_before, condition, body_region, clinician (side effects: `outcome_side_effects`). No notes, no
+    names. With `episodes`, the sessions of at most that many episodes: a fixed sample spread over them all (see
     `_first_sessions`), for the analyses that would take minutes on a network's every measurement.
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
@@ -371,7 +361,7 @@ def outcome_sessions(
         .where(LIVE_SESSIONS)
         .order_by(S.episode_id, S.session_number)
     )
-    return _sessions_frame(session, stmt, outcome_side_effects(session, actor=actor, where=where, episodes=episodes))
+    return read_frame(session, stmt)
 
 
 def filter_choices(session: Session, *, actor: Actor) -> dict[str, list[str]]:
