@@ -6,7 +6,7 @@ Create Date: 2026-11-25 10:00:00
 
 - `patient`: the pseudonymous id of the patient a clinical row concerns, filled here for the rows whose session,
   side effect, episode or patient still exists (a side effect replaced by a correction no longer does).
-- `prev_hash`, `row_hash`: the hash chain of `db.audit` (its hash copied below); the rows written before this
+- `prev_hash`, `row_hash`: the hash chain of `db.audit_chain` (its hash copied below); the rows written before this
   migration are chained here, in id order, so `python -m db audit verify` covers the whole trail.
 - ix_audit_patient, ix_audit_actor, ix_audit_at: the audit page's filters, in SQL at millions of rows.
 - SQLite: `REPLACE INTO audit_log` deleted the row it replaced without firing the DELETE trigger (SQLite fires it
@@ -35,7 +35,7 @@ INDEXES = [
     ('ix_audit_at', ['at']),
 ]
 BATCH = 5_000
-# The hash chain as db.audit defines it (copied, so that this migration stays what it is; db.audit's canonical form
+# The hash chain as db.audit_chain defines it (copied, so that this migration stays what it is; its canonical form
 # never changes without a migration that chains the rows again).
 GENESIS = "0" * 64
 CHAINED = ("at", "actor_id", "actor", "action", "entity", "entity_id", "patient", "before", "after", "detail")
@@ -104,7 +104,7 @@ def _append_only(on: bool) -> None:
 
 
 def _chain_existing_rows() -> None:
-    """Chain the rows already there, oldest first, as db.audit chains new ones."""
+    """Chain the rows already there, oldest first, as db.audit_chain chains new ones."""
     connection = op.get_bind()
     columns = [audit_log.c.id, *[audit_log.c[name] for name in CHAINED]]
     prev, last_id = GENESIS, None
