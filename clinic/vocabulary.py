@@ -81,3 +81,15 @@ DEFAULT_MCID_POINTS = 20.0  # absolute MCID on 0–100: 2 points of the 0–10 N
 DEFAULT_MIN_BASELINE_POINTS = 40.0
 # "Positive results are usually evident in 2 to 4 sessions" (docs/REFERENCES.md): the managers' question.
 ANSWER_SESSION = 4
+
+# How an episode of care ends (docs/METHODS.md, "Missing data and dropouts"); an episode without one is open.
+EPISODE_STATUSES = {
+    "goal_met": "Goal met",
+    "dropped_out": "Dropped out",
+    "referred_on": "Referred on",
+    "other": "Other",
+}
+DROPPED_OUT = "dropped_out"
+# A session more than this many days after the last one of its episode of care may be a new course of treatment
+# (a recurrence), so the clinician is asked whether it starts a new episode; configurable (docs/DESIGN.md §5).
+DEFAULT_EPISODE_GAP_DAYS = 90

@@ -145,9 +145,14 @@ def _create_episodes(session: Session, plan: Plan, regions: dict[tuple, str | No
     if new:
         before = bulk.highest_id(session, _EPISODES)
         keys = [(patient_ids[p], c) for p, c in new]
+        first = {}
+        for key, day in zip(zip(plan.rows.columns["patient_id"], plan.rows.columns["condition"], strict=True),
+                            plan.rows.columns["session_date"], strict=True):
+            first[key] = min(first.get(key, day), day)
         bulk.insert_columns(session, _EPISODES, {
             "patient_id": [patient for patient, _ in keys], "condition": [c for _, c in keys],
-            "body_region": [regions[key] for key in new], "created_at": now,
+            "body_region": [regions[key] for key in new], "number": 1, "started_on": [first[key] for key in new],
+            "created_at": now,
         })
         ids.update(zip(new, bulk.inserted_ids(session, _EPISODES, before, ("patient_id", "condition"), keys),
                        strict=True))

@@ -8,7 +8,7 @@ from typing import Optional
 from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from clinic.vocabulary import PAIN_SCALES, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
+from clinic.vocabulary import EPISODE_STATUSES, PAIN_SCALES, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
 
 ROLES = ("clinician", "manager", "patient", "admin")
 
@@ -63,11 +63,18 @@ class Patient(SQLModel, table=True):
 
 
 class Episode(SQLModel, table=True):
-    """An episode of care: one patient, one condition, one course of treatment."""
+    """An episode of care: one patient, one condition, one course of treatment, from its start to its discharge."""
 
     __tablename__ = "episodes"
     __table_args__ = (
-        Index("ix_episodes_patient_condition", "patient_id", "condition"),
+        CheckConstraint("number >= 1", name="ck_episodes_number_positive"),
+        CheckConstraint(_one_of("status", EPISODE_STATUSES), name="ck_episodes_status"),
+        # Discharged means both: a status and its date; open means neither.
+        CheckConstraint("(status IS NULL) = (discharged_on IS NULL)", name="ck_episodes_discharge"),
+        CheckConstraint("discharged_on IS NULL OR discharged_on >= started_on", name="ck_episodes_discharge_date"),
+        # The patient's courses for one condition are 1, 2, 3…; also the index that finds them. (A NULL condition
+        # is distinct to a unique index: for those the one writer at a time (db.engine.write_session) keeps them so.)
+        Index("uq_episodes_patient_condition_number", "patient_id", "condition", "number", unique=True),
         # The technique page's filter choices: the distinct values, read from an index rather than every episode.
         Index("ix_episodes_condition", "condition"),
         Index("ix_episodes_body_region", "body_region"),
@@ -77,6 +84,11 @@ class Episode(SQLModel, table=True):
     patient_id: int = Field(foreign_key="patients.id")
     condition: Optional[str] = Field(default=None, max_length=64)
     body_region: Optional[str] = Field(default=None, max_length=64)
+    number: int  # the `episode` of the interchange format: 1 for the patient's first course for this condition
+    goal: Optional[str] = Field(default=None, max_length=500)
+    started_on: date
+    discharged_on: Optional[date] = None
+    status: Optional[str] = Field(default=None, max_length=16)  # clinic.vocabulary.EPISODE_STATUSES; None: open
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -28,13 +30,16 @@ def get_or_create_patient(session: Session, pseudonym: str, name: str | None = N
 
 
 def get_or_create_episode(
-    session: Session, patient: Patient, condition: str | None, body_region: str | None = None
+    session: Session, patient: Patient, condition: str | None, body_region: str | None = None,
+    started_on: date | None = None,
 ) -> Episode:
     """Return the patient's episode of care for this condition, creating it if new."""
     same_condition = Episode.condition.is_(None) if condition is None else Episode.condition == condition
-    episode = session.scalars(select(Episode).where(Episode.patient_id == patient.id, same_condition)).first()
+    episode = session.scalars(select(Episode).where(Episode.patient_id == patient.id, same_condition)
+                              .order_by(Episode.number.desc())).first()
     if episode is None:
-        episode = Episode(patient_id=patient.id, condition=condition, body_region=body_region)
+        episode = Episode(patient_id=patient.id, condition=condition, body_region=body_region, number=1,
+                          started_on=started_on or date.today())
         session.add(episode)
         session.flush()
     elif body_region and not episode.body_region:
@@ -74,7 +79,7 @@ def record_session(
     require_role(actor, CLINICAL_WRITERS, "record sessions")
     rollups.touch_patients(session, [entry.patient_id])  # before anything changes, the body region included
     patient = get_or_create_patient(session, entry.patient_id, patient_name)
-    episode = get_or_create_episode(session, patient, entry.condition, entry.body_region)
+    episode = get_or_create_episode(session, patient, entry.condition, entry.body_region, entry.session_date)
     clinician = get_or_create_clinician(session, entry.clinician, actor) if entry.clinician else None
     # The episode's last number, and how many of its sessions are dated after this one (then it is back-dated).
     last, later = session.execute(
