@@ -1,5 +1,6 @@
 """Tests that the demo data set is reproducible, valid interchange data and holds the edge cases it promises."""
 
+import hashlib
 import io
 from datetime import date
 
@@ -56,6 +57,8 @@ SIDE_EFFECT_CODES = {  # docs/DESIGN.md section 2
     "other",
 }
 SCALE_MAX = {"vas_100": 100, "nrs_10": 10}
+# sha256 of the CSV text of generate(patients=400, start=date(2025, 5, 1), **NETWORK): 2,423 sessions.
+NETWORK_400_SHA256 = "fea06c8ff3771fe50281c1dac02dea21064b945177540a7bacc02ec29a93f014"
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +121,13 @@ def test_generate_gives_the_same_data_every_time(frame):
 
 def test_committed_csv_is_exactly_a_fresh_generate(frame):
     assert sample.CSV_PATH.read_bytes() == sample.to_csv_text(frame).encode("utf-8")
+
+
+def test_the_network_shape_gives_the_data_it_gave_when_pinned():
+    # Reworking the generator must not change its data: the committed CSV pins the demo's, this digest the network's.
+    frame = sample.generate(patients=400, start=date(2025, 5, 1), **sample.NETWORK)
+    assert len(frame) == 2_423
+    assert hashlib.sha256(sample.to_csv_text(frame).encode("utf-8")).hexdigest() == NETWORK_400_SHA256
 
 
 def test_columns_are_the_interchange_columns_then_body_region_and_muscles(rows):
