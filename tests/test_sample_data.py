@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from sample_data import generate as sample
+from sample_data import parameters
 
 CONTRACT_COLUMNS = [
     "patient_id",
@@ -100,17 +101,17 @@ def assert_valid_interchange(rows: pd.DataFrame, last_day: date) -> None:
     assert set(pairs[1]) <= {"mild", "significant", "serious"}
     assert not pairs.reset_index().duplicated(["index", 0]).any(), "a code twice in one session"
     assert set(rows["condition"]) <= CONDITIONS
-    assert set(rows["clinician"]) <= set(sample.CLINICIANS)
+    assert set(rows["clinician"]) <= set(parameters.CLINICIANS)
     assert set(rows["twitch_response"]) <= {"yes", "no", ""}
     for (condition, region), _ in rows.groupby(["condition", "body_region"]):
-        expected = sample.CONDITIONS[condition][1]
-        assert region == expected if expected else region in sample.OTHER_REGIONS
+        expected = parameters.CONDITIONS[condition][1]
+        assert region == expected if expected else region in parameters.OTHER_REGIONS
     muscles = rows["muscles"].str.split(";")
     assert muscles.map(len).between(1, 4).all()
     assert (muscles.map(lambda m: len(set(m))) == muscles.map(len)).all()
     treated = rows[["body_region"]].join(muscles.explode().rename("muscle")).drop_duplicates()
     for region, muscle in treated.itertuples(index=False):
-        assert muscle in sample.REGION_MUSCLES[region], (region, muscle)
+        assert muscle in parameters.REGION_MUSCLES[region], (region, muscle)
 
 
 def test_generate_gives_the_same_data_every_time(frame):
