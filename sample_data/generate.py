@@ -13,12 +13,14 @@ the side effects, notes and muscles treated.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from clinic import side_effects as side_effect_text
 from db.interchange import COLUMNS as INTERCHANGE_COLUMNS
 from db.interchange import EXTRA_COLUMNS
 from sample_data.parameters import (
@@ -68,11 +70,11 @@ def _pick(rng: np.random.Generator, pool: np.ndarray, count: int, weights: np.nd
     return np.sort(rng.choice(pool, size=count, replace=False, p=p))
 
 
-def _join_table(names: list[str], suffix: str = "") -> np.ndarray:
-    """Return an array mapping each bitmask over ``names`` to the names joined by ';' in list order."""
+def _subset_table(names: list[str], join: Callable[[list[str]], str]) -> np.ndarray:
+    """Return an array mapping each bitmask over ``names`` to ``join`` of the names it selects, in list order."""
     table = np.empty(1 << len(names), dtype=object)
     for mask in range(table.size):
-        table[mask] = ";".join(name + suffix for bit, name in enumerate(names) if mask >> bit & 1)
+        table[mask] = join([name for bit, name in enumerate(names) if mask >> bit & 1])
     return table
 
 
@@ -275,7 +277,8 @@ def _side_effects_and_notes(
     risk = TECHNIQUE_RISK / max(float(tech_share @ TECHNIQUE_RISK), 1e-9)
     happened = rng.random((s, len(codes))) < rates[None, :] * risk[tech][:, None]
     effect_mask = (happened * (1 << np.arange(len(codes)))).sum(axis=1)
-    side_effects = _join_table(codes, ":mild")[effect_mask]
+    as_mild = _subset_table(codes, lambda chosen: side_effect_text.format((c, "mild") for c in chosen))
+    side_effects = as_mild[effect_mask]
 
     notes = np.full(s, "", dtype=object)
     noted = rng.random(s) < 0.03
@@ -287,9 +290,9 @@ def _side_effects_and_notes(
     significant = np.sort(candidates[: max(3, s // 600) if s >= 1000 else s // 300])
     for j, i in enumerate(significant):
         code, note = SIGNIFICANT_EVENTS[j % len(SIGNIFICANT_EVENTS)]
-        present = {pair.split(":")[0]: pair for pair in side_effects[i].split(";") if pair}
-        present[code] = f"{code}:significant"
-        side_effects[i] = ";".join(present[c] for c in ALL_SIDE_EFFECT_CODES if c in present)
+        present = dict(side_effect_text.parse(side_effects[i]))
+        present[code] = "significant"
+        side_effects[i] = side_effect_text.format((c, present[c]) for c in ALL_SIDE_EFFECT_CODES if c in present)
         notes[i] = note
     plain = np.flatnonzero(~noted & ~np.isin(np.arange(s), significant))
     for note, i in zip(SPECIAL_NOTES, _pick(rng, plain, len(SPECIAL_NOTES)), strict=False):
@@ -311,7 +314,7 @@ def _muscles(rng: np.random.Generator, region: np.ndarray, rows: np.ndarray) -> 
     count = np.minimum(rng.choice(4, size=s, p=[0.30, 0.35, 0.25, 0.10]) + 1, region_size[region[rows]])
     chosen = keys.argsort(axis=1).argsort(axis=1) < count[:, None]
     muscle_mask = (chosen * (1 << np.arange(widest))).sum(axis=1)
-    muscle_tables = [_join_table(m) for m in region_muscles]
+    muscle_tables = [_subset_table(m, ";".join) for m in region_muscles]
     muscle_lookup = np.empty((len(REGIONS), 1 << widest), dtype=object)
     for r, table in enumerate(muscle_tables):
         muscle_lookup[r, : table.size] = table
