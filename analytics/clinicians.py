@@ -13,7 +13,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from analytics import outcomes
-from analytics.comparison import as_levels, first_estimable, fit_mixed, recorded_covariates
+from analytics.fitting import as_levels, first_estimable, fit_mixed, recorded_covariates
 
 Z95 = float(stats.norm.ppf(0.975))
 Z998 = float(stats.norm.ppf(0.999))  # the outer 99.8 % funnel limits of Spiegelhalter (Stat Med 2005)

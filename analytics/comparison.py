@@ -4,30 +4,25 @@ mixed model's design fitted by ordinary least squares with cluster-robust errors
 Each takes the per-session frame of `analytics.outcomes.cumulative_improvement` and returns one row per technique
 against a reference technique: the adjusted difference in pain in points of the 0–100 scale (negative = less pain
 than with the reference), its 95 % Student-t interval on the row's degrees of freedom, its p-value and Holm-adjusted
-p-value, and the episodes, sessions and distinct patients behind it.
+p-value, and the episodes, sessions and distinct patients behind it (in words: `analytics.comparison_sentences`).
 Clinic data are observational: patients were not randomised, so the adjustment removes only the differences it
 measures (baseline pain, condition), never who chose which technique and why.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from analytics import multilevel, outcomes
+from analytics.fitting import COVARIATES, as_levels, first_estimable, recorded_covariates
 
 DEFAULT_REFERENCE = "superficial"  # the least invasive technique, as in trials of deep vs superficial needling
 MIN_EPISODES_PER_CELL = 5  # a technique's episodes needed at a session number for it to keep its own level
-# Optimisers tried in turn by fit_mixed (the clinician benchmark's statsmodels MixedLM): lbfgs is fast and usually
-# converges; powell and nm need no gradient and rescue fits where lbfgs stops on a flat likelihood (a variance near 0).
-MIXED_METHODS = ("lbfgs", "powell", "nm")
-COVARIATES = ("condition", "chronicity")  # categorical adjustments, used when recorded with at least two levels
 # A level of the mixed model gets its own variance only with this many units that show it: 5 clinicians, 5 patients
 # with two or more episodes. With fewer the variance cannot be told from 0 (Gelman & Hill 2007, §12.9).
 MIN_LEVEL_UNITS = 5
@@ -45,89 +40,12 @@ class _NothingToCompare(ValueError):
     """The filtered data cannot support a comparison; the message says why, in words for the page."""
 
 
-def _finite_llf(result) -> float:
-    return float(result.llf) if np.isfinite(result.llf) else -np.inf
-
-
-def fit_mixed(model) -> tuple[object, list[str]]:
-    """Return (fitted MixedLM result, notes), trying the optimisers of MIXED_METHODS in turn without warnings.
-
-    statsmodels reports trouble through warnings; they are caught here and kept as plain notes so a page never
-    shows them. A fit is accepted when it converged to a finite likelihood with no convergence warning (a
-    positive-definite Hessian among them); a random-effect variance on its boundary (0) is a legitimate answer
-    (no variation beyond chance) and is noted, not retried.
-    """
-    notes: list[str] = []
-    best = None
-    for method in MIXED_METHODS:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                result = model.fit(method=[method], reml=True)
-            except (np.linalg.LinAlgError, ValueError) as error:
-                notes.append(f"optimiser {method} failed ({error}); trying the next one")
-                continue
-        messages = [str(w.message) for w in caught]
-        boundary = any("boundary" in m for m in messages)
-        # At a variance of 0 the Hessian is not positive definite in that direction by construction; the fixed
-        # effects' standard errors are unaffected, so only other convergence warnings count as trouble.
-        trouble = [
-            m for w, m in zip(caught, messages, strict=True)
-            if issubclass(w.category, ConvergenceWarning)
-            and "boundary" not in m
-            and not (boundary and "Hessian" in m)
-        ]
-        # An infinite log-likelihood is a degenerate optimum (seen with lbfgs), never preferred over a finite one.
-        if best is None or _finite_llf(result) > _finite_llf(best[0]):
-            best = (result, messages)
-        if result.converged and not trouble and np.isfinite(result.llf):
-            best = (result, messages)
-            break
-        notes.append(f"optimiser {method} did not converge cleanly; trying the next one")
-    if best is None:
-        raise ValueError("the mixed model could not be fitted: " + "; ".join(notes))
-    result, messages = best
-    if any("boundary" in m for m in messages):
-        notes.append("random-intercept variance estimated at 0: no variation between groups beyond chance")
-    if not result.converged:
-        notes.append("no optimiser converged; the best fit found is shown")
-    return result, notes
-
-
-def first_estimable(build, term_sets, spare: int = 2) -> tuple[object, list[str]] | tuple[None, None]:
-    """Return (model, terms) for the first term set whose design has full rank and `spare` residual degrees of freedom.
-
-    `build(terms)` returns an unfitted statsmodels formula model. Small filtered groups (a condition with a dozen
-    patients) cannot carry every adjustment; trying richer term sets first and simpler ones after keeps the page
-    working, and the caller says which adjustments were left out.
-    """
-    for terms in term_sets:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # rank problems are checked below, not reported as warnings
-            model = build(list(terms))
-        exog = np.asarray(model.exog)
-        rank = np.linalg.matrix_rank(exog)
-        if rank == exog.shape[1] and exog.shape[0] - rank >= spare:
-            return model, list(terms)
-    return None, None
-
-
 def default_reference(techniques: pd.Series) -> str:
     """Return the reference technique: superficial when present, else the most frequent one."""
     present = techniques.dropna()
     if (present == DEFAULT_REFERENCE).any():
         return DEFAULT_REFERENCE
     return str(present.value_counts().sort_index().idxmax())
-
-
-def recorded_covariates(frame: pd.DataFrame) -> list[str]:
-    """Return the categorical adjustments recorded in frame with at least two levels."""
-    return [c for c in COVARIATES if c in frame and frame[c].nunique() >= 2]
-
-
-def as_levels(values: pd.Series) -> pd.Series:
-    """Return values as text with unrecorded ones as a level of their own, so no episode is silently dropped."""
-    return values.fillna("").astype(str).replace("", "unrecorded")
 
 
 def model_frame(improvement: pd.DataFrame) -> pd.DataFrame:
@@ -433,66 +351,3 @@ def ancova_comparison(improvement: pd.DataFrame, reference: str | None = None) -
     table = _table(fit.params, fit.bse, fit.df_resid, last, reference, ANCOVA, "episodes, one row each")
     table.attrs.update(fit_notes=_left_out(base + covariates, terms), adjusted_for=_adjusted_for(terms))
     return table
-
-
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def _difference_text(low: float, high: float) -> str:
-    """Return a 95 % interval of a difference in points in words ("3.1 to 7.0 points less")."""
-    if high < 0:
-        return f"{-high:.1f} to {-low:.1f} points less"
-    if low > 0:
-        return f"{low:.1f} to {high:.1f} points more"
-    return f"{-low:.1f} points less to {high:.1f} points more"
-
-
-def comparison_sentence(table: pd.DataFrame) -> str:
-    """Return a plain-language sentence on the adjusted differences, with the observational caveat."""
-    caveat = (
-        "These are clinic data, not a trial: patients were not randomised to techniques, so the adjustment "
-        "removes only the differences it measures and the rest may reflect who received each technique."
-    )
-    if table.empty:
-        return ("There are not enough episodes of care with follow-up sessions in two techniques to compare them. "
-                + caveat)
-    model = table["model"].iloc[0]
-    what = "at their last session" if model == ANCOVA else "over their follow-up sessions"
-    reference = table["reference"].iloc[0]
-    adjusted = " and ".join(table.attrs.get("adjusted_for", ["baseline pain"]))
-    parts = []
-    for row in table.itertuples():
-        who = f"patients treated with {row.technique} dry needling reported"
-        if round(row.estimate, 1) == 0:
-            headline = f"{who} about the same pain {what}"
-        else:
-            direction = "less" if row.estimate < 0 else "more"
-            headline = f"{who} on average {abs(row.estimate):.1f} points {direction} pain {what}"
-        verdict = ", too uncertain to tell apart from the reference" if row.ci95_low <= 0 <= row.ci95_high else ""
-        parts.append(
-            f"{headline} (95 % CI {_difference_text(row.ci95_low, row.ci95_high)}; {_p_text(row.p_value)}; "
-            f"{row.patients} episodes of care, {row.sessions} sessions){verdict}"
-        )
-    return f"Compared with {reference} dry needling and adjusted for {adjusted} ({model}), " + "; ".join(parts) + (
-        ". " + caveat
-    )
-
-
-def multiple_comparison_sentence(table: pd.DataFrame) -> str:
-    """Return a plain sentence on how many comparisons a table shows and their Holm-adjusted p-values ("" if none)."""
-    if table.empty:
-        return ""
-    reference = table["reference"].iloc[0]
-    if len(table) == 1:
-        return (f"One comparison is shown ({table['technique'].iloc[0]} against {reference}), so its p-value needs "
-                "no adjustment for multiple comparisons.")
-    techniques = table["technique"].tolist()
-    named = ", ".join(techniques[:-1]) + f" and {techniques[-1]}"
-    adjusted = "; ".join(f"{row.technique} {_p_text(row.p_holm)}" for row in table.itertuples())
-    return (
-        f"{len(table)} comparisons are shown ({named}, each against {reference}): the more comparisons, the likelier "
-        f"one of them looks like a difference by chance alone. Holm-adjusted p-values allow for this, keeping the "
-        f"chance of any false difference among the {len(table)} at 5 %: {adjusted}. The other models fitted to the "
-        "same data answer the same questions another way; they are not further comparisons."
-    )

@@ -18,7 +18,16 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from analytics import clinicians, comparison, effect_sizes, outcomes, responders, safety, survival
+from analytics import (
+    clinicians,
+    comparison,
+    comparison_sentences,
+    effect_sizes,
+    outcomes,
+    responders,
+    safety,
+    survival,
+)
 from clinic.outcomes import ResponderRule, SafetyCounts
 from clinic.vocabulary import ANSWER_SESSION
 from dashboard import charts
@@ -205,7 +214,7 @@ def adjusted_comparison(url: str, actor: Actor, where: OutcomeFilter, episodes: 
     mixed, ancova = comparison.mixed_model_comparison(improvement), comparison.ancova_comparison(improvement)
     return {
         "both": pd.concat([mixed, ancova], ignore_index=True),
-        "sentence": comparison.comparison_sentence(mixed),
+        "sentence": comparison_sentences.comparison_sentence(mixed),
         "fit_notes": mixed.attrs.get("fit_notes", []) + ancova.attrs.get("fit_notes", []),
     }
 

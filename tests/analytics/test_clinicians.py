@@ -13,7 +13,7 @@ from scipy import stats
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from analytics import clinicians, outcomes
-from analytics.comparison import MIXED_METHODS, fit_mixed
+from analytics.fitting import MIXED_METHODS, fit_mixed
 from tests.analytics import independent
 from tests.analytics.test_comparison import sample_improvement
 

@@ -13,7 +13,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from analytics import comparison, outcomes
+from analytics import comparison, comparison_sentences, outcomes
 from tests.analytics import independent
 
 SAMPLE_CSV = Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv"
@@ -188,7 +188,7 @@ def test_with_one_technique_there_is_nothing_to_compare_and_the_sentence_says_so
     data = simulate(patients=20, effect={"deep": 0.0})
     table = comparison.mixed_model_comparison(data)
     assert table.empty
-    sentence = comparison.comparison_sentence(table)
+    sentence = comparison_sentences.comparison_sentence(table)
     assert "not enough episodes of care" in sentence and "not a trial" in sentence
 
 
@@ -198,7 +198,7 @@ def test_with_one_technique_there_is_nothing_to_compare_and_the_sentence_says_so
 def test_the_sentence_names_the_estimate_interval_and_the_observational_caveat(simulated):
     table = comparison.ancova_comparison(simulated)
     electrical = row(table, "electrical")
-    sentence = comparison.comparison_sentence(table)
+    sentence = comparison_sentences.comparison_sentence(table)
     assert sentence.startswith("Compared with superficial dry needling and adjusted for baseline pain and condition")
     assert f"{abs(electrical['estimate']):.1f} points less pain at their last session" in sentence
     assert f"95 % CI {-electrical['ci95_high']:.1f} to {-electrical['ci95_low']:.1f} points less" in sentence
@@ -211,7 +211,7 @@ def test_the_sentence_says_too_uncertain_when_the_interval_includes_no_differenc
         [{"technique": "deep", "reference": "superficial", "estimate": -1.24, "ci95_low": -4.0, "ci95_high": 1.5,
           "p_value": 0.38, "patients": 12, "sessions": 50, "model": comparison.MIXED}]
     )
-    sentence = comparison.comparison_sentence(table)
+    sentence = comparison_sentences.comparison_sentence(table)
     assert "1.2 points less pain over their follow-up sessions" in sentence
     assert "95 % CI 4.0 points less to 1.5 points more; p = 0.380" in sentence
     assert "too uncertain to tell apart" in sentence
@@ -452,14 +452,14 @@ def test_holm_adjusted_p_values_equal_statsmodels_multipletests(clinic):
 
 def test_the_multiple_comparison_note_counts_the_comparisons_and_gives_holm_p_values(clinic):
     table = comparison.mixed_model_comparison(clinic)
-    sentence = comparison.multiple_comparison_sentence(table)
+    sentence = comparison_sentences.multiple_comparison_sentence(table)
     assert sentence.startswith("2 comparisons are shown (deep and electrical, each against superficial)")
     for technique in ("deep", "electrical"):
         p = row(table, technique)["p_holm"]
         assert f"{technique} {'p < 0.001' if p < 0.001 else f'p = {p:.3f}'}" in sentence
-    one = comparison.multiple_comparison_sentence(table.iloc[:1])
+    one = comparison_sentences.multiple_comparison_sentence(table.iloc[:1])
     assert one.startswith("One comparison is shown") and "Holm" not in one
-    assert comparison.multiple_comparison_sentence(table.iloc[0:0]) == ""
+    assert comparison_sentences.multiple_comparison_sentence(table.iloc[0:0]) == ""
 
 
 @pytest.mark.parametrize(("min_clusters", "unit"), [(comparison.MIN_CLUSTERS, "patient_id"), (5, "first_clinician")])
@@ -484,4 +484,4 @@ def test_the_clustered_ols_sensitivity_fit_equals_a_direct_statsmodels_cluster_r
     assert set(table["structure"]) == {
         f"sessions, errors clustered by {unit.removeprefix('first_').removesuffix('_id')} ({clusters} clusters)"}
     assert list(table.columns) == list(comparison.mixed_model_comparison(clinic).columns) == comparison.COLUMNS
-    assert "pain over their follow-up sessions" in comparison.comparison_sentence(table)
+    assert "pain over their follow-up sessions" in comparison_sentences.comparison_sentence(table)
