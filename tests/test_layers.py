@@ -76,3 +76,40 @@ def test_no_module_outside_migrations_and_tests_is_longer_than_400_lines():
     long = {module for module, lines in lengths.items() if lines > MAX_LINES}
     assert long - KNOWN_LONG == set(), {module: lengths[module] for module in long - KNOWN_LONG}
     assert KNOWN_LONG - long == set(), "no longer over the limit: remove them from KNOWN_LONG"
+
+
+SIDE_EFFECT_TEXT = "clinic/side_effects.py"  # the one reader and writer of `code:severity;…`
+
+
+def _splits_or_joins_on_colon(path: Path) -> list[int]:
+    """Return the lines that split (unlimited) or partition on ':', or build '{a}:{b}' from two names."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"split", "partition", "rsplit"} and len(node.args) == 1
+                and isinstance(node.args[0], ast.Constant) and node.args[0].value == ":"):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.JoinedStr):  # f"{code}:{severity}": two names around a colon
+            parts = node.values
+            for left, middle, right in zip(parts, parts[1:], parts[2:], strict=False):
+                if (isinstance(left, ast.FormattedValue) and isinstance(left.value, ast.Name)
+                        and isinstance(middle, ast.Constant) and middle.value == ":"
+                        and isinstance(right, ast.FormattedValue) and isinstance(right.value, ast.Name)):
+                    lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_only_clinic_side_effects_reads_or_writes_the_side_effect_text():
+    found = {
+        name(path): lines
+        for path in modules()
+        if name(path) != SIDE_EFFECT_TEXT and "tests" not in path.relative_to(ROOT).parts
+        and MIGRATIONS not in path.parents and (lines := _splits_or_joins_on_colon(path))
+    }
+    assert found == {}, f"only {SIDE_EFFECT_TEXT} may split or build `code:severity` text: {found}"
+
+
+def test_the_side_effect_text_check_sees_a_hand_written_parser(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('pairs = [i.split(":") for i in t.split(";")]\ntext = f"{code}:{severity}"\n')
+    assert _splits_or_joins_on_colon(module) == [1, 2]
