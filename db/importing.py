@@ -21,6 +21,7 @@ from db.fields import SESSION_FIELDS, audited
 from db.file_validation import valid_rows
 from db.import_plan import ImportResult, Plan, TakeFileValues
 from db.models import Episode, Patient, SideEffect, TreatmentSession, utcnow
+from db.patient_search import search_id
 from db.validation import SessionInput
 from db.writes import get_or_create_clinician
 
@@ -114,7 +115,8 @@ def _create_patients(session: Session, plan: Plan, now: datetime) -> dict[str, i
     new = [p for p in dict.fromkeys(plan.rows.columns["patient_id"]) if p not in ids]
     if new:
         before = bulk.highest_id(session, _PATIENTS)
-        bulk.insert_columns(session, _PATIENTS, {"pseudonym": new, "created_at": now})
+        bulk.insert_columns(session, _PATIENTS, {"pseudonym": new, "search_id": [search_id(p) for p in new],
+                                                 "created_at": now})
         ids.update(zip(new, bulk.inserted_ids(session, _PATIENTS, before, ("pseudonym",), [(p,) for p in new]),
                        strict=True))
     return ids

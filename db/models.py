@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Optional
 
-from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from clinic.vocabulary import EPISODE_STATUSES, PAIN_SCALES, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
@@ -51,6 +51,12 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+# A search key (db.patient_search) is compared by code point on both backends, SQLite's binary collation and
+# PostgreSQL's "C" (a language's collation sorts 'ab d' between 'abc' and 'abd'), so that a prefix is the range
+# `>= 'abc' AND < 'abd'` that an index answers.
+SEARCH_KEY = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+
 class Patient(SQLModel, table=True):
     """A person treated, known to managers only by a pseudonymous id."""
 
@@ -60,6 +66,16 @@ class Patient(SQLModel, table=True):
     pseudonym: str = Field(max_length=64, unique=True, index=True)
     name: Optional[str] = Field(default=None, max_length=128)  # identifying: clinicians and admins only
     created_at: datetime = Field(default_factory=utcnow)
+    search_id: str = Field(sa_type=SEARCH_KEY, index=True)  # the pseudonym lower-cased (db.patient_search)
+
+
+class PatientNameKey(SQLModel, table=True):
+    """A patient's name folded for search (db.patient_search), from the start of one of its words to its end."""
+
+    __tablename__ = "patient_name_keys"
+
+    key: str = Field(sa_type=SEARCH_KEY, primary_key=True)  # first: the primary key's index answers a prefix
+    patient_id: int = Field(foreign_key="patients.id", primary_key=True)
 
 
 class Episode(SQLModel, table=True):
@@ -172,10 +188,12 @@ class SideEffect(SQLModel, table=True):
     reviewed_by: Optional[int] = Field(default=None, foreign_key="users.id")
 
 
-# Roll-ups (db/rollups.py): the technique page's sums per cell, kept current by every write. A cell is the
-# episode's technique, condition, body region, first clinician and first month (the filters), and the session's
-# technique; "none" is stored as '' or 0 so that the cell has a unique key on both SQLite and PostgreSQL.
-ROLLUP_CELL = ("technique", "condition", "body_region", "clinician_id", "first_month", "session_technique")
+# Roll-ups (db/rollups.py): the technique page's sums, kept current by every write, per technique and session
+# number of all episodes and of each value of one filter: the episode's condition, body region, first clinician or
+# first month. A row's `dimension` names that filter (or is "all"); the other filters' columns hold '' or 0, which is
+# also how "none" is stored, so that a row has a unique key on both SQLite and PostgreSQL.
+ROLLUP_DIMENSIONS = ("all", "condition", "body_region", "clinician_id", "first_month")
+ROLLUP_CELL = ("dimension", "condition", "body_region", "clinician_id", "first_month", "technique")
 
 
 class OutcomeRollup(SQLModel, table=True):
@@ -183,16 +201,17 @@ class OutcomeRollup(SQLModel, table=True):
 
     __tablename__ = "outcome_rollup"
     __table_args__ = (
+        CheckConstraint(_one_of("dimension", ROLLUP_DIMENSIONS), name="ck_outcome_rollup_dimension"),
         UniqueConstraint(*ROLLUP_CELL, "session_number", name="uq_outcome_rollup_cell"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    technique: str = Field(max_length=16)  # the episode's, that of its first session
+    dimension: str = Field(max_length=16)  # ROLLUP_DIMENSIONS: the one filter whose column this row keeps
     condition: str = Field(max_length=64)
     body_region: str = Field(max_length=64)
     clinician_id: int  # of the episode's first session
     first_month: int  # of the episode's first session, as yyyymm
-    session_technique: str = Field(max_length=16)
+    technique: str = Field(max_length=16)  # the episode's, that of its first session
     session_number: int
     sessions: int
     curve_sessions: int  # sessions of episodes with a baseline above 0

@@ -1,21 +1,28 @@
-"""Roll-ups: the technique page's sums per cell, kept current by every write, so the page reads thousands of rows.
+"""Roll-ups: the technique page's sums, kept current by every write, so that every read is of a bounded size.
 
-A cell is what the page filters and groups by: the episode's technique, condition, body region, first clinician
-and first month, and the session's technique and number (`OutcomeRollup`). Each roll-up row is the sum over the
-cell of `detail_rows`, one row per live session of an episode with a live first session, and nothing more;
-`detail_rows` holds the only definition of each measure, and it is built on docs/DESIGN.md section 3 as in
-analytics.outcomes (tests hold them equal). Only what a figure reads is summed: the curve's sums and the excluded
-episodes (the responder counts and the safety figures read the sessions themselves, `db.queries`).
+A fine cell is what the page filters and groups by: the episode's technique, condition, body region, first
+clinician and first month, and the session's number. Its sums are those of `detail_rows`, one row per live session
+of an episode with a live first session, and nothing more; `detail_rows` holds the only definition of each measure,
+and it is built on docs/DESIGN.md section 3 as in analytics.outcomes (tests hold them equal). Only what a figure
+reads is summed: the curve's sums and the excluded episodes (the responder counts and the safety figures read the
+sessions themselves, `db.queries`).
 
-Keeping them current, inside each write's transaction: a write calls `touch(session, episode_ids)` (or
+The roll-up (`OutcomeRollup`) holds those sums per technique and session number, of all episodes (dimension "all")
+and of each value of one filter (dimension "condition", "body_region", "clinician_id" or "first_month"): one row per
+value of one filter, never of two, so that it grows with the sum of the filters' values and not with their product
+(issue #15: keyed by all of them at once, with 60 clinicians over 25 months it held 0.27 rows per session).
+
+Keeping it current, inside each write's transaction: a write calls `touch(session, episode_ids)` (or
 `touch_patients`, when it may create episodes) before it changes anything (their contribution is noted), and
 `write_session` calls `settle(session)` before committing: the new contribution less the old is added to each
-cell in one upsert, and a cell left with no session is deleted.
+row in one upsert, and a row left with no session is deleted.
 Writes are serialised (SQLite BEGIN IMMEDIATE, PostgreSQL advisory lock), so no two of them interleave here.
-`rebuild` recomputes everything (the migration that made the tables, the benchmark's bulk load, large imports).
+`rebuild` recomputes everything (the migration that made the table, the benchmark's bulk load, large imports).
 
-Reading (`cells`): the whole months of a date range come from the roll-ups; the part of a month that the range cuts
-comes from `detail_rows`, so every filter is exact.
+Reading (`cells`): no filter, or one filter (any of its values, and any techniques), reads that dimension's rows; a
+date range alone reads its whole months from the month rows and the part of a month that it cuts from `detail_rows`;
+two filters or more (a date range counts as one) read `detail_rows` of the episodes they select. Every filter is
+exact.
 """
 
 from __future__ import annotations
@@ -44,15 +51,27 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from db.models import LIVE_SESSIONS, ROLLUP_CELL, Episode, OutcomeRollup, Patient, TreatmentSession, User
+from db.models import (
+    LIVE_SESSIONS,
+    ROLLUP_CELL,
+    ROLLUP_DIMENSIONS,
+    Episode,
+    OutcomeRollup,
+    Patient,
+    TreatmentSession,
+    User,
+)
 
 S = TreatmentSession
 PENDING = "rollups_pending"  # key in Session.info: what this unit of work touched, and the cells' net changes
 REBUILD = "rollups_rebuild"  # settle() rebuilds everything: the write touches too much for sums to pay
 REBUILD_MIN, REBUILD_SHARE = 1000, 0.25  # patients touched by one write, and their share of all patients
 CHUNK = 5000  # episode ids (or pseudonyms) per statement: well under SQLite's 32,766 parameters
-OUTCOME_KEY = (*ROLLUP_CELL, "session_number")
-# `sessions` first: a cell whose sessions fall to 0 is deleted (`_write`).
+FILTERS = ("condition", "body_region", "clinician_id", "first_month")  # the dimensions, and a fine cell's columns
+BLANK = {"condition": "", "body_region": "", "clinician_id": 0, "first_month": 0}  # a column not of the dimension
+FINE_KEY = ("technique", *FILTERS, "session_number")
+ROLLUP_KEY = (*ROLLUP_CELL, "session_number")
+# `sessions` first: a row whose sessions fall to 0 is deleted (`_write`).
 OUTCOME_MEASURES = (
     "sessions", "curve_sessions", "sum_pain", "sum_improvement", "sum_pct", "sum_pct_squared", "baseline_zero",
     "single_session",
@@ -76,11 +95,12 @@ def _flag(condition):
     return case((condition, 1), else_=0)
 
 
-def detail_rows(*, by_episode: bool = False, dates: tuple[date, date] | None = None, dims=()):
-    """Return a select of one row per live session with its cell and measures.
+def detail_rows(*, of: str | None = None, dates: tuple[date | None, date | None] = (None, None), dims=()):
+    """Return a select of one row per live session with its episode id, fine cell and measures.
 
-    Restricted, with `by_episode`, to the episodes of the expanding parameter `episode_ids`; to episodes whose
-    first session falls within `dates`; and by the `dims` conditions (see `_dims`).
+    Restricted, with `of`, to the episodes of the expanding parameter it names: `episode_ids`, or `pseudonyms` (the
+    episodes of these patients); to episodes whose first session falls within `dates` (first and last day, None:
+    open); and by the `dims` conditions (see `_dims`).
     """
     first = aliased(S, name="first_session")
     baseline = _points(first.pain_scale, first.pain_before)
@@ -104,22 +124,29 @@ def detail_rows(*, by_episode: bool = False, dates: tuple[date, date] | None = N
         .join(Episode, Episode.id == first.episode_id)
         .where(first.session_number == 1, first.deleted_at.is_(None))
     )
-    if by_episode:
-        episode = episode.where(first.episode_id.in_(bindparam("episode_ids", expanding=True)))
-    if dates is not None:
-        episode = episode.where(first.session_date.between(*dates))
+    if of == "episode_ids":
+        episode = episode.where(first.episode_id.in_(bindparam(of, expanding=True)))
+    elif of == "pseudonyms":
+        # On the first session's episode id, so that SQLite looks the few up rather than scan every first session.
+        chosen = select(Episode.id).join(Patient, Patient.id == Episode.patient_id).where(
+            Patient.pseudonym.in_(bindparam(of, expanding=True)))
+        episode = episode.where(first.episode_id.in_(chosen))
+    start, end = dates
+    if start is not None:
+        episode = episode.where(first.session_date >= start)
+    if end is not None:
+        episode = episode.where(first.session_date <= end)
     # Materialised: SQLite would otherwise inline it and evaluate `last` once per use in every session row.
     e = episode.cte().prefix_with("MATERIALIZED")  # anonymous: a union of date stretches holds several
-    key = [e.c.technique, e.c.condition, e.c.body_region, e.c.clinician_id, e.c.first_month]
-    conditions = [LIVE_SESSIONS, *_dims(e.c, dims)]
     last = e.c.last
     pain = _points(S.pain_scale, S.pain_before)
     counted = e.c.baseline > 0
     pct = case((counted, 100.0 * (e.c.baseline - pain) / e.c.baseline), else_=0.0)
     return (
         select(
-            *key,
-            S.technique.label("session_technique"),
+            e.c.episode_id,
+            e.c.technique,
+            *(e.c[name] for name in FILTERS),
             S.session_number,
             literal(1).label("sessions"),
             _flag(counted).label("curve_sessions"),
@@ -131,74 +158,99 @@ def detail_rows(*, by_episode: bool = False, dates: tuple[date, date] | None = N
             _flag(and_(S.session_number == 1, counted, last <= 1)).label("single_session"),
         )
         .join(e, e.c.episode_id == S.episode_id)
-        .where(*conditions)
+        .where(LIVE_SESSIONS, *_dims(e.c, dims))
     )
 
 
 def _dims(columns, dims) -> list:
-    """Return WHERE conditions for the filter's dimensions, on columns named as in ROLLUP_CELL."""
+    """Return WHERE conditions for the filter's dimensions (name, values), on columns named as in FINE_KEY."""
     conditions = []
     for name, values in dims:
-        if name == "clinicians":
+        if name == "clinician_id":  # the filter names clinicians by username
             conditions.append(columns.clinician_id.in_(select(User.id).where(User.username.in_(values))))
         else:
             conditions.append(columns[name].in_(values))
     return conditions
 
 
-def _grouped(rows):
+def _grouped(rows, key=FINE_KEY):
     r = rows.subquery("detail")
-    return select(*(r.c[k] for k in OUTCOME_KEY), *(func.sum(r.c[m]).label(m) for m in OUTCOME_MEASURES)).group_by(
-        *(r.c[k] for k in OUTCOME_KEY)
+    return select(*(r.c[k] for k in key), *(func.sum(r.c[m]).label(m) for m in OUTCOME_MEASURES)).group_by(
+        *(r.c[k] for k in key)
     )
 
 
-def _chunks(ids: list[int]) -> Iterable[list[int]]:
+def _chunks(ids: list) -> Iterable[list]:
     for start in range(0, len(ids), CHUNK):
         yield ids[start : start + CHUNK]
 
 
 @functools.cache
-def _contribution():
-    """Return the statement of some episodes' sums per cell (built once: building it takes milliseconds)."""
-    return _grouped(detail_rows(by_episode=True))
+def _contribution(of: str):
+    """Return the statement of some episodes' sums per episode and fine cell (`detail_rows`' `of`), built once:
+    building it takes longer than running it."""
+    return _grouped(detail_rows(of=of), key=("episode_id", *FINE_KEY))
 
 
-def _sums(session: Session, episode_ids: set[int], sign: int, cells: dict) -> None:
-    """Add `sign` × the episodes' sums per cell to `cells` ({cell: [measures]})."""
-    width = len(OUTCOME_KEY)
-    for ids in _chunks(sorted(episode_ids)):
-        for row in session.execute(_contribution(), {"episode_ids": ids}):
+def _sums(session: Session, of: str, values: set, sign: int, pending: dict) -> None:
+    """Add `sign` × the sums of the episodes `of` these `values` to the pending fine cells, each episode once: those
+    already in `pending["episodes"]` are left out, and the others added to it."""
+    cells, done = pending["deltas"], set(pending["episodes"])
+    width = len(FINE_KEY)
+    for chunk in _chunks(sorted(values)):
+        for episode_id, *row in session.execute(_contribution(of), {of: chunk}):
+            if episode_id in done:
+                continue
+            pending["episodes"].add(episode_id)
             cell = cells.setdefault(tuple(row[:width]), [0] * len(OUTCOME_MEASURES))
             for i, value in enumerate(row[width:]):
                 cell[i] += sign * value
 
 
+def _rollup_key(dimension: str, filters) -> list:
+    """Return the roll-up columns of `dimension` for a fine cell's FILTERS values: its own kept, the others blank."""
+    return [value if name == dimension else BLANK[name] for name, value in zip(FILTERS, filters, strict=True)]
+
+
+def _by_dimension(fine: dict) -> dict:
+    """Return the net change of each roll-up row ({ROLLUP_KEY: [measures]}) from those of the fine cells."""
+    rows: dict = {}
+    for (technique, *filters, number), values in fine.items():
+        if not any(values):
+            continue
+        for dimension in ROLLUP_DIMENSIONS:
+            key = (dimension, *_rollup_key(dimension, filters), technique, number)
+            row = rows.setdefault(key, [0] * len(OUTCOME_MEASURES))
+            for i, value in enumerate(values):
+                row[i] += value
+    return rows
+
+
 @functools.cache
 def _statements(dialect_name: str):
-    """Return (upsert adding the measures to a cell, delete of a cell left empty), built once like `_contribution`."""
+    """Return (upsert adding the measures to a row, delete of a row left empty), built once like `_contribution`."""
     insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(TABLE)
     adding = {m: TABLE.c[m] + insert.excluded[m] for m in OUTCOME_MEASURES}
-    upsert = insert.on_conflict_do_update(index_elements=list(OUTCOME_KEY), set_=adding)
-    empty = delete(TABLE).where(*(TABLE.c[k] == bindparam(f"cell_{k}") for k in OUTCOME_KEY), TABLE.c.sessions == 0)
+    upsert = insert.on_conflict_do_update(index_elements=list(ROLLUP_KEY), set_=adding)
+    empty = delete(TABLE).where(*(TABLE.c[k] == bindparam(f"row_{k}") for k in ROLLUP_KEY), TABLE.c.sessions == 0)
     return upsert, empty
 
 
-def _write(session: Session, deltas: dict) -> None:
-    """Add each cell's net change to the roll-up in one upsert, and delete the cells that may be left empty."""
-    changed = {cell: values for cell, values in deltas.items() if any(values)}
+def _write(session: Session, fine: dict) -> None:
+    """Add each roll-up row's net change in one upsert, and delete the rows that may be left empty."""
+    changed = {key: values for key, values in _by_dimension(fine).items() if any(values)}
     if not changed:
         return
     upsert, empty = _statements(session.get_bind().dialect.name)
-    session.execute(upsert, [dict(zip((*OUTCOME_KEY, *OUTCOME_MEASURES), (*cell, *values), strict=True))
-                             for cell, values in changed.items()])
-    fewer = [cell for cell, values in changed.items() if values[0] < 0]  # the first measure: sessions
+    session.execute(upsert, [dict(zip((*ROLLUP_KEY, *OUTCOME_MEASURES), (*key, *values), strict=True))
+                             for key, values in changed.items()])
+    fewer = [key for key, values in changed.items() if values[0] < 0]  # the first measure: sessions
     if fewer:
-        session.execute(empty, [{f"cell_{k}": v for k, v in zip(OUTCOME_KEY, cell, strict=True)} for cell in fewer])
+        session.execute(empty, [{f"row_{k}": v for k, v in zip(ROLLUP_KEY, key, strict=True)} for key in fewer])
 
 
 def _pending(session: Session) -> dict:
-    """Return this unit of work's touched episodes and patients, and the cells' net changes so far."""
+    """Return this unit of work's touched episodes and patients, and the fine cells' net changes so far."""
     return session.info.setdefault(PENDING, {"episodes": set(), "patients": set(), "deltas": {}})
 
 
@@ -209,8 +261,8 @@ def touch(session: Session, episode_ids: Iterable[int]) -> None:
     pending = _pending(session)
     fresh = set(episode_ids) - pending["episodes"]
     if fresh:
-        _sums(session, fresh, -1, pending["deltas"])
-        pending["episodes"] |= fresh
+        _sums(session, "episode_ids", fresh, -1, pending)
+        pending["episodes"] |= fresh  # those without a live session too: they may have one at `settle`
 
 
 def touch_patients(session: Session, pseudonyms: Iterable[str]) -> None:
@@ -226,17 +278,9 @@ def touch_patients(session: Session, pseudonyms: Iterable[str]) -> None:
     if len(fresh) > REBUILD_MIN and len(fresh) > REBUILD_SHARE * session.scalar(select(func.count(Patient.id))):
         session.info[REBUILD] = True
         return
-    touch(session, _episodes_of(session, fresh))
-    pending["patients"] |= fresh
-
-
-def _episodes_of(session: Session, pseudonyms: set[str]) -> list[int]:
-    found = []
-    for chunk in _chunks(sorted(pseudonyms)):
-        found += session.scalars(
-            select(Episode.id).join(Patient, Patient.id == Episode.patient_id).where(Patient.pseudonym.in_(chunk))
-        )
-    return found
+    if fresh:
+        _sums(session, "pseudonyms", fresh, -1, pending)
+        pending["patients"] |= fresh
 
 
 def settle(session: Session) -> None:
@@ -248,15 +292,30 @@ def settle(session: Session) -> None:
     if pending is None:
         return
     session.flush()
-    episodes = pending["episodes"] | set(_episodes_of(session, pending["patients"]))
-    _sums(session, episodes, 1, pending["deltas"])
+    touched = pending["episodes"]
+    again = {"episodes": set(), "deltas": pending["deltas"]}  # each touched episode's sums now, added once
+    _sums(session, "pseudonyms", pending["patients"], 1, again)  # with the episodes the write gave them
+    if touched - again["episodes"]:
+        _sums(session, "episode_ids", touched - again["episodes"], 1, again)
     _write(session, pending["deltas"])
 
 
 def rebuild(session: Session) -> None:
     """Recompute the roll-up from the sessions (after a bulk load that bypassed `touch`, or to check it)."""
     session.execute(delete(TABLE))
-    session.execute(TABLE.insert().from_select([*OUTCOME_KEY, *OUTCOME_MEASURES], _grouped(detail_rows())))
+    fine = _grouped(detail_rows()).cte("fine_cells")  # read by every dimension, computed once
+    sums = [func.sum(fine.c[m]).label(m) for m in OUTCOME_MEASURES]
+    per_dimension = []
+    for dimension in ROLLUP_DIMENSIONS:
+        own = [fine.c[dimension]] if dimension in FILTERS else []
+        kept = [fine.c[name] if name == dimension else literal(BLANK[name]) for name in FILTERS]
+        per_dimension.append(select(literal(dimension), *kept, fine.c.technique, fine.c.session_number, *sums)
+                             .group_by(*own, fine.c.technique, fine.c.session_number))
+    rows = union_all(*per_dimension)
+    # In the order a save changes them: its rows of every dimension (one technique and session number) are stored
+    # side by side (SQLite's row ids), so that a save writes one or two pages of the table rather than five.
+    rows = rows.order_by(rows.selected_columns.technique, rows.selected_columns.session_number)
+    session.execute(TABLE.insert().from_select([*ROLLUP_KEY, *OUTCOME_MEASURES], rows))
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
@@ -296,32 +355,42 @@ def split_range(start: date | None, end: date | None) -> tuple[tuple[int | None,
 
 
 def cells(where):
-    """Return a subquery of the cells the filter `where` (a queries.OutcomeFilter) selects, with their measures.
-
-    Whole months come from the roll-up, the stretches of a month that the date range cuts from `detail_rows`.
-    """
+    """Return a subquery of rows whose sums per technique and session number are the filter's (`where`, a
+    queries.OutcomeFilter): columns technique, session_number and the measures (see the module's docstring)."""
     dims = [
         (name, values)
         for name, values in (
-            ("condition", where.conditions), ("body_region", where.body_regions),
-            ("clinicians", where.clinicians), ("technique", where.techniques),
+            ("condition", where.conditions), ("body_region", where.body_regions), ("clinician_id", where.clinicians),
         )
         if values
     ]  # fmt: skip
-    columns = [*OUTCOME_KEY, *OUTCOME_MEASURES]
-    months, stretches = split_range(where.start, where.end)
-    parts = []
-    if months is not None:
-        stmt = select(*(TABLE.c[c] for c in columns)).where(*_dims(TABLE.c, dims))
-        low, high = months
-        if low is not None:
-            stmt = stmt.where(TABLE.c.first_month >= low)
-        if high is not None:
-            stmt = stmt.where(TABLE.c.first_month <= high)
-        parts.append(stmt)
-    for stretch in stretches:
-        rows = detail_rows(dates=stretch, dims=dims).subquery("stretch")
-        parts.append(select(*(rows.c[c] for c in columns)))
-    if not parts:  # an empty range: no cell
-        parts.append(select(*(TABLE.c[c] for c in columns)).where(false()))
+    techniques = [("technique", where.techniques)] if where.techniques else []
+    dated = where.start is not None or where.end is not None
+    columns = ["technique", "session_number", *OUTCOME_MEASURES]
+
+    def rollup_rows(dimension: str):
+        return select(*(TABLE.c[c] for c in columns)).where(TABLE.c.dimension == dimension,
+                                                            *_dims(TABLE.c, dims + techniques))
+
+    def detail(dates):
+        rows = detail_rows(dates=dates, dims=dims + techniques).subquery("detail")
+        return select(*(rows.c[c] for c in columns))
+
+    if len(dims) + dated > 1:  # two filters or more: the episodes they select
+        parts = [detail((where.start, where.end))]
+    elif not dated:
+        parts = [rollup_rows(dims[0][0] if dims else "all")]
+    else:
+        months, stretches = split_range(where.start, where.end)
+        parts = [detail(stretch) for stretch in stretches]
+        if months is not None:
+            low, high = months
+            whole = rollup_rows("first_month")
+            if low is not None:
+                whole = whole.where(TABLE.c.first_month >= low)
+            if high is not None:
+                whole = whole.where(TABLE.c.first_month <= high)
+            parts.insert(0, whole)
+        if not parts:  # an empty range: no row
+            parts = [rollup_rows("all").where(false())]
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("outcome_cells")

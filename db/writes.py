@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from db import audit, fields, numbering, rollups
+from db import audit, fields, numbering, patient_search, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
 from db.validation import InvalidInput, Problem, SessionInput, longer_than, unstorable
@@ -23,9 +23,7 @@ def get_or_create_patient(session: Session, pseudonym: str, name: str | None = N
         problem = unstorable(name) or longer_than(name, PATIENT_NAME_MAX)
         if problem:
             raise InvalidInput([Problem("patient_name", problem)])
-        patient = Patient(pseudonym=pseudonym, name=name or None)
-        session.add(patient)
-        session.flush()
+        patient = patient_search.add_patient(session, pseudonym, name or None)
     return patient
 
 

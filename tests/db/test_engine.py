@@ -99,7 +99,8 @@ def test_a_write_session_begins_with_begin_immediate(sqlite_engine):
     def read_then_write() -> None:
         with write_session(sqlite_engine) as session:
             session.execute(text("SELECT count(*) FROM sessions")).scalar()
-            session.execute(text("INSERT INTO patients (pseudonym, created_at) VALUES ('P1', '2025-01-01')"))
+            session.execute(text("INSERT INTO patients (pseudonym, search_id, created_at) "
+                                 "VALUES ('P1', 'p1', '2025-01-01')"))
 
     assert begin_statements(sqlite_engine, read_then_write) == ["BEGIN IMMEDIATE"]
 

@@ -162,3 +162,44 @@ def test_the_rollups_go_down_to_their_old_columns_and_up_again_unchanged(tmp_pat
     assert migrated_to("0010", down=True) == filled
     assert migrated_to("head") == head
     old.dispose()
+
+
+def test_the_search_keys_compare_by_code_point_on_every_backend(engine, backend):
+    """A prefix is a range of keys (db.patient_search) only in code-point order: PostgreSQL's "C" collation, SQLite's
+    binary one; in a language's collation 'ab d' falls between 'abc' and 'abd'."""
+    with engine.connect() as connection:
+        if backend == "postgresql":
+            collations = dict(connection.execute(text(
+                "SELECT table_name || '.' || column_name, collation_name FROM information_schema.columns "
+                "WHERE (table_name, column_name) IN (('patients', 'search_id'), ('patient_name_keys', 'key'))")).all())
+            assert collations == {"patients.search_id": "C", "patient_name_keys.key": "C"}
+        else:
+            tables = connection.execute(text(
+                "SELECT sql FROM sqlite_master WHERE name IN ('patients', 'patient_name_keys')")).scalars().all()
+            assert len(tables) == 2 and not any("COLLATE" in sql.upper() for sql in tables)
+
+
+def test_upgrading_gives_existing_patients_the_search_keys_todays_code_makes(tmp_path):
+    from db import patient_search
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = make_engine(url, foreign_keys=False)
+    with old.begin() as connection:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0012")
+        for pseudonym, name in (("P1", "Zoë O'Brien-Smith"), ("ab-7", None), ("X2", "  ")):
+            connection.execute(text("INSERT INTO patients (pseudonym, name, created_at) VALUES (:p, :n, '2025-01-01')"),
+                               {"p": pseudonym, "n": name})
+    old.dispose()
+
+    migrate(url)
+
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        ids = dict(connection.execute(text("SELECT pseudonym, search_id FROM patients")).all())
+        keys = connection.execute(text("SELECT p.pseudonym, k.key FROM patient_name_keys k "
+                                       "JOIN patients p ON p.id = k.patient_id")).all()
+    engine.dispose()
+    assert ids == {p: patient_search.search_id(p) for p in ("P1", "ab-7", "X2")}
+    assert sorted(keys) == sorted(("P1", key) for key in patient_search.name_keys("Zoë O'Brien-Smith"))

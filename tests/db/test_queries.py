@@ -5,6 +5,7 @@ The sample data set is imported once per backend into a database that the read-o
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from datetime import date
 
@@ -43,6 +44,26 @@ FILTERS = {
     "cut months": OutcomeFilter(start=date(2025, 9, 17), end=date(2026, 2, 11)),
     "within a month": OutcomeFilter(conditions=("neck_pain", "low_back_pain"), start=date(2025, 10, 3),
                                     end=date(2025, 10, 29)),
+    # Each dimension alone reads its own roll-up rows; two or more read the sessions of the episodes they select.
+    "body regions": OutcomeFilter(body_regions=("neck", "shoulder")),
+    "clinicians": OutcomeFilter(clinicians=("clin_ahmed", "clin_chen")),
+    "techniques": OutcomeFilter(techniques=("deep", "electrical")),
+    "technique and condition": OutcomeFilter(techniques=("deep", "superficial"),
+                                             conditions=("neck_pain", "low_back_pain")),
+    "technique and whole months": OutcomeFilter(techniques=("superficial", "electrical"), start=date(2025, 9, 1),
+                                                end=date(2026, 4, 30)),
+    "condition and clinician": OutcomeFilter(conditions=("neck_pain", "low_back_pain"),
+                                             clinicians=("clin_ahmed", "clin_diaz", "clin_brown")),
+    "clinician and whole months": OutcomeFilter(clinicians=("clin_diaz", "clin_evans", "clin_fischer"),
+                                                start=date(2025, 6, 1), end=date(2026, 5, 31)),
+    "region, technique, cut months": OutcomeFilter(body_regions=("neck", "lower_back", "shoulder"),
+                                                   techniques=("deep", "electrical"), start=date(2025, 7, 17),
+                                                   end=date(2026, 6, 11)),
+    "every filter": OutcomeFilter(conditions=("neck_pain", "low_back_pain", "shoulder_pain"),
+                                  body_regions=("neck", "lower_back", "shoulder"),
+                                  clinicians=("clin_ahmed", "clin_diaz", "clin_brown", "clin_chen"),
+                                  techniques=("deep", "electrical", "superficial"), start=date(2025, 5, 20),
+                                  end=date(2026, 8, 20)),
 }
 
 
@@ -74,6 +95,12 @@ def in_filter(frame: pd.DataFrame, where: OutcomeFilter) -> pd.DataFrame:
     keep = pd.Series(True, index=first.index)
     if where.conditions:
         keep &= first["condition"].isin(where.conditions)
+    if where.body_regions:
+        keep &= first["body_region"].isin(where.body_regions)
+    if where.clinicians:
+        keep &= first["clinician"].isin(where.clinicians)
+    if where.techniques:  # the technique of the episode, that of its first session
+        keep &= first["technique"].isin(where.techniques)
     if where.start:
         keep &= first["session_date"] >= where.start
     if where.end:
@@ -358,23 +385,65 @@ def test_a_deleted_session_leaves_the_safety_counts_and_the_alerts(engine):
 def test_find_patients_narrows_by_id_prefix_or_name_and_hides_names_from_managers(engine):
     from db.access import Actor
 
-    for pseudonym, name in (("P0001", "Ada Lovelace"), ("P0002", "Alan Turing"), ("Q0003", "Grace Hopper")):
+    for pseudonym, name in (("P0001", "Ada Lovelace"), ("P0002", "Alan Turing"), ("Q0003", "Grace Hopper"),
+                            ("P0004", "José-María  Núñez"), ("R0005", None)):
         entry = session_input(patient_id=pseudonym)
         with write_session(engine) as session:
             record_session(session, actor=ADMIN, entry=entry, patient_name=name)
     manager = Actor(id=None, username="m", role="manager")
     with Session(engine) as session:
-        def found(actor=ADMIN, **given) -> pd.DataFrame:
-            return patient_search.find_patients(session, actor=actor, **given)
+        def found(actor=ADMIN, **given) -> list[str]:
+            return list(patient_search.find_patients(session, actor=actor, **given)["patient_id"])
 
-        assert list(found()["patient_id"]) == ["P0001", "P0002", "Q0003"]
-        assert list(found(search="p0")["patient_id"]) == ["P0001", "P0002"]
-        assert list(found(search="turing")["patient_id"]) == ["P0002"]
-        assert list(found(limit=1, include=("Q0003",))["patient_id"]) == ["P0001", "Q0003"]
-        assert found(search="_0001")["patient_id"].empty  # "_" is no wildcard
-        assert found(actor=manager, search="turing").empty  # not found by a hidden name
-        by_manager = found(actor=manager)
-    assert by_manager["name"].isna().all() and list(by_manager["label"]) == ["P0001", "P0002", "Q0003"]
+        assert found() == ["P0001", "P0002", "P0004", "Q0003", "R0005"]
+        assert found(search="p0") == ["P0001", "P0002", "P0004"]  # ids case aside, in pseudonymous-id order
+        assert found(search=" P0002 ") == ["P0002"]
+        assert found(search="turing") == found(search="TUR") == found(search="alan t") == ["P0002"]
+        assert found(search="nunez") == found(search="maria nu") == found(search="JOSÉ-MARÍA") == ["P0004"]
+        assert found(search="a") == ["P0001", "P0002"]  # Ada and Alan: no word of José-María Núñez starts so
+        assert found(search="uring") == found(search="ada turing") == []  # a name is found from a word's start
+        assert found(limit=1, include=("Q0003",)) == ["P0001", "Q0003"]
+        assert found(search="_0001") == found(search="%") == []  # neither is a wildcard
+        assert found(search="\U0010ffff") == found(search="\ud7ff") == []  # the last characters there are
+        assert found(actor=manager, search="turing") == []  # not found by a hidden name
+        assert found(actor=manager, search="q") == ["Q0003"]
+        by_manager = patient_search.find_patients(session, actor=manager)
+    assert by_manager["name"].isna().all() and list(by_manager["label"]) == ["P0001", "P0002", "P0004", "Q0003",
+                                                                              "R0005"]
+
+
+def test_an_imported_patient_is_found_by_their_id_case_aside(engine):
+    import_file(engine, SAMPLE_FILE)
+    with Session(engine) as session:
+        found = patient_search.find_patients(session, actor=ADMIN, search="p001")
+    assert list(found["patient_id"]) == [f"P001{i}" for i in range(10)]
+
+
+def test_the_search_reads_its_keys_by_index_never_every_patient(sqlite_template, tmp_path):
+    """On SQLite, whose plans name the indexes: a prefix is a range of each key's index (issue #15: every id was
+    lower-cased at each search)."""
+    shutil.copy(sqlite_template, tmp_path / "plans.db")
+    sent = []
+    with engine_on(f"sqlite:///{tmp_path / 'plans.db'}") as engine:
+        event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2:4]))
+        with Session(engine) as session:
+            patient_search.find_patients(session, actor=ADMIN, search="Tur")
+        statement, parameters = next((sql, p) for sql, p in sent if "FROM patients" in sql)
+        with engine.connect() as connection:
+            plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+    assert not [step for step in plan if step.startswith("SCAN")], plan
+    assert any("ix_patients_search_id (search_id>? AND search_id<?)" in step for step in plan), plan
+    assert any("patient_name_keys" in step and "(key>? AND key<?)" in step for step in plan), plan
+
+
+def test_search_keys_are_the_id_lower_cased_and_the_name_folded_from_each_word():
+    assert patient_search.search_id("Pt-00A_7") == "pt-00a_7"
+    assert patient_search.name_keys("  Zoë  O'Brien-Smith ") == ["zoe o brien smith", "o brien smith", "brien smith",
+                                                                 "smith"]
+    assert patient_search.name_keys("Straße ﬁne") == ["strasse fine", "fine"]
+    assert patient_search.name_keys(None) == patient_search.name_keys(" - ") == []
+    long = patient_search.name_keys("a " * 64)
+    assert len(long) == len(set(long)) and max(map(len, long)) == patient_search.KEY_LENGTH
 
 
 @pytest.mark.parametrize("name", ["all", "both"])

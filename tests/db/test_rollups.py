@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Session
 
-from db import rollups, spreadsheets
+from db import queries, rollups, spreadsheets
 from db.corrections import correct_session, delete_session, restore_session
 from db.engine import write_session
 from db.models import Episode, OutcomeRollup, Patient, TreatmentSession
+from db.queries import OutcomeFilter
 from db.writes import record_session
 from tests.db.factories import ADMIN, SAMPLE_FILE, import_file, import_frame, record, session_input
 
@@ -22,7 +25,7 @@ from tests.db.factories import ADMIN, SAMPLE_FILE, import_file, import_frame, re
 def rollup_frames(session: Session) -> dict[str, pd.DataFrame]:
     columns = [c.name for c in OutcomeRollup.__table__.columns if c.name != "id"]
     rows = [row.model_dump(exclude={"id"}) for row in session.scalars(select(OutcomeRollup))]
-    return {"outcome": pd.DataFrame(rows, columns=columns).sort_values(list(rollups.OUTCOME_KEY), ignore_index=True)}
+    return {"outcome": pd.DataFrame(rows, columns=columns).sort_values(list(rollups.ROLLUP_KEY), ignore_index=True)}
 
 
 def assert_rollups_match_a_rebuild(engine) -> None:
@@ -142,3 +145,57 @@ def test_a_write_that_fails_leaves_the_rollups_as_they_were(engine):
 )
 def test_a_date_range_splits_into_whole_months_and_the_stretches_it_cuts(start, end, months, stretches):
     assert rollups.split_range(start, end) == (months, stretches)
+
+
+def test_the_rollup_holds_a_row_per_value_of_one_filter_never_one_per_combination(engine):
+    """Its size is the sum of the filters' values (× technique × session number), not their product (issue #15)."""
+    import_file(engine, SAMPLE_FILE)
+    with Session(engine) as session:
+        rows = rollup_frames(session)["outcome"]
+        sessions = queries.all_sessions(session, actor=ADMIN)
+    first = sessions[sessions["session_number"] == 1].set_index("episode_id")
+    by_episode = {  # each filter's value for an episode, as its first session gives it
+        "all": pd.Series("", index=first.index),
+        "condition": first["condition"].fillna(""),
+        "body_region": first["body_region"].fillna(""),
+        "clinician_id": first["clinician"].fillna(""),
+        "first_month": pd.to_datetime(first["session_date"]).dt.strftime("%Y%m"),
+    }
+    technique = sessions["episode_id"].map(first["technique"])
+    expected = {dimension: len(set(zip(sessions["episode_id"].map(values), technique, sessions["session_number"],
+                                       strict=True)))
+                for dimension, values in by_episode.items()}
+    assert rows["dimension"].value_counts().to_dict() == expected
+    blank = rows[list(rollups.FILTERS)] == pd.Series(rollups.BLANK)
+    kept = ~blank
+    assert not kept[rows["dimension"] == "all"].any(axis=None)
+    for dimension in rollups.FILTERS:  # its own column, none of the others
+        of_it = kept[rows["dimension"] == dimension]
+        assert of_it[dimension].sum() > 0
+        assert not of_it.drop(columns=dimension).any(axis=None)
+
+
+ONE_MONTH_AND_A_HALF = {"start": date(2025, 9, 17), "end": date(2025, 10, 31)}
+
+
+@pytest.mark.parametrize(
+    ("where", "reads"),
+    [
+        (OutcomeFilter(), {"rollup"}),
+        (OutcomeFilter(conditions=("neck_pain",), techniques=("deep",)), {"rollup"}),
+        (OutcomeFilter(body_regions=("neck", "hip")), {"rollup"}),
+        (OutcomeFilter(clinicians=("clin_a",)), {"rollup"}),
+        (OutcomeFilter(start=date(2025, 9, 1), end=date(2025, 12, 31), techniques=("deep",)), {"rollup"}),
+        (OutcomeFilter(**ONE_MONTH_AND_A_HALF), {"rollup", "sessions"}),  # October whole, September cut
+        (OutcomeFilter(start=date(2025, 10, 2), end=date(2025, 10, 30)), {"sessions"}),
+        (OutcomeFilter(conditions=("neck_pain",), clinicians=("clin_a",)), {"sessions"}),
+        (OutcomeFilter(body_regions=("neck",), start=date(2025, 9, 1), end=date(2025, 12, 31)), {"sessions"}),
+    ],
+    ids=["none", "condition and technique", "body regions", "clinician", "whole months", "cut months",
+         "within a month", "two filters", "a filter and dates"],
+)
+def test_one_filter_reads_the_rollup_and_two_read_the_sessions_they_select(where, reads):
+    sql = str(rollups.cells(where).element.compile(dialect=sqlite.dialect()))
+    read = {"rollup" if table == "outcome_rollup" else table
+            for table in re.findall(r"\b(?:FROM|JOIN) (outcome_rollup|sessions)\b", sql)}
+    assert read == reads
