@@ -11,7 +11,7 @@ from analytics.safety import BOYCE_2020, BRADY_2014
 from clinic.vocabulary import MINIMAL_PCT, MODERATE_PCT, SIDE_EFFECTS, SUBSTANTIAL_PCT, TECHNIQUE_LABELS, TECHNIQUES
 from dashboard.charts import TECHNIQUE_COLORS, _layout, _rgba
 
-MODEL_SYMBOLS = {"mixed model": "circle", "ANCOVA": "diamond"}
+MODEL_SYMBOLS = {"mixed model": "circle", "OLS, clustered errors": "square", "ANCOVA": "diamond"}
 NEUTRAL, HIGHLIGHT = "#777777", "#D55E00"  # Okabe–Ito grey-ish and vermillion, for clinicians
 PUBLISHED_SYMBOLS = ("diamond-open", "x-thin-open", "star-open")
 CLAIM_SESSIONS = (2, 4)  # "positive results usually evident in 2 to 4 sessions" (docs/REFERENCES.md)
@@ -58,7 +58,7 @@ def _band(x, low, high, color: str, technique: str) -> go.Scatter:
 def comparison_forest_figure(comparison: pd.DataFrame) -> go.Figure:
     """Return a forest plot of adjusted differences in pain from the reference technique, with 95 % intervals.
 
-    `comparison` is one or more tables of analytics.comparison (rows of both models may be concatenated); left of
+    `comparison` is one or more tables of analytics.comparison (rows of its models may be concatenated); left of
     the zero line is less pain than the reference.
     """
     fig = go.Figure()

@@ -5,17 +5,22 @@ call no `db` or `analytics` function themselves; they call these and draw. This 
 st.cache_*. Caches are shared by every user of the process, so each cached loader takes the acting user as an
 argument: the cache key then includes who asked, and the db functions underneath check what that actor may read.
 The database URL is in every key too (`_on_this_database`); a write clears every cache (`clear_after_write`).
+The technique page's analyses are the exception: computed once for everyone allowed to read them, kept with the
+version of the data they rest on and computed again when it changes, on a worker thread so that a page never waits
+for a model (`_clinic_wide`, dashboard.background); the role is checked before one is served.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from analytics import (
@@ -28,13 +33,14 @@ from analytics import (
     safety,
     survival,
 )
-from clinic.outcomes import ResponderRule, SafetyCounts
+from clinic.outcomes import ResponderRule
 from clinic.vocabulary import ANSWER_SESSION
-from dashboard import charts
-from db import accounts, audit, corrections, patient_search, queries
-from db.access import Actor
+from dashboard import background, charts, charts_science
+from db import accounts, audit, bulk, corrections, patient_search, queries
+from db.access import AGGREGATE_READERS, Actor, require_role
 from db.audit import AuditFilter
 from db.engine import database_url, make_engine, migrate
+from db.models import AuditEvent
 from db.queries import OutcomeFilter
 
 # The technique page's analyses of every measurement run on at most this many of the filtered episodes, a fixed
@@ -164,87 +170,97 @@ def technique_outcomes(url: str, actor: Actor, where: OutcomeFilter) -> dict:
         }
 
 
-@_on_this_database
-@st.cache_data(show_spinner="Counting responders…", ttl=3600)
-def responders_at_last_session(url: str, actor: Actor, where: OutcomeFilter, rule: ResponderRule) -> pd.DataFrame:
-    """Return responder shares at the last session of every filtered episode, classified by `rule`."""
+# The technique page's analyses: one for every user, kept per data version (dashboard.background) ------------------
+
+
+NO_CHANGE = ("login", "login_failed", "logout", "export")  # audited actions that change no figure
+# A page waits for an analysis whose last computation took this long or less, then draws without it: a slower one
+# shows a note and appears on a later run, so the page's run stays short with any size of data.
+PATIENCE_SECONDS = 0.3
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What an analysis reads the database with: the engine, the actor who first asked, the data version then."""
+
+    engine: Engine
+    actor: Actor
+    version: int
+
+
+@st.cache_resource(show_spinner=False)
+def _analyses() -> background.Analyses:
+    return background.Analyses()
+
+
+@st.cache_resource(show_spinner=False)
+def _versions() -> dict[str, tuple[int, int]]:
+    """Return the process's memory of each database's newest audit id read and its data version."""
+    return {}
+
+
+def _data_version(url: str) -> int:
+    """Return the id of the newest audit row that records a change (not a sign-in or an export). Every write is
+    audited in its own transaction, made here or elsewhere (the command line's import), so this changes with every
+    write; a clinic signing in all morning changes no figure. After the first call, only the rows added since the
+    last are read, a range of the primary key; the audit rows are appended in id order under the chain's lock."""
     with Session(_engine(url)) as session:
-        last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=actor, where=where))
-    return outcomes.responder_table(outcomes.count_responders(last, rule=rule))
+        newest = bulk.highest_id(session, AuditEvent.__table__)
+        seen, version = _versions().get(url, (None, newest))
+        if seen is not None and newest != seen:
+            changed = session.execute(select(func.max(AuditEvent.id)).where(
+                AuditEvent.id > seen, AuditEvent.action.not_in(NO_CHANGE))).scalar()
+            version = changed or version
+    _versions()[url] = (newest, version)
+    return version
 
 
-@_on_this_database
-@st.cache_data(show_spinner="Loading the measurements of the filtered episodes…", ttl=3600)
-def outcome_improvement(url: str, actor: Actor, where: OutcomeFilter, episodes: int) -> pd.DataFrame:
-    """Return cumulative improvement per session of at most `episodes` of the filtered episodes (a fixed sample)."""
-    with Session(_engine(url)) as session:
-        sessions = queries.outcome_sessions(session, actor=actor, where=where, episodes=episodes)
-    if sessions.empty:
-        return sessions
-    return outcomes.cumulative_improvement(sessions)
+def _clinic_wide(kind: str, actor: Actor, compute: Callable[..., Any], *arguments: Hashable) -> background.Analysis:
+    """Return the analysis `kind` of `arguments`, `compute(reading, *arguments)`, on the data as stored now.
+
+    Kept once for every user: the key is the database, the kind and its arguments, not who asked, since the figures
+    are the same for everyone allowed to read them. So the role is checked here, before anything kept is served,
+    as db.queries checks it before every clinic-wide read. Computed on the process's worker: the page waits
+    PATIENCE_SECONDS at most, and only for a quick one, then shows the latest result, if any, until it is ready.
+    """
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    url = database_url()
+    version = _data_version(url)
+    reading = _Reading(_engine(url), actor, version)
+    return _analyses().get(kind, (url, kind, *arguments), version, functools.partial(compute, reading, *arguments),
+                           patience=PATIENCE_SECONDS)
 
 
-@_on_this_database
-@st.cache_data(show_spinner=False, ttl=3600)
-def responder_details(url: str, actor: Actor, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> dict:
-    """Return, for at most `episodes` of the filtered episodes: the share `reached` by each session (Kaplan–Meier),
-    the cumulative responder `curve` and the `effect_sizes` at session 4 and at the last session."""
-    improvement = outcome_improvement(actor, where, episodes)
-    return {
-        "reached": survival.reached_summary(improvement, rule),
-        "curve": responders.responder_curve(improvement, rule),
-        "effect_sizes": effect_sizes.effect_sizes(improvement, ANSWER_SESSION),
-    }
+def analyses_settled(timeout: float) -> bool:
+    """Return True once no analysis is being computed, False if one still is after `timeout` seconds (for tests and
+    the benchmark: a result is awaited by its state, never by a sleep)."""
+    return _analyses().settled(timeout)
 
 
-@_on_this_database
-@st.cache_data(show_spinner=False, ttl=3600)
-def time_to_response(url: str, actor: Actor, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> dict:
-    """Return the `kaplan_meier` curve of sessions until a 30 % improvement and each technique's `medians`."""
-    times = survival.time_to_response(outcome_improvement(actor, where, episodes), rule=rule)
-    return {"kaplan_meier": survival.kaplan_meier(times), "medians": survival.median_sessions(times)}
+def responders_at_last_session(actor: Actor, where: OutcomeFilter, rule: ResponderRule) -> background.Analysis:
+    """Return the responder shares at the last session of every filtered episode, classified by `rule` (`table`),
+    and their `figure`."""
+    return _clinic_wide("responders", actor, _responders, where, rule)
 
 
-@_on_this_database
-@st.cache_data(show_spinner="Fitting the adjusted models…", ttl=3600)
-def adjusted_comparison(url: str, actor: Actor, where: OutcomeFilter, episodes: int) -> dict:
-    """Return the technique comparisons of the mixed model then the ANCOVA (`both`), the mixed model's `sentence`
-    and the models' `fit_notes`."""
-    improvement = outcome_improvement(actor, where, episodes)
-    mixed, ancova = comparison.mixed_model_comparison(improvement), comparison.ancova_comparison(improvement)
-    return {
-        "both": pd.concat([mixed, ancova], ignore_index=True),
-        "sentence": comparison_sentences.comparison_sentence(mixed),
-        "fit_notes": mixed.attrs.get("fit_notes", []) + ancova.attrs.get("fit_notes", []),
-    }
+def _responders(reading: _Reading, where: OutcomeFilter, rule: ResponderRule) -> dict:
+    with Session(reading.engine) as session:
+        last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=reading.actor, where=where))
+    table = outcomes.responder_table(outcomes.count_responders(last, rule=rule))
+    return {"table": table, "figure": charts.responder_figure(table)}
 
 
-@_on_this_database
-@st.cache_data(show_spinner="Fitting the clinician model…", ttl=3600)
-def clinician_benchmark(
-    url: str, actor: Actor, where: OutcomeFilter, episodes: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (caterpillar, funnel) tables of clinicians' adjusted improvement for the filter."""
-    improvement = outcome_improvement(actor, where, episodes)
-    return clinicians.clinician_benchmark(improvement), clinicians.clinician_funnel(improvement)
+def safety_tables(actor: Actor, where: OutcomeFilter) -> background.Analysis:
+    """Return the safety section's tables from every filtered session (the technique filter applies to sessions):
+    the `rates` per 100 sessions; the `serious` ones beside the published rates, with their `serious_sentence`; the
+    `summary` to download; the `shares` of sessions with a side effect; and the `figures` (`serious`, `published`:
+    the mild ones beside the published rates, `by_type`: the rate of each side effect), none without sessions."""
+    return _clinic_wide("safety", actor, _safety_tables, where)
 
 
-@_on_this_database
-@st.cache_data(show_spinner="Counting side effects…", ttl=3600)
-def safety_counts(url: str, actor: Actor, where: OutcomeFilter) -> SafetyCounts:
-    """Return the side-effect counts of every filtered session (the technique filter applies to sessions)."""
-    with Session(_engine(url)) as session:
-        return queries.safety_events(session, actor=actor, where=where)
-
-
-@_on_this_database
-@st.cache_data(show_spinner=False, ttl=3600)
-def safety_tables(url: str, actor: Actor, where: OutcomeFilter) -> dict:
-    """Return the safety section's tables from every filtered session: the `rates` per 100 sessions; the
-    `serious` ones beside the published rates, with their `serious_sentence`; the mild ones beside the
-    `published` rates; the rate of each side effect `by_type`; the `summary` to download; the `shares` of
-    sessions with a side effect."""
-    counts = safety_counts(actor, where)
+def _safety_tables(reading: _Reading, where: OutcomeFilter) -> dict:
+    with Session(reading.engine) as session:
+        counts = queries.safety_events(session, actor=reading.actor, where=where)
     rates = safety.rate_table(counts.events, counts.sessions)
     serious = safety.serious_vs_published(rates)
     by_type = rates[(rates["severity"] == safety.ANY) & (rates["side_effect"] != safety.ANY)
@@ -253,10 +269,100 @@ def safety_tables(url: str, actor: Actor, where: OutcomeFilter) -> dict:
         "rates": rates,
         "serious": serious,
         "serious_sentence": safety.serious_sentence(serious),
-        "published": safety.safety_vs_published(rates),
-        "by_type": by_type.rename(columns={"side_effect": "code"}),
         "summary": safety.summary_table(counts),
         "shares": safety.share_table(counts.sessions_with, counts.sessions),
+        "figures": {} if rates.empty else {
+            "serious": charts_science.serious_comparison_figure(serious),
+            "published": charts_science.safety_comparison_figure(safety.safety_vs_published(rates)),
+            "by_type": charts.side_effect_figure(by_type.rename(columns={"side_effect": "code"})),
+        },
+    }
+
+
+@st.cache_resource(show_spinner=False)
+def _last_samples() -> dict[int, tuple[Hashable, pd.DataFrame]]:
+    """Return the process's last sample read of each size, each replaced by the next of its size. The Responders,
+    Time to response and Clinicians sections analyse the same sample, read once rather than once each: reading
+    20,000 episodes takes 1.3 s and 140 MB at its peak; keeping their measurements takes 20 MB, which the read
+    leaves resident anyway."""
+    return {}
+
+
+def _sample(reading: _Reading, where: OutcomeFilter, episodes: int) -> pd.DataFrame:
+    """Return cumulative improvement per session of at most `episodes` of the filtered episodes (a fixed sample)."""
+    key = (reading.engine.url, reading.version, where)
+    kept_key, kept = _last_samples().get(episodes, (None, None))
+    if kept_key == key:
+        return kept
+    with Session(reading.engine) as session:
+        sessions = queries.outcome_sessions(session, actor=reading.actor, where=where, episodes=episodes)
+    improvement = outcomes.cumulative_improvement(sessions) if not sessions.empty else sessions
+    _last_samples()[episodes] = (key, improvement)
+    return improvement
+
+
+def responder_analyses(actor: Actor, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> background.Analysis:
+    """Return, for at most `episodes` of the filtered episodes (a fixed sample): the share `reached` by each session
+    (Kaplan–Meier), the `curve_figure` of the cumulative responder curve, the `effect_sizes` at session 4 and at the
+    last session, and the `kaplan_meier_figure` of sessions until a 30 % improvement with each technique's
+    `medians`; responders classified by `rule`."""
+    return _clinic_wide("responder analyses", actor, _responder_analyses, where, rule, episodes)
+
+
+def _responder_analyses(reading: _Reading, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> dict:
+    improvement = _sample(reading, where, episodes)
+    times = survival.time_to_response(improvement, rule=rule)
+    kaplan_meier, medians = survival.kaplan_meier(times), survival.median_sessions(times)
+    return {
+        "reached": survival.reached_summary(improvement, rule),
+        "curve_figure": charts_science.responder_curve_figure(responders.responder_curve(improvement, rule)),
+        "effect_sizes": effect_sizes.effect_sizes(improvement, ANSWER_SESSION),
+        "kaplan_meier_figure": charts_science.kaplan_meier_figure(kaplan_meier, medians),
+        "medians": medians,
+    }
+
+
+def adjusted_comparison(actor: Actor, where: OutcomeFilter, episodes: int) -> background.Analysis:
+    """Return, for at most `episodes` of the filtered episodes, the technique comparisons of the mixed model, the
+    clustered OLS fit and the ANCOVA in one `table` with its forest `figure` (None when empty), the mixed model's
+    `sentence` and `multiple_comparisons` sentence, and the `fit_notes` of each model."""
+    return _clinic_wide("adjusted comparison", actor, _adjusted_comparison, where, episodes)
+
+
+def _adjusted_comparison(reading: _Reading, where: OutcomeFilter, episodes: int) -> dict:
+    improvement = _sample(reading, where, episodes)
+    fits = {
+        comparison.MIXED: comparison.mixed_model_comparison(improvement),
+        comparison.CLUSTERED_OLS: comparison.clustered_ols_comparison(improvement),
+        comparison.ANCOVA: comparison.ancova_comparison(improvement),
+    }
+    mixed = fits[comparison.MIXED]
+    fitted = [fit for fit in fits.values() if not fit.empty]
+    table = pd.concat(fitted, ignore_index=True) if fitted else mixed
+    return {
+        "table": table,
+        "figure": charts_science.comparison_forest_figure(table) if fitted else None,
+        "sentence": comparison_sentences.comparison_sentence(mixed),
+        "multiple_comparisons": comparison_sentences.multiple_comparison_sentence(mixed),
+        "fit_notes": {model: fit.attrs.get("fit_notes", []) for model, fit in fits.items()},
+    }
+
+
+def clinician_benchmark(actor: Actor, where: OutcomeFilter, episodes: int) -> background.Analysis:
+    """Return, for at most `episodes` of the filtered episodes, the clinicians' adjusted improvement (`benchmark`)
+    with its `caterpillar_figure` and `funnel_figure` (None when it is empty)."""
+    return _clinic_wide("clinician benchmark", actor, _clinician_benchmark, where, episodes)
+
+
+def _clinician_benchmark(reading: _Reading, where: OutcomeFilter, episodes: int) -> dict:
+    improvement = _sample(reading, where, episodes)
+    benchmark = clinicians.clinician_benchmark(improvement)
+    shown = not benchmark.empty
+    return {
+        "benchmark": benchmark,
+        "caterpillar_figure": charts_science.clinician_caterpillar_figure(benchmark) if shown else None,
+        "funnel_figure": charts_science.clinician_funnel_figure(clinicians.clinician_funnel(improvement))
+        if shown else None,
     }
 
 

@@ -9,14 +9,15 @@ from clinic.vocabulary import SIDE_EFFECTS, TECHNIQUE_LABELS
 
 # One header per analytic column, in the clinic's words. "patients" columns count episodes of care.
 HEADERS = {
-    "technique": "Technique", "reference": "Compared with", "model": "Model", "timepoint": "When",
+    "technique": "Technique", "model": "Model", "timepoint": "When",
     "threshold_pct": "Improvement of at least (%)", "session_number": "Session", "patients": "Episodes",
     "share": "Share", "estimate": "Difference (points)", "p_value": "p", "sessions": "Sessions",
     "clinician": "Clinician", "clinic_mean": "Clinic mean (points)",
     "outside_clinic_mean": "Differs from the clinic mean", "responses": "Responded",
     "median_sessions": "Median sessions", "median_ci95_low": "95 % CI low", "median_ci95_high": "95 % CI high",
     "code": "Side effect", "severity": "Severity", "events": "Events", "per_100_sessions": "Per 100 sessions",
-    "ci95_low": "95 % CI low", "ci95_high": "95 % CI high",
+    "ci95_low": "95 % CI low", "ci95_high": "95 % CI high", "p_holm": "p (Holm)", "df": "Degrees of freedom",
+    "distinct_patients": "Patients", "structure": "Fitted as",
 }
 POOLED = {"all": "All techniques", "any": "Any side effect"}  # the pooled rows of the safety tables
 PERCENT = ("share",)  # fractions 0–1 shown as percent

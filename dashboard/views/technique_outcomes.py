@@ -1,5 +1,8 @@
 """Technique outcomes for managers: improvement, responders, time to response, adjusted comparison, safety."""
 
+from collections.abc import Callable
+from datetime import date
+
 import pandas as pd
 import streamlit as st
 
@@ -7,8 +10,9 @@ from analytics.outcomes import SMALL_GROUP
 from analytics.safety import BOYCE_2020, BRADY_2014, SORENESS_TRIALS
 from clinic.outcomes import DEFAULT_RULE
 from clinic.vocabulary import ANSWER_SESSION, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
-from dashboard import actions, charts, charts_science, resources
+from dashboard import actions, charts, resources
 from dashboard.auth import current_actor
+from dashboard.background import Analysis
 from dashboard.tables import show_table
 from dashboard.text import literal
 from db.queries import OutcomeFilter
@@ -19,6 +23,15 @@ SAMPLE_HELP = (
     "Episodes are taken in the order of a scrambled episode number, so the sample spreads over the clinic's whole "
     "history and is chosen without looking at outcomes. Its confidence intervals are those of the sample's size."
 )
+THREE_FITS = (
+    "Three fits of the same comparison: a mixed model that counts a patient's sessions and episodes as one person "
+    "and allows for their clinician (95 % t intervals), the same model by least squares with errors clustered by "
+    "patient or clinician, and the ANCOVA at the last session. When they agree, the result does not depend on the "
+    "model; the mixed model stays right when patients stop because of how their pain went, least squares only when "
+    "stopping has nothing to do with pain."
+)
+COMPARISON_COLUMNS = ["technique", "model", "estimate", "ci95_low", "ci95_high", "p_value", "p_holm", "df", "patients",
+                      "distinct_patients", "sessions", "structure"]
 CAVEAT = (
     "Clinic data are observational, not a trial: patients were not randomised to techniques, so differences "
     "may reflect who received each technique as much as the technique itself."
@@ -133,6 +146,44 @@ def _small_note(frame: pd.DataFrame) -> None:
         st.caption(f"{len(small)} figure(s) rest on fewer than {SMALL_GROUP} episodes: read them with care.")
 
 
+POLL_SECONDS = 1.0  # how often a section waiting for an analysis asks whether it is ready
+GUESSED_SECONDS = 10.0  # how long an analysis is expected to take before one of its kind has run
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _being_computed(check: Callable[[], Analysis]) -> None:
+    """Show that an analysis is being computed, with its progress; once it is ready, run the page again to draw it.
+
+    A fragment: while the worker computes, only this note runs again, the rest of the page stays as it is.
+    """
+    analysis = check()
+    if analysis.running_for is None:
+        st.rerun()
+    expected = analysis.expected or GUESSED_SECONDS
+    st.progress(min(analysis.running_for / expected, 0.95),
+                text=f"Being computed… {analysis.running_for:.0f} s"
+                     + (f" of about {analysis.expected:.0f} s" if analysis.expected else ""))
+
+
+def _ready(check: Callable[[], Analysis], key: str):
+    """Draw when an analysis was computed (and a Refresh button), or that it is being computed; return its latest
+    result, None before the first is ready. The page never waits for it."""
+    analysis = check()
+    if analysis.running_for is not None:
+        _being_computed(check)
+    elif analysis.fault:
+        st.warning("This part could not be computed. If it happens again, tell your administrator the reference "
+                   f"{analysis.fault}.", icon=":material/error:")
+    if analysis.value is not None or analysis.fault:
+        note, button = st.columns([5, 1], vertical_alignment="center")
+        if analysis.as_of is not None:
+            moment = analysis.as_of.strftime("%H:%M:%S" if analysis.as_of.date() == date.today() else "%d %b %Y %H:%M")
+            note.caption(f"As of {moment}" + ("" if analysis.current else ", before the latest changes"))
+        button.button("Refresh", key=f"refresh_{key}", on_click=analysis.refresh, icon=":material/refresh:",
+                      disabled=analysis.running_for is not None, help="Compute it again from the data stored now.")
+    return analysis.value
+
+
 RULE = DEFAULT_RULE  # how a responder is classified, disclosed under every responder figure
 
 if section == "Overview":
@@ -162,19 +213,18 @@ if section == "Overview":
     )
 
 elif section == "Responders":
-    table = resources.responders_at_last_session(actor, where, RULE)
     st.header("Responders at the last session")
-    st.plotly_chart(charts.responder_figure(table), key="responder_chart", config=charts.CONFIG)
-    st.caption("Share of episodes of care with at least one follow-up session whose pain at their last session was "
-               "at least 15, 30 or 50 % below their first (IMMPACT); error bars are 95 % Wilson intervals.")
-    st.caption(f"**Who counts as a responder.** {RULE.sentence()}")
-    st.download_button(
-        "Download responders (CSV)", table.round(4).to_csv(index=False, lineterminator="\n"),
-        file_name="technique_responders.csv", mime="text/csv", key="download_responders",
-        icon=":material/download:",
-    )
-    details = resources.responder_details(actor, where, RULE, resources.SAMPLE_EPISODES)
-    reached = details["reached"]
+    bars = _ready(lambda: resources.responders_at_last_session(actor, where, RULE), "responders")
+    if bars is not None:
+        st.plotly_chart(bars["figure"], key="responder_chart", config=charts.CONFIG)
+        st.caption("Share of episodes of care with at least one follow-up session whose pain at their last session "
+                   "was at least 15, 30 or 50 % below their first (IMMPACT); error bars are 95 % Wilson intervals.")
+        st.caption(f"**Who counts as a responder.** {RULE.sentence()}")
+        st.download_button(
+            "Download responders (CSV)", bars["table"].round(4).to_csv(index=False, lineterminator="\n"),
+            file_name="technique_responders.csv", mime="text/csv", key="download_responders",
+            icon=":material/download:",
+        )
     st.header(f"Reached by session {ANSWER_SESSION}")
     st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions. Share of "
                f"episodes that reached each threshold by session {ANSWER_SESSION}, estimated by "
@@ -182,98 +232,107 @@ elif section == "Responders":
                "not counted as a failure (it might have responded had it continued). 95 % log–log Greenwood "
                "intervals; *at risk*: episodes seen at that session that had not reached it before. Few at "
                "risk late on is not few behind the estimate: every episode of the technique contributes.")
-    early = reached[reached["session_number"] == ANSWER_SESSION]
-    show_table(early, "early_table", percent=("reached", "ci95_low", "ci95_high"), reached="Reached by then",
-               at_risk="At risk", events="Reached at that session")
-    st.download_button(
-        "Download reached by session (CSV)", reached.to_csv(index=False, lineterminator="\n"),
-        file_name="technique_reached.csv", mime="text/csv", key="download_reached", icon=":material/download:",
-    )
-    st.header("Cumulative responder curve")
-    st.plotly_chart(charts_science.responder_curve_figure(details["curve"]), key="responder_curve_chart",
-                    config=charts.CONFIG)
-    st.caption("The same episodes and rule as the bars above: at 15, 30 and 50 % the curve equals them.")
-    st.header("Effect sizes")
-    st.caption(f"Mean improvement (points) in standard deviations, at session {ANSWER_SESSION} (episodes "
-               "seen then) and at the last session (the episodes of the bars above). **SRM**, the standardised "
-               "response mean: mean change / SD of the change (exact 95 % interval). **Cohen's d**: mean change / SD "
-               "of baseline pain (Becker's 95 % interval). Before–after effects within a technique: they include "
-               "natural recovery and regression to the mean, so they do not compare techniques.")
-    show_table(details["effect_sizes"], "effect_table",
-               timepoint="When", mean_change="Mean improvement (points)", srm="SRM", srm_ci95_low="SRM 95 % CI low",
-               srm_ci95_high="SRM 95 % CI high", cohens_d="Cohen's d", d_ci95_low="d 95 % CI low",
-               d_ci95_high="d 95 % CI high")
-    _sample_note(resources.SAMPLE_EPISODES, "The responders at the last session above count every episode.")
+    details = _ready(lambda: resources.responder_analyses(actor, where, RULE, resources.SAMPLE_EPISODES),
+                     "responder_analyses")
+    if details is not None:
+        reached = details["reached"]
+        early = reached[reached["session_number"] == ANSWER_SESSION]
+        show_table(early, "early_table", percent=("reached", "ci95_low", "ci95_high"), reached="Reached by then",
+                   at_risk="At risk", events="Reached at that session")
+        st.download_button(
+            "Download reached by session (CSV)", reached.to_csv(index=False, lineterminator="\n"),
+            file_name="technique_reached.csv", mime="text/csv", key="download_reached", icon=":material/download:",
+        )
+        st.header("Cumulative responder curve")
+        st.plotly_chart(details["curve_figure"], key="responder_curve_chart", config=charts.CONFIG)
+        st.caption("The same episodes and rule as the bars above: at 15, 30 and 50 % the curve equals them.")
+        st.header("Effect sizes")
+        st.caption(f"Mean improvement (points) in standard deviations, at session {ANSWER_SESSION} (episodes "
+                   "seen then) and at the last session (the episodes of the bars above). **SRM**, the standardised "
+                   "response mean: mean change / SD of the change (exact 95 % interval). **Cohen's d**: mean change / "
+                   "SD of baseline pain (Becker's 95 % interval). Before–after effects within a technique: they "
+                   "include natural recovery and regression to the mean, so they do not compare techniques.")
+        show_table(details["effect_sizes"], "effect_table",
+                   timepoint="When", mean_change="Mean improvement (points)", srm="SRM",
+                   srm_ci95_low="SRM 95 % CI low", srm_ci95_high="SRM 95 % CI high", cohens_d="Cohen's d",
+                   d_ci95_low="d 95 % CI low", d_ci95_high="d 95 % CI high")
+        _sample_note(resources.SAMPLE_EPISODES, "The responders at the last session above count every episode.")
 
 elif section == "Time to response":
-    response = resources.time_to_response(actor, where, RULE, resources.SAMPLE_EPISODES)
-    medians = response["medians"]
     st.header("Sessions until a 30 % improvement")
-    st.plotly_chart(charts_science.kaplan_meier_figure(response["kaplan_meier"], medians), key="km_chart",
-                    config=charts.CONFIG)
-    st.caption("Kaplan–Meier: episodes that stopped before responding are censored, not counted as failures. "
-               + RULE.sentence())
-    show_table(medians, "median_table")
-    _small_note(medians)
-    _sample_note(resources.SAMPLE_EPISODES)
+    response = _ready(lambda: resources.responder_analyses(actor, where, RULE, resources.SAMPLE_EPISODES),
+                      "time_to_response")
+    if response is not None:
+        medians = response["medians"]
+        st.plotly_chart(response["kaplan_meier_figure"], key="km_chart", config=charts.CONFIG)
+        st.caption("Kaplan–Meier: episodes that stopped before responding are censored, not counted as failures. "
+                   + RULE.sentence())
+        show_table(medians, "median_table")
+        _small_note(medians)
+        _sample_note(resources.SAMPLE_EPISODES)
 
 elif section == "Adjusted comparison":
-    adjusted = resources.adjusted_comparison(actor, where, resources.COMPARISON_EPISODES)
     st.header("Adjusted difference in pain from the reference technique")
-    st.info(adjusted["sentence"], icon=":material/balance:")
-    both = adjusted["both"]
-    if not both.empty:
-        st.plotly_chart(charts_science.comparison_forest_figure(both), key="forest_chart", config=charts.CONFIG)
-    show_table(both, "comparison_table")
-    _sample_note(resources.COMPARISON_EPISODES)
-    if notes := adjusted["fit_notes"]:
-        with st.expander("How the models were fitted"):
-            for note in notes:
-                st.caption(note)
+    adjusted = _ready(lambda: resources.adjusted_comparison(actor, where, resources.COMPARISON_EPISODES),
+                      "adjusted_comparison")
+    if adjusted is not None:
+        st.info(adjusted["sentence"], icon=":material/balance:")
+        st.caption(THREE_FITS)
+        if adjusted["figure"] is not None:
+            st.plotly_chart(adjusted["figure"], key="forest_chart", config=charts.CONFIG)
+        show_table(adjusted["table"][COMPARISON_COLUMNS], "comparison_table")
+        if adjusted["multiple_comparisons"]:
+            st.caption(adjusted["multiple_comparisons"])
+        _sample_note(resources.COMPARISON_EPISODES)
+        if notes := {model: notes for model, notes in adjusted["fit_notes"].items() if notes}:
+            with st.expander("How the models were fitted"):
+                for model, model_notes in notes.items():
+                    st.caption(f"**{model[0].upper() + model[1:]}**: " + "; ".join(model_notes) + ".")
 
 elif section == "Clinicians":
-    benchmark, funnel = resources.clinician_benchmark(actor, where, resources.SAMPLE_EPISODES)
     st.header("Clinicians' adjusted improvement")
     st.caption("Estimates from a mixed model (episodes of care within clinicians), adjusted for baseline pain and "
                "technique; small caseloads are pulled towards the clinic mean, so they are not ranked as outliers. "
                "An episode counts for the clinician who saw its first session, as in the clinician filter.")
-    if benchmark.empty:
+    fitted = _ready(lambda: resources.clinician_benchmark(actor, where, resources.SAMPLE_EPISODES),
+                    "clinician_benchmark")
+    if fitted is not None and fitted["benchmark"].empty:
         st.info("Not enough episodes with a recorded clinician for these filters.")
-    else:
-        st.plotly_chart(charts_science.clinician_funnel_figure(funnel), key="funnel_chart", config=charts.CONFIG)
-        st.plotly_chart(charts_science.clinician_caterpillar_figure(benchmark), key="caterpillar_chart",
-                        config=charts.CONFIG)
-        show_table(benchmark, "clinician_table", estimate="Adjusted improvement (points)")
+    elif fitted is not None:
+        st.plotly_chart(fitted["funnel_figure"], key="funnel_chart", config=charts.CONFIG)
+        st.plotly_chart(fitted["caterpillar_figure"], key="caterpillar_chart", config=charts.CONFIG)
+        show_table(fitted["benchmark"], "clinician_table", estimate="Adjusted improvement (points)")
         _sample_note(resources.SAMPLE_EPISODES)
 
 elif section == "Safety":
-    tables = resources.safety_tables(actor, where)
     st.caption(
         "A side effect counts under the technique of the session it happened in. "
         + ("With a technique filter, every session of the chosen technique counts, also in episodes of care that "
            "began with another technique; the other filters choose episodes." if where.techniques else
            "The filters choose episodes of care; every session of those episodes counts."),
     )
+    tables = _ready(lambda: resources.safety_tables(actor, where), "safety")
+    if tables is None:
+        st.stop()
     if tables["rates"].empty:
         st.info("No sessions match these filters.")
         st.stop()
     st.header("Significant and serious side effects")
     serious = tables["serious"]
     st.info(tables["serious_sentence"], icon=":material/health_and_safety:")
-    st.plotly_chart(charts_science.serious_comparison_figure(serious), key="serious_chart", config=charts.CONFIG)
+    st.plotly_chart(tables["figures"]["serious"], key="serious_chart", config=charts.CONFIG)
     show_table(serious.rename(columns={"source": "technique"}), "serious_table", events="Events",
                sessions="Sessions (published: treatments)", per_100="Per 100 sessions", bound="Upper bound only",
                p_value="p (exact test against the clinic)")
     st.header("Mild side effects beside the published rates")
-    st.plotly_chart(charts_science.safety_comparison_figure(tables["published"]), key="safety_published_chart",
-                    config=charts.CONFIG)
+    st.plotly_chart(tables["figures"]["published"], key="safety_published_chart", config=charts.CONFIG)
     st.caption(f"Events per 100 sessions with exact Poisson (Garwood) 95 % intervals, beside events per 100 "
                f"treatments: {BRADY_2014}; {BOYCE_2020}. A session can have several side effects. "
                "Their definitions and recording differ from a clinic's: a yardstick, not a standard.")
     st.caption("Post-needling soreness is shown beside no published figure: trials report it as a share of "
                f"patients followed up for days ({SORENESS_TRIALS}), not per 100 treatments.")
     st.header("Side effects per 100 sessions")
-    st.plotly_chart(charts.side_effect_figure(tables["by_type"]), key="safety_chart", config=charts.CONFIG)
+    st.plotly_chart(tables["figures"]["by_type"], key="safety_chart", config=charts.CONFIG)
     summary = tables["summary"]
     show_table(summary.rename(columns={"side_effect": "code"}), "safety_table", ci95_low="Per 100: 95 % CI low",
                ci95_high="Per 100: 95 % CI high")

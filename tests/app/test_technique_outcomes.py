@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from analytics import clinicians, comparison
 from dashboard import resources
 from dashboard.tables import HEADERS, PERCENT
 from db.cli import main
 from db.engine import make_engine, write_session
 from db.writes import record_session
-from tests.app.conftest import download_content
-from tests.db.factories import ADMIN, session_input
+from tests.app.conftest import APP, download_content, log_in
+from tests.db.factories import ADMIN, record, session_input
 
 ALERTS_SHOWN = 10  # as on the page (a page script cannot be imported)
 SECTIONS = ["Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety"]
+
+
+def show(app, section: str):
+    """Show `section` as a user sees it once its analyses are ready: the first run starts those computed on the
+    worker, the next, after they finish, draws them."""
+    app.segmented_control(key="section").set_value(section).run()
+    assert resources.analyses_settled(timeout=120), "an analysis still running after 2 minutes"
+    return app.run()
 
 
 def table_with(app, column):
@@ -41,7 +52,7 @@ def cli_output(capsys, url, *args) -> str:
 def test_every_section_renders_from_the_sample_data_without_warnings(manager, section):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        manager.segmented_control(key="section").set_value(section).run()
+        show(manager, section)
     assert not manager.exception, manager.exception
     assert not manager.warning
     assert [str(w.message) for w in caught if "ScriptRunContext" not in str(w.message)] == []
@@ -66,12 +77,12 @@ def test_summary_download_matches_the_cli_summary(manager, seeded_url, capsys):
 
 
 def test_responders_download_matches_the_cli_responder_summary(manager, seeded_url, capsys):
-    manager.segmented_control(key="section").set_value("Responders").run()
+    show(manager, "Responders")
     assert download_content(manager, "download_responders") == cli_output(capsys, seeded_url, "--responders")
 
 
 def test_adjusted_comparison_states_the_caveat_and_a_difference_with_interval(manager):
-    manager.segmented_control(key="section").set_value("Adjusted comparison").run()
+    show(manager, "Adjusted comparison")
     sentence = next(i.value for i in manager.info if i.value.startswith("Compared with"))
     assert "observational" in sentence or "not a trial" in sentence
     table = table_with(manager, "estimate")
@@ -119,7 +130,7 @@ def test_many_alerts_show_the_most_recent_with_buttons_and_list_the_rest(as_role
 
 
 def test_safety_section_shows_rates_beside_the_published_ones(manager):
-    manager.segmented_control(key="section").set_value("Safety").run()
+    show(manager, "Safety")
     rates = table_with(manager, "per_100_sessions")
     assert {"ci95_low", "ci95_high", "events", "sessions"} <= set(rates.columns)
     shares = table_with(manager, "sessions_with")
@@ -131,17 +142,17 @@ def test_safety_section_shows_rates_beside_the_published_ones(manager):
 
 
 def test_safety_download_matches_the_cli_safety_summary(manager, seeded_url, capsys):
-    manager.segmented_control(key="section").set_value("Safety").run()
+    show(manager, "Safety")
     assert download_content(manager, "download_safety") == cli_output(capsys, seeded_url, "--safety")
 
 
 def test_reached_by_session_download_matches_the_cli_reached_summary(manager, seeded_url, capsys):
-    manager.segmented_control(key="section").set_value("Responders").run()
+    show(manager, "Responders")
     assert download_content(manager, "download_reached") == cli_output(capsys, seeded_url, "--reached")
 
 
 def test_reached_by_session_4_is_the_kaplan_meier_row_at_session_4_and_the_responder_rule_is_disclosed(manager):
-    manager.segmented_control(key="section").set_value("Responders").run()
+    show(manager, "Responders")
     early = table_with(manager, "at_risk")
     assert set(early["session_number"]) == {4} and set(early["threshold_pct"]) == {15, 30, 50}
     assert any("Kaplan–Meier" in c.value and "censored" in c.value for c in manager.caption)
@@ -150,7 +161,7 @@ def test_reached_by_session_4_is_the_kaplan_meier_row_at_session_4_and_the_respo
 
 
 def test_the_responders_section_shows_srm_and_cohens_d_at_session_4_and_the_last_session(manager):
-    manager.segmented_control(key="section").set_value("Responders").run()
+    show(manager, "Responders")
     table = table_with(manager, "srm")
     assert set(table["timepoint"]) == {"session 4", "last session"}
     assert set(table["technique"]) == {"Superficial dry needling", "Deep dry needling", "Electrical dry needling"}
@@ -160,7 +171,7 @@ def test_the_responders_section_shows_srm_and_cohens_d_at_session_4_and_the_last
 
 def test_filtering_on_a_technique_shows_only_that_techniques_sessions_in_safety(manager):
     manager.multiselect(key="filter_techniques").select("superficial").run()
-    manager.segmented_control(key="section").set_value("Safety").run()
+    show(manager, "Safety")
     assert not manager.exception
     rates = table_with(manager, "per_100_sessions")
     assert set(rates["technique"]) == {"Superficial dry needling", "All techniques"}
@@ -190,7 +201,7 @@ def _median_patients(app) -> int:
 
 
 def test_sections_on_a_sample_of_a_large_clinic_say_so_and_run_on_it(manager, monkeypatch):
-    manager.segmented_control(key="section").set_value("Time to response").run()
+    show(manager, "Time to response")
     everyone = _median_patients(manager)
     assert _sample_notes(manager) == []  # the sample data's 300 episodes are below either size: no sample
 
@@ -202,10 +213,10 @@ def test_sections_on_a_sample_of_a_large_clinic_say_so_and_run_on_it(manager, mo
         "Adjusted comparison": (90, ""),
         "Clinicians": (120, ""),
     }
-    manager.segmented_control(key="section").set_value("Safety").run()
+    show(manager, "Safety")
     assert _sample_notes(manager) == []  # side effects are counted in the database, every session
     for section, (size, exact) in expected.items():
-        manager.segmented_control(key="section").set_value(section).run()
+        show(manager, section)
         assert not manager.exception, manager.exception
         [note] = _sample_notes(manager)
         assert note.startswith(f"From a fixed sample of {size} of the 300 episodes of care"), note
@@ -242,7 +253,7 @@ def column_headers(element) -> dict[str, str]:
                                                  ("Clinicians", "outside_clinic_mean"), ("Safety", "per_100_sessions"),
                                                  ("Safety", "sessions_with"), ("Safety", "bound")])
 def test_tables_on_screen_have_human_headers(manager, section, column):
-    manager.segmented_control(key="section").set_value(section).run()
+    show(manager, section)
     element = next(d for d in manager.dataframe if column in d.value.columns)
     headers = column_headers(element)
     assert headers, f"{section}: no column configuration"
@@ -254,6 +265,124 @@ def test_tables_on_screen_have_human_headers(manager, section, column):
 def test_every_header_and_percent_column_is_one_a_table_on_the_page_shows(manager):
     shown = set()
     for section in SECTIONS:
-        manager.segmented_control(key="section").set_value(section).run()
+        show(manager, section)
         shown |= {column for frame in manager.dataframe for column in frame.value.columns}
     assert (set(HEADERS) | set(PERCENT)) - shown == set()
+
+
+# The models: computed once per data version for everyone, on the worker, never holding up the page (issue 15) -----
+
+
+def progress_notes(app) -> list[str]:
+    return [bar.proto.text for bar in app.get("progress")]
+
+
+class CountedFits:
+    """The clinician model's fits, counted whoever asked; each waits until `go` is set (it is, unless a test clears
+    it to hold a fit on the worker)."""
+
+    def __init__(self, monkeypatch):
+        self.calls, self.go, fit = [], threading.Event(), clinicians.clinician_benchmark
+        self.go.set()
+
+        def counted(improvement):
+            assert self.go.wait(timeout=120), "the test never let the fit go on"
+            self.calls.append(len(improvement))
+            return fit(improvement)
+
+        monkeypatch.setattr(clinicians, "clinician_benchmark", counted)
+
+
+@pytest.fixture
+def benchmark_fits(monkeypatch) -> CountedFits:
+    return CountedFits(monkeypatch)
+
+
+def test_a_slow_model_fit_does_not_hold_up_the_page_and_its_result_appears_when_ready(manager, monkeypatch):
+    release = threading.Event()
+    fit = comparison.mixed_model_comparison
+
+    def slow_fit(improvement, reference=None):
+        assert release.wait(timeout=120), "the test never released the fit"
+        return fit(improvement, reference)
+
+    monkeypatch.setattr(comparison, "mixed_model_comparison", slow_fit)
+    manager.segmented_control(key="section").set_value("Adjusted comparison").run()
+    assert [h.value for h in manager.header] == ["Adjusted difference in pain from the reference technique"]
+    assert manager.info[0].value.startswith("By session 4, ")  # the rest of the page is drawn meanwhile
+    assert "3 significant or serious side effect(s) to review" in manager.error[0].value
+    [note] = progress_notes(manager)
+    assert note.startswith("Being computed…")
+    assert not [frame for frame in manager.dataframe if "p_holm" in frame.value.columns]
+
+    release.set()
+    assert resources.analyses_settled(timeout=120)
+    manager.run()
+    assert progress_notes(manager) == []
+    table = table_with(manager, "p_holm")
+    assert set(table["model"]) == {"mixed model", "OLS, clustered errors", "ANCOVA"}
+    assert any(c.value.startswith("As of ") for c in manager.caption)
+
+
+def test_the_adjusted_comparison_shows_three_fits_their_columns_and_the_multiple_comparison_note(manager):
+    show(manager, "Adjusted comparison")
+    element = next(d for d in manager.dataframe if "p_holm" in d.value.columns)
+    assert list(element.value.columns) == [
+        "technique", "model", "estimate", "ci95_low", "ci95_high", "p_value", "p_holm", "df", "patients",
+        "distinct_patients", "sessions", "structure",
+    ]
+    headers = column_headers(element)
+    assert (headers["patients"], headers["distinct_patients"], headers["structure"]) == (
+        "Episodes", "Patients", "Fitted as")
+    captions = [c.value for c in manager.caption]
+    assert any(c.startswith("Three fits of the same comparison: a mixed model") for c in captions)
+    assert any("Holm-adjusted p-values" in c for c in captions)
+    forest = next(chart for chart in manager.get("plotly_chart") if chart.proto.id.endswith("forest_chart")
+                  or "forest_chart" in chart.proto.id)
+    names = {trace["name"] for trace in json.loads(forest.proto.spec)["data"]}
+    assert any(name.endswith(", OLS, clustered errors") for name in names)
+
+
+def test_a_models_result_is_computed_once_for_every_user_allowed_to_see_it(manager, benchmark_fits):
+    show(manager, "Clinicians")
+    first = table_with(manager, "outside_clinic_mean")
+    other = log_in(AppTest.from_file(APP, default_timeout=30).run(), "admin")  # another person, another session
+    other.switch_page("views/technique_outcomes.py").run()
+    other.segmented_control(key="section").set_value("Clinicians").run()
+    assert progress_notes(other) == []  # no wait: the fit made for the manager is shown at once
+    assert table_with(other, "outside_clinic_mean").equals(first)
+    assert len(benchmark_fits.calls) == 1
+
+
+def as_of(app) -> str:
+    [caption] = [c.value for c in app.caption if c.value.startswith("As of ")]
+    return caption
+
+
+def test_a_write_makes_the_next_visit_fit_the_model_again_showing_the_older_fit_meanwhile(
+        manager, seeded_url, benchmark_fits):
+    show(manager, "Clinicians")
+    show(manager, "Clinicians")
+    assert len(benchmark_fits.calls) == 1  # nothing changed: the same fit
+    assert not as_of(manager).endswith("before the latest changes")
+
+    engine = make_engine(seeded_url)
+    record(engine, patient_id="P0001", session_date="2025-06-02", clinician="clin_ahmed")
+    engine.dispose()
+    benchmark_fits.go.clear()
+    manager.run()
+    assert as_of(manager).endswith("before the latest changes") and progress_notes(manager) != []
+    assert not table_with(manager, "outside_clinic_mean").empty  # the older fit stays on the page meanwhile
+
+    benchmark_fits.go.set()
+    assert resources.analyses_settled(timeout=120)
+    manager.run()
+    assert len(benchmark_fits.calls) == 2
+    assert progress_notes(manager) == [] and not as_of(manager).endswith("before the latest changes")
+
+
+def test_a_sign_in_changes_no_figure_so_no_model_is_fitted_again(manager, benchmark_fits):
+    show(manager, "Clinicians")
+    log_in(AppTest.from_file(APP, default_timeout=30).run(), "clin_ahmed")  # audited, but no data changed
+    show(manager, "Clinicians")
+    assert len(benchmark_fits.calls) == 1
