@@ -90,6 +90,15 @@ def _open_patient(at, pseudonym: str) -> float:
     return seconds
 
 
+def _analyses_ready(section: str) -> None:
+    """Wait until the analyses the technique page computes on the app's worker thread are ready, so warm runs draw
+    them (dashboard.resources.analyses_settled), never a note that they are being computed."""
+    from dashboard import resources
+
+    if not resources.analyses_settled(RUN_TIMEOUT_S):
+        raise RuntimeError(f"technique page, {section}: its analyses still computing after {RUN_TIMEOUT_S} s")
+
+
 def cold(url: str, page: str, which: str) -> float:
     """Return the seconds of the page's first run in this process (a technique section, or the patient `which`)."""
     at = _logged_in(url)
@@ -105,6 +114,7 @@ def warm(url: str, pseudonym: str, runs: int) -> dict:
     memory = {"logged in, technique page opened": peak_memory_mb()}
     for section in sections:
         _open_technique(at, section)  # the first run fills the caches
+        _analyses_ready(section)  # and starts the analyses the app computes on its worker thread
         times[section] = [_open_technique(at, section) for _ in range(runs)]
         memory[f"technique page, {section}"] = peak_memory_mb()
     _open_patient(at, pseudonym)
