@@ -129,8 +129,11 @@ def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = 
     """Return per technique and reason the episodes left out (see analytics.outcomes.excluded_episodes)."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     c = rollups.cells(where)
-    sums = read_frame(session, select(c.c.technique, func.sum(c.c.baseline_zero).label(EXCLUDED_BASELINE_ZERO),
-                                  func.sum(c.c.single_session).label(EXCLUDED_SINGLE_SESSION)).group_by(c.c.technique))
+    stmt = (select(c.c.technique, func.sum(c.c.baseline_zero).label(EXCLUDED_BASELINE_ZERO),
+                   func.sum(c.c.single_session).label(EXCLUDED_SINGLE_SESSION))
+            .where(c.c.session_number == 1)  # an episode is counted at its first session (db.rollups.detail_rows)
+            .group_by(c.c.technique))
+    sums = read_frame(session, stmt)
     long = sums.melt(id_vars="technique", var_name="reason", value_name="episodes")
     long = long[long["episodes"] > 0].astype({"episodes": int})
     return long[["technique", "episodes", "reason"]].sort_values(["technique", "reason"], ignore_index=True)

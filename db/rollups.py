@@ -136,6 +136,10 @@ def detail_rows(*, of: str | None = None, dates: tuple[date | None, date | None]
         episode = episode.where(first.session_date >= start)
     if end is not None:
         episode = episode.where(first.session_date <= end)
+    # On the stored columns, inside the episodes' part: the episodes left out are never materialised.
+    stored = {"technique": first.technique, "condition": Episode.condition, "body_region": Episode.body_region,
+              "clinician_id": first.clinician_id}
+    episode = episode.where(*_dims(stored, dims))
     # Materialised: SQLite would otherwise inline it and evaluate `last` once per use in every session row.
     e = episode.cte().prefix_with("MATERIALIZED")  # anonymous: a union of date stretches holds several
     last = e.c.last
@@ -158,16 +162,16 @@ def detail_rows(*, of: str | None = None, dates: tuple[date | None, date | None]
             _flag(and_(S.session_number == 1, counted, last <= 1)).label("single_session"),
         )
         .join(e, e.c.episode_id == S.episode_id)
-        .where(LIVE_SESSIONS, *_dims(e.c, dims))
+        .where(LIVE_SESSIONS)
     )
 
 
 def _dims(columns, dims) -> list:
-    """Return WHERE conditions for the filter's dimensions (name, values), on columns named as in FINE_KEY."""
+    """Return WHERE conditions for the filter's dimensions (name, values), on the columns of those names."""
     conditions = []
     for name, values in dims:
         if name == "clinician_id":  # the filter names clinicians by username
-            conditions.append(columns.clinician_id.in_(select(User.id).where(User.username.in_(values))))
+            conditions.append(columns["clinician_id"].in_(select(User.id).where(User.username.in_(values))))
         else:
             conditions.append(columns[name].in_(values))
     return conditions
