@@ -70,6 +70,10 @@ CHUNK = 5000  # episode ids (or pseudonyms) per statement: well under SQLite's 3
 FILTERS = ("condition", "body_region", "clinician_id", "first_month")  # the dimensions, and a fine cell's columns
 BLANK = {"condition": "", "body_region": "", "clinician_id": 0, "first_month": 0}  # a column not of the dimension
 FINE_KEY = ("technique", *FILTERS, "session_number")
+# `rebuild` sums the sessions in two passes, each by two filters, and each dimension's rows from one of them: one pass
+# by all four filters would group by their product, as the roll-up once did, and take half as long again.
+REBUILD_PASSES = ((("condition", "body_region"), ("all", "condition", "body_region")),
+                  (("clinician_id", "first_month"), ("clinician_id", "first_month")))
 ROLLUP_KEY = (*ROLLUP_CELL, "session_number")
 # `sessions` first: a row whose sessions fall to 0 is deleted (`_write`).
 OUTCOME_MEASURES = (
@@ -309,14 +313,15 @@ def settle(session: Session) -> None:
 def rebuild(session: Session) -> None:
     """Recompute the roll-up from the sessions (after a bulk load that bypassed `touch`, or to check it)."""
     session.execute(delete(TABLE))
-    fine = _grouped(detail_rows()).cte("fine_cells")  # read by every dimension, computed once
-    sums = [func.sum(fine.c[m]).label(m) for m in OUTCOME_MEASURES]
     per_dimension = []
-    for dimension in ROLLUP_DIMENSIONS:
-        own = [fine.c[dimension]] if dimension in FILTERS else []
-        kept = [fine.c[name] if name == dimension else literal(BLANK[name]) for name in FILTERS]
-        per_dimension.append(select(literal(dimension), *kept, fine.c.technique, fine.c.session_number, *sums)
-                             .group_by(*own, fine.c.technique, fine.c.session_number))
+    for filters, dimensions in REBUILD_PASSES:
+        part = _grouped(detail_rows(), key=("technique", "session_number", *filters)).cte()
+        sums = [func.sum(part.c[m]).label(m) for m in OUTCOME_MEASURES]
+        for dimension in dimensions:
+            own = [part.c[dimension]] if dimension in FILTERS else []
+            kept = [part.c[name] if name == dimension else literal(BLANK[name]) for name in FILTERS]
+            per_dimension.append(select(literal(dimension), *kept, part.c.technique, part.c.session_number, *sums)
+                                 .group_by(*own, part.c.technique, part.c.session_number))
     rows = union_all(*per_dimension)
     # In the order a save changes them: its rows of every dimension (one technique and session number) are stored
     # side by side (SQLite's row ids), so that a save writes one or two pages of the table rather than five.
