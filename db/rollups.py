@@ -109,22 +109,14 @@ def detail_rows(*, of: str | None = None, dates: tuple[date | None, date | None]
     first = aliased(S, name="first_session")
     baseline = _points(first.pain_scale, first.pain_before)
     later = aliased(S, name="later")
-    last = (
-        select(func.max(later.session_number))
-        .where(later.episode_id == first.episode_id, later.deleted_at.is_(None))
-        .scalar_subquery()
-    )
+    last = (select(func.max(later.session_number))
+            .where(later.episode_id == first.episode_id, later.deleted_at.is_(None)).scalar_subquery())
     episode = (
-        select(
-            first.episode_id,
-            first.technique,
-            func.coalesce(Episode.condition, "").label("condition"),
-            func.coalesce(Episode.body_region, "").label("body_region"),
-            func.coalesce(first.clinician_id, 0).label("clinician_id"),
-            month_of(first.session_date).label("first_month"),
-            baseline.label("baseline"),
-            last.label("last"),  # the episode's last live session number
-        )
+        select(first.episode_id, first.technique, func.coalesce(Episode.condition, "").label("condition"),
+               func.coalesce(Episode.body_region, "").label("body_region"),
+               func.coalesce(first.clinician_id, 0).label("clinician_id"),
+               month_of(first.session_date).label("first_month"), baseline.label("baseline"),
+               last.label("last"))  # last: the episode's last live session number
         .join(Episode, Episode.id == first.episode_id)
         .where(first.session_number == 1, first.deleted_at.is_(None))
     )
@@ -368,13 +360,8 @@ def split_range(start: date | None, end: date | None) -> tuple[tuple[int | None,
 def cells(where):
     """Return a subquery of rows whose sums per technique and session number are the filter's (`where`, a
     queries.OutcomeFilter): columns technique, session_number and the measures (see the module's docstring)."""
-    dims = [
-        (name, values)
-        for name, values in (
-            ("condition", where.conditions), ("body_region", where.body_regions), ("clinician_id", where.clinicians),
-        )
-        if values
-    ]  # fmt: skip
+    chosen = (("condition", where.conditions), ("body_region", where.body_regions), ("clinician_id", where.clinicians))
+    dims = [(name, values) for name, values in chosen if values]
     techniques = [("technique", where.techniques)] if where.techniques else []
     dated = where.start is not None or where.end is not None
     columns = ["technique", "session_number", *OUTCOME_MEASURES]
