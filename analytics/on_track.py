@@ -1,0 +1,116 @@
+"""Is an episode on track? Flags from the expected-recovery bands, the clinicians' work list, and observed minus
+expected per clinician and technique (docs/METHODS.md, "Expected recovery and calibration").
+
+Everything here reads `analytics.expected_recovery.expected_bands`' frame, so a flag, a work-list row and a funnel
+point all rest on the same bands, each fitted on earlier episodes only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri, stdtrit
+
+from clinic.outcomes import DEFAULT_RULE, ResponderRule
+from clinic.vocabulary import ANSWER_SESSION, MINIMAL_PCT
+
+TRACK_COLUMNS = ["below_25", "reached_minimal", "off_track", "reason"]
+STATUS_COLUMNS = [
+    "episode_id", "patient_id", "clinician", "technique", "condition", "session_number", "latest_session_date",
+    "improvement_pct", "q25", "q50", "shown", "off_track", "reason",
+]
+WORK_LIST_COLUMNS = ["episode_id", "patient_id", "clinician", "reason", "latest_session_date", "session_number",
+                     "improvement_pct"]
+BY = ("clinician", "technique")
+Z95, Z998 = float(ndtri(0.975)), float(ndtri(0.999))  # the funnel's 95 % and 99.8 % limits
+COMPARISON_COLUMNS = [
+    "episodes", "observed_mean", "expected_mean", "difference", "ci95_low", "ci95_high", "clinic_mean", "sd",
+    "lower95", "upper95", "lower998", "upper998", "outside95",
+]
+
+
+def track(bands: pd.DataFrame, rule: ResponderRule = DEFAULT_RULE) -> pd.DataFrame:
+    """Return the observed sessions of `bands` with whether each leaves the episode off track, and why.
+
+    Off track at session k: sessions k − 1 and k both below their band's 25th percentile (both bands shown), or
+    k ≥ ANSWER_SESSION (4) without a minimal important improvement (MINIMAL_PCT, 15 %, by `rule`, so with a low
+    baseline also the MCID in points) at any session up to k. An episode back above either bar is on track again.
+    """
+    rows = bands[bands["improvement_pct"].notna()].sort_values(["episode_id", "session_number"], ignore_index=True)
+    below = (rows["improvement_pct"] < rows["q25"]).to_numpy()  # False where no band is shown (q25 NaN)
+    episode = rows["episode_id"].to_numpy()
+    previous = np.r_[False, below[:-1] & (episode[1:] == episode[:-1])]
+    reaches = rule.reaches(rows["improvement_pct"], rows["improvement_points"], rows["baseline_points"], MINIMAL_PCT)
+    reached = pd.Series(reaches, index=rows.index).groupby(rows["episode_id"]).cummax().to_numpy()
+    off_band = below & previous
+    off_minimal = (rows["session_number"] >= ANSWER_SESSION).to_numpy() & ~reached
+    k = rows["session_number"].astype(int).astype(str)
+    band_reason = np.where(off_band, "below the expected 25th percentile at sessions " + (
+        rows["session_number"] - 1).astype(int).astype(str) + " and " + k, "")
+    minimal_reason = np.where(off_minimal, f"no minimal important improvement ({MINIMAL_PCT} %) by session " + k, "")
+    rows["below_25"], rows["reached_minimal"], rows["off_track"] = below, reached, off_band | off_minimal
+    rows["reason"] = [
+        "; ".join(part for part in pair if part) for pair in zip(band_reason, minimal_reason, strict=True)
+    ]
+    return rows
+
+
+def episode_status(bands: pd.DataFrame, rule: ResponderRule = DEFAULT_RULE) -> pd.DataFrame:
+    """Return one row per episode at its latest observed session: on or off track, why, and its band there."""
+    latest = track(bands, rule).groupby("episode_id", sort=False).tail(1)
+    return latest.rename(columns={"session_date": "latest_session_date"})[STATUS_COLUMNS].reset_index(drop=True)
+
+
+def work_list(bands: pd.DataFrame, *, clinician: str | None = None, rule: ResponderRule = DEFAULT_RULE
+              ) -> pd.DataFrame:
+    """Return the off-track episodes, newest latest session first, optionally of one clinician (their first session's).
+
+    Discharged episodes (a `status`, when the sessions read carry one) are left out: the list is for courses still
+    running.
+    """
+    status = episode_status(bands[bands["status"].isna()], rule)
+    off = status[status["off_track"]]
+    if clinician is not None:
+        off = off[off["clinician"] == clinician]
+    return off.sort_values(["latest_session_date", "episode_id"], ascending=[False, True])[
+        WORK_LIST_COLUMNS].reset_index(drop=True)
+
+
+def observed_minus_expected(bands: pd.DataFrame, by: str, *, start=None, end=None) -> pd.DataFrame:
+    """Return per clinician or technique (`by`) the mean of observed minus expected improvement (%), for a funnel plot.
+
+    Each episode counts once, at its latest session from `start` to `end` (dates, inclusive; None: open) with a
+    band shown: observed improvement minus the expected (mean) improvement of earlier episodes like it. Per group:
+    the episodes, both means, the mean difference with its 95 % t interval; `clinic_mean` is the mean difference
+    over all those episodes, and the control limits are clinic_mean ± 1.96 and ± 3.09 · sd / √n, sd being the
+    difference's standard deviation over all of them (Spiegelhalter 2005). A clinician is their episode's first
+    session's; episodes without one are left out.
+    """
+    if by not in BY:
+        raise ValueError(f"by: one of {', '.join(BY)}, not {by!r}")
+    dates = pd.to_datetime(bands["session_date"])
+    keep = bands["shown"].astype(bool) & bands["improvement_pct"].notna()
+    keep &= (dates >= pd.Timestamp(start)) if start is not None else True
+    keep &= (dates <= pd.Timestamp(end)) if end is not None else True
+    rows = bands[keep]
+    latest = rows.sort_values(["episode_id", "session_number"]).groupby("episode_id").tail(1)
+    latest = latest[latest[by].fillna("").astype(str) != ""]
+    if latest.empty:
+        return pd.DataFrame(columns=[by, *COMPARISON_COLUMNS])
+    difference = latest["improvement_pct"] - latest["expected"]
+    clinic_mean, sd = float(difference.mean()), float(difference.std())
+    grouped = latest.assign(difference=difference).groupby(by)
+    table = pd.DataFrame({
+        "episodes": grouped.size(),
+        "observed_mean": grouped["improvement_pct"].mean(),
+        "expected_mean": grouped["expected"].mean(),
+        "difference": grouped["difference"].mean(),
+    }).reset_index()
+    n = table["episodes"].astype(float)
+    half = stdtrit(n - 1, 0.975) * grouped["difference"].std().to_numpy() / np.sqrt(n)  # NaN for one episode
+    table["ci95_low"], table["ci95_high"] = table["difference"] - half, table["difference"] + half
+    table["clinic_mean"], table["sd"] = clinic_mean, sd
+    for z, low, high in ((Z95, "lower95", "upper95"), (Z998, "lower998", "upper998")):
+        table[low], table[high] = clinic_mean - z * sd / np.sqrt(n), clinic_mean + z * sd / np.sqrt(n)
+    table["outside95"] = (table["difference"] < table["lower95"]) | (table["difference"] > table["upper95"])
+    return table[[by, *COMPARISON_COLUMNS]].sort_values(["episodes", by], ignore_index=True)
