@@ -386,3 +386,12 @@ def test_a_sign_in_changes_no_figure_so_no_model_is_fitted_again(manager, benchm
     log_in(AppTest.from_file(APP, default_timeout=30).run(), "clin_ahmed")  # audited, but no data changed
     show(manager, "Clinicians")
     assert len(benchmark_fits.calls) == 1
+
+
+def test_refresh_fits_the_model_again_from_the_data_stored_now(manager, benchmark_fits):
+    show(manager, "Clinicians")
+    manager.button(key="refresh_clinician_benchmark").click().run()
+    assert resources.analyses_settled(timeout=120)
+    manager.run()
+    assert len(benchmark_fits.calls) == 2
+    assert progress_notes(manager) == [] and as_of(manager)
