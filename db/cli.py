@@ -175,6 +175,11 @@ def cmd_summary(args) -> str:
 
             sessions = queries.outcome_sessions(session, actor=args.actor)
             table = survival.reached_summary(outcomes.cumulative_improvement(sessions))
+        elif args.calibration:
+            from analytics import expected_recovery
+
+            sessions = queries.outcome_sessions(session, actor=args.actor)
+            table = expected_recovery.calibration_table(outcomes.cumulative_improvement(sessions))
         else:
             moments = queries.technique_moments(session, actor=args.actor)
             table = outcomes.summary_table(outcomes.technique_curve(moments))
@@ -264,6 +269,8 @@ def parser() -> argparse.ArgumentParser:
                       help="print side effects per 100 sessions with exact Poisson intervals")
     kind.add_argument("--reached", action="store_true",
                       help="print the Kaplan–Meier share of episodes reaching 15, 30, 50 %% by each session")
+    kind.add_argument("--calibration", action="store_true",
+                      help="print the held-out coverage of the expected-recovery bands (50 %% and 80 %%)")
     summary.set_defaults(run=cmd_summary)
     users = sub.add_parser("users", help="manage accounts: add, list, disable, enable, reset-password")
     users.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password"])
