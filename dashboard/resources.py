@@ -279,6 +279,10 @@ def _safety_tables(reading: _Reading, where: OutcomeFilter) -> dict:
     }
 
 
+# A sample's columns no analysis reads once the improvement is computed: not kept.
+UNANALYSED = ["session_id", "session_date", "pain_scale", "pain_before", "body_region"]
+
+
 @st.cache_resource(show_spinner=False)
 def _last_samples() -> dict[int, tuple[Hashable, pd.DataFrame]]:
     """Return the process's last sample read of each size, each replaced by the next of its size. The Responders,
@@ -296,7 +300,9 @@ def _sample(reading: _Reading, where: OutcomeFilter, episodes: int) -> pd.DataFr
         return kept
     with Session(reading.engine) as session:
         sessions = queries.outcome_sessions(session, actor=reading.actor, where=where, episodes=episodes)
-    improvement = outcomes.cumulative_improvement(sessions) if not sessions.empty else sessions
+    if sessions.empty:
+        return sessions
+    improvement = outcomes.cumulative_improvement(sessions).drop(columns=UNANALYSED)
     _last_samples()[episodes] = (key, improvement)
     return improvement
 
