@@ -18,20 +18,12 @@ from scipy import stats
 
 from analytics import expected_recovery, on_track, outcomes
 from analytics.expected_recovery import BAND_COLUMNS, MIN_COMPARABLE
+from bench import calibration as bench
+from bench.calibration import coverage_line, improvement_of
 from sample_data.generate import generate
 from tests.analytics import independent
 
 TECHNIQUES = ("superficial", "deep", "electrical")
-
-
-def improvement_of(raw: pd.DataFrame) -> pd.DataFrame:
-    """Return cumulative_improvement of interchange rows: episodes by patient and condition, sessions in date order."""
-    raw = raw.drop(columns=["pain_after"]).assign(pain_before=pd.to_numeric(raw["pain_before"]),
-                                                  entry_order=np.arange(len(raw)))
-    raw = raw.sort_values(["patient_id", "condition", "session_date", "entry_order"], kind="stable")
-    raw["episode_id"] = raw.groupby(["patient_id", "condition"], sort=False).ngroup()
-    raw["session_number"] = raw.groupby("episode_id").cumcount() + 1
-    return outcomes.cumulative_improvement(raw.reset_index(drop=True))
 
 
 def simulate(episodes: int = 2400, seed: int = 18, non_responders: float = 0.3, clinician_bonus: float = 0.0,
@@ -76,12 +68,6 @@ def simulated() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Return a simulated clinic (clin_0 12 % of baseline better than the rest), its responders and its bands."""
     improvement, responder = simulate(clinician_bonus=0.12)
     return improvement, responder, expected_recovery.expected_bands(improvement)
-
-
-def coverage_line(name: str, table: pd.DataFrame) -> str:
-    overall = table.set_index(["condition", "technique"]).loc[("all", "all")]
-    return (f"{name}: {overall['episodes']:.0f} held-out episodes, {overall['observations']:.0f} sessions; inside "
-            f"the 50 % band {overall['coverage_50']:.1%}, inside the 80 % band {overall['coverage_80']:.1%}")
 
 
 # --- the fit ----------------------------------------------------------------------------------------------------
@@ -191,7 +177,7 @@ def test_on_the_sample_data_the_held_out_bands_cover_half_and_four_fifths(sample
 
 
 def test_on_100000_generated_sessions_the_held_out_bands_cover_half_and_four_fifths():
-    raw = generate(patients=20_600)  # sample_data's known recovery process: parameters.TECHNIQUE_MODEL
+    raw = generate(patients=bench.GENERATED_PATIENTS)  # a known recovery process: sample_data/parameters.py
     assert len(raw) >= 100_000
     table = expected_recovery.calibration_table(improvement_of(raw))
     print("\n" + coverage_line(f"{len(raw):,} generated sessions", table))
@@ -324,3 +310,14 @@ def test_the_band_in_plain_words_for_the_patient_and_for_clinicians():
         "-5 to 60 %; condition pooled with the less common ones.")
     hidden = {**row, "shown": False, "note": "fewer than 30 earlier episodes of deep needling at session 4"}
     assert expected_recovery.band_sentence(hidden).startswith("Not enough earlier patients like this")
+
+
+def test_the_calibration_bench_prints_every_figure_at_a_small_size(capsys):
+    assert bench.main(["--patients", "400", "--episodes", "700"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "sample data", f"{len(generate(patients=400)):,} generated sessions", lines[2].split(":")[0],
+        "one fit, latest 5,000 episodes", "one fit, every episode", "calibration table", "bands of every episode",
+        "bands of the episodes seen in the last 30 days"]
+    assert lines[0] == ("sample data: 52 held-out episodes, 181 sessions; inside the 50 % band 49.7%, inside the "
+                        "80 % band 79.0%")

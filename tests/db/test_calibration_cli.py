@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from analytics import expected_recovery
+from bench.calibration import improvement_of
 from db.cli import main
 from tests.analytics import independent
-from tests.analytics.test_expected_recovery import improvement_of
 from tests.db.factories import SAMPLE_FILE, another_database
 
 HEADER = "condition,technique,episodes,observations,coverage_50,coverage_80"
