@@ -42,8 +42,7 @@ EPISODE_COLUMNS = ["episode_id", "patient_id", "clinician", "technique", "condit
 BANDS_COLUMNS = [
     "episode_id", "patient_id", "clinician", "technique", "condition", "status", "session_number", "session_date",
     "baseline_points", "improvement_points", "improvement_pct", *BAND_COLUMNS, "expected", "shown",
-    "comparable_episodes",
-    "condition_adjusted", "trained_before", "note",
+    "comparable_episodes", "condition_adjusted", "trained_before", "note",
 ]
 CALIBRATION_COLUMNS = ["condition", "technique", "episodes", "observations", "coverage_50", "coverage_80"]
 
@@ -270,8 +269,7 @@ def held_out_bands(improvement: pd.DataFrame) -> pd.DataFrame:
 
 def _coverage(rows: pd.DataFrame) -> dict:
     return {"episodes": rows["episode_id"].nunique(), "observations": len(rows),
-            "coverage_50": rows["inside_50"].mean() if len(rows) else np.nan,
-            "coverage_80": rows["inside_80"].mean() if len(rows) else np.nan}
+            "coverage_50": rows["inside_50"].mean(), "coverage_80": rows["inside_80"].mean()}  # NaN when empty
 
 
 def calibration_table(improvement: pd.DataFrame) -> pd.DataFrame:
