@@ -14,7 +14,6 @@ from scipy.special import ndtri, stdtrit
 from clinic.outcomes import DEFAULT_RULE, ResponderRule
 from clinic.vocabulary import ANSWER_SESSION, MINIMAL_PCT
 
-TRACK_COLUMNS = ["below_25", "reached_minimal", "off_track", "reason"]
 STATUS_COLUMNS = [
     "episode_id", "patient_id", "clinician", "technique", "condition", "session_number", "latest_session_date",
     "improvement_pct", "q25", "q50", "shown", "off_track", "reason",

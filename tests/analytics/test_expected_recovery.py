@@ -27,12 +27,12 @@ TECHNIQUES = ("superficial", "deep", "electrical")
 
 
 def simulate(episodes: int = 2400, seed: int = 18, non_responders: float = 0.3, clinician_bonus: float = 0.0,
-             techniques=TECHNIQUES, start: str = "2024-01-01", days: int = 730) -> tuple[pd.DataFrame, pd.Series]:
+             techniques=TECHNIQUES) -> tuple[pd.DataFrame, pd.Series]:
     """Return (cumulative_improvement, responder per episode) of episodes whose recovery is known.
 
     Responders improve by effect · (1 − exp(−(k − 1) / τ)), effect ~ N(0.50, 0.12); non-responders' effect is
-    ~ N(0, 0.05). Baseline ~ N(65, 12) on 0–100, noise N(0, 6) points, 4–8 weekly sessions, five clinicians;
-    clin_0's patients improve `clinician_bonus` (a fraction of baseline) more at every follow-up.
+    ~ N(0, 0.05). Baseline ~ N(65, 12) on 0–100, noise N(0, 6) points, 4–8 weekly sessions starting in 2024–2025,
+    five clinicians; clin_0's patients improve `clinician_bonus` (a fraction of baseline) more.
     """
     rng = np.random.default_rng(seed)
     responder = rng.random(episodes) >= non_responders
@@ -43,7 +43,7 @@ def simulate(episodes: int = 2400, seed: int = 18, non_responders: float = 0.3, 
     baseline = np.clip(rng.normal(65, 12, episodes), 25, 95).round()
     technique = rng.choice(list(techniques), episodes)
     condition = rng.choice(["neck_pain", "low_back_pain", "shoulder_pain"], episodes)
-    first = pd.Timestamp(start) + pd.to_timedelta(rng.integers(0, days, episodes), "D")
+    first = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 730, episodes), "D")
     sessions = rng.integers(4, 9, episodes)
     episode = np.repeat(np.arange(episodes), sessions)
     k = np.concatenate([np.arange(1, n + 1) for n in sessions])
