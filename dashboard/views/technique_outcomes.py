@@ -165,9 +165,9 @@ def _being_computed(check: Callable[[], Analysis]) -> None:
                      + (f" of about {analysis.expected:.0f} s" if analysis.expected else ""))
 
 
-def _ready(check: Callable[[], Analysis], key: str):
+def _ready(check: Callable[[], Analysis], key: str) -> dict | None:
     """Draw when an analysis was computed (and a Refresh button), or that it is being computed; return its latest
-    result, None before the first is ready. The page never waits for it."""
+    result, None before the first is ready. The page waits for a quick one only (resources.PATIENCE_SECONDS)."""
     analysis = check()
     if analysis.running_for is not None:
         _being_computed(check)
