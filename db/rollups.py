@@ -132,10 +132,14 @@ def detail_rows(*, of: str | None = None, dates: tuple[date | None, date | None]
         episode = episode.where(first.session_date >= start)
     if end is not None:
         episode = episode.where(first.session_date <= end)
-    # On the stored columns, inside the episodes' part: the episodes left out are never materialised.
-    stored = {"technique": first.technique, "condition": Episode.condition, "body_region": Episode.body_region,
-              "clinician_id": first.clinician_id}
-    episode = episode.where(*_dims(stored, dims))
+    # On the stored columns, inside the episodes' part: the episodes left out are never materialised. A condition or
+    # body region picks episode ids by its index, so that SQLite looks their first sessions up rather than scan them.
+    stored = {"technique": first.technique, "clinician_id": first.clinician_id}
+    of_episode = {"condition": Episode.condition, "body_region": Episode.body_region}
+    for name, values in dims:
+        if name in of_episode:
+            episode = episode.where(first.episode_id.in_(select(Episode.id).where(of_episode[name].in_(values))))
+    episode = episode.where(*_dims(stored, [(name, values) for name, values in dims if name in stored]))
     # Materialised: SQLite would otherwise inline it and evaluate `last` once per use in every session row.
     e = episode.cte().prefix_with("MATERIALIZED")  # anonymous: a union of date stretches holds several
     last = e.c.last
