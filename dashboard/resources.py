@@ -185,7 +185,7 @@ class _Reading:
 
     engine: Engine
     actor: Actor
-    version: int
+    version: Hashable
 
 
 @st.cache_resource(show_spinner=False)
@@ -194,12 +194,12 @@ def _analyses() -> background.Analyses:
 
 
 @st.cache_resource(show_spinner=False)
-def _versions() -> dict[str, tuple[int, int]]:
+def _versions() -> dict[str, tuple[int, Hashable]]:
     """Return the process's memory of each database's newest audit id read and its data version."""
     return {}
 
 
-def _data_version(url: str) -> int:
+def _data_version(url: str) -> Hashable:
     """Return the id of the newest audit row that records a change (not a sign-in or an export). Every write is
     audited in its own transaction, made here or elsewhere (the command line's import), so this changes with every
     write; a clinic signing in all morning changes no figure. After the first call, only the rows added since the
@@ -207,7 +207,9 @@ def _data_version(url: str) -> int:
     with Session(_engine(url)) as session:
         newest = bulk.highest_id(session, AuditEvent.__table__)
         seen, version = _versions().get(url, (None, newest))
-        if seen is not None and newest != seen:
+        if seen is not None and newest < seen:  # an older copy of the database restored: nothing kept holds
+            version = (newest, seen)
+        elif seen is not None and newest > seen:
             changed = session.execute(select(func.max(AuditEvent.id)).where(
                 AuditEvent.id > seen, AuditEvent.action.not_in(NO_CHANGE))).scalar()
             version = changed or version

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 import clinic.vocabulary
 from clinic.outcomes import DEFAULT_RULE
 from dashboard import resources
+from db import bulk
 from db.access import AccessDenied, Actor
 from db.queries import OutcomeFilter
 
@@ -180,3 +181,16 @@ def test_no_test_reaches_around_the_checked_run_or_reads_downloads_by_scanning_m
         if "streamlit.testing" in source and path.parent != conftest.parent:
             wrong.append(f"{name(path)} runs AppTests outside tests/app, where no run is checked")
     assert wrong == []
+
+
+def test_an_older_copy_of_the_database_restored_gets_its_analyses_computed_again(seeded_url, monkeypatch):
+    manager = Actor(id=None, username="manager", role="manager")
+    arguments = CLINIC_WIDE["safety_tables"]
+    resources.safety_tables(manager, *arguments)
+    assert resources.analyses_settled(timeout=120)
+    computed = resources.safety_tables(manager, *arguments).as_of
+    newest = bulk.highest_id
+    monkeypatch.setattr(bulk, "highest_id", lambda session, table: newest(session, table) - 1)  # the trail went back
+    resources.safety_tables(manager, *arguments)
+    assert resources.analyses_settled(timeout=120)
+    assert resources.safety_tables(manager, *arguments).as_of > computed
