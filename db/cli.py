@@ -162,10 +162,11 @@ def cmd_summary(args) -> str:
     from analytics import outcomes
     from db import queries
 
+    rule = _responder_rule(args)
     with _engine(args.url) as engine, Session(engine) as session:
         if args.responders:
             last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=args.actor))
-            table = outcomes.responder_table(outcomes.count_responders(last)).round(4)
+            table = outcomes.responder_table(outcomes.count_responders(last, rule=rule)).round(4)
         elif args.safety:
             from analytics import safety
 
@@ -174,7 +175,7 @@ def cmd_summary(args) -> str:
             from analytics import survival
 
             sessions = queries.outcome_sessions(session, actor=args.actor)
-            table = survival.reached_summary(outcomes.cumulative_improvement(sessions))
+            table = survival.reached_summary(outcomes.cumulative_improvement(sessions), rule)
         elif args.calibration:
             from analytics import expected_recovery
 
@@ -185,6 +186,22 @@ def cmd_summary(args) -> str:
             table = outcomes.summary_table(outcomes.technique_curve(moments))
     sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
     return ""
+
+
+def _responder_rule(args):
+    """Return the responder rule of `--mcid-points` and `--min-baseline` (the defaults of docs/DESIGN.md §3)."""
+    from clinic.outcomes import DEFAULT_RULE, ResponderRule
+
+    given = {name: value for name, value in (("--mcid-points", args.mcid_points),
+                                             ("--min-baseline", args.min_baseline)) if value is not None}
+    if given and not (args.responders or args.reached):
+        raise CommandFailed(f"{', '.join(given)}: the responder rule applies to --responders and --reached")
+    for name, value in given.items():
+        if not 0 <= value <= 100:  # NaN too
+            raise CommandFailed(f"{name}: {value:g} is not a number of points from 0 to 100")
+    return ResponderRule(
+        mcid_points=DEFAULT_RULE.mcid_points if args.mcid_points is None else args.mcid_points,
+        min_baseline_points=DEFAULT_RULE.min_baseline_points if args.min_baseline is None else args.min_baseline)
 
 
 def cmd_audit(args) -> str:
@@ -271,6 +288,11 @@ def parser() -> argparse.ArgumentParser:
                       help="print the Kaplan–Meier share of episodes reaching 15, 30, 50 %% by each session")
     kind.add_argument("--calibration", action="store_true",
                       help="print the held-out coverage of the expected-recovery bands (50 %% and 80 %%)")
+    summary.add_argument("--mcid-points", type=float, metavar="POINTS",
+                         help="responder rule: the minimal important difference on 0–100 (default 20)")
+    summary.add_argument("--min-baseline", type=float, metavar="POINTS",
+                         help="responder rule: below this first pain (0–100, default 40) the points must be reached "
+                              "too")
     summary.set_defaults(run=cmd_summary)
     users = sub.add_parser("users", help="manage accounts: add, list, disable, enable, reset-password")
     users.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password"])

@@ -6,9 +6,9 @@ import pandas as pd
 from sqlmodel import Session
 
 from clinic import side_effects
-from db import audit, queries
+from db import audit, episodes, queries
 from db.access import Actor
-from db.interchange import COLUMNS, EXTRA_COLUMNS, YES_NO_TEXT, number_text
+from db.interchange import EXPORT_COLUMNS, YES_NO_TEXT, number_text
 
 
 def export_table(session: Session, *, actor: Actor, purpose: str = "") -> pd.DataFrame:
@@ -18,6 +18,7 @@ def export_table(session: Session, *, actor: Actor, purpose: str = "") -> pd.Dat
     """
     frame = queries.all_sessions(session, actor=actor)
     effects = queries.all_side_effects(session, actor=actor)
+    numbers = episodes.numbers(session, actor=actor)
     audit.record(session, actor, "export", "file", detail=f"{purpose + ': ' if purpose else ''}{len(frame)} sessions")
     pairs: dict[int, list[side_effects.Pair]] = {}
     for session_id, code, severity in zip(effects["session_id"], effects["code"], effects["severity"], strict=True):
@@ -37,7 +38,8 @@ def export_table(session: Session, *, actor: Actor, purpose: str = "") -> pd.Dat
             "notes": frame["notes"],
             "body_region": frame["body_region"].fillna(""),
             "muscles": frame["muscles"],
+            "episode": frame["episode_id"].map(numbers),
         },
-        columns=COLUMNS + EXTRA_COLUMNS,
+        columns=EXPORT_COLUMNS,
     )
     return out.astype(str)

@@ -15,8 +15,9 @@ from pydantic import TypeAdapter
 
 from clinic import side_effects
 from db import interchange
+from db.episodes import MAX_EPISODE_NUMBER
 from db.file_problems import ImportRefused, RowProblem
-from db.interchange import COLUMNS, EXTRA_COLUMNS, REQUIRED
+from db.interchange import COLUMNS, EPISODE, EXTRA_COLUMNS, KNOWN_COLUMNS, REQUIRED
 from db.validation import (
     InvalidInput,
     Problem,
@@ -41,7 +42,7 @@ def validate_rows(
     problems = [
         RowProblem(1, name, name, "unknown column")
         for name in table.columns
-        if name not in COLUMNS and name not in EXTRA_COLUMNS
+        if name not in KNOWN_COLUMNS
     ]
     problems += [RowProblem(1, name, "", "required column is missing") for name in sorted(REQUIRED - set(table))]
     if problems:
@@ -71,10 +72,30 @@ def validate_rows(
             on_progress(stop, total)
     if on_progress:
         on_progress(total, total)
+    episodes = _episode_numbers(cells.get(EPISODE), lines, problems)
     if problems:
-        raise ImportRefused(problems)
+        raise ImportRefused(sorted(problems, key=lambda problem: problem.row))
     given = {name: cells[name] for name in _OPTIONAL if name in cells}
-    return ValidRows(columns, given, validated, lines)
+    return ValidRows(columns, given, validated, lines, episodes)
+
+
+def _episode_numbers(cells: list | None, lines: list[int], problems: list[RowProblem]) -> list[int | None]:
+    """Return each row's `episode` number (None when the column is absent or the cell empty); add a problem for
+    every cell that is not one."""
+    if cells is None:
+        return [None] * len(lines)
+    numbers: dict[str, int | None] = {}
+    episodes = []
+    for line, value in zip(lines, cells, strict=True):
+        text = interchange.cell(value)
+        if text not in numbers:
+            try:
+                numbers[text] = interchange.episode_number(text, MAX_EPISODE_NUMBER)
+            except ValueError as error:
+                problems.append(RowProblem(line, EPISODE, text, str(error)))
+                continue
+        episodes.append(numbers[text])
+    return episodes
 
 
 def _lines(table: pd.DataFrame) -> list[int]:
@@ -110,9 +131,11 @@ class ValidRows(Sequence[SessionInput]):
     """
 
     def __init__(self, columns: dict[str, list], given: dict[str, list], validated: dict[int, SessionInput],
-                 lines: list[int] | None = None):
+                 lines: list[int] | None = None, episodes: list[int | None] | None = None):
         self.columns = columns  # SessionInput field -> its value in every row
         self.lines = lines or list(range(2, len(columns["patient_id"]) + 2))  # each row's line in the file
+        # Each row's `episode` number, or None: not a session's field but where it goes (db.import_plan).
+        self.episodes = episodes or [None] * len(self.lines)
         self._given = given  # the cells of the fields in _OPTIONAL, to tell which ones the file gave
         self._validated = validated  # the rows that SessionInput validated itself, by position
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import date
 
 import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
 from clinic import side_effects
-from db import bulk
+from db import bulk, episodes
 from db.fields import SESSION_FIELDS, stored_columns
 from db.file_problems import ImportRefused, RowProblem
 from db.file_validation import ValidRows
@@ -55,6 +56,25 @@ def _shown(value: str) -> str:
     return repr(value) if value == "" or len(value) > 40 or value != value.strip() or "\n" in value else value
 
 
+@dataclass(frozen=True)
+class NewEpisode:
+    """An episode of care the import starts: at which row, for whom, its number and why (db.episodes' rule)."""
+
+    row: int  # the file line of its first row
+    patient_id: str
+    condition: str | None
+    number: int
+    reason: str
+
+    def __str__(self) -> str:
+        return (f"new episode: row {self.row}, {self.patient_id} {episodes.condition_words(self.condition)}: "
+                f"episode {self.number} ({self.reason})")
+
+
+FIRST_EPISODE = "the first of this condition"
+NUMBERED_IN_FILE = "numbered so in the file"
+
+
 @dataclass
 class ImportResult:
     """What an import did (or, from `plan_import`, would do)."""
@@ -67,6 +87,7 @@ class ImportResult:
     new_clinicians: list[str] = field(default_factory=list)
     new_patients: int = 0
     changes: list[FieldChange] = field(default_factory=list)  # every field the file changes, conflicts included
+    new_episodes: list[NewEpisode] = field(default_factory=list)  # episodes of care the import starts, by row
 
     def summary(self) -> str:
         """Return what was done in a few words."""
@@ -75,11 +96,26 @@ class ImportResult:
         return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}{kept}"
 
     def report(self, limit: int = 100) -> list[str]:
-        """Return one line per changed field (at most `limit`, then how many more), for the command line."""
+        """Return one line per changed field, then one per episode of care started after the patient's first (at
+        most `limit` of each, then how many more), for the command line."""
         lines = [str(change) for change in self.changes[:limit]]
         if len(self.changes) > limit:
             lines.append(f"… and {len(self.changes) - limit:,} more changed values")
+        later = self.later_episodes()
+        lines += [str(episode) for episode in later[:limit]]
+        if len(later) > limit:
+            lines.append(f"… and {len(later) - limit:,} more new episodes of care")
         return lines
+
+    def later_episodes(self) -> list[NewEpisode]:
+        """Return the episodes the import starts other than a patient's first for a condition: the rows where the
+        file, or the rule for an empty `episode` cell, starts a new course of care."""
+        return [episode for episode in self.new_episodes if episode.reason != FIRST_EPISODE]
+
+    def episodes_table(self) -> pd.DataFrame:
+        """Return the episodes of care the import starts: row, patient, condition, episode number, reason."""
+        return pd.DataFrame([(e.row, e.patient_id, e.condition, e.number, e.reason) for e in self.new_episodes],
+                            columns=["row", "patient_id", "condition", "episode", "reason"])
 
     def conflicting_sessions(self) -> dict[int, list[FieldChange]]:
         """Return the changes of each session corrected in the app since its import, by session id."""
@@ -103,7 +139,8 @@ class Plan:
     rows: ValidRows  # the file's validated sessions
     stored: dict[str, list]  # each row's values as a session stores them (`db.fields.stored_columns`)
     patients: dict[str, int]  # pseudonym -> id, existing patients
-    episodes: dict[tuple, dict]  # (patient pseudonym, condition) -> {"id", "body_region"}, existing episodes
+    episodes: dict[tuple, dict]  # (patient pseudonym, condition, number) -> {"id", "body_region"}, existing ones
+    row_episodes: list[tuple]  # each row's episode, as such a key (an unwritten row's may be None)
     users: dict[str, int]  # username -> id
     live: dict[int, dict]  # session id -> stored values, every live session of the file's patients
     new: list[int]  # the rows to insert, by position
@@ -111,10 +148,14 @@ class Plan:
     result: ImportResult
 
 
-def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = False) -> Plan:
+def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = False,
+         gap_days: int | None = None) -> Plan:
     """Read what the file's patients already have and decide, row by row, what the import does. No writes.
 
-    Raises ImportRefused when a `clinician` cell names an account of another role.
+    Each row's episode of care is the one its `episode` cell numbers, else its stored session's, else the one
+    `db.episodes`' rule gives, with `gap_days` (by default the configured one) as the long gap.
+    Raises ImportRefused when a `clinician` cell names an account of another role, or an `episode` cell a
+    discharged episode that a session after its discharge would extend.
     """
     columns, lines = rows.columns, rows.lines
     pseudonyms = list(dict.fromkeys(columns["patient_id"]))
@@ -123,19 +164,20 @@ def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = F
         found = session.execute(select(Patient.pseudonym, Patient.id).where(Patient.pseudonym.in_(chunk)))
         patients.update(found.all())
     by_id = {patient_id: pseudonym for pseudonym, patient_id in patients.items()}
-    episodes: dict[tuple, dict] = {}
-    condition_of: dict[int, str | None] = {}
+    stored: dict[tuple, dict] = {}
+    key_of: dict[int, tuple] = {}  # episode id -> its key
     existing: dict[tuple, dict] = {}
     live: dict[int, dict] = {}
     for chunk in bulk.chunks(list(by_id)):
         found = session.execute(
-            select(Episode.id, Episode.patient_id, Episode.condition, Episode.body_region)
+            select(Episode.id, Episode.patient_id, Episode.condition, Episode.number, Episode.body_region,
+                   Episode.discharged_on, Episode.status)
             .where(Episode.patient_id.in_(chunk))
-            .order_by(Episode.id)
         )
         for row in found:
-            episodes.setdefault((by_id[row.patient_id], row.condition), {"id": row.id, "body_region": row.body_region})
-            condition_of[row.id] = row.condition
+            key = key_of[row.id] = (by_id[row.patient_id], row.condition, row.number)
+            stored[key] = {"id": row.id, "body_region": row.body_region, "discharged_on": row.discharged_on,
+                           "status": row.status}
         _read_sessions(session, chunk, by_id, existing, live)
     accounts = session.execute(select(User.username, User.id, User.role)).all()
     users = {username: user_id for username, user_id, _ in accounts}
@@ -143,24 +185,24 @@ def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = F
     result = ImportResult()
     result.new_clinicians = list(dict.fromkeys(c for c in columns["clinician"] if c and c not in users))
     result.new_patients = len(pseudonyms) - len(patients)
-    stored = stored_columns(columns)
-    count = len(rows)
-    if not existing:  # none of the file's patients has a session yet: every row is new
-        result.inserted = count
-        return Plan(rows, stored, patients, episodes, users, live, list(range(count)), [], result)
+    values = stored_columns(columns)
+    if existing:
+        keys = identity_keys(zip(columns["patient_id"], columns["session_date"], columns["technique"], strict=True))
+        matched = [existing.get(key) for key in keys]
+    else:  # none of the file's patients has a session yet: every row is new
+        matched = [None] * len(rows)
+    placed = _place(rows, matched, stored, key_of, live, episodes.gap_days(gap_days))
     new, changed = [], []
-    keys = identity_keys(zip(columns["patient_id"], columns["session_date"], columns["technique"], strict=True))
-    for index, key in enumerate(keys):
-        current = existing.get(key)
+    for index, current in enumerate(matched):
         if current is None:
             new.append(index)
         elif current["deleted"]:
             result.deleted += 1
         else:
-            episode = episodes.get((columns["patient_id"][index], columns["condition"][index]))
+            episode = stored.get(placed.keys[index])
             clinician = columns["clinician"][index]
             if (
-                any(current[name] != stored[name][index] for name in SESSION_FIELDS)
+                any(current[name] != values[name][index] for name in SESSION_FIELDS)
                 or current["episode_id"] != (episode["id"] if episode else _NEW)
                 or current["clinician_id"] != (users.get(clinician, _NEW) if clinician else None)
                 or current["side_effects"] != columns["side_effects"][index]
@@ -175,14 +217,86 @@ def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = F
         conflict = current["session_id"] in corrected
         applied = not conflict or take_file_values is True or (
             bool(take_file_values) and current["session_id"] in take_file_values)
-        result.changes += _field_changes(columns, stored, index, lines[index], current, condition_of, names,
+        result.changes += _field_changes(columns, values, placed.keys, index, lines[index], current, key_of, names,
                                          conflict, applied)
         if applied:
             updates.append((index, current))
         else:
             result.conflicts += 1
     result.inserted, result.updated = len(new), len(updates)
-    return Plan(rows, stored, patients, episodes, users, live, new, updates, result)
+    written = {placed.keys[i] for i in new} | {placed.keys[i] for i, _ in updates}
+    result.new_episodes = sorted((e for key, e in placed.new.items() if key in written), key=lambda e: e.row)
+    return Plan(rows, values, patients, stored, placed.keys, users, live, new, updates, result)
+
+
+@dataclass
+class _Placed:
+    """Each row's episode key, and the episodes of care the rows start (by key)."""
+
+    keys: list[tuple | None]
+    new: dict[tuple, NewEpisode]
+
+
+def _place(rows: ValidRows, matched: list[dict | None], stored: dict[tuple, dict], key_of: dict[int, tuple],
+           live: dict[int, dict], gap: int) -> _Placed:
+    """Return the episode of care of every row that may be written (see `plan`); ImportRefused when an `episode`
+    cell would extend a discharged episode past its discharge.
+
+    Rows with a number, or a stored session of the same condition, are placed first; then the rest of each patient
+    and condition in date (then file) order, each by the rule against the episodes and sessions placed so far.
+    """
+    columns, lines = rows.columns, rows.lines
+    patients, conditions, days = columns["patient_id"], columns["condition"], columns["session_date"]
+    last: dict[tuple, date] = {}  # the latest session date of each episode, stored or placed
+    for current in live.values():
+        key = key_of[current["episode_id"]]
+        last[key] = max(last.get(key, current["session_date"]), current["session_date"])
+    latest: dict[tuple, int] = {}  # (patient, condition) -> its highest episode number
+    for patient, condition, number in stored:
+        latest[(patient, condition)] = max(latest.get((patient, condition), 0), number)
+    placed = _Placed([None] * len(matched), {})
+    waiting, problems = [], []
+
+    def place(index: int, key: tuple, reason: str) -> None:
+        placed.keys[index] = key
+        if key not in stored and key not in placed.new:
+            placed.new[key] = NewEpisode(lines[index], key[0], key[1], key[2], reason)
+        course = key[:2]
+        latest[course] = max(latest.get(course, 0), key[2])
+        last[key] = max(last.get(key, days[index]), days[index])
+
+    for index, (current, number) in enumerate(zip(matched, rows.episodes, strict=True)):
+        if current is not None and current["deleted"]:
+            continue  # left deleted: written nowhere
+        own = key_of[current["episode_id"]] if current is not None else None
+        if number is not None:
+            key = (patients[index], conditions[index], number)
+            discharged = stored.get(key, {}).get("discharged_on")
+            if key != own and discharged is not None and days[index] > discharged:
+                problems.append(RowProblem(lines[index], "episode", str(number), (
+                    f"episode {number} of {patients[index]} ({episodes.condition_words(conditions[index])}) was "
+                    f"discharged on {discharged}; a session on {days[index]} after it would extend it: leave the "
+                    "cell empty to start a new episode, or give the next number")))
+            place(index, key, NUMBERED_IN_FILE)
+        elif own is not None and own[1] == conditions[index]:
+            place(index, own, NUMBERED_IN_FILE)
+        else:
+            waiting.append(index)
+    if problems:
+        raise ImportRefused(problems)
+    for index in sorted(waiting, key=lambda i: (patients[i], conditions[i] or "", days[i], i)):
+        course = (patients[index], conditions[index])
+        number = latest.get(course)
+        if number is None:
+            place(index, (*course, 1), FIRST_EPISODE)
+            continue
+        key = (*course, number)
+        episode = stored.get(key, {})
+        asked = episodes.question(
+            episodes.Course(number, last.get(key), episode.get("discharged_on"), episode.get("status")),
+            days[index], gap, course[1])
+        place(index, (*course, number + 1) if asked else key, asked.reason() if asked else "")
+    return placed
 
 
 def _refuse_other_roles(clinicians: list[str | None], lines: list[int], roles: dict[str, str]) -> None:
@@ -217,12 +331,14 @@ def _corrected_in_app(session: Session, session_ids: list[int]) -> set[int]:
     return corrected
 
 
-def _field_changes(rows: dict[str, list], stored: dict[str, list], index: int, line: int, current: dict,
-                   condition_of: dict[int, str | None], names: dict[int, str], conflict: bool,
+def _field_changes(rows: dict[str, list], stored: dict[str, list], placed: list[tuple | None], index: int, line: int,
+                   current: dict, key_of: dict[int, tuple], names: dict[int, str], conflict: bool,
                    applied: bool) -> list[FieldChange]:
     """Return each field that row `index` of the file changes in its stored session, as interchange text."""
     pairs = {name: (current[name], stored[name][index]) for name in SESSION_FIELDS if name != "session_date"}
-    pairs["condition"] = (condition_of.get(current["episode_id"]), rows["condition"][index])
+    _, condition, number = key_of[current["episode_id"]]
+    pairs["condition"] = (condition, rows["condition"][index])
+    pairs["episode"] = (number, placed[index][2])
     pairs["clinician"] = (names.get(current["clinician_id"]), rows["clinician"][index])
     pairs["side_effects"] = (side_effects.format(current["side_effects"]),
                              side_effects.format(rows["side_effects"][index]))
@@ -235,7 +351,7 @@ def _field_changes(rows: dict[str, list], stored: dict[str, list], index: int, l
 
 # Fields in the interchange format's column order; the date and technique identify a session, so never change.
 _CHANGE_ORDER = ("pain_scale", "pain_before", "pain_after", "side_effects", "condition", "clinician",
-                 "twitch_response", "notes", "muscles", "technique")
+                 "twitch_response", "notes", "muscles", "technique", "episode")
 
 
 _READ = ("session_id", "episode_id", "clinician_id", "session_number", "deleted_at", "patient_id", *SESSION_FIELDS)

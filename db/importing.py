@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import bindparam, delete, update
 from sqlmodel import Session
@@ -31,18 +31,19 @@ _AUDITED = (*SESSION_FIELDS, "clinician_id")  # an imported session's audited va
 
 
 def plan_import(session: Session, *, actor: Actor, entries: Sequence[SessionInput],
-                take_file_values: TakeFileValues = False) -> ImportResult:
+                take_file_values: TakeFileValues = False, gap_days: int | None = None) -> ImportResult:
     """Return what importing these validated sessions would do (new, updated, unchanged), writing nothing.
 
-    `result.changes` lists every field each update changes; see `import_sessions` for `take_file_values`.
+    `result.changes` lists every field each update changes, `result.new_episodes` the episodes of care it starts;
+    see `import_sessions` for `take_file_values` and `gap_days`.
     """
     require_role(actor, CLINICAL_WRITERS, "import clinical data")
-    return import_plan.plan(session, valid_rows(entries), take_file_values).result
+    return import_plan.plan(session, valid_rows(entries), take_file_values, gap_days).result
 
 
 def import_sessions(
     session: Session, *, actor: Actor, entries: Sequence[SessionInput], source: str = "",
-    take_file_values: TakeFileValues = False,
+    take_file_values: TakeFileValues = False, gap_days: int | None = None,
 ) -> ImportResult:
     """Write validated sessions in the caller's transaction: new ones inserted, changed ones updated, same ones left.
 
@@ -51,11 +52,13 @@ def import_sessions(
     A session corrected in the app since it was last imported is a conflict: left as corrected, unless
     `take_file_values` is True or holds its session id. A `clinician` cell may name a clinician account, or a new
     one that the import creates (audited); a cell naming an account of another role refuses the file.
+    A row goes to the episode of care its `episode` cell numbers; with none, to the one `db.episodes`' rule gives
+    (`gap_days`: the long gap, by default the configured one), which may start a new episode.
     Every inserted and updated session is audited, and so is the import itself.
     """
     require_role(actor, CLINICAL_WRITERS, "import clinical data")
     with _page_cache(session, _IMPORT_CACHE_KIB), bulk.collector_paused():
-        plan = import_plan.plan(session, valid_rows(entries), take_file_values)
+        plan = import_plan.plan(session, valid_rows(entries), take_file_values, gap_days)
         regions = _regions(plan)
         filled = [key for key, episode in plan.episodes.items() if regions.get(key) and not episode["body_region"]]
         _touch_rollups(session, plan, filled)
@@ -88,13 +91,10 @@ def _page_cache(session: Session, kibibytes: int) -> Iterator[None]:
 
 
 def _regions(plan: Plan) -> dict[tuple, str | None]:
-    """Return the body region of each (patient, condition) of the file: the first one the file gives it."""
-    columns = plan.rows.columns
+    """Return the body region of each episode of the file's rows: the first one the file gives it."""
     regions: dict[tuple, str | None] = {}
-    for patient, condition, region in zip(columns["patient_id"], columns["condition"], columns["body_region"],
-                                          strict=True):
-        key = (patient, condition)
-        if not regions.get(key):
+    for key, region in zip(plan.row_episodes, plan.rows.columns["body_region"], strict=True):
+        if key is not None and not regions.get(key):
             regions[key] = region
     return regions
 
@@ -106,7 +106,7 @@ def _touch_rollups(session: Session, plan: Plan, filled: list[tuple]) -> None:
     """
     pseudonyms = plan.rows.columns["patient_id"]
     rollups.touch_patients(session, {pseudonyms[i] for i in plan.new} | {pseudonyms[i] for i, _ in plan.updates}
-                           | {patient for patient, _ in filled})
+                           | {patient for patient, *_ in filled})
 
 
 def _create_patients(session: Session, plan: Plan, now: datetime) -> dict[str, int]:
@@ -132,10 +132,10 @@ def _create_clinicians(session: Session, plan: Plan, actor: Actor, source: str) 
 
 def _create_episodes(session: Session, plan: Plan, regions: dict[tuple, str | None], filled: list[tuple],
                      patient_ids: dict[str, int], now: datetime) -> dict[tuple, int]:
-    """Return the episode id of every (patient, condition) in the file, creating the new ones.
+    """Return the id of every episode of the file's rows, creating the new ones the rows written go to.
 
-    As `db.writes.get_or_create_episode`: a new episode takes its body region from the file, and an existing
-    episode without one (those `filled`) takes the first region the file gives it.
+    As `db.episodes.new_episode`: a new episode takes its body region from the file and starts on its first row's
+    date, and an existing episode without a region (those `filled`) takes the first region the file gives it.
     """
     ids = {key: episode["id"] for key, episode in plan.episodes.items() if key in regions}
     if filled:
@@ -143,20 +143,20 @@ def _create_episodes(session: Session, plan: Plan, regions: dict[tuple, str | No
             update(_EPISODES).where(_EPISODES.c.id == bindparam("b_id")).values(body_region=bindparam("region")),
             [{"b_id": plan.episodes[key]["id"], "region": regions[key]} for key in filled],
         )
-    new = [key for key in regions if key not in ids]
+    new = [(episode.patient_id, episode.condition, episode.number) for episode in plan.result.new_episodes]
     if new:
+        first: dict[tuple, date] = {}
+        for key, day in zip(plan.row_episodes, plan.rows.columns["session_date"], strict=True):
+            if key is not None:
+                first[key] = min(first.get(key, day), day)
         before = bulk.highest_id(session, _EPISODES)
-        keys = [(patient_ids[p], c) for p, c in new]
-        first = {}
-        for key, day in zip(zip(plan.rows.columns["patient_id"], plan.rows.columns["condition"], strict=True),
-                            plan.rows.columns["session_date"], strict=True):
-            first[key] = min(first.get(key, day), day)
+        keys = [(patient_ids[p], c, n) for p, c, n in new]
         bulk.insert_columns(session, _EPISODES, {
-            "patient_id": [patient for patient, _ in keys], "condition": [c for _, c in keys],
-            "body_region": [regions[key] for key in new], "number": 1, "started_on": [first[key] for key in new],
-            "created_at": now,
+            "patient_id": [patient for patient, _, _ in keys], "condition": [c for _, c, _ in keys],
+            "number": [n for _, _, n in keys], "body_region": [regions[key] for key in new],
+            "started_on": [first[key] for key in new], "created_at": now,
         })
-        ids.update(zip(new, bulk.inserted_ids(session, _EPISODES, before, ("patient_id", "condition"), keys),
+        ids.update(zip(new, bulk.inserted_ids(session, _EPISODES, before, ("patient_id", "condition", "number"), keys),
                        strict=True))
     return ids
 
@@ -167,7 +167,7 @@ def _write_sessions(session: Session, actor: Actor, plan: Plan, episode_ids: dic
     columns = plan.rows.columns
     # Every row's stored values, column by column; then the changed rows' and the new rows' share of them.
     stored = plan.stored | {
-        "episode_id": [episode_ids[key] for key in zip(columns["patient_id"], columns["condition"], strict=True)],
+        "episode_id": [None if key is None else episode_ids[key] for key in plan.row_episodes],
         "clinician_id": [clinician_ids[c] if c else None for c in columns["clinician"]],
     }
     updates = [(current, {name: values[index] for name, values in stored.items()}, columns["side_effects"][index])
@@ -178,13 +178,18 @@ def _write_sessions(session: Session, actor: Actor, plan: Plan, episode_ids: dic
 
     before = bulk.highest_id(session, _SESSIONS)  # the new sessions take the ids after it, in file order
     moved, new["session_number"] = _numbers(plan.live, updates, new, before)
+    # Each episode's (condition, number) by id, for the audit rows: those stored and those just created.
+    episodes = {episode["id"]: key[1:] for key, episode in plan.episodes.items()}
+    episodes |= {episode_id: key[1:] for key, episode_id in episode_ids.items()}
     with numbering.renumbering(session, moved):  # the numbers of moved sessions are free for the writes below
-        _update_sessions(session, actor, updates, source)
+        _update_sessions(session, actor, updates, episodes, source)
         if plan.new:
             bulk.insert_columns(session, _SESSIONS, new | {"created_at": now})
     ids = _new_session_ids(session, before, new) if plan.new else []
     _insert_side_effects(session, ids, new_effects)
-    created = {name: new[name] for name in _AUDITED} | {"side_effects": list(map(side_effects.format, new_effects))}
+    created = {name: new[name] for name in _AUDITED} | {
+        "side_effects": list(map(side_effects.format, new_effects)),
+        "episode": [episodes[episode_id][1] for episode_id in new["episode_id"]]}
     audit.record_many(session, actor, "create", "session", ids, created, detail=f"import {source}")
 
 
@@ -213,8 +218,9 @@ def _numbers(live: dict[int, dict], updates: list, new: dict[str, list], before:
     return moved, [numbers[first + i] for i in range(len(new["episode_id"]))]
 
 
-def _update_sessions(session: Session, actor: Actor, updates: list, source: str) -> None:
-    """Write the changed sessions' values and side effects, each update audited with the values before and after."""
+def _update_sessions(session: Session, actor: Actor, updates: list, episodes: dict[int, tuple], source: str) -> None:
+    """Write the changed sessions' values and side effects, each update audited with the values before and after
+    (and the condition and number of its episode of care, by id in `episodes`, when the session moves)."""
     if not updates:
         return
     names = list(updates[0][1])
@@ -228,6 +234,8 @@ def _update_sessions(session: Session, actor: Actor, updates: list, source: str)
     _insert_side_effects(session, ids, [effects for _, _, effects in updates])
     for current, values, effects in updates:
         before, after = audited(current, current["side_effects"], _AUDITED), audited(values, effects, _AUDITED)
+        for values_of, episode_id in ((before, current["episode_id"]), (after, values["episode_id"])):
+            values_of["condition"], values_of["episode"] = episodes[episode_id]
         changed = {k for k in after if before.get(k) != after[k]}
         audit.record(session, actor, "update", "session", current["session_id"], detail=f"import {source}",
                      before={k: before.get(k) for k in changed}, after={k: after[k] for k in changed})

@@ -25,6 +25,11 @@ COLUMNS = [
     "notes",
 ]
 EXTRA_COLUMNS = ["body_region", "muscles"]  # documented additions: the episode's body region, muscles joined by ';'
+# The optional contract column (docs/DESIGN.md section 5): the patient's course of care for the row's condition,
+# 1 for the first; empty, the app's rule (db.episodes) decides. An export always writes it, after the others.
+EPISODE = "episode"
+EXPORT_COLUMNS = [*COLUMNS, *EXTRA_COLUMNS, EPISODE]
+KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
 REQUIRED = {"patient_id", "session_date", "technique", "pain_before"}
 YES_NO = {"yes": True, "no": False, "": None}
 YES_NO_TEXT = {value: text for text, value in YES_NO.items()}
@@ -57,6 +62,16 @@ def yes_no(text: str) -> bool | None:
     if text.lower() in YES_NO:
         return YES_NO[text.lower()]
     raise ValueError(f"'{text}' must be yes or no")
+
+
+def episode_number(text: str, maximum: int) -> int | None:
+    """Return an `episode` cell as its number (None when empty); ValueError naming what is wrong otherwise."""
+    if text == "":
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= maximum:  # no sign, no decimals
+        raise ValueError(f"'{text}' is not an episode number: a whole number from 1 (the patient's first course of "
+                         f"care for this condition) to {maximum}")
+    return int(text)
 
 
 def number_text(value) -> str:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from db import audit, fields, numbering, patient_search, rollups
+from db import audit, episodes, fields, numbering, patient_search, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
-from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
+from db.models import LIVE_SESSIONS, Patient, SideEffect, TreatmentSession, User, utcnow
 from db.validation import InvalidInput, Problem, SessionInput, longer_than, unstorable
 
 PATIENT_NAME_MAX = Patient.__table__.c.name.type.length
@@ -25,24 +23,6 @@ def get_or_create_patient(session: Session, pseudonym: str, name: str | None = N
             raise InvalidInput([Problem("patient_name", problem)])
         patient = patient_search.add_patient(session, pseudonym, name or None)
     return patient
-
-
-def get_or_create_episode(
-    session: Session, patient: Patient, condition: str | None, body_region: str | None = None,
-    started_on: date | None = None,
-) -> Episode:
-    """Return the patient's episode of care for this condition, creating it if new."""
-    same_condition = Episode.condition.is_(None) if condition is None else Episode.condition == condition
-    episode = session.scalars(select(Episode).where(Episode.patient_id == patient.id, same_condition)
-                              .order_by(Episode.number.desc())).first()
-    if episode is None:
-        episode = Episode(patient_id=patient.id, condition=condition, body_region=body_region, number=1,
-                          started_on=started_on or date.today())
-        session.add(episode)
-        session.flush()
-    elif body_region and not episode.body_region:
-        episode.body_region = body_region
-    return episode
 
 
 def not_a_clinician(username: str, role: str) -> str:
@@ -71,13 +51,20 @@ def get_or_create_clinician(session: Session, username: str, actor: Actor | None
 
 
 def record_session(
-    session: Session, *, actor: Actor, entry: SessionInput, patient_name: str | None = None
+    session: Session, *, actor: Actor, entry: SessionInput, patient_name: str | None = None,
+    answer: episodes.Answer | None = None, gap_days: int | None = None,
 ) -> TreatmentSession:
-    """Store one validated session for its patient and episode, audited, and return it with its session number."""
+    """Store one validated session for its patient and episode, audited, and return it with its session number.
+
+    The episode is the one `db.episodes` chooses; a session after a discharge or a long gap (`gap_days`, by default
+    the configured one) raises EpisodeUndecided until `answer` says whether it starts a new episode.
+    """
     require_role(actor, CLINICAL_WRITERS, "record sessions")
     rollups.touch_patients(session, [entry.patient_id])  # before anything changes, the body region included
     patient = get_or_create_patient(session, entry.patient_id, patient_name)
-    episode = get_or_create_episode(session, patient, entry.condition, entry.body_region, entry.session_date)
+    episode = episodes.episode_for_session(
+        session, actor, patient, condition=entry.condition, body_region=entry.body_region,
+        session_date=entry.session_date, gap=episodes.gap_days(gap_days), answer=answer)
     clinician = get_or_create_clinician(session, entry.clinician, actor) if entry.clinician else None
     # The episode's last number, and how many of its sessions are dated after this one (then it is back-dated).
     last, later = session.execute(
@@ -100,7 +87,7 @@ def record_session(
         session.flush()
         session.refresh(row)  # its number moved with the others
     after = fields.audited(fields.session_values(entry), entry.side_effects) | {
-        "patient_id": entry.patient_id, "session_number": row.session_number}
+        "patient_id": entry.patient_id, "episode": episode.number, "session_number": row.session_number}
     audit.record(session, actor, "create", "session", row.id, after=after)
     return row
 

@@ -22,6 +22,7 @@ from db import (
     audit,
     audit_chain,
     corrections,
+    episodes,
     exporting,
     import_plan,
     importing,
@@ -32,7 +33,7 @@ from db import (
 )
 from db.access import AccessDenied, Actor
 from db.engine import write_session
-from db.models import SideEffect, User
+from db.models import Episode, Patient, SideEffect, User
 from tests.db.factories import another_database, engine_on, session_input
 
 # -- the permission table -------------------------------------------------------------------------------------------
@@ -67,6 +68,11 @@ EXPECTED: dict[str, set[str]] = {
     "queries.last_session_defaults": IDENTIFIED,
     "writes.record_session": IDENTIFIED,
     "writes.mark_reviewed": {MANAGER, ADMIN},
+    "episodes.patient_episodes": OWN_RECORD,
+    "episodes.discharge_statuses": AGGREGATES,
+    "episodes.numbers": IDENTIFIED,
+    "episodes.start_episode": IDENTIFIED,
+    "episodes.discharge_episode": IDENTIFIED,
     "corrections.correct_session": IDENTIFIED,
     "corrections.delete_session": IDENTIFIED,
     "corrections.restore_session": {ADMIN},
@@ -92,14 +98,15 @@ EXPECTED: dict[str, set[str]] = {
 # recorded): building blocks of the checked functions above, never called by page code for data. A new one must be
 # added here on purpose, after deciding it needs no check.
 UNCHECKED_HELPERS = {
-    "writes.get_or_create_patient", "writes.get_or_create_episode", "writes.get_or_create_clinician",
+    "writes.get_or_create_patient", "writes.get_or_create_clinician", "episodes.latest_episode", "episodes.course",
+    "episodes.new_episode", "episodes.episode_for_session",
     "numbering.renumber", "numbering.renumbering", "import_plan.plan", "corrections.snapshot", "audit.record",
     "audit.record_many", "audit_chain.chain_head", "queries.read_frame", "patient_search.add_patient",
     "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
 }
 MODULES = {"queries": queries, "patient_search": patient_search, "writes": writes, "numbering": numbering,
            "corrections": corrections, "import_plan": import_plan, "importing": importing, "exporting": exporting,
-           "accounts": accounts, "audit": audit, "audit_chain": audit_chain}
+           "accounts": accounts, "audit": audit, "audit_chain": audit_chain, "episodes": episodes}
 
 NAME_A, NAME_B = "Alice Secretname", "Bob Hiddenname"
 NOTE_A, NOTE_B = "note-secret-A1", "note-secret-B1"
@@ -191,6 +198,11 @@ def _actor(engine: Engine, username: str) -> Actor:
 Call = Callable[[Session, Actor, Clinic], object]
 
 
+def _episode_of(session: Session, pseudonym: str) -> int:
+    return session.scalars(select(Episode.id).join(Patient, Patient.id == Episode.patient_id)
+                           .where(Patient.pseudonym == pseudonym)).first()
+
+
 def _correction() -> object:
     return session_input(patient_id="PA", session_date="2025-01-13", pain_before=55, condition="neck_pain")
 
@@ -219,6 +231,14 @@ CALLS: dict[str, Call] = {
     "writes.record_session": lambda s, a, c: writes.record_session(
         s, actor=a, entry=session_input(patient_id="PA", session_date="2025-01-27", pain_before=30)),
     "writes.mark_reviewed": lambda s, a, c: writes.mark_reviewed(s, actor=a, side_effect_id=c.serious_effect_a),
+    "episodes.patient_episodes": lambda s, a, c: episodes.patient_episodes(s, actor=a, patient_id=c.patient_a),
+    "episodes.discharge_statuses": lambda s, a, c: episodes.discharge_statuses(s, actor=a),
+    "episodes.numbers": lambda s, a, c: episodes.numbers(s, actor=a),
+    "episodes.start_episode": lambda s, a, c: episodes.start_episode(
+        s, actor=a, patient_id=c.patient_a, condition="neck_pain", goal="sleep through", started_on=datetime(
+            2025, 3, 1).date()),
+    "episodes.discharge_episode": lambda s, a, c: episodes.discharge_episode(
+        s, actor=a, episode_id=_episode_of(s, "PA"), status="goal_met", discharged_on=datetime(2025, 2, 1).date()),
     "corrections.correct_session": lambda s, a, c: corrections.correct_session(
         s, actor=a, session_id=c.sessions_a[1], entry=_correction()),
     "corrections.delete_session": lambda s, a, c: corrections.delete_session(
@@ -246,8 +266,9 @@ CALLS: dict[str, Call] = {
         s, actor=a, logged_in_at=datetime.now(UTC)) or "the session goes on",
     "accounts.log_out": lambda s, a, c: accounts.log_out(s, actor=a),
 }
-WRITES = {"writes.record_session", "writes.mark_reviewed", "corrections.correct_session",
-          "corrections.delete_session", "corrections.restore_session", "importing.import_sessions",
+WRITES = {"writes.record_session", "writes.mark_reviewed", "episodes.start_episode", "episodes.discharge_episode",
+          "corrections.correct_session", "corrections.delete_session", "corrections.restore_session",
+          "importing.import_sessions",
           "exporting.export_table", "audit.export_csv", "accounts.add_user", "accounts.set_active",
           "accounts.reset_password", "accounts.set_role", "accounts.log_out"}
 
@@ -265,7 +286,7 @@ def audit_rows(session: Session) -> int:
 
 def has_data(result) -> bool:
     """Return whether a read gave something back (a write's result is not looked at)."""
-    if isinstance(result, pd.DataFrame):
+    if isinstance(result, (pd.DataFrame, pd.Series)):
         return not result.empty
     if isinstance(result, tuple):
         return all(has_data(part) for part in result)

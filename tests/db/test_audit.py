@@ -91,7 +91,8 @@ def test_recording_a_session_writes_one_create_row_with_every_value(engine, staf
     assert audit_since(engine, since) == [{
         "action": "create", "entity": "session", "entity_id": session_id, "actor": "clin",
         "actor_id": staff["clinician"].id, "before": None, "detail": "",
-        "after": {"patient_id": "P1", "session_number": 1, "session_date": "2025-01-10", "technique": "deep",
+        "after": {"patient_id": "P1", "episode": 1, "session_number": 1, "session_date": "2025-01-10",
+                  "technique": "deep",
                   "muscles": "upper_trapezius;levator_scapulae", "twitch_response": True, "pain_scale": "vas_100",
                   "pain_before": 80.0, "pain_after": 60.0, "notes": "first visit",
                   "side_effects": "bruising:mild;soreness:mild"},

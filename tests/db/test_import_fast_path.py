@@ -169,10 +169,12 @@ def test_an_import_stores_a_quoted_file_name_and_every_created_sessions_values_i
     assert [e.detail for e in created] == ["import O'Brien's clinic.csv"] * 2
     assert [(e.actor, e.entity, e.before) for e in created] == [(ADMIN.username, "session", None)] * 2
     assert [json.loads(e.after) for e in created] == [
-        {"clinician_id": None, "muscles": "", "notes": "it's 'quoted'", "pain_after": None, "pain_before": 40.0,
+        {"clinician_id": None, "episode": 1, "muscles": "", "notes": "it's 'quoted'", "pain_after": None,
+         "pain_before": 40.0,
          "pain_scale": "vas_100", "session_date": "2025-01-31", "side_effects": "bruising:mild;soreness:mild",
          "technique": "deep", "twitch_response": None},
-        {"clinician_id": None, "muscles": "a;b", "notes": "", "pain_after": 0.0, "pain_before": 45.25,
+        {"clinician_id": None, "episode": 1, "muscles": "a;b", "notes": "", "pain_after": 0.0,
+         "pain_before": 45.25,
          "pain_scale": "vas_100", "session_date": "2025-02-07", "side_effects": "", "technique": "superficial",
          "twitch_response": False},
     ]
