@@ -12,7 +12,7 @@ import re
 import unicodedata
 
 import pandas as pd
-from sqlalchemy import and_, func, select, true, union
+from sqlalchemy import and_, func, select, true
 from sqlmodel import Session
 
 from db.access import AGGREGATE_READERS, IDENTIFIED_READERS, Actor, require_role
@@ -98,27 +98,38 @@ def patients(session: Session, *, actor: Actor) -> pd.DataFrame:
 def find_patients(
     session: Session, *, actor: Actor, search: str = "", limit: int = PICKER_LIMIT, include: tuple[str, ...] = ()
 ) -> pd.DataFrame:
-    """Return up to `limit` patients to pick from, in pseudonymous-id order: id, patient_id, name and label.
+    """Return up to `limit` patients to pick from, in pseudonymous-id order case aside: id, patient_id, name, label.
 
     With `search`, only patients whose id starts with it, or (for clinicians and admins) one of whose name's words
     does (a name is found by its start from any word: "tur" and "alan tur" find Alan Turing), case and accents
-    aside; the patients whose ids are in `include` (the one already picked) are always there too. Unlike
-    `patients`, nothing is counted, so the cost does not grow with the number of sessions, and without a search it
-    reads `limit` rows of the pseudonym index whatever the number of patients.
+    aside; the patients whose ids are in `include` (the one already picked) are always there too. Nothing is counted,
+    and the ids are read in the order of their search key: listing, or finding by id, reads `limit` rows of its
+    index whatever the number of patients (a name search reads every patient it finds).
     """
     require_role(actor, AGGREGATE_READERS, "list patients")
-    stmt = select(Patient.id, Patient.pseudonym.label("patient_id"), Patient.name)
+    stmt = select(Patient.id, Patient.pseudonym, Patient.name, Patient.search_id)
     text = search.strip()
-    listed = stmt
+    parts = [stmt]
     if text:
-        matches = select(Patient.id).where(_starts_with(Patient.search_id, search_id(text)))
+        parts = [stmt.where(_starts_with(Patient.search_id, search_id(text)))]
         name = folded(text)
         if name and actor.role in IDENTIFIED_READERS:  # a manager may not find a patient by a name they cannot see
-            matches = union(matches, select(PatientNameKey.patient_id).where(_starts_with(PatientNameKey.key, name)))
-        listed = stmt.where(Patient.id.in_(matches))
-    frame = read_frame(session, listed.order_by(Patient.pseudonym).limit(limit))
-    missing = sorted(set(include) - set(frame["patient_id"]))
+            named = select(PatientNameKey.patient_id).where(_starts_with(PatientNameKey.key, name))
+            parts.append(stmt.where(Patient.id.in_(named)))
+    connection = session.connection()
+    # The first `limit` of each part, then of them all: the first of the whole are among those.
+    found = {row.id: row for part in parts
+             for row in connection.execute(part.order_by(Patient.search_id, Patient.id).limit(limit))}
+    chosen = sorted(found.values(), key=_in_order)[:limit]
+    missing = set(include) - {row.pseudonym for row in chosen}
     if missing:
-        frame = pd.concat([frame, read_frame(session, stmt.where(Patient.pseudonym.in_(missing)))], ignore_index=True)
-        frame = frame.sort_values("patient_id", ignore_index=True)
+        chosen = sorted([*chosen, *connection.execute(stmt.where(Patient.pseudonym.in_(sorted(missing))))],
+                        key=_in_order)
+    columns = {"id": 0, "patient_id": 1, "name": 2}
+    frame = pd.DataFrame({column: [row[i] for row in chosen] for column, i in columns.items()}, columns=list(columns))
     return _labelled(frame, actor)
+
+
+def _in_order(row) -> tuple:
+    """Return the key of the list's order: the search key of the id (the id case aside), then entry order."""
+    return row.search_id, row.id

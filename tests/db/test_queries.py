@@ -386,7 +386,7 @@ def test_find_patients_narrows_by_id_prefix_or_name_and_hides_names_from_manager
     from db.access import Actor
 
     for pseudonym, name in (("P0001", "Ada Lovelace"), ("P0002", "Alan Turing"), ("Q0003", "Grace Hopper"),
-                            ("P0004", "José-María  Núñez"), ("R0005", None)):
+                            ("P0004", "José-María  Núñez"), ("R0005", None), ("b0006", "Rosalind Franklin")):
         entry = session_input(patient_id=pseudonym)
         with write_session(engine) as session:
             record_session(session, actor=ADMIN, entry=entry, patient_name=name)
@@ -395,21 +395,23 @@ def test_find_patients_narrows_by_id_prefix_or_name_and_hides_names_from_manager
         def found(actor=ADMIN, **given) -> list[str]:
             return list(patient_search.find_patients(session, actor=actor, **given)["patient_id"])
 
-        assert found() == ["P0001", "P0002", "P0004", "Q0003", "R0005"]
-        assert found(search="p0") == ["P0001", "P0002", "P0004"]  # ids case aside, in pseudonymous-id order
+        assert found() == ["b0006", "P0001", "P0002", "P0004", "Q0003", "R0005"]  # in id order, case aside
+        assert found(search="p0") == ["P0001", "P0002", "P0004"]
+        assert found(search="B") == ["b0006"]
         assert found(search=" P0002 ") == ["P0002"]
         assert found(search="turing") == found(search="TUR") == found(search="alan t") == ["P0002"]
         assert found(search="nunez") == found(search="maria nu") == found(search="JOSÉ-MARÍA") == ["P0004"]
         assert found(search="a") == ["P0001", "P0002"]  # Ada and Alan: no word of José-María Núñez starts so
         assert found(search="uring") == found(search="ada turing") == []  # a name is found from a word's start
-        assert found(limit=1, include=("Q0003",)) == ["P0001", "Q0003"]
+        assert found(limit=2, include=("Q0003",)) == ["b0006", "P0001", "Q0003"]
+        assert found(search="r") == ["b0006", "R0005"] and found(search="r", limit=1) == ["b0006"]  # by name, by id
         assert found(search="_0001") == found(search="%") == []  # neither is a wildcard
         assert found(search="\U0010ffff") == found(search="\ud7ff") == []  # the last characters there are
         assert found(actor=manager, search="turing") == []  # not found by a hidden name
         assert found(actor=manager, search="q") == ["Q0003"]
         by_manager = patient_search.find_patients(session, actor=manager)
-    assert by_manager["name"].isna().all() and list(by_manager["label"]) == ["P0001", "P0002", "P0004", "Q0003",
-                                                                              "R0005"]
+    assert by_manager["name"].isna().all() and list(by_manager["label"]) == ["b0006", "P0001", "P0002", "P0004",
+                                                                              "Q0003", "R0005"]
 
 
 def test_an_imported_patient_is_found_by_their_id_case_aside(engine):
@@ -428,11 +430,12 @@ def test_the_search_reads_its_keys_by_index_never_every_patient(sqlite_template,
         event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2:4]))
         with Session(engine) as session:
             patient_search.find_patients(session, actor=ADMIN, search="Tur")
-        statement, parameters = next((sql, p) for sql, p in sent if "FROM patients" in sql)
+        searches = [(sql, parameters) for sql, parameters in sent if "FROM patients" in sql]
         with engine.connect() as connection:
-            plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+            plan = [row[-1] for sql, parameters in searches
+                    for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)]
     assert not [step for step in plan if step.startswith("SCAN")], plan
-    assert any("ix_patients_search_id (search_id>? AND search_id<?)" in step for step in plan), plan
+    assert any("INDEX ix_patients_search_id (search_id>? AND search_id<?)" in step for step in plan), plan
     assert any("patient_name_keys" in step and "(key>? AND key<?)" in step for step in plan), plan
 
 
