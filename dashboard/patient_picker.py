@@ -19,7 +19,7 @@ def pick_patient(actor: Actor, *, key: str, new_option: str | None = None) -> tu
     """
     pick_column, search_column = st.columns([2, 1], vertical_alignment="bottom")
     search = search_column.text_input("Find patient", key=f"{key}_search", placeholder="Patient id or name",
-                                      help="Narrow the list to ids starting with, or names containing, this text.")
+                                      help="Narrow the list to ids, or names with a word, starting with this text.")
     if search.strip() and st.session_state.get(f"{key}_searched") != search:
         st.session_state[f"{key}_searched"] = search
         found = resources.find_patients(actor, search, limit=2)
