@@ -1,11 +1,12 @@
-"""The documentation keeps up with the code: the README's command table names exactly the CLI's commands, and
-every document a file names is in the repository."""
+"""The documentation keeps up with the code: the README's command table names exactly the CLI's commands, the
+documented interchange columns are the code's, and every document a file names is in the repository."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from db import interchange
 from db.cli import parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,3 +42,17 @@ def test_every_document_a_file_names_is_in_the_repository():
             if not any(p.is_relative_to(ROOT) and p.exists() for p in places):
                 missing.append(f"{path.relative_to(ROOT)}: {name}")
     assert missing == [], "write it into docs/ and point there"
+
+
+
+def test_the_documented_interchange_columns_are_the_code_s():
+    """DESIGN §5's table lists the interchange columns in the code's order, and so does the README, which also names
+    every documented optional column: a column added in code and not in the documents (or the reverse) fails here."""
+    design = (ROOT / "docs/DESIGN.md").read_text(encoding="utf-8")
+    table = design[design.index("**Interchange format**"):design.index("Re-importing the same file")]
+    assert re.findall(r"^\| `([a-z_]+)` \|", table, flags=re.MULTILINE) == interchange.COLUMNS
+    first_paragraph = readme_section("Data format").split("\n\n")[0]
+    spans = re.findall(r"`([^`]+)`", first_paragraph)
+    listed = next(span for span in spans if span.startswith("patient_id"))
+    assert [column.strip() for column in listed.split(",")] == interchange.COLUMNS
+    assert set(interchange.EXPORT_COLUMNS) - set(interchange.COLUMNS) <= set(spans)
