@@ -8,6 +8,7 @@ Exports write too: each file handed over is audited when it is built, so they ar
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from datetime import date
 from typing import BinaryIO
 
 import pandas as pd
@@ -18,6 +19,7 @@ from db import (
     accounts,
     audit,
     corrections,
+    episodes,
     exporting,
     fhir,
     file_validation,
@@ -30,6 +32,7 @@ from db.access import Actor
 from db.audit import AuditFilter
 from db.engine import write_session
 from db.import_plan import ImportResult
+from db.models import Episode
 from db.validation import SessionInput
 
 # Sign-in -------------------------------------------------------------------------------------------------------------
@@ -66,12 +69,35 @@ def check_session(data: dict) -> SessionInput:
     return validation.validate_session(data)
 
 
-def record_session(actor: Actor, entry: SessionInput, patient_name: str | None) -> int:
-    """Store a checked session (a new patient too, when `patient_name` or the id is new); return its number."""
+def record_session(actor: Actor, entry: SessionInput, patient_name: str | None,
+                   answer: episodes.Answer | None = None) -> tuple[int, int]:
+    """Store a checked session (a new patient too, when `patient_name` or the id is new); return its episode's
+    number and its own. Raises EpisodeUndecided, saving nothing, when it may start a new episode of care and
+    `answer` does not say whether it does."""
     with write_session(resources.engine()) as session:
-        number = writes.record_session(session, actor=actor, entry=entry, patient_name=patient_name).session_number
+        row = writes.record_session(session, actor=actor, entry=entry, patient_name=patient_name, answer=answer,
+                                    gap_days=resources.episode_gap_days())
+        number, episode = row.session_number, session.get(Episode, row.episode_id).number
+    resources.clear_after_write()
+    return episode, number
+
+
+def start_episode(actor: Actor, patient_id: int, **fields) -> int:
+    """Start a patient's next episode of care (condition, body_region, goal, started_on); return its number.
+
+    Raises InvalidInput naming each field refused."""
+    with write_session(resources.engine()) as session:
+        number = episodes.start_episode(session, actor=actor, patient_id=patient_id, **fields).number
     resources.clear_after_write()
     return number
+
+
+def discharge_episode(actor: Actor, episode_id: int, status: str, discharged_on: date) -> None:
+    """Discharge an open episode of care with a status and a date; InvalidInput naming what is refused."""
+    with write_session(resources.engine()) as session:
+        episodes.discharge_episode(session, actor=actor, episode_id=episode_id, status=status,
+                                   discharged_on=discharged_on)
+    resources.clear_after_write()
 
 
 def correct_session(actor: Actor, session_id: int, entry: SessionInput) -> int:
@@ -151,7 +177,8 @@ def check_import_rows(table: pd.DataFrame, on_progress: Callable[[int, int], Non
 def preview_import(actor: Actor, entries: Sequence[SessionInput], take_file_values: Collection[int]) -> ImportResult:
     """Return what importing the checked rows would do, value by value; nothing is written."""
     with Session(resources.engine()) as session:
-        return importing.plan_import(session, actor=actor, entries=entries, take_file_values=set(take_file_values))
+        return importing.plan_import(session, actor=actor, entries=entries, take_file_values=set(take_file_values),
+                                     gap_days=resources.episode_gap_days())
 
 
 def import_sessions(actor: Actor, entries: Sequence[SessionInput], source: str,
@@ -159,7 +186,8 @@ def import_sessions(actor: Actor, entries: Sequence[SessionInput], source: str,
     """Import the checked rows, all or none (ImportRefused when the accounts changed since the preview)."""
     with write_session(resources.engine()) as session:
         result = importing.import_sessions(session, actor=actor, entries=entries, source=source,
-                                           take_file_values=set(take_file_values))
+                                           take_file_values=set(take_file_values),
+                                           gap_days=resources.episode_gap_days())
     resources.clear_after_write()
     return result
 

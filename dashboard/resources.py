@@ -28,6 +28,7 @@ from analytics import (
     comparison,
     comparison_sentences,
     effect_sizes,
+    missing_data,
     outcomes,
     responders,
     safety,
@@ -36,7 +37,7 @@ from analytics import (
 from clinic.outcomes import ResponderRule
 from clinic.vocabulary import ANSWER_SESSION
 from dashboard import background, charts, charts_science
-from db import accounts, audit, bulk, corrections, patient_search, queries
+from db import accounts, audit, bulk, corrections, episodes, patient_search, queries
 from db.access import AGGREGATE_READERS, Actor, require_role
 from db.audit import AuditFilter
 from db.engine import database_url, make_engine, migrate
@@ -395,3 +396,39 @@ def deleted_sessions(actor: Actor) -> pd.DataFrame:
 def session_ended(actor: Actor, logged_in_at: datetime) -> str | None:
     """Return why the actor's session that began at `logged_in_at` is over ("disabled", "ended"), or None."""
     return _read(accounts.session_ended, actor=actor, logged_in_at=logged_in_at)
+
+
+# Episodes of care (issue #14) ----------------------------------------------------------------------------------------
+
+
+def episode_gap_days() -> int:
+    """Return the days after an episode's last session beyond which a session asks whether it starts a new episode:
+    the `episode_gap_days` secret, else EPISODE_GAP_DAYS from the environment, else 90 (ValueError if not a number)."""
+    try:
+        configured = st.secrets.get("episode_gap_days")
+    except FileNotFoundError:  # no secrets file at all
+        configured = None
+    return episodes.gap_days(configured)
+
+
+@_on_this_database
+@st.cache_data(show_spinner=False, ttl=3600)
+def patient_episodes(url: str, actor: Actor, patient_id: int) -> pd.DataFrame:
+    """Return the patient's episodes of care with their number, goal, dates, status and sessions."""
+    with Session(_engine(url)) as session:
+        return episodes.patient_episodes(session, actor=actor, patient_id=patient_id)
+
+
+def episode_outcomes(actor: Actor, where: OutcomeFilter, rule: ResponderRule) -> background.Analysis:
+    """Return the last-session outcomes of every filtered episode `by_status` (completed, dropped out, open), the
+    `sensitivity` table with dropouts at their baseline, and its `sentence` in words; responders by `rule`."""
+    return _clinic_wide("episode_outcomes", actor, _episode_outcomes, where, rule)
+
+
+def _episode_outcomes(reading: _Reading, where: OutcomeFilter, rule: ResponderRule) -> dict:
+    with Session(reading.engine) as session:
+        last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=reading.actor, where=where))
+        status = episodes.discharge_statuses(session, actor=reading.actor)
+    sensitivity = missing_data.sensitivity_table(last, status, rule)
+    return {"by_status": missing_data.status_table(last, status, rule), "sensitivity": sensitivity,
+            "sentence": missing_data.sensitivity_sentence(sensitivity)}

@@ -5,12 +5,13 @@ import streamlit as st
 
 from clinic.side_effects import describe
 from clinic.vocabulary import TECHNIQUE_LABELS
-from dashboard import actions, charts, report, resources, session_form
+from dashboard import actions, charts, episode_forms, report, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
 from db.access import CLINICAL_WRITERS
+from db.episodes import condition_words
 from db.validation import InvalidInput
 
 actor = current_actor()
@@ -34,14 +35,18 @@ if st.session_state.get("progress_result_for") != patient_id:  # a result names 
     st.session_state["progress_result_for"] = patient_id
 show_result(PAGE)
 
-episodes, sessions, side_effects = resources.patient_record(actor, int(patient_id))
+_, sessions, side_effects = resources.patient_record(actor, int(patient_id))
 if sessions.empty:
     st.info("No sessions yet — record the first one on the *Record session* page.")
     st.stop()
 
+# Each course of treatment: its condition, and its number when the patient has had more than one for it.
+episodes = resources.patient_episodes(actor, int(patient_id))
+repeated = episodes["condition"].fillna("").duplicated(keep=False)
 episode_labels = {
-    int(row.id): f"{(row.condition or 'unspecified condition').replace('_', ' ')} ({row.sessions} sessions)"
-    for row in episodes.itertuples()
+    int(row.id): (episode_forms.course_label(row) if again else condition_words(row.condition))
+    + f" ({row.sessions} sessions)"
+    for row, again in zip(episodes.itertuples(), repeated, strict=True)
     if row.sessions
 }
 episode_id = next(iter(episode_labels))
@@ -123,6 +128,17 @@ st.caption("Pain on a 0–100 scale (a 0–10 score counts ten times). *Better b
 
 if actor.role not in CLINICAL_WRITERS:
     st.stop()
+
+pseudonym = str(sessions["patient_id"].iloc[0])
+st.header(f"Episodes of care of {literal(pseudonym)}")
+st.caption("A course of treatment for one condition, from its start to its discharge. A session recorded long after "
+           "the last one of its course, or after a discharge, asks whether it starts a new episode.")
+episode_forms.courses_table(episodes)
+start_column, discharge_column = st.columns(2)
+with start_column:
+    episode_forms.start_form(actor, int(patient_id), pseudonym, PAGE)
+with discharge_column:
+    episode_forms.discharge_form(actor, episodes, pseudonym, PAGE)
 
 st.header(f"Correct or delete a session of {literal(sessions['patient_id'].iloc[0])}")
 by_number = improvement.set_index("session_number")

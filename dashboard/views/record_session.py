@@ -6,10 +6,11 @@ import streamlit as st
 
 from clinic.side_effects import describe
 from clinic.vocabulary import COMMON_MUSCLES, CONDITIONS, PAIN_SCALE_LABELS, SEVERITIES, TECHNIQUE_LABELS
-from dashboard import actions, charts, resources, session_form
+from dashboard import actions, charts, episode_question, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
+from db.episodes import EpisodeUndecided, condition_words
 from db.validation import InvalidInput
 
 NEW_PATIENT = "New patient…"
@@ -21,13 +22,15 @@ TWITCH = {"Yes": True, "No": False, "Not recorded": None}
 PAIN_BEFORE = "Pain before (VAS 0–100 mm or NRS 0–10)"
 
 
-def saved_summary(number: int, entry, name: str | None) -> str:
-    """Return who and what was saved, in words: "session 3 for P0002 — name: 2026-12-01, Deep dry needling, …"."""
+def saved_summary(number: int, entry, name: str | None, episode: int = 1) -> str:
+    """Return who and what was saved, in words: "session 3 for P0002 — name: 2026-12-01, Deep dry needling, …"
+    ("session 1 for P0002 (episode 2 of neck pain): …" in a patient's later course of care)."""
     who = f"{entry.patient_id} — {name}" if name else entry.patient_id
+    course = f" (episode {episode} of {condition_words(entry.condition)})" if episode > 1 else ""
     pains = f"pain {entry.pain_before:g}" + (f" → {entry.pain_after:g}" if entry.pain_after is not None else "")
     effects = describe(entry.side_effects, none="no side effects")
-    return (f"session {number} for {literal(who)}: {entry.session_date:%Y-%m-%d}, {TECHNIQUE_LABELS[entry.technique]},"
-            f" {pains} ({PAIN_SCALE_LABELS[entry.pain_scale]}), {effects}.")
+    return (f"session {number} for {literal(who)}{course}: {entry.session_date:%Y-%m-%d}, "
+            f"{TECHNIQUE_LABELS[entry.technique]}, {pains} ({PAIN_SCALE_LABELS[entry.pain_scale]}), {effects}.")
 
 
 def switch_to_vas() -> None:
@@ -35,9 +38,10 @@ def switch_to_vas() -> None:
     st.session_state["pain_scale"] = "vas_100"
 
 
-def after_save(number: int, entry, name: str | None) -> None:
+def after_save(number: int, entry, name: str | None, episode: int) -> None:
     """Say who and what was saved, and rerun with the saved patient picked and a clean form."""
-    summary = saved_summary(number, entry, name)
+    summary = saved_summary(number, entry, name, episode)
+    episode_question.forget()
     st.session_state.update(select_after_save=entry.patient_id, last_saved_entry=entry, last_saved_summary=summary,
                             last_saved=f"Saved {summary}", saves=st.session_state.get("saves", 0) + 1)
     st.rerun()
@@ -61,6 +65,7 @@ if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session
     # and with every value of the entry itself blank. Values are assigned, not deleted: a deleted widget value
     # would come back from the browser, which still shows it.
     defaults: dict = {}
+    episode_question.forget()  # a question about another patient's episode is no question here
     if patient_row is not None:
         defaults = resources.last_session_defaults(actor, int(patient_row["id"]))
     technique = defaults.get("technique", "deep")
@@ -112,6 +117,8 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
         pain_after = session_form.pain_after(st, value=None, key="pain_after", placeholder="optional")
         side_effects = session_form.side_effects(st, key="side_effects")
         notes = session_form.notes(st, key="notes", height=100)
+    # Asked only after a Save that could start a new episode of care (a long gap, a discharge): never decided silently.
+    answer = episode_question.ask()
     # A new button after every save: a click on the last form's button (a double click, a slow network) triggers
     # nothing in the next one, however the two runs interleave.
     submitted = st.form_submit_button("Save session", type="primary",
@@ -137,10 +144,14 @@ if submitted:
             st.session_state["last_saved_entry"] = entry
             st.session_state.pop("last_saved_summary", None)  # until this save says what it saved
             try:
-                number = actions.record_session(actor, entry, patient_name)
+                episode, number = actions.record_session(actor, entry, patient_name, answer(entry))
             except BaseException:
                 st.session_state.pop("last_saved_entry", None)  # nothing was saved: the same entry may be tried again
                 raise
+    except EpisodeUndecided as undecided:
+        episode_question.pose(undecided.question, entry)  # reruns with the question in the form, when it is new
+        st.error("Not saved yet: say below whether this session starts a new episode of care, then save.",
+                 icon="⚠️")
     except InvalidInput as refused:
         # A problem quotes the value typed (a body region, a muscle, an id): shown as typed, never as markdown.
         st.error(refusal(refused.problems), icon="⚠️")
@@ -153,7 +164,7 @@ if submitted:
             saved = st.session_state.get("last_saved_summary", f"a session for {literal(entry.patient_id)}.")
             st.warning(f"Already saved as {saved} Not saved again.", icon="ℹ️")
         else:
-            after_save(number, entry, patient_row["name"] if patient_row is not None else patient_name)
+            after_save(number, entry, patient_row["name"] if patient_row is not None else patient_name, episode)
 
 
 if message := st.session_state.pop("last_saved", None):
@@ -162,11 +173,11 @@ if message := st.session_state.pop("last_saved", None):
 if patient_row is not None:
     _, sessions, _ = resources.patient_record(actor, int(patient_row["id"]))
     if not sessions.empty:
-        # The episode of the condition chosen in the form, else the patient's latest one.
+        # The latest episode of the condition chosen in the form, else the patient's latest one.
         of_condition = sessions.loc[sessions["condition"] == condition, "episode_id"]
         if of_condition.empty:
             of_condition = sessions.sort_values("session_date")["episode_id"].iloc[-1:]
-        episode_id = int(of_condition.iloc[0])
+        episode_id = int(of_condition.iloc[-1])  # its latest course
         figure = resources.episode_progress(actor, int(patient_row["id"]), episode_id)["figure"]
         st.header(f"Progress of {literal(chosen)}")
         st.plotly_chart(figure, key="record_chart", config=charts.CONFIG)

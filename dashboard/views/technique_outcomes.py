@@ -8,13 +8,13 @@ import streamlit as st
 
 from analytics.outcomes import SMALL_GROUP
 from analytics.safety import BOYCE_2020, BRADY_2014, SORENESS_TRIALS
-from clinic.outcomes import DEFAULT_RULE
 from clinic.vocabulary import ANSWER_SESSION, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from dashboard import actions, charts, resources
 from dashboard.auth import current_actor
 from dashboard.background import Analysis
 from dashboard.tables import show_table
 from dashboard.text import literal
+from dashboard.views import episode_outcomes
 from db.queries import OutcomeFilter
 
 ALERTS_SHOWN = 10  # alerts listed with their own button; a network can have hundreds unreviewed
@@ -184,7 +184,7 @@ def _ready(check: Callable[[], Analysis], key: str) -> dict | None:
     return analysis.value
 
 
-RULE = DEFAULT_RULE  # how a responder is classified, disclosed under every responder figure
+RULE = episode_outcomes.responder_rule()  # how a responder is classified, disclosed under every responder figure
 
 if section == "Overview":
     st.header("Mean improvement since the first session")
@@ -225,6 +225,7 @@ elif section == "Responders":
             file_name="technique_responders.csv", mime="text/csv", key="download_responders",
             icon=":material/download:",
         )
+    episode_outcomes.completed_and_dropped_out(actor, where, RULE, _ready)
     st.header(f"Reached by session {ANSWER_SESSION}")
     st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions. Share of "
                f"episodes that reached each threshold by session {ANSWER_SESSION}, estimated by "

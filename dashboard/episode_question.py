@@ -1,0 +1,59 @@
+"""The question a session may raise before it is saved: does it start a new episode of care? (issue #14)
+
+Saving a session that would continue an episode after its discharge, or more than the configured gap after its last
+session, is refused by `db.episodes` (EpisodeUndecided) until the clinician answers: nothing is decided silently,
+either way. The question then stands in the form with the gap in days, and its answer holds for that entry only
+(the same patient, condition and date); another entry, or another patient, is asked afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from db.episodes import Answer, Question
+from db.validation import SessionInput
+
+PENDING = "episode_question"  # session state: (the entry's patient, condition and date; the question)
+LABEL = "Does this session start a new episode of care?"
+
+
+def _about(entry: SessionInput) -> tuple:
+    return entry.patient_id, entry.condition, entry.session_date
+
+
+def forget() -> None:
+    """Drop the question asked, if any (after a save, or for another patient)."""
+    st.session_state.pop(PENDING, None)
+
+
+def pose(question: Question, entry: SessionInput) -> None:
+    """Keep the question for this entry and rerun, so that the form shows it; a question already shown stays."""
+    pending = (_about(entry), question)
+    if st.session_state.get(PENDING) != pending:
+        st.session_state[PENDING] = pending
+        st.rerun()
+
+
+def ask() -> Callable[[SessionInput], Answer | None]:
+    """Draw the question asked, if any, as a choice with neither answer chosen; return the answer for an entry.
+
+    The answer is None until one is chosen, and for an entry that is not the one the question was about.
+    """
+    pending = st.session_state.get(PENDING)
+    if pending is None:
+        return lambda entry: None
+    about, question = pending
+    with st.container(key="episode_question"):
+        st.warning(f"Not saved yet. {question.sentence()}", icon=":material/event_repeat:")
+        choices = question.choices()
+        start_new = st.radio(LABEL, list(choices), index=None, format_func=choices.get,
+                             key=f"episode_answer_{question.latest.number}_{question.session_date}")
+
+    def answer(entry: SessionInput) -> Answer | None:
+        if start_new is None or _about(entry) != about:
+            return None
+        return Answer(question.latest.number, start_new)
+
+    return answer
