@@ -20,12 +20,12 @@ from scipy import stats
 
 from analytics import outcomes
 from clinic.outcomes import DEFAULT_RULE, ResponderRule
-from clinic.vocabulary import MODERATE_PCT
+from clinic.vocabulary import DROPPED_OUT, EPISODE_STATUSES, MODERATE_PCT
 
-# The discharge statuses of an episode of care (docs/METHODS.md, "Missing data and dropouts"), grouped as the
-# outcome tables compare them; an episode without a status is still open.
-STATUS_GROUPS = {"goal_met": "completed", "referred_on": "completed", "other": "completed",
-                 "dropped_out": "dropped_out"}
+# The discharge statuses of an episode of care (clinic.vocabulary; docs/METHODS.md, "Missing data and dropouts"),
+# grouped as the outcome tables compare them: a dropout, or completed however else it ended. An episode without a
+# status is still open.
+STATUS_GROUPS = {status: "dropped_out" if status == DROPPED_OUT else "completed" for status in EPISODE_STATUSES}
 GROUPS = ("completed", "dropped_out", "open")
 
 AS_OBSERVED = "as_observed"

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from analytics import missing_data, outcomes
+from clinic.vocabulary import EPISODE_STATUSES
 from tests.analytics import independent
 from tests.analytics.test_comparison import sample_improvement
 
@@ -110,6 +111,12 @@ def test_without_any_discharge_status_bocf_equals_as_observed_and_says_so(status
 def test_an_unknown_discharge_status_is_refused_with_one_line_naming_the_field():
     with pytest.raises(ValueError, match=r"^status: unknown discharge status discharged \(expected goal_met"):
         missing_data.sensitivity_table(last_rows(), statuses().replace("goal_met", "discharged"))
+
+
+def test_every_discharge_status_of_the_vocabulary_and_only_those_is_grouped_dropouts_apart():
+    assert missing_data.STATUS_GROUPS == {"goal_met": "completed", "dropped_out": "dropped_out",
+                                          "referred_on": "completed", "other": "completed"}
+    assert list(missing_data.STATUS_GROUPS) == list(EPISODE_STATUSES)
 
 
 def test_the_sentence_gives_the_share_under_both_scenarios_in_plain_words():
