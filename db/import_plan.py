@@ -112,9 +112,11 @@ class ImportResult:
         file, or the rule for an empty `episode` cell, starts a new course of care."""
         return [episode for episode in self.new_episodes if episode.reason != FIRST_EPISODE]
 
-    def episodes_table(self) -> pd.DataFrame:
-        """Return the episodes of care the import starts: row, patient, condition, episode number, reason."""
-        return pd.DataFrame([(e.row, e.patient_id, e.condition, e.number, e.reason) for e in self.new_episodes],
+    def episodes_table(self, episodes: list[NewEpisode] | None = None) -> pd.DataFrame:
+        """Return the episodes of care the import starts (or those given): row, patient, condition, episode number
+        and reason."""
+        return pd.DataFrame([(e.row, e.patient_id, e.condition, e.number, e.reason)
+                             for e in (self.new_episodes if episodes is None else episodes)],
                             columns=["row", "patient_id", "condition", "episode", "reason"])
 
     def conflicting_sessions(self) -> dict[int, list[FieldChange]]:

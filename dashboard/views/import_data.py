@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import actions
+from dashboard import actions, episode_preview
 from dashboard.auth import current_actor
 from dashboard.text import literal
 from db.file_problems import ImportRefused
@@ -17,7 +17,8 @@ st.title("Import sessions")
 st.markdown(
     "Upload a **CSV** (UTF-8) or **Excel** file with one row per session and a header row: `patient_id`, "
     "`session_date` (YYYY-MM-DD), `technique` and `pain_before` are required; `pain_scale`, `pain_after`, "
-    "`side_effects`, `condition`, `clinician`, `twitch_response`, `notes`, `body_region` and `muscles` may follow. "
+    "`side_effects`, `condition`, `clinician`, `twitch_response`, `notes`, `body_region`, `muscles` and `episode` "
+    "may follow. "
     "Every row is checked before anything is written, and then all rows are imported or none. Importing the same "
     "file again changes nothing; a corrected file updates the sessions it corrects, and the preview lists every "
     "value it would change. A session corrected in the app since it was imported is left as corrected unless you "
@@ -118,6 +119,7 @@ if upload is not None:
                     + (f"; new clinician accounts (no password until an admin sets one): {literal(clinicians)}"
                        if clinicians else "") + ".")
         _changes(plan)
+        episode_preview.new_episodes(plan)
         preview = st.session_state["import_checked"][2]
         st.caption(f"The first {min(len(entries), PREVIEW_ROWS)} of {len(entries):,} rows of {literal(upload.name)}:")
         st.dataframe(preview, hide_index=True, placeholder="", key="import_preview")

@@ -17,6 +17,7 @@ from db import episodes
 from db.engine import make_engine, write_session
 from db.models import Episode, Patient
 from tests.app.conftest import download_content, save_button, session_count
+from tests.app.test_import_page import csv_bytes, open_import_page, upload
 from tests.app.test_pages import as_read
 from tests.db.factories import ADMIN
 
@@ -201,3 +202,20 @@ def test_completed_and_dropped_out_shows_every_status_and_the_dropouts_sensitivi
     assert dropped[["episodes", "responders_30"]].values.tolist() == [[1, 1]]
     assert any(f"{100 * (reached - 1) / n:.0f} % instead of {100 * reached / n:.0f} % for electrical" in i.value
                for i in manager.info)
+
+
+# -- Import -----------------------------------------------------------------------------------------------------------
+
+
+def test_the_import_preview_lists_the_rows_that_start_a_new_episode_and_why(app, seeded_url):
+    rows = [{"patient_id": "P0002", "session_date": "2026-10-01", "technique": "electrical", "pain_before": "50",
+             "condition": "neck_pain"},
+            {"patient_id": "P0002", "session_date": "2026-10-08", "technique": "electrical", "pain_before": "40",
+             "condition": "neck_pain"}]
+    upload(open_import_page(app), "recurrence.csv", csv_bytes(rows))
+    listed = next(f.value for f in app.dataframe if "Why" in f.value.columns)
+    assert listed.values.tolist() == [
+        [2, "P0002", "neck_pain", 2, "114 days after the last session of episode 1 on 2026-06-09, more than 90"]]
+    assert episodes_of(seeded_url, "P0002") == [("neck_pain", 1, 10, None)]  # a preview writes nothing
+    app.button(key="import_confirm").click().run()
+    assert episodes_of(seeded_url, "P0002") == [("neck_pain", 1, 10, None), ("neck_pain", 2, 2, None)]
