@@ -47,10 +47,16 @@ def app_database_url(seeded_database, tmp_path) -> str:
     return f"sqlite:///{path}"
 
 
+# The sample data end months before today, so a session recorded today for a sample patient would ask whether it
+# starts a new episode of care (db.episodes). The tests of routine follow-ups record today: their server takes any
+# gap as part of the course; tests/browser/test_episodes.py serves the app with the default gap itself.
+ROUTINE_FOLLOW_UPS = {"EPISODE_GAP_DAYS": "36500"}
+
+
 @pytest.fixture
 def app_url(app_database_url, tmp_path):
     """Serve the real app (dashboard/app.py) on the test's seeded database; yield its base URL."""
-    with serve_app(app_database_url, tmp_path) as base_url:
+    with serve_app(app_database_url, tmp_path, env=ROUTINE_FOLLOW_UPS) as base_url:
         yield base_url
 
 
