@@ -93,3 +93,8 @@ DROPPED_OUT = "dropped_out"
 # A session more than this many days after the last one of its episode of care may be a new course of treatment
 # (a recurrence), so the clinician is asked whether it starts a new episode; configurable (docs/DESIGN.md §5).
 DEFAULT_EPISODE_GAP_DAYS = 90
+
+
+def condition_words(condition: str | None) -> str:
+    """Return a condition code in words ("neck pain"; "no condition recorded" for none)."""
+    return condition.replace("_", " ") if condition else "no condition recorded"

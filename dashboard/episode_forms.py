@@ -10,12 +10,11 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from clinic.vocabulary import CONDITIONS, EPISODE_STATUSES
+from clinic.vocabulary import CONDITIONS, EPISODE_STATUSES, condition_words
 from dashboard import actions
 from dashboard.confirm import done
 from dashboard.text import literal, refusal
 from db.access import Actor
-from db.episodes import condition_words
 from db.validation import InvalidInput
 
 COURSE_HEADERS = {"number": "Episode", "condition": "Condition", "body_region": "Body region", "goal": "Goal",

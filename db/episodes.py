@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
-from clinic.vocabulary import DEFAULT_EPISODE_GAP_DAYS, EPISODE_STATUSES
+from clinic.vocabulary import DEFAULT_EPISODE_GAP_DAYS, EPISODE_STATUSES, condition_words
 from db import audit
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession
@@ -43,11 +43,6 @@ def gap_days(value: object = None) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"{GAP_SETTING}: '{text}' is not a whole number of days (1 or more)")
     return int(text)
-
-
-def condition_words(condition: str | None) -> str:
-    """Return a condition code in words ("neck pain"; "no condition recorded" for none)."""
-    return condition.replace("_", " ") if condition else "no condition recorded"
 
 
 # -- the rule ---------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from clinic import side_effects
+from clinic.vocabulary import condition_words
 from db import bulk, episodes
 from db.fields import SESSION_FIELDS, stored_columns
 from db.file_problems import ImportRefused, RowProblem
@@ -67,7 +68,7 @@ class NewEpisode:
     reason: str
 
     def __str__(self) -> str:
-        return (f"new episode: row {self.row}, {self.patient_id} {episodes.condition_words(self.condition)}: "
+        return (f"new episode: row {self.row}, {self.patient_id} {condition_words(self.condition)}: "
                 f"episode {self.number} ({self.reason})")
 
 
@@ -276,7 +277,7 @@ def _place(rows: ValidRows, matched: list[dict | None], stored: dict[tuple, dict
             discharged = stored.get(key, {}).get("discharged_on")
             if key != own and discharged is not None and days[index] > discharged:
                 problems.append(RowProblem(lines[index], "episode", str(number), (
-                    f"episode {number} of {patients[index]} ({episodes.condition_words(conditions[index])}) was "
+                    f"episode {number} of {patients[index]} ({condition_words(conditions[index])}) was "
                     f"discharged on {discharged}; a session on {days[index]} after it would extend it: leave the "
                     "cell empty to start a new episode, or give the next number")))
             place(index, key, NUMBERED_IN_FILE)

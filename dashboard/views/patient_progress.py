@@ -4,14 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from clinic.side_effects import describe
-from clinic.vocabulary import TECHNIQUE_LABELS
+from clinic.vocabulary import TECHNIQUE_LABELS, condition_words
 from dashboard import actions, charts, episode_forms, report, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
 from db.access import CLINICAL_WRITERS
-from db.episodes import condition_words
 from db.validation import InvalidInput
 
 actor = current_actor()

@@ -5,12 +5,19 @@ from datetime import date
 import streamlit as st
 
 from clinic.side_effects import describe
-from clinic.vocabulary import COMMON_MUSCLES, CONDITIONS, PAIN_SCALE_LABELS, SEVERITIES, TECHNIQUE_LABELS
+from clinic.vocabulary import (
+    COMMON_MUSCLES,
+    CONDITIONS,
+    PAIN_SCALE_LABELS,
+    SEVERITIES,
+    TECHNIQUE_LABELS,
+    condition_words,
+)
 from dashboard import actions, charts, episode_question, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
-from db.episodes import EpisodeUndecided, condition_words
+from db.episodes import EpisodeUndecided
 from db.validation import InvalidInput
 
 NEW_PATIENT = "New patient…"
