@@ -177,6 +177,21 @@ def discharge_statuses(session: Session, *, actor: Actor) -> pd.Series:
     return pd.Series(dict(rows), dtype=object, name="status")
 
 
+ALL_EPISODE_COLUMNS = ["patient_id", "condition", "number", "started_on", "discharged_on", "status"]
+
+
+def all_episodes(session: Session, *, actor: Actor) -> pd.DataFrame:
+    """Return every episode of care: `ALL_EPISODE_COLUMNS`, the patient by pseudonymous id (an export's)."""
+    require_role(actor, CLINICAL_WRITERS, "read every patient's sessions")
+    stmt = (
+        select(Patient.pseudonym, Episode.condition, Episode.number, Episode.started_on, Episode.discharged_on,
+               Episode.status)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .order_by(Patient.pseudonym, Episode.condition, Episode.number)
+    )
+    return pd.DataFrame(session.execute(stmt).all(), columns=ALL_EPISODE_COLUMNS)
+
+
 def numbers(session: Session, *, actor: Actor) -> dict[int, int]:
     """Return every episode's number by its id (an export's `episode` column)."""
     require_role(actor, CLINICAL_WRITERS, "read every patient's sessions")

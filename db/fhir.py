@@ -1,9 +1,11 @@
 """Export as a FHIR R4 Bundle (type collection): the `python -m db export FILE.json` of docs/DESIGN.md section 5.
 
-Per session: one pain Observation (LOINC 72514-3 for the 0–10 NRS, 38214-3 for the 0–100 mm VAS, the value as
-stored on its own scale), one Procedure for the needling (the technique from the product's own CodeSystem, and CPT
-20560 or 20561 when the muscles treated are known) and one AdverseEvent per side effect. Every resource refers to a
-Patient that carries the pseudonymous id only: no names, no clinicians' notes (free text may name people).
+Per episode of care: one EpisodeOfCare (its condition, period and status: active, or finished with the discharge
+status in an extension). Per session: one pain Observation (LOINC 72514-3 for the 0–10 NRS, 38214-3 for the 0–100 mm
+VAS, the value as stored on its own scale), one Procedure for the needling (the technique from the product's own
+CodeSystem, and CPT 20560 or 20561 when the muscles treated are known; its EpisodeOfCare in an extension, R4 having no
+element for it) and one AdverseEvent per side effect. Every resource refers to a Patient that carries the
+pseudonymous id only: no names, no clinicians' notes (free text may name people).
 Codes follow docs/REFERENCES.md ("Codes for interchange"); there is no SNOMED CT concept for dry needling, so none is
 invented. The Bundle is built from the interchange export's rows, so an export is audited once.
 """
@@ -19,8 +21,8 @@ import pandas as pd
 from sqlmodel import Session
 
 from clinic import side_effects
-from clinic.vocabulary import SIDE_EFFECTS, TECHNIQUE_LABELS
-from db import exporting
+from clinic.vocabulary import EPISODE_STATUSES, SIDE_EFFECTS, TECHNIQUE_LABELS, condition_words
+from db import episodes, exporting
 from db.access import Actor
 from db.interchange import identity_keys
 from db.spreadsheets import write_atomically
@@ -32,6 +34,10 @@ CONDITION_SYSTEM = f"{BASE_URL}/CodeSystem/condition"
 SIDE_EFFECT_SYSTEM = f"{BASE_URL}/CodeSystem/side-effect"
 SEVERITY_SYSTEM = f"{BASE_URL}/CodeSystem/side-effect-severity"  # White et al.: mild, significant, serious
 PAIN_TIMING_SYSTEM = f"{BASE_URL}/CodeSystem/pain-timing"
+EPISODE_ID_SYSTEM = f"{BASE_URL}/episode-of-care-id"  # patient id / condition / episode number
+DISCHARGE_SYSTEM = f"{BASE_URL}/CodeSystem/discharge-status"
+DISCHARGE_EXTENSION = f"{BASE_URL}/StructureDefinition/discharge-status"
+EPISODE_EXTENSION = f"{BASE_URL}/StructureDefinition/episode-of-care"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -88,6 +94,31 @@ def _patient(pseudonym: str) -> tuple[str, dict]:
         "id": resource_id,
         "identifier": [{"system": PATIENT_ID_SYSTEM, "value": pseudonym}],
     }
+
+
+def _episode_key(pseudonym: str, condition: str | None, number) -> str:
+    return f"{pseudonym}/{condition or ''}/{int(number)}"
+
+
+def _episode_of_care(resource_id: str, episode: dict, subject: dict) -> dict:
+    period = {"start": episode["started_on"].isoformat()}
+    resource = {
+        "resourceType": "EpisodeOfCare",
+        "id": resource_id,
+        "identifier": [{"system": EPISODE_ID_SYSTEM, "value": _episode_key(
+            episode["patient_id"], episode["condition"], episode["number"])}],
+        "status": "finished" if episode["status"] else "active",
+        "patient": subject,
+        "period": period,
+    }
+    if episode["condition"]:
+        resource["type"] = [{"coding": [{"system": CONDITION_SYSTEM, "code": episode["condition"]}],
+                             "text": condition_words(episode["condition"])}]
+    if episode["status"]:
+        period["end"] = episode["discharged_on"].isoformat()
+        resource["extension"] = [{"url": DISCHARGE_EXTENSION, "valueCoding": {
+            "system": DISCHARGE_SYSTEM, "code": episode["status"], "display": EPISODE_STATUSES[episode["status"]]}}]
+    return resource
 
 
 def _observation(resource_id: str, row: dict, subject: dict) -> dict:
@@ -158,11 +189,17 @@ def _adverse_event(resource_id: str, row: dict, subject: dict, procedure_url: st
     }
 
 
-def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None) -> dict:
-    """Return interchange rows (as `exporting.export_table` gives them) as a FHIR R4 Bundle of type collection."""
+def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None,
+                      episodes_of_care: pd.DataFrame | None = None) -> dict:
+    """Return interchange rows (as `exporting.export_table` gives them) as a FHIR R4 Bundle of type collection,
+    with the EpisodeOfCare of each of `episodes_of_care` (as `db.episodes.all_episodes` gives them) that has a row."""
     entries: list[dict] = []
     subjects: dict[str, dict] = {}
     rows = table.to_dict("records")
+    given = None if episodes_of_care is None else episodes_of_care.astype(object).where(episodes_of_care.notna(), None)
+    courses = {} if given is None else {
+        _episode_key(e["patient_id"], e["condition"], e["number"]): e for e in given.to_dict("records")}
+    emitted: set[str] = set()
     # A session's identity, as in the interchange format: patient, date, technique and entry order.
     identities = identity_keys((row["patient_id"], row["session_date"], row["technique"]) for row in rows)
     for row, identity in zip(rows, identities, strict=True):
@@ -173,11 +210,20 @@ def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None)
             subjects[pseudonym] = {"reference": f"urn:uuid:{patient_id}", "type": "Patient",
                                    "identifier": {"system": PATIENT_ID_SYSTEM, "value": pseudonym}}
         subject = subjects[pseudonym]
+        course = _episode_key(pseudonym, row["condition"], row["episode"]) if row.get("episode") else None
+        if course in courses:  # the course's first session: its EpisodeOfCare goes before it
+            entries.append({"fullUrl": f"urn:uuid:{_id('episode', course)}",
+                            "resource": _episode_of_care(_id("episode", course), courses.pop(course), subject)})
+            emitted.add(course)
         key = ("session", *map(str, identity))
         observation_id, procedure_id = _id(*key, "pain"), _id(*key, "procedure")
+        procedure = _procedure(procedure_id, row, subject)
+        if course in emitted:
+            procedure["extension"] = [{"url": EPISODE_EXTENSION, "valueReference": {
+                "reference": f"urn:uuid:{_id('episode', course)}", "type": "EpisodeOfCare"}}]
         entries += [
             {"fullUrl": f"urn:uuid:{observation_id}", "resource": _observation(observation_id, row, subject)},
-            {"fullUrl": f"urn:uuid:{procedure_id}", "resource": _procedure(procedure_id, row, subject)},
+            {"fullUrl": f"urn:uuid:{procedure_id}", "resource": procedure},
         ]
         for code, severity in side_effects.parse(row["side_effects"]):
             event_id = _id(*key, "side-effect", code)
@@ -198,7 +244,8 @@ def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None)
 
 def export_bundle(session: Session, *, actor: Actor) -> dict:
     """Return every live session as a FHIR R4 Bundle (clinicians and admins); the export is audited once."""
-    return bundle_from_table(exporting.export_table(session, actor=actor, purpose="FHIR R4 Bundle"))
+    table = exporting.export_table(session, actor=actor, purpose="FHIR R4 Bundle")
+    return bundle_from_table(table, episodes_of_care=episodes.all_episodes(session, actor=actor))
 
 
 def bundle_bytes(bundle: dict) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -11,16 +12,19 @@ from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from db import fhir
+from db import episodes, fhir
 from db.cli import main
-from db.models import AuditEvent
+from db.engine import write_session
+from db.models import AuditEvent, Episode
 from tests.conftest import BACKENDS
 from tests.db.factories import (
     ADMIN,
     SAMPLE_FILE,
+    TODAY,
     another_database,
     engine_on,
     import_file,
+    import_frame,
     interchange_rows,
     stored_sessions,
 )
@@ -62,11 +66,14 @@ def test_the_sample_data_bundle_validates_with_the_r4b_models(sample_bundle):
         "Observation": len(stored),
         "Procedure": len(stored),
         "AdverseEvent": sum(len(effects) for effects in stored["side_effects"]),
+        "EpisodeOfCare": stored["episode_id"].nunique(),
     }
     full_urls = [e["fullUrl"] for e in bundle["entry"]]
     assert len(set(full_urls)) == len(full_urls)
     references = {r["subject"]["reference"] for kind in ("Observation", "Procedure", "AdverseEvent")
                   for r in resources(bundle, kind)}
+    references |= {r["patient"]["reference"] for r in resources(bundle, "EpisodeOfCare")}
+    references |= {x["valueReference"]["reference"] for r in resources(bundle, "Procedure") for x in r["extension"]}
     assert references <= set(full_urls)
 
 
@@ -199,3 +206,25 @@ def _csv(table, tmp_path):
     path = tmp_path / "rows.csv"
     table.to_csv(path, index=False)
     return path
+
+
+def test_each_episode_of_care_is_an_episode_of_care_resource_with_its_period_and_discharge_status(engine):
+    import_frame(engine, interchange_rows(*(
+        dict(patient_id="P1", session_date=day, technique="deep", pain_before="50", condition="neck_pain")
+        for day in ("2025-01-10", "2025-02-10", "2025-07-15"))))  # the third, 155 days on, starts episode 2
+    with write_session(engine) as session:
+        first = session.scalars(select(Episode.id).where(Episode.number == 1)).one()
+        episodes.discharge_episode(session, actor=ADMIN, episode_id=first, status="dropped_out",
+                                   discharged_on=date(2025, 3, 1), today=TODAY)
+        bundle = fhir.export_bundle(session, actor=ADMIN)
+    Bundle.model_validate(bundle)
+    courses = {r["identifier"][0]["value"]: r for r in resources(bundle, "EpisodeOfCare")}
+    assert {key: (r["status"], r["period"], [x["valueCoding"]["code"] for x in r.get("extension", [])])
+            for key, r in courses.items()} == {
+        "P1/neck_pain/1": ("finished", {"start": "2025-01-10", "end": "2025-03-01"}, ["dropped_out"]),
+        "P1/neck_pain/2": ("active", {"start": "2025-07-15"}, []),
+    }
+    by_id = {f"urn:uuid:{r['id']}": key for key, r in courses.items()}
+    assert [(p["performedDateTime"], by_id[p["extension"][0]["valueReference"]["reference"]])
+            for p in resources(bundle, "Procedure")] == [
+        ("2025-01-10", "P1/neck_pain/1"), ("2025-02-10", "P1/neck_pain/1"), ("2025-07-15", "P1/neck_pain/2")]
