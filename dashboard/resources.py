@@ -13,14 +13,12 @@ for a model (`_clinic_wide`, dashboard.background); the role is checked before o
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from analytics import (
@@ -36,12 +34,11 @@ from analytics import (
 )
 from clinic.outcomes import ResponderRule
 from clinic.vocabulary import ANSWER_SESSION
-from dashboard import background, charts, charts_science
-from db import accounts, audit, bulk, corrections, episodes, patient_search, queries
-from db.access import AGGREGATE_READERS, Actor, require_role
+from dashboard import background, charts, charts_science, clinic_wide
+from db import accounts, audit, corrections, episodes, patient_search, queries
+from db.access import Actor
 from db.audit import AuditFilter
-from db.engine import database_url, make_engine, migrate
-from db.models import AuditEvent
+from db.engine import database_url
 from db.queries import OutcomeFilter
 
 # The technique page's analyses of every measurement run on at most this many of the filtered episodes, a fixed
@@ -53,15 +50,9 @@ SAMPLE_EPISODES = 20_000
 COMPARISON_EPISODES = 3_000
 
 
-@st.cache_resource(show_spinner=False)
-def _engine(url: str) -> Engine:
-    migrate(url)  # a no-op when the schema is current; makes a fresh install usable at once
-    return make_engine(url)
-
-
 def engine() -> Engine:
     """Return the process's engine for DATABASE_URL."""
-    return _engine(database_url())
+    return clinic_wide.engine(database_url())
 
 
 def _on_this_database(load: Callable) -> Callable:
@@ -93,7 +84,7 @@ def clear_after_write() -> None:
 @st.cache_data(show_spinner=False, ttl=3600)
 def patient_record(url: str, actor: Actor, patient_id: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Return one patient's (episodes, sessions, side effects one row each), if the actor may read them."""
-    with Session(_engine(url)) as session:
+    with Session(clinic_wide.engine(url)) as session:
         return (
             queries.episodes(session, actor=actor, patient_id=patient_id),
             queries.patient_sessions(session, actor=actor, patient_id=patient_id),
@@ -141,7 +132,7 @@ def session_history(actor: Actor, session_id: int) -> list[str]:
 @st.cache_data(show_spinner=False, ttl=3600)
 def filter_choices(url: str, actor: Actor) -> dict[str, list[str]]:
     """Return the values of the clinic-wide filters (conditions, body regions, clinicians)."""
-    with Session(_engine(url)) as session:
+    with Session(clinic_wide.engine(url)) as session:
         return queries.filter_choices(session, actor=actor)
 
 
@@ -149,7 +140,7 @@ def filter_choices(url: str, actor: Actor) -> dict[str, list[str]]:
 @st.cache_data(show_spinner=False, ttl=3600)
 def episode_count(url: str, actor: Actor, where: OutcomeFilter) -> int:
     """Return how many episodes of care the filter selects."""
-    with Session(_engine(url)) as session:
+    with Session(clinic_wide.engine(url)) as session:
         return queries.count_episodes(session, actor=actor, where=where)
 
 
@@ -159,7 +150,7 @@ def technique_outcomes(url: str, actor: Actor, where: OutcomeFilter) -> dict:
     """Return what every view of the technique page shows, aggregated in the database: the technique `curve`, its
     `summary` table and the `best` technique by session 4 in words, the `serious` side effects to review and the
     `excluded` episodes."""
-    with Session(_engine(url)) as session:
+    with Session(clinic_wide.engine(url)) as session:
         curve = outcomes.technique_curve(queries.technique_moments(session, actor=actor, where=where))
         return {
             "curve": curve,
@@ -171,82 +162,22 @@ def technique_outcomes(url: str, actor: Actor, where: OutcomeFilter) -> dict:
         }
 
 
-# The technique page's analyses: one for every user, kept per data version (dashboard.background) ------------------
-
-
-NO_CHANGE = ("login", "login_failed", "logout", "export")  # audited actions that change no figure
-# A page waits for an analysis whose last computation took this long or less, then draws without it: a slower one
-# shows a note and appears on a later run, so the page's run stays short with any size of data.
-PATIENCE_SECONDS = 0.3
-
-
-@dataclass(frozen=True)
-class _Reading:
-    """What an analysis reads the database with: the engine, the actor who first asked, the data version then."""
-
-    engine: Engine
-    actor: Actor
-    version: Hashable
-
-
-@st.cache_resource(show_spinner=False)
-def _analyses() -> background.Analyses:
-    return background.Analyses()
-
-
-@st.cache_resource(show_spinner=False)
-def _versions() -> dict[str, tuple[int, Hashable]]:
-    """Return the process's memory of each database's newest audit id read and its data version."""
-    return {}
-
-
-def _data_version(url: str) -> Hashable:
-    """Return the id of the newest audit row that records a change (not a sign-in or an export). Every write is
-    audited in its own transaction, made here or elsewhere (the command line's import), so this changes with every
-    write; a clinic signing in all morning changes no figure. After the first call, only the rows added since the
-    last are read, a range of the primary key; the audit rows are appended in id order under the chain's lock."""
-    with Session(_engine(url)) as session:
-        newest = bulk.highest_id(session, AuditEvent.__table__)
-        seen, version = _versions().get(url, (None, newest))
-        if seen is not None and newest < seen:  # an older copy of the database restored: nothing kept holds
-            version = (newest, seen)
-        elif seen is not None and newest > seen:
-            changed = session.execute(select(func.max(AuditEvent.id)).where(
-                AuditEvent.id > seen, AuditEvent.action.not_in(NO_CHANGE))).scalar()
-            version = changed or version
-    _versions()[url] = (newest, version)
-    return version
-
-
-def _clinic_wide(kind: str, actor: Actor, compute: Callable[..., Any], *arguments: Hashable) -> background.Analysis:
-    """Return the analysis `kind` of `arguments`, `compute(reading, *arguments)`, on the data as stored now.
-
-    Kept once for every user: the key is the database, the kind and its arguments, not who asked, since the figures
-    are the same for everyone allowed to read them. So the role is checked here, before anything kept is served,
-    as db.queries checks it before every clinic-wide read. Computed on the process's worker: the page waits
-    PATIENCE_SECONDS at most, and only for a quick one, then shows the latest result, if any, until it is ready.
-    """
-    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    url = database_url()
-    version = _data_version(url)
-    reading = _Reading(_engine(url), actor, version)
-    return _analyses().get(kind, (url, kind, *arguments), version, functools.partial(compute, reading, *arguments),
-                           patience=PATIENCE_SECONDS)
+# The technique page's analyses: one for every user, kept per data version (dashboard.clinic_wide) -----------------
 
 
 def analyses_settled(timeout: float) -> bool:
     """Return True once no analysis is being computed, False if one still is after `timeout` seconds (for tests and
     the benchmark: a result is awaited by its state, never by a sleep)."""
-    return _analyses().settled(timeout)
+    return clinic_wide.settled(timeout)
 
 
 def responders_at_last_session(actor: Actor, where: OutcomeFilter, rule: ResponderRule) -> background.Analysis:
     """Return the responder shares at the last session of every filtered episode, classified by `rule` (`table`),
     and their `figure`."""
-    return _clinic_wide("responders", actor, _responders, where, rule)
+    return clinic_wide.clinic_wide("responders", actor, _responders, where, rule)
 
 
-def _responders(reading: _Reading, where: OutcomeFilter, rule: ResponderRule) -> dict:
+def _responders(reading: clinic_wide.Reading, where: OutcomeFilter, rule: ResponderRule) -> dict:
     with Session(reading.engine) as session:
         last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=reading.actor, where=where))
     table = outcomes.responder_table(outcomes.count_responders(last, rule=rule))
@@ -258,10 +189,10 @@ def safety_tables(actor: Actor, where: OutcomeFilter) -> background.Analysis:
     the `rates` per 100 sessions; the `serious` ones beside the published rates, with their `serious_sentence`; the
     `summary` to download; the `shares` of sessions with a side effect; and the `figures` (`serious`, `published`:
     the mild ones beside the published rates, `by_type`: the rate of each side effect), none without sessions."""
-    return _clinic_wide("safety", actor, _safety_tables, where)
+    return clinic_wide.clinic_wide("safety", actor, _safety_tables, where)
 
 
-def _safety_tables(reading: _Reading, where: OutcomeFilter) -> dict:
+def _safety_tables(reading: clinic_wide.Reading, where: OutcomeFilter) -> dict:
     with Session(reading.engine) as session:
         counts = queries.safety_events(session, actor=reading.actor, where=where)
     rates = safety.rate_table(counts.events, counts.sessions)
@@ -282,44 +213,16 @@ def _safety_tables(reading: _Reading, where: OutcomeFilter) -> dict:
     }
 
 
-# A sample's columns no analysis reads once the improvement is computed: not kept.
-UNANALYSED = ["session_id", "session_date", "pain_scale", "pain_before", "body_region"]
-
-
-@st.cache_resource(show_spinner=False)
-def _last_samples() -> dict[int, tuple[Hashable, pd.DataFrame]]:
-    """Return the process's last sample read of each size, each replaced by the next of its size. The Responders,
-    Time to response and Clinicians sections analyse the same sample, read once rather than once each: reading
-    20,000 episodes takes 1.3 s and 140 MB at its peak; keeping their measurements takes 20 MB, which the read
-    leaves resident anyway."""
-    return {}
-
-
-def _sample(reading: _Reading, where: OutcomeFilter, episodes: int) -> pd.DataFrame:
-    """Return cumulative improvement per session of at most `episodes` of the filtered episodes (a fixed sample)."""
-    key = (reading.engine.url, reading.version, where)
-    kept_key, kept = _last_samples().get(episodes, (None, None))
-    if kept_key == key:
-        return kept
-    with Session(reading.engine) as session:
-        sessions = queries.outcome_sessions(session, actor=reading.actor, where=where, episodes=episodes)
-    if sessions.empty:
-        return sessions
-    improvement = outcomes.cumulative_improvement(sessions).drop(columns=UNANALYSED)
-    _last_samples()[episodes] = (key, improvement)
-    return improvement
-
-
 def responder_analyses(actor: Actor, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> background.Analysis:
     """Return, for at most `episodes` of the filtered episodes (a fixed sample): the share `reached` by each session
     (Kaplan–Meier), the `curve_figure` of the cumulative responder curve, the `effect_sizes` at session 4 and at the
     last session, and the `kaplan_meier_figure` of sessions until a 30 % improvement with each technique's
     `medians`; responders classified by `rule`."""
-    return _clinic_wide("responder analyses", actor, _responder_analyses, where, rule, episodes)
+    return clinic_wide.clinic_wide("responder analyses", actor, _responder_analyses, where, rule, episodes)
 
 
-def _responder_analyses(reading: _Reading, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> dict:
-    improvement = _sample(reading, where, episodes)
+def _responder_analyses(reading: clinic_wide.Reading, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> dict:
+    improvement = clinic_wide.sample(reading, where, episodes)
     times = survival.time_to_response(improvement, rule=rule)
     kaplan_meier, medians = survival.kaplan_meier(times), survival.median_sessions(times)
     return {
@@ -335,11 +238,11 @@ def adjusted_comparison(actor: Actor, where: OutcomeFilter, episodes: int) -> ba
     """Return, for at most `episodes` of the filtered episodes, the technique comparisons of the mixed model, the
     clustered OLS fit and the ANCOVA in one `table` with its forest `figure` (None when empty), the mixed model's
     `sentence` and `multiple_comparisons` sentence, and the `fit_notes` of each model."""
-    return _clinic_wide("adjusted comparison", actor, _adjusted_comparison, where, episodes)
+    return clinic_wide.clinic_wide("adjusted comparison", actor, _adjusted_comparison, where, episodes)
 
 
-def _adjusted_comparison(reading: _Reading, where: OutcomeFilter, episodes: int) -> dict:
-    improvement = _sample(reading, where, episodes)
+def _adjusted_comparison(reading: clinic_wide.Reading, where: OutcomeFilter, episodes: int) -> dict:
+    improvement = clinic_wide.sample(reading, where, episodes)
     fits = {
         comparison.MIXED: comparison.mixed_model_comparison(improvement),
         comparison.CLUSTERED_OLS: comparison.clustered_ols_comparison(improvement),
@@ -360,11 +263,11 @@ def _adjusted_comparison(reading: _Reading, where: OutcomeFilter, episodes: int)
 def clinician_benchmark(actor: Actor, where: OutcomeFilter, episodes: int) -> background.Analysis:
     """Return, for at most `episodes` of the filtered episodes, the clinicians' adjusted improvement (`benchmark`)
     with its `caterpillar_figure` and `funnel_figure` (None when it is empty)."""
-    return _clinic_wide("clinician benchmark", actor, _clinician_benchmark, where, episodes)
+    return clinic_wide.clinic_wide("clinician benchmark", actor, _clinician_benchmark, where, episodes)
 
 
-def _clinician_benchmark(reading: _Reading, where: OutcomeFilter, episodes: int) -> dict:
-    improvement = _sample(reading, where, episodes)
+def _clinician_benchmark(reading: clinic_wide.Reading, where: OutcomeFilter, episodes: int) -> dict:
+    improvement = clinic_wide.sample(reading, where, episodes)
     benchmark = clinicians.clinician_benchmark(improvement)
     shown = not benchmark.empty
     return {
@@ -415,17 +318,17 @@ def episode_gap_days() -> int:
 @st.cache_data(show_spinner=False, ttl=3600)
 def patient_episodes(url: str, actor: Actor, patient_id: int) -> pd.DataFrame:
     """Return the patient's episodes of care with their number, goal, dates, status and sessions."""
-    with Session(_engine(url)) as session:
+    with Session(clinic_wide.engine(url)) as session:
         return episodes.patient_episodes(session, actor=actor, patient_id=patient_id)
 
 
 def episode_outcomes(actor: Actor, where: OutcomeFilter, rule: ResponderRule) -> background.Analysis:
     """Return the last-session outcomes of every filtered episode `by_status` (completed, dropped out, open), the
     `sensitivity` table with dropouts at their baseline, and its `sentence` in words; responders by `rule`."""
-    return _clinic_wide("episode_outcomes", actor, _episode_outcomes, where, rule)
+    return clinic_wide.clinic_wide("episode_outcomes", actor, _episode_outcomes, where, rule)
 
 
-def _episode_outcomes(reading: _Reading, where: OutcomeFilter, rule: ResponderRule) -> dict:
+def _episode_outcomes(reading: clinic_wide.Reading, where: OutcomeFilter, rule: ResponderRule) -> dict:
     with Session(reading.engine) as session:
         last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=reading.actor, where=where))
         status = episodes.discharge_statuses(session, actor=reading.actor)

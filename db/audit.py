@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlmodel import Session
 
 from db import bulk
 from db.access import Actor, require_role
 from db.audit_chain import AUDIT, chain_hash, chain_head, hash_columns, moment_text
 from db.csv_format import neutralised
-from db.models import Episode, Patient, SideEffect, TreatmentSession, User, utcnow
+from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
 
 SHOWN = ("id", "at", "actor", "action", "entity", "entity_id", "patient", "changes", "detail")
 
@@ -284,3 +284,19 @@ def export_csv(session: Session, *, actor: Actor, where: AuditFilter, limit: int
                                                                                       lineterminator="\n")
     record(session, actor, "export", "audit_log", detail=f"audit trail CSV: {len(frame)} rows; {where.words()}")
     return out.getvalue()
+
+
+# Audited actions that change no figure: a clinic signing in all morning leaves every analysis current.
+QUIET_ACTIONS = ("login", "login_failed", "logout", "export")
+
+
+def newest_id(session: Session) -> int:
+    """Return the id of the newest audit row (0 with none): rows are appended in id order under the chain's lock."""
+    return bulk.highest_id(session, AuditEvent.__table__)
+
+
+def newest_change_after(session: Session, seen: int) -> int | None:
+    """Return the id of the newest audit row after `seen` that records a change (not in QUIET_ACTIONS), if any:
+    a range of the primary key, so reading what was added since costs as little as what was added."""
+    return session.execute(select(func.max(AuditEvent.id)).where(
+        AuditEvent.id > seen, AuditEvent.action.not_in(QUIET_ACTIONS))).scalar()

@@ -167,7 +167,7 @@ def _being_computed(check: Callable[[], Analysis]) -> None:
 
 def _ready(check: Callable[[], Analysis], key: str) -> dict | None:
     """Draw when an analysis was computed (and a Refresh button), or that it is being computed; return its latest
-    result, None before the first is ready. The page waits for a quick one only (resources.PATIENCE_SECONDS)."""
+    result, None before the first is ready. The page waits for a quick one only (clinic_wide.PATIENCE_SECONDS)."""
     analysis = check()
     if analysis.running_for is not None:
         _being_computed(check)

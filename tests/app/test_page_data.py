@@ -1,4 +1,4 @@
-"""The page-data layer (dashboard/resources.py reads, dashboard/actions.py writes) is the pages' only way to data.
+"""The page-data layer (resources.py and clinic_wide.py read, actions.py writes) is the pages' only way to data.
 
 Checked by reading every dashboard module's imports (ast), and by using the layer's cache as two users would.
 """
@@ -21,7 +21,7 @@ from db.queries import OutcomeFilter
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "dashboard"
-LAYER = {"dashboard/resources.py", "dashboard/actions.py"}
+LAYER = {"dashboard/resources.py", "dashboard/clinic_wide.py", "dashboard/actions.py"}
 # Pages and the widgets they share: they draw what the layer gives them and hand it what the user did.
 PAGES_AND_WIDGETS = sorted(
     [*(DASHBOARD / "views").glob("*.py"), DASHBOARD / "app.py", DASHBOARD / "patient_picker.py",
@@ -100,6 +100,7 @@ CLINIC_WIDE = {
     "responder_analyses": (OutcomeFilter(), DEFAULT_RULE, 100),
     "adjusted_comparison": (OutcomeFilter(), 100),
     "clinician_benchmark": (OutcomeFilter(), 100),
+    "episode_outcomes": (OutcomeFilter(), DEFAULT_RULE),
 }
 
 
@@ -110,7 +111,7 @@ def test_every_analysis_kept_for_everyone_is_listed_here():
         for function in source.body
         if isinstance(function, ast.FunctionDef) and not function.name.startswith("_")
         for node in ast.walk(function)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_clinic_wide"
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "clinic_wide.clinic_wide"
     }
     assert sharing == set(CLINIC_WIDE)
 
