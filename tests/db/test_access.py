@@ -104,6 +104,9 @@ UNCHECKED_HELPERS = {
     "numbering.renumber", "numbering.renumbering", "import_plan.plan", "corrections.snapshot", "audit.record",
     "audit.record_many", "audit_chain.chain_head", "queries.read_frame", "patient_search.add_patient",
     "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
+    # The data version (an audit id): it tells only that something changed; clinic_wide checks the role before
+    # it serves anything kept on that version.
+    "audit.newest_id", "audit.newest_change_after",
 }
 MODULES = {"queries": queries, "patient_search": patient_search, "writes": writes, "numbering": numbering,
            "corrections": corrections, "import_plan": import_plan, "importing": importing, "exporting": exporting,
