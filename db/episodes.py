@@ -40,7 +40,7 @@ def gap_days(value: object = None) -> int:
     if value is None or (isinstance(value, str) and not value.strip()):
         value = os.environ.get(GAP_SETTING, "").strip() or DEFAULT_EPISODE_GAP_DAYS
     text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ValueError(f"{GAP_SETTING}: '{text}' is not a whole number of days (1 or more)")
     return int(text)
 
@@ -56,7 +56,6 @@ class Course:
     last_session: date | None  # of its live sessions; None before its first
     discharged_on: date | None = None
     status: str | None = None
-    id: int | None = None  # None: an episode an import is about to create
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ def course(session: Session, episode: Episode) -> Course:
     last = session.execute(
         select(func.max(TreatmentSession.session_date)).where(TreatmentSession.episode_id == episode.id, LIVE_SESSIONS)
     ).scalar_one()
-    return Course(episode.number, last, episode.discharged_on, episode.status, episode.id)
+    return Course(episode.number, last, episode.discharged_on, episode.status)
 
 
 EPISODE_COLUMNS = ["id", "number", "condition", "body_region", "goal", "started_on", "discharged_on", "status",
@@ -177,25 +176,19 @@ def discharge_statuses(session: Session, *, actor: Actor) -> pd.Series:
     return pd.Series(dict(rows), dtype=object, name="status")
 
 
-ALL_EPISODE_COLUMNS = ["patient_id", "condition", "number", "started_on", "discharged_on", "status"]
+ALL_EPISODE_COLUMNS = ["id", "patient_id", "condition", "number", "started_on", "discharged_on", "status"]
 
 
 def all_episodes(session: Session, *, actor: Actor) -> pd.DataFrame:
-    """Return every episode of care: `ALL_EPISODE_COLUMNS`, the patient by pseudonymous id (an export's)."""
+    """Return every episode of care: `ALL_EPISODE_COLUMNS`, the patient by pseudonymous id (for the exports)."""
     require_role(actor, CLINICAL_WRITERS, "read every patient's sessions")
     stmt = (
-        select(Patient.pseudonym, Episode.condition, Episode.number, Episode.started_on, Episode.discharged_on,
-               Episode.status)
+        select(Episode.id, Patient.pseudonym, Episode.condition, Episode.number, Episode.started_on,
+               Episode.discharged_on, Episode.status)
         .join(Patient, Patient.id == Episode.patient_id)
         .order_by(Patient.pseudonym, Episode.condition, Episode.number)
     )
     return pd.DataFrame(session.execute(stmt).all(), columns=ALL_EPISODE_COLUMNS)
-
-
-def numbers(session: Session, *, actor: Actor) -> dict[int, int]:
-    """Return every episode's number by its id (an export's `episode` column)."""
-    require_role(actor, CLINICAL_WRITERS, "read every patient's sessions")
-    return dict(session.execute(select(Episode.id, Episode.number)).all())
 
 
 # -- writing ----------------------------------------------------------------------------------------------------------

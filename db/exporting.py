@@ -18,7 +18,8 @@ def export_table(session: Session, *, actor: Actor, purpose: str = "") -> pd.Dat
     """
     frame = queries.all_sessions(session, actor=actor)
     effects = queries.all_side_effects(session, actor=actor)
-    numbers = episodes.numbers(session, actor=actor)
+    courses = episodes.all_episodes(session, actor=actor)
+    numbers = dict(zip(courses["id"], courses["number"], strict=True))
     audit.record(session, actor, "export", "file", detail=f"{purpose + ': ' if purpose else ''}{len(frame)} sessions")
     pairs: dict[int, list[side_effects.Pair]] = {}
     for session_id, code, severity in zip(effects["session_id"], effects["code"], effects["severity"], strict=True):

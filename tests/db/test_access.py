@@ -70,7 +70,6 @@ EXPECTED: dict[str, set[str]] = {
     "writes.mark_reviewed": {MANAGER, ADMIN},
     "episodes.patient_episodes": OWN_RECORD,
     "episodes.discharge_statuses": AGGREGATES,
-    "episodes.numbers": IDENTIFIED,
     "episodes.all_episodes": IDENTIFIED,
     "episodes.start_episode": IDENTIFIED,
     "episodes.discharge_episode": IDENTIFIED,
@@ -237,7 +236,6 @@ CALLS: dict[str, Call] = {
     "writes.mark_reviewed": lambda s, a, c: writes.mark_reviewed(s, actor=a, side_effect_id=c.serious_effect_a),
     "episodes.patient_episodes": lambda s, a, c: episodes.patient_episodes(s, actor=a, patient_id=c.patient_a),
     "episodes.discharge_statuses": lambda s, a, c: episodes.discharge_statuses(s, actor=a),
-    "episodes.numbers": lambda s, a, c: episodes.numbers(s, actor=a),
     "episodes.all_episodes": lambda s, a, c: episodes.all_episodes(s, actor=a),
     "episodes.start_episode": lambda s, a, c: episodes.start_episode(
         s, actor=a, patient_id=c.patient_a, condition="neck_pain", goal="sleep through", started_on=datetime(
