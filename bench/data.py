@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from bench.whole_process import BenchFailed, Measured, run_module
 from db import accounts
 from db.access import Actor
+from db.csv_format import MAX_ROWS
 from db.engine import make_engine, migrate, write_session
 from sample_data.generate import NETWORK, SEED, generate
 from scripts.throwaway_postgres import PostgresServer
@@ -59,10 +60,35 @@ def interchange_file(directory: Path, sessions: int) -> Path:
     return path
 
 
+def parts(path: Path, rows: int = MAX_ROWS) -> list[Path]:
+    """Return the interchange file `path` as files of at most `rows` sessions, cut between patients (one import
+    takes at most MAX_ROWS, as a clinic importing a network's history would split it); [path] when it fits."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if len(frame) <= rows:
+        return [path]
+    firsts = frame.drop_duplicates("patient_id").index.to_list() + [len(frame)]
+    cuts, start = [], 0
+    for first, following in zip(firsts, firsts[1:], strict=False):
+        if following - start > rows:
+            cuts.append((start, first))
+            start = first
+    cuts.append((start, len(frame)))
+    written = []
+    for number, (begin, end) in enumerate(cuts, start=1):
+        part = path.with_name(f"{path.stem}_part{number}.csv")
+        if not part.exists():
+            frame.iloc[begin:end].to_csv(part, index=False, lineterminator="\n")
+        written.append(part)
+    return written
+
+
 def import_file(url: str, path: Path) -> Measured:
-    """Create the schema, then import the interchange file with `python -m db import`; return what the import took."""
+    """Create the schema, then import the interchange file with `python -m db import` (in parts of at most MAX_ROWS
+    sessions, one process each); return what the imports took together (peak memory: the largest part's)."""
     migrate(url)
-    return run_module("db", ["--url", url, "import", str(path)])
+    runs = [run_module("db", ["--url", url, "import", str(part)]) for part in parts(path)]
+    return Measured(seconds=sum(r.seconds for r in runs), cpu_seconds=sum(r.cpu_seconds for r in runs),
+                    peak_mb=max(r.peak_mb for r in runs), stdout="".join(r.stdout for r in runs))
 
 
 def add_admin(url: str) -> None:

@@ -11,9 +11,10 @@ import ast
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from bench import report, run
+from bench import data, report, run
 from sample_data.generate import NETWORK, generate
 
 BENCH = Path(run.__file__).resolve().parent
@@ -105,3 +106,12 @@ def test_bench_imports_nothing_from_tests_and_no_module_passes_400_lines():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(name == "tests" or name.startswith("tests.") for name in names), path.name
+
+
+def test_a_file_over_one_import_s_limit_is_imported_in_parts_cut_between_patients(tmp_path):
+    source = tmp_path / "sessions.csv"
+    patients = ["a"] * 3 + ["b"] * 4 + ["c"] * 2 + ["d"] * 5
+    pd.DataFrame({"patient_id": patients, "row": range(len(patients))}).to_csv(source, index=False)
+    cut = [pd.read_csv(part)["patient_id"].tolist() for part in data.parts(source, rows=6)]
+    assert cut == [["a"] * 3, ["b"] * 4 + ["c"] * 2, ["d"] * 5]
+    assert data.parts(source, rows=len(patients)) == [source]
