@@ -282,7 +282,7 @@ def _place(rows: ValidRows, matched: list[dict | None], stored: dict[tuple, dict
                     "cell empty to start a new episode, or give the next number")))
             place(index, key, NUMBERED_IN_FILE)
         elif own is not None and own[1] == conditions[index]:
-            place(index, own, NUMBERED_IN_FILE)
+            place(index, own, "")  # stays where it is: a stored episode, never a new one
         else:
             waiting.append(index)
     if problems:

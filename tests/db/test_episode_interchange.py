@@ -49,7 +49,7 @@ def exported(engine) -> list[str]:
 def test_a_file_without_the_column_starts_a_new_episode_after_a_long_gap_and_the_preview_says_where(engine):
     table = interchange_rows(*RECURRENCE)
     planned = preview(engine, table)
-    assert [(str(e.row), e.number, e.reason) for e in planned.later_episodes()] == [("4", 2, GAP_REASON)]
+    assert [(e.row, e.number, e.reason) for e in planned.later_episodes()] == [(4, 2, GAP_REASON)]
     assert placed(engine) == []  # a preview writes nothing
     result = import_frame(engine, table)
     assert result.new_episodes == planned.new_episodes
