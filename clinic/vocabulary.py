@@ -97,4 +97,5 @@ DEFAULT_EPISODE_GAP_DAYS = 90
 
 def condition_words(condition: str | None) -> str:
     """Return a condition code in words ("neck pain"; "no condition recorded" for none)."""
-    return condition.replace("_", " ") if condition else "no condition recorded"
+    # Not a text (None, or the NaN a table holds for it): no condition.
+    return condition.replace("_", " ") if isinstance(condition, str) and condition else "no condition recorded"

@@ -19,7 +19,7 @@ from db.models import Episode, Patient
 from tests.app.conftest import download_content, save_button, session_count
 from tests.app.test_import_page import csv_bytes, open_import_page, upload
 from tests.app.test_pages import as_read
-from tests.db.factories import ADMIN
+from tests.db.factories import ADMIN, record
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv"
 # P0002's neck pain in the sample: 10 electrical sessions, the last on 2026-06-09 (64 -> 23 of 100).
@@ -219,3 +219,14 @@ def test_the_import_preview_lists_the_rows_that_start_a_new_episode_and_why(app,
     assert episodes_of(seeded_url, "P0002") == [("neck_pain", 1, 10, None)]  # a preview writes nothing
     app.button(key="import_confirm").click().run()
     assert episodes_of(seeded_url, "P0002") == [("neck_pain", 1, 10, None), ("neck_pain", 2, 2, None)]
+
+
+def test_a_patient_whose_episodes_have_no_condition_shows_them_in_words(app, seeded_url):
+    engine = make_engine(seeded_url)
+    for day in ("2025-01-05", "2025-01-12"):  # imported files may leave the condition empty
+        record(engine, patient_id="NC1", session_date=day, pain_before=50)
+    engine.dispose()
+    app.switch_page("views/patient_progress.py").run()
+    app.selectbox(key="progress_patient").select("NC1").run()
+    assert courses(app)[["Episode", "Condition", "Sessions"]].values.tolist() == [[1, "no condition recorded", 2]]
+    assert app.selectbox(key="discharge_which").options == ["no condition recorded, episode 1"]
