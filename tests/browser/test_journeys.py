@@ -92,6 +92,7 @@ def test_manager_filters_the_technique_page_and_downloads_the_summary(app_url, a
     expected = outcomes.summary_table(curve).to_csv(index=False, lineterminator="\n")
     neck_episodes = int(curve.loc[curve["session_number"] == 1, "patients"].sum())
 
+    expect(page.get_by_text("Being computed…")).to_have_count(0)  # as a manager would, the page drawn in full
     page.get_by_text("Filters").click()
     pick(page, "Condition", "neck pain")
     page.keyboard.press("Escape")

@@ -60,7 +60,7 @@ def assert_usable(page: Page, where: str) -> None:
 
 def grid_headers(page: Page) -> list[str]:
     """Return the headers of the session table's columns the grid has drawn (it draws only the ones in view)."""
-    table = page.locator("[data-testid='stDataFrame']").filter(has_text="Session").first
+    table = page.locator("[data-testid='stDataFrame']").first  # the page's first table; episodes of care follow
     table.scroll_into_view_if_needed()
     headers = table.locator("[role='columnheader']")
     expect(headers.first).to_be_attached()

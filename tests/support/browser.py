@@ -196,8 +196,9 @@ def log_in(page: Page, app_url: str, username: str, password: str) -> None:
 def pick(page: Page, label: str, option: str, attempts: int = 3) -> None:
     """Choose `option` in Streamlit's (non-native) select box or multiselect labelled `label`.
 
-    A rerun that redraws the field closes its open list (seen on a loaded machine: the field focused, no list), so
-    the field is clicked again until the option shows.
+    A rerun that redraws the field closes its open list (seen on a loaded machine: the field focused, no list; or
+    the option shown, then detached before the click, when an analysis finished on the worker and the page drew
+    it), so the field is opened again and the option clicked again until the click lands.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -206,14 +207,13 @@ def pick(page: Page, label: str, option: str, attempts: int = 3) -> None:
     for attempt in range(1, attempts + 1):
         field.click()
         try:
-            choice.wait_for(state="visible", timeout=5_000)
-            break
+            choice.click(timeout=5_000)
+            return
         except PlaywrightTimeout:
             if attempt == attempts:
                 raise
             page.keyboard.press("Escape")
             wait_for_app(page)
-    choice.click()
 
 
 PAGE_HEADINGS = {"Import": "Import sessions"}  # a page whose title (h1) is not its name in the menu
