@@ -70,7 +70,10 @@ def test_a_double_click_on_save_stores_one_session(app_url, app_database_url, pa
     page.get_by_label("New patient id", exact=True).fill("P9103")
     page.get_by_label(PAIN_BEFORE, exact=True).fill("60")
     page.get_by_role("button", name="Save session").dblclick()
-    expect(page.get_by_text("Saved session 1 for P9103")).to_be_visible()
+    # The first click's run says it saved; on a loaded machine the second click's run may follow it and say the
+    # entry was already saved: either way the session is saved, once (counted below).
+    saved = page.get_by_text("Saved session 1 for P9103").or_(page.get_by_text("Already saved as a session for P9103"))
+    expect(saved.first).to_be_visible()
     wait_for_app(page)
     page.get_by_role("button", name="Save session").click()  # and once more
     # The form is blank by now, unless the double click's second half re-sent the values: never a second save.
