@@ -181,6 +181,16 @@ def cmd_summary(args) -> str:
 
             sessions = queries.outcome_sessions(session, actor=args.actor)
             table = expected_recovery.calibration_table(outcomes.cumulative_improvement(sessions))
+        elif args.stricta:
+            from analytics import stricta
+            from db import stricta_queries
+
+            table = stricta.summary_table(stricta_queries.stricta_sessions(session, actor=args.actor))
+        elif args.soreness:
+            from analytics import patient_reported
+            from db import report_queries
+
+            table = patient_reported.soreness_table(report_queries.diary_soreness(session, actor=args.actor))
         else:
             moments = queries.technique_moments(session, actor=args.actor)
             table = outcomes.summary_table(outcomes.technique_curve(moments))
@@ -288,6 +298,10 @@ def parser() -> argparse.ArgumentParser:
                       help="print the Kaplan–Meier share of episodes reaching 15, 30, 50 %% by each session")
     kind.add_argument("--calibration", action="store_true",
                       help="print the held-out coverage of the expected-recovery bands (50 %% and 80 %%)")
+    kind.add_argument("--stricta", action="store_true",
+                      help="print how completely each STRICTA needling item is recorded, and its distribution")
+    kind.add_argument("--soreness", action="store_true",
+                      help="print patient-reported soreness at 24, 48 and 72 h by technique and adjunct")
     summary.add_argument("--mcid-points", type=float, metavar="POINTS",
                          help="responder rule: the minimal important difference on 0–100 (default 20)")
     summary.add_argument("--min-baseline", type=float, metavar="POINTS",
