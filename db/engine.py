@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import Session
 
+import db.report_models  # noqa: F401  (registers the patient-reported tables on SQLModel.metadata, issue #17)
 from db import roles, rollups
 
 if TYPE_CHECKING:

@@ -4,6 +4,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import db.report_models  # noqa: F401  (and the patient-reported ones, issue #17)
 from db.engine import make_engine
 
 target_metadata = SQLModel.metadata
