@@ -71,14 +71,22 @@ def _first_sessions(where: OutcomeFilter, sample: int | None = None):
     return stmt.subquery("first_sessions")
 
 
+READ_PART_ROWS = 20_000  # rows turned into a frame at a time by `read_frame`
+
+
 def read_frame(session: Session, stmt, columns=None) -> pd.DataFrame:
     """Return the rows of a select as a DataFrame (`columns` names them, else the select's labels)."""
     result = session.connection().execute(stmt)  # Core rows: the ORM's row loading doubles the cost of big reads
     names = columns or list(result.keys())
-    rows = result.all()
-    # Column by column: given Row objects, pandas probes each one for namedtuple fields (10 s for a million rows).
-    values = list(zip(*rows, strict=True)) if rows else [()] * len(names)
-    return pd.DataFrame({name: list(column) for name, column in zip(names, values, strict=True)}, columns=names)
+    # A part at a time, column by column: a whole result's Row objects and their Python values take several times
+    # the frame's memory, and given Row objects pandas probes each one for namedtuple fields (10 s for a million).
+    parts = [
+        pd.DataFrame(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), columns=names)
+        for rows in result.partitions(READ_PART_ROWS)
+    ]
+    if not parts:
+        return pd.DataFrame({name: [] for name in names}, columns=names)
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def technique_moments(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
