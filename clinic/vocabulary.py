@@ -99,3 +99,73 @@ def condition_words(condition: str | None) -> str:
     """Return a condition code in words ("neck pain"; "no condition recorded" for none)."""
     # Not a text (None, or the NaN a table holds for it): no condition.
     return condition.replace("_", " ") if isinstance(condition, str) and condition else "no condition recorded"
+
+# The needling record of STRICTA (MacPherson et al. 2010, items 1–6; docs/DESIGN.md §5, "optional STRICTA columns"):
+# the session's dose, each optional (empty = not recorded). The order is the interchange format's and the table's.
+STRICTA_ITEMS = (
+    "insertions", "side", "depth_mm", "needle_diameter_mm", "needle_length_mm", "twitch_count", "retention_s",
+    "manipulation", "estim_hz", "estim_pulse_us", "estim_ma", "estim_minutes", "adjuncts",
+)
+ESTIM_ITEMS = ("estim_hz", "estim_pulse_us", "estim_ma", "estim_minutes")  # recorded with electrical needling only
+ESTIM_TECHNIQUE = "electrical"
+SIDES = ("left", "right", "bilateral", "midline")
+SIDE_LABELS = {"left": "Left", "right": "Right", "bilateral": "Bilateral", "midline": "Midline"}
+MANIPULATIONS = ("none", "pistoning", "rotation", "pistoning_rotation")
+MANIPULATION_LABELS = {
+    "none": "None",
+    "pistoning": "Pistoning (in and out)",
+    "rotation": "Rotation",
+    "pistoning_rotation": "Pistoning and rotation",
+}
+ADJUNCTS = ("cold_spray", "massage", "stretching", "exercise", "heat", "other")
+ADJUNCT_LABELS = {
+    "cold_spray": "Cold spray",
+    "massage": "Massage",
+    "stretching": "Stretching",
+    "exercise": "Exercise",
+    "heat": "Heat",
+    "other": "Other (describe in notes)",
+}
+# Recorded as "no adjunct", alone: distinct from an empty cell (not recorded), since the soreness summary groups by it.
+NO_ADJUNCT = "none"
+ADJUNCT_SEPARATOR = ";"
+# The coded items and the codes each admits.
+STRICTA_CODES = {"side": SIDES, "manipulation": MANIPULATIONS, "adjuncts": (*ADJUNCTS, NO_ADJUNCT)}
+# Every number of the needling record, the planned course and the practitioner: name -> (low, high, whole number?),
+# both ends included. The database's CHECKs (migration 0014, db.models) and the validation say the same.
+RANGES = {
+    "insertions": (1, 500, True),
+    "depth_mm": (0, 150, False),
+    "needle_diameter_mm": (0.10, 0.50, False),
+    "needle_length_mm": (5, 150, False),
+    "twitch_count": (0, 200, True),
+    "retention_s": (0, 7200, True),
+    "estim_hz": (0.1, 250, False),
+    "estim_pulse_us": (10, 1000, False),
+    "estim_ma": (0, 60, False),
+    "estim_minutes": (1, 120, False),
+    "planned_sessions": (1, 50, True),  # the episode's planned course: sessions …
+    "planned_per_week": (0.25, 7, False),  # … and sessions a week (0.25: one a month)
+    "years_practice": (0, 60, True),  # the clinician's years of needling practice (STRICTA item 5)
+}
+NEEDLING_TRAINING_MAX = 500  # characters of the clinician's needling training, free text (STRICTA item 5)
+# name -> (label, unit) for forms and tables; the unit is '' when the value has none.
+STRICTA_LABELS = {
+    "insertions": ("Insertions", "needle insertions"),
+    "side": ("Side", ""),
+    "depth_mm": ("Depth", "mm"),
+    "needle_diameter_mm": ("Needle diameter", "mm"),
+    "needle_length_mm": ("Needle length", "mm"),
+    "twitch_count": ("Twitch responses", "count"),
+    "retention_s": ("Retention", "s (0 = in and out)"),
+    "manipulation": ("Manipulation", ""),
+    "estim_hz": ("Stimulation frequency", "Hz"),
+    "estim_pulse_us": ("Pulse width", "µs"),
+    "estim_ma": ("Intensity", "mA"),
+    "estim_minutes": ("Stimulation time", "min"),
+    "adjuncts": ("Adjuncts", ""),
+    "planned_sessions": ("Planned sessions", "sessions"),
+    "planned_per_week": ("Planned frequency", "sessions a week"),
+    "needling_training": ("Needling training", ""),
+    "years_practice": ("Years of needling practice", "years"),
+}

@@ -8,7 +8,20 @@ from typing import Optional
 from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from clinic.vocabulary import EPISODE_STATUSES, PAIN_SCALES, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
+from clinic.vocabulary import (
+    ADJUNCTS,
+    EPISODE_STATUSES,
+    ESTIM_ITEMS,
+    ESTIM_TECHNIQUE,
+    MANIPULATIONS,
+    NO_ADJUNCT,
+    PAIN_SCALES,
+    RANGES,
+    SEVERITIES,
+    SIDE_EFFECTS,
+    SIDES,
+    TECHNIQUES,
+)
 
 ROLES = ("clinician", "manager", "patient", "admin")
 
@@ -28,11 +41,38 @@ def _one_of(column: str, values) -> str:
     return " OR ".join(f"{column} = '{value}'" for value in values)
 
 
+def _within(column: str) -> str:
+    """Return a CHECK clause admitting NULL (not recorded) or a number within the column's range (RANGES); the
+    electrical-stimulation columns only on an electrical session."""
+    low, high, _ = RANGES[column]
+    technique = f"technique = '{ESTIM_TECHNIQUE}' AND " if column in ESTIM_ITEMS else ""
+    return f"{column} IS NULL OR ({technique}{column} >= {low:g} AND {column} <= {high:g})"
+
+
+def _range_checks(table: str, columns) -> list[CheckConstraint]:
+    return [CheckConstraint(_within(column), name=f"ck_{table}_{column}") for column in columns]
+
+
+def _codes_joined(column: str, codes, alone: str) -> str:
+    """Return a CHECK clause admitting NULL, `alone`, or distinct codes joined by ';' (each code is taken out of
+    ';' || column || ';' in turn, and ';' must remain: a repeated, unknown or empty code leaves more)."""
+    remainder = f"';' || {column} || ';'"
+    for code in codes:
+        remainder = f"replace({remainder}, ';{code};', ';')"
+    return f"{column} IS NULL OR {column} = '{alone}' OR {remainder} = ';'"
+
+
+SESSION_RANGED = ("insertions", "depth_mm", "needle_diameter_mm", "needle_length_mm", "twitch_count", "retention_s",
+                  *ESTIM_ITEMS)
+
 class User(SQLModel, table=True):
     """Someone who uses the app; the role decides what they may see (issue 4 adds login)."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="ck_users_role"),)
+    __table_args__ = (
+        CheckConstraint(_one_of("role", ROLES), name="ck_users_role"),
+        *_range_checks("users", ("years_practice",)),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True, index=True)
@@ -49,6 +89,9 @@ class User(SQLModel, table=True):
     sessions_valid_after: Optional[datetime] = None
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # STRICTA item 5, the practitioner's background: needling training (free text) and years of needling practice.
+    needling_training: Optional[str] = Field(default=None, max_length=500)
+    years_practice: Optional[int] = None
 
 
 # A search key (db.patient_search) is compared by code point on both backends, SQLite's binary collation and
@@ -94,6 +137,7 @@ class Episode(SQLModel, table=True):
         # The technique page's filter choices: the distinct values, read from an index rather than every episode.
         Index("ix_episodes_condition", "condition"),
         Index("ix_episodes_body_region", "body_region"),
+        *_range_checks("episodes", ("planned_sessions", "planned_per_week")),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -106,6 +150,9 @@ class Episode(SQLModel, table=True):
     discharged_on: Optional[date] = None
     status: Optional[str] = Field(default=None, max_length=16)  # clinic.vocabulary.EPISODE_STATUSES; None: open
     created_at: datetime = Field(default_factory=utcnow)
+    # The planned course (STRICTA item 3): number of sessions and sessions a week; None: not recorded.
+    planned_sessions: Optional[int] = None
+    planned_per_week: Optional[float] = None
 
 
 class TreatmentSession(SQLModel, table=True):
@@ -144,6 +191,14 @@ class TreatmentSession(SQLModel, table=True):
             "deleted_at",
             sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
         ),
+        # The needling record (docs/DESIGN.md §5, optional STRICTA columns): each NULL or within its range or codes.
+        *_range_checks("sessions", SESSION_RANGED),
+        CheckConstraint(_one_of("side", SIDES), name="ck_sessions_side"),
+        CheckConstraint(_one_of("manipulation", MANIPULATIONS), name="ck_sessions_manipulation"),
+        CheckConstraint(_codes_joined("adjuncts", ADJUNCTS, NO_ADJUNCT), name="ck_sessions_adjuncts"),
+        # A twitch count above 0 means a twitch response was elicited, and 0 that none was.
+        CheckConstraint("twitch_count IS NULL OR twitch_response IS NULL OR (twitch_count > 0) = twitch_response",
+                        name="ck_sessions_twitch_agrees"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -163,6 +218,20 @@ class TreatmentSession(SQLModel, table=True):
     deleted_at: Optional[datetime] = None  # clinical records are never hard-deleted
     deleted_by: Optional[int] = Field(default=None, foreign_key="users.id")
     deleted_reason: Optional[str] = Field(default=None, max_length=500)
+    # The needling record (STRICTA items 2 and 4; docs/DESIGN.md §5): None = not recorded. Ranges in RANGES.
+    insertions: Optional[int] = None
+    side: Optional[str] = Field(default=None, max_length=16)  # clinic.vocabulary.SIDES
+    depth_mm: Optional[float] = None
+    needle_diameter_mm: Optional[float] = None
+    needle_length_mm: Optional[float] = None
+    twitch_count: Optional[int] = None
+    retention_s: Optional[int] = None  # 0 = in and out
+    manipulation: Optional[str] = Field(default=None, max_length=24)  # clinic.vocabulary.MANIPULATIONS
+    estim_hz: Optional[float] = None  # estim_*: electrical sessions only
+    estim_pulse_us: Optional[float] = None
+    estim_ma: Optional[float] = None
+    estim_minutes: Optional[float] = None
+    adjuncts: Optional[str] = Field(default=None, max_length=128)  # codes joined by ';', or 'none' (recorded: none)
 
 
 LIVE_SESSIONS = TreatmentSession.deleted_at.is_(None)  # soft-deleted sessions are in no figure, chart or export

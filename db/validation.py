@@ -9,7 +9,22 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from clinic.vocabulary import PAIN_SCALES, PATIENT_ID_PATTERN, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
+from clinic.vocabulary import (
+    ADJUNCT_SEPARATOR,
+    ADJUNCTS,
+    ESTIM_ITEMS,
+    ESTIM_TECHNIQUE,
+    MANIPULATIONS,
+    NO_ADJUNCT,
+    PAIN_SCALES,
+    PATIENT_ID_PATTERN,
+    RANGES,
+    SEVERITIES,
+    SIDE_EFFECTS,
+    SIDES,
+    STRICTA_LABELS,
+    TECHNIQUES,
+)
 from db.models import TreatmentSession
 
 SLUG = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -36,7 +51,11 @@ FIELD_LABELS = {
     "notes": "Notes",
     "patient_name": "Patient name",
     "reason": "Reason",
-}
+} | {name: label for name, (label, _) in STRICTA_LABELS.items()}
+# The needling record's numbers (docs/DESIGN.md §5), each optional; ranges in clinic.vocabulary.RANGES.
+STRICTA_NUMBERS = ("insertions", "depth_mm", "needle_diameter_mm", "needle_length_mm", "twitch_count", "retention_s",
+                   *ESTIM_ITEMS)
+STRICTA_CODED = {"side": SIDES, "manipulation": MANIPULATIONS}
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,22 @@ class SessionInput(BaseModel):
     twitch_response: Optional[bool] = None
     muscles: list[str] = []
     notes: str = ""
+    # The needling record (STRICTA; docs/DESIGN.md §5): None = not recorded. `adjuncts` is given as a list of codes
+    # (or as the file's text, codes joined by ';') and held as that text in the vocabulary's order; ['none'] is
+    # "recorded: no adjunct", stored as 'none', while None (or an empty list) is "not recorded".
+    insertions: Optional[int] = None
+    side: Optional[str] = None
+    depth_mm: Optional[float] = None
+    needle_diameter_mm: Optional[float] = None
+    needle_length_mm: Optional[float] = None
+    twitch_count: Optional[int] = None
+    retention_s: Optional[int] = None
+    manipulation: Optional[str] = None
+    estim_hz: Optional[float] = None
+    estim_pulse_us: Optional[float] = None
+    estim_ma: Optional[float] = None
+    estim_minutes: Optional[float] = None
+    adjuncts: Optional[str] = None
     today: date | None = None  # injectable "today" for the not-in-the-future rule; defaults to date.today()
 
     @field_validator("patient_id")
@@ -158,6 +193,24 @@ class SessionInput(BaseModel):
             raise ValueError(problem)
         return value
 
+    @field_validator(*STRICTA_NUMBERS)
+    @classmethod
+    def _in_range(cls, value, info):
+        problem = range_problem(info.field_name, value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator(*STRICTA_CODED, mode="before")
+    @classmethod
+    def _stricta_code(cls, value, info):
+        return stricta_code(info.field_name, value)
+
+    @field_validator("adjuncts", mode="before")
+    @classmethod
+    def _adjuncts(cls, value):
+        return adjuncts_text(value)
+
     @model_validator(mode="after")
     def _within_scale_and_not_future(self) -> SessionInput:
         problems = [
@@ -166,11 +219,15 @@ class SessionInput(BaseModel):
                 pain_problem("pain_before", self.pain_before, self.pain_scale),
                 pain_problem("pain_after", self.pain_after, self.pain_scale),
                 date_problem(self.session_date, self.today),
+                *(estim_problem(name, getattr(self, name), self.technique) for name in ESTIM_ITEMS),
+                twitch_problem(self.twitch_count, self.twitch_response),
             )
             if problem
         ]
         if problems:
             raise ValueError(" | ".join(problems))
+        if self.twitch_response is None and self.twitch_count is not None:  # a count says whether there was one
+            self.twitch_response = self.twitch_count > 0
         return self
 
 
@@ -207,6 +264,72 @@ def pain_problem(name: str, value: float | None, scale: str) -> str | None:
     return None
 
 
+def range_problem(name: str, value: float | None) -> str | None:
+    """Return why a number of the needling record (or the planned course, or years of practice) is refused, without
+    the field's name, or None when it is absent or within clinic.vocabulary.RANGES."""
+    if value is None:
+        return None
+    low, high, whole = RANGES[name]
+    unit = STRICTA_LABELS[name][1]
+    unit = f" {unit}" if unit in ("mm", "µs", "Hz", "mA", "min") else ""
+    if not low <= value <= high:  # NaN included
+        return f"{value:g} is outside {low:g}–{high:g}{unit}"
+    if whole and value != int(value):
+        return f"{value:g} is not a whole number"
+    return None
+
+
+def stricta_code(name: str, value) -> str | None:
+    """Return a coded item of the needling record (side, manipulation) as its code, None when empty; ValueError
+    naming the codes otherwise."""
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    text = str(value).strip()
+    codes = STRICTA_CODED[name]
+    if text not in codes:
+        raise ValueError(f"unknown code '{text}'; use one of {', '.join(codes)}")
+    return text
+
+
+def adjuncts_text(value) -> str | None:
+    """Return adjuncts (a list of codes, or codes joined by ';') as stored: the codes joined by ';' in the
+    vocabulary's order, 'none' for "recorded: no adjunct", None when not recorded; ValueError naming the problem."""
+    if value is None:
+        return None
+    codes = value.split(ADJUNCT_SEPARATOR) if isinstance(value, str) else list(value)
+    if not all(isinstance(code, str) for code in codes):
+        raise ValueError("must be adjunct codes")
+    codes = [code.strip() for code in codes if code.strip()]
+    if not codes:
+        return None
+    unknown = [code for code in codes if code not in ADJUNCTS and code != NO_ADJUNCT]
+    if unknown:
+        raise ValueError(f"unknown code '{unknown[0]}'; use {', '.join(ADJUNCTS)} joined by ';', or {NO_ADJUNCT}")
+    if len(set(codes)) < len(codes):
+        repeated = next(code for code in codes if codes.count(code) > 1)
+        raise ValueError(f"'{repeated}' is listed more than once")
+    if NO_ADJUNCT in codes:
+        if len(codes) > 1:
+            raise ValueError(f"'{NO_ADJUNCT}' (no adjunct) cannot go with adjuncts")
+        return NO_ADJUNCT
+    return ADJUNCT_SEPARATOR.join(code for code in ADJUNCTS if code in codes)
+
+
+def estim_problem(name: str, value: float | None, technique: str) -> str | None:
+    """Return why an electrical-stimulation value is refused on this technique (as `name: reason`), or None."""
+    if value is not None and technique != ESTIM_TECHNIQUE:
+        return f"{name}: only with technique {ESTIM_TECHNIQUE} (this session is {technique})"
+    return None
+
+
+def twitch_problem(count: int | None, response: bool | None) -> str | None:
+    """Return why a twitch count contradicts the twitch response (as `twitch_count: reason`), or None."""
+    if count is None or response is None or (count > 0) == response:
+        return None
+    said = "no" if count > 0 else "yes"
+    return f"twitch_count: {count} contradicts twitch response '{said}' (a count above 0 means yes, 0 means no)"
+
+
 def date_problem(session_date: date, today: date | None) -> str | None:
     """Return why a session date is refused (as `session_date: reason`), or None."""
     if session_date > (today or date.today()):
@@ -241,6 +364,10 @@ _MESSAGES = {
     "date_from_datetime_parsing": "is not a valid date (YYYY-MM-DD)",
     "date_type": "is not a valid date (YYYY-MM-DD)",
     "bool_parsing": "must be yes or no",
+    "int_parsing": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "int_type": "is not a whole number",
+    "string_type": "is not text",
     "extra_forbidden": "is not a known field",
     "string_unicode": "holds a lone surrogate, which is not text and cannot be stored; remove it",
 }
