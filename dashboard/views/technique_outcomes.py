@@ -8,8 +8,9 @@ import streamlit as st
 
 from analytics.outcomes import SMALL_GROUP
 from analytics.safety import BOYCE_2020, BRADY_2014, SORENESS_TRIALS
+from clinic.patient_reports import PATIENT_EFFECTS
 from clinic.vocabulary import ANSWER_SESSION, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
-from dashboard import actions, charts, resources
+from dashboard import actions, charts, diary_data, resources
 from dashboard.auth import current_actor
 from dashboard.background import Analysis
 from dashboard.tables import show_table
@@ -82,14 +83,20 @@ alerts = data["serious"]
 if not alerts.empty:
     st.error(f"{len(alerts)} significant or serious side effect(s) to review", icon=":material/warning:")
     for event in alerts.head(ALERTS_SHOWN).itertuples():
+        # A side effect the patient reported in their diary alerts like a recorded one, marked as theirs (#17).
+        reported = getattr(event, "source", "clinician") == "patient"
         text, button = st.columns([5, 1], vertical_alignment="center")
         text.markdown(
-            f"**{event.session_date}** · {SIDE_EFFECTS.get(event.code, event.code)} ({event.severity}) · "
+            f"**{event.session_date}** · {SIDE_EFFECTS.get(event.code) or PATIENT_EFFECTS.get(event.code, event.code)}"
+            f" ({event.severity}) · {':violet-badge[patient-reported] · ' if reported else ''}"
             f"{TECHNIQUE_LABELS[event.technique]} · clinician {literal(event.clinician or 'not recorded')} · "
             f"patient {literal(event.patient_id)}"
         )
-        if button.button("Mark reviewed", key=f"review_{event.side_effect_id}"):
-            actions.mark_reviewed(actor, int(event.side_effect_id))
+        if button.button("Mark reviewed", key=f"review_{'patient_' if reported else ''}{event.side_effect_id}"):
+            if reported:
+                diary_data.review_effect(actor, int(event.side_effect_id))
+            else:
+                actions.mark_reviewed(actor, int(event.side_effect_id))
             st.rerun()
     if len(alerts) > ALERTS_SHOWN:  # a button each for the most recent; the rest listed, not hidden
         with st.expander(f"{len(alerts) - ALERTS_SHOWN} older event(s) to review after these",
