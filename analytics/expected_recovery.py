@@ -42,7 +42,7 @@ EPISODE_COLUMNS = ["episode_id", "patient_id", "clinician", "technique", "condit
 BANDS_COLUMNS = [
     "episode_id", "patient_id", "clinician", "technique", "condition", "status", "session_number", "session_date",
     "baseline_points", "improvement_points", "improvement_pct", *BAND_COLUMNS, "expected", "shown",
-    "comparable_episodes", "condition_adjusted", "trained_before", "note",
+    "comparable_episodes", "condition_episodes", "condition_adjusted", "trained_before", "note",
 ]
 CALIBRATION_COLUMNS = ["condition", "technique", "episodes", "observations", "coverage_50", "coverage_80"]
 
@@ -177,7 +177,7 @@ def predict_bands(model: RecoveryModel, rows: pd.DataFrame) -> pd.DataFrame:
     level = _condition_level(out["condition"], model.conditions)
     condition_episodes = model.conditions.reindex(level).fillna(0).astype(int).to_numpy()
     shown = (comparable >= MIN_COMPARABLE) & (condition_episodes >= MIN_COMPARABLE) & (model.design is not None)
-    out["comparable_episodes"] = comparable
+    out["comparable_episodes"], out["condition_episodes"] = comparable, condition_episodes
     out["condition_adjusted"] = shown & (level != POOLED).to_numpy()
     out["shown"] = shown
     out["trained_before"] = model.trained_before
@@ -215,6 +215,38 @@ def training_cutoff(first_date) -> pd.Timestamp:
     return pd.Period(pd.Timestamp(first_date), REFIT_PERIOD).start_time
 
 
+def _chosen(improvement: pd.DataFrame, episodes: pd.DataFrame, since) -> pd.DataFrame:
+    """Return the `episodes` with a session on or after `since` (all of them when None)."""
+    if since is None:
+        return episodes
+    last = pd.to_datetime(improvement.groupby("episode_id")["session_date"].max())
+    return episodes[episodes["episode_id"].map(last) >= pd.Timestamp(since)]
+
+
+def quarterly_models(improvement: pd.DataFrame, *, since=None) -> dict[pd.Timestamp, RecoveryModel]:
+    """Return one model per calendar quarter in which an episode (with a session on or after `since`) began, by the
+    quarter's first day: the fit on the episodes begun before it. The expensive part of `expected_bands`: a page
+    fits these once per data version, then an episode's band is a prediction (`bands_from_models`)."""
+    episodes = episode_table(improvement)
+    cutoffs = sorted(set(_chosen(improvement, episodes, since)["first_date"].map(training_cutoff)))
+    return {cutoff: fit_recovery(improvement, before=cutoff, episodes=episodes) for cutoff in cutoffs}
+
+
+def bands_from_models(improvement: pd.DataFrame, models: dict[pd.Timestamp, RecoveryModel], *,
+                      since=None) -> pd.DataFrame:
+    """Return `expected_bands` of the episodes of `improvement` from `quarterly_models` already fitted.
+
+    An episode whose quarter has no model in `models` (it began in a quarter those fits did not see) gets no rows.
+    """
+    chosen = _chosen(improvement, episode_table(improvement), since)
+    parts = [predict_bands(models[cutoff], _targets(improvement, group, models[cutoff].cells))
+             for cutoff, group in chosen.groupby(chosen["first_date"].map(training_cutoff), sort=True)
+             if cutoff in models]
+    if not parts:
+        return pd.DataFrame(columns=BANDS_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[BANDS_COLUMNS]
+
+
 def expected_bands(improvement: pd.DataFrame, *, since=None) -> pd.DataFrame:
     """Return every episode's band at each of its sessions, each fitted on episodes begun before its quarter.
 
@@ -224,18 +256,7 @@ def expected_bands(improvement: pd.DataFrame, *, since=None) -> pd.DataFrame:
     With `since`, only episodes with a session on or after that date. One fit per calendar quarter in which
     those episodes began: seconds on a network's data, so pages compute it in the background, per data version.
     """
-    episodes = episode_table(improvement)
-    chosen = episodes
-    if since is not None:
-        last = pd.to_datetime(improvement.groupby("episode_id")["session_date"].max())
-        chosen = episodes[episodes["episode_id"].map(last) >= pd.Timestamp(since)]
-    parts = []
-    for cutoff, group in chosen.groupby(chosen["first_date"].map(training_cutoff), sort=True):
-        model = fit_recovery(improvement, before=cutoff, episodes=episodes)
-        parts.append(predict_bands(model, _targets(improvement, group, model.cells)))
-    if not parts:
-        return pd.DataFrame(columns=BANDS_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[BANDS_COLUMNS]
+    return bands_from_models(improvement, quarterly_models(improvement, since=since), since=since)
 
 
 def episode_band(improvement: pd.DataFrame, episode_id) -> pd.DataFrame:
@@ -297,6 +318,22 @@ def _range(low: float, high: float) -> str:
     return f"anything from {-low} % more to {high} % less pain"
 
 
+def _amount(improvement_pct: float) -> str:
+    """Return one improvement in words: "42 % less pain", "10 % more pain", "the same pain"."""
+    value = round(improvement_pct)
+    return "the same pain" if value == 0 else f"{abs(value)} % {'less' if value > 0 else 'more'} pain"
+
+
+def no_band_sentence(row) -> str:
+    """Return why a session has no band (a row of `expected_bands` with `shown` False), with the counts, for
+    clinicians: how many earlier episodes there were and how many a band needs."""
+    return (f"No expected-recovery band at session {row['session_number']}: {row['comparable_episodes']} earlier "
+            f"episodes of {row['technique']} needling reached that session and {row['condition_episodes']} share "
+            f"the condition; a band needs {MIN_COMPARABLE} of each. Its outer edges are the 10th and 90th "
+            f"percentiles, and among {MIN_COMPARABLE} episodes only about three lie beyond each: fewer cannot "
+            "place them.")
+
+
 def band_sentence(row, *, to_patient: bool = True) -> str:
     """Return one plain sentence on a session's band (a row of `expected_bands`), for the patient or for clinicians."""
     if not row["shown"]:
@@ -304,9 +341,11 @@ def band_sentence(row, *, to_patient: bool = True) -> str:
                 f"({row['note']}).")
     middle, outer = _range(row["q25"], row["q75"]), _range(row["q10"], row["q90"])
     if to_patient:
+        observed = row.get("improvement_pct")
+        yours = "" if observed is None or pd.isna(observed) else f" You had {_amount(observed)}."
         return (f"By session {row['session_number']}, half of the earlier patients like you had {middle} than at "
-                f"their first session, and 8 in 10 had {outer}. This is what happened to others treated here, "
-                "not a promise.")
+                f"their first session, and 8 in 10 had {outer}.{yours} This is what happened to others treated "
+                "here, not a promise.")
     return (f"Expected at session {row['session_number']} ({row['comparable_episodes']} earlier episodes of "
             f"{row['technique']} needling): median {row['q50']:.0f} %, 50 % band {row['q25']:.0f} to "
             f"{row['q75']:.0f} %, 80 % band {row['q10']:.0f} to {row['q90']:.0f} %"

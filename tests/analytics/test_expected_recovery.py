@@ -146,6 +146,26 @@ def test_bands_reach_ahead_of_the_last_session_without_an_observation(simulated)
     assert one["session_number"].max() == 8  # the simulation's last session number with 30 earlier episodes
 
 
+def test_models_fitted_once_give_every_episodes_band_and_none_to_an_episode_of_a_quarter_not_fitted(simulated):
+    improvement, _, bands = simulated
+    models = expected_recovery.quarterly_models(improvement)
+    assert sorted(models) == sorted(set(expected_recovery.episode_table(improvement)["first_date"].map(
+        expected_recovery.training_cutoff)))
+    again = expected_recovery.bands_from_models(improvement, models)
+    pd.testing.assert_frame_equal(again, bands)
+    newest = max(models)
+    without = expected_recovery.bands_from_models(improvement, {k: m for k, m in models.items() if k != newest})
+    assert (without["trained_before"] < newest).all() and len(without) < len(bands)
+
+
+def test_a_band_counts_the_earlier_episodes_of_its_condition(simulated):
+    _, _, bands = simulated
+    shown = bands[bands["shown"]]
+    assert (shown["condition_episodes"] >= MIN_COMPARABLE).all()
+    hidden = bands[~bands["shown"]]
+    assert ((hidden["comparable_episodes"] < MIN_COMPARABLE) | (hidden["condition_episodes"] < MIN_COMPARABLE)).all()
+
+
 def test_since_keeps_the_episodes_seen_on_or_after_that_date(simulated):
     improvement, _, bands = simulated
     recent = expected_recovery.expected_bands(improvement, since="2025-12-01")
@@ -310,6 +330,15 @@ def test_the_band_in_plain_words_for_the_patient_and_for_clinicians():
         "-5 to 60 %; condition pooled with the less common ones.")
     hidden = {**row, "shown": False, "note": "fewer than 30 earlier episodes of deep needling at session 4"}
     assert expected_recovery.band_sentence(hidden).startswith("Not enough earlier patients like this")
+    assert expected_recovery.band_sentence({**row, "improvement_pct": 41.6}) == (
+        "By session 4, half of the earlier patients like you had 18–45 % less pain than at their first session, "
+        "and 8 in 10 had anything from 5 % more to 60 % less pain. You had 42 % less pain. This is what happened to "
+        "others treated here, not a promise.")
+    assert "You had 12 % more pain." in expected_recovery.band_sentence({**row, "improvement_pct": -12.0})
+    assert expected_recovery.no_band_sentence({**hidden, "comparable_episodes": 12, "condition_episodes": 45}) == (
+        "No expected-recovery band at session 4: 12 earlier episodes of deep needling reached that session and 45 "
+        "share the condition; a band needs 30 of each. Its outer edges are the 10th and 90th percentiles, and among "
+        "30 episodes only about three lie beyond each: fewer cannot place them.")
 
 
 def test_the_calibration_bench_prints_every_figure_at_a_small_size(capsys):
