@@ -15,9 +15,11 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from clinic.outcomes import EXCLUDED_BASELINE_ZERO, EXCLUDED_SINGLE_SESSION, MOMENT_COLUMNS, SafetyCounts
+from clinic.vocabulary import ALERT_SEVERITIES
 from db import rollups
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
+from db.report_models import DiaryEntry, PatientSideEffect
 
 S = TreatmentSession
 
@@ -183,28 +185,36 @@ def safety_events(session: Session, *, actor: Actor, where: OutcomeFilter = Outc
 
 
 def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
-    """Return the significant or serious side effects not yet reviewed, with date, technique, clinician, patient id."""
+    """Return the significant or serious side effects not yet reviewed, newest session first: `side_effect_id,
+    session_date, technique, code, severity, clinician, patient_id, source`.
+
+    `source` is 'clinician' (recorded in the session; review with db.writes.mark_reviewed) or 'patient' (reported in
+    the patient's diary after it, issue #17; review with db.patient_reports.review_patient_effect); `side_effect_id`
+    is the id within its source.
+    """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     first = _first_sessions(where)
-    stmt = (
-        select(
-            SideEffect.id.label("side_effect_id"),
-            S.session_date,
-            S.technique,
-            SideEffect.code,
-            SideEffect.severity,
-            User.username.label("clinician"),
-            Patient.pseudonym.label("patient_id"),
+
+    def alerts(effect, joined) -> pd.DataFrame:
+        stmt = (
+            select(effect.id.label("side_effect_id"), S.session_date, S.technique, effect.code, effect.severity,
+                   User.username.label("clinician"), Patient.pseudonym.label("patient_id"))
+            .select_from(joined)
+            .join(first, first.c.episode_id == S.episode_id)
+            .join(Episode, Episode.id == S.episode_id)
+            .join(Patient, Patient.id == Episode.patient_id)
+            .outerjoin(User, User.id == S.clinician_id)
+            .where(effect.severity.in_(ALERT_SEVERITIES), effect.reviewed_at.is_(None), LIVE_SESSIONS)
         )
-        .join(SideEffect, SideEffect.session_id == S.id)
-        .join(first, first.c.episode_id == S.episode_id)
-        .join(Episode, Episode.id == S.episode_id)
-        .join(Patient, Patient.id == Episode.patient_id)
-        .outerjoin(User, User.id == S.clinician_id)
-        .where(SideEffect.severity.in_(("significant", "serious")), SideEffect.reviewed_at.is_(None), LIVE_SESSIONS)
-        .order_by(S.session_date.desc())
-    )
-    return read_frame(session, stmt)
+        return read_frame(session, stmt)
+
+    recorded = alerts(SideEffect, S.__table__.join(SideEffect.__table__, SideEffect.session_id == S.id))
+    reported = alerts(PatientSideEffect, S.__table__.join(DiaryEntry.__table__, DiaryEntry.session_id == S.id)
+                      .join(PatientSideEffect.__table__, PatientSideEffect.entry_id == DiaryEntry.id))
+    frame = pd.concat([recorded.assign(source="clinician"), reported.assign(source="patient")], ignore_index=True)
+    frame = frame.sort_values(["session_date", "source", "side_effect_id"], ascending=[False, True, True],
+                              kind="stable", ignore_index=True)
+    return frame.astype({"side_effect_id": int}) if len(frame) else frame
 
 
 def conditions(session: Session, *, actor: Actor) -> list[str]:
