@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from db.import_plan import ImportResult
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "sessions.csv"
+# What the sample's patients report (issue #17), in the files of docs/DESIGN.md section 5; `seed` loads them too.
+SAMPLE_REPORTS = {kind: SAMPLE_FILE.with_name(f"{kind}.csv") for kind in ("diary", "pgic", "psfs")}
 # Demo accounts made by `seed` for the sample data only; the README lists them as demo-only.
 DEMO_ACCOUNTS = (
     ("admin", "admin", "demo-admin-password", None),
@@ -92,7 +94,36 @@ def cmd_seed(args) -> str:
             else:
                 accounts.add_user(session, actor=args.actor, username=username, role=role, password=password,
                                   patient_pseudonym=patient)
-    return f"loaded {result.inserted} sample sessions and {len(DEMO_ACCOUNTS)} demo accounts (see README)"
+        reports = _seed_reports(session, args.actor)
+    return (f"loaded {result.inserted} sample sessions, {reports.summary()} and {len(DEMO_ACCOUNTS)} demo accounts "
+            "(see README)")
+
+
+def _seed_reports(session, actor: Actor):
+    """Import the sample patient reports (sample_data/diary.csv, pgic.csv, psfs.csv: sample_data/diaries.py) in the
+    caller's transaction, through the patient-report import (db.report_import); return its result."""
+    from db import report_exchange, report_import, spreadsheets
+
+    rows = {kind: report_exchange.validate(kind, spreadsheets.read_table(SAMPLE_REPORTS[kind]))
+            for kind in report_exchange.KINDS}
+    return report_import.import_reports(session, actor=actor, rows=rows, source="sample data")
+
+
+def _import_with_reports(url: str, path: Path, actor: Actor, take_file_values: bool, what: str):
+    """Import a file in one transaction, all rows or none (`db.report_files.read_import` says what it holds).
+    Return (the sessions' result or None, the patient reports' result or None)."""
+    from db import importing, report_files, report_import
+    from db.engine import write_session
+
+    if not path.is_file():
+        raise CommandFailed(f"{path}: no such file")
+    entries, rows = report_files.read_import(path, what)
+    with _engine(url) as engine, write_session(engine) as session:
+        result = None if entries is None else importing.import_sessions(
+            session, actor=actor, entries=entries, source=path.name, take_file_values=take_file_values)
+        reports = report_import.import_reports(session, actor=actor, rows=rows, source=path.name,
+                                               sheets=entries is not None) if rows else None
+        return result, reports
 
 
 def cmd_import(args) -> str:
@@ -101,16 +132,20 @@ def cmd_import(args) -> str:
 
     migrate(args.url)
     try:
-        result = _import_file(args.url, Path(args.file), args.actor, args.take_file_values)
+        result, reports = _import_with_reports(args.url, Path(args.file), args.actor, args.take_file_values,
+                                               args.what)
     except file_problems.ImportRefused as refused:
         table = refused.table().to_string(index=False)
         print(f"{args.file}: nothing imported; {len(refused.problems)} problem(s):\n{table}", file=sys.stderr)
         raise CommandFailed(f"{args.file}: {refused}") from None
+    reported = f"; {reports.summary()}" if reports else ""
+    if result is None:
+        return f"{args.file}: {reports.summary()}"
     for line in result.report():  # every value the file changed, and the corrections it left alone
         print(line, file=sys.stderr)
     created = f"; new clinician accounts: {', '.join(result.new_clinicians)}" if result.new_clinicians else ""
     kept = "; run again with --take-file-values to take the file's values" if result.conflicts else ""
-    return f"{args.file}: {result.summary()}{created}{kept}"
+    return f"{args.file}: {result.summary()}{reported}{created}{kept}"
 
 
 def cmd_export(args) -> str:
@@ -121,7 +156,22 @@ def cmd_export(args) -> str:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx", ".json"):
         raise CommandFailed(f"{path.name}: export to .csv or .xlsx (interchange format) or .json (FHIR R4 Bundle)")
+    if args.what != "sessions" and suffix != ".csv":
+        raise CommandFailed(f"--what {args.what}: a .csv file holds one table; an .xlsx export holds every table as "
+                            "a sheet, and a .json Bundle every resource")
     with _engine(args.url) as engine, write_session(engine) as session:  # a write: the export is audited
+        if suffix == ".xlsx":  # the sessions, then the patient-reported sheets (docs/DESIGN.md section 5)
+            from db import report_files
+
+            sheets = report_files.export_sheets(session, actor=args.actor)
+            report_files.save_workbook(sheets, path)
+            return f"{path}: {len(sheets['sessions'])} sessions exported, with {report_files.counts(sheets)}"
+        if args.what != "sessions":
+            from db import report_exchange
+
+            table = report_exchange.export_tables(session, actor=args.actor, purpose="CSV")[args.what]
+            spreadsheets.write_table(table, path)
+            return f"{path}: {len(table)} {args.what} rows exported"
         if suffix == ".json":
             bundle = fhir.export_bundle(session, actor=args.actor)
             fhir.write_bundle(bundle, path)
@@ -286,6 +336,10 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=text)
         command.add_argument("file")
         command.set_defaults(run=run)
+    for name in ("import", "export"):
+        sub.choices[name].add_argument(
+            "--what", choices=["sessions", "diary", "pgic", "psfs"], default="sessions",
+            help="with a .csv file: which table (default sessions; diary, pgic, psfs: what patients report)")
     sub.choices["import"].add_argument(
         "--take-file-values", action="store_true",
         help="overwrite sessions corrected in the app since their import with the file's values (default: keep)")

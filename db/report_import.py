@@ -1,0 +1,282 @@
+"""Import checked patient-reported rows (`db.report_exchange.validate`) in the caller's one transaction: all or none.
+
+A row names its session or episode of care as the file identifies it; one the database does not hold refuses the
+file, naming the row and column. A record already stored with the same values is left alone, so importing a file
+twice changes nothing; a record stored with other values is refused, never overwritten: patients' entries are
+changed only by the patient (db/patient_reports.py). Every new record is audited, with the import itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from clinic import side_effects
+from db import audit
+from db.access import CLINICAL_WRITERS, Actor, require_role
+from db.file_problems import ImportRefused, RowProblem
+from db.models import Episode, Patient, TreatmentSession
+from db.report_exchange import KINDS, WHAT, DiaryRow, PgicRow, PsfsRow, session_keys
+from db.report_models import DiaryEntry, PatientSideEffect, PgicResponse, PsfsActivity, PsfsRating
+
+
+@dataclass
+class ReportImportResult:
+    """How many records of each table an import inserted, and how many it found stored already."""
+
+    inserted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+
+    def summary(self) -> str:
+        parts = [f"{WHAT[kind]}: {self.inserted[kind]} new, {self.unchanged[kind]} unchanged"
+                 for kind in KINDS if self.inserted[kind] or self.unchanged[kind]]
+        return "; ".join(parts) or "no patient reports"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class _Where:
+    """Names a row's column in a problem: `soreness`, or `soreness (sheet diary)` in a workbook."""
+
+    def __init__(self, sheets: bool):
+        self.sheets = sheets
+
+    def __call__(self, kind: str, name: str) -> str:
+        return f"{name} (sheet {kind})" if self.sheets else name
+
+
+def import_reports(session: Session, *, actor: Actor, rows: dict[str, list], source: str = "",
+                   sheets: bool = False) -> ReportImportResult:
+    """Write the checked rows of each table (`diary`, `pgic`, `psfs`) in the caller's transaction; raise
+    ImportRefused, with nothing written, when a row names what the database does not hold or contradicts a stored
+    record. Diary entries are written by an admin only (clinicians never write a patient's diary); PGIC and PSFS by
+    clinicians and admins, as on the patient's behalf. `sheets`: name columns with their sheet, for a workbook."""
+    require_role(actor, CLINICAL_WRITERS, "import patient reports")
+    if rows.get("diary"):
+        require_role(actor, ("admin",), "import diary entries (a patient's diary is theirs; clinicians annotate it)")
+    where = _Where(sheets)
+    result = ReportImportResult()
+    patients = {row.session[0] if isinstance(row, DiaryRow) else row.episode[0] for table in rows.values()
+                for row in table}
+    patients |= {row.session[0] for row in rows.get("pgic", ()) if row.session}
+    ids = dict(session.execute(select(Patient.pseudonym, Patient.id).where(Patient.pseudonym.in_(sorted(patients)))
+                               ).all()) if patients else {}
+    sessions = {key: sid for sid, key in session_keys(session, set(ids)).items()} if ids else {}
+    episodes = {(pseudonym, e.condition, e.number): e.id for e, pseudonym in session.execute(
+        select(Episode, Patient.pseudonym).join(Patient, Patient.id == Episode.patient_id)
+        .where(Patient.pseudonym.in_(sorted(ids))))} if ids else {}
+    problems: list[RowProblem] = []
+    plans = {
+        "diary": _diary(session, rows.get("diary", []), ids, sessions, problems, where),
+        "pgic": _pgic(session, rows.get("pgic", []), episodes, sessions, problems, where),
+        "psfs": _psfs(session, rows.get("psfs", []), episodes, problems, where),
+    }
+    if problems:
+        raise ImportRefused(sorted(problems, key=lambda p: p.row))
+    pseudonyms = {patient_id: pseudonym for pseudonym, patient_id in ids.items()}
+    for kind, (new, unchanged) in plans.items():
+        for write in new:
+            write(session, actor, source, pseudonyms)
+        result.unchanged[kind], result.inserted[kind] = unchanged, len(rows.get(kind, ())) - unchanged
+    return result
+
+
+def _missing_session(row, kind, where) -> RowProblem:
+    patient, day, technique, entry = row.session
+    nth = f" (session {entry} of that day and technique)" if entry > 1 else ""
+    return RowProblem(row.line, where(kind, "session_date"), day,
+                      f"no session of {patient} on {day} with technique {technique}{nth}: import the sessions first")
+
+
+def _diary(session: Session, rows: list[DiaryRow], ids, sessions, problems, where) -> tuple[list, int]:
+    found = [sessions.get(row.session) for row in rows]
+    stored = {(e.session_id, e.window_h): e for e in session.scalars(
+        select(DiaryEntry).where(DiaryEntry.session_id.in_(sorted({s for s in found if s}))))} if any(found) else {}
+    effects: dict[int, set] = {}
+    if stored:
+        for entry_id, code, severity in session.execute(
+                select(PatientSideEffect.entry_id, PatientSideEffect.code, PatientSideEffect.severity)
+                .where(PatientSideEffect.entry_id.in_([e.id for e in stored.values()]))):
+            effects.setdefault(entry_id, set()).add((code, severity))
+    new, unchanged = [], 0
+    for row, session_id in zip(rows, found, strict=True):
+        if session_id is None:
+            problems.append(_missing_session(row, "diary", where))
+            continue
+        entry = stored.get((session_id, row.window_h))
+        if entry is None:
+            new.append(_new_entry(row, session_id, ids[row.session[0]]))
+            continue
+        held = {"recorded_at": _utc(entry.recorded_at), "soreness": entry.soreness, "note": entry.note,
+                "side_effects": effects.get(entry.id, set())}
+        given = {"recorded_at": row.recorded_at, "soreness": row.soreness, "note": row.note,
+                 "side_effects": set(row.effects)}
+        differs = [name for name in held if held[name] != given[name]]
+        if differs:
+            problems.append(RowProblem(row.line, where("diary", differs[0]), "", f"the stored {row.window_h} h entry "
+                                       "of this session says otherwise; an import never changes a patient's entry"))
+        else:
+            unchanged += 1
+    return new, unchanged
+
+
+def _new_entry(row: DiaryRow, session_id: int, patient_id: int):
+    def write(session: Session, actor: Actor, source: str, pseudonyms: dict) -> None:
+        entry = DiaryEntry(session_id=session_id, patient_id=patient_id, window_h=row.window_h, soreness=row.soreness,
+                           note=row.note, recorded_at=row.recorded_at, created_by=actor.id)
+        session.add(entry)
+        session.flush()
+        session.add_all(PatientSideEffect(entry_id=entry.id, code=c, severity=s) for c, s in row.effects)
+        audit.record(session, actor, "create", "diary_entry", entry.id, patient=pseudonyms[patient_id],
+                     detail=f"import {source}",
+                     after={"session_id": session_id, "window_h": row.window_h, "soreness": row.soreness,
+                            "note": row.note, "side_effects": side_effects.format(row.effects),
+                            "recorded_at": row.recorded_at})
+    return write
+
+
+def _episode(row, kind, episodes, problems, where) -> int | None:
+    episode_id = episodes.get(row.episode)
+    if episode_id is None:
+        patient, condition, number = row.episode
+        problems.append(RowProblem(row.line, where(kind, "episode"), str(number),
+                                   f"{patient} has no episode {number} for {condition or 'no condition'}: import the "
+                                   "sessions first"))
+    return episode_id
+
+
+def _pgic(session: Session, rows: list[PgicRow], episodes, sessions, problems, where) -> tuple[list, int]:
+    wanted = {episodes.get(row.episode) for row in rows} - {None}
+    stored = {(a.episode_id, _utc(a.answered_at)): a for a in session.scalars(
+        select(PgicResponse).where(PgicResponse.episode_id.in_(sorted(wanted))))} if wanted else {}
+    befores = {sessions.get(row.session) for row in rows if row.session} - {None}
+    episode_of = dict(session.execute(select(TreatmentSession.id, TreatmentSession.episode_id)
+                                      .where(TreatmentSession.id.in_(sorted(befores)))).all()) if befores else {}
+    new, unchanged = [], 0
+    for row in rows:
+        episode_id = _episode(row, "pgic", episodes, problems, where)
+        before = sessions.get(row.session) if row.session else None
+        if row.session and before is None:
+            problems.append(_missing_session(row, "pgic", where))
+            continue
+        if episode_id is None:
+            continue
+        if before is not None and episode_of[before] != episode_id:
+            problems.append(RowProblem(row.line, where("pgic", "session_date"), row.session[1],
+                                       "this session is not of the row's episode of care"))
+            continue
+        answer = stored.get((episode_id, row.answered_at))
+        if answer is None:
+            new.append(_new_answer(row, episode_id, before))
+        elif (answer.score, answer.entered_by, answer.before_session_id) != (row.score, row.entered_by, before):
+            problems.append(RowProblem(row.line, where("pgic", "score"), str(row.score),
+                                       "the answer stored for this episode and time says otherwise; an import "
+                                       "never changes one"))
+        else:
+            unchanged += 1
+    return new, unchanged
+
+
+def _new_answer(row: PgicRow, episode_id: int, before: int | None):
+    def write(session: Session, actor: Actor, source: str, pseudonyms: dict) -> None:
+        patient_id = session.get(Episode, episode_id).patient_id
+        answer = PgicResponse(patient_id=patient_id, episode_id=episode_id, answered_at=row.answered_at,
+                              score=row.score, before_session_id=before, recorded_by=actor.id,
+                              entered_by=row.entered_by)
+        session.add(answer)
+        session.flush()
+        audit.record(session, actor, "create", "pgic", answer.id, patient=pseudonyms[patient_id],
+                     detail=f"import {source}",
+                     after={"episode_id": episode_id, "score": row.score, "before_session_id": before,
+                            "entered_by": row.entered_by, "answered_at": row.answered_at})
+    return write
+
+
+def _psfs(session: Session, rows: list[PsfsRow], episodes, problems, where) -> tuple[list, int]:
+    """Plan the activities the file names and the ratings it gives: one write per new activity (with its new
+    ratings) and per new rating of a stored activity."""
+    wanted = {episodes.get(row.episode) for row in rows} - {None}
+    activities = {(a.episode_id, a.position): a for a in session.scalars(
+        select(PsfsActivity).where(PsfsActivity.episode_id.in_(sorted(wanted))))} if wanted else {}
+    stored_ids = [a.id for a in activities.values()]
+    ratings = {(r.activity_id, _utc(r.rated_at)): r for r in session.scalars(
+        select(PsfsRating).where(PsfsRating.activity_id.in_(stored_ids)))} if stored_ids else {}
+    new, unchanged, planned = [], 0, {}
+    for row in rows:
+        episode_id = _episode(row, "psfs", episodes, problems, where)
+        if episode_id is None:
+            continue
+        activity = activities.get((episode_id, row.position))
+        if activity is not None:
+            held = (activity.name, _utc(activity.named_at), activity.entered_by)
+            if held != (row.activity, row.named_at, row.named_by):
+                problems.append(RowProblem(row.line, where("psfs", "activity"), row.activity[:80],
+                                           f"activity {row.position} of this episode is stored as '{activity.name}' "
+                                           f"named {held[1]:%Y-%m-%d %H:%M} by the {held[2]}; an import never "
+                                           "changes it"))
+                continue
+        key = (episode_id, row.position)
+        if activity is None and key not in planned:
+            planned[key] = _NewActivity(row, episode_id)
+            new.append(planned[key])
+        if row.rated_at is None:
+            unchanged += activity is not None
+            continue
+        rating = ratings.get((activity.id, row.rated_at)) if activity is not None else None
+        if rating is None:
+            if activity is None:
+                planned[key].ratings.append(row)
+            else:
+                new.append(_NewRatings(activity.id, episode_id, [row]))
+        elif (rating.score, rating.entered_by) != (row.score, row.rated_by):
+            problems.append(RowProblem(row.line, where("psfs", "score"), str(row.score),
+                                       "the rating stored for this activity and time says otherwise; an import "
+                                       "never changes one"))
+        else:
+            unchanged += 1
+    return new, unchanged
+
+
+class _NewRatings:
+    """Ratings of one activity to write (a stored one, or one `_NewActivity` writes first)."""
+
+    def __init__(self, activity_id: int | None, episode_id: int, rows: list[PsfsRow]):
+        self.activity_id, self.episode_id, self.ratings = activity_id, episode_id, rows
+
+    def __call__(self, session: Session, actor: Actor, source: str, pseudonyms: dict) -> None:
+        patient = pseudonyms[session.get(Episode, self.episode_id).patient_id]
+        for row in self.ratings:
+            rating = PsfsRating(activity_id=self.activity_id, rated_at=row.rated_at, score=row.score,
+                                rated_by=actor.id, entered_by=row.rated_by)
+            session.add(rating)
+            session.flush()
+            audit.record(session, actor, "create", "psfs_rating", rating.id, patient=patient,
+                         detail=f"import {source}",
+                         after={"activity_id": self.activity_id, "score": row.score, "entered_by": row.rated_by,
+                                "rated_at": row.rated_at})
+
+
+class _NewActivity(_NewRatings):
+    """A new activity with its ratings from the file."""
+
+    def __init__(self, row: PsfsRow, episode_id: int):
+        super().__init__(None, episode_id, [])
+        self.row = row
+
+    def __call__(self, session: Session, actor: Actor, source: str, pseudonyms: dict) -> None:
+        row = self.row
+        activity = PsfsActivity(episode_id=self.episode_id, position=row.position, name=row.activity,
+                                named_at=row.named_at, named_by=actor.id, entered_by=row.named_by)
+        session.add(activity)
+        session.flush()
+        self.activity_id = activity.id
+        audit.record(session, actor, "create", "psfs_activity", activity.id,
+                     patient=pseudonyms[session.get(Episode, self.episode_id).patient_id], detail=f"import {source}",
+                     after={"episode_id": self.episode_id, "position": row.position, "name": row.activity,
+                            "entered_by": row.named_by, "named_at": row.named_at})
+        super().__call__(session, actor, source, pseudonyms)

@@ -1,0 +1,194 @@
+"""Tests that what patients report leaves and comes back through the interchange files (docs/DESIGN.md section 5,
+"Patient-reported data in files"): the `diary`, `pgic` and `psfs` tables as .csv files or .xlsx sheets export and
+import back identically, re-importing changes nothing, and a bad row refuses the whole file in one line naming its
+row and column, with nothing written."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import openpyxl
+import pandas as pd
+import pytest
+from sqlalchemy import select
+from sqlmodel import Session
+
+from db import patient_reports, report_exchange
+from db.cli import main
+from db.engine import write_session
+from db.models import AuditEvent, Episode, TreatmentSession
+from tests.db.factories import ADMIN, SAMPLE_FILE, another_database, engine_on, import_file, table_counts
+
+REPORT_TABLES = ("diary_entries", "patient_side_effects", "pgic_responses", "psfs_activities", "psfs_ratings")
+DIARY_HOURS = {6: 7, 24: 25.5, 48: 47, 72: 70}  # hours after the session (noon of an imported session's date)
+
+
+def add_reports(engine, sessions: int = 12) -> None:
+    """Record diary entries (some windows missing), PGIC answers and PSFS activities and ratings for the first
+    sessions of the sample data, through the app's own writes, as an admin at chosen real times."""
+    with write_session(engine) as session:
+        rows = session.execute(select(TreatmentSession).order_by(TreatmentSession.id).limit(sessions)).scalars().all()
+        for number, row in enumerate(rows):
+            noon = patient_reports.session_moment(row.session_date, None)
+            for window, hours in DIARY_HOURS.items():
+                if (number + window) % 5 == 0:
+                    continue  # a missing entry
+                effects = [("bruising", "mild")] if window == 24 and number % 2 else []
+                if window == 48 and number % 3 == 0:
+                    effects = [("headache", "significant"), ("other", "mild")]
+                patient_reports.record_diary_entry(
+                    session, actor=ADMIN, session_id=row.id, soreness=(7 - window // 12 + number) % 11,
+                    note="a note, = not a formula" if effects else "", effects=effects,
+                    now=noon + timedelta(hours=hours, microseconds=number * 1000))
+            if number % 2 == 0:
+                patient_reports.record_pgic(session, actor=ADMIN, episode_id=row.episode_id, score=1 + number % 7,
+                                            before_session_id=row.id if number % 4 == 0 else None,
+                                            now=noon - timedelta(hours=2))
+        episodes = session.execute(select(Episode).order_by(Episode.id).limit(3)).scalars().all()
+        for episode in episodes:
+            started = patient_reports.session_moment(episode.started_on, None)
+            for position in (1, 2):
+                activity = patient_reports.name_psfs_activity(
+                    session, actor=ADMIN, episode_id=episode.id, position=position,
+                    name=["Climbing stairs", "Lifting a child, \"carefully\""][position - 1], now=started)
+                if episode.id != episodes[-1].id:  # the last episode's activities are named, not rated yet
+                    for days, score in ((0, 3), (14, 5)):
+                        patient_reports.rate_psfs_activity(session, actor=ADMIN, activity_id=activity.id,
+                                                           score=score + position, now=started + timedelta(days=days))
+
+
+@pytest.fixture
+def seeded(engine):
+    import_file(engine, SAMPLE_FILE)
+    add_reports(engine)
+    return engine
+
+
+def tables_of(engine) -> dict[str, pd.DataFrame]:
+    with Session(engine) as session:
+        return report_exchange.report_tables(session, actor=ADMIN)
+
+
+def test_the_export_holds_every_record_with_missing_entries_left_out(seeded):
+    tables = tables_of(seeded)
+    counts = table_counts(seeded, REPORT_TABLES)
+    assert len(tables["diary"]) == counts["diary_entries"] > 0
+    assert len(tables["pgic"]) == counts["pgic_responses"] > 0
+    assert len(tables["psfs"]) == counts["psfs_ratings"] + 2  # the two activities not rated yet: a row each
+    assert list(tables["diary"].columns) == report_exchange.COLUMNS["diary"]
+    assert set(tables["diary"]["window_h"]) == {"6", "24", "48", "72"}
+    assert "headache:significant;other:mild" in set(tables["diary"]["side_effects"])
+    assert tables["diary"]["recorded_at"].str.endswith("Z").all()
+    assert set(tables["pgic"]["technique"]) > {""}  # some answers name the session they preceded
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_an_export_imports_back_identically_and_twice_changes_nothing(request, seeded, database_url, tmp_path,
+                                                                      suffix):
+    before = tables_of(seeded)
+    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    with another_database(request, backend, tmp_path) as fresh:
+        if suffix == ".xlsx":
+            assert main(["--url", database_url, "export", str(tmp_path / "all.xlsx")]) == 0
+            files = [(tmp_path / "all.xlsx", [])]
+        else:
+            assert main(["--url", database_url, "export", str(tmp_path / "sessions.csv")]) == 0
+            files = [(tmp_path / "sessions.csv", [])]
+            for kind in report_exchange.KINDS:
+                assert main(["--url", database_url, "export", "--what", kind, str(tmp_path / f"{kind}.csv")]) == 0
+                files.append((tmp_path / f"{kind}.csv", ["--what", kind]))
+        for _ in range(2):  # the second time changes nothing
+            for path, what in files:
+                assert main(["--url", fresh, "import", *what, str(path)]) == 0
+            with engine_on(fresh) as engine:
+                after = tables_of(engine)
+                assert table_counts(engine, REPORT_TABLES) == table_counts(seeded, REPORT_TABLES)
+            for kind in report_exchange.KINDS:
+                pd.testing.assert_frame_equal(after[kind], before[kind])
+
+
+def test_a_workbook_export_has_the_sessions_first_and_a_sheet_per_table(seeded, database_url, tmp_path):
+    path = tmp_path / "all.xlsx"
+    assert main(["--url", database_url, "export", str(path)]) == 0
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert book.sheetnames == ["sessions", "diary", "pgic", "psfs"]
+    header = next(book["diary"].iter_rows(max_row=1, values_only=True))
+    assert list(header) == report_exchange.COLUMNS["diary"]
+
+
+def _bad_diary(database_url, tmp_path, row: int, column: str, value: str):
+    path = tmp_path / "diary.csv"
+    assert main(["--url", database_url, "export", "--what", "diary", str(path)]) == 0
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table.loc[row, column] = value
+    table.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(("column", "value", "says"), [
+    ("soreness", "11", "not a whole number from 0 to 10"),
+    ("window_h", "12", "is not one of 6, 24, 48, 72"),
+    ("recorded_at", "02/03/2026 18:30", "is not a time"),
+    ("side_effects", "pneumothorax:serious", "is not on the patient's checklist"),
+    ("technique", "acupuncture", "is not one of superficial, deep, electrical"),
+    ("session_date", "2020-01-01", "no session of"),
+    ("soreness", "9", "never changes a patient's entry"),
+])
+def test_a_bad_row_refuses_the_file_in_one_line_naming_row_and_column(capsys, seeded, database_url, tmp_path,
+                                                                      column, value, says):
+    path = _bad_diary(database_url, tmp_path, 2, column, value)
+    if column == "soreness" and value == "9":  # a value the stored entry does not have
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        table.loc[2, "soreness"] = "10" if table.loc[2, "soreness"] == "9" else "9"
+        table.to_csv(path, index=False)
+    with engine_on(database_url) as engine:
+        counts = table_counts(engine, REPORT_TABLES)
+    capsys.readouterr()
+    assert main(["--url", database_url, "import", "--what", "diary", str(path)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {path}: row 4, column {column}: ") and says in last
+    with engine_on(database_url) as engine:
+        assert table_counts(engine, REPORT_TABLES) == counts
+
+
+def test_a_bad_sheet_row_in_a_workbook_names_the_sheet_and_writes_no_session(request, seeded, database_url, tmp_path,
+                                                                               capsys):
+    path = tmp_path / "all.xlsx"
+    assert main(["--url", database_url, "export", str(path)]) == 0
+    book = openpyxl.load_workbook(path)
+    book["pgic"]["E3"] = "8"  # score, row 3
+    book.save(path)
+    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    with another_database(request, backend, tmp_path) as fresh:
+        capsys.readouterr()
+        assert main(["--url", fresh, "import", str(path)]) == 1
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+            f"error: {path}: row 3, column score (sheet pgic): '8' is not a whole number from 1 to 7")
+        with engine_on(fresh) as engine:
+            assert table_counts(engine, ("sessions", *REPORT_TABLES)) == dict.fromkeys(("sessions", *REPORT_TABLES), 0)
+
+
+def test_a_diary_row_for_a_session_the_file_does_not_name_refuses_everything(request, seeded, database_url, tmp_path,
+                                                                                capsys):
+    """All rows or none: a workbook whose diary names a session missing from its sessions sheet writes nothing."""
+    path = tmp_path / "all.xlsx"
+    assert main(["--url", database_url, "export", str(path)]) == 0
+    book = openpyxl.load_workbook(path)
+    book["diary"]["B2"] = "2019-05-05"
+    book.save(path)
+    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    with another_database(request, backend, tmp_path) as fresh:
+        assert main(["--url", fresh, "import", str(path)]) == 1
+        assert "row 2, column session_date (sheet diary): no session of" in capsys.readouterr().err
+        with engine_on(fresh) as engine:
+            assert table_counts(engine, ("sessions", "diary_entries")) == {"sessions": 0, "diary_entries": 0}
+
+
+def test_importing_reports_is_audited_per_record_and_exporting_once(seeded, database_url, tmp_path):
+    path = tmp_path / "pgic.csv"
+    with engine_on(database_url) as engine, Session(engine) as session:
+        exports_before = len(session.scalars(select(AuditEvent.id).where(AuditEvent.action == "export")).all())
+    assert main(["--url", database_url, "export", "--what", "pgic", str(path)]) == 0
+    with engine_on(database_url) as engine, Session(engine) as session:
+        details = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export")).all()
+    assert len(details) == exports_before + 1 and "patient reports" in details[-1]
