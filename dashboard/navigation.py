@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard import diary_data
 from db.access import Actor
 
 VIEWS = Path(__file__).parent / "views"
@@ -22,16 +23,17 @@ def pages_for(actor: Actor | None) -> dict[str, list[st.Page]]:
     record = _page("record_session", "Record session", "edit_note")
     progress = _page("patient_progress", "Patient progress", "show_chart")
     outcomes = _page("technique_outcomes", "Technique outcomes", "bar_chart")
+    reported = _page("patient_reported", "Patient-reported", "sentiment_satisfied")
     methods = _page("methods", "Methods", "menu_book")
     import_data = _page("import_data", "Import", "upload_file")  # clinicians and admins: they write clinical data
     account = [_page("logout", "Log out", "logout")]
     sections = {
         "clinician": {"Patients": [record, progress, import_data], "Clinic": [methods]},
-        "manager": {"Clinic": [outcomes, methods]},
-        "patient": {"": [_page("patient_progress", "My progress", "show_chart")]},
+        "manager": {"Clinic": [outcomes, reported, methods]},
+        "patient": {"": _patient_pages(actor)},
         "admin": {
             "Patients": [record, progress, import_data],
-            "Clinic": [outcomes, methods],
+            "Clinic": [outcomes, reported, methods],
             "Administration": [
                 _page("users", "Accounts", "manage_accounts"),
                 _page("audit_log", "Audit trail", "history"),
@@ -41,3 +43,9 @@ def pages_for(actor: Actor | None) -> dict[str, list[st.Page]]:
     }[actor.role]
     return sections | {f"Signed in as {actor.username}": account}
 
+
+def _patient_pages(actor: Actor) -> list[st.Page]:
+    """Return a patient's two pages: their diary opens first while a diary entry is due, their progress otherwise."""
+    due = actor.role == "patient" and not diary_data.due_entries(actor, actor.patient_id).empty
+    return [_page("my_diary", "My diary", "edit_note", default=due),
+            _page("patient_progress", "My progress", "show_chart", default=not due)]

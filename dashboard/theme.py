@@ -6,9 +6,9 @@ CSS = """
 <style>
 /* Tap targets of at least 44 px (WCAG 2.5.5, Apple's guidelines) for our buttons, fields and the page menu. */
 .stButton button, .stDownloadButton button, .stFormSubmitButton button { min-height: 44px; }
-[data-testid="stSidebarNav"] a { min-height: 44px; }
+[data-testid="stSidebarNav"] a, [data-testid="stPageLink"] a { min-height: 44px; }
 [data-testid="stRadio"] label, [data-testid="stCheckbox"] label { min-height: 44px; align-items: center; }
-[data-testid="stButtonGroup"] button { min-height: 44px; }
+[data-testid="stButtonGroup"] button { min-height: 44px; min-width: 44px; }
 :is([data-testid="stTextInput"], [data-testid="stNumberInput"], [data-testid="stDateInput"],
     [data-testid="stSelectbox"], [data-testid="stMultiSelect"]) div:has(input) { min-height: 44px; }
 /* Captions: Streamlit's faded grey is 3.9:1 on white; at 0.82 of the text colour they are 6:1 in either theme. */

@@ -8,6 +8,7 @@ from clinic.vocabulary import TECHNIQUE_LABELS, condition_words
 from dashboard import actions, charts, episode_forms, report, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
+from dashboard.diary_panel import reported_between_sessions
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
 from db.access import CLINICAL_WRITERS
@@ -73,6 +74,7 @@ third_col.metric(
 )
 
 st.plotly_chart(progress["figure"], key="progress_chart", config=charts.CONFIG)
+reported_between_sessions(actor, int(patient_id), int(episode_id))  # the diary, PGIC and PSFS (#17)
 
 # The report of the course shown, for the patient to hand to their GP: built only when a button is clicked.
 condition = episodes.loc[episodes["id"] == episode_id, "condition"].iloc[0]
