@@ -243,9 +243,14 @@ def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None,
 
 
 def export_bundle(session: Session, *, actor: Actor) -> dict:
-    """Return every live session as a FHIR R4 Bundle (clinicians and admins); the export is audited once."""
+    """Return every live session as a FHIR R4 Bundle (clinicians and admins), with what patients report as
+    QuestionnaireResponses (`db.fhir_reports`); the export is audited once."""
     table = exporting.export_table(session, actor=actor, purpose="FHIR R4 Bundle")
-    return bundle_from_table(table, episodes_of_care=episodes.all_episodes(session, actor=actor))
+    bundle = bundle_from_table(table, episodes_of_care=episodes.all_episodes(session, actor=actor))
+    from db import fhir_reports  # it builds on this module's codes and resource ids
+
+    fhir_reports.add_to_bundle(session, bundle, actor=actor)
+    return bundle
 
 
 def bundle_bytes(bundle: dict) -> bytes:
