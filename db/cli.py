@@ -109,31 +109,14 @@ def _seed_reports(session, actor: Actor):
     return report_import.import_reports(session, actor=actor, rows=rows, source="sample data")
 
 
-def _import_with_reports(url: str, path: Path, actor: Actor, take_file_values: bool, what: str):
-    """Import a file in one transaction, all rows or none (`db.report_files.read_import` says what it holds).
-    Return (the sessions' result or None, the patient reports' result or None)."""
-    from db import importing, report_files, report_import
-    from db.engine import write_session
-
-    if not path.is_file():
-        raise CommandFailed(f"{path}: no such file")
-    entries, rows = report_files.read_import(path, what)
-    with _engine(url) as engine, write_session(engine) as session:
-        result = None if entries is None else importing.import_sessions(
-            session, actor=actor, entries=entries, source=path.name, take_file_values=take_file_values)
-        reports = report_import.import_reports(session, actor=actor, rows=rows, source=path.name,
-                                               sheets=entries is not None) if rows else None
-        return result, reports
-
-
 def cmd_import(args) -> str:
-    from db import file_problems
+    from db import file_problems, report_files
     from db.engine import migrate
 
     migrate(args.url)
-    try:
-        result, reports = _import_with_reports(args.url, Path(args.file), args.actor, args.take_file_values,
-                                               args.what)
+    try:  # sessions, with an .xlsx workbook's patient-reported sheets, or (--what) one such table: all or none
+        result, reports = report_files.import_file(args.url, Path(args.file), actor=args.actor, what=args.what,
+                                                   take_file_values=args.take_file_values)
     except file_problems.ImportRefused as refused:
         table = refused.table().to_string(index=False)
         print(f"{args.file}: nothing imported; {len(refused.problems)} problem(s):\n{table}", file=sys.stderr)
@@ -156,22 +139,12 @@ def cmd_export(args) -> str:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx", ".json"):
         raise CommandFailed(f"{path.name}: export to .csv or .xlsx (interchange format) or .json (FHIR R4 Bundle)")
-    if args.what != "sessions" and suffix != ".csv":
-        raise CommandFailed(f"--what {args.what}: a .csv file holds one table; an .xlsx export holds every table as "
-                            "a sheet, and a .json Bundle every resource")
     with _engine(args.url) as engine, write_session(engine) as session:  # a write: the export is audited
-        if suffix == ".xlsx":  # the sessions, then the patient-reported sheets (docs/DESIGN.md section 5)
-            from db import report_files
+        from db import report_files  # an .xlsx workbook, or a .csv of what patients report (--what)
 
-            sheets = report_files.export_sheets(session, actor=args.actor)
-            report_files.save_workbook(sheets, path)
-            return f"{path}: {len(sheets['sessions'])} sessions exported, with {report_files.counts(sheets)}"
-        if args.what != "sessions":
-            from db import report_exchange
-
-            table = report_exchange.export_tables(session, actor=args.actor, purpose="CSV")[args.what]
-            spreadsheets.write_table(table, path)
-            return f"{path}: {len(table)} {args.what} rows exported"
+        done = report_files.export_file(session, actor=args.actor, path=path, what=args.what)
+        if done:
+            return done
         if suffix == ".json":
             bundle = fhir.export_bundle(session, actor=args.actor)
             fhir.write_bundle(bundle, path)
@@ -183,6 +156,12 @@ def cmd_export(args) -> str:
         table = exporting.export_table(session, actor=args.actor)
         spreadsheets.write_table(table, path)
     return f"{path}: {len(table)} sessions exported"
+
+
+def cmd_remind(args) -> str:
+    from db import reminders
+
+    return reminders.run(args.url, actor=args.actor, dry_run=args.dry_run)
 
 
 def cmd_backup(args) -> str:
@@ -343,6 +322,9 @@ def parser() -> argparse.ArgumentParser:
     sub.choices["import"].add_argument(
         "--take-file-values", action="store_true",
         help="overwrite sessions corrected in the app since their import with the file's values (default: keep)")
+    remind = sub.add_parser("remind", help="e-mail patients the diary entries due now (needs SMTP settings)")
+    remind.add_argument("--dry-run", action="store_true", help="list whom reminders would go to; send nothing")
+    remind.set_defaults(run=cmd_remind)
     summary = sub.add_parser("summary", help="print the per-technique outcome table as CSV")
     kind = summary.add_mutually_exclusive_group()
     kind.add_argument("--responders", action="store_true", help="print responder shares at the last session")

@@ -16,6 +16,7 @@ from db import exporting, file_validation, report_exchange, spreadsheets, xlsx_f
 from db.access import Actor
 from db.file_problems import ImportRefused, RowProblem, column_letter, file_refused
 from db.file_validation import ValidRows
+from db.reasons import CommandFailed
 from db.report_exchange import COLUMNS, KINDS
 from db.spreadsheets import write_atomically
 
@@ -118,3 +119,42 @@ def read_import(path: Path, what: str = "sessions") -> tuple[ValidRows | None, d
     entries = file_validation.validate_rows(spreadsheets.read_table(path))
     sheets = read_sheets(path.read_bytes(), path.name) if path.suffix.lower() == ".xlsx" else {}
     return entries, {kind: report_exchange.validate(kind, table, sheet=kind) for kind, table in sheets.items()}
+
+
+def export_file(session: Session, *, actor: Actor, path: Path, what: str = "sessions") -> str | None:
+    """Export to an .xlsx workbook (sessions and every patient-reported sheet) or, with `what`, one patient-reported
+    table to a .csv; return the line saying what was written, or None for the exports `db.cli` writes itself."""
+    suffix = path.suffix.lower()
+    if what != "sessions" and suffix != ".csv":
+        raise CommandFailed(f"--what {what}: a .csv file holds one table; an .xlsx export holds every table as a "
+                            "sheet, and a .json Bundle every resource")
+    if suffix == ".xlsx":
+        sheets = export_sheets(session, actor=actor)
+        save_workbook(sheets, path)
+        return f"{path}: {len(sheets['sessions'])} sessions exported, with {counts(sheets)}"
+    if what == "sessions":
+        return None
+    table = report_exchange.export_tables(session, actor=actor, purpose="CSV")[what]
+    spreadsheets.write_table(table, path)
+    return f"{path}: {len(table)} {report_exchange.WHAT[what]} exported"
+
+
+def import_file(url: str, path: Path, *, actor: Actor, what: str = "sessions", take_file_values: bool = False):
+    """Import a file in one transaction, all rows or none (`read_import` says what it holds); return (the sessions'
+    ImportResult or None, the patient reports' ReportImportResult or None)."""
+    from db import importing, report_import
+    from db.engine import make_engine, write_session
+
+    if not path.is_file():
+        raise CommandFailed(f"{path}: no such file")
+    entries, rows = read_import(path, what)
+    engine = make_engine(url)
+    try:
+        with write_session(engine) as session:
+            result = None if entries is None else importing.import_sessions(
+                session, actor=actor, entries=entries, source=path.name, take_file_values=take_file_values)
+            reports = report_import.import_reports(session, actor=actor, rows=rows, source=path.name,
+                                                   sheets=entries is not None) if rows else None
+        return result, reports
+    finally:
+        engine.dispose()
