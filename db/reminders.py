@@ -8,7 +8,8 @@ from, app_url), as the app reads its other secrets.
 
 Who gets one: an active patient account with an e-mail address, for each diary window of theirs that is open now
 and not filled (`db.report_queries.due_entries`), once per session and window: each reminder sent is recorded in
-the audit trail (action `remind`), in the same transaction that sends it, under the write lock, so running the
+the audit trail (action `export`, entity `reminder`: something sent out, which changes no figure), in the same
+transaction that sends it, under the write lock, so running the
 command again, or twice at once, sends nothing twice. The e-mail says only that a diary entry is due and where to
 fill it in: no scores, technique, condition or clinician.
 """
@@ -38,7 +39,8 @@ from db.reasons import CommandFailed
 SECRETS_FILE = Path(".streamlit/secrets.toml")
 SECURITY = {"starttls": 587, "ssl": 465, "none": 25}  # how the connection is protected -> its usual port
 TIMEOUT_S = 20
-ACTION = "remind"
+# Recorded as an export (the clinic sends something out), so that no analysis counts it as a change of data.
+ACTION, ENTITY = "export", "reminder"
 SUBJECT = "A diary entry is due"
 
 
@@ -96,7 +98,8 @@ def smtp_settings(environ: Mapping[str, str] | None = None, secrets_file: Path |
 
 def sent_keys(session: Session) -> set[tuple[int, int]]:
     """Return the (session id, window) of every reminder sent, from the audit trail."""
-    rows = session.execute(select(AuditEvent.entity_id, AuditEvent.after).where(AuditEvent.action == ACTION))
+    rows = session.execute(select(AuditEvent.entity_id, AuditEvent.after)
+                           .where(AuditEvent.action == ACTION, AuditEvent.entity == ENTITY))
     return {(entity_id, json.loads(after)["window_h"]) for entity_id, after in rows if after}
 
 
@@ -193,12 +196,12 @@ def run(url: str, *, actor: Actor, dry_run: bool = False, environ: Mapping[str, 
                         due = [d for d in reminder.due if (d[0], d[1]) not in fresh]
                         if not due:
                             continue
-                        client.send_message(message(Reminder(reminder.username, reminder.email, reminder.patient,
-                                                             tuple(due)), settings))
-                        for session_id, window, _ in due:
-                            audit.record(session, actor, ACTION, "session", session_id, patient=reminder.patient,
+                        for session_id, window, _ in due:  # recorded first: a refused row sends nothing
+                            audit.record(session, actor, ACTION, ENTITY, session_id, patient=reminder.patient,
                                          after={"window_h": window, "to": reminder.username},
                                          detail="e-mail reminder of a diary entry")
+                        client.send_message(message(Reminder(reminder.username, reminder.email, reminder.patient,
+                                                             tuple(due)), settings))
                     sent += 1
                 except (OSError, smtplib.SMTPException) as error:
                     raise _smtp_failure(settings, error, sent, len(reminders)) from None
