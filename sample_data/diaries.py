@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clinic import side_effects as side_effect_text
 from clinic.patient_reports import DIARY_WINDOWS, PATIENT_EFFECT_CODES, WINDOW_HOURS
 
 SEED = 20261202
@@ -125,7 +126,7 @@ def _diary(rng: np.random.Generator, sessions: pd.DataFrame, keepers: set[str]) 
                 NOTES[int(rng.integers(len(NOTES)))] if rng.random() < 0.06 else "")
             rows.append([s.patient_id, s.session_date, s.technique, str(s.session_entry), str(w),
                          _text(_moment(s.session_date, hours)), str(scores[w]),
-                         ";".join(f"{c}:{v}" for c, v in pairs), note])
+                         side_effect_text.format(pairs), note])
     return rows
 
 
@@ -135,8 +136,8 @@ def _make_significant(rows: list[list[str]]) -> None:
     demo = [i for i in with_effect if rows[i][0] == DEMO_PATIENT]
     chosen = ([demo[0]] if demo else []) + [with_effect[len(with_effect) // 3], with_effect[2 * len(with_effect) // 3]]
     for i in chosen[:3]:
-        code, _ = rows[i][7].split(";")[0].split(":")
-        rows[i][7] = ";".join([f"{code}:significant", *rows[i][7].split(";")[1:]])
+        (code, _), *others = side_effect_text.parse(rows[i][7])
+        rows[i][7] = side_effect_text.format([(code, "significant"), *others])
 
 
 def _pgic_score(rng: np.random.Generator, improvement: float) -> int:
