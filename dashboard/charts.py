@@ -62,10 +62,47 @@ def _add_bands(fig: go.Figure, row: int | None = None, col: int | None = None) -
                       margin_r=BAND_LABEL_MARGIN)
 
 
-def patient_progress_figure(improvement: pd.DataFrame) -> go.Figure:
+EXPECTED_COLOR = "#882255"  # the expected-recovery band: Okabe–Ito's wine, no technique's hue
+
+
+def _expected_band(fig: go.Figure, band: pd.DataFrame, simple: bool) -> None:
+    """Draw an episode's expected-recovery band (rows of analytics.expected_recovery.expected_bands with a band
+    shown) in the improvement subplot, behind the patient's bars: the 10th–90th and 25th–75th percentiles shaded and
+    the median dashed; `simple` (for the patient) draws the 25th–75th only."""
+    band = band.sort_values("session_number")
+    x = list(band["session_number"])
+    edges = [("q25", "q75", 0.22, "Half of earlier patients like this", "50 % band")]
+    if not simple:
+        edges.insert(0, ("q10", "q90", 0.10, "8 in 10 of earlier patients like this", "80 % band"))
+    for low, high, alpha, name, short in edges:
+        fig.add_trace(
+            go.Scatter(
+                x=x + x[::-1], y=list(band[high]) + list(band[low][::-1]), fill="toself", name=name,
+                fillcolor=_rgba(EXPECTED_COLOR, alpha), line=dict(width=0), hoverinfo="skip",
+                legendgroup=short,
+            ),
+            row=2, col=1,
+        )
+    if not simple:
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=band["q50"], name="Expected (median)", mode="lines",
+                line=dict(color=EXPECTED_COLOR, dash="dash"),
+                customdata=band[["q25", "q75", "q10", "q90"]].to_numpy(),
+                hovertemplate="Expected: %{y:.0f} % (50 % band %{customdata[0]:.0f} to %{customdata[1]:.0f}, 80 % "
+                              "band %{customdata[2]:.0f} to %{customdata[3]:.0f})<extra></extra>",
+            ),
+            row=2, col=1,
+        )
+
+
+def patient_progress_figure(improvement: pd.DataFrame, band: pd.DataFrame | None = None, *,
+                            simple: bool = False) -> go.Figure:
     """Return the patient chart: pain before/after each session (0–100) above cumulative improvement in %.
 
-    `improvement` is one episode's rows from analytics.outcomes.cumulative_improvement.
+    `improvement` is one episode's rows from analytics.outcomes.cumulative_improvement. With `band` (its rows of
+    analytics.expected_recovery.expected_bands where a band is shown), the expected-recovery band is drawn behind
+    the improvement; `simple` draws the patient's version (the middle half only).
     """
     fig = make_subplots(
         rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.5, 0.5],
@@ -92,6 +129,8 @@ def patient_progress_figure(improvement: pd.DataFrame) -> go.Figure:
         )
     if improvement["improvement_pct"].notna().any():
         _add_bands(fig, row=2, col=1)
+        if band is not None and not band.empty:
+            _expected_band(fig, band, simple)
         fig.add_trace(
             go.Bar(
                 x=x, y=improvement["improvement_pct"], name="Improvement", marker_color=IMPROVEMENT_COLOR,
@@ -102,6 +141,8 @@ def patient_progress_figure(improvement: pd.DataFrame) -> go.Figure:
         )
     fig.update_yaxes(range=[0, 105], title_text="points", row=1, col=1)
     low = min(0.0, float(improvement["improvement_pct"].min(skipna=True) or 0.0))
+    if band is not None and not band.empty:
+        low = min(low, float(band["q25" if simple else "q10"].min()))
     fig.update_yaxes(range=[min(low, 0) - 5, 105], title_text="%", row=2, col=1)
     fig.update_xaxes(title_text="Session", dtick=1, row=2, col=1)
     # Legend under the chart: above it, it collides with the subplot titles on a phone-width screen.

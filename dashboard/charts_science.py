@@ -218,13 +218,10 @@ def clinician_caterpillar_figure(benchmark: pd.DataFrame) -> go.Figure:
     return _layout(fig, height=max(260, 100 + 40 * len(rows)), hovermode="closest")
 
 
-def clinician_funnel_figure(funnel: pd.DataFrame) -> go.Figure:
-    """Return a funnel plot: adjusted mean improvement against caseload, with 95 % and 99.8 % control limits."""
-    fig = go.Figure()
-    if funnel.empty:
-        return _layout(fig, height=420, hovermode="closest")
-    mean, sd = float(funnel["clinic_mean"].iloc[0]), float(funnel["sd"].iloc[0])
-    n = np.linspace(max(1.0, 0.8 * funnel["patients"].min()), 1.15 * funnel["patients"].max(), 120)
+def _funnel_limits(fig: go.Figure, mean: float, sd: float, counts: pd.Series) -> None:
+    """Draw a funnel's clinic mean and its 95 % and 99.8 % control limits, mean ± z · sd / √n, over the counts."""
+    mean, sd = float(mean), float(sd)
+    n = np.linspace(max(1.0, 0.8 * counts.min()), 1.15 * counts.max(), 120)
     for z, dash, name in ((1.959964, "dash", "95 % limits"), (3.090232, "dot", "99.8 % limits")):
         for sign in (-1, 1):
             fig.add_trace(
@@ -234,6 +231,35 @@ def clinician_funnel_figure(funnel: pd.DataFrame) -> go.Figure:
                 )
             )
     fig.add_hline(y=mean, line_color="grey", line_width=1, annotation_text="clinic mean")
+
+
+def observed_expected_funnel_figure(table: pd.DataFrame, by: str) -> go.Figure:
+    """Return the funnel plot of observed minus expected improvement (%) per clinician or technique (`by`) against
+    its episodes (analytics.on_track.observed_minus_expected), with 95 % and 99.8 % control limits."""
+    fig = go.Figure()
+    if table.empty:
+        return _layout(fig, height=420, hovermode="closest")
+    _funnel_limits(fig, table["clinic_mean"].iloc[0], table["sd"].iloc[0], table["episodes"])
+    labels = [_label(value) for value in table[by]] if by == "technique" else list(table[by])
+    fig.add_trace(
+        go.Scatter(
+            x=table["episodes"], y=table["difference"], mode="markers+text", text=labels,
+            textposition="top center", name="Clinicians" if by == "clinician" else "Techniques",
+            marker=dict(size=12, color=[HIGHLIGHT if outside else NEUTRAL for outside in table["outside95"]]),
+            hovertemplate="%{text}: %{y:+.1f} % against expected, %{x} episodes<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="Episodes of care")
+    fig.update_yaxes(title_text="Observed minus expected improvement (%)")
+    return _layout(fig, height=440, hovermode="closest")
+
+
+def clinician_funnel_figure(funnel: pd.DataFrame) -> go.Figure:
+    """Return a funnel plot: adjusted mean improvement against caseload, with 95 % and 99.8 % control limits."""
+    fig = go.Figure()
+    if funnel.empty:
+        return _layout(fig, height=420, hovermode="closest")
+    _funnel_limits(fig, funnel["clinic_mean"].iloc[0], funnel["sd"].iloc[0], funnel["patients"])
     colors = [HIGHLIGHT if outside else NEUTRAL for outside in funnel["outside95"]]
     fig.add_trace(
         go.Scatter(

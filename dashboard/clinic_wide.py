@@ -84,6 +84,22 @@ def clinic_wide(kind: str, actor: Actor, compute: Callable[..., Any], *arguments
     PATIENCE_SECONDS at most, and only for a quick one, then shows the latest result, if any, until it is ready.
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    return _kept(kind, actor, compute, *arguments)
+
+
+# Who an analysis kept for the clinic itself reads as: a patient's expected-recovery band is fitted on every episode,
+# which no patient may read, so it is computed for the clinic and the page-data layer hands the patient only the
+# numbers of their own episode (dashboard.recovery_data checks that it is theirs).
+CLINIC = Actor(id=None, username="system:clinic-wide analyses", role="manager")
+
+
+def for_the_clinic(kind: str, compute: Callable[..., Any], *arguments: Hashable) -> background.Analysis:
+    """Return `clinic_wide`'s analysis `kind`, read as the clinic (CLINIC), whoever asks: its value is clinic-wide,
+    so the caller must never hand it on as it is, only what the user asking may read of it."""
+    return _kept(kind, CLINIC, compute, *arguments)
+
+
+def _kept(kind: str, actor: Actor, compute: Callable[..., Any], *arguments: Hashable) -> background.Analysis:
     url = database_url()
     version = data_version(url)
     reading = Reading(engine(url), actor, version)

@@ -22,17 +22,18 @@ def pages_for(actor: Actor | None) -> dict[str, list[st.Page]]:
         return {"": [_page("login", "Log in", "login", default=True)]}
     record = _page("record_session", "Record session", "edit_note")
     progress = _page("patient_progress", "Patient progress", "show_chart")
+    off_track = _page("off_track", "Off track", "flag")  # clinicians and admins: their episodes behind expected (#18)
     outcomes = _page("technique_outcomes", "Technique outcomes", "bar_chart")
     reported = _page("patient_reported", "Patient-reported", "sentiment_satisfied")
     methods = _page("methods", "Methods", "menu_book")
     import_data = _page("import_data", "Import", "upload_file")  # clinicians and admins: they write clinical data
     account = [_page("logout", "Log out", "logout")]
     sections = {
-        "clinician": {"Patients": [record, progress, import_data], "Clinic": [methods]},
+        "clinician": {"Patients": [record, progress, off_track, import_data], "Clinic": [methods]},
         "manager": {"Clinic": [outcomes, reported, methods]},
         "patient": {"": _patient_pages(actor)},
         "admin": {
-            "Patients": [record, progress, import_data],
+            "Patients": [record, progress, off_track, import_data],
             "Clinic": [outcomes, reported, methods],
             "Administration": [
                 _page("users", "Accounts", "manage_accounts"),

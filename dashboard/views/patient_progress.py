@@ -5,7 +5,7 @@ import streamlit as st
 
 from clinic.side_effects import describe
 from clinic.vocabulary import TECHNIQUE_LABELS, condition_words
-from dashboard import actions, charts, episode_forms, report, resources, session_form
+from dashboard import actions, episode_forms, recovery_sections, report, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.diary_panel import reported_between_sessions
@@ -73,7 +73,8 @@ third_col.metric(
          "15 % is a minimal, 30 % an important and 50 % a substantial improvement (IMMPACT).",
 )
 
-st.plotly_chart(progress["figure"], key="progress_chart", config=charts.CONFIG)
+# The chart, with the band of earlier patients like this one behind the improvement once it is computed (#18).
+recovery_sections.progress_chart(actor, int(patient_id), int(episode_id), progress["figure"])
 reported_between_sessions(actor, int(patient_id), int(episode_id))  # the diary, PGIC and PSFS (#17)
 
 # The report of the course shown, for the patient to hand to their GP: built only when a button is clicked.

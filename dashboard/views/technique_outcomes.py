@@ -10,7 +10,7 @@ from analytics.outcomes import SMALL_GROUP
 from analytics.safety import BOYCE_2020, BRADY_2014, SORENESS_TRIALS
 from clinic.patient_reports import PATIENT_EFFECTS
 from clinic.vocabulary import ANSWER_SESSION, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
-from dashboard import actions, charts, diary_data, resources
+from dashboard import actions, charts, diary_data, recovery_sections, resources
 from dashboard.auth import current_actor
 from dashboard.background import Analysis
 from dashboard.tables import show_table
@@ -19,7 +19,8 @@ from dashboard.views import episode_outcomes
 from db.queries import OutcomeFilter
 
 ALERTS_SHOWN = 10  # alerts listed with their own button; a network can have hundreds unreviewed
-SECTIONS = ("Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety")
+SECTIONS = ("Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Observed vs expected",
+            "Safety")
 SAMPLE_HELP = (
     "Episodes are taken in the order of a scrambled episode number, so the sample spreads over the clinic's whole "
     "history and is chosen without looking at outcomes. Its confidence intervals are those of the sample's size."
@@ -311,6 +312,9 @@ elif section == "Clinicians":
         st.plotly_chart(fitted["caterpillar_figure"], key="caterpillar_chart", config=charts.CONFIG)
         show_table(fitted["benchmark"], "clinician_table", estimate="Adjusted improvement (points)")
         _sample_note(resources.SAMPLE_EPISODES)
+
+elif section == "Observed vs expected":  # expected recovery, risk-adjusted (#18): dashboard/recovery_sections.py
+    recovery_sections.observed_minus_expected(actor, where)
 
 elif section == "Safety":
     st.caption(

@@ -19,7 +19,8 @@ from tests.app.conftest import APP, download_content, log_in
 from tests.db.factories import ADMIN, record, session_input
 
 ALERTS_SHOWN = 10  # as on the page (a page script cannot be imported)
-SECTIONS = ["Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety"]
+SECTIONS = ["Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Observed vs expected",
+            "Safety"]
 
 
 def show(app, section: str):

@@ -1,0 +1,129 @@
+"""Expected recovery's sections (issue #18), drawn by the pages that show it: the band on a patient's chart, observed
+minus expected on the technique page, the calibration on Methods. They read through dashboard.recovery_data and
+draw; each analysis is computed on the worker (dashboard.background), so a page never waits for a fit: it says
+"Being computed…", then draws it, with when it was computed and a Refresh button.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import charts, recovery_data
+from dashboard.background import Analysis
+from dashboard.tables import show_table
+from db.access import Actor
+from db.queries import OutcomeFilter
+
+OBSERVATIONAL = (
+    "Observational: the band is what happened to earlier patients of this clinic like this one (same technique, "
+    "condition, first pain and scale), not what this treatment will do. It is fitted only on courses that began "
+    "before this one's calendar quarter."
+)
+FOR_THE_PATIENT = (
+    "The shaded band shows how the middle half of earlier patients like you were doing at each session. It is what "
+    "happened to others treated here, not a promise: many people do better or worse than most."
+)
+POLL_SECONDS = 1.0  # how often a section waiting for an analysis asks whether it is ready
+GUESSED_SECONDS = 10.0  # how long an analysis is expected to take before one of its kind has run
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _being_computed(check: Callable[[], Analysis]) -> None:
+    """Show that an analysis is being computed, with its progress; once it is ready, run the page again to draw it.
+    A fragment: while the worker computes, only this note runs again."""
+    analysis = check()
+    if analysis.running_for is None:
+        st.rerun()
+    expected = analysis.expected or GUESSED_SECONDS
+    st.progress(min(analysis.running_for / expected, 0.95),
+                text=f"Being computed… {analysis.running_for:.0f} s"
+                     + (f" of about {analysis.expected:.0f} s" if analysis.expected else ""))
+
+
+def ready(check: Callable[[], Analysis], key: str):
+    """Draw when an analysis was computed (and a Refresh button), or that it is being computed; return its latest
+    value, None before the first is ready (as the technique page's sections do)."""
+    analysis = check()
+    if analysis.running_for is not None:
+        _being_computed(check)
+    elif analysis.fault:
+        st.warning("This part could not be computed. If it happens again, tell your administrator the reference "
+                   f"{analysis.fault}.", icon=":material/error:")
+    if analysis.value is not None or analysis.fault:
+        note, button = st.columns([5, 1], vertical_alignment="center")
+        if analysis.as_of is not None:
+            moment = analysis.as_of.strftime("%H:%M:%S" if analysis.as_of.date() == date.today() else "%d %b %Y %H:%M")
+            note.caption(f"As of {moment}" + ("" if analysis.current else ", before the latest changes"))
+        button.button("Refresh", key=f"refresh_{key}", on_click=analysis.refresh, icon=":material/refresh:",
+                      disabled=analysis.running_for is not None, help="Compute it again from the data stored now.")
+    return analysis.value
+
+
+def progress_chart(actor: Actor, patient_id: int, episode_id: int, plain: go.Figure) -> None:
+    """Draw the patient's chart with the expected-recovery band behind their improvement (the `plain` chart until
+    the band is computed, or when there is none) and what the band says: in plain words for the patient."""
+    to_patient = actor.role == "patient"
+    with st.container(key="expected_recovery"):
+        expected = ready(lambda: recovery_data.episode_expectation(actor, patient_id, episode_id), "expected_band")
+        figure = plain if expected is None or expected["figure"] is None else expected["figure"]
+        st.plotly_chart(figure, key="progress_chart", config=charts.CONFIG)
+        if expected is None:
+            return
+        if expected["sentence"]:
+            if to_patient:
+                st.info(expected["sentence"], icon=":material/groups:")
+            else:
+                st.caption(expected["sentence"])
+        if expected["why_not"]:
+            st.caption(expected["why_not"])
+        st.caption(FOR_THE_PATIENT if to_patient else OBSERVATIONAL)
+
+
+def observed_minus_expected(actor: Actor, where: OutcomeFilter) -> None:
+    """Draw observed minus expected improvement per clinician and per technique, each on a funnel plot."""
+    st.header("Observed minus expected improvement")
+    st.caption(
+        "Each episode of care the filters select counts once, at its latest session with an expected-recovery band: "
+        "its improvement minus the mean improvement of earlier episodes like it (technique, condition, first pain, "
+        "scale, session number). Above 0: better than expected. Funnel limits: 95 % (dashed) and 99.8 % (dotted) "
+        "around the clinic's mean, by number of episodes. Observational: it adjusts for the case mix recorded, not "
+        "for why a patient saw that clinician or had that technique; a technique is compared with its own earlier "
+        "episodes, not with the other techniques (see the adjusted comparison for that)."
+    )
+    result = ready(lambda: recovery_data.observed_minus_expected(actor, where), "observed_minus_expected")
+    if result is None:
+        return
+    for by, title in (("clinician", "Per clinician (first session)"), ("technique", "Per technique")):
+        st.subheader(title)
+        if result[by].empty:
+            st.info("No episode with an expected-recovery band in these filters.")
+            continue
+        st.plotly_chart(result["figures"][by], key=f"expected_funnel_{by}", config=charts.CONFIG)
+        show_table(result[by][[by, "episodes", "observed_mean", "expected_mean", "difference", "ci95_low",
+                               "ci95_high", "outside95"]], f"expected_table_{by}",
+                   observed_mean="Observed (%)", expected_mean="Expected (%)", difference="Observed − expected (%)",
+                   outside95="Outside the 95 % limits")
+
+
+def calibration(actor: Actor) -> None:
+    """Draw the bands' held-out calibration on the data stored now, with what a band is and is not."""
+    st.header("Expected recovery on this clinic's data")
+    st.markdown(
+        "**What a band is.** For a course of treatment at a given session, the band shows how earlier patients of "
+        "this clinic with the same technique, condition, first pain and pain scale were doing then: the middle line "
+        "is the median, the darker band holds the middle half of them (25th to 75th percentile), the lighter one 8 "
+        "in 10 (10th to 90th). **What it is not.** It is not a prediction of what the needling will do for this "
+        "patient, nor a target: it is observational, and patients who stopped early are not in it. A band is shown "
+        "only when at least 30 earlier courses stand behind it.\n\n"
+        "**Is it honest?** Fitted on the older 80 % of the courses and tested on the newer 20 %, about half of the "
+        "newer sessions should fall inside the 50 % band and about 8 in 10 inside the 80 % band:"
+    )
+    table = ready(lambda: recovery_data.calibration(actor), "calibration")
+    if table is not None:
+        show_table(table, "calibration_table", percent=("coverage_50", "coverage_80"), episodes="Held-out episodes",
+                   observations="Held-out sessions", coverage_50="Inside the 50 % band",
+                   coverage_80="Inside the 80 % band")
