@@ -114,7 +114,7 @@ def _entries_table(diary: pd.DataFrame, effects: pd.DataFrame, annotations: pd.D
         "Note": diary["note"],
         "Recorded": pd.to_datetime(diary["recorded_at"]).dt.strftime("%Y-%m-%d %H:%M"),
         "Corrected": diary["corrected_at"].notna().map({True: "yes", False: ""}),
-        "Clinic's notes": diary["entry_id"].map(notes).fillna(""),
+        "Clinic's notes": diary["entry_id"].map(lambda entry: notes.get(entry, "")),
     })
     st.dataframe(table, hide_index=True, key="diary_table", placeholder="")
 

@@ -1,0 +1,234 @@
+"""What patients report, in the app (issue #17): My diary on the patient's phone, the diary panel on Patient
+progress, the alert on the technique page, and the managers' Patient-reported page."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import Session
+from streamlit.testing.v1 import AppTest
+
+from dashboard import diary_data
+from db import accounts, patient_search
+from db.access import AccessDenied, Actor
+from db.engine import make_engine, write_session
+from db.report_models import DiaryAnnotation, DiaryEntry, DiaryEntryVersion, PatientSideEffect, PgicResponse
+from db.writes import record_session
+from tests.app.conftest import APP, log_in
+from tests.db.factories import ADMIN, session_input
+
+OTHER_PASSWORD = "second-patient-password"
+
+
+def session_yesterday(url: str, pseudonym: str = "P0002") -> int:
+    """Record a session dated yesterday for the patient (its 24 h diary entry is open all of today); return its id.
+
+    A back-dated session took place at noon of its date (db.patient_reports.session_moment), so now is 12–36 h
+    after it, the 24 h window, whatever the time of day."""
+    yesterday = date.today() - timedelta(days=1)
+    engine = make_engine(url)
+    with write_session(engine) as session:
+        row = record_session(session, actor=ADMIN, gap_days=36500,
+                             entry=session_input(patient_id=pseudonym, session_date=yesterday.isoformat(),
+                                                 today=date.today(), condition="neck_pain"))
+        session_id = row.id
+    engine.dispose()
+    return session_id
+
+
+def stored(url: str, model, **where) -> list:
+    """Return the rows of `model` matching `where`, read straight from the database."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        rows = list(session.scalars(select(model).filter_by(**where)))
+    engine.dispose()
+    return rows
+
+
+def patient_record_id(url: str, pseudonym: str) -> int:
+    """Return the record id of the patient with this pseudonymous id."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        found = int(patient_search.patients(session, actor=ADMIN).set_index("patient_id").loc[pseudonym, "id"])
+    engine.dispose()
+    return found
+
+
+def fresh_app() -> AppTest:
+    """Return the app in a new browser session, nobody logged in (a second user beside a first)."""
+    return AppTest.from_file(APP, default_timeout=60).run()
+
+
+def second_patient(url: str, pseudonym: str = "P0003") -> str:
+    """Give a second sample patient an account; return its username."""
+    engine = make_engine(url)
+    with write_session(engine) as session:
+        accounts.add_user(session, actor=ADMIN, username="patient_two", role="patient", password=OTHER_PASSWORD,
+                          patient_pseudonym=pseudonym)
+    engine.dispose()
+    return "patient_two"
+
+
+def record_entry_in_taps(at, session_id: int, soreness: int = 4, effect: str = "bruising",
+                         severity: str = "significant"):
+    """Fill in the 24 h entry as a patient would: the number, one effect, its severity; then Save."""
+    key = f"diary_{session_id}_24"
+    at.segmented_control(key=f"{key}_soreness").set_value(soreness).run()
+    at.pills(key=f"{key}_effects").set_value([effect]).run()
+    at.radio(key=f"{key}_{effect}_severity").set_value(severity).run()
+    at.button(key=f"{key}_save").click().run()
+    return at
+
+
+def as_read(markdown: str) -> str:
+    """Return a message as the user reads it: typed values are shown literally, their markdown escapes removed."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def texts(at) -> str:
+    """Return every message, caption and markdown on the page as the user reads them, one a line."""
+    return "\n".join(as_read(m.value) for m in [*at.markdown, *at.caption, *at.success, *at.info, *at.error])
+
+
+def test_a_patient_with_an_entry_due_lands_on_their_diary_and_records_it(as_role, seeded_url):
+    session_id = session_yesterday(seeded_url)
+    at = as_role("patient")
+    assert [t.value for t in at.title] == ["My diary"]
+    assert "The next day (24 h)" in texts(at)
+    record_entry_in_taps(at, session_id)
+    assert "Saved" in at.success[0].value
+    [entry] = stored(seeded_url, DiaryEntry, session_id=session_id)
+    assert (entry.window_h, entry.soreness) == (24, 4)
+    assert "soreness **4 of 10**" in texts(at) and "Bruising (significant)" in texts(at)
+    assert "Nothing to fill in now" in at.success[-1].value or not any(
+        b.key == f"diary_{session_id}_24_save" for b in at.button)
+
+
+def test_an_entry_without_its_number_or_a_severity_is_refused_naming_what_is_missing(as_role, seeded_url):
+    session_id = session_yesterday(seeded_url)
+    at = as_role("patient")
+    at.button(key=f"diary_{session_id}_24_save").click().run()
+    assert "Soreness: tap a number" in as_read(at.error[0].value)
+    at.segmented_control(key=f"diary_{session_id}_24_soreness").set_value(3).run()
+    at.pills(key=f"diary_{session_id}_24_effects").set_value(["headache"]).run()
+    at.button(key=f"diary_{session_id}_24_save").click().run()
+    assert "Headache: tap how bad it was" in as_read(at.error[0].value)
+    assert stored(seeded_url, DiaryEntry, session_id=session_id) == []
+
+
+def test_a_patient_corrects_their_entry_within_a_day_and_sees_what_it_said_before(as_role, seeded_url):
+    session_id = session_yesterday(seeded_url)
+    at = record_entry_in_taps(as_role("patient"), session_id, soreness=6)
+    [entry] = stored(seeded_url, DiaryEntry, session_id=session_id)
+    key = f"correct_{entry.id}"
+    at.segmented_control(key=f"{key}_soreness").set_value(2).run()
+    at.button(key=f"{key}_save").click().run()
+    assert "Changed" in at.success[0].value
+    assert stored(seeded_url, DiaryEntry, session_id=session_id)[0].soreness == 2
+    [version] = stored(seeded_url, DiaryEntryVersion, entry_id=entry.id)
+    assert version.soreness == 6
+    assert re.search(r"First saved .*soreness 6 of 10", texts(at))
+
+
+def test_a_patient_answers_pgic_and_names_and_rates_their_activities(as_role, seeded_url):
+    session_yesterday(seeded_url)
+    at = as_role("patient")
+    at.radio(key="pgic_score").set_value(2)
+    at.button(key="pgic_save").click().run()
+    assert "Saved your answer" in at.success[0].value
+    answers = stored(seeded_url, PgicResponse, patient_id=patient_record_id(seeded_url, "P0002"))
+    assert answers[-1].score == 2 and answers[-1].entered_by == "patient"
+    if any(w.key == "psfs_name_1" for w in at.text_input):  # the episode has no activities yet: they name them
+        at.text_input(key="psfs_name_1").input("Turning my head to drive")
+        at.segmented_control(key="psfs_first_1").set_value(3)
+        at.button(key="psfs_name_save").click().run()
+        assert "Saved your activities" in at.success[0].value
+    else:  # the sample patient's episode has its activities: they rate them
+        rating = next(s for s in at.segmented_control if s.key.startswith("psfs_rate_"))
+        rating.set_value(7)
+        at.button(key="psfs_rate_save").click().run()
+        assert "Saved your ratings" in at.success[0].value
+
+
+def test_the_clinician_sees_the_diary_pgic_and_psfs_and_annotates_an_entry_without_changing_it(anonymous, seeded_url):
+    session_id = session_yesterday(seeded_url)
+    patient = record_entry_in_taps(log_in(anonymous, "patient"), session_id, soreness=5)
+    [entry] = stored(seeded_url, DiaryEntry, session_id=session_id)
+    assert "Saved" in patient.success[0].value
+    at = log_in(fresh_app(), "clin_ahmed")
+    at.switch_page("views/patient_progress.py").run()
+    at.selectbox(key="progress_patient").select("P0002").run()
+    assert "Between sessions, as the patient reported" in [h.value for h in at.header]
+    diary = next(f.value for f in at.dataframe if "Soreness (0–10)" in f.value.columns)
+    assert 5 in list(diary["Soreness (0–10)"])
+    assert any("Bruising (significant)" in cell for cell in diary["Side effects (patient-reported)"])
+    at.selectbox(key="annotate_entry").select(entry.id)
+    at.text_area(key="annotate_text").input("Called the patient: bruise fading.")
+    at.button(key="annotate_save").click().run()
+    assert "Added a note" in at.success[0].value
+    [note] = stored(seeded_url, DiaryAnnotation, entry_id=entry.id)
+    assert note.text == "Called the patient: bruise fading."
+    assert stored(seeded_url, DiaryEntry, id=entry.id)[0].soreness == 5  # the patient's answer is unchanged
+
+
+def test_a_patient_reported_significant_effect_alerts_marked_as_such_and_a_manager_reviews_it(anonymous, seeded_url):
+    session_id = session_yesterday(seeded_url)
+    record_entry_in_taps(log_in(anonymous, "patient"), session_id, effect="faintness", severity="serious")
+    manager = log_in(fresh_app(), "manager")
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    marked = [as_read(m.value) for m in manager.markdown if "patient-reported" in m.value and yesterday in m.value]
+    assert len(marked) == 1 and "Faintness" in marked[0] and "(serious)" in marked[0] and "P0002" in marked[0]
+    [entry] = stored(seeded_url, DiaryEntry, session_id=session_id)
+    [effect] = stored(seeded_url, PatientSideEffect, entry_id=entry.id)
+    effect_id = effect.id
+    manager.button(key=f"review_patient_{effect_id}").click().run()
+    assert not [m.value for m in manager.markdown if "patient-reported" in m.value and yesterday in m.value]
+    assert stored(seeded_url, PatientSideEffect, id=effect_id)[0].reviewed_at is not None
+
+
+@pytest.mark.parametrize("by", ["technique", "adjunct"])
+def test_the_managers_page_shows_aggregates_only_with_n_and_the_caveat(as_role, by):
+    at = as_role("manager")
+    at.switch_page("views/patient_reported.py").run()
+    at.segmented_control(key="reported_by").set_value(by).run()
+    assert [t.value for t in at.title] == ["Patient-reported"]
+    assert "not a trial" in at.caption[0].value
+    assert re.search(r"diary entries\*\* after [\d,]+ sessions of [\d,]+ patients", texts(at))
+    tables = [f.value for f in at.dataframe]
+    assert len(tables) == 5
+    soreness = next(t for t in tables if "mean_soreness" in t.columns)
+    assert set(soreness["window_h"]) == {24, 48, 72}
+    single = soreness["entries"] < 2  # one entry has no interval
+    assert (soreness["ci95_low"] <= soreness["mean_soreness"])[~single].all()
+    assert soreness["ci95_low"][single].isna().all()
+    for table in tables:  # no patient is listed: no id column, no pseudonym in any cell
+        assert "patient_id" not in table.columns
+        assert not table.astype(str).apply(lambda c: c.str.fullmatch(r"P\d{4}")).any().any()
+
+
+def test_a_second_patient_sees_none_of_the_first_patients_diary_whatever_the_state_or_url(anonymous, seeded_url):
+    session_id = session_yesterday(seeded_url)
+    record_entry_in_taps(log_in(anonymous, "patient"), session_id, soreness=8)
+    [entry] = stored(seeded_url, DiaryEntry, session_id=session_id)
+    username = second_patient(seeded_url)
+    other = fresh_app()
+    other.query_params["patient_id"] = "P0002"
+    other.query_params["session_id"] = str(session_id)
+    other.session_state[f"correct_{entry.id}_soreness"] = 0
+    other.session_state["diary_due"] = 0
+    other = log_in(other, username, OTHER_PASSWORD)
+    other.switch_page("views/my_diary.py").run()
+    assert "soreness **8 of 10**" not in texts(other)
+    assert not any(w.key and str(entry.id) in w.key for w in other.segmented_control)
+    assert not any(w.key and str(session_id) in w.key for w in other.button)
+    intruder = Actor(id=None, username=username, role="patient", patient_id=patient_record_id(seeded_url, "P0003"))
+    with pytest.raises(AccessDenied):
+        diary_data.record_entry(intruder, session_id, 1, {}, "")
+    with pytest.raises(AccessDenied):
+        diary_data.correct_entry(intruder, entry.id, 1, {}, "")
+    with pytest.raises(AccessDenied):
+        diary_data.patient_reports(intruder, int(entry.patient_id))
+    assert stored(seeded_url, DiaryEntry, id=entry.id)[0].soreness == 8
