@@ -25,16 +25,17 @@ def pages_for(actor: Actor | None) -> dict[str, list[st.Page]]:
     off_track = _page("off_track", "Off track", "flag")  # clinicians and admins: their episodes behind expected (#18)
     outcomes = _page("technique_outcomes", "Technique outcomes", "bar_chart")
     reported = _page("patient_reported", "Patient-reported", "sentiment_satisfied")
+    needling = _page("needling_record", "Needling record", "stylus_note")  # STRICTA completeness, dose (#16)
     methods = _page("methods", "Methods", "menu_book")
     import_data = _page("import_data", "Import", "upload_file")  # clinicians and admins: they write clinical data
     account = [_page("logout", "Log out", "logout")]
     sections = {
         "clinician": {"Patients": [record, progress, off_track, import_data], "Clinic": [methods]},
-        "manager": {"Clinic": [outcomes, reported, methods]},
+        "manager": {"Clinic": [outcomes, reported, needling, methods]},
         "patient": {"": _patient_pages(actor)},
         "admin": {
             "Patients": [record, progress, off_track, import_data],
-            "Clinic": [outcomes, reported, methods],
+            "Clinic": [outcomes, reported, needling, methods],
             "Administration": [
                 _page("users", "Accounts", "manage_accounts"),
                 _page("audit_log", "Audit trail", "history"),

@@ -11,7 +11,21 @@ from collections.abc import Iterable
 from datetime import date
 
 from clinic.side_effects import Pair
-from clinic.vocabulary import PAIN_SCALE_LABELS, SEVERITIES, SIDE_EFFECTS, TECHNIQUE_LABELS
+from clinic.vocabulary import (
+    ADJUNCT_LABELS,
+    ADJUNCTS,
+    ESTIM_ITEMS,
+    ESTIM_TECHNIQUE,
+    MANIPULATION_LABELS,
+    NO_ADJUNCT,
+    PAIN_SCALE_LABELS,
+    RANGES,
+    SEVERITIES,
+    SIDE_EFFECTS,
+    SIDE_LABELS,
+    STRICTA_LABELS,
+    TECHNIQUE_LABELS,
+)
 
 SEVERITY_HELP = ("mild: short, reversible · significant: needs care or stops activities · "
                  "serious: hospital admission or lasting harm")
@@ -75,3 +89,92 @@ def side_effects(container, *, key: str | None = None, chosen: Iterable[Pair] = 
 def notes(container, **where) -> str:
     """Draw the session's free-text notes (seen by clinicians and admins, never in a report)."""
     return container.text_area("Notes", **where)
+
+
+# The needling record (STRICTA, docs/DESIGN.md §5) --------------------------------------------------------------------
+# Each field's label is the vocabulary's name, so a refusal ("Depth: 200 is outside 0–150 mm") names it as shown.
+NEEDLING_ITEMS = ("insertions", "side", "depth_mm", "needle_diameter_mm", "needle_length_mm", "twitch_count",
+                  "retention_s", "manipulation")
+STEPS = {"depth_mm": 1.0, "needle_diameter_mm": 0.01, "needle_length_mm": 5.0, "estim_hz": 1.0,
+         "estim_pulse_us": 10.0, "estim_ma": 0.5, "estim_minutes": 1.0}
+FORMATS = {"depth_mm": "%.1f", "needle_diameter_mm": "%.2f", "needle_length_mm": "%.0f", "estim_hz": "%.1f",
+           "estim_pulse_us": "%.0f", "estim_ma": "%.1f", "estim_minutes": "%.0f"}
+ADJUNCT_CHOICES = {**ADJUNCT_LABELS, NO_ADJUNCT: "None"}
+HELP = {
+    "insertions": "Needle insertions in this session, all muscles together.",
+    "side": "Click the chosen side again to clear it (not recorded).",
+    "twitch_count": "Local twitch responses elicited; 0 means none (then the twitch response is 'No').",
+    "retention_s": "How long the needles stayed in, in seconds (600 = 10 min); 0 = in and out.",
+    "adjuncts": "Anything given with the needling; 'None' records that nothing was. Leave all unselected if not "
+                "recorded.",
+}
+
+
+def stricta_label(name: str) -> str:
+    """Return a needling item's label with its unit: "Depth (mm)", "Retention (s, 0 = in and out)"."""
+    label, unit = STRICTA_LABELS[name]
+    if name == "retention_s":
+        return f"{label} (s, 0 = in and out)"
+    return f"{label} ({unit})" if unit and unit != "needle insertions" else label
+
+
+def _number(container, name: str, where: dict):
+    step = {"step": 1} if RANGES[name][2] else {"step": STEPS[name], "format": FORMATS[name]}  # whole numbers
+    return container.number_input(stricta_label(name), placeholder="not recorded", help=HELP.get(name),
+                                  **step, **where)
+
+
+def _where(name: str, key: str | None, values: dict | None) -> dict:
+    """Return a widget's keyword for its start: its key (`{key}name`) or its stored value."""
+    return {"key": f"{key}{name}"} if key is not None else {"value": (values or {}).get(name)}
+
+
+def needling(container, *, technique: str, key: str | None = None, values: dict | None = None) -> dict:
+    """Draw the session's needling record: a "Needling" group, the "Electrical stimulation" group (electrical
+    needling only) and the adjuncts; return each item's value by its interchange name (None: not recorded; the
+    electrical items absent unless the technique is electrical).
+
+    With `key`, each widget is keyed `{key}{name}` (the page sets their starting values); otherwise each starts
+    from `values` (a stored session's).
+    """
+    record = {}
+    box = container.container(border=True, key=f"{key or 'stored_'}needling_group")
+    box.markdown("**Needling**")
+    first, second, third = box.columns(3)
+    record["insertions"] = _number(first, "insertions", _where("insertions", key, values))
+    record["side"] = _segments(second, "side", SIDE_LABELS, key, values)
+    record["depth_mm"] = _number(third, "depth_mm", _where("depth_mm", key, values))
+    first, second, third = box.columns(3)
+    record["needle_diameter_mm"] = _number(first, "needle_diameter_mm", _where("needle_diameter_mm", key, values))
+    record["needle_length_mm"] = _number(second, "needle_length_mm", _where("needle_length_mm", key, values))
+    record["twitch_count"] = _number(third, "twitch_count", _where("twitch_count", key, values))
+    first, second = box.columns([1, 2])
+    record["retention_s"] = _number(first, "retention_s", _where("retention_s", key, values))
+    record["manipulation"] = _segments(second, "manipulation", MANIPULATION_LABELS, key, values)
+    if technique == ESTIM_TECHNIQUE:
+        box = container.container(border=True, key=f"{key or 'stored_'}electrical_group")
+        box.markdown("**Electrical stimulation**")
+        for column, name in zip(box.columns(len(ESTIM_ITEMS)), ESTIM_ITEMS, strict=True):
+            record[name] = _number(column, name, _where(name, key, values))
+    record["adjuncts"] = adjuncts(container, key=key, values=values)
+    return record
+
+
+def _segments(container, name: str, labels: dict[str, str], key: str | None, values: dict | None) -> str | None:
+    """Draw a coded item as one-click segments (a second click clears it); return its code or None."""
+    where = _where(name, key, values)
+    if "value" in where:
+        where = {"default": where["value"]}
+    return container.segmented_control(stricta_label(name), list(labels), format_func=labels.get,
+                                       help=HELP.get(name), **where)
+
+
+def adjuncts(container, *, key: str | None = None, values: dict | None = None) -> list[str]:
+    """Draw the adjuncts as pills, 'None' among them; return the codes chosen (none chosen: not recorded)."""
+    if key is not None:
+        where = {"key": f"{key}adjuncts"}
+    else:
+        stored = (values or {}).get("adjuncts")
+        where = {"default": [code for code in (stored or "").split(";") if code in ADJUNCT_CHOICES]}
+    return container.pills(stricta_label("adjuncts"), [*ADJUNCTS, NO_ADJUNCT], selection_mode="multi",
+                           format_func=ADJUNCT_CHOICES.get, help=HELP["adjuncts"], **where)

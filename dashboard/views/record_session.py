@@ -10,10 +10,11 @@ from clinic.vocabulary import (
     CONDITIONS,
     PAIN_SCALE_LABELS,
     SEVERITIES,
+    STRICTA_ITEMS,
     TECHNIQUE_LABELS,
     condition_words,
 )
-from dashboard import actions, charts, episode_question, resources, session_form
+from dashboard import actions, charts, episode_question, needling_data, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
@@ -26,6 +27,7 @@ NEW_PATIENT = "New patient…"
 ENTRY_BLANKS = {"new_patient_id": "", "new_patient_name": "", "pain_before": None, "pain_after": None, "notes": "",
                 **{f"side_effects_{severity}": [] for severity in SEVERITIES}}
 TWITCH = {"Yes": True, "No": False, "Not recorded": None}
+NEEDLING = "stricta_"  # the needling record's widget keys: "stricta_depth_mm", …
 PAIN_BEFORE = "Pain before (VAS 0–100 mm or NRS 0–10)"
 
 
@@ -50,7 +52,8 @@ def after_save(number: int, entry, name: str | None, episode: int) -> None:
     summary = saved_summary(number, entry, name, episode)
     episode_question.forget()
     st.session_state.update(select_after_save=entry.patient_id, last_saved_entry=entry, last_saved_summary=summary,
-                            last_saved=f"Saved {summary}", saves=st.session_state.get("saves", 0) + 1)
+                            last_saved=f"Saved {summary}", saves=st.session_state.get("saves", 0) + 1,
+                            last_saved_stricta=needling_data.completeness_words(entry))
     st.rerun()
 
 
@@ -76,6 +79,13 @@ if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session
     if patient_row is not None:
         defaults = resources.last_session_defaults(actor, int(patient_row["id"]))
     technique = defaults.get("technique", "deep")
+    # The needling record starts from the patient's last one too (a routine follow-up changes nothing of it).
+    needling = needling_data.last_needling_defaults(actor, int(patient_row["id"])) if patient_row is not None else {}
+    twitches = needling.get("twitch_count")
+    st.session_state.update(
+        {f"{NEEDLING}{name}": needling.get(name) for name in STRICTA_ITEMS if name != "adjuncts"},
+        **{f"{NEEDLING}adjuncts": needling.get("adjuncts") or []},
+    )
     st.session_state.update(
         ENTRY_BLANKS,
         defaults_for=chosen,
@@ -84,10 +94,15 @@ if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session
         body_region=defaults.get("body_region") or "",
         muscles=[m for m in (defaults.get("muscles") or "").split(";") if m],
         pain_scale=defaults.get("pain_scale", "vas_100"),
-        twitch="No" if technique == "superficial" else "Yes",
+        last_needling=needling_data.completeness_words(needling) if needling else None,
+        twitch=("Yes" if twitches > 0 else "No") if twitches is not None else
+        "No" if technique == "superficial" else "Yes",
         clinician=actor.username if actor.username in clinicians else (clinicians or [""])[0],
         session_date=date.today(),  # a back-dated entry for one patient is never carried to the next
     )
+
+# Outside the form, so that choosing electrical needling shows its stimulation fields at once.
+technique = session_form.technique(st, key="technique")
 
 with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
     with st.container(key="recording_for"):
@@ -95,6 +110,8 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
             st.markdown("Recording for **a new patient**")
         else:
             st.markdown(f"Recording for **{literal(patient_row['label'])}**")
+    if words := st.session_state.get("last_needling"):
+        st.caption(f"Last session's needling record, the start of this one — {words}")
     if chosen == NEW_PATIENT:
         patient_id = st.text_input(
             "New patient id", key="new_patient_id", placeholder="e.g. P0301",
@@ -109,7 +126,6 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
     left, right = st.columns(2)
     with left:
         session_date = session_form.session_date(st, key="session_date")
-        technique = session_form.technique(st, key="technique")
         condition = st.selectbox("Condition", CONDITIONS, key="condition", format_func=lambda c: c.replace("_", " "))
         body_region = st.text_input("Body region", key="body_region", placeholder="e.g. neck")
         muscles = st.multiselect(
@@ -124,6 +140,7 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
         pain_after = session_form.pain_after(st, value=None, key="pain_after", placeholder="optional")
         side_effects = session_form.side_effects(st, key="side_effects")
         notes = session_form.notes(st, key="notes", height=100)
+    needling = session_form.needling(st, technique=technique, key=NEEDLING)
     # Asked only after a Save that could start a new episode of care (a long gap, a discharge): never decided silently.
     answer = episode_question.ask()
     # A new button after every save: a click on the last form's button (a double click, a slow network) triggers
@@ -138,6 +155,7 @@ if submitted:
         "pain_scale": pain_scale, "pain_before": pain_before, "pain_after": pain_after,
         "side_effects": side_effects, "condition": condition, "body_region": body_region.strip().lower() or None,
         "clinician": clinician, "twitch_response": TWITCH[twitch], "muscles": muscles, "notes": notes,
+        **needling,
     }
     if pain_before is None:
         data.pop("pain_before")
@@ -176,6 +194,8 @@ if submitted:
 
 if message := st.session_state.pop("last_saved", None):
     st.success(message, icon="✅")
+    if stricta := st.session_state.pop("last_saved_stricta", None):
+        st.caption(stricta)
 
 if patient_row is not None:
     _, sessions, _ = resources.patient_record(actor, int(patient_row["id"]))

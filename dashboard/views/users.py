@@ -1,9 +1,11 @@
 """Accounts (admins): list, add, disable or enable, change role, reset a password. Every change is audited and
 every change of access is confirmed first, naming the account."""
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import actions, resources
+from clinic.vocabulary import NEEDLING_TRAINING_MAX
+from dashboard import actions, needling_data, resources
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.text import literal
@@ -24,6 +26,7 @@ st.dataframe(
         "patient_id": "Patient", "is_active": st.column_config.CheckboxColumn("Enabled"),
         "locked_until": st.column_config.DatetimeColumn("Next password check waits until"),  # never a lock
         "last_login_at": st.column_config.DatetimeColumn("Last login"),
+        "needling_training": "Needling training", "years_practice": "Years of needling practice",
     },
 )
 
@@ -82,6 +85,20 @@ with manage:
             if confirmed("Change role", f"Make **{who}** a **{new_role}** instead of a {account['role']}?",
                          key="change_role", target=(chosen, new_role)):
                 change(f"{who} is now a {new_role}.", lambda: actions.set_account_role(actor, chosen, new_role))
+
+        if account["role"] == "clinician":
+            # STRICTA item 5, the practitioner's background: reported with the clinic's needling record.
+            with st.form(f"background_{chosen}", clear_on_submit=False, enter_to_submit=False):
+                st.markdown("**Needling background** (reported with the needling record, STRICTA item 5)")
+                training = st.text_area("Needling training", value=account.get("needling_training") or "",
+                                        placeholder="e.g. 2021, 50-hour dry needling course (level 2)", height=68,
+                                        max_chars=NEEDLING_TRAINING_MAX, key=f"training_{chosen}")
+                years = account.get("years_practice")
+                years = st.number_input("Years of needling practice", value=None if pd.isna(years) else int(years),
+                                        step=1, placeholder="not recorded", key=f"years_{chosen}")
+                if st.form_submit_button("Save needling background", key="background_submit"):
+                    change(f"Needling background of {who} saved.", lambda: needling_data.set_needling_background(
+                        actor, chosen, training, years))
 
         new_password = st.text_input("New password", type="password", key="reset_password_value")
         if confirmed("Reset password", f"Set a new password for **{who}**? Their old password stops working "

@@ -1,0 +1,227 @@
+"""The needling record's reads and writes (#16), beside dashboard.resources and dashboard.actions in the page-data
+layer: the session form's defaults, a session's STRICTA completeness in words, the Needling record page's figures,
+and the planned course and practitioner writes.
+
+The page's figures rest on every session of the filtered episodes, so they are kept per data version (the newest
+audit row that records a change, dashboard.clinic_wide) and filter: a save anywhere makes the next visit read again,
+a sign-in does not. Dose and outcome reads the pain of a fixed sample of episodes, as the technique page's models do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from sqlmodel import Session
+
+from analytics import dose_outcome, stricta
+from clinic.vocabulary import STRICTA_LABELS, TECHNIQUE_LABELS
+from dashboard import charts, clinic_wide, resources
+from db import accounts, episodes, queries, stricta_queries
+from db.access import Actor
+from db.engine import database_url, write_session
+from db.queries import OutcomeFilter
+from db.validation import SessionInput
+
+DOSE_EPISODES = resources.SAMPLE_EPISODES  # the episodes whose pain dose and outcome reads, at most
+RECORDED_COLOR, NOT_RECORDED_COLOR = "#0072B2", "#767676"
+
+
+# The session form --------------------------------------------------------------------------------------------------
+
+
+def last_needling_defaults(actor: Actor, patient_id: int) -> dict:
+    """Return the needling record of the patient's latest session (the form's defaults; empty when none)."""
+    with Session(resources.engine()) as session:
+        return stricta_queries.last_needling_defaults(session, actor=actor, patient_id=patient_id)
+
+
+def completeness_words(record: SessionInput | dict) -> str:
+    """Return how complete a session's needling record is, in words: "STRICTA: 9 of 10 applicable items recorded
+    (complete: at least 90 %). Not recorded: depth." (`record` a checked entry, or the form's defaults)."""
+    values = record.model_dump() if isinstance(record, SessionInput) else dict(record)
+    if isinstance(values.get("adjuncts"), list):  # the form's defaults hold the codes chosen
+        values["adjuncts"] = ";".join(values["adjuncts"]) or None
+    frame = pd.DataFrame([{name: values.get(name) for name in ("technique", *stricta.ITEMS)}], dtype=object)
+    applies, reports = stricta.applicable(frame).iloc[0], stricta.reported(frame).iloc[0]
+    missing = [item for item in stricta.ITEMS if applies[item] and not reports[item]]
+    share = float(stricta.session_completeness(frame).iloc[0])
+    verdict = "complete" if share >= stricta.COMPLETE_AT else "incomplete"
+    gaps = f" Not recorded: {', '.join(STRICTA_LABELS[item][0].lower() for item in missing)}." if missing else ""
+    return (f"STRICTA: {int(reports.sum())} of {int(applies.sum())} applicable items recorded ({verdict}: "
+            f"{share:.0%}; complete at {stricta.COMPLETE_AT:.0%} or more).{gaps}")
+
+
+# The Needling record page ------------------------------------------------------------------------------------------
+
+
+def needling_record(actor: Actor, where: OutcomeFilter) -> dict:
+    """Return the Needling record page's figures for the filter, on the data as stored now: `sessions` and
+    `episodes` counted, the `completeness` by clinician and month with its `heat_map` figure, the STRICTA `table`
+    (`python -m db summary --stricta`'s), its `markdown` for a methods section, the `dose` table with a `figures`
+    dict of one figure per dose, and the dates it covers (`first`, `last`)."""
+    url = database_url()
+    return _needling_record(url, actor, where, clinic_wide.data_version(url))
+
+
+@st.cache_data(show_spinner="Reading the needling record…", ttl=3600, max_entries=32)
+def _needling_record(url: str, actor: Actor, where: OutcomeFilter, version: Hashable) -> dict:
+    with Session(clinic_wide.engine(url)) as session:
+        sessions = stricta_queries.stricta_sessions(session, actor=actor, where=where)
+        pain = queries.outcome_sessions(session, actor=actor, where=where, episodes=DOSE_EPISODES)
+    sessions["complete_share"] = stricta.session_completeness(sessions) if len(sessions) else pd.Series(dtype=float)
+    completeness = by_clinician_and_month(sessions)
+    table = stricta.summary_table(sessions)
+    dose = dose_outcome.dose_outcome(dose_sessions(pain, sessions))
+    first, last = (sessions["session_date"].min(), sessions["session_date"].max()) if len(sessions) else (None, None)
+    return {
+        "sessions": len(sessions),
+        "episodes": int(sessions["episode_id"].nunique()),
+        "complete": float((sessions["complete_share"] >= stricta.COMPLETE_AT).mean()) if len(sessions) else None,
+        "completeness": completeness,
+        "heat_map": completeness_figure(completeness) if len(completeness) else None,
+        "table": table,
+        "markdown": methods_markdown(table, sessions, where),
+        "dose": dose,
+        "figures": {column: dose_figure(dose[dose["dose"] == column], title)
+                    for column, title in dose_outcome.dose_titles().items()},
+        "first": first,
+        "last": last,
+    }
+
+
+def dose_sessions(pain: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+    """Return the sampled episodes' sessions with their pain and their dose (`dose_outcome.SESSION_COLUMNS`)."""
+    doses = sessions[["session_id", *dose_outcome.DOSE_COLUMNS]]
+    merged = pain[["session_id", "episode_id", "session_number", "technique", "pain_scale", "pain_before"]].merge(
+        doses, on="session_id", how="inner")
+    return merged[list(dose_outcome.SESSION_COLUMNS)]
+
+
+def by_clinician_and_month(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Return per clinician and month (`YYYY-MM`) the `sessions`, those `complete` (at least COMPLETE_AT of their
+    applicable STRICTA items) and their `share`, with a row per clinician and month that has sessions."""
+    if sessions.empty:
+        return pd.DataFrame(columns=["clinician", "month", "sessions", "complete", "share"])
+    frame = pd.DataFrame({
+        "clinician": sessions["clinician"].fillna("not recorded"),
+        "month": pd.to_datetime(sessions["session_date"]).dt.strftime("%Y-%m"),
+        "complete": sessions["complete_share"] >= stricta.COMPLETE_AT,
+    })
+    grouped = frame.groupby(["clinician", "month"]).agg(sessions=("complete", "size"), complete=("complete", "sum"))
+    grouped["share"] = grouped["complete"] / grouped["sessions"]
+    return grouped.reset_index().astype({"complete": int})
+
+
+def completeness_figure(completeness: pd.DataFrame) -> go.Figure:
+    """Return the share of complete sessions as a heat map: clinicians down, months across, sessions on hover."""
+    share = completeness.pivot(index="clinician", columns="month", values="share")
+    count = completeness.pivot(index="clinician", columns="month", values="sessions").reindex_like(share)
+    fig = go.Figure(go.Heatmap(
+        z=share.to_numpy() * 100, x=list(share.columns), y=list(share.index), zmin=0, zmax=100,
+        colorscale="Blues", colorbar=dict(title="% complete"), customdata=count.to_numpy(),
+        hovertemplate="%{y}, %{x}: %{z:.0f} % of %{customdata} sessions complete<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed", title=None)
+    fig.update_xaxes(title=None, type="category")
+    fig.update_layout(height=max(220, 60 + 32 * len(share)), margin=dict(l=10, r=10, t=30, b=10), font=charts.FONT)
+    return fig
+
+
+def dose_figure(rows: pd.DataFrame, title: str) -> go.Figure:
+    """Return one dose's groups as points with their 95 % interval and n: hollow where fewer than 10 episodes,
+    grey for the episodes whose dose was not recorded."""
+    shown = rows[rows["episodes"] > 0]
+    fig = go.Figure()
+    for recorded in (True, False):
+        part = shown[(shown["group"] != dose_outcome.NOT_RECORDED) == recorded]
+        color = RECORDED_COLOR if recorded else NOT_RECORDED_COLOR
+        fig.add_trace(go.Scatter(
+            x=part["group"], y=part["mean_improvement_pct"], mode="markers+text", name="recorded" if recorded
+            else "not recorded", text=[f"n = {n}" for n in part["episodes"]], textposition="middle right",
+            marker=dict(size=12, color=color, symbol=["circle-open" if small else "circle" for small in part["small"]]),
+            error_y=dict(type="data", symmetric=False, array=part["ci95_high_pct"] - part["mean_improvement_pct"],
+                         arrayminus=part["mean_improvement_pct"] - part["ci95_low_pct"], color=color),
+            hovertemplate="%{x}: %{y:.1f} % (%{text})<extra></extra>",
+        ))
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=list(rows["group"]), title=title)
+    fig.update_yaxes(title="Improvement at session 4 (%)", zeroline=True)
+    fig.update_layout(height=360, showlegend=False, margin=dict(l=10, r=10, t=30, b=10), font=charts.FONT)
+    return fig
+
+
+def methods_markdown(table: pd.DataFrame, sessions: pd.DataFrame, where: OutcomeFilter) -> str:
+    """Return the STRICTA table as Markdown for a methods section: a sentence saying what it covers, then the table
+    (completeness in percent, the distribution as `summary --stricta` words it)."""
+    if sessions.empty:
+        return "No sessions match these filters.\n"
+    complete = (sessions["complete_share"] >= stricta.COMPLETE_AT).mean()
+    period = f"{sessions['session_date'].min():%Y-%m-%d} to {sessions['session_date'].max():%Y-%m-%d}"
+    sentence = (
+        f"Needling was recorded in routine care for {len(sessions):,} sessions of "
+        f"{sessions['episode_id'].nunique():,} episodes of care ({period}; {filter_words(where)}), following STRICTA "
+        f"(MacPherson et al. 2010) items 1–6. {complete:.0%} of sessions recorded at least "
+        f"{stricta.COMPLETE_AT:.0%} of the items that applied to them (electrical stimulation parameters apply to "
+        "electrical dry needling only). Table: completeness and distribution of each item by technique "
+        "(median and interquartile range, or shares)."
+    )
+    header = "| Technique | Item | Applicable sessions | Reported | Completeness | Distribution |"
+    lines = [sentence, "", header, "| --- | --- | ---: | ---: | ---: | --- |"]
+    for row in table.itertuples():
+        technique = TECHNIQUE_LABELS.get(row.technique, "All techniques")
+        item = STRICTA_LABELS.get(row.item, (row.item, ""))[0]
+        distribution = str(row.distribution).replace("|", "/") if pd.notna(row.distribution) else ""
+        lines.append(f"| {technique} | {item} | {row.applicable_sessions} | {row.reported_sessions} | "
+                     f"{row.completeness:.0%} | {distribution} |")
+    return "\n".join(lines) + "\n"
+
+
+def filter_words(where: OutcomeFilter) -> str:
+    """Return a filter in words for the methods sentence ("all episodes" when none is set)."""
+    parts = [
+        ", ".join(c.replace("_", " ") for c in where.conditions),
+        ", ".join(TECHNIQUE_LABELS[t].lower() for t in where.techniques),
+        ", ".join(f"first seen by {c}" for c in where.clinicians),
+        f"first session {where.start} to {where.end or where.start}" if where.start else "",
+    ]
+    return "; ".join(p for p in parts if p) or "all episodes"
+
+
+def table_csv(table: pd.DataFrame) -> bytes:
+    """Return the STRICTA table as CSV, the contract's columns and rounding."""
+    return table.to_csv(index=False).encode("utf-8")
+
+
+# Writes: the planned course and the practitioner's background (STRICTA items 3 and 5) --------------------------------
+
+
+def plan_course(actor: Actor, episode_id: int, planned_sessions: int | None, planned_per_week: float | None) -> None:
+    """Set an episode's planned course (sessions, sessions a week; None: not recorded); InvalidInput naming what is
+    refused. Audited in the same transaction."""
+    with write_session(resources.engine()) as session:
+        episodes.plan_course(session, actor=actor, episode_id=episode_id, planned_sessions=planned_sessions,
+                             planned_per_week=planned_per_week)
+    resources.clear_after_write()
+
+
+def start_planned_episode(actor: Actor, patient_id: int, planned_sessions: int | None,
+                          planned_per_week: float | None, **fields) -> int:
+    """Start a patient's next episode of care (condition, body_region, goal, started_on) with its planned course, in
+    one transaction: both or neither. Return its number; InvalidInput naming each field refused."""
+    with write_session(resources.engine()) as session:
+        episode = episodes.start_episode(session, actor=actor, patient_id=patient_id, **fields)
+        episodes.plan_course(session, actor=actor, episode_id=episode.id, planned_sessions=planned_sessions,
+                             planned_per_week=planned_per_week)
+        number = episode.number
+    resources.clear_after_write()
+    return number
+
+
+def set_needling_background(actor: Actor, username: str, training: str | None, years: int | None) -> None:
+    """Set a staff account's needling training and years of needling practice (STRICTA item 5; admins, or a
+    clinician their own); ValueError naming what is refused. Audited in the same transaction."""
+    with write_session(resources.engine()) as session:
+        accounts.set_needling_background(session, actor=actor, username=username, training=training, years=years)
+    resources.clear_after_write()
