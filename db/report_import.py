@@ -83,6 +83,7 @@ def import_reports(session: Session, *, actor: Actor, rows: dict[str, list], sou
         for write in new:
             write(session, actor, source, pseudonyms)
         result.unchanged[kind], result.inserted[kind] = unchanged, len(rows.get(kind, ())) - unchanged
+    audit.record(session, actor, "import", "file", detail=f"{source}: patient reports: {result.summary()}")
     return result
 
 

@@ -13,10 +13,12 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from db import patient_reports, report_exchange
+from db import patient_reports, report_exchange, report_files, spreadsheets
 from db.cli import main
 from db.engine import write_session
+from db.file_problems import ImportRefused
 from db.models import AuditEvent, Episode, TreatmentSession
+from tests.conftest import BACKENDS
 from tests.db.factories import ADMIN, SAMPLE_FILE, another_database, engine_on, import_file, table_counts
 
 REPORT_TABLES = ("diary_entries", "patient_side_effects", "pgic_responses", "psfs_activities", "psfs_ratings")
@@ -57,11 +59,14 @@ def add_reports(engine, sessions: int = 12) -> None:
                                                            score=score + position, now=started + timedelta(days=days))
 
 
-@pytest.fixture
-def seeded(engine):
-    import_file(engine, SAMPLE_FILE)
-    add_reports(engine)
-    return engine
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(request, tmp_path_factory):
+    """Return the URL of a database holding the sample data as `python -m db seed` loads it, patients' reports
+    included (sample_data/diary.csv, pgic.csv, psfs.csv); built once per backend. Tests here leave it as it was,
+    but for export audit rows."""
+    with another_database(request, request.param, tmp_path_factory.mktemp("seeded")) as url:
+        assert main(["--url", url, "seed"]) == 0
+        yield url
 
 
 def tables_of(engine) -> dict[str, pd.DataFrame]:
@@ -69,9 +74,18 @@ def tables_of(engine) -> dict[str, pd.DataFrame]:
         return report_exchange.report_tables(session, actor=ADMIN)
 
 
-def test_the_export_holds_every_record_with_missing_entries_left_out(seeded):
-    tables = tables_of(seeded)
-    counts = table_counts(seeded, REPORT_TABLES)
+def test_the_seeded_reports_export_exactly_as_the_sample_files_hold_them(seeded, tmp_path):
+    for kind in report_exchange.KINDS:
+        path = tmp_path / f"{kind}.csv"
+        assert main(["--url", seeded, "export", "--what", kind, str(path)]) == 0
+        assert path.read_bytes() == (SAMPLE_FILE.parent / f"{kind}.csv").read_bytes()
+
+
+def test_the_export_of_added_reports_holds_every_record_with_missing_entries_left_out(engine):
+    import_file(engine, SAMPLE_FILE)
+    add_reports(engine)
+    tables = tables_of(engine)
+    counts = table_counts(engine, REPORT_TABLES)
     assert len(tables["diary"]) == counts["diary_entries"] > 0
     assert len(tables["pgic"]) == counts["pgic_responses"] > 0
     assert len(tables["psfs"]) == counts["psfs_ratings"] + 2  # the two activities not rated yet: a row each
@@ -83,11 +97,12 @@ def test_the_export_holds_every_record_with_missing_entries_left_out(seeded):
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
-def test_an_export_imports_back_identically_and_twice_changes_nothing(request, seeded, database_url, tmp_path,
-                                                                      suffix):
-    before = tables_of(seeded)
-    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-    with another_database(request, backend, tmp_path) as fresh:
+def test_an_export_imports_back_identically_and_twice_changes_nothing(request, seeded, tmp_path, suffix):
+    database_url = seeded
+    with engine_on(seeded) as engine:
+        before, counts = tables_of(engine), table_counts(engine, REPORT_TABLES)
+    assert all(len(table) > 100 for table in before.values())
+    with another_database(request, backend_of(seeded), tmp_path) as fresh:
         if suffix == ".xlsx":
             assert main(["--url", database_url, "export", str(tmp_path / "all.xlsx")]) == 0
             files = [(tmp_path / "all.xlsx", [])]
@@ -102,18 +117,23 @@ def test_an_export_imports_back_identically_and_twice_changes_nothing(request, s
                 assert main(["--url", fresh, "import", *what, str(path)]) == 0
             with engine_on(fresh) as engine:
                 after = tables_of(engine)
-                assert table_counts(engine, REPORT_TABLES) == table_counts(seeded, REPORT_TABLES)
+                assert table_counts(engine, REPORT_TABLES) == counts
             for kind in report_exchange.KINDS:
                 pd.testing.assert_frame_equal(after[kind], before[kind])
 
 
-def test_a_workbook_export_has_the_sessions_first_and_a_sheet_per_table(seeded, database_url, tmp_path):
+def test_a_workbook_export_has_the_sessions_first_and_a_sheet_per_table(seeded, tmp_path):
+    database_url = seeded
     path = tmp_path / "all.xlsx"
     assert main(["--url", database_url, "export", str(path)]) == 0
     book = openpyxl.load_workbook(path, read_only=True)
     assert book.sheetnames == ["sessions", "diary", "pgic", "psfs"]
     header = next(book["diary"].iter_rows(max_row=1, values_only=True))
     assert list(header) == report_exchange.COLUMNS["diary"]
+
+
+def backend_of(url: str) -> str:
+    return "postgresql" if url.startswith("postgresql") else "sqlite"
 
 
 def _bad_diary(database_url, tmp_path, row: int, column: str, value: str):
@@ -134,8 +154,9 @@ def _bad_diary(database_url, tmp_path, row: int, column: str, value: str):
     ("session_date", "2020-01-01", "no session of"),
     ("soreness", "9", "never changes a patient's entry"),
 ])
-def test_a_bad_row_refuses_the_file_in_one_line_naming_row_and_column(capsys, seeded, database_url, tmp_path,
-                                                                      column, value, says):
+def test_a_bad_row_refuses_the_file_in_one_line_naming_row_and_column(capsys, seeded, tmp_path, column, value,
+                                                                      says):
+    database_url = seeded
     path = _bad_diary(database_url, tmp_path, 2, column, value)
     if column == "soreness" and value == "9":  # a value the stored entry does not have
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -151,15 +172,14 @@ def test_a_bad_row_refuses_the_file_in_one_line_naming_row_and_column(capsys, se
         assert table_counts(engine, REPORT_TABLES) == counts
 
 
-def test_a_bad_sheet_row_in_a_workbook_names_the_sheet_and_writes_no_session(request, seeded, database_url, tmp_path,
-                                                                               capsys):
+def test_a_bad_sheet_row_in_a_workbook_names_the_sheet_and_writes_no_session(request, seeded, tmp_path, capsys):
+    database_url = seeded
     path = tmp_path / "all.xlsx"
     assert main(["--url", database_url, "export", str(path)]) == 0
     book = openpyxl.load_workbook(path)
     book["pgic"]["E3"] = "8"  # score, row 3
     book.save(path)
-    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-    with another_database(request, backend, tmp_path) as fresh:
+    with another_database(request, backend_of(seeded), tmp_path) as fresh:
         capsys.readouterr()
         assert main(["--url", fresh, "import", str(path)]) == 1
         assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
@@ -168,23 +188,22 @@ def test_a_bad_sheet_row_in_a_workbook_names_the_sheet_and_writes_no_session(req
             assert table_counts(engine, ("sessions", *REPORT_TABLES)) == dict.fromkeys(("sessions", *REPORT_TABLES), 0)
 
 
-def test_a_diary_row_for_a_session_the_file_does_not_name_refuses_everything(request, seeded, database_url, tmp_path,
-                                                                                capsys):
+def test_a_diary_row_for_a_session_the_file_does_not_name_refuses_everything(request, seeded, tmp_path, capsys):
     """All rows or none: a workbook whose diary names a session missing from its sessions sheet writes nothing."""
     path = tmp_path / "all.xlsx"
-    assert main(["--url", database_url, "export", str(path)]) == 0
+    assert main(["--url", seeded, "export", str(path)]) == 0
     book = openpyxl.load_workbook(path)
     book["diary"]["B2"] = "2019-05-05"
     book.save(path)
-    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
-    with another_database(request, backend, tmp_path) as fresh:
+    with another_database(request, backend_of(seeded), tmp_path) as fresh:
         assert main(["--url", fresh, "import", str(path)]) == 1
         assert "row 2, column session_date (sheet diary): no session of" in capsys.readouterr().err
         with engine_on(fresh) as engine:
             assert table_counts(engine, ("sessions", "diary_entries")) == {"sessions": 0, "diary_entries": 0}
 
 
-def test_importing_reports_is_audited_per_record_and_exporting_once(seeded, database_url, tmp_path):
+def test_exporting_reports_is_audited_once(seeded, tmp_path):
+    database_url = seeded
     path = tmp_path / "pgic.csv"
     with engine_on(database_url) as engine, Session(engine) as session:
         exports_before = len(session.scalars(select(AuditEvent.id).where(AuditEvent.action == "export")).all())
@@ -192,3 +211,66 @@ def test_importing_reports_is_audited_per_record_and_exporting_once(seeded, data
     with engine_on(database_url) as engine, Session(engine) as session:
         details = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export")).all()
     assert len(details) == exports_before + 1 and "patient reports" in details[-1]
+
+
+BASE = {
+    "diary": dict(patient_id="P1", session_date="2025-03-01", technique="deep", window_h="24",
+                  recorded_at="2025-03-02T12:00:00Z", soreness="3"),
+    "pgic": dict(patient_id="P1", condition="neck_pain", episode="1", answered_at="2025-03-01T12:00:00Z", score="2",
+                 entered_by="patient"),
+    "psfs": dict(patient_id="P1", condition="neck_pain", episode="1", position="1", activity="Stairs",
+                 named_at="2025-03-01T12:00:00Z", named_by="patient", rated_at="2025-03-01T12:00:00Z", score="4",
+                 rated_by="patient"),
+}
+
+
+def rows_of(kind: str, *changes: dict) -> tuple[str, str]:
+    """Return (kind, CSV text) of one row per change: the table's base row with the change's cells."""
+    return kind, pd.DataFrame([BASE[kind] | change for change in changes]).to_csv(index=False)
+
+
+@pytest.mark.parametrize(("file", "where", "says"), [
+    (rows_of("diary", {"pain": "5"}), "row 1, column pain", "unknown column"),
+    (("diary", "patient_id,session_date,technique,window_h,recorded_at\nP1,2025-03-01,deep,24,2025-03-02T12:00Z\n"),
+     "row 1, column soreness", "required column is missing"),
+    (rows_of("diary", {}, {}), "row 3, column window_h", "the same record as row 2"),
+    (rows_of("diary", {"side_effects": "other:mild", "note": ""}), "row 2, column note",
+     "say in the note what the other side effect was"),
+    (rows_of("diary", {"side_effects": "bruising:mild;bruising:serious"}), "row 2, column side_effects",
+     "each side effect once"),
+    (rows_of("diary", {"recorded_at": "2999-03-02T12:00:00Z"}), "row 2, column recorded_at", "is in the future"),
+    (rows_of("diary", {"soreness": ""}), "row 2, column soreness", "is required"),
+    (rows_of("pgic", {"session_date": "2025-03-01", "technique": ""}), "row 2, column technique",
+     "needs its date and technique"),
+    (rows_of("pgic", {"entered_by": "nurse"}), "row 2, column entered_by", "is not one of patient, clinician, admin"),
+    (rows_of("psfs", {"rated_by": ""}), "row 2, column rated_by", "a rating needs its time, score and who entered it"),
+    (rows_of("psfs", {}, {"activity": "Walking", "rated_at": "2025-03-15T12:00:00Z"}), "row 3, column activity",
+     "row 2 gives this activity's activity otherwise"),
+    (rows_of("psfs", {"position": "4"}), "row 2, column position", "not a whole number from 1 to 3"),
+])
+def test_a_malformed_table_is_refused_naming_row_and_column_before_anything_is_read(tmp_path, file, where, says):
+    kind, text = file
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ImportRefused) as refused:
+        report_exchange.validate(kind, spreadsheets.read_table(path))
+    assert str(refused.value).startswith(f"{where}: ") and says in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_formula_on_a_report_sheet_is_refused_naming_its_cell(tmp_path):
+    path = tmp_path / "book.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "sessions"
+    book.create_sheet("diary").append(report_exchange.COLUMNS["diary"])
+    book["diary"].append(["P1", "2025-03-01", "deep", "", "24", "2025-03-02T12:00:00Z", "=1+2", "", ""])
+    book.save(path)
+    with pytest.raises(ImportRefused, match=r"^row 2, column G \(sheet diary\): a formula: type the value itself$"):
+        report_files.read_sheets(path.read_bytes(), path.name)
+
+
+def test_a_table_asked_of_a_workbook_is_refused(tmp_path):
+    path = tmp_path / "book.xlsx"
+    path.write_bytes(b"PK")
+    with pytest.raises(ImportRefused, match="is imported from a .csv file"):
+        report_files.read_import(path, "diary")
