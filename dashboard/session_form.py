@@ -100,9 +100,13 @@ STEPS = {"depth_mm": 1.0, "needle_diameter_mm": 0.01, "needle_length_mm": 5.0, "
 FORMATS = {"depth_mm": "%.1f", "needle_diameter_mm": "%.2f", "needle_length_mm": "%.0f", "estim_hz": "%.1f",
            "estim_pulse_us": "%.0f", "estim_ma": "%.1f", "estim_minutes": "%.0f"}
 ADJUNCT_CHOICES = {**ADJUNCT_LABELS, NO_ADJUNCT: "None"}
+# Short enough for the four to sit beside the side on a laptop; the help says what pistoning is.
+MANIPULATIONS = {code: label.removesuffix(" (in and out)").replace(" and ", " + ")
+                 for code, label in MANIPULATION_LABELS.items()}
 HELP = {
     "insertions": "Needle insertions in this session, all muscles together.",
     "side": "Click the chosen side again to clear it (not recorded).",
+    "manipulation": "How the needle was stimulated: pistoning = moved in and out; rotation = turned.",
     "twitch_count": "Local twitch responses elicited; 0 means none (then the twitch response is 'No').",
     "retention_s": "How long the needles stayed in, in seconds (600 = 10 min); 0 = in and out.",
     "adjuncts": "Anything given with the needling; 'None' records that nothing was. Leave all unselected if not "
@@ -142,15 +146,15 @@ def needling(container, *, technique: str, key: str | None = None, values: dict 
     box.markdown("**Needling**")
     first, second, third = box.columns(3)
     record["insertions"] = _number(first, "insertions", _where("insertions", key, values))
-    record["side"] = _segments(second, "side", SIDE_LABELS, key, values)
-    record["depth_mm"] = _number(third, "depth_mm", _where("depth_mm", key, values))
+    record["depth_mm"] = _number(second, "depth_mm", _where("depth_mm", key, values))
+    record["twitch_count"] = _number(third, "twitch_count", _where("twitch_count", key, values))
     first, second, third = box.columns(3)
     record["needle_diameter_mm"] = _number(first, "needle_diameter_mm", _where("needle_diameter_mm", key, values))
     record["needle_length_mm"] = _number(second, "needle_length_mm", _where("needle_length_mm", key, values))
-    record["twitch_count"] = _number(third, "twitch_count", _where("twitch_count", key, values))
-    first, second = box.columns([1, 2])
-    record["retention_s"] = _number(first, "retention_s", _where("retention_s", key, values))
-    record["manipulation"] = _segments(second, "manipulation", MANIPULATION_LABELS, key, values)
+    record["retention_s"] = _number(third, "retention_s", _where("retention_s", key, values))
+    first, second = box.columns([3, 4])
+    record["side"] = _segments(first, "side", SIDE_LABELS, key, values)
+    record["manipulation"] = _segments(second, "manipulation", MANIPULATIONS, key, values)
     if technique == ESTIM_TECHNIQUE:
         box = container.container(border=True, key=f"{key or 'stored_'}electrical_group")
         box.markdown("**Electrical stimulation**")
