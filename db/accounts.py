@@ -19,11 +19,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from clinic.vocabulary import NEEDLING_TRAINING_MAX
 from db import audit
 from db.access import Actor, require_role
 from db.engine import write_session
 from db.models import ROLES, Patient, User
 from db.passwords import check_password_strength
+from db.validation import InvalidInput, Problem, longer_than, range_problem, unstorable
 
 # After this many wrong passwords in a row, an account's next password check waits FIRST_DELAY, doubling with each
 # further failure up to MAX_DELAY. A wait, never a lock: the right password still logs in, so nobody can keep an
@@ -339,6 +341,30 @@ def reset_password(session: Session, *, actor: Actor, username: str, password: s
     user.password_hash, user.failed_logins, user.locked_until = hasher.hash(password), 0, None
     _end_sessions(user)  # whoever knew the old password is logged out too
     audit.record(session, actor, "user_password_reset", "user", user.id)
+
+
+def set_needling_background(session: Session, *, actor: Actor, username: str, training: str | None,
+                            years: float | None) -> None:
+    """Record a clinician's needling training (free text) and years of needling practice (0–60), STRICTA item 5;
+    None or blank clears one. An admin for any staff account, a clinician for their own; audited when it changes."""
+    user = _user(session, username)
+    if not (actor is not None and actor.role == "clinician" and actor.id == user.id):
+        require_role(actor, ("admin",), "record another account's needling background")
+    if user.role == "patient":
+        raise ValueError("needling_training: a patient account has no needling background")
+    training = (training or "").strip() or None
+    problem = training and (unstorable(training) or longer_than(training, NEEDLING_TRAINING_MAX))
+    if problem:
+        raise InvalidInput([Problem("needling_training", problem)])
+    if problem := range_problem("years_practice", years):
+        raise InvalidInput([Problem("years_practice", problem)])
+    before = {"needling_training": user.needling_training, "years_practice": user.years_practice}
+    after = {"needling_training": training, "years_practice": None if years is None else int(years)}
+    if before != after:
+        user.needling_training, user.years_practice = after["needling_training"], after["years_practice"]
+        session.flush()
+        audit.record(session, actor, "update", "user", user.id, before=before, after=after,
+                     detail="needling background")
 
 
 def users(session: Session, *, actor: Actor) -> pd.DataFrame:

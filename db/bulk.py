@@ -61,6 +61,8 @@ def insert_columns(session: Session, table: Table, columns: dict[str, list | obj
     quote = dialect.identifier_preparer.quote
     names, selected, bound = [], [], []  # column names; what the SELECT gives each; the lists bound per row
     for name, values in columns.items():
+        if isinstance(values, list) and values.count(None) == count:
+            values = None  # a column empty in every row (an optional column a file left out): NULL, written once
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         names.append(quote(name))
         if isinstance(values, list):

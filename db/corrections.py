@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
+from clinic.vocabulary import STRICTA_ITEMS, STRICTA_LABELS
 from db import audit, numbering, rollups
 from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
 from db.fields import AUDITED_FIELDS, SESSION_FIELDS, audited, session_values
@@ -19,7 +20,7 @@ FIELD_WORDS = {
     "session_date": "date", "technique": "technique", "muscles": "muscles", "twitch_response": "twitch response",
     "pain_scale": "pain scale", "pain_before": "pain before", "pain_after": "pain after", "notes": "notes",
     "side_effects": "side effects",
-}
+} | {name: STRICTA_LABELS[name][0].lower() for name in STRICTA_ITEMS}
 
 
 def snapshot(session: Session, row: TreatmentSession) -> dict:

@@ -25,7 +25,7 @@ from clinic.vocabulary import DEFAULT_EPISODE_GAP_DAYS, EPISODE_STATUSES, condit
 from db import audit
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession
-from db.validation import SLUG, InvalidInput, Problem, longer_than, unstorable
+from db.validation import SLUG, InvalidInput, Problem, longer_than, range_problem, unstorable
 
 GAP_SETTING = "EPISODE_GAP_DAYS"  # the environment variable (and, for the app, the Streamlit secret in lower case)
 MAX_EPISODE_NUMBER = 999  # a patient's courses of care for one condition: far fewer; the column is an integer
@@ -150,7 +150,7 @@ def course(session: Session, episode: Episode) -> Course:
 
 
 EPISODE_COLUMNS = ["id", "number", "condition", "body_region", "goal", "started_on", "discharged_on", "status",
-                   "sessions", "first_session", "last_session"]
+                   "sessions", "first_session", "last_session", "planned_sessions", "planned_per_week"]
 
 
 def patient_episodes(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame:
@@ -160,7 +160,7 @@ def patient_episodes(session: Session, *, actor: Actor, patient_id: int) -> pd.D
     stmt = (
         select(Episode.id, Episode.number, Episode.condition, Episode.body_region, Episode.goal, Episode.started_on,
                Episode.discharged_on, Episode.status, func.count(s.id), func.min(s.session_date),
-               func.max(s.session_date))
+               func.max(s.session_date), Episode.planned_sessions, Episode.planned_per_week)
         .outerjoin(s, and_(s.episode_id == Episode.id, s.deleted_at.is_(None)))
         .where(Episode.patient_id == patient_id)
         .group_by(Episode.id)
@@ -306,4 +306,30 @@ def discharge_episode(session: Session, *, actor: Actor, episode_id: int, status
     session.flush()
     audit.record(session, actor, "update", "episode", episode.id, before={"status": None, "discharged_on": None},
                  after={"status": status, "discharged_on": discharged_on}, detail="episode discharged")
+    return episode
+
+
+PLANNED = ("planned_sessions", "planned_per_week")
+
+
+def plan_course(session: Session, *, actor: Actor, episode_id: int, planned_sessions: float | None,
+                planned_per_week: float | None) -> Episode:
+    """Record an episode's planned course (STRICTA item 3): the number of sessions (1–50) and sessions a week
+    (0.25–7); None clears one (not recorded). Audited when it changes. Raises InvalidInput naming a value refused."""
+    require_role(actor, CLINICAL_WRITERS, "plan courses of care")
+    episode = session.get(Episode, episode_id)
+    if episode is None:
+        raise ValueError(f"episode: no episode {episode_id}")
+    planned = dict(zip(PLANNED, (planned_sessions, planned_per_week), strict=True))
+    problems = [Problem(name, problem) for name, value in planned.items() if (problem := range_problem(name, value))]
+    if problems:
+        raise InvalidInput(problems)
+    planned["planned_sessions"] = None if planned_sessions is None else int(planned_sessions)
+    planned["planned_per_week"] = None if planned_per_week is None else float(planned_per_week)
+    before = {name: getattr(episode, name) for name in PLANNED}
+    if before != planned:
+        episode.planned_sessions, episode.planned_per_week = planned["planned_sessions"], planned["planned_per_week"]
+        session.flush()
+        audit.record(session, actor, "update", "episode", episode.id, before=before, after=planned,
+                     detail="course planned")
     return episode

@@ -6,9 +6,9 @@ import pandas as pd
 from sqlmodel import Session
 
 from clinic import side_effects
-from db import audit, episodes, queries
+from db import audit, episodes, queries, stricta_queries
 from db.access import Actor
-from db.interchange import EXPORT_COLUMNS, YES_NO_TEXT, number_text
+from db.interchange import EXPORT_COLUMNS, NUMBER_COLUMNS, STRICTA_COLUMNS, YES_NO_TEXT, number_text
 
 
 def export_table(session: Session, *, actor: Actor, purpose: str = "") -> pd.DataFrame:
@@ -17,6 +17,7 @@ def export_table(session: Session, *, actor: Actor, purpose: str = "") -> pd.Dat
     `purpose` names the file format in the audit row (e.g. "FHIR bundle").
     """
     frame = queries.all_sessions(session, actor=actor)
+    needling = stricta_queries.needling_record(session, actor=actor).set_index("session_id")
     effects = queries.all_side_effects(session, actor=actor)
     courses = episodes.all_episodes(session, actor=actor)
     numbers = dict(zip(courses["id"], courses["number"], strict=True))
@@ -40,7 +41,15 @@ def export_table(session: Session, *, actor: Actor, purpose: str = "") -> pd.Dat
             "body_region": frame["body_region"].fillna(""),
             "muscles": frame["muscles"],
             "episode": frame["episode_id"].map(numbers),
+            **{name: _needling_cells(name, frame["session_id"].map(needling[name])) for name in STRICTA_COLUMNS},
         },
         columns=EXPORT_COLUMNS,
     )
     return out.astype(str)
+
+
+def _needling_cells(name: str, values: pd.Series) -> pd.Series:
+    """Return a STRICTA column's values as its cells: numbers as `number_text` writes them, '' when not recorded."""
+    if name in NUMBER_COLUMNS:
+        return values.map(number_text)
+    return values.astype(object).where(values.notna(), "")

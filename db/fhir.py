@@ -4,8 +4,10 @@ Per episode of care: one EpisodeOfCare (its condition, period and status: active
 status in an extension). Per session: one pain Observation (LOINC 72514-3 for the 0–10 NRS, 38214-3 for the 0–100 mm
 VAS, the value as stored on its own scale), one Procedure for the needling (the technique from the product's own
 CodeSystem, and CPT 20560 or 20561 when the muscles treated are known; its EpisodeOfCare in an extension, R4 having no
-element for it) and one AdverseEvent per side effect. Every resource refers to a Patient that carries the
-pseudonymous id only: no names, no clinicians' notes (free text may name people).
+element for it, and its needling record: the side as a SNOMED CT laterality on each body site, the needle as a
+contained Device, the dose in a local extension, see docs/FHIR.md) and one AdverseEvent per side effect. Every
+resource refers to a Patient that carries the pseudonymous id only: no names, no clinicians' notes (free text may
+name people).
 Codes follow docs/REFERENCES.md ("Codes for interchange"); there is no SNOMED CT concept for dry needling, so none is
 invented. The Bundle is built from the interchange export's rows, so an export is audited once.
 """
@@ -21,10 +23,19 @@ import pandas as pd
 from sqlmodel import Session
 
 from clinic import side_effects
-from clinic.vocabulary import EPISODE_STATUSES, SIDE_EFFECTS, TECHNIQUE_LABELS, condition_words
+from clinic.vocabulary import (
+    ADJUNCT_LABELS,
+    EPISODE_STATUSES,
+    MANIPULATION_LABELS,
+    NO_ADJUNCT,
+    SIDE_EFFECTS,
+    STRICTA_ITEMS,
+    TECHNIQUE_LABELS,
+    condition_words,
+)
 from db import episodes, exporting
 from db.access import Actor
-from db.interchange import identity_keys
+from db.interchange import identity_keys, number_text
 from db.spreadsheets import write_atomically
 
 BASE_URL = "https://needle-outcomes.example"
@@ -38,6 +49,14 @@ EPISODE_ID_SYSTEM = f"{BASE_URL}/episode-of-care-id"  # patient id / condition /
 DISCHARGE_SYSTEM = f"{BASE_URL}/CodeSystem/discharge-status"
 DISCHARGE_EXTENSION = f"{BASE_URL}/StructureDefinition/discharge-status"
 EPISODE_EXTENSION = f"{BASE_URL}/StructureDefinition/episode-of-care"
+# The needling record (docs/FHIR.md): laterality of a body site, the needling dose, their local code systems.
+LATERALITY_EXTENSION = f"{BASE_URL}/StructureDefinition/laterality"
+NEEDLING_EXTENSION = f"{BASE_URL}/StructureDefinition/needling-dose"
+LATERALITY_SYSTEM = f"{BASE_URL}/CodeSystem/laterality"  # `midline`, which SNOMED CT's laterality qualifiers lack
+MANIPULATION_SYSTEM = f"{BASE_URL}/CodeSystem/needle-manipulation"
+ADJUNCT_SYSTEM = f"{BASE_URL}/CodeSystem/adjunct"
+NEEDLE_PROPERTY_SYSTEM = f"{BASE_URL}/CodeSystem/needle-property"
+SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -62,6 +81,27 @@ SEVERITY_WORDS = {
     "significant": "Significant: needed medical care or stopped normal activities",
     "serious": "Serious: hospital admission, lasting harm or death",
 }
+LATERALITY = {  # side -> (system, code, display): SNOMED CT laterality qualifier values, a local code for midline
+    "left": (SNOMED, "7771000", "Left"),
+    "right": (SNOMED, "24028007", "Right"),
+    "bilateral": (SNOMED, "51440002", "Right and left"),
+    "midline": (LATERALITY_SYSTEM, "midline", "Midline"),
+}
+# The dose's sub-extensions: interchange column -> (sub-extension url, UCUM unit code and unit shown, or None: an
+# integer count), in the interchange format's order; `side`, `manipulation` and `adjuncts` are codings.
+DOSE_QUANTITIES = {
+    "insertions": ("insertions", None),
+    "depth_mm": ("depth", ("mm", "mm")),
+    "twitch_count": ("twitchCount", None),
+    "retention_s": ("retention", ("s", "s")),
+    "estim_hz": ("stimulationFrequency", ("Hz", "Hz")),
+    "estim_pulse_us": ("pulseWidth", ("us", "µs")),
+    "estim_ma": ("intensity", ("mA", "mA")),
+    "estim_minutes": ("stimulationTime", ("min", "min")),
+}
+NEEDLE_SIZES = {"needle_diameter_mm": ("diameter", "Needle diameter"), "needle_length_mm": ("length", "Needle length")}
+NEEDLE_DEVICE = "needle"  # the contained Device's id
+
 # The HL7 scale has mild, moderate and severe; White et al.'s classes map onto it in order.
 HL7_SEVERITY = {"mild": ("mild", "Mild"), "significant": ("moderate", "Moderate"), "serious": ("severe", "Severe")}
 
@@ -164,9 +204,86 @@ def _procedure(resource_id: str, row: dict, subject: dict) -> dict:
         procedure["reasonCode"] = [{"coding": [{"system": CONDITION_SYSTEM, "code": row["condition"]}],
                                     "text": row["condition"].replace("_", " ")}]
     muscles = [m.strip() for m in row["muscles"].split(";") if m.strip()]
+    side = row.get("side", "")
     if muscles:
         procedure["bodySite"] = [{"text": m.replace("_", " ")} for m in muscles]
+        if side:
+            for site in procedure["bodySite"]:
+                site["extension"] = [{"url": LATERALITY_EXTENSION, "valueCodeableConcept": _laterality(side)}]
+    needle = _needle(row)
+    if needle:
+        procedure["contained"] = [needle]
+        procedure["focalDevice"] = [{"manipulated": {"reference": f"#{NEEDLE_DEVICE}"}}]
+    dose = _dose(row)
+    if dose:
+        procedure["extension"] = [{"url": NEEDLING_EXTENSION, "extension": dose}]
     return procedure
+
+
+def _laterality(side: str) -> dict:
+    system, code, display = LATERALITY[side]
+    return {"coding": [{"system": system, "code": code, "display": display}], "text": side}
+
+
+def _needle(row: dict) -> dict | None:
+    """Return the needle as a contained Device with its diameter and length in mm, or None when neither is known."""
+    sizes = [{"type": {"coding": [{"system": NEEDLE_PROPERTY_SYSTEM, "code": code, "display": display}]},
+              "valueQuantity": [_quantity(_number(row[name]), "mm")]}
+             for name, (code, display) in NEEDLE_SIZES.items() if row.get(name, "")]
+    if not sizes:
+        return None
+    return {"resourceType": "Device", "id": NEEDLE_DEVICE, "type": {"text": "Solid filiform needle"},
+            "property": sizes}
+
+
+def _dose(row: dict) -> list[dict]:
+    """Return the recorded dose as the sub-extensions of NEEDLING_EXTENSION, in the interchange format's order (see
+    docs/FHIR.md); the needle's size is the contained Device's."""
+    dose = []
+    for name in STRICTA_ITEMS:
+        text = row.get(name, "")
+        if not text or name in NEEDLE_SIZES:
+            continue
+        if name == "side":
+            dose.append({"url": "side", "valueCodeableConcept": _laterality(text)})
+        elif name == "manipulation":
+            dose.append({"url": "manipulation", "valueCoding": {
+                "system": MANIPULATION_SYSTEM, "code": text, "display": MANIPULATION_LABELS[text]}})
+        elif name == "adjuncts":
+            dose += [{"url": "adjunct", "valueCoding": {
+                "system": ADJUNCT_SYSTEM, "code": code,
+                "display": "No adjunct" if code == NO_ADJUNCT else ADJUNCT_LABELS[code]}} for code in text.split(";")]
+        elif DOSE_QUANTITIES[name][1] is None:
+            dose.append({"url": DOSE_QUANTITIES[name][0], "valueInteger": int(_number(text))})
+        else:
+            url, (code, shown) = DOSE_QUANTITIES[name]
+            dose.append({"url": url, "valueQuantity": {"value": _number(text), "unit": shown, "system": UCUM,
+                                                       "code": code}})
+    return dose
+
+
+def needling_record(procedure: dict) -> dict[str, str]:
+    """Return the needling record a Procedure of this export carries, as interchange cells by column (only those
+    recorded): what `_procedure` wrote, read back."""
+    cells: dict[str, str] = {}
+    by_url = {url: name for name, (url, _) in DOSE_QUANTITIES.items()}
+    dose = next((x["extension"] for x in procedure.get("extension", []) if x["url"] == NEEDLING_EXTENSION), [])
+    for part in dose:
+        if part["url"] == "side":
+            cells["side"] = part["valueCodeableConcept"]["text"]
+        elif part["url"] == "manipulation":
+            cells["manipulation"] = part["valueCoding"]["code"]
+        elif part["url"] == "adjunct":
+            cells["adjuncts"] = ";".join(filter(None, (cells.get("adjuncts"), part["valueCoding"]["code"])))
+        else:
+            value = part["valueInteger"] if "valueInteger" in part else part["valueQuantity"]["value"]
+            cells[by_url[part["url"]]] = number_text(value)
+    for device in procedure.get("contained", []):
+        for size in device.get("property", []):
+            code = size["type"]["coding"][0]["code"]
+            name = next(name for name, (known, _) in NEEDLE_SIZES.items() if known == code)
+            cells[name] = number_text(size["valueQuantity"][0]["value"])
+    return cells
 
 
 def _adverse_event(resource_id: str, row: dict, subject: dict, procedure_url: str, code: str, severity: str) -> dict:
@@ -218,9 +335,10 @@ def bundle_from_table(table: pd.DataFrame, *, timestamp: datetime | None = None,
         key = ("session", *map(str, identity))
         observation_id, procedure_id = _id(*key, "pain"), _id(*key, "procedure")
         procedure = _procedure(procedure_id, row, subject)
-        if course in emitted:
+        if course in emitted:  # first among the Procedure's extensions
             procedure["extension"] = [{"url": EPISODE_EXTENSION, "valueReference": {
-                "reference": f"urn:uuid:{_id('episode', course)}", "type": "EpisodeOfCare"}}]
+                "reference": f"urn:uuid:{_id('episode', course)}", "type": "EpisodeOfCare"}},
+                *procedure.get("extension", [])]
         entries += [
             {"fullUrl": f"urn:uuid:{observation_id}", "resource": _observation(observation_id, row, subject)},
             {"fullUrl": f"urn:uuid:{procedure_id}", "resource": procedure},

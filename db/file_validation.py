@@ -17,14 +17,21 @@ from clinic import side_effects
 from db import interchange
 from db.episodes import MAX_EPISODE_NUMBER
 from db.file_problems import ImportRefused, RowProblem
-from db.interchange import COLUMNS, EPISODE, EXTRA_COLUMNS, KNOWN_COLUMNS, REQUIRED
+from db.interchange import COLUMNS, EPISODE, EXTRA_COLUMNS, KNOWN_COLUMNS, REQUIRED, STRICTA_COLUMNS
 from db.validation import (
+    STRICTA_CODED,
+    STRICTA_NUMBERS,
     InvalidInput,
     Problem,
     SessionInput,
+    adjuncts_text,
     checked_session,
     date_problem,
+    estim_problem,
     pain_problem,
+    range_problem,
+    stricta_code,
+    twitch_problem,
     validate_session,
 )
 
@@ -76,7 +83,8 @@ def validate_rows(
     if problems:
         raise ImportRefused(sorted(problems, key=lambda problem: problem.row))
     given = {name: cells[name] for name in _OPTIONAL if name in cells}
-    return ValidRows(columns, given, validated, lines, episodes)
+    absent = frozenset(name for name in STRICTA_COLUMNS if name not in cells)
+    return ValidRows(columns, given, validated, lines, episodes, absent)
 
 
 def _episode_numbers(cells: list | None, lines: list[int], problems: list[RowProblem]) -> list[int | None]:
@@ -118,10 +126,10 @@ def _validate_row(row: dict[str, str], today: date) -> tuple[SessionInput | None
 
 _FIELDS = tuple(SessionInput.model_fields)  # in declaration order, as in a validated SessionInput's __dict__
 # `_typed` leaves these fields out when their cell is empty (SessionInput's defaults apply); it gives all others.
-_OPTIONAL = ("pain_scale", "pain_after", "side_effects", "muscles")
+_OPTIONAL = ("pain_scale", "pain_after", "side_effects", "muscles", *STRICTA_COLUMNS)
 _ALWAYS_GIVEN = frozenset(_FIELDS).difference(_OPTIONAL)
 _REFUSED = object()  # a cell the fast path does not accept; its row goes through SessionInput
-_FLOAT, _DATE = TypeAdapter(float), TypeAdapter(date)  # pydantic's own parsing, as for SessionInput's fields
+_FLOAT, _INT, _DATE = TypeAdapter(float), TypeAdapter(int), TypeAdapter(date)  # pydantic's parsing, as SessionInput's
 
 
 class ValidRows(Sequence[SessionInput]):
@@ -131,8 +139,11 @@ class ValidRows(Sequence[SessionInput]):
     """
 
     def __init__(self, columns: dict[str, list], given: dict[str, list], validated: dict[int, SessionInput],
-                 lines: list[int] | None = None, episodes: list[int | None] | None = None):
+                 lines: list[int] | None = None, episodes: list[int | None] | None = None,
+                 absent: frozenset[str] = frozenset()):
         self.columns = columns  # SessionInput field -> its value in every row
+        # The optional STRICTA columns the file does not have: a stored session keeps its values of those.
+        self.absent = absent
         self.lines = lines or list(range(2, len(columns["patient_id"]) + 2))  # each row's line in the file
         # Each row's `episode` number, or None: not a session's field but where it goes (db.import_plan).
         self.episodes = episodes or [None] * len(self.lines)
@@ -191,7 +202,7 @@ class _FastPath:
 
     def __init__(self, cells: dict[str, list], total: int, today: date):
         # A column left out of the file reads as empty cells, as in `_typed`.
-        self.cells = {name: cells.get(name) or [""] * total for name in COLUMNS + EXTRA_COLUMNS}
+        self.cells = {name: cells.get(name) or [""] * total for name in COLUMNS + EXTRA_COLUMNS + STRICTA_COLUMNS}
         self.today = today
         self.checked: dict[str, dict] = {name: {} for name in self.cells}
         self.fits: dict[tuple, bool] = {}
@@ -209,6 +220,9 @@ class _FastPath:
             "twitch_response": interchange.yes_no,
             "muscles": lambda cell: SessionInput._muscles(cell.split(";")),
             "notes": SessionInput._notes,
+            **{name: _number_check(name) for name in STRICTA_NUMBERS},
+            **{name: (lambda cell, name=name: stricta_code(name, cell)) for name in STRICTA_CODED},
+            "adjuncts": adjuncts_text,
         }
 
     def _date(self, cell: str) -> date:
@@ -237,8 +251,41 @@ class _FastPath:
                     pain_problem("pain_before", before, scale) or pain_problem("pain_after", after, scale))
             if not fit:
                 refused.add(start + i)
+        self._needling_rules(typed, start, refused)
         typed["today"] = [self.today] * (stop - start)
         return typed, sorted(refused)
+
+    @staticmethod
+    def _needling_rules(typed: dict[str, list], start: int, refused: set[int]) -> None:
+        """Send to SessionInput the rows that break a rule between the needling record's fields (`estim_problem`,
+        `twitch_problem`), and give a row with a twitch count but no twitch response the one its count says."""
+        techniques, counts, responses = typed["technique"], typed["twitch_count"], typed["twitch_response"]
+        for name in ("estim_hz", "estim_pulse_us", "estim_ma", "estim_minutes"):
+            for i, value in enumerate(typed[name]):
+                if value is not None and value is not _REFUSED and estim_problem(name, value, techniques[i]):
+                    refused.add(start + i)
+        for i, count in enumerate(counts):
+            if count is None or count is _REFUSED or responses[i] is _REFUSED:
+                continue
+            if responses[i] is None:
+                responses[i] = count > 0
+            elif twitch_problem(count, responses[i]):
+                refused.add(start + i)
+
+
+def _number_check(name: str) -> Callable:
+    """Return the fast path's check of a needling-record number: empty, or a number within its range."""
+    parse = (_INT if name in ("insertions", "twitch_count", "retention_s") else _FLOAT).validate_python
+
+    def check(cell: str):
+        if cell == "":
+            return None
+        value = parse(cell)
+        if range_problem(name, value):
+            raise ValueError(name)
+        return value
+
+    return check
 
 
 def _typed(row: dict) -> tuple[dict, list[Problem]]:
@@ -271,4 +318,8 @@ def _typed(row: dict) -> tuple[dict, list[Problem]]:
     muscles = get("muscles", "")
     if muscles:
         data["muscles"] = muscles.split(";")
+    for name in STRICTA_COLUMNS:
+        value = get(name, "")
+        if value != "":
+            data[name] = value
     return data, problems

@@ -17,10 +17,10 @@ from sqlmodel import Session
 from clinic import side_effects
 from clinic.vocabulary import condition_words
 from db import bulk, episodes
-from db.fields import SESSION_FIELDS, stored_columns
+from db.fields import SESSION_FIELDS, keep_absent, stored_columns
 from db.file_problems import ImportRefused, RowProblem
 from db.file_validation import ValidRows
-from db.interchange import cell_text, identity_keys
+from db.interchange import STRICTA_COLUMNS, cell_text, identity_keys
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User
 from db.writes import not_a_clinician
 
@@ -194,6 +194,7 @@ def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = F
         matched = [existing.get(key) for key in keys]
     else:  # none of the file's patients has a session yet: every row is new
         matched = [None] * len(rows)
+    keep_absent(values, rows.absent, matched)
     placed = _place(rows, matched, stored, key_of, live, episodes.gap_days(gap_days))
     new, changed = [], []
     for index, current in enumerate(matched):
@@ -354,7 +355,7 @@ def _field_changes(rows: dict[str, list], stored: dict[str, list], placed: list[
 
 # Fields in the interchange format's column order; the date and technique identify a session, so never change.
 _CHANGE_ORDER = ("pain_scale", "pain_before", "pain_after", "side_effects", "condition", "clinician",
-                 "twitch_response", "notes", "muscles", "technique", "episode")
+                 "twitch_response", "notes", "muscles", "technique", "episode", *STRICTA_COLUMNS)
 
 
 _READ = ("session_id", "episode_id", "clinician_id", "session_number", "deleted_at", "patient_id", *SESSION_FIELDS)

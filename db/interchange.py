@@ -11,6 +11,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from clinic.vocabulary import RANGES, STRICTA_ITEMS
+
 COLUMNS = [
     "patient_id",
     "session_date",
@@ -28,7 +30,11 @@ EXTRA_COLUMNS = ["body_region", "muscles"]  # documented additions: the episode'
 # The optional contract column (docs/DESIGN.md section 5): the patient's course of care for the row's condition,
 # 1 for the first; empty, the app's rule (db.episodes) decides. An export always writes it, after the others.
 EPISODE = "episode"
-EXPORT_COLUMNS = [*COLUMNS, *EXTRA_COLUMNS, EPISODE]
+# The optional STRICTA columns (docs/DESIGN.md section 5), the session's needling record, after the others; an export
+# always writes them. Empty = not recorded. A file without one of them leaves that value of its stored sessions as it
+# is (db.import_plan): an older file does not erase a record it never held.
+STRICTA_COLUMNS = list(STRICTA_ITEMS)
+EXPORT_COLUMNS = [*COLUMNS, *EXTRA_COLUMNS, EPISODE, *STRICTA_COLUMNS]
 KNOWN_COLUMNS = frozenset(EXPORT_COLUMNS)
 REQUIRED = {"patient_id", "session_date", "technique", "pain_before"}
 YES_NO = {"yes": True, "no": False, "": None}
@@ -81,11 +87,14 @@ def number_text(value) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+NUMBER_COLUMNS = frozenset(("pain_before", "pain_after", *RANGES))  # written by `number_text`
+
+
 def cell_text(name: str, value) -> str:
     """Return a stored value of the column `name` as its cell's text."""
     if value is None:
         return ""
-    if name in ("pain_before", "pain_after"):
+    if name in NUMBER_COLUMNS:
         return number_text(value)
     if name == "twitch_response":
         return YES_NO_TEXT[bool(value)]

@@ -22,7 +22,8 @@ import pandas as pd
 
 from clinic import side_effects as side_effect_text
 from db.interchange import COLUMNS as INTERCHANGE_COLUMNS
-from db.interchange import EXTRA_COLUMNS
+from db.interchange import EXTRA_COLUMNS, STRICTA_COLUMNS, number_text
+from sample_data import parameters
 from sample_data.parameters import (
     ALL_SIDE_EFFECT_CODES,
     CLINICIANS,
@@ -45,8 +46,9 @@ from sample_data.parameters import (
 SEED = 20261124
 CSV_PATH = Path(__file__).resolve().parent / "sessions.csv"
 
-# The interchange columns of docs/DESIGN.md section 5, then the two documented extra columns: defined once, in db/.
-COLUMNS = INTERCHANGE_COLUMNS + EXTRA_COLUMNS
+# The interchange columns of docs/DESIGN.md section 5, the two documented extra columns and the optional STRICTA
+# columns (the needling record): defined once, in db/.
+COLUMNS = INTERCHANGE_COLUMNS + EXTRA_COLUMNS + STRICTA_COLUMNS
 
 MAX_SESSIONS = 10
 GAP_DAYS_MAX = 45  # the longest gap between two sessions of an episode
@@ -243,6 +245,7 @@ def generate(
 
     side_effects, notes = _side_effects_and_notes(rng, tech, rows)
     body_region, muscles = _muscles(rng, region, rows)
+    needling = _needling(seed, tech, rows, offsets[rows, ks], span_days, session_clinician, twitch)
 
     width = max(4, len(str(patients)))
     patient_ids = np.array([f"P{i + 1:0{width}d}" for i in range(patients)], dtype=object)
@@ -261,6 +264,7 @@ def generate(
             "notes": notes,
             "body_region": body_region,
             "muscles": muscles,
+            **needling,
         },
         columns=COLUMNS,
     )
@@ -319,6 +323,62 @@ def _muscles(rng: np.random.Generator, region: np.ndarray, rows: np.ndarray) -> 
     for r, table in enumerate(muscle_tables):
         muscle_lookup[r, : table.size] = table
     return np.array(REGIONS, dtype=object)[region[rows]], muscle_lookup[region[rows], muscle_mask]
+
+
+def _needling(seed: int, tech: np.ndarray, rows: np.ndarray, day: np.ndarray, span_days: int,
+              clinician: np.ndarray, twitch: np.ndarray) -> dict[str, np.ndarray]:
+    """Return the STRICTA columns as cells for sessions of techniques ``tech``, episodes ``rows``, days ``day`` into
+    the window, clinicians ``clinician`` and twitch answers ``twitch``. A generator of its own (``[seed, 2]``) draws
+    every value of every session, recorded or not, so no other column changes. Gaps: a session is documented with
+    the clinician's diligence, lower early in the window; a documented one records each item mostly, another rarely.
+    """
+    rng, s, p = np.random.default_rng([seed, 2]), tech.size, parameters
+    early = p.NEEDLING_EARLY + (1.0 - p.NEEDLING_EARLY) * day / max(span_days - 1, 1)
+    documented = rng.random(s) < p.NEEDLING_DILIGENCE[clinician % p.NEEDLING_DILIGENCE.size] * early
+    recorded = {item: (rng.random(s) < np.where(documented, chance, p.UNDOCUMENTED_CHANCE))  # estim_*: electrical
+                & ((tech == 2) if item.startswith("estim_") else True) for item, chance in p.ITEM_RECORDED.items()}
+    recorded["twitch_count"] &= twitch != ""  # a count says whether there was a twitch: only beside the answer
+    side = rng.choice(len(p.SIDES), size=int(rows.max(initial=-1)) + 1, p=p.SIDE_WEIGHTS)[rows]  # the episode's
+    side[rng.random(s) < 0.10] = p.SIDES.index("bilateral")
+    depth = np.rint(p.DEPTH_MM[tech, 0] * np.exp(p.DEPTH_MM[tech, 1] * rng.standard_normal(s)))
+    depth = np.where(tech == 0, np.clip(depth, 2, 10), np.clip(depth, 8, 65)).astype(np.int64)
+    lengths, minutes = p.NEEDLE_LENGTHS, rng.choice(p.ESTIM_MINUTES, size=s)
+    retention = np.select([tech == 0, tech == 1], [rng.choice(p.RETENTION_SUPERFICIAL, size=s),
+                                                   rng.choice(p.RETENTION_DEEP, size=s)], minutes * 60)
+    added = rng.random((s, len(p.ADJUNCT_CHANCE))) < np.array(list(p.ADJUNCT_CHANCE.values()))[None, :]
+    adjuncts = _subset_table(list(p.ADJUNCT_CHANCE), lambda chosen: ";".join(chosen) or "none")
+    values = {
+        "insertions": np.maximum(1, rng.poisson(p.INSERTIONS_MEAN[tech])),
+        "side": np.array(p.SIDES, dtype=object)[side],
+        "depth_mm": depth,
+        "needle_diameter_mm": p.NEEDLE_DIAMETERS[_categories(rng, p.DIAMETER_WEIGHTS[tech])],
+        "needle_length_mm": lengths[np.minimum(np.searchsorted(lengths, depth + 10), lengths.size - 1)],
+        "twitch_count": np.where(twitch == "yes", 1 + rng.poisson(p.TWITCH_MEAN[tech]), 0),
+        "retention_s": retention,
+        "manipulation": np.array(p.MANIPULATIONS, dtype=object)[_categories(rng, p.MANIPULATION_WEIGHTS[tech])],
+        "estim_hz": rng.choice(p.ESTIM_HZ, size=s),
+        "estim_pulse_us": rng.choice(p.ESTIM_PULSE_US, size=s),
+        "estim_ma": np.rint(rng.uniform(*p.ESTIM_MA, size=s) * 2) / 2,
+        "estim_minutes": minutes,
+        "adjuncts": adjuncts[(added * (1 << np.arange(added.shape[1]))).sum(axis=1)],
+    }
+    return {name: _cells(values[name], recorded[name]) for name in STRICTA_COLUMNS}
+
+
+def _categories(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
+    """Return one category per row of ``weights`` (each row's chances of the categories), drawn at once."""
+    chosen = (rng.random(len(weights))[:, None] > np.cumsum(weights, axis=1)).sum(axis=1)
+    return np.minimum(chosen, weights.shape[1] - 1)  # a cumulative sum a rounding error short of 1
+
+
+def _cells(values: np.ndarray, recorded: np.ndarray) -> np.ndarray | pd.arrays.IntegerArray:
+    """Return values as cells: integers, other numbers as the export writes them, codes; missing if not recorded."""
+    if values.dtype.kind == "i":
+        return pd.arrays.IntegerArray(values.astype(np.int64), ~recorded)
+    if values.dtype != object:
+        uniques, at = np.unique(values, return_inverse=True)
+        values = np.array([number_text(value) for value in uniques.tolist()], dtype=object)[at.reshape(-1)]
+    return np.where(recorded, values, "").astype(object)
 
 
 def to_csv_text(frame: pd.DataFrame) -> str:

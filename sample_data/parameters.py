@@ -180,3 +180,43 @@ def clinician_roster(clinicians: int) -> tuple[list[str], np.ndarray, np.ndarray
     cycle = np.arange(clinicians) % len(CLINICIANS)
     weights = CLINICIAN_WEIGHTS[cycle]
     return names, weights / weights.sum(), CLINICIAN_TECHNIQUE[cycle]
+
+
+# --- the needling record (STRICTA; docs/DESIGN.md section 5), drawn from a generator of its own -------------------
+# The chance that a clinician documents a session's needling record, by roster position (clinician 7 on repeats
+# 1, 2, …): most nearly always, two much less. Sessions early in the window are documented less (the clinic took the
+# record up over time): the chance is scaled by NEEDLING_EARLY on the first day, rising linearly to 1 on the last.
+NEEDLING_DILIGENCE = np.array([0.97, 0.92, 0.95, 0.55, 0.85, 0.40])
+NEEDLING_EARLY = 0.55
+UNDOCUMENTED_CHANCE = 0.12  # an item is still recorded now and then in a session not documented as a whole
+# The chance that a documented session records each item (estim_*: of an electrical session).
+ITEM_RECORDED = {
+    "insertions": 0.97, "side": 0.98, "depth_mm": 0.9, "needle_diameter_mm": 0.93, "needle_length_mm": 0.93,
+    "twitch_count": 0.9, "retention_s": 0.95, "manipulation": 0.92, "estim_hz": 0.97, "estim_pulse_us": 0.9,
+    "estim_ma": 0.95, "estim_minutes": 0.97, "adjuncts": 0.85,
+}
+# Per technique (superficial, deep, electrical): mean insertions; depth in mm as (median, spread of its log);
+# twitch responses per session when one was elicited (mean of 1 + Poisson).
+INSERTIONS_MEAN = np.array([4.0, 11.0, 7.0])
+DEPTH_MM = np.array([[6.0, 0.3], [28.0, 0.35], [30.0, 0.3]])
+TWITCH_MEAN = np.array([0.5, 3.5, 2.5])
+SIDES = ["left", "right", "bilateral", "midline"]
+SIDE_WEIGHTS = np.array([0.40, 0.38, 0.18, 0.04])  # the episode's side; a tenth of sessions treat both sides
+NEEDLE_DIAMETERS = np.array([0.16, 0.18, 0.20, 0.25, 0.30])  # mm
+DIAMETER_WEIGHTS = np.array(
+    [[0.35, 0.30, 0.20, 0.15, 0.0], [0.0, 0.10, 0.25, 0.45, 0.20], [0.0, 0.05, 0.20, 0.50, 0.25]]
+)
+NEEDLE_LENGTHS = np.array([13, 25, 30, 40, 50, 60, 75])  # mm; the shortest that reaches 10 mm past the depth
+MANIPULATIONS = ["none", "pistoning", "rotation", "pistoning_rotation"]
+MANIPULATION_WEIGHTS = np.array([[0.55, 0.05, 0.40, 0.0], [0.05, 0.60, 0.10, 0.25], [0.65, 0.05, 0.25, 0.05]])
+# Retention in seconds: superficial needles stay 2–10 min, deep needling is mostly in and out (0 s) or 1–5 min,
+# electrical needles stay for the stimulation.
+RETENTION_SUPERFICIAL = np.array([120, 300, 600])
+RETENTION_DEEP = np.array([0, 0, 0, 60, 300])
+ESTIM_HZ = np.array([2, 2, 2, 4, 10, 80, 100])
+ESTIM_PULSE_US = np.array([100, 150, 200, 250, 300])
+ESTIM_MINUTES = np.array([10, 15, 15, 20, 20, 30])
+ESTIM_MA = (1.0, 12.0)  # intensity drawn uniformly, to the patient's tolerance, in steps of 0.5 mA
+# Adjuncts: each added with this chance; a session recorded with none of them records `none`.
+ADJUNCT_CHANCE = {"cold_spray": 0.08, "massage": 0.07, "stretching": 0.25, "exercise": 0.22, "heat": 0.05,
+                  "other": 0.01}

@@ -58,8 +58,13 @@ SIDE_EFFECT_CODES = {  # docs/DESIGN.md section 2
     "other",
 }
 SCALE_MAX = {"vas_100": 100, "nrs_10": 10}
-# sha256 of the CSV text of generate(patients=400, start=date(2025, 5, 1), **NETWORK): 2,423 sessions.
+# sha256 of the CSV text of generate(patients=400, start=date(2025, 5, 1), **NETWORK): 2,423 sessions. The first is
+# of the columns before the needling record (issue #16), which drew nothing from their generator.
 NETWORK_400_SHA256 = "fea06c8ff3771fe50281c1dac02dea21064b945177540a7bacc02ec29a93f014"
+NETWORK_400_WITH_NEEDLING_SHA256 = "65c68dac39fbcfa4a9d306790de51c15ab1ffa96935ff2abc0808f2abee013fe"
+STRICTA_COLUMNS = ["insertions", "side", "depth_mm", "needle_diameter_mm", "needle_length_mm", "twitch_count",
+                   "retention_s", "manipulation", "estim_hz", "estim_pulse_us", "estim_ma", "estim_minutes", "adjuncts"]
+ALL_COLUMNS = [*CONTRACT_COLUMNS, "body_region", "muscles", *STRICTA_COLUMNS]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +86,8 @@ def side_effect_pairs(cell: str) -> list[tuple[str, str]]:
 
 def assert_valid_interchange(rows: pd.DataFrame, last_day: date) -> None:
     """Check every cell of ``rows`` (strings) against the interchange format and the extra columns."""
-    assert list(rows.columns) == [*CONTRACT_COLUMNS, "body_region", "muscles"]
+    assert list(rows.columns) == ALL_COLUMNS
+    assert_valid_needling(rows)
     assert rows["patient_id"].str.fullmatch(r"[A-Za-z0-9_-]{1,64}").all()
     assert rows["session_date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
     days = pd.to_datetime(rows["session_date"], format="%Y-%m-%d")
@@ -114,6 +120,18 @@ def assert_valid_interchange(rows: pd.DataFrame, last_day: date) -> None:
         assert muscle in parameters.REGION_MUSCLES[region], (region, muscle)
 
 
+def assert_valid_needling(rows: pd.DataFrame) -> None:
+    """Check the STRICTA cells: each empty or valid (docs/DESIGN.md section 5), as the import would take them."""
+    from db.validation import validate_session
+
+    for row in rows.to_dict("records"):
+        given = {name: row[name] for name in STRICTA_COLUMNS if row[name] != ""}
+        answer = {"yes": True, "no": False}.get(row["twitch_response"])
+        entry = validate_session({"patient_id": "P1", "session_date": "2025-01-01", "technique": row["technique"],
+                                  "pain_before": 0, "twitch_response": answer, **given})
+        assert entry.twitch_response is answer  # never answered by a count alone: an export gives back the file
+
+
 def test_generate_gives_the_same_data_every_time(frame):
     again = sample.generate()
     pd.testing.assert_frame_equal(frame, again)
@@ -128,11 +146,25 @@ def test_the_network_shape_gives_the_data_it_gave_when_pinned():
     # Reworking the generator must not change its data: the committed CSV pins the demo's, this digest the network's.
     frame = sample.generate(patients=400, start=date(2025, 5, 1), **sample.NETWORK)
     assert len(frame) == 2_423
-    assert hashlib.sha256(sample.to_csv_text(frame).encode("utf-8")).hexdigest() == NETWORK_400_SHA256
+    before_needling = frame[[*CONTRACT_COLUMNS, "body_region", "muscles"]]
+    assert hashlib.sha256(sample.to_csv_text(before_needling).encode("utf-8")).hexdigest() == NETWORK_400_SHA256
+    assert hashlib.sha256(sample.to_csv_text(frame).encode("utf-8")).hexdigest() == NETWORK_400_WITH_NEEDLING_SHA256
 
 
-def test_columns_are_the_interchange_columns_then_body_region_and_muscles(rows):
-    assert list(rows.columns) == [*CONTRACT_COLUMNS, "body_region", "muscles"]
+def test_columns_are_the_interchange_columns_then_body_region_muscles_and_the_needling_record(rows):
+    assert list(rows.columns) == ALL_COLUMNS
+
+
+def test_the_needling_record_has_gaps_by_clinician_and_time_and_none_among_its_adjuncts(rows):
+    recorded = (rows[STRICTA_COLUMNS] != "").sum(axis=1)
+    by_clinician = recorded.groupby(rows["clinician"]).mean()
+    assert by_clinician["clin_fischer"] < 0.7 * by_clinician["clin_ahmed"]  # some clinicians record much less
+    early = rows["session_date"] < "2025-11-01"
+    assert recorded[early].mean() < recorded[~early].mean()  # older sessions are less complete
+    assert (rows["adjuncts"] == "none").sum() > 100 and (rows["adjuncts"] == "").sum() > 100
+    electrical = rows["technique"] == "electrical"
+    assert (rows.loc[~electrical, ["estim_hz", "estim_ma"]] == "").all().all()
+    assert (rows.loc[electrical, "estim_hz"] != "").mean() > 0.5
 
 
 def test_every_cell_is_valid_interchange_data(rows):

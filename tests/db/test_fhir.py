@@ -73,7 +73,8 @@ def test_the_sample_data_bundle_validates_with_the_r4b_models(sample_bundle):
     references = {r["subject"]["reference"] for kind in ("Observation", "Procedure", "AdverseEvent")
                   for r in resources(bundle, kind)}
     references |= {r["patient"]["reference"] for r in resources(bundle, "EpisodeOfCare")}
-    references |= {x["valueReference"]["reference"] for r in resources(bundle, "Procedure") for x in r["extension"]}
+    references |= {x["valueReference"]["reference"] for r in resources(bundle, "Procedure") for x in r["extension"]
+                   if x["url"] == fhir.EPISODE_EXTENSION}
     assert references <= set(full_urls)
 
 

@@ -172,11 +172,11 @@ def test_an_import_stores_a_quoted_file_name_and_every_created_sessions_values_i
         {"clinician_id": None, "episode": 1, "muscles": "", "notes": "it's 'quoted'", "pain_after": None,
          "pain_before": 40.0,
          "pain_scale": "vas_100", "session_date": "2025-01-31", "side_effects": "bruising:mild;soreness:mild",
-         "technique": "deep", "twitch_response": None},
+         "technique": "deep", "twitch_response": None, **dict.fromkeys(interchange.STRICTA_COLUMNS)},
         {"clinician_id": None, "episode": 1, "muscles": "a;b", "notes": "", "pain_after": 0.0,
          "pain_before": 45.25,
          "pain_scale": "vas_100", "session_date": "2025-02-07", "side_effects": "", "technique": "superficial",
-         "twitch_response": False},
+         "twitch_response": False, **dict.fromkeys(interchange.STRICTA_COLUMNS)},
     ]
     assert created[0].at == created[1].at
 

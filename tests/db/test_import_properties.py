@@ -15,7 +15,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from clinic.vocabulary import CONDITIONS, SEVERITIES, SIDE_EFFECTS, TECHNIQUES
+from clinic.vocabulary import (
+    ADJUNCTS,
+    CONDITIONS,
+    ESTIM_ITEMS,
+    MANIPULATIONS,
+    RANGES,
+    SEVERITIES,
+    SIDE_EFFECTS,
+    SIDES,
+    TECHNIQUES,
+)
 from db import exporting, file_validation, importing, interchange, spreadsheets
 from db.file_problems import ImportRefused
 from tests.db.factories import (
@@ -48,6 +58,33 @@ def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _range(name: str) -> st.SearchStrategy[str]:
+    """Return cells of a needling-record number within its range, as the export writes them (2 decimals at most)."""
+    low, high, whole = RANGES[name]
+    if whole:
+        return st.integers(low, high).map(str)
+    return st.integers(round(low * 100), round(high * 100)).map(lambda n: _number_text(n / 100))
+
+
+@st.composite
+def needling(draw, technique: str, twitch: str) -> dict:
+    """Return valid STRICTA cells (the needling record) for a session of this technique and twitch answer, each
+    empty or not; a twitch count only beside a twitch answer, agreeing with it (an export writes both)."""
+    def maybe(cells: st.SearchStrategy[str]) -> str:
+        return draw(st.one_of(st.just(""), cells))
+
+    cells = {name: maybe(_range(name)) for name in ("insertions", "depth_mm", "needle_diameter_mm",
+                                                     "needle_length_mm", "retention_s")}
+    cells["side"] = maybe(st.sampled_from(SIDES))
+    cells["manipulation"] = maybe(st.sampled_from(MANIPULATIONS))
+    counts = {"yes": st.integers(1, 200).map(str), "no": st.just("0"), "": st.just("")}
+    cells["twitch_count"] = maybe(counts[twitch])
+    cells |= {name: maybe(_range(name)) if technique == "electrical" else "" for name in ESTIM_ITEMS}
+    chosen = draw(st.sets(st.sampled_from(ADJUNCTS), max_size=3))
+    cells["adjuncts"] = maybe(st.just(";".join(code for code in ADJUNCTS if code in chosen) or "none"))
+    return cells
+
+
 @st.composite
 def sessions(draw, patient: str, episode_regions: dict) -> dict:
     """Return one valid interchange row (text cells, as the export writes them) for `patient`."""
@@ -60,22 +97,24 @@ def sessions(draw, patient: str, episode_regions: dict) -> dict:
     # The body region belongs to the episode (patient and condition): one per episode, as an export writes it.
     region = episode_regions.setdefault((patient, condition), draw(st.sampled_from(["", "neck", "lower_back"])))
     effects = draw(st.lists(st.sampled_from(list(SIDE_EFFECTS)), max_size=3, unique=True))
+    technique, twitch = draw(st.sampled_from(TECHNIQUES)), draw(st.sampled_from(["", "yes", "no"]))
     return {
         "patient_id": patient,
         "session_date": (FIRST_DAY + timedelta(days=draw(st.integers(0, 60)))).isoformat(),
-        "technique": draw(st.sampled_from(TECHNIQUES)),
+        "technique": technique,
         "pain_scale": scale,
         "pain_before": draw(score),
         "pain_after": draw(st.one_of(st.just(""), score)),
         "side_effects": ";".join(f"{c}:{draw(st.sampled_from(SEVERITIES))}" for c in effects),
         "condition": condition,
         "clinician": draw(st.one_of(st.just(""), slugs)),
-        "twitch_response": draw(st.sampled_from(["", "yes", "no"])),
+        "twitch_response": twitch,
         "notes": draw(notes),
         "body_region": region,
         "muscles": ";".join(draw(st.lists(slugs, max_size=3))),
         # Numbered, as an export writes them: a patient's first or second course of care for the condition.
         "episode": draw(st.sampled_from(["1", "2"])),
+        **draw(needling(technique, twitch)),
     }
 
 
@@ -139,6 +178,20 @@ BAD_VALUES = {
     "twitch_response": ["maybe", "y"],
     "body_region": ["Lower back!"],
     "episode": ["0", "-1", "1.5", "two", "1000", "1 2", "²"],
+    # The needling record: out of range, not a whole number, not a number, an unknown or repeated code.
+    "insertions": ["0", "501", "2.5", "many"],
+    "side": ["up", "Left"],
+    "depth_mm": ["-1", "150.5", "deep"],
+    "needle_diameter_mm": ["0.05", "0.51"],
+    "needle_length_mm": ["4", "151"],
+    "twitch_count": ["-1", "201", "1.5"],
+    "retention_s": ["-1", "7201", "1.5"],
+    "manipulation": ["twist"],
+    "estim_hz": ["0", "251"],
+    "estim_pulse_us": ["9", "1001"],
+    "estim_ma": ["-0.5", "61"],
+    "estim_minutes": ["0.5", "121"],
+    "adjuncts": ["acupressure", "massage;massage", "none;heat", "Heat"],
 }
 
 

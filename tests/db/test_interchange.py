@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -110,9 +112,11 @@ def test_export_imported_into_a_fresh_database_exports_the_identical_file(
 def test_an_export_holds_the_values_of_the_imported_file_in_patient_date_and_entry_order(engine, tmp_path, tricky):
     import_file(engine, write_csv(tricky, tmp_path / "source.csv"))
     exported = spreadsheets.read_table(export_to(engine, tmp_path / "out.csv"))
-    assert list(exported.columns) == interchange.COLUMNS + interchange.EXTRA_COLUMNS + ["episode"]
-    # Each patient's first course of care for each condition: the file has no long gap.
-    expected = tricky.assign(pain_scale=tricky["pain_scale"].replace("", "vas_100"), episode="1")
+    assert list(exported.columns) == [*interchange.COLUMNS, *interchange.EXTRA_COLUMNS, "episode",
+                                      *interchange.STRICTA_COLUMNS]
+    # Each patient's first course of care for each condition: the file has no long gap; no needling record.
+    expected = tricky.assign(pain_scale=tricky["pain_scale"].replace("", "vas_100"), episode="1",
+                             **dict.fromkeys(interchange.STRICTA_COLUMNS, ""))
     # Patients in code-point order whatever the database's collation (P-01 < P_02 < a3), then date, then entry.
     expected = expected.iloc[[0, 1, 2, 3, 5, 4, 6, 7]].reset_index(drop=True)
     pd.testing.assert_frame_equal(exported, expected[exported.columns], check_dtype=False)
@@ -122,9 +126,14 @@ def test_the_sample_file_imports_and_exports_back_byte_for_byte_with_its_episode
     sample = Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv"
     import_file(engine, sample)
     # The sample has one course of care per patient and condition, no gap over 90 days: every row is episode 1.
-    header, *rows = sample.read_text(encoding="utf-8").splitlines()
-    expected = "\n".join([f"{header},episode", *(f"{row},1" for row in rows)]) + "\n"
-    assert export_to(engine, tmp_path / "out.csv").read_bytes() == expected.encode("utf-8")
+    # Its columns in the export's order, the `episode` column among them (a column the sample lacks is empty).
+    with sample.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    expected = io.StringIO()
+    writer = csv.DictWriter(expected, fieldnames=interchange.EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**dict.fromkeys(interchange.EXPORT_COLUMNS, ""), **row, "episode": "1"} for row in rows)
+    assert export_to(engine, tmp_path / "out.csv").read_bytes() == expected.getvalue().encode("utf-8")
 
 
 def test_an_xlsx_export_holds_exactly_the_exported_cells_as_text(engine, tmp_path, tricky):
