@@ -242,15 +242,17 @@ def reported_effects(session: Session, *, actor: Actor) -> dict[str, pd.DataFram
         diaried.c.entries)
         .join(diaried, diaried.c.session_id == S.id).join(Episode, Episode.id == S.episode_id)
         .join(Patient, Patient.id == Episode.patient_id).where(LIVE_SESSIONS).order_by(S.id))
-    ids = list(sessions["session_id"])
+    # Joined to the diaried live sessions, never a list of their ids: a network's diaries would pass SQLite's limit
+    # of bound parameters.
+    live = select(S.id).join(diaried, diaried.c.session_id == S.id).where(LIVE_SESSIONS)
     patient = read_frame(session, select(DiaryEntry.session_id, PatientSideEffect.code, PatientSideEffect.severity)
                          .join(DiaryEntry, DiaryEntry.id == PatientSideEffect.entry_id)
-                         .where(DiaryEntry.session_id.in_(ids)).order_by(DiaryEntry.session_id))
+                         .where(DiaryEntry.session_id.in_(live)).order_by(DiaryEntry.session_id))
     rank = {"mild": 0, "significant": 1, "serious": 2}
     patient = (patient.assign(rank=patient["severity"].map(rank)).sort_values(["session_id", "code", "rank"])
                .drop_duplicates(["session_id", "code"], keep="last").drop(columns="rank").reset_index(drop=True))
     clinician = read_frame(session, select(SideEffect.session_id, SideEffect.code, SideEffect.severity)
-                           .where(SideEffect.session_id.in_(ids)).order_by(SideEffect.session_id, SideEffect.id))
+                           .where(SideEffect.session_id.in_(live)).order_by(SideEffect.session_id, SideEffect.id))
     return {"sessions": sessions, "patient": patient, "clinician": clinician}
 
 
