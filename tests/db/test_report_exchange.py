@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from db import patient_reports, report_exchange, report_files, spreadsheets
+from db import patient_reports, report_exchange, report_files, report_import, spreadsheets
+from db.access import AccessDenied, Actor
 from db.cli import main
 from db.engine import write_session
 from db.file_problems import ImportRefused
@@ -274,3 +275,20 @@ def test_a_table_asked_of_a_workbook_is_refused(tmp_path):
     path.write_bytes(b"PK")
     with pytest.raises(ImportRefused, match="is imported from a .csv file"):
         report_files.read_import(path, "diary")
+
+
+@pytest.mark.parametrize("role", ["manager", "patient"])
+def test_only_clinicians_and_admins_export_reports_and_only_admins_import_a_diary(engine, role):
+    import_file(engine, SAMPLE_FILE)
+    actor = Actor(id=None, username=role, role=role, patient_id=1 if role == "patient" else None)
+    clinician = Actor(id=None, username="clin", role="clinician")
+    rows = {"diary": report_exchange.validate("diary", pd.DataFrame([BASE["diary"]]))}
+    with write_session(engine) as session:
+        with pytest.raises(AccessDenied):
+            report_exchange.report_tables(session, actor=actor)
+        with pytest.raises(AccessDenied):
+            report_exchange.export_tables(session, actor=actor)
+        for who in (actor, clinician):
+            with pytest.raises(AccessDenied):
+                report_import.import_reports(session, actor=who, rows=rows)
+        assert set(report_exchange.report_tables(session, actor=clinician)) == set(report_exchange.KINDS)
