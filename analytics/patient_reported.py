@@ -20,6 +20,8 @@ from clinic.patient_reports import (
     PGIC_IMPROVED,
     PSFS_MID_SHOWN,
     RESOLVED_AT_OR_BELOW,
+    SORENESS_MAX,
+    SORENESS_MIN,
 )
 from clinic.vocabulary import ALERT_SEVERITIES
 
@@ -82,6 +84,8 @@ def soreness_means(frame: pd.DataFrame, by: str = "technique") -> pd.DataFrame:
     table = rows.groupby([by, "window_h"])["soreness"].apply(_t_interval).unstack().reset_index()
     table = table.rename(columns={"n": "entries", "mean": "mean_soreness"}).astype({"entries": int,
                                                                                    "window_h": int})
+    # A t interval of a few entries can pass the scale's ends; soreness is 0–10, so the interval is cut there.
+    table[["ci95_low", "ci95_high"]] = table[["ci95_low", "ci95_high"]].clip(SORENESS_MIN, SORENESS_MAX)
     return table[columns].sort_values([by, "window_h"], ignore_index=True)
 
 

@@ -96,7 +96,10 @@ def due_entries(session: Session, *, actor: Actor, patient_id: int, now: datetim
                          "window_h": window, "opens_at": opens.to_pydatetime(), "closes_at": closes.to_pydatetime()})
     rows += _pgic_due(session, patient_id)
     rows += _psfs_due(session, patient_id, now)
-    return pd.DataFrame(rows, columns=DUE_COLUMNS)
+    frame = pd.DataFrame(rows, columns=DUE_COLUMNS)
+    # Ids and numbers stay whole numbers where a kind has none (pandas would make them floats around the gaps).
+    return frame.astype({name: "Int64" for name in ("episode_id", "session_id", "window_h", "activity_id",
+                                                    "position")})
 
 
 def _open_episodes_latest(session: Session, patient_id: int) -> pd.DataFrame:

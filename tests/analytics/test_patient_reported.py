@@ -156,3 +156,9 @@ def test_psfs_summary_gives_mean_change_with_t_interval_and_the_share_reaching_2
 def test_a_grouping_other_than_technique_or_adjunct_is_refused_naming_it():
     with pytest.raises(ValueError, match="^by: 'technique' or 'adjunct'"):
         pr.soreness_means(SAMPLE, by="clinician")
+
+
+def test_a_soreness_interval_from_few_entries_is_cut_at_the_ends_of_the_scale():
+    # 0 and 2: mean 1, sd √2, half-width t(0.975; 1) · √2 / √2 = 12.7: the interval would run from −11.7 to 13.7.
+    means = pr.soreness_means(diary((1, "deep", None, 24, 0), (2, "deep", None, 24, 2)))
+    assert means[["mean_soreness", "ci95_low", "ci95_high"]].values.tolist() == [[1.0, 0.0, 10.0]]

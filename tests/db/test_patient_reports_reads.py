@@ -46,8 +46,10 @@ def test_the_diary_windows_are_due_as_they_open_and_drop_out_once_filled_or_clos
 
 
 def test_pgic_is_due_until_answered_after_the_latest_session_and_psfs_at_the_start(clinic):
-    kinds = list(due(clinic, 100)["kind"])
-    assert kinds == ["pgic", "psfs_activities"]
+    first = due(clinic, 100)
+    assert list(first["kind"]) == ["pgic", "psfs_activities"]
+    assert first["session_id"].tolist()[0] == clinic.session_a  # the session the answer comes after
+    assert first["session_id"].dtype == "Int64"  # whole numbers beside the kinds that have none
     write(clinic.engine, reports.record_pgic, actor=clinic.a, episode_id=clinic.episode_a, score=3,
           now=NOON + timedelta(hours=99))
     activity = write(clinic.engine, reports.name_psfs_activity, actor=clinic.a, episode_id=clinic.episode_a,
