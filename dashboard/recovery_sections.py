@@ -44,9 +44,9 @@ def _being_computed(check: Callable[[], Analysis]) -> None:
                      + (f" of about {analysis.expected:.0f} s" if analysis.expected else ""))
 
 
-def ready(check: Callable[[], Analysis], key: str):
-    """Draw when an analysis was computed (and a Refresh button), or that it is being computed; return its latest
-    value, None before the first is ready (as the technique page's sections do)."""
+def ready(check: Callable[[], Analysis], key: str, *, refresh: bool = True):
+    """Draw when an analysis was computed (and a Refresh button unless `refresh` is False), or that it is being
+    computed; return its latest value, None before the first is ready (as the technique page's sections do)."""
     analysis = check()
     if analysis.running_for is not None:
         _being_computed(check)
@@ -58,8 +58,9 @@ def ready(check: Callable[[], Analysis], key: str):
         if analysis.as_of is not None:
             moment = analysis.as_of.strftime("%H:%M:%S" if analysis.as_of.date() == date.today() else "%d %b %Y %H:%M")
             note.caption(f"As of {moment}" + ("" if analysis.current else ", before the latest changes"))
-        button.button("Refresh", key=f"refresh_{key}", on_click=analysis.refresh, icon=":material/refresh:",
-                      disabled=analysis.running_for is not None, help="Compute it again from the data stored now.")
+        if refresh:
+            button.button("Refresh", key=f"refresh_{key}", on_click=analysis.refresh, icon=":material/refresh:",
+                          disabled=analysis.running_for is not None, help="Compute it again from the data stored now.")
     return analysis.value
 
 
@@ -68,7 +69,9 @@ def progress_chart(actor: Actor, patient_id: int, episode_id: int, plain: go.Fig
     the band is computed, or when there is none) and what the band says: in plain words for the patient."""
     to_patient = actor.role == "patient"
     with st.container(key="expected_recovery"):
-        expected = ready(lambda: recovery_data.episode_expectation(actor, patient_id, episode_id), "expected_band")
+        # A patient does not set the clinic's fit going again: it is computed anew with every change anyway.
+        expected = ready(lambda: recovery_data.episode_expectation(actor, patient_id, episode_id), "expected_band",
+                         refresh=not to_patient)
         figure = plain if expected is None or expected["figure"] is None else expected["figure"]
         st.plotly_chart(figure, key="progress_chart", config=charts.CONFIG)
         if expected is None:

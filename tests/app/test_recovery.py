@@ -77,6 +77,7 @@ def test_a_clinician_sees_the_band_behind_the_patients_improvement_once_it_is_co
     assert any(c.startswith("Expected at session 5 (") and "median" in c for c in captions)
     assert any(c.startswith("Observational: the band is what happened to earlier patients") for c in captions)
     assert any(c.startswith("As of ") for c in captions)
+    assert "refresh_expected_band" in [b.key for b in app.button]
 
 
 def test_a_clinician_is_told_how_many_comparable_episodes_there_are_when_there_are_too_few(app):
@@ -99,6 +100,7 @@ def test_the_patient_reads_the_band_in_plain_words_and_sees_the_middle_half_only
     assert "8 in 10 of earlier patients like this" not in traces and "Expected (median)" not in traces
     assert any("Not enough earlier patients like this to say what to expect at session 10" in c
                for c in texts(app, "caption"))
+    assert "refresh_expected_band" not in [b.key for b in app.button]  # the clinic's fit is not theirs to restart
 
 
 def test_a_patients_band_is_theirs_only(seeded_url):
