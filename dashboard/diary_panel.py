@@ -63,7 +63,7 @@ def entry_fields(key: str, entry=None, effects: pd.DataFrame | None = None) -> t
 def entry_words(entry, effects: pd.DataFrame) -> str:
     """Return one diary entry in words, as markdown: when, which window, soreness, side effects, note."""
     found = _effects_of(int(entry.entry_id), effects)
-    parts = [f"**{day(entry.recorded_at)}**, {WINDOW_LABELS[int(entry.window_h)].lower()} the session of "
+    parts = [f"**{day(entry.recorded_at)}**, {WINDOW_LABELS[int(entry.window_h)].lower()}, after the session of "
              f"{day(entry.session_date)}", f"soreness **{int(entry.soreness)} of 10**"]
     parts += [f"{PATIENT_EFFECTS[code]} ({severity})" for code, severity in found.items()]
     if isinstance(entry.note, str) and entry.note.strip():

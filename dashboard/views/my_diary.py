@@ -39,7 +39,7 @@ if due.empty:
         f"Your next diary question opens {coming.tz_convert(None):%a %-d %b at %H:%M} (UTC)." if coming is not None
         else "After your next session we will ask how sore you are."), icon=":material/check_circle:")
 else:
-    labels = {int(i): f"{WINDOW_LABELS[row.window_h]} your session of {diary_panel.day(row.session_date)}"
+    labels = {int(i): f"{WINDOW_LABELS[row.window_h]}: after your session of {diary_panel.day(row.session_date)}"
               for i, row in due.iterrows()}
     chosen = next(iter(labels))
     if len(labels) > 1:
