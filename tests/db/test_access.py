@@ -29,6 +29,7 @@ from db import (
     numbering,
     patient_search,
     queries,
+    stricta_queries,
     writes,
 )
 from db.access import AccessDenied, Actor
@@ -73,6 +74,10 @@ EXPECTED: dict[str, set[str]] = {
     "episodes.all_episodes": IDENTIFIED,
     "episodes.start_episode": IDENTIFIED,
     "episodes.discharge_episode": IDENTIFIED,
+    "episodes.plan_course": IDENTIFIED,
+    "stricta_queries.stricta_sessions": AGGREGATES,
+    "stricta_queries.needling_record": IDENTIFIED,
+    "stricta_queries.last_needling_defaults": IDENTIFIED,
     "corrections.correct_session": IDENTIFIED,
     "corrections.delete_session": IDENTIFIED,
     "corrections.restore_session": {ADMIN},
@@ -89,6 +94,8 @@ EXPECTED: dict[str, set[str]] = {
     "audit.export_csv": {ADMIN},
     "audit_chain.verify_chain": {ADMIN},
     "accounts.set_role": {ADMIN},
+    # An admin for anyone's account; a clinician for their own, which the call asks about ("clin").
+    "accounts.set_needling_background": {CLINICIAN, ADMIN},
     # About the actor's own account and sessions:
     "accounts.session_ended": {CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT},
     "accounts.log_out": {CLINICIAN, MANAGER, PATIENT, ADMIN, OTHER_PATIENT},
@@ -109,7 +116,8 @@ UNCHECKED_HELPERS = {
 }
 MODULES = {"queries": queries, "patient_search": patient_search, "writes": writes, "numbering": numbering,
            "corrections": corrections, "import_plan": import_plan, "importing": importing, "exporting": exporting,
-           "accounts": accounts, "audit": audit, "audit_chain": audit_chain, "episodes": episodes}
+           "accounts": accounts, "audit": audit, "audit_chain": audit_chain, "episodes": episodes,
+           "stricta_queries": stricta_queries}
 
 NAME_A, NAME_B = "Alice Secretname", "Bob Hiddenname"
 NOTE_A, NOTE_B = "note-secret-A1", "note-secret-B1"
@@ -242,6 +250,12 @@ CALLS: dict[str, Call] = {
             2025, 3, 1).date()),
     "episodes.discharge_episode": lambda s, a, c: episodes.discharge_episode(
         s, actor=a, episode_id=_episode_of(s, "PA"), status="goal_met", discharged_on=datetime(2025, 2, 1).date()),
+    "episodes.plan_course": lambda s, a, c: episodes.plan_course(
+        s, actor=a, episode_id=_episode_of(s, "PA"), planned_sessions=6, planned_per_week=1),
+    "stricta_queries.stricta_sessions": lambda s, a, c: stricta_queries.stricta_sessions(s, actor=a),
+    "stricta_queries.needling_record": lambda s, a, c: stricta_queries.needling_record(s, actor=a),
+    "stricta_queries.last_needling_defaults": lambda s, a, c: stricta_queries.last_needling_defaults(
+        s, actor=a, patient_id=c.patient_a),
     "corrections.correct_session": lambda s, a, c: corrections.correct_session(
         s, actor=a, session_id=c.sessions_a[1], entry=_correction()),
     "corrections.delete_session": lambda s, a, c: corrections.delete_session(
@@ -268,12 +282,15 @@ CALLS: dict[str, Call] = {
     "accounts.session_ended": lambda s, a, c: accounts.session_ended(
         s, actor=a, logged_in_at=datetime.now(UTC)) or "the session goes on",
     "accounts.log_out": lambda s, a, c: accounts.log_out(s, actor=a),
+    "accounts.set_needling_background": lambda s, a, c: accounts.set_needling_background(
+        s, actor=a, username="clin", training="level 2 course", years=5),
 }
 WRITES = {"writes.record_session", "writes.mark_reviewed", "episodes.start_episode", "episodes.discharge_episode",
           "corrections.correct_session", "corrections.delete_session", "corrections.restore_session",
           "importing.import_sessions",
           "exporting.export_table", "audit.export_csv", "accounts.add_user", "accounts.set_active",
-          "accounts.reset_password", "accounts.set_role", "accounts.log_out"}
+          "accounts.reset_password", "accounts.set_role", "accounts.log_out", "episodes.plan_course",
+          "accounts.set_needling_background"}
 
 
 def fingerprint(engine: Engine) -> dict[str, list]:
