@@ -3,25 +3,23 @@ layer: the session form's defaults, a session's STRICTA completeness in words, t
 and the planned course and practitioner writes.
 
 The page's figures rest on every session of the filtered episodes, so they are kept per data version (the newest
-audit row that records a change, dashboard.clinic_wide) and filter: a save anywhere makes the next visit read again,
-a sign-in does not. Dose and outcome reads the pain of a fixed sample of episodes, as the technique page's models do.
+audit row that records a change, dashboard.clinic_wide) and filter, computed on the worker: a save anywhere makes the
+next visit compute them again, a sign-in does not. Dose and outcome reads the pain of a fixed sample of episodes, as
+the technique page's models do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
 import pandas as pd
 import plotly.graph_objects as go
-import streamlit as st
 from sqlmodel import Session
 
 from analytics import dose_outcome, stricta
 from clinic.vocabulary import STRICTA_LABELS, TECHNIQUE_LABELS
-from dashboard import charts, clinic_wide, resources
+from dashboard import background, charts, clinic_wide, resources
 from db import accounts, episodes, queries, stricta_queries
 from db.access import Actor
-from db.engine import database_url, write_session
+from db.engine import write_session
 from db.queries import OutcomeFilter
 from db.validation import SessionInput
 
@@ -57,18 +55,21 @@ def completeness_words(record: SessionInput | dict) -> str:
 # The Needling record page ------------------------------------------------------------------------------------------
 
 
-def needling_record(actor: Actor, where: OutcomeFilter) -> dict:
-    """Return the Needling record page's figures for the filter, on the data as stored now: `sessions` and
-    `episodes` counted, the `completeness` by clinician and month with its `heat_map` figure, the STRICTA `table`
-    (`python -m db summary --stricta`'s), its `markdown` for a methods section, the `dose` table with a `figures`
-    dict of one figure per dose, and the dates it covers (`first`, `last`)."""
-    url = database_url()
-    return _needling_record(url, actor, where, clinic_wide.data_version(url))
+def needling_record(actor: Actor, where: OutcomeFilter) -> background.Analysis:
+    """Return the Needling record page's figures for the filter (`value`, None until first computed): `sessions`
+    and `episodes` counted, the share `complete`, the `completeness` by clinician and month with its `heat_map`
+    figure, the STRICTA `table` (`python -m db summary --stricta`'s), its `markdown` for a methods section, the
+    `dose` table with `figures`, one per dose, and the dates it covers (`first`, `last`).
+
+    Kept once for everyone allowed to read clinic-wide figures, per data version and filter, and computed on the
+    process's worker (dashboard.clinic_wide): at a network's size the read takes seconds, and a page shows the last
+    result meanwhile."""
+    return clinic_wide.clinic_wide("needling record", actor, _needling_record, where)
 
 
-@st.cache_data(show_spinner="Reading the needling record…", ttl=3600, max_entries=32)
-def _needling_record(url: str, actor: Actor, where: OutcomeFilter, version: Hashable) -> dict:
-    with Session(clinic_wide.engine(url)) as session:
+def _needling_record(reading: clinic_wide.Reading, where: OutcomeFilter) -> dict:
+    actor = reading.actor
+    with Session(reading.engine) as session:
         sessions = stricta_queries.stricta_sessions(session, actor=actor, where=where)
         pain = queries.outcome_sessions(session, actor=actor, where=where, episodes=DOSE_EPISODES)
     sessions["complete_share"] = stricta.session_completeness(sessions) if len(sessions) else pd.Series(dtype=float)

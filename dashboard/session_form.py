@@ -103,15 +103,10 @@ ADJUNCT_CHOICES = {**ADJUNCT_LABELS, NO_ADJUNCT: "None"}
 # Short enough for the four to sit beside the side on a laptop; the help says what pistoning is.
 MANIPULATIONS = {code: label.removesuffix(" (in and out)").replace(" and ", " + ")
                  for code, label in MANIPULATION_LABELS.items()}
-HELP = {
-    "insertions": "Needle insertions in this session, all muscles together.",
-    "side": "Click the chosen side again to clear it (not recorded).",
-    "manipulation": "How the needle was stimulated: pistoning = moved in and out; rotation = turned.",
-    "twitch_count": "Local twitch responses elicited; 0 means none (then the twitch response is 'No').",
-    "retention_s": "How long the needles stayed in, in seconds (600 = 10 min); 0 = in and out.",
-    "adjuncts": "Anything given with the needling; 'None' records that nothing was. Leave all unselected if not "
-                "recorded.",
-}
+# One line under the group rather than a help icon per field: each icon is one more Tab on the way to Save.
+GUIDE = ("Retention in seconds (600 = 10 min; 0 = in and out). Pistoning = in and out, rotation = turned. A second "
+         "click on a chosen side or manipulation clears it. Adjuncts: 'None' records that none was given; nothing "
+         "selected means not recorded.")
 
 
 def stricta_label(name: str) -> str:
@@ -124,8 +119,7 @@ def stricta_label(name: str) -> str:
 
 def _number(container, name: str, where: dict):
     step = {"step": 1} if RANGES[name][2] else {"step": STEPS[name], "format": FORMATS[name]}  # whole numbers
-    return container.number_input(stricta_label(name), placeholder="not recorded", help=HELP.get(name),
-                                  **step, **where)
+    return container.number_input(stricta_label(name), placeholder="not recorded", **step, **where)
 
 
 def _where(name: str, key: str | None, values: dict | None) -> dict:
@@ -144,6 +138,7 @@ def needling(container, *, technique: str, key: str | None = None, values: dict 
     record = {}
     box = container.container(border=True, key=f"{key or 'stored_'}needling_group")
     box.markdown("**Needling**")
+    box.caption(GUIDE)
     first, second, third = box.columns(3)
     record["insertions"] = _number(first, "insertions", _where("insertions", key, values))
     record["depth_mm"] = _number(second, "depth_mm", _where("depth_mm", key, values))
@@ -169,8 +164,7 @@ def _segments(container, name: str, labels: dict[str, str], key: str | None, val
     where = _where(name, key, values)
     if "value" in where:
         where = {"default": where["value"]}
-    return container.segmented_control(stricta_label(name), list(labels), format_func=labels.get,
-                                       help=HELP.get(name), **where)
+    return container.segmented_control(stricta_label(name), list(labels), format_func=labels.get, **where)
 
 
 def adjuncts(container, *, key: str | None = None, values: dict | None = None) -> list[str]:
@@ -181,4 +175,4 @@ def adjuncts(container, *, key: str | None = None, values: dict | None = None) -
         stored = (values or {}).get("adjuncts")
         where = {"default": [code for code in (stored or "").split(";") if code in ADJUNCT_CHOICES]}
     return container.pills(stricta_label("adjuncts"), [*ADJUNCTS, NO_ADJUNCT], selection_mode="multi",
-                           format_func=ADJUNCT_CHOICES.get, help=HELP["adjuncts"], **where)
+                           format_func=ADJUNCT_CHOICES.get, **where)

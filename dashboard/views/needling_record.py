@@ -45,7 +45,32 @@ start, end = (tuple(period) + (None, None))[:2] if period else (None, None)
 where = OutcomeFilter(conditions=tuple(sorted(conditions)), techniques=tuple(sorted(techniques)),
                       clinicians=tuple(sorted(clinicians)), start=start, end=end)
 
-data = needling_data.needling_record(actor, where)
+
+
+@st.fragment(run_every=1.0)
+def being_computed() -> None:
+    """Show that the figures are being computed; once they are, run the page again to draw them (only this note
+    runs again meanwhile)."""
+    analysis = needling_data.needling_record(actor, where)
+    if analysis.running_for is None:
+        st.rerun()
+    st.progress(min(analysis.running_for / (analysis.expected or 10.0), 0.95),
+                text=f"Being computed… {analysis.running_for:.0f} s")
+
+
+analysis = needling_data.needling_record(actor, where)
+if analysis.fault:
+    st.warning("The needling record could not be computed. If it happens again, tell your administrator the "
+               f"reference {analysis.fault}.", icon=":material/error:")
+if analysis.running_for is not None:
+    being_computed()
+data = analysis.value
+if data is None:
+    st.stop()
+if not analysis.current:
+    note, button = st.columns([5, 1], vertical_alignment="center")
+    note.caption(f"As of {analysis.as_of:%d %b %Y %H:%M}, before the latest changes.")
+    button.button("Refresh", key="refresh_needling", on_click=analysis.refresh, icon=":material/refresh:")
 if not data["sessions"]:
     st.info("No sessions match these filters — widen the filters or record sessions first.")
     st.stop()
