@@ -252,3 +252,19 @@ def test_a_write_that_fails_half_way_leaves_nothing_behind(clinic, monkeypatch):
     with pytest.raises(RuntimeError):
         entry_of_a(clinic, effects=[("bruising", "mild"), ("headache", "mild")])
     assert (count(clinic.engine, DiaryEntry), count(clinic.engine, PatientSideEffect)) == (0, 0)
+
+
+def test_each_correction_keeps_the_values_it_replaced_from_when_they_held(clinic):
+    entry_id = entry_of_a(clinic, hours=24, soreness=6, effects=[])
+    first, second = NOON + timedelta(hours=30), NOON + timedelta(hours=40)
+    for soreness, moment in ((4, first), (3, second)):
+        write(clinic.engine, reports.correct_diary_entry, actor=clinic.a, entry_id=entry_id, soreness=soreness,
+              now=moment)
+    write(clinic.engine, reports.correct_diary_entry, actor=clinic.a, entry_id=entry_id, soreness=3,
+          now=second + timedelta(hours=1))  # the same values again: nothing to keep
+    with Session(clinic.engine) as session:
+        versions = session.execute(select(DiaryEntryVersion.version, DiaryEntryVersion.soreness,
+                                          DiaryEntryVersion.valid_from, DiaryEntryVersion.replaced_at)
+                                   .order_by(DiaryEntryVersion.version)).all()
+    assert [tuple(v) for v in versions] == [(1, 6, NOON + timedelta(hours=24), first), (2, 4, first, second)]
+    assert len(audit_rows(clinic.engine, "diary_entry")) == 3  # created, corrected twice
