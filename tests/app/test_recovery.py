@@ -195,3 +195,12 @@ def test_methods_shows_the_calibration_computed_in_the_background(as_role):
     overall = table[(table["condition"] == "all") & (table["technique"] == "All techniques")].iloc[0]
     assert (overall["observations"], overall["coverage_50"], overall["coverage_80"]) == (181, 0.4972, 0.7901)
     assert any("What a band is" in m for m in texts(app, "markdown"))
+
+
+@pytest.mark.parametrize(("loader", "arguments"), [("observed_minus_expected", (OutcomeFilter(),)),
+                                                   ("calibration", ()), ("off_track", ())])
+def test_the_clinic_wide_figures_are_refused_to_a_patient_and_to_nobody(seeded_url, loader, arguments):
+    patient = Actor(id=None, username="patient", role="patient", patient_id=1)
+    for outsider in (patient, None):
+        with pytest.raises(AccessDenied):
+            getattr(recovery_data, loader)(outsider, *arguments)
