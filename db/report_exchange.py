@@ -34,7 +34,7 @@ from clinic.patient_reports import (
     SORENESS_MIN,
 )
 from clinic.vocabulary import PATIENT_ID_PATTERN, SEVERITIES, TECHNIQUES
-from db import audit
+from db import audit, bulk
 from db.access import IDENTIFIED_READERS, Actor, require_role
 from db.file_problems import ImportRefused, RowProblem
 from db.interchange import cell, episode_number, identity_keys
@@ -301,9 +301,10 @@ def session_keys(session: Session, patients: set[str] | None = None) -> dict[int
     stmt = (select(TreatmentSession.id, Patient.pseudonym, TreatmentSession.session_date, TreatmentSession.technique)
             .join(Episode, Episode.id == TreatmentSession.episode_id).join(Patient, Patient.id == Episode.patient_id)
             .where(TreatmentSession.deleted_at.is_(None)))
-    if patients is not None:
-        stmt = stmt.where(Patient.pseudonym.in_(sorted(patients)))
-    found = session.execute(stmt.order_by(Patient.pseudonym, TreatmentSession.session_date, TreatmentSession.id)).all()
+    stmt = stmt.order_by(Patient.pseudonym, TreatmentSession.session_date, TreatmentSession.id)
+    found = session.execute(stmt).all() if patients is None else [  # a patient's sessions all in one IN list
+        row for chunk in bulk.chunks(sorted(patients)) for row in session.execute(stmt.where(
+            Patient.pseudonym.in_(chunk)))]
     keys = identity_keys((p, d.isoformat(), t) for _, p, d, t in found)
     return {row[0]: key for row, key in zip(found, keys, strict=True)}
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from clinic import side_effects
-from db import audit
+from db import audit, bulk
 from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.file_problems import ImportRefused, RowProblem
 from db.models import Episode, Patient, TreatmentSession
@@ -34,6 +34,11 @@ class ReportImportResult:
         parts = [f"{WHAT[kind]}: {self.inserted[kind]} new, {self.unchanged[kind]} unchanged"
                  for kind in KINDS if self.inserted[kind] or self.unchanged[kind]]
         return "; ".join(parts) or "no patient reports"
+
+
+def _rows_in(session: Session, stmt, column, values) -> list:
+    """Return the rows of `stmt` whose `column` is one of `values`, read an IN list at a time."""
+    return [row for chunk in bulk.chunks(sorted(values)) for row in session.execute(stmt.where(column.in_(chunk)))]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -64,12 +69,11 @@ def import_reports(session: Session, *, actor: Actor, rows: dict[str, list], sou
     patients = {row.session[0] if isinstance(row, DiaryRow) else row.episode[0] for table in rows.values()
                 for row in table}
     patients |= {row.session[0] for row in rows.get("pgic", ()) if row.session}
-    ids = dict(session.execute(select(Patient.pseudonym, Patient.id).where(Patient.pseudonym.in_(sorted(patients)))
-                               ).all()) if patients else {}
+    ids = dict(_rows_in(session, select(Patient.pseudonym, Patient.id), Patient.pseudonym, patients))
     sessions = {key: sid for sid, key in session_keys(session, set(ids)).items()} if ids else {}
-    episodes = {(pseudonym, e.condition, e.number): e.id for e, pseudonym in session.execute(
-        select(Episode, Patient.pseudonym).join(Patient, Patient.id == Episode.patient_id)
-        .where(Patient.pseudonym.in_(sorted(ids))))} if ids else {}
+    episodes = {(pseudonym, e.condition, e.number): e.id for e, pseudonym in _rows_in(
+        session, select(Episode, Patient.pseudonym).join(Patient, Patient.id == Episode.patient_id),
+        Patient.pseudonym, ids)}
     problems: list[RowProblem] = []
     plans = {
         "diary": _diary(session, rows.get("diary", []), ids, sessions, problems, where),
@@ -96,14 +100,13 @@ def _missing_session(row, kind, where) -> RowProblem:
 
 def _diary(session: Session, rows: list[DiaryRow], ids, sessions, problems, where) -> tuple[list, int]:
     found = [sessions.get(row.session) for row in rows]
-    stored = {(e.session_id, e.window_h): e for e in session.scalars(
-        select(DiaryEntry).where(DiaryEntry.session_id.in_(sorted({s for s in found if s}))))} if any(found) else {}
+    stored = {(e.session_id, e.window_h): e for (e,) in _rows_in(
+        session, select(DiaryEntry), DiaryEntry.session_id, {s for s in found if s})}
     effects: dict[int, set] = {}
-    if stored:
-        for entry_id, code, severity in session.execute(
-                select(PatientSideEffect.entry_id, PatientSideEffect.code, PatientSideEffect.severity)
-                .where(PatientSideEffect.entry_id.in_([e.id for e in stored.values()]))):
-            effects.setdefault(entry_id, set()).add((code, severity))
+    for entry_id, code, severity in _rows_in(
+            session, select(PatientSideEffect.entry_id, PatientSideEffect.code, PatientSideEffect.severity),
+            PatientSideEffect.entry_id, [e.id for e in stored.values()]):
+        effects.setdefault(entry_id, set()).add((code, severity))
     new, unchanged = [], 0
     for row, session_id in zip(rows, found, strict=True):
         if session_id is None:
@@ -111,7 +114,7 @@ def _diary(session: Session, rows: list[DiaryRow], ids, sessions, problems, wher
             continue
         entry = stored.get((session_id, row.window_h))
         if entry is None:
-            new.append(_new_entry(row, session_id, ids[row.session[0]]))
+            new.append((row, session_id, ids[row.session[0]]))
             continue
         held = {"recorded_at": _utc(entry.recorded_at), "soreness": entry.soreness, "note": entry.note,
                 "side_effects": effects.get(entry.id, set())}
@@ -123,21 +126,25 @@ def _diary(session: Session, rows: list[DiaryRow], ids, sessions, problems, wher
                                        "of this session says otherwise; an import never changes a patient's entry"))
         else:
             unchanged += 1
-    return new, unchanged
+    return ([_new_entries(new)] if new else []), unchanged
 
 
-def _new_entry(row: DiaryRow, session_id: int, patient_id: int):
+def _new_entries(new: list[tuple[DiaryRow, int, int]]):
+    """Return the writer of new diary entries (row, session id, patient id): inserted together, each audited."""
     def write(session: Session, actor: Actor, source: str, pseudonyms: dict) -> None:
-        entry = DiaryEntry(session_id=session_id, patient_id=patient_id, window_h=row.window_h, soreness=row.soreness,
-                           note=row.note, recorded_at=row.recorded_at, created_by=actor.id)
-        session.add(entry)
+        entries = [DiaryEntry(session_id=session_id, patient_id=patient_id, window_h=row.window_h,
+                              soreness=row.soreness, note=row.note, recorded_at=row.recorded_at, created_by=actor.id)
+                   for row, session_id, patient_id in new]
+        session.add_all(entries)
         session.flush()
-        session.add_all(PatientSideEffect(entry_id=entry.id, code=c, severity=s) for c, s in row.effects)
-        audit.record(session, actor, "create", "diary_entry", entry.id, patient=pseudonyms[patient_id],
-                     detail=f"import {source}",
-                     after={"session_id": session_id, "window_h": row.window_h, "soreness": row.soreness,
-                            "note": row.note, "side_effects": side_effects.format(row.effects),
-                            "recorded_at": row.recorded_at})
+        session.add_all(PatientSideEffect(entry_id=entry.id, code=c, severity=s)
+                        for entry, (row, _, _) in zip(entries, new, strict=True) for c, s in row.effects)
+        for entry, (row, session_id, patient_id) in zip(entries, new, strict=True):
+            audit.record(session, actor, "create", "diary_entry", entry.id, patient=pseudonyms[patient_id],
+                         detail=f"import {source}",
+                         after={"session_id": session_id, "window_h": row.window_h, "soreness": row.soreness,
+                                "note": row.note, "side_effects": side_effects.format(row.effects),
+                                "recorded_at": row.recorded_at})
     return write
 
 
@@ -153,11 +160,11 @@ def _episode(row, kind, episodes, problems, where) -> int | None:
 
 def _pgic(session: Session, rows: list[PgicRow], episodes, sessions, problems, where) -> tuple[list, int]:
     wanted = {episodes.get(row.episode) for row in rows} - {None}
-    stored = {(a.episode_id, _utc(a.answered_at)): a for a in session.scalars(
-        select(PgicResponse).where(PgicResponse.episode_id.in_(sorted(wanted))))} if wanted else {}
+    stored = {(a.episode_id, _utc(a.answered_at)): a for (a,) in _rows_in(
+        session, select(PgicResponse), PgicResponse.episode_id, wanted)}
     befores = {sessions.get(row.session) for row in rows if row.session} - {None}
-    episode_of = dict(session.execute(select(TreatmentSession.id, TreatmentSession.episode_id)
-                                      .where(TreatmentSession.id.in_(sorted(befores)))).all()) if befores else {}
+    episode_of = dict(_rows_in(session, select(TreatmentSession.id, TreatmentSession.episode_id), TreatmentSession.id,
+                               befores))
     new, unchanged = [], 0
     for row in rows:
         episode_id = _episode(row, "pgic", episodes, problems, where)
@@ -202,11 +209,10 @@ def _psfs(session: Session, rows: list[PsfsRow], episodes, problems, where) -> t
     """Plan the activities the file names and the ratings it gives: one write per new activity (with its new
     ratings) and per new rating of a stored activity."""
     wanted = {episodes.get(row.episode) for row in rows} - {None}
-    activities = {(a.episode_id, a.position): a for a in session.scalars(
-        select(PsfsActivity).where(PsfsActivity.episode_id.in_(sorted(wanted))))} if wanted else {}
-    stored_ids = [a.id for a in activities.values()]
-    ratings = {(r.activity_id, _utc(r.rated_at)): r for r in session.scalars(
-        select(PsfsRating).where(PsfsRating.activity_id.in_(stored_ids)))} if stored_ids else {}
+    activities = {(a.episode_id, a.position): a for (a,) in _rows_in(
+        session, select(PsfsActivity), PsfsActivity.episode_id, wanted)}
+    ratings = {(r.activity_id, _utc(r.rated_at)): r for (r,) in _rows_in(
+        session, select(PsfsRating), PsfsRating.activity_id, [a.id for a in activities.values()])}
     new, unchanged, planned = [], 0, {}
     for row in rows:
         episode_id = _episode(row, "psfs", episodes, problems, where)
