@@ -173,10 +173,20 @@ def test_a_bad_row_refuses_the_file_in_one_line_naming_row_and_column(capsys, se
         assert table_counts(engine, REPORT_TABLES) == counts
 
 
-def test_a_bad_sheet_row_in_a_workbook_names_the_sheet_and_writes_no_session(request, seeded, tmp_path, capsys):
-    database_url = seeded
+@pytest.fixture
+def small(engine, database_url, tmp_path):
+    """Return the URL of a database with the sample's first 60 sessions and reports added to a dozen of them."""
+    path = tmp_path / "few.csv"
+    path.write_text("".join(SAMPLE_FILE.read_text(encoding="utf-8").splitlines(keepends=True)[:61]), encoding="utf-8")
+    import_file(engine, path)
+    add_reports(engine)
+    return database_url
+
+
+def test_a_bad_sheet_row_in_a_workbook_names_the_sheet_and_writes_no_session(request, small, tmp_path, capsys):
+    seeded = small
     path = tmp_path / "all.xlsx"
-    assert main(["--url", database_url, "export", str(path)]) == 0
+    assert main(["--url", small, "export", str(path)]) == 0
     book = openpyxl.load_workbook(path)
     book["pgic"]["E3"] = "8"  # score, row 3
     book.save(path)
@@ -189,8 +199,9 @@ def test_a_bad_sheet_row_in_a_workbook_names_the_sheet_and_writes_no_session(req
             assert table_counts(engine, ("sessions", *REPORT_TABLES)) == dict.fromkeys(("sessions", *REPORT_TABLES), 0)
 
 
-def test_a_diary_row_for_a_session_the_file_does_not_name_refuses_everything(request, seeded, tmp_path, capsys):
+def test_a_diary_row_for_a_session_the_file_does_not_name_refuses_everything(request, small, tmp_path, capsys):
     """All rows or none: a workbook whose diary names a session missing from its sessions sheet writes nothing."""
+    seeded = small
     path = tmp_path / "all.xlsx"
     assert main(["--url", seeded, "export", str(path)]) == 0
     book = openpyxl.load_workbook(path)
