@@ -12,6 +12,7 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from sqlmodel import Session
 
+from clinic import side_effects
 from db import fhir, fhir_reports, report_exchange
 from db.cli import main
 from tests.db.factories import ADMIN, SAMPLE_FILE, engine_on, import_file
@@ -73,7 +74,7 @@ def test_diary_responses_carry_the_soreness_as_loinc_72514_3_and_the_side_effect
                answer(resource["item"], "soreness"), effects)] += 1
         assert resource["author"]["reference"] == resource["subject"]["reference"]
     expected = Counter((r["patient_id"], r["recorded_at"], int(r["window_h"]), int(r["soreness"]),
-                        tuple(tuple(p.split(":")) for p in r["side_effects"].split(";") if p))
+                        tuple(side_effects.parse(r["side_effects"])))
                        for r in tables["diary"].to_dict("records"))
     assert found == expected
     assert any(effects for *_, effects in found)
