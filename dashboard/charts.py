@@ -71,13 +71,15 @@ def _expected_band(fig: go.Figure, band: pd.DataFrame, simple: bool) -> None:
     the median dashed; `simple` (for the patient) draws the 25th–75th only."""
     band = band.sort_values("session_number")
     x = list(band["session_number"])
+    if len(band) == 1:  # one session's band (before any follow-up): as wide as a bar, so that it shows
+        band, x = pd.concat([band, band]), [x[0] - 0.4, x[0] + 0.4]
     edges = [("q25", "q75", 0.22, "Half of earlier patients like this", "50 % band")]
     if not simple:
         edges.insert(0, ("q10", "q90", 0.10, "8 in 10 of earlier patients like this", "80 % band"))
     for low, high, alpha, name, short in edges:
         fig.add_trace(
             go.Scatter(
-                x=x + x[::-1], y=list(band[high]) + list(band[low][::-1]), fill="toself", name=name,
+                x=x + x[::-1], y=list(band[high]) + list(band[low][::-1]), fill="toself", name=name, mode="lines",
                 fillcolor=_rgba(EXPECTED_COLOR, alpha), line=dict(width=0), hoverinfo="skip",
                 legendgroup=short,
             ),
@@ -134,6 +136,7 @@ def patient_progress_figure(improvement: pd.DataFrame, band: pd.DataFrame | None
         fig.add_trace(
             go.Bar(
                 x=x, y=improvement["improvement_pct"], name="Improvement", marker_color=IMPROVEMENT_COLOR,
+                width=None if band is None or band.empty else 0.4,  # narrow over a band, which shows either side
                 customdata=improvement["improvement_points"],
                 hovertemplate="Improvement: %{y:.0f} % (%{customdata:.0f} points)<extra></extra>",
             ),
