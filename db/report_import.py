@@ -163,6 +163,7 @@ def _pgic(session: Session, rows: list[PgicRow], episodes, sessions, problems, w
     stored = {(a.episode_id, _utc(a.answered_at)): a for (a,) in _rows_in(
         session, select(PgicResponse), PgicResponse.episode_id, wanted)}
     befores = {sessions.get(row.session) for row in rows if row.session} - {None}
+    live = set(sessions.values())
     episode_of = dict(_rows_in(session, select(TreatmentSession.id, TreatmentSession.episode_id), TreatmentSession.id,
                                befores))
     new, unchanged = [], 0
@@ -181,7 +182,8 @@ def _pgic(session: Session, rows: list[PgicRow], episodes, sessions, problems, w
         answer = stored.get((episode_id, row.answered_at))
         if answer is None:
             new.append(_new_answer(row, episode_id, before))
-        elif (answer.score, answer.entered_by, answer.before_session_id) != (row.score, row.entered_by, before):
+        elif (answer.score, answer.entered_by, answer.before_session_id if answer.before_session_id in live else None
+              ) != (row.score, row.entered_by, before):  # a deleted session is no longer named (nor exported)
             problems.append(RowProblem(row.line, where("pgic", "score"), str(row.score),
                                        "the answer stored for this episode and time says otherwise; an import "
                                        "never changes one"))

@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from db import patient_reports, report_exchange, report_files, report_import, spreadsheets
+from db import corrections, patient_reports, report_exchange, report_files, report_import, spreadsheets
 from db.access import AccessDenied, Actor
 from db.cli import main
 from db.engine import write_session
 from db.file_problems import ImportRefused
 from db.models import AuditEvent, Episode, TreatmentSession
+from db.report_models import PgicResponse
 from tests.conftest import BACKENDS
 from tests.db.factories import ADMIN, SAMPLE_FILE, another_database, engine_on, import_file, table_counts
 
@@ -303,3 +304,14 @@ def test_only_clinicians_and_admins_export_reports_and_only_admins_import_a_diar
             with pytest.raises(AccessDenied):
                 report_import.import_reports(session, actor=who, rows=rows)
         assert set(report_exchange.report_tables(session, actor=clinician)) == set(report_exchange.KINDS)
+
+
+def test_a_pgic_answer_whose_session_was_deleted_re_imports_unchanged(small, tmp_path, capsys):
+    with engine_on(small) as engine, write_session(engine) as session:
+        answer = session.scalars(select(PgicResponse).where(PgicResponse.before_session_id.is_not(None))).first()
+        corrections.delete_session(session, actor=ADMIN, session_id=answer.before_session_id, reason="entered twice")
+    path = tmp_path / "pgic.csv"
+    assert main(["--url", small, "export", "--what", "pgic", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["--url", small, "import", "--what", "pgic", str(path)]) == 0
+    assert "PGIC answers: 0 new" in capsys.readouterr().err
