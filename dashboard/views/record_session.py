@@ -52,8 +52,7 @@ def after_save(number: int, entry, name: str | None, episode: int) -> None:
     summary = saved_summary(number, entry, name, episode)
     episode_question.forget()
     st.session_state.update(select_after_save=entry.patient_id, last_saved_entry=entry, last_saved_summary=summary,
-                            last_saved=f"Saved {summary}", saves=st.session_state.get("saves", 0) + 1,
-                            last_saved_stricta=needling_data.completeness_words(entry))
+                            last_saved=f"Saved {summary}", saves=st.session_state.get("saves", 0) + 1)
     st.rerun()
 
 
@@ -194,8 +193,8 @@ if submitted:
 
 if message := st.session_state.pop("last_saved", None):
     st.success(message, icon="✅")
-    if stricta := st.session_state.pop("last_saved_stricta", None):
-        st.caption(stricta)
+    if saved_entry := st.session_state.get("last_saved_entry"):
+        st.caption(needling_data.completeness_words(saved_entry))  # how complete the needling record just saved is
 
 if patient_row is not None:
     _, sessions, _ = resources.patient_record(actor, int(patient_row["id"]))
