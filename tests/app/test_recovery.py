@@ -163,6 +163,29 @@ def test_a_clinicians_work_list_holds_only_their_own_episodes(seeded_url):
     engine.dispose()
 
 
+def test_a_discharged_episode_leaves_the_work_list_at_once_and_after_the_next_fit(seeded_url):
+    from datetime import date
+
+    from db.engine import write_session
+    from db.episodes import discharge_episode
+
+    clinician = Actor(id=user_id(seeded_url, "clin_ahmed"), username="clin_ahmed", role="clinician")
+    recovery_data.off_track(clinician)
+    assert resources.analyses_settled(timeout=120)
+    before = recovery_data.off_track(clinician).value
+    episode = int(before["episode_id"].iloc[0])
+    engine = make_engine(seeded_url)
+    with write_session(engine) as session:
+        discharge_episode(session, actor=clinician, episode_id=episode, status="dropped_out",
+                          discharged_on=date.today())
+    engine.dispose()
+    meanwhile = recovery_data.off_track(clinician)  # the fit on the older data is still the one shown
+    assert episode not in set(meanwhile.value["episode_id"])
+    assert resources.analyses_settled(timeout=120)
+    after = recovery_data.off_track(clinician).value
+    assert set(after["episode_id"]) == set(before["episode_id"]) - {episode}
+
+
 # -- the technique page and Methods --------------------------------------------------------------------------------
 
 
