@@ -103,7 +103,7 @@ def reported_between_sessions(actor: Actor, patient_id: int, episode_id: int) ->
 def _entries_table(diary: pd.DataFrame, effects: pd.DataFrame, annotations: pd.DataFrame) -> None:
     notes = (annotations.assign(line=annotations["author"].fillna("?") + ": " + annotations["text"])
              .groupby("entry_id")["line"].agg(" | ".join) if not annotations.empty else pd.Series(dtype=str))
-    diary = diary.sort_values(["session_date", "window_h"])
+    diary = diary.sort_values(["session_date", "window_h"], ascending=False)  # the newest first, in view
     table = pd.DataFrame({
         "Session": diary["session_date"],
         "When": diary["window_h"].map(lambda w: f"{w} h"),
