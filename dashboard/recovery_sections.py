@@ -12,6 +12,7 @@ from datetime import date
 import plotly.graph_objects as go
 import streamlit as st
 
+from clinic.vocabulary import condition_words
 from dashboard import charts, recovery_data
 from dashboard.background import Analysis
 from dashboard.tables import show_table
@@ -127,6 +128,7 @@ def calibration(actor: Actor) -> None:
     )
     table = ready(lambda: recovery_data.calibration(actor), "calibration")
     if table is not None:
-        show_table(table, "calibration_table", percent=("coverage_50", "coverage_80"), episodes="Held-out episodes",
-                   observations="Held-out sessions", coverage_50="Inside the 50 % band",
-                   coverage_80="Inside the 80 % band")
+        words = table["condition"].map(lambda c: "All conditions" if c == "all" else condition_words(c))
+        show_table(table.assign(condition=words), "calibration_table", percent=("coverage_50", "coverage_80"),
+                   episodes="Held-out episodes", observations="Held-out sessions",
+                   coverage_50="Inside the 50 % band", coverage_80="Inside the 80 % band")

@@ -215,7 +215,8 @@ def test_methods_shows_the_calibration_computed_in_the_background(as_role):
     app.switch_page("views/methods.py").run()
     settled(app)
     table = next(f.value for f in app.dataframe if "coverage_50" in f.value.columns)
-    overall = table[(table["condition"] == "all") & (table["technique"] == "All techniques")].iloc[0]
+    overall = table[(table["condition"] == "All conditions") & (table["technique"] == "All techniques")].iloc[0]
+    assert "neck pain" in set(table["condition"])
     assert (overall["observations"], overall["coverage_50"], overall["coverage_80"]) == (181, 0.4972, 0.7901)
     assert any("What a band is" in m for m in texts(app, "markdown"))
 
