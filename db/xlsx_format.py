@@ -18,7 +18,7 @@ import pandas as pd
 
 from db.file_problems import ImportRefused, RowProblem, column_letter, file_refused
 
-MAX_COLUMNS = 64  # columns read; the format has 13
+MAX_COLUMNS = 64  # columns read; the format has 27 (with the optional ones)
 # An XLSX package is a zip: 0.2 MB can unpack to gigabytes of XML, all of which openpyxl would parse (M4), at about
 # 2 MB/s. An export unpacks to 0.7 KB per row (cells and shared strings): 1 KB per row of the XLSX row bound is
 # ample for real files and bounds the parse to under a minute.
@@ -185,8 +185,12 @@ def write(table: pd.DataFrame, file: BinaryIO) -> None:
     with pd.ExcelWriter(file, engine="openpyxl") as writer:
         escaped.to_excel(writer, index=False)
         # openpyxl takes text starting with "=" for a formula (it would run when the file is opened, and read back
-        # empty) and "#N/A" for an error cell (read back as no value). Every cell is data: keep it as text.
+        # empty) and "#N/A" for an error cell (read back as no value). Every cell is data: keep it as text. An
+        # empty cell is left out of the sheet (read back as empty all the same): the optional columns are mostly
+        # empty, and each empty text cell would take 30 bytes of the unpacked bound.
         for row in writer.sheets["Sheet1"].iter_rows():
             for cell in row:
                 if cell.data_type in ("f", "e"):
                     cell.data_type = "s"
+                elif cell.value == "":
+                    cell.value = None

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from clinic.vocabulary import STRICTA_ITEMS
 from db import accounts, audit, corrections, csv_format, exporting, importing, patient_search, queries
 from db.access import Actor
 from db.accounts import UNKNOWN_USER, LoginRefused, login
@@ -95,7 +96,7 @@ def test_recording_a_session_writes_one_create_row_with_every_value(engine, staf
                   "technique": "deep",
                   "muscles": "upper_trapezius;levator_scapulae", "twitch_response": True, "pain_scale": "vas_100",
                   "pain_before": 80.0, "pain_after": 60.0, "notes": "first visit",
-                  "side_effects": "bruising:mild;soreness:mild"},
+                  "side_effects": "bruising:mild;soreness:mild", **dict.fromkeys(STRICTA_ITEMS)},
     }]
 
 
@@ -133,7 +134,7 @@ def test_a_delete_writes_one_row_with_the_values_before_and_the_reason(engine, s
         "actor_id": staff["clinician"].id, "after": None, "detail": "recorded for the wrong patient",
         "before": {"session_date": "2025-01-10", "technique": "deep", "muscles": "", "twitch_response": None,
                    "pain_scale": "vas_100", "pain_before": 80.0, "pain_after": None, "notes": "",
-                   "side_effects": "bruising:mild"},
+                   "side_effects": "bruising:mild", **dict.fromkeys(STRICTA_ITEMS)},
     }
 
 

@@ -166,7 +166,8 @@ def test_export_writes_the_interchange_file(capsys, database_url, clinic_file, t
     status, _, err = run(capsys, "--url", database_url, "export", tmp_path / "out.csv")
     assert status == 0 and "10 sessions exported" in err
     exported = spreadsheets.read_table(tmp_path / "out.csv")
-    assert list(exported.columns) == interchange.COLUMNS + interchange.EXTRA_COLUMNS + ["episode"]
+    assert list(exported.columns) == [*interchange.COLUMNS, *interchange.EXTRA_COLUMNS, "episode",
+                                      *interchange.STRICTA_COLUMNS]
     assert len(exported) == 10 and exported["pain_before"].tolist()[:3] == ["80", "60", "40"]
 
 
