@@ -86,11 +86,12 @@ if not alerts.empty:
     for event in alerts.head(ALERTS_SHOWN).itertuples():
         # A side effect the patient reported in their diary alerts like a recorded one, marked as theirs (#17).
         reported = getattr(event, "source", "clinician") == "patient"
+        seen_by = event.clinician if isinstance(event.clinician, str) and event.clinician else "not recorded"
         text, button = st.columns([5, 1], vertical_alignment="center")
         text.markdown(
             f"**{event.session_date}** · {SIDE_EFFECTS.get(event.code) or PATIENT_EFFECTS.get(event.code, event.code)}"
             f" ({event.severity}) · {':violet-badge[patient-reported] · ' if reported else ''}"
-            f"{TECHNIQUE_LABELS[event.technique]} · clinician {literal(event.clinician or 'not recorded')} · "
+            f"{TECHNIQUE_LABELS[event.technique]} · clinician {literal(seen_by)} · "
             f"patient {literal(event.patient_id)}"
         )
         if button.button("Mark reviewed", key=f"review_{'patient_' if reported else ''}{event.side_effect_id}"):
