@@ -176,11 +176,18 @@ def methods_markdown(table: pd.DataFrame, sessions: pd.DataFrame, where: Outcome
     lines = [sentence, "", header, "| --- | --- | ---: | ---: | ---: | --- |"]
     for row in table.itertuples():
         technique = TECHNIQUE_LABELS.get(row.technique, "All techniques")
-        item = STRICTA_LABELS.get(row.item, (row.item, ""))[0]
+        item = item_words(row.item)
         distribution = str(row.distribution).replace("|", "/") if pd.notna(row.distribution) else ""
         lines.append(f"| {technique} | {item} | {row.applicable_sessions} | {row.reported_sessions} | "
                      f"{row.completeness:.0%} | {distribution} |")
     return "\n".join(lines) + "\n"
+
+
+def item_words(item: str) -> str:
+    """Return a STRICTA item in words with its unit: "Depth (mm)", "Retention (s)", "Side"."""
+    label, unit = STRICTA_LABELS.get(item, (item, ""))
+    unit = unit.split(" (")[0] if unit not in ("", "needle insertions") else ""
+    return f"{label} ({unit})" if unit else label
 
 
 def filter_words(where: OutcomeFilter) -> str:

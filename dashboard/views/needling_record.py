@@ -96,7 +96,8 @@ st.header("STRICTA table")
 st.caption("Per technique (and all together), each item's completeness among the sessions it applies to and its "
            "distribution: median (interquartile range) for numbers, shares for codes. The same table as "
            "`python -m db summary --stricta`.")
-show_table(data["table"], "stricta_table", percent=("completeness",), item="Item",
+show_table(data["table"].assign(item=data["table"]["item"].map(needling_data.item_words)), "stricta_table",
+           percent=("completeness",), item="Item",
            applicable_sessions="Applicable sessions", reported_sessions="Reported", distribution="Distribution")
 csv, markdown = st.columns(2)
 csv.download_button("Download the table (CSV)", needling_data.table_csv(data["table"]), "stricta_table.csv",
@@ -118,8 +119,9 @@ st.caption(
        if dose.attrs["excluded_baseline_zero"] else "")
     + f"; at most {needling_data.DOSE_EPISODES:,} episodes, a fixed sample, are read."
 )
-titles = {column: figure.layout.xaxis.title.text for column, figure in data["figures"].items()}
-for tab, column in zip(st.tabs(list(titles.values())), titles, strict=True):
+tabs = st.tabs([needling_data.item_words(column) + (" · electrical" if column.startswith("estim") else "")
+                for column in data["figures"]])
+for tab, column in zip(tabs, data["figures"], strict=True):
     with tab:
         st.plotly_chart(data["figures"][column], key=f"dose_{column}", config=charts.CONFIG)
         show_table(dose[dose["dose"] == column].drop(columns="dose"), f"dose_table_{column}",

@@ -159,7 +159,7 @@ def test_the_needling_record_page_shows_completeness_the_table_and_dose_and_outc
     assert any("not a trial" in w.value for w in manager.warning)
     tables = [frame.value for frame in manager.dataframe]
     stricta = next(t for t in tables if "item" in t.columns)
-    assert "All techniques" in set(stricta["technique"]) and "insertions" in set(stricta["item"])
+    assert "All techniques" in set(stricta["technique"]) and "Depth (mm)" in set(stricta["item"])
     dose = [t for t in tables if "group" in t.columns]
     assert len(dose) == 5  # twitches, insertions, retention, frequency, intensity
     assert list(dose[0]["group"]) == ["0", "1–2", "3–5", "> 5", "not recorded"]
