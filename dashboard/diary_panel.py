@@ -11,10 +11,12 @@ import pandas as pd
 import streamlit as st
 
 from clinic.patient_reports import (
+    ACTIVITY_MAX,
     ANNOTATION_MAX,
     NOTE_MAX,
     PATIENT_EFFECTS,
     PGIC_SCALE,
+    PSFS_MAX_ACTIVITIES,
     PSFS_MID,
     SEVERITIES_FOR_PATIENTS,
     SOURCES,
@@ -87,8 +89,11 @@ def reported_between_sessions(actor: Actor, patient_id: int, episode_id: int) ->
     effects = reports["effects"][reports["effects"]["entry_id"].isin(diary["entry_id"])]
     pgic = reports["pgic"][reports["pgic"]["episode_id"] == episode_id]
     psfs = reports["psfs"][reports["psfs"]["episode_id"] == episode_id]
+    writer = actor.role in ("clinician", "admin")
     if diary.empty and pgic.empty and psfs.empty:
         st.caption("Nothing reported for this course yet: patients fill in their diary on their own phone.")
+        if writer:
+            _on_behalf(actor, episode_id, psfs)
         return
     if not diary.empty:
         st.plotly_chart(diary_data.soreness_figure(diary), key="diary_chart", config=charts.CONFIG)
@@ -96,8 +101,10 @@ def reported_between_sessions(actor: Actor, patient_id: int, episode_id: int) ->
                    "session (a line per session, the latest darkest). Source: " + SOURCES["diary"] + ".")
         _entries_table(diary, effects, reports["annotations"])
     _scores(pgic, psfs)
-    if actor.role in ("clinician", "admin") and not diary.empty:
+    if writer and not diary.empty:
         _annotate(actor, diary)
+    if writer:
+        _on_behalf(actor, episode_id, psfs)
 
 
 def _entries_table(diary: pd.DataFrame, effects: pd.DataFrame, annotations: pd.DataFrame) -> None:
@@ -157,3 +164,41 @@ def _annotate(actor: Actor, diary: pd.DataFrame) -> None:
                 st.error(f"Not saved. {literal(refused)}")
             else:
                 done("progress", "Added a note to the patient's diary entry.", reset={"annotate_text": ""})
+
+
+def _on_behalf(actor: Actor, episode_id: int, psfs: pd.DataFrame) -> None:
+    """Draw the forms a clinician fills in with the patient in the clinic: a PGIC answer, the PSFS activities (at
+    the start of the course) or their ratings; each stored as entered by the clinician."""
+    with st.expander("Record the patient's answers given in the clinic (PGIC, PSFS)", icon=":material/edit:"):
+        with st.form("behalf_pgic_form", border=False):
+            score = st.selectbox("PGIC: the patient's answer", list(PGIC_SCALE), format_func=PGIC_SCALE.get,
+                                 index=None, key="behalf_pgic")
+            if st.form_submit_button("Save PGIC", key="behalf_pgic_save"):
+                _saved(lambda: diary_data.record_pgic(actor, episode_id, score), "Saved the patient's PGIC answer.",
+                       reset={"behalf_pgic": None})
+        with st.form("behalf_psfs_form", border=False):
+            if psfs.empty:
+                st.markdown("**PSFS**: up to three activities the patient finds hard, each rated 0–10 now")
+                named = [(st.text_input(f"Activity {k}", key=f"behalf_name_{k}", max_chars=ACTIVITY_MAX),
+                          st.number_input(f"Rating of activity {k} (0–10)", 0, 10, value=None, step=1,
+                                          key=f"behalf_first_{k}")) for k in range(1, PSFS_MAX_ACTIVITIES + 1)]
+                if st.form_submit_button("Save activities", key="behalf_psfs_save"):
+                    _saved(lambda: diary_data.name_activities(actor, episode_id, named), "Saved the activities.")
+            else:
+                st.markdown("**PSFS**: rate each activity 0–10 as the patient does it now")
+                ratings = {int(row.activity_id): st.number_input(
+                    f"{literal(row.name)} (0–10)", 0, 10, value=None, step=1, key=f"behalf_rate_{row.activity_id}")
+                    for row in psfs.itertuples()}
+                if st.form_submit_button("Save ratings", key="behalf_psfs_save"):
+                    _saved(lambda: diary_data.rate_activities(actor, ratings), "Saved the ratings.",
+                           reset={f"behalf_rate_{activity}": None for activity in ratings})
+
+
+def _saved(write, message: str, reset: dict | None = None) -> None:
+    """Run a write; on a refusal show it in one line, else keep `message` as the page's result and empty `reset`."""
+    try:
+        write()
+    except ValueError as refused:
+        st.error(f"Not saved. {literal(refused)}")
+    else:
+        done("progress", message, reset=reset)

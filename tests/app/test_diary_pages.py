@@ -174,6 +174,18 @@ def test_the_clinician_sees_the_diary_pgic_and_psfs_and_annotates_an_entry_witho
     assert stored(seeded_url, DiaryEntry, id=entry.id)[0].soreness == 5  # the patient's answer is unchanged
 
 
+def test_a_clinician_records_the_patients_pgic_answer_given_in_the_clinic(app, seeded_url):
+    app.switch_page("views/patient_progress.py").run()
+    app.selectbox(key="progress_patient").select("P0002").run()
+    app.selectbox(key="behalf_pgic").select(3)
+    app.button(key="behalf_pgic_save").click().run()
+    assert "Saved the patient's PGIC answer." in app.success[0].value
+    last = stored(seeded_url, PgicResponse, patient_id=patient_record_id(seeded_url, "P0002"))[-1]
+    assert (last.score, last.entered_by) == (3, "clinician")
+    app.button(key="behalf_pgic_save").click().run()  # nothing chosen: refused by name, nothing stored
+    assert "Your answer: tap the one that fits best" in as_read(app.error[0].value)
+
+
 def test_a_patient_reported_significant_effect_alerts_marked_as_such_and_a_manager_reviews_it(anonymous, seeded_url):
     session_id = session_yesterday(seeded_url)
     record_entry_in_taps(log_in(anonymous, "patient"), session_id, effect="faintness", severity="serious")
@@ -181,6 +193,7 @@ def test_a_patient_reported_significant_effect_alerts_marked_as_such_and_a_manag
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     marked = [as_read(m.value) for m in manager.markdown if "patient-reported" in m.value and yesterday in m.value]
     assert len(marked) == 1 and "Faintness" in marked[0] and "(serious)" in marked[0] and "P0002" in marked[0]
+    assert "clinician not recorded" in marked[0]  # the session was recorded without one
     [entry] = stored(seeded_url, DiaryEntry, session_id=session_id)
     [effect] = stored(seeded_url, PatientSideEffect, entry_id=entry.id)
     effect_id = effect.id
