@@ -368,11 +368,11 @@ def set_needling_background(session: Session, *, actor: Actor, username: str, tr
 
 
 def users(session: Session, *, actor: Actor) -> pd.DataFrame:
-    """Return every account without its password hash (admins only)."""
+    """Return every account without its password hash, with a clinician's needling background (admins only)."""
     require_role(actor, ("admin",), "list accounts")
     rows = session.execute(
         select(User.username, User.role, User.display_name, User.email, Patient.pseudonym.label("patient_id"),
-               User.is_active, User.locked_until, User.last_login_at)
+               User.is_active, User.locked_until, User.last_login_at, User.needling_training, User.years_practice)
         .outerjoin(Patient, Patient.id == User.patient_id)
         .order_by(User.role, User.username)
     )

@@ -85,6 +85,9 @@ def test_a_clinician_records_their_own_needling_background_audited(engine):
     with Session(engine) as session:
         user = session.scalars(select(User).where(User.username == "clin_a")).one()
         assert (user.needling_training, user.years_practice) == ("Dry needling level 2 (2019)", 7)
+    with Session(engine) as session:  # the accounts page shows it
+        listed = accounts.users(session, actor=ADMIN).set_index("username")
+    assert listed.loc["clin_a", ["needling_training", "years_practice"]].tolist() == ["Dry needling level 2 (2019)", 7]
     [(before, after, detail)] = [row for row in _audited(engine, "user") if row[2] == "needling background"]
     assert before == {"needling_training": None, "years_practice": None}
     assert after == {"needling_training": "Dry needling level 2 (2019)", "years_practice": 7}
