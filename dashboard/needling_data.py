@@ -53,6 +53,16 @@ def completeness_words(record: SessionInput | dict) -> str:
             f"{share:.0%}; complete at {stricta.COMPLETE_AT:.0%} or more).{gaps}")
 
 
+def completeness_labels(sessions: pd.DataFrame) -> pd.Series:
+    """Return each session's STRICTA completeness as a short label, "9 of 9 ✓" (complete) or "5 of 13", by the
+    frame's index; empty when the frame does not hold the needling record's columns."""
+    if sessions.empty or not {"technique", *stricta.ITEMS} <= set(sessions.columns):
+        return pd.Series("", index=sessions.index, dtype=object)
+    applies, reports = stricta.applicable(sessions).sum(axis=1), stricta.reported(sessions).sum(axis=1)
+    complete = reports >= stricta.COMPLETE_AT * applies
+    return reports.astype(str) + " of " + applies.astype(str) + complete.map({True: " ✓", False: ""})
+
+
 # The Needling record page ------------------------------------------------------------------------------------------
 
 

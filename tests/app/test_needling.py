@@ -249,3 +249,16 @@ def test_a_clinicians_needling_background_is_kept_on_their_account(as_role, seed
         user = session.exec(select(User).where(User.username == "clin_ahmed")).one()
         assert (user.needling_training, user.years_practice) == ("2019, 50-hour dry needling course", 6)
     engine.dispose()
+
+
+def test_each_sessions_completeness_label_counts_its_applicable_items():
+    full_deep = {"technique": "deep", "insertions": 6, "side": "left", "depth_mm": 20.0, "needle_diameter_mm": 0.25,
+                 "needle_length_mm": 40.0, "twitch_count": 2, "retention_s": 0, "manipulation": "rotation",
+                 "adjuncts": "none", "estim_hz": None, "estim_pulse_us": None, "estim_ma": None,
+                 "estim_minutes": None}
+    sparse_electrical = {**{name: None for name in full_deep}, "technique": "electrical", "insertions": 4,
+                         "side": "right", "depth_mm": 30.0, "estim_hz": 2.0, "estim_ma": 3.0}
+    missing_one = {**full_deep, "side": None}  # 8 of 9: below 90 %
+    frame = pd.DataFrame([full_deep, sparse_electrical, missing_one])
+    assert needling_data.completeness_labels(frame).tolist() == ["9 of 9 ✓", "5 of 13", "8 of 9"]
+    assert needling_data.completeness_labels(frame[["technique"]]).tolist() == ["", "", ""]
