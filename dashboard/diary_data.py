@@ -17,6 +17,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from analytics import patient_reported
+from clinic import side_effects
 from clinic.patient_reports import DIARY_WINDOWS, PATIENT_EFFECTS
 from clinic.vocabulary import TECHNIQUE_LABELS
 from dashboard import charts, clinic_wide, resources
@@ -119,7 +120,7 @@ def entry_history(reports: dict, entry_id: int) -> list[str]:
 
 
 def _effect_words(packed: str) -> str:
-    pairs = [pair.split(":") for pair in (packed or "").split(";") if pair]
+    pairs = side_effects.parse(packed)  # the history keeps the effects as `code:severity` text
     return "".join(f" · {PATIENT_EFFECTS.get(code, code)} ({severity})" for code, severity in pairs)
 
 
