@@ -213,7 +213,7 @@ def filter_words(where: OutcomeFilter) -> str:
 
 def table_csv(table: pd.DataFrame) -> bytes:
     """Return the STRICTA table as CSV, the contract's columns and rounding."""
-    return table.to_csv(index=False).encode("utf-8")
+    return table.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 # Writes: the planned course and the practitioner's background (STRICTA items 3 and 5) --------------------------------

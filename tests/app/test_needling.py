@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from dashboard import needling_data, resources
 from db.access import AccessDenied, Actor
+from db.cli import main
 from db.engine import make_engine
 from db.models import Episode, Patient, TreatmentSession, User
 from db.queries import OutcomeFilter
@@ -165,8 +166,12 @@ def test_the_needling_record_page_shows_completeness_the_table_and_dose_and_outc
     assert list(dose[0]["group"]) == ["0", "1–2", "3–5", "> 5", "not recorded"]
 
 
-def test_the_stricta_downloads_are_the_contract_csv_and_a_methods_markdown(manager):
-    table = pd.read_csv(io.StringIO(download_content(manager, "download_stricta_csv")))
+def test_the_stricta_downloads_are_the_contract_csv_and_a_methods_markdown(manager, seeded_url, capsys):
+    csv = download_content(manager, "download_stricta_csv")
+    capsys.readouterr()
+    assert main(["--url", seeded_url, "summary", "--stricta"]) == 0
+    assert csv == capsys.readouterr().out  # the same table as `python -m db summary --stricta`
+    table = pd.read_csv(io.StringIO(csv))
     assert list(table.columns) == ["technique", "item", "applicable_sessions", "reported_sessions", "completeness",
                                    "distribution"]
     markdown = download_content(manager, "download_stricta_markdown")
