@@ -79,18 +79,20 @@ def record(
 
 def record_many(
     session: Session, actor: Actor, action: str, entity: str, entity_ids: list[int], after: dict[str, list], *,
-    detail: str = "",
+    detail: str = "", patients: list[str | None] | None = None,
 ) -> None:
     """Add one chained audit row per entity id, its values after given as columns, in one bulk insert.
 
     Each row's `after` is the JSON that `record` would write for `{name: values[i] for name, values in after}`,
-    and its patient is looked up from the entity as `record` does; all in the caller's transaction.
+    and its patient is looked up from the entity as `record` does unless given (`patients`, one per id); all in the
+    caller's transaction.
     """
     if not entity_ids:
         return
     entity_ids = list(entity_ids)
     session.flush()
-    patients = _patients_of(session, entity, entity_ids)
+    if patients is None:
+        patients = _patients_of(session, entity, entity_ids)
     afters = _json_rows(after) if after else [None] * len(entity_ids)
     constant = {"at": utcnow(), "actor_id": actor.id, "actor": actor.username, "action": action, "entity": entity,
                 "before": None, "detail": detail[:500]}

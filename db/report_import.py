@@ -139,12 +139,13 @@ def _new_entries(new: list[tuple[DiaryRow, int, int]]):
         session.flush()
         session.add_all(PatientSideEffect(entry_id=entry.id, code=c, severity=s)
                         for entry, (row, _, _) in zip(entries, new, strict=True) for c, s in row.effects)
-        for entry, (row, session_id, patient_id) in zip(entries, new, strict=True):
-            audit.record(session, actor, "create", "diary_entry", entry.id, patient=pseudonyms[patient_id],
-                         detail=f"import {source}",
-                         after={"session_id": session_id, "window_h": row.window_h, "soreness": row.soreness,
-                                "note": row.note, "side_effects": side_effects.format(row.effects),
-                                "recorded_at": row.recorded_at})
+        rows = [row for row, _, _ in new]
+        audit.record_many(session, actor, "create", "diary_entry", [entry.id for entry in entries], {
+            "session_id": [session_id for _, session_id, _ in new], "window_h": [row.window_h for row in rows],
+            "soreness": [row.soreness for row in rows], "note": [row.note for row in rows],
+            "side_effects": [side_effects.format(row.effects) for row in rows],
+            "recorded_at": [row.recorded_at for row in rows],
+        }, detail=f"import {source}", patients=[pseudonyms[patient_id] for _, _, patient_id in new])
     return write
 
 
@@ -181,7 +182,7 @@ def _pgic(session: Session, rows: list[PgicRow], episodes, sessions, problems, w
             continue
         answer = stored.get((episode_id, row.answered_at))
         if answer is None:
-            new.append(_new_answer(row, episode_id, before))
+            new.append((row, episode_id, before))
         elif (answer.score, answer.entered_by, answer.before_session_id if answer.before_session_id in live else None
               ) != (row.score, row.entered_by, before):  # a deleted session is no longer named (nor exported)
             problems.append(RowProblem(row.line, where("pgic", "score"), str(row.score),
@@ -189,21 +190,26 @@ def _pgic(session: Session, rows: list[PgicRow], episodes, sessions, problems, w
                                        "never changes one"))
         else:
             unchanged += 1
-    return new, unchanged
+    return ([_new_answers(new)] if new else []), unchanged
 
 
-def _new_answer(row: PgicRow, episode_id: int, before: int | None):
+def _new_answers(new: list[tuple[PgicRow, int, int | None]]):
+    """Return the writer of new PGIC answers (row, episode id, session before): inserted together, each audited."""
     def write(session: Session, actor: Actor, source: str, pseudonyms: dict) -> None:
-        patient_id = session.get(Episode, episode_id).patient_id
-        answer = PgicResponse(patient_id=patient_id, episode_id=episode_id, answered_at=row.answered_at,
-                              score=row.score, before_session_id=before, recorded_by=actor.id,
-                              entered_by=row.entered_by)
-        session.add(answer)
+        patient_of = dict(_rows_in(session, select(Episode.id, Episode.patient_id), Episode.id,
+                                   {episode_id for _, episode_id, _ in new}))
+        answers = [PgicResponse(patient_id=patient_of[episode_id], episode_id=episode_id, answered_at=row.answered_at,
+                                score=row.score, before_session_id=before, recorded_by=actor.id,
+                                entered_by=row.entered_by)
+                   for row, episode_id, before in new]
+        session.add_all(answers)
         session.flush()
-        audit.record(session, actor, "create", "pgic", answer.id, patient=pseudonyms[patient_id],
-                     detail=f"import {source}",
-                     after={"episode_id": episode_id, "score": row.score, "before_session_id": before,
-                            "entered_by": row.entered_by, "answered_at": row.answered_at})
+        audit.record_many(session, actor, "create", "pgic", [answer.id for answer in answers], {
+            "episode_id": [answer.episode_id for answer in answers], "score": [answer.score for answer in answers],
+            "before_session_id": [answer.before_session_id for answer in answers],
+            "entered_by": [answer.entered_by for answer in answers],
+            "answered_at": [row.answered_at for row, _, _ in new],
+        }, detail=f"import {source}", patients=[pseudonyms[answer.patient_id] for answer in answers])
     return write
 
 
@@ -248,26 +254,14 @@ def _psfs(session: Session, rows: list[PsfsRow], episodes, problems, where) -> t
                                        "never changes one"))
         else:
             unchanged += 1
-    return new, unchanged
+    return ([_psfs_writer(new)] if new else []), unchanged
 
 
 class _NewRatings:
-    """Ratings of one activity to write (a stored one, or one `_NewActivity` writes first)."""
+    """Ratings of one activity to write (a stored one, or that of a `_NewActivity`, written first)."""
 
     def __init__(self, activity_id: int | None, episode_id: int, rows: list[PsfsRow]):
         self.activity_id, self.episode_id, self.ratings = activity_id, episode_id, rows
-
-    def __call__(self, session: Session, actor: Actor, source: str, pseudonyms: dict) -> None:
-        patient = pseudonyms[session.get(Episode, self.episode_id).patient_id]
-        for row in self.ratings:
-            rating = PsfsRating(activity_id=self.activity_id, rated_at=row.rated_at, score=row.score,
-                                rated_by=actor.id, entered_by=row.rated_by)
-            session.add(rating)
-            session.flush()
-            audit.record(session, actor, "create", "psfs_rating", rating.id, patient=patient,
-                         detail=f"import {source}",
-                         after={"activity_id": self.activity_id, "score": row.score, "entered_by": row.rated_by,
-                                "rated_at": row.rated_at})
 
 
 class _NewActivity(_NewRatings):
@@ -277,15 +271,33 @@ class _NewActivity(_NewRatings):
         super().__init__(None, episode_id, [])
         self.row = row
 
-    def __call__(self, session: Session, actor: Actor, source: str, pseudonyms: dict) -> None:
-        row = self.row
-        activity = PsfsActivity(episode_id=self.episode_id, position=row.position, name=row.activity,
-                                named_at=row.named_at, named_by=actor.id, entered_by=row.named_by)
-        session.add(activity)
+
+def _psfs_writer(new: list[_NewRatings]):
+    """Return the writer of new PSFS activities, then of every new rating: each table inserted together, each
+    record audited."""
+    def write(session: Session, actor: Actor, source: str, pseudonyms: dict) -> None:
+        patient_of = dict(_rows_in(session, select(Episode.id, Episode.patient_id), Episode.id,
+                                   {plan.episode_id for plan in new}))
+        named = [plan for plan in new if isinstance(plan, _NewActivity)]
+        activities = [PsfsActivity(episode_id=plan.episode_id, position=plan.row.position, name=plan.row.activity,
+                                   named_at=plan.row.named_at, named_by=actor.id, entered_by=plan.row.named_by)
+                      for plan in named]
+        session.add_all(activities)
         session.flush()
-        self.activity_id = activity.id
-        audit.record(session, actor, "create", "psfs_activity", activity.id,
-                     patient=pseudonyms[session.get(Episode, self.episode_id).patient_id], detail=f"import {source}",
-                     after={"episode_id": self.episode_id, "position": row.position, "name": row.activity,
-                            "entered_by": row.named_by, "named_at": row.named_at})
-        super().__call__(session, actor, source, pseudonyms)
+        for plan, activity in zip(named, activities, strict=True):
+            plan.activity_id = activity.id
+        audit.record_many(session, actor, "create", "psfs_activity", [activity.id for activity in activities], {
+            "episode_id": [a.episode_id for a in activities], "position": [a.position for a in activities],
+            "name": [a.name for a in activities], "entered_by": [a.entered_by for a in activities],
+            "named_at": [plan.row.named_at for plan in named],
+        }, detail=f"import {source}", patients=[pseudonyms[patient_of[a.episode_id]] for a in activities])
+        given = [(plan, row) for plan in new for row in plan.ratings]
+        ratings = [PsfsRating(activity_id=plan.activity_id, rated_at=row.rated_at, score=row.score, rated_by=actor.id,
+                              entered_by=row.rated_by) for plan, row in given]
+        session.add_all(ratings)
+        session.flush()
+        audit.record_many(session, actor, "create", "psfs_rating", [rating.id for rating in ratings], {
+            "activity_id": [r.activity_id for r in ratings], "score": [r.score for r in ratings],
+            "entered_by": [r.entered_by for r in ratings], "rated_at": [row.rated_at for _, row in given],
+        }, detail=f"import {source}", patients=[pseudonyms[patient_of[plan.episode_id]] for plan, _ in given])
+    return write
