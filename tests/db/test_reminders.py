@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -150,6 +151,16 @@ def test_settings_come_from_the_secrets_file_when_the_environment_has_none(tmp_p
     secrets.write_text('[smtp]\nhost = "h"\nport = "smtp"\nfrom = "r@c.example"\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"^\[smtp\] port: 'smtp' is not a port number$"):
         reminders.smtp_settings({}, secrets)
+
+
+def test_the_documented_example_section_reads_as_settings_once_uncommented(tmp_path):
+    example = (Path(__file__).resolve().parents[2] / ".streamlit" / "secrets.toml.example").read_text(encoding="utf-8")
+    section = example[example.index("# [smtp]"):]
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("\n".join(line.removeprefix("# ") for line in section.splitlines()), encoding="utf-8")
+    found = reminders.smtp_settings({}, secrets)
+    assert (found.host, found.port, found.security, found.username) == (
+        "smtp.clinic.example", 587, "starttls", "needle-outcomes")
 
 
 def test_no_reminder_before_a_window_opens_nor_for_a_disabled_account(engine, patients, settings):
