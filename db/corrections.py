@@ -8,12 +8,12 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from clinic.vocabulary import STRICTA_ITEMS, STRICTA_LABELS
+from clinic.vocabulary import ESTIM_ITEMS, STRICTA_ITEMS, STRICTA_LABELS
 from db import audit, numbering, rollups
 from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
 from db.fields import AUDITED_FIELDS, SESSION_FIELDS, audited, session_values
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
-from db.validation import SessionInput, longer_than, unstorable
+from db.validation import SessionInput, estim_problem, longer_than, twitch_problem, unstorable
 
 REASON_MAX = TreatmentSession.__table__.c.deleted_reason.type.length
 FIELD_WORDS = {
@@ -39,12 +39,24 @@ def _live_session(session: Session, session_id: int) -> TreatmentSession:
 
 
 def correct_session(session: Session, *, actor: Actor, session_id: int, entry: SessionInput) -> TreatmentSession:
-    """Replace a session's values with a corrected entry (same patient and episode); the audit keeps the old ones."""
+    """Replace a session's values with a corrected entry (same patient and episode); the audit keeps the old ones.
+
+    An item of the needling record that the entry does not give (not even as None) keeps its stored value, so a
+    correction form without them never erases the record; a kept value the corrected session contradicts (a twitch
+    count against a new twitch answer, stimulation on a session no longer electrical) is dropped.
+    """
     require_role(actor, CLINICAL_WRITERS, "correct clinical data")
     row = _live_session(session, session_id)
     rollups.touch(session, [row.episode_id])
     before = snapshot(session, row)
-    for name, value in session_values(entry).items():
+    values = session_values(entry)
+    for name in STRICTA_ITEMS:
+        if name not in entry.model_fields_set:
+            kept = getattr(row, name)
+            if name == "twitch_count" and twitch_problem(kept, values["twitch_response"]):
+                kept = None
+            values[name] = None if name in ESTIM_ITEMS and estim_problem(name, kept, values["technique"]) else kept
+    for name, value in values.items():
         setattr(row, name, value)
     session.execute(delete(SideEffect).where(SideEffect.session_id == row.id))
     session.add_all(SideEffect(session_id=row.id, code=c, severity=s) for c, s in entry.side_effects)

@@ -229,3 +229,20 @@ def test_stricta_sessions_are_pseudonymous_rows_with_every_item(engine):
     assert (row["patient_id"], row["clinician"], row["technique"], row["estim_ma"]) == ("P1", "clin_a",
                                                                                           "electrical", 7.5)
     assert bool(row["twitch_response"])
+
+
+def test_a_correction_without_the_needling_fields_keeps_the_record_but_drops_what_it_contradicts(engine):
+    stored = record(engine, **FULL | {k: v for k, v in ELECTRICAL.items() if k != "muscles"})
+    base = {k: v for k, v in ELECTRICAL.items() if k != "muscles"}  # a correction form that knows no record
+
+    def corrected(**fields) -> dict:
+        with write_session(engine) as session:
+            row = corrections.correct_session(session, actor=ADMIN, session_id=stored["id"],
+                                              entry=session_input(**base | fields))
+            return {name: getattr(row, name) for name in STRICTA_ITEMS}
+
+    assert corrected(pain_before="50") == {name: stored[name] for name in STRICTA_ITEMS}
+    after = corrected(technique="deep", twitch_response="no")
+    assert after["twitch_count"] is None and after["estim_hz"] is None and after["estim_minutes"] is None
+    assert (after["insertions"], after["adjuncts"]) == (8, "cold_spray;stretching")
+    assert corrected(technique="deep", twitch_response="no", insertions=None)["insertions"] is None  # said: cleared
