@@ -80,6 +80,16 @@ def test_the_next_session_starts_from_the_last_needling_record(app):
     assert any("Last session's needling record" in c.value and "13 of 13" in c.value for c in app.caption)
 
 
+def test_a_needling_value_typed_for_one_patient_never_carries_to_the_next(app):
+    record_full_electrical_session(app)  # P9401 now has a needling record; the form starts from it
+    app.number_input(key=f"{NEEDLING}depth_mm").set_value(99.0)
+    app.selectbox(key="record_patient").select("New patient…").run()
+    assert app.number_input(key=f"{NEEDLING}depth_mm").value is None  # a new patient starts blank
+    assert app.pills(key=f"{NEEDLING}adjuncts").value == []
+    app.selectbox(key="record_patient").select("P9401").run()
+    assert app.number_input(key=f"{NEEDLING}depth_mm").value == FULL_ELECTRICAL["depth_mm"]  # their own, not 99
+
+
 def test_electrical_fields_show_for_electrical_needling_only(app):
     assert app.radio(key="technique").value == "deep"
     assert f"{NEEDLING}estim_hz" not in [field.key for field in app.number_input]
