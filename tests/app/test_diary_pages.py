@@ -130,7 +130,7 @@ def test_a_patient_corrects_their_entry_within_a_day_and_sees_what_it_said_befor
     assert stored(seeded_url, DiaryEntry, session_id=session_id)[0].soreness == 2
     [version] = stored(seeded_url, DiaryEntryVersion, entry_id=entry.id)
     assert version.soreness == 6
-    assert re.search(r"First saved .*soreness 6 of 10", texts(at))
+    assert re.search(r"First saved .*soreness 6 of 10 · Bruising \(significant\)", texts(at))
 
 
 def test_a_patient_answers_pgic_and_names_and_rates_their_activities(as_role, seeded_url):
