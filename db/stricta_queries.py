@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from clinic.vocabulary import ADJUNCT_SEPARATOR, STRICTA_ITEMS
-from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
+from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession, User
 from db.queries import OutcomeFilter, _first_sessions, read_frame
 
@@ -51,6 +51,17 @@ def needling_record(session: Session, *, actor: Actor) -> pd.DataFrame:
     beside `db.queries.all_sessions`). Clinicians and admins."""
     require_role(actor, IDENTIFIED_READERS, "read every patient's sessions")
     stmt = select(S.id.label("session_id"), *NEEDLING_COLUMNS).where(LIVE_SESSIONS).order_by(S.id)
+    return read_frame(session, stmt, ["session_id", *STRICTA_ITEMS])
+
+
+def patient_needling(session: Session, *, actor: Actor, patient_id: int) -> pd.DataFrame:
+    """Return the needling record of one patient's live sessions: `session_id` and the STRICTA columns, to join to
+    `db.queries.patient_sessions` by session_id. As that read: the patient's clinicians and admins, and the patient."""
+    require_patient(actor, patient_id)
+    stmt = (select(S.id.label("session_id"), *NEEDLING_COLUMNS)
+            .join(Episode, Episode.id == S.episode_id)
+            .where(Episode.patient_id == patient_id, LIVE_SESSIONS)
+            .order_by(S.episode_id, S.session_number))
     return read_frame(session, stmt, ["session_id", *STRICTA_ITEMS])
 
 

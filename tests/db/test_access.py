@@ -78,6 +78,7 @@ EXPECTED: dict[str, set[str]] = {
     "stricta_queries.stricta_sessions": AGGREGATES,
     "stricta_queries.needling_record": IDENTIFIED,
     "stricta_queries.last_needling_defaults": IDENTIFIED,
+    "stricta_queries.patient_needling": OWN_RECORD,
     "corrections.correct_session": IDENTIFIED,
     "corrections.delete_session": IDENTIFIED,
     "corrections.restore_session": {ADMIN},
@@ -255,6 +256,8 @@ CALLS: dict[str, Call] = {
     "stricta_queries.stricta_sessions": lambda s, a, c: stricta_queries.stricta_sessions(s, actor=a),
     "stricta_queries.needling_record": lambda s, a, c: stricta_queries.needling_record(s, actor=a),
     "stricta_queries.last_needling_defaults": lambda s, a, c: stricta_queries.last_needling_defaults(
+        s, actor=a, patient_id=c.patient_a),
+    "stricta_queries.patient_needling": lambda s, a, c: stricta_queries.patient_needling(
         s, actor=a, patient_id=c.patient_a),
     "corrections.correct_session": lambda s, a, c: corrections.correct_session(
         s, actor=a, session_id=c.sessions_a[1], entry=_correction()),

@@ -246,3 +246,15 @@ def test_a_correction_without_the_needling_fields_keeps_the_record_but_drops_wha
     assert after["twitch_count"] is None and after["estim_hz"] is None and after["estim_minutes"] is None
     assert (after["insertions"], after["adjuncts"]) == (8, "cold_spray;stretching")
     assert corrected(technique="deep", twitch_response="no", insertions=None)["insertions"] is None  # said: cleared
+
+
+def test_a_patient_s_needling_record_joins_their_sessions_by_id(engine):
+    record(engine, session_date="2025-01-10", insertions=5)
+    record(engine, patient_id="P2", session_date="2025-01-11", insertions=9)
+    with Session(engine) as session:
+        from db import queries
+
+        mine = stricta_queries.patient_needling(session, actor=ADMIN, patient_id=1)
+        sessions = queries.patient_sessions(session, actor=ADMIN, patient_id=1)
+    assert list(mine.columns) == ["session_id", *STRICTA_ITEMS]
+    assert mine["session_id"].tolist() == sessions["session_id"].tolist() and mine["insertions"].tolist() == [5]
