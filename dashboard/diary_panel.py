@@ -112,7 +112,7 @@ def _entries_table(diary: pd.DataFrame, effects: pd.DataFrame, annotations: pd.D
              .groupby("entry_id")["line"].agg(" | ".join) if not annotations.empty else pd.Series(dtype=str))
     diary = diary.sort_values(["session_date", "window_h"], ascending=False)  # the newest first, in view
     table = pd.DataFrame({
-        "Session": diary["session_date"],
+        "Session of": diary["session_date"],
         "When": diary["window_h"].map(lambda w: f"{w} h"),
         "Soreness (0–10)": diary["soreness"],
         "Side effects (patient-reported)": [
