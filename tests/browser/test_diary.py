@@ -17,6 +17,7 @@ from db.engine import make_engine, write_session
 from db.models import Episode, TreatmentSession
 from db.report_models import DiaryEntry
 from db.writes import record_session
+from tests.browser.test_accessibility import serious_violations
 from tests.browser.test_small_screens import assert_usable
 from tests.db.factories import ADMIN, session_input
 from tests.support.browser import log_in, open_page, pick, screenshot, serve_app, wait_for_app
@@ -104,6 +105,7 @@ def test_a_patient_records_a_24_h_entry_and_a_pgic_on_a_phone_and_the_clinic_see
     expect(page.get_by_role("heading", name="My diary", level=1)).to_be_visible()  # lands on what is due
     expect(page.get_by_text("The next day (24 h): after your session of")).to_be_visible()
     assert_usable(page, "phone / My diary")  # the app's size rules: 44 px targets, 16 px text, no sideways scroll
+    assert serious_violations(page, "patient / My diary") == []
 
     entry = Taps()
     number = page.locator(f".st-key-{key}_soreness").get_by_role("radio", name="4", exact=True)
@@ -174,6 +176,14 @@ def test_a_patient_records_a_24_h_entry_and_a_pgic_on_a_phone_and_the_clinic_see
         expect(alert).to_have_count(1)
         expect(alert).to_contain_text("Bruising (significant)")
         screenshot(clinician, tmp_path, "manager-alert")
+
+        # The manager's own page: aggregates, a chart each for soreness, its resolution and the side effects.
+        open_page(clinician, "Patient-reported")
+        for chart in ("reported_soreness_chart", "reported_resolution_chart", "reported_effects_chart"):
+            expect(clinician.locator(f".st-key-{chart} .js-plotly-plot")).to_be_attached()
+        expect(clinician.locator("[data-testid='stMain']")).not_to_contain_text("P0002")
+        assert serious_violations(clinician, "manager / Patient-reported") == []
+        screenshot(clinician, tmp_path, "manager-patient-reported")
     finally:
         context.close()
 
