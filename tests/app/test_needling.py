@@ -11,6 +11,7 @@ from datetime import date
 import pandas as pd
 import pytest
 from sqlmodel import Session, select
+from streamlit.testing.v1 import AppTest
 
 from dashboard import needling_data, resources
 from db.access import AccessDenied, Actor
@@ -277,3 +278,39 @@ def test_each_sessions_completeness_label_counts_its_applicable_items():
     frame = pd.DataFrame([full_deep, sparse_electrical, missing_one])
     assert needling_data.completeness_labels(frame).tolist() == ["9 of 9 ✓", "5 of 13", "8 of 9"]
     assert needling_data.completeness_labels(frame[["technique"]]).tolist() == ["", "", ""]
+
+
+def _plan_page(actor, patient_id):  # run as a script of its own: nothing from this module is defined there
+    """A page with only the plan form, for the patient's open episodes (Patient progress draws it among others)."""
+    import streamlit as st
+
+    from dashboard import episode_forms, resources
+    from dashboard.confirm import show_result
+
+    show_result("plan")
+    episode_forms.plan_form(actor, resources.patient_episodes(actor, patient_id), "P0002", "plan")
+    st.caption("drawn")
+
+
+def test_the_plan_form_sets_an_open_episodes_planned_course_and_refuses_a_bad_one(seeded_url):
+    engine = make_engine(seeded_url)
+    with Session(engine) as session:
+        clinician = session.exec(select(User).where(User.username == "clin_ahmed")).one()
+        patient = session.exec(select(Patient).where(Patient.pseudonym == "P0002")).one()
+        actor, patient_id = Actor(id=clinician.id, username="clin_ahmed", role="clinician"), patient.id
+    engine.dispose()
+    at = AppTest.from_function(_plan_page, args=(actor, patient_id), default_timeout=30).run()
+    assert at.selectbox(key="plan_which").value is not None  # the one open episode, chosen
+
+    def planned(suffix: str):
+        return next(field for field in at.number_input if field.key.endswith(suffix))
+
+    planned("_planned_per_week").set_value(9.0)
+    at.button(key="plan_submit").click().run()
+    assert "Planned frequency: 9 is outside 0.25–7" in as_read(at.error[0].value)
+    assert planned_courses(seeded_url, "P0002") == [(1, None, None)]
+    planned("_planned_sessions").set_value(10)
+    planned("_planned_per_week").set_value(1.5)
+    at.button(key="plan_submit").click().run()
+    assert at.success[0].value.startswith("Planned course of neck pain, episode 1 of P0002: 10 sessions, 1.5 a week")
+    assert planned_courses(seeded_url, "P0002") == [(1, 10, 1.5)]
