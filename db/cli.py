@@ -25,22 +25,10 @@ from typing import TYPE_CHECKING
 
 from db.access import Actor
 from db.reasons import CommandFailed, reason
+from db.seeding import DEMO_ACCOUNTS  # noqa: F401 (the tests and README screenshots log in with them)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-
-    from db.import_plan import ImportResult
-
-SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "sessions.csv"
-# What the sample's patients report (issue #17), in the files of docs/DESIGN.md section 5; `seed` loads them too.
-SAMPLE_REPORTS = {kind: SAMPLE_FILE.with_name(f"{kind}.csv") for kind in ("diary", "pgic", "psfs")}
-# Demo accounts made by `seed` for the sample data only; the README lists them as demo-only.
-DEMO_ACCOUNTS = (
-    ("admin", "admin", "demo-admin-password", None),
-    ("manager", "manager", "demo-manager-password", None),
-    ("clin_ahmed", "clinician", "demo-clinician-password", None),
-    ("patient", "patient", "demo-patient-password", "P0002"),
-)
 
 
 @contextmanager
@@ -61,52 +49,10 @@ def cmd_init(args) -> str:
     return "database is at the current schema"
 
 
-def _import_file(url: str, path: Path, actor: Actor, take_file_values: bool = False) -> ImportResult:
-    from db import file_validation, importing, spreadsheets
-    from db.engine import write_session
-
-    if not path.is_file():
-        raise CommandFailed(f"{path}: no such file")
-    entries = file_validation.validate_rows(spreadsheets.read_table(path))
-    with _engine(url) as engine, write_session(engine) as session:
-        return importing.import_sessions(session, actor=actor, entries=entries, source=path.name,
-                                         take_file_values=take_file_values)
-
-
 def cmd_seed(args) -> str:
-    from sqlmodel import Session
+    from db import seeding
 
-    from db import accounts, queries
-    from db.engine import migrate, write_session
-
-    migrate(args.url)
-    with _engine(args.url) as engine, Session(engine) as session:
-        existing = queries.count_sessions(session, actor=args.actor)
-    if existing:
-        if args.if_empty:
-            return f"database already holds {existing} sessions; sample data not loaded"
-        raise CommandFailed(f"database already holds {existing} sessions; seed loads only into an empty database")
-    result = _import_file(args.url, SAMPLE_FILE, args.actor)
-    with _engine(args.url) as engine, write_session(engine) as session:
-        for username, role, password, patient in DEMO_ACCOUNTS:
-            if role == "clinician":  # the sample's clinician account exists already, without a password
-                accounts.reset_password(session, actor=args.actor, username=username, password=password)
-            else:
-                accounts.add_user(session, actor=args.actor, username=username, role=role, password=password,
-                                  patient_pseudonym=patient)
-        reports = _seed_reports(session, args.actor)
-    return (f"loaded {result.inserted} sample sessions, {reports.summary()} and {len(DEMO_ACCOUNTS)} demo accounts "
-            "(see README)")
-
-
-def _seed_reports(session, actor: Actor):
-    """Import the sample patient reports (sample_data/diary.csv, pgic.csv, psfs.csv: sample_data/diaries.py) in the
-    caller's transaction, through the patient-report import (db.report_import); return its result."""
-    from db import report_exchange, report_import, spreadsheets
-
-    rows = {kind: report_exchange.validate(kind, spreadsheets.read_table(SAMPLE_REPORTS[kind]))
-            for kind in report_exchange.KINDS}
-    return report_import.import_reports(session, actor=actor, rows=rows, source="sample data")
+    return seeding.seed(args.url, args.actor, if_empty=args.if_empty)
 
 
 def cmd_import(args) -> str:
@@ -288,7 +234,14 @@ def cmd_users(args) -> str:
                 password = None if args.no_password else _new_password(args)
                 accounts.add_user(session, actor=args.actor, username=args.username, role=args.role,
                                   password=password, email=args.email, patient_pseudonym=args.patient)
-                return f"added {args.role} account {args.username}"
+            if args.action == "background" and args.training is None and args.years is None:
+                raise CommandFailed("background: give --training, --years or both (one not given is cleared)")
+            if args.action == "background" or (args.action == "add" and (args.training or args.years is not None)):
+                accounts.set_needling_background(session, actor=args.actor, username=args.username,
+                                                 training=args.training, years=args.years)
+            if args.action in ("add", "background"):
+                return f"{'added' if args.action == 'add' else 'recorded the needling background of'} " \
+                       f"{args.username}"
             if args.action in ("disable", "enable"):
                 accounts.set_active(session, actor=args.actor, username=args.username, active=args.action == "enable")
                 return f"{args.action}d {args.username}"
@@ -344,14 +297,17 @@ def parser() -> argparse.ArgumentParser:
                          help="responder rule: below this first pain (0–100, default 40) the points must be reached "
                               "too")
     summary.set_defaults(run=cmd_summary)
-    users = sub.add_parser("users", help="manage accounts: add, list, disable, enable, reset-password")
-    users.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password"])
+    users = sub.add_parser("users", help="manage accounts: add, list, disable, enable, reset-password, background")
+    users.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password", "background"])
     users.add_argument("username", nargs="?")
     users.add_argument("--role", choices=["clinician", "manager", "patient", "admin"], default="clinician")
     users.add_argument("--email", help="e-mail that maps an organisation (OpenID Connect) login to this account")
     users.add_argument("--patient", help="the patient id a patient account is linked to")
     users.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.add_argument("--no-password", action="store_true", help="no password: organisation login only")
+    users.add_argument("--training", help="add, background: a clinician's needling training (STRICTA item 5)")
+    users.add_argument("--years", type=float, help="add, background: years of needling practice (background sets "
+                                                   "both: one not given is cleared)")
     users.set_defaults(run=cmd_users)
     trail = sub.add_parser("audit", help="verify: check the audit trail's hash chain, row by row")
     trail.add_argument("action", choices=["verify"])

@@ -363,3 +363,19 @@ def test_the_summary_loads_no_password_hashing_migrations_or_statistical_models(
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     assert main(["--url", url, "init"]) == 0
     assert imported_by("--url", url, "summary") & {"argon2", "alembic", "statsmodels", "zxcvbn"} == set()
+
+
+def test_a_clinicians_needling_background_is_recorded_from_the_command_line_and_listed(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    assert run(capsys, "--url", url, "init")[0] == 0
+    status, _, said = run(capsys, "--url", url, "users", "add", "clin_new", "--no-password",
+                          "--training", "DN level 2 (2019, 54 h)", "--years", "6")
+    assert status == 0 and "added clin_new" in said
+    status, _, said = run(capsys, "--url", url, "users", "background", "clin_new", "--training", "DN level 3",
+                          "--years", "7")
+    assert status == 0 and "needling background of clin_new" in said
+    listed = pd.read_csv(io.StringIO(run(capsys, "--url", url, "users", "list")[1])).set_index("username")
+    assert (listed.loc["clin_new", "needling_training"], listed.loc["clin_new", "years_practice"]) == ("DN level 3", 7)
+    status, _, err = run(capsys, "--url", url, "users", "background", "clin_new", "--years", "61")
+    assert status == 1 and err.count("\n") == 1 and "years" in err.lower()
+    assert run(capsys, "--url", url, "users", "background", "clin_new")[0] == 1  # nothing to record: refused
