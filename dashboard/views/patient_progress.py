@@ -75,7 +75,6 @@ third_col.metric(
 
 # The chart, with the band of earlier patients like this one behind the improvement once it is computed (#18).
 recovery_sections.progress_chart(actor, int(patient_id), int(episode_id), progress["figure"])
-reported_between_sessions(actor, int(patient_id), int(episode_id))  # the diary, PGIC and PSFS (#17)
 
 # The report of the course shown, for the patient to hand to their GP: built only when a button is clicked.
 condition = episodes.loc[episodes["id"] == episode_id, "condition"].iloc[0]
@@ -127,6 +126,9 @@ st.dataframe(
 )
 st.caption("Pain on a 0–100 scale (a 0–10 score counts ten times). *Better by*: how much lower the pain before "
            "this session was than before the first one.")
+# What the patient reported between these sessions (#17): the diary, PGIC and PSFS, after the pain table,
+# which stays the first table on a phone.
+reported_between_sessions(actor, int(patient_id), int(episode_id))  # the diary, PGIC and PSFS (#17)
 
 if actor.role not in CLINICAL_WRITERS:
     st.stop()

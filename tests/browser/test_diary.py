@@ -155,7 +155,7 @@ def test_a_patient_records_a_24_h_entry_and_a_pgic_on_a_phone_and_the_clinic_see
         expect(panel).to_be_visible()
         wait_for_app(clinician)
         expect(clinician.get_by_text("Much improved").first).to_be_visible()
-        table = clinician.locator("[data-testid='stDataFrame']").first  # the diary's, newest entry first
+        table = clinician.locator("[data-testid='stDataFrame']").nth(1)  # after the sessions': the diary, newest first
         table.scroll_into_view_if_needed()  # the grid draws the cells in view only
         expect(table.locator("[role='columnheader']").filter(has_text="Side effects (patient-reported)")
                ).to_have_count(1)
