@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
 from sqlmodel import Session
 
 from analytics import dose_outcome, stricta
@@ -19,7 +20,7 @@ from clinic.vocabulary import STRICTA_LABELS, TECHNIQUE_LABELS
 from dashboard import background, charts, clinic_wide, resources
 from db import accounts, episodes, queries, stricta_queries
 from db.access import Actor
-from db.engine import write_session
+from db.engine import database_url, write_session
 from db.queries import OutcomeFilter
 from db.validation import SessionInput
 
@@ -61,6 +62,21 @@ def completeness_labels(sessions: pd.DataFrame) -> pd.Series:
     applies, reports = stricta.applicable(sessions).sum(axis=1), stricta.reported(sessions).sum(axis=1)
     complete = reports >= stricta.COMPLETE_AT * applies
     return reports.astype(str) + " of " + applies.astype(str) + complete.map({True: " ✓", False: ""})
+
+
+def patient_completeness(actor: Actor, patient_id: int, sessions: pd.DataFrame) -> pd.Series:
+    """Return the STRICTA label ("9 of 9 ✓") of each of the patient's `sessions` (a frame with `session_id` and
+    `technique`, as dashboard.resources.patient_record gives it), by the frame's index."""
+    record = _patient_needling(database_url(), actor, patient_id)
+    joined = sessions[["session_id", "technique"]].merge(record, on="session_id", how="left")
+    joined.index = sessions.index
+    return completeness_labels(joined)
+
+
+@st.cache_data(show_spinner=False, ttl=3600)
+def _patient_needling(url: str, actor: Actor, patient_id: int) -> pd.DataFrame:
+    with Session(clinic_wide.engine(url)) as session:
+        return stricta_queries.patient_needling(session, actor=actor, patient_id=patient_id)
 
 
 # The Needling record page ------------------------------------------------------------------------------------------

@@ -208,8 +208,8 @@ if patient_row is not None:
         st.header(f"Progress of {literal(chosen)}")
         st.plotly_chart(figure, key="record_chart", config=charts.CONFIG)
         recent = sessions[sessions["episode_id"] == episode_id].tail(5)
-        labels = needling_data.completeness_labels(recent)
-        if labels.str.len().any():  # the patient's sessions as read hold the needling record
+        labels = needling_data.patient_completeness(actor, int(patient_row["id"]), recent)
+        with st.container(key="recent_stricta"):
             st.caption("STRICTA items recorded in the course's last sessions (✓: complete, at least 90 %): "
                        + " · ".join(f"session {number}: {label}"
                                     for number, label in zip(recent["session_number"], labels, strict=True)))

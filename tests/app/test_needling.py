@@ -79,6 +79,7 @@ def test_the_next_session_starts_from_the_last_needling_record(app):
     assert app.segmented_control(key=f"{NEEDLING}side").value == "left"
     assert sorted(app.pills(key=f"{NEEDLING}adjuncts").value) == ["cold_spray", "stretching"]
     assert any("Last session's needling record" in c.value and "13 of 13" in c.value for c in app.caption)
+    assert any(c.value.endswith("session 1: 13 of 13 ✓") for c in app.caption)  # under the patient's chart
 
 
 def test_a_needling_value_typed_for_one_patient_never_carries_to_the_next(app):
@@ -106,6 +107,7 @@ def test_a_session_without_a_needling_record_is_saved_and_called_incomplete(app,
     caption = next(c.value for c in app.caption if c.value.startswith("STRICTA:"))
     assert caption.startswith("STRICTA: 0 of 9 applicable items recorded (incomplete: 0%")
     assert "Not recorded: insertions, side, depth" in caption
+    assert any(c.value.endswith("session 1: 0 of 9") for c in app.caption)
     [row] = stored(seeded_url, "P9402")
     assert (row.insertions, row.depth_mm, row.adjuncts, row.estim_hz) == (None, None, None, None)
 
