@@ -262,6 +262,11 @@ def test_a_clinicians_needling_background_is_kept_on_their_account(as_role, seed
     admin.number_input(key="years_clin_ahmed").set_value(6)
     admin.button(key="background_submit").click().run()
     assert admin.success[0].value == "Needling background of clin\\_ahmed saved."
+    admin.selectbox(key="manage_username").select("manager").run()  # no needling background for a manager
+    assert not [area for area in admin.text_area if area.key.startswith("training_")]
+    admin.selectbox(key="manage_username").select("clin_ahmed").run()
+    assert admin.text_area(key="training_clin_ahmed").value == "2019, 50-hour dry needling course"  # as stored
+    assert admin.number_input(key="years_clin_ahmed").value == 6
     engine = make_engine(seeded_url)
     with Session(engine) as session:
         user = session.exec(select(User).where(User.username == "clin_ahmed")).one()
