@@ -245,3 +245,17 @@ def test_a_second_patient_sees_none_of_the_first_patients_diary_whatever_the_sta
     with pytest.raises(AccessDenied):
         diary_data.patient_reports(intruder, int(entry.patient_id))
     assert stored(seeded_url, DiaryEntry, id=entry.id)[0].soreness == 8
+
+
+def test_a_patient_with_nothing_due_lands_on_their_progress_with_a_link_to_their_diary(as_role):
+    at = as_role("patient")
+    assert [t.value for t in at.title] == ["My progress"]
+    assert [link.label for link in at.get("page_link")] == ["Open my diary"]
+
+
+@pytest.mark.parametrize(("role", "page"), [("patient", "patient_reported.py"), ("manager", "my_diary.py"),
+                                            ("clinician", "my_diary.py"), ("clinician", "patient_reported.py")])
+def test_a_role_cannot_open_the_diary_pages_it_does_not_have(as_role, role, page):
+    at = as_role(role)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(f"views/{page}")
