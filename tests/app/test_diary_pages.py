@@ -15,7 +15,15 @@ from dashboard import diary_data
 from db import accounts, patient_search
 from db.access import AccessDenied, Actor
 from db.engine import make_engine, write_session
-from db.report_models import DiaryAnnotation, DiaryEntry, DiaryEntryVersion, PatientSideEffect, PgicResponse
+from db.report_models import (
+    DiaryAnnotation,
+    DiaryEntry,
+    DiaryEntryVersion,
+    PatientSideEffect,
+    PgicResponse,
+    PsfsActivity,
+    PsfsRating,
+)
 from db.writes import record_session
 from tests.app.conftest import APP, log_in
 from tests.db.factories import ADMIN, session_input
@@ -133,24 +141,43 @@ def test_a_patient_corrects_their_entry_within_a_day_and_sees_what_it_said_befor
     assert re.search(r"First saved .*soreness 6 of 10 · Bruising \(significant\)", texts(at))
 
 
-def test_a_patient_answers_pgic_and_names_and_rates_their_activities(as_role, seeded_url):
+def test_a_patient_answers_pgic_and_rates_the_activities_of_their_course(as_role, seeded_url):
     session_yesterday(seeded_url)
     at = as_role("patient")
     at.radio(key="pgic_score").set_value(2)
     at.button(key="pgic_save").click().run()
     assert "Saved your answer" in at.success[0].value
-    answers = stored(seeded_url, PgicResponse, patient_id=patient_record_id(seeded_url, "P0002"))
+    patient = patient_record_id(seeded_url, "P0002")
+    answers = stored(seeded_url, PgicResponse, patient_id=patient)
     assert answers[-1].score == 2 and answers[-1].entered_by == "patient"
-    if any(w.key == "psfs_name_1" for w in at.text_input):  # the episode has no activities yet: they name them
-        at.text_input(key="psfs_name_1").input("Turning my head to drive")
-        at.segmented_control(key="psfs_first_1").set_value(3)
-        at.button(key="psfs_name_save").click().run()
-        assert "Saved your activities" in at.success[0].value
-    else:  # the sample patient's episode has its activities: they rate them
-        rating = next(s for s in at.segmented_control if s.key.startswith("psfs_rate_"))
-        rating.set_value(7)
-        at.button(key="psfs_rate_save").click().run()
-        assert "Saved your ratings" in at.success[0].value
+    ratings = [s for s in at.segmented_control if s.key.startswith("psfs_rate_")]
+    assert ratings, "the sample patient's neck-pain course has its activities"
+    ratings[0].set_value(7)
+    at.button(key="psfs_rate_save").click().run()
+    assert "Saved your ratings" in at.success[0].value
+    activity = int(ratings[0].key.removeprefix("psfs_rate_"))
+    assert stored(seeded_url, PsfsRating, activity_id=activity)[-1].score == 7
+
+
+def test_a_new_patient_names_the_activities_they_find_hard_with_a_first_rating(anonymous, seeded_url):
+    session_yesterday(seeded_url, "P9200")
+    username = second_patient(seeded_url, "P9200")
+    at = log_in(anonymous, username, OTHER_PASSWORD)
+    at.switch_page("views/my_diary.py").run()
+    at.text_input(key="psfs_name_1").input("Turning my head to drive")
+    at.button(key="psfs_name_save").click().run()  # no rating yet: refused by name, nothing stored
+    assert "Activity 1: tap how well you can do it now" in as_read(at.error[0].value)
+    at.segmented_control(key="psfs_first_1").set_value(3)
+    at.text_input(key="psfs_name_2").input("Sleeping on my side")
+    at.segmented_control(key="psfs_first_2").set_value(5)
+    at.button(key="psfs_name_save").click().run()
+    assert "Saved your activities" in at.success[0].value
+    named = stored(seeded_url, PsfsActivity)
+    mine = sorted((a.position, a.name, a.entered_by) for a in named if a.name in {"Turning my head to drive",
+                                                                                  "Sleeping on my side"})
+    assert mine == [(1, "Turning my head to drive", "patient"), (2, "Sleeping on my side", "patient")]
+    assert [r.score for a in named if a.name == "Sleeping on my side"
+            for r in stored(seeded_url, PsfsRating, activity_id=a.id)] == [5]
 
 
 def test_the_clinician_sees_the_diary_pgic_and_psfs_and_annotates_an_entry_without_changing_it(anonymous, seeded_url):
