@@ -29,9 +29,13 @@ PAGE_FILES = {
     "Log in": "login.py",
     "Record session": "record_session.py",
     "Patient progress": "patient_progress.py",
+    "Off track": "off_track.py",
     "Import": "import_data.py",
+    "My diary": "my_diary.py",
     "My progress": "patient_progress.py",
     "Technique outcomes": "technique_outcomes.py",
+    "Patient-reported": "patient_reported.py",
+    "Needling record": "needling_record.py",
     "Methods": "methods.py",
     "Accounts": "users.py",
     "Audit trail": "audit_log.py",
@@ -41,11 +45,11 @@ PAGE_FILES = {
 # What each role may open, written out by hand (docs/DESIGN.md section 1, issue 4); None is a visitor not logged in.
 EXPECTED_PAGES: dict[str | None, list[str]] = {
     None: ["Log in"],
-    "patient": ["My progress", "Log out"],
-    "manager": ["Technique outcomes", "Methods", "Log out"],
-    "clinician": ["Record session", "Patient progress", "Import", "Methods", "Log out"],
-    "admin": ["Record session", "Patient progress", "Import", "Technique outcomes", "Methods", "Accounts",
-              "Audit trail", "Deleted sessions", "Log out"],
+    "patient": ["My diary", "My progress", "Log out"],
+    "manager": ["Technique outcomes", "Patient-reported", "Needling record", "Methods", "Log out"],
+    "clinician": ["Record session", "Patient progress", "Off track", "Import", "Methods", "Log out"],
+    "admin": ["Record session", "Patient progress", "Off track", "Import", "Technique outcomes", "Patient-reported",
+              "Needling record", "Methods", "Accounts", "Audit trail", "Deleted sessions", "Log out"],
 }
 # The title each page draws (the login page shows the app's name).
 # Methods draws its document's own first heading.
