@@ -32,8 +32,8 @@ def applicable(frame: pd.DataFrame) -> pd.DataFrame:
 
 def reported(frame: pd.DataFrame) -> pd.DataFrame:
     """Return, per session and item, whether the item applies and is recorded (an empty text counts as not)."""
-    recorded = pd.DataFrame({item: frame[item].notna() & (frame[item].astype(object) != "") for item in ITEMS},
-                            index=frame.index)
+    recorded = pd.DataFrame({item: frame[item].notna() & (frame[item] != "" if item in CODED_ITEMS else True)
+                             for item in ITEMS}, index=frame.index)  # only codes are text: a number is never ''
     return applicable(frame) & recorded
 
 
@@ -77,9 +77,11 @@ def distribution(item: str, values: pd.Series) -> str:
     """Return the reported values of one item in words: `median (q1–q3)` or `code share%; …` ('' when none)."""
     if values.empty:
         return ""
-    if item in CODED_ITEMS:
-        named = values.astype(str).str.split(";")
-        counts = {code: int(named.map(lambda codes, code=code: code in codes).sum()) for code in STRICTA_CODES[item]}
+    if item in CODED_ITEMS:  # the few distinct texts are split, each counted as often as it is given
+        counts = dict.fromkeys(STRICTA_CODES[item], 0)
+        for text, given in values.astype(str).value_counts().items():
+            for code in set(text.split(";")) & counts.keys():
+                counts[code] += int(given)
         return "; ".join(f"{code} {100 * count / len(values):.1f}%" for code, count in counts.items() if count)
     numbers = values.astype(float)
     q1, median, q3 = numbers.quantile([0.25, 0.5, 0.75])
