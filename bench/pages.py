@@ -30,7 +30,8 @@ APP = str(ROOT / "dashboard" / "app.py")
 TECHNIQUE, PATIENT = "views/technique_outcomes.py", "views/patient_progress.py"
 SECTION_KEY, SEARCH_KEY, PICKED_KEY = "section", "progress_patient_search", "progress_patient"
 # The admin's other pages, opened once each after the timed ones: "every page opened" for the peak memory.
-OTHER_PAGES = ("record_session", "import_data", "methods", "users", "audit_log", "deleted_sessions")
+OTHER_PAGES = ("record_session", "off_track", "import_data", "patient_reported", "needling_record", "methods",
+               "users", "audit_log", "deleted_sessions")
 RUN_TIMEOUT_S = 600  # a cold run's process, from logging in to the page shown
 WARM_TIMEOUT_S = 3600  # the process of every warm run and every page
 
@@ -91,12 +92,12 @@ def _open_patient(at, pseudonym: str) -> float:
 
 
 def _analyses_ready(section: str) -> None:
-    """Wait until the analyses the technique page computes on the app's worker thread are ready, so warm runs draw
-    them (dashboard.resources.analyses_settled), never a note that they are being computed."""
+    """Wait until the analyses a page computes on the app's worker thread are ready, so warm runs draw them
+    (dashboard.resources.analyses_settled), never a note that they are being computed."""
     from dashboard import resources
 
     if not resources.analyses_settled(RUN_TIMEOUT_S):
-        raise RuntimeError(f"technique page, {section}: its analyses still computing after {RUN_TIMEOUT_S} s")
+        raise RuntimeError(f"{section}: its analyses still computing after {RUN_TIMEOUT_S} s")
 
 
 def cold(url: str, page: str, which: str) -> float:
@@ -114,7 +115,7 @@ def warm(url: str, pseudonym: str, runs: int) -> dict:
     memory = {"logged in, technique page opened": peak_memory_mb()}
     for section in sections:
         _open_technique(at, section)  # the first run fills the caches
-        _analyses_ready(section)  # and starts the analyses the app computes on its worker thread
+        _analyses_ready(f"technique page, {section}")  # and starts the analyses the app computes on its worker thread
         times[section] = [_open_technique(at, section) for _ in range(runs)]
         memory[f"technique page, {section}"] = peak_memory_mb()
     _open_patient(at, pseudonym)
@@ -123,6 +124,8 @@ def warm(url: str, pseudonym: str, runs: int) -> dict:
     for page in OTHER_PAGES:
         at.switch_page(f"views/{page}.py").run()
         _check(at, page)
+        _analyses_ready(page)  # a page's analyses on the worker (Needling record, Off track…) count in its memory
+        at.run()
         memory[page] = peak_memory_mb()
     return {"sections": times, "patient": patient, "memory_by_page": memory, "peak_mb": peak_memory_mb()}
 

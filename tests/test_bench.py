@@ -34,7 +34,8 @@ def tiny_run(tmp_path_factory) -> dict:
 
 def test_a_tiny_run_measures_every_figure_of_issue_15(tiny_run):
     (result,) = tiny_run["backends"]["sqlite"]["sizes"]
-    sections = ["Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Safety"]
+    sections = ["Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians",
+                "Observed vs expected", "Safety"]
     assert list(result["pages"]["sections"]) == sections  # read from the page itself
     shown = {figure.label: figure for figure in report.figures(result, result)}
     for section in sections:
