@@ -24,6 +24,8 @@ from db import (
     fhir,
     file_validation,
     importing,
+    report_exchange,
+    report_files,
     spreadsheets,
     validation,
     writes,
@@ -169,6 +171,19 @@ def read_import_file(upload: BinaryIO, name: str) -> pd.DataFrame:
     return spreadsheets.read_table(upload, name=name)
 
 
+def report_sheets(upload: BinaryIO, name: str) -> list[str]:
+    """Return the patient-report sheets (`diary`, `pgic`, `psfs`) of an uploaded workbook (read already), which
+    the Import page leaves to `python -m db import`."""
+    if not name.lower().endswith(".xlsx"):
+        return []
+    import openpyxl
+
+    upload.seek(0)
+    sheets = openpyxl.load_workbook(upload, read_only=True).sheetnames
+    upload.seek(0)
+    return [kind for kind in report_exchange.KINDS if kind in sheets]
+
+
 def check_import_rows(table: pd.DataFrame, on_progress: Callable[[int, int], None]) -> Sequence[SessionInput]:
     """Return every row checked, or raise ImportRefused listing every bad cell; `on_progress(done, total)`."""
     return file_validation.validate_rows(table, on_progress=on_progress)
@@ -207,7 +222,9 @@ def export_sessions(actor: Actor, suffix: str) -> Callable[[], bytes]:
         with write_session(resources.engine()) as session:
             if suffix == ".json":
                 return fhir.bundle_bytes(fhir.export_bundle(session, actor=actor))
-            table = exporting.export_table(session, actor=actor, purpose=suffix.lstrip(".").upper())
+            if suffix == ".xlsx":  # the sessions, then the patient reports' sheets, as `python -m db export` writes
+                return report_files.workbook_bytes(report_files.export_sheets(session, actor=actor))
+            table = exporting.export_table(session, actor=actor, purpose="CSV")
         return spreadsheets.table_bytes(table, suffix)
 
     return build

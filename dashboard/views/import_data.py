@@ -100,6 +100,11 @@ def _changes(plan: ImportResult) -> None:
 if upload is not None:
     try:
         entries = _validated(upload)
+        reports = actions.report_sheets(upload, upload.name)
+        if reports:
+            st.info(f"This workbook's patient reports ({', '.join(reports)}) are not imported on this page, only "
+                    "its sessions. An admin imports the whole workbook with `python -m db import FILE.xlsx`.",
+                    icon=":material/info:")
         chosen = set(st.session_state.get(take_key) or [])
         plan = actions.preview_import(actor, entries, chosen)
     except ImportRefused as refused:

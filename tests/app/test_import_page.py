@@ -8,6 +8,8 @@ import openpyxl
 import pandas as pd
 from sqlalchemy import text
 
+from dashboard import actions
+from db.access import Actor
 from db.engine import make_engine
 from tests.app.conftest import session_count
 from tests.db.factories import interchange_rows
@@ -213,3 +215,13 @@ def test_a_correction_made_in_the_app_is_kept_unless_the_file_value_is_picked(ap
     app.button(key="import_confirm").click().run()
     assert not app.exception, app.exception
     assert "0 added, 1 updated" in app.success[0].value
+
+
+def test_a_workbook_exported_with_patient_reports_imports_its_sessions_and_says_what_it_leaves(app, seeded_url):
+    open_import_page(app)  # the page's "Sessions (Excel)" download builds this workbook when clicked
+    workbook = actions.export_sessions(Actor(id=None, username="admin", role="admin"), ".xlsx")()
+    assert openpyxl.load_workbook(io.BytesIO(workbook), read_only=True).sheetnames == ["sessions", "diary", "pgic",
+                                                                                        "psfs"]
+    upload(app, "clinic.xlsx", workbook, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    assert any("patient reports (diary, pgic, psfs) are not imported on this page" in i.value for i in app.info)
+    assert app.get("metric")[0].value == "0"  # every session of the export is stored already: nothing new
