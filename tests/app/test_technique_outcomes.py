@@ -19,6 +19,8 @@ from tests.app.conftest import APP, download_content, log_in
 from tests.db.factories import ADMIN, record, session_input
 
 ALERTS_SHOWN = 10  # as on the page (a page script cannot be imported)
+# The sample's significant side effects: 3 recorded by clinicians and 3 reported by patients in their diaries.
+SAMPLE_ALERTS = 6
 SECTIONS = ["Overview", "Responders", "Time to response", "Adjusted comparison", "Clinicians", "Observed vs expected",
             "Safety"]
 
@@ -70,7 +72,7 @@ def test_overview_shows_the_curve_table_with_small_groups_flagged_and_alerts_at_
     summary = table_with(manager, "mean_improvement_pct")
     assert (summary["small"] == (summary["patients"] < 10)).all() and summary["small"].any()
     # Alerts ignore the filters, so none hides behind one.
-    assert "3 significant or serious side effect(s) to review" in manager.error[0].value
+    assert f"{SAMPLE_ALERTS} significant or serious side effect(s) to review" in manager.error[0].value
 
 
 def test_summary_download_matches_the_cli_summary(manager, seeded_url, capsys):
@@ -115,18 +117,18 @@ def test_marking_an_alert_reviewed_removes_it_from_the_top_of_the_page(manager):
 
 def test_many_alerts_show_the_most_recent_with_buttons_and_list_the_rest(as_role, seeded_url):
     engine = make_engine(seeded_url)
-    for day in range(1, 13):  # twelve more serious events, on top of the sample's three
+    for day in range(1, 13):  # twelve more serious events, on top of the sample's
         entry = session_input(patient_id=f"A{day:03d}", session_date=f"2025-06-{day:02d}",
                               side_effects=[("syncope", "serious")])
         with write_session(engine) as session:
             record_session(session, actor=ADMIN, entry=entry)
     engine.dispose()
     manager = as_role("manager")
-    assert "15 significant or serious side effect(s) to review" in manager.error[0].value
+    assert f"{SAMPLE_ALERTS + 12} significant or serious side effect(s) to review" in manager.error[0].value
     buttons = [b for b in manager.button if b.key and b.key.startswith("review_")]
     assert len(buttons) == ALERTS_SHOWN
     older = next(frame.value for frame in manager.dataframe if "severity" in frame.value.columns)
-    assert len(older) == 15 - ALERTS_SHOWN
+    assert len(older) == SAMPLE_ALERTS + 12 - ALERTS_SHOWN
     assert "side_effect_id" not in older.columns and set(older["severity"]) <= {"significant", "serious"}
 
 
@@ -311,7 +313,7 @@ def test_a_slow_model_fit_does_not_hold_up_the_page_and_its_result_appears_when_
     manager.segmented_control(key="section").set_value("Adjusted comparison").run()
     assert [h.value for h in manager.header] == ["Adjusted difference in pain from the reference technique"]
     assert manager.info[0].value.startswith("By session 4, ")  # the rest of the page is drawn meanwhile
-    assert "3 significant or serious side effect(s) to review" in manager.error[0].value
+    assert f"{SAMPLE_ALERTS} significant or serious side effect(s) to review" in manager.error[0].value
     [note] = progress_notes(manager)
     assert note.startswith("Being computed…")
     assert not [frame for frame in manager.dataframe if "p_holm" in frame.value.columns]

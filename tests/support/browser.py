@@ -221,7 +221,7 @@ PAGE_HEADINGS = {"Import": "Import sessions"}  # a page whose title (h1) is not 
 
 def open_page(page: Page, title: str) -> None:
     """Open a page from the menu and wait until that page (its own title, not the last page's) has rendered."""
-    page.get_by_role("link", name=title).click()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()  # a page may link it too
     page.get_by_role("heading", name=PAGE_HEADINGS.get(title, title), level=1).wait_for()
     wait_for_app(page)
 
