@@ -339,11 +339,19 @@ def report_tables(session: Session, *, actor: Actor) -> dict[str, pd.DataFrame]:
                  moment_text(activity.named_at), activity.entered_by]
         psfs += [named + [moment_text(r.rated_at), str(r.score), r.entered_by]
                  for r in ratings.get(activity.id, [])] or [named + ["", "", ""]]
-    order = {"diary": [0, 1, 2, 3, 4], "pgic": [0, 1, 2, 3], "psfs": [0, 1, 2, 3, 7]}
+    return sorted_tables({"diary": diary, "pgic": pgic, "psfs": psfs})
+
+
+_SORT_KEYS = {"diary": [0, 1, 2, 3, 4], "pgic": [0, 1, 2, 3], "psfs": [0, 1, 2, 3, 7]}  # positions in COLUMNS
+
+
+def sorted_tables(rows: dict[str, list[list[str]]]) -> dict[str, pd.DataFrame]:
+    """Return each kind's rows of text cells as its table, sorted by its keys (numbers as numbers): the order an
+    export writes, which the sample files (sample_data/diaries.py) share."""
     tables = {}
-    for kind, rows in (("diary", diary), ("pgic", pgic), ("psfs", psfs)):
-        rows.sort(key=lambda r, k=order[kind]: [int(r[i]) if r[i].isdigit() else r[i] for i in k])
-        tables[kind] = pd.DataFrame(rows, columns=COLUMNS[kind], dtype=object)
+    for kind, table in rows.items():
+        table.sort(key=lambda r, k=_SORT_KEYS[kind]: [int(r[i]) if r[i].isdigit() else r[i] for i in k])
+        tables[kind] = pd.DataFrame(table, columns=COLUMNS[kind], dtype=object)
     return tables
 
 

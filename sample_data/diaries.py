@@ -30,19 +30,12 @@ import pandas as pd
 
 from clinic import side_effects as side_effect_text
 from clinic.patient_reports import DIARY_WINDOWS, PATIENT_EFFECT_CODES, WINDOW_HOURS
+from db import report_exchange
 
 SEED = 20261202
 HERE = Path(__file__).resolve().parent
 SESSIONS_CSV = HERE / "sessions.csv"
 PATHS = {"diary": HERE / "diary.csv", "pgic": HERE / "pgic.csv", "psfs": HERE / "psfs.csv"}
-COLUMNS = {  # db.report_exchange.COLUMNS: the interchange files' columns, in order
-    "diary": ["patient_id", "session_date", "technique", "session_entry", "window_h", "recorded_at", "soreness",
-              "side_effects", "note"],
-    "pgic": ["patient_id", "condition", "episode", "answered_at", "score", "entered_by", "session_date", "technique",
-             "session_entry"],
-    "psfs": ["patient_id", "condition", "episode", "position", "activity", "named_at", "named_by", "rated_at",
-             "score", "rated_by"],
-}
 DEMO_PATIENT = "P0002"
 KEEPER_SHARE = 0.6
 SKIP_SESSION = 0.15
@@ -190,12 +183,7 @@ def generate(sessions_csv: Path = SESSIONS_CSV, seed: int = SEED) -> dict[str, p
     diary = _diary(rng, sessions, keepers)
     _make_significant(diary)
     pgic, psfs = _pgic_and_psfs(rng, sessions, keepers)
-    order = {"diary": [0, 1, 2, 3, 4], "pgic": [0, 1, 2, 3], "psfs": [0, 1, 2, 3, 7]}
-    tables = {}
-    for kind, rows in (("diary", diary), ("pgic", pgic), ("psfs", psfs)):
-        rows.sort(key=lambda r, k=order[kind]: [int(r[i]) if r[i].isdigit() else r[i] for i in k])
-        tables[kind] = pd.DataFrame(rows, columns=COLUMNS[kind], dtype=object)
-    return tables
+    return report_exchange.sorted_tables({"diary": diary, "pgic": pgic, "psfs": psfs})
 
 
 def to_csv_text(table: pd.DataFrame) -> str:
