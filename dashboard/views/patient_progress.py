@@ -5,7 +5,7 @@ import streamlit as st
 
 from clinic.side_effects import describe
 from clinic.vocabulary import TECHNIQUE_LABELS, condition_words
-from dashboard import actions, episode_forms, recovery_sections, report, resources, session_form
+from dashboard import actions, episode_forms, needling_data, recovery_sections, report, resources, session_form
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.diary_panel import reported_between_sessions
@@ -113,6 +113,7 @@ if not is_patient:
     table["Muscles"] = improvement["muscles"].str.replace(";", ", ").str.replace("_", " ")
     table["Clinician"] = improvement["clinician"]
     table["Notes"] = improvement["notes"]  # st.dataframe shows text cells literally, never as markdown or HTML
+    table["STRICTA items"] = needling_data.patient_completeness(actor, int(patient_id), improvement)  # "9 of 9 ✓"
 st.header("Session by session")
 st.dataframe(
     table, hide_index=True, placeholder="", key="progress_table",
@@ -143,6 +144,7 @@ with start_column:
     episode_forms.start_form(actor, int(patient_id), pseudonym, PAGE)
 with discharge_column:
     episode_forms.discharge_form(actor, episodes, pseudonym, PAGE)
+episode_forms.plan_form(actor, episodes, pseudonym, PAGE)  # the planned course of an open episode (STRICTA item 6)
 
 st.header(f"Correct or delete a session of {literal(sessions['patient_id'].iloc[0])}")
 by_number = improvement.set_index("session_number")

@@ -254,6 +254,21 @@ def test_a_new_episode_is_started_with_its_planned_course_or_not_at_all(app, see
     assert table["Planned course"].tolist() == ["", "8 sessions, 2 a week"]
 
 
+def session_table(at) -> pd.DataFrame:
+    """Return Patient progress's session-by-session table."""
+    return next(frame.value for frame in at.dataframe if "Improvement (points)" in frame.value.columns)
+
+
+def test_patient_progress_shows_each_sessions_stricta_items_and_the_plan_form(app):
+    app.switch_page("views/patient_progress.py").run()
+    app.selectbox(key="progress_patient").select("P0002").run()
+    assert not app.exception, app.exception
+    table = session_table(app)
+    labels = table["STRICTA items"].tolist()
+    assert len(labels) == len(table) and all(" of " in label for label in labels)  # "9 of 9 ✓" per session
+    assert app.selectbox(key="plan_which").value is not None  # the open episode, ready to plan
+
+
 def test_a_clinicians_needling_background_is_kept_on_their_account(as_role, seeded_url):
     admin = as_role("admin")
     admin.switch_page("views/users.py").run()
