@@ -35,6 +35,8 @@ MAX_TRAINING_EPISODES = 5_000
 REFIT_PERIOD = "Q"  # an episode's band is fitted on the episodes that began before its calendar quarter
 HELD_OUT_SHARE = 0.2  # calibration: the newest fifth of the episodes, by first-session date
 POOLED = "less common conditions"
+PREDICTED_EPISODES = 5_000  # episodes whose bands `observed_bands` predicts at a time
+FOLLOW_UP_COLUMNS = ["episode_id", "session_number", "session_date", "improvement_points", "improvement_pct"]
 MIN_SPLINE_BASELINES = 8  # distinct baselines a spline of baseline pain needs; fewer: a straight line
 
 EPISODE_COLUMNS = ["episode_id", "patient_id", "clinician", "technique", "condition", "pain_scale",
@@ -223,11 +225,13 @@ def _chosen(improvement: pd.DataFrame, episodes: pd.DataFrame, since) -> pd.Data
     return episodes[episodes["episode_id"].map(last) >= pd.Timestamp(since)]
 
 
-def quarterly_models(improvement: pd.DataFrame, *, since=None) -> dict[pd.Timestamp, RecoveryModel]:
+def quarterly_models(improvement: pd.DataFrame, *, since=None,
+                     episodes: pd.DataFrame | None = None) -> dict[pd.Timestamp, RecoveryModel]:
     """Return one model per calendar quarter in which an episode (with a session on or after `since`) began, by the
     quarter's first day: the fit on the episodes begun before it. The expensive part of `expected_bands`: a page
-    fits these once per data version, then an episode's band is a prediction (`bands_from_models`)."""
-    episodes = episode_table(improvement)
+    fits these once per data version, then an episode's band is a prediction (`bands_from_models`). `episodes` is
+    `episode_table`'s frame of `improvement`, when the caller has it (`fit_inputs`)."""
+    episodes = episode_table(improvement) if episodes is None else episodes
     cutoffs = sorted(set(_chosen(improvement, episodes, since)["first_date"].map(training_cutoff)))
     return {cutoff: fit_recovery(improvement, before=cutoff, episodes=episodes) for cutoff in cutoffs}
 
@@ -245,6 +249,39 @@ def bands_from_models(improvement: pd.DataFrame, models: dict[pd.Timestamp, Reco
     if not parts:
         return pd.DataFrame(columns=BANDS_COLUMNS)
     return pd.concat(parts, ignore_index=True)[BANDS_COLUMNS]
+
+
+def observed_bands(improvement: pd.DataFrame, models: dict[pd.Timestamp, RecoveryModel], *,
+                   episodes: pd.DataFrame | None = None, most: int = PREDICTED_EPISODES):
+    """Yield, `most` episodes of one calendar quarter at a time, the rows of `bands_from_models` that have an
+    observation (their follow-up sessions, none ahead), columns BANDS_COLUMNS: what the on-track flags and observed
+    minus expected read. A part at a time, so a network's bands are never all held at once. `episodes` as in
+    `quarterly_models`."""
+    episodes = episode_table(improvement) if episodes is None else episodes
+    for cutoff, group in episodes.groupby(episodes["first_date"].map(training_cutoff), sort=True):
+        if cutoff in models:
+            for start in range(0, len(group), most):
+                yield predict_bands(models[cutoff], _follow_ups(improvement, group.iloc[start:start + most])
+                                    )[BANDS_COLUMNS]
+
+
+def fit_inputs(improvements) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (`episode_table`, the follow-up sessions of its episodes: FOLLOW_UP_COLUMNS) of the cumulative
+    improvement given a part at a time, each part holding whole episodes: what `quarterly_models` and
+    `observed_bands` read of it, all numbers but the episodes' attributes. At a million sessions the whole
+    improvement frame held several hundred megabytes; these, about 50."""
+    tables, follow_ups = [], []
+    for improvement in improvements:
+        tables.append(episode_table(improvement))
+        rows = analysable(improvement)
+        rows = rows[rows["session_number"] >= 2][FOLLOW_UP_COLUMNS]
+        follow_ups.append(rows.assign(session_date=pd.to_datetime(rows["session_date"])))
+    tables = [table for table in tables if not table.empty]
+    if not tables:
+        return pd.DataFrame(columns=EPISODE_COLUMNS), pd.DataFrame(columns=FOLLOW_UP_COLUMNS)
+    episodes = pd.concat(tables, ignore_index=True)
+    episodes = episodes.sort_values(["first_date", "patient_id", "condition", "episode_id"], ignore_index=True)
+    return episodes, pd.concat(follow_ups, ignore_index=True)
 
 
 def expected_bands(improvement: pd.DataFrame, *, since=None) -> pd.DataFrame:

@@ -7,6 +7,8 @@ point all rest on the same bands, each fitted on earlier episodes only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri, stdtrit
@@ -21,6 +23,8 @@ STATUS_COLUMNS = [
 WORK_LIST_COLUMNS = ["episode_id", "patient_id", "clinician", "reason", "latest_session_date", "session_number",
                      "improvement_pct"]
 BY = ("clinician", "technique")
+# What observed minus expected reads of each episode's latest session with a band (`latest_with_band`).
+LATEST_COLUMNS = ["episode_id", *BY, "session_number", "session_date", "improvement_pct", "expected", "shown"]
 Z95, Z998 = float(ndtri(0.975)), float(ndtri(0.999))  # the funnel's 95 % and 99.8 % limits
 COMPARISON_COLUMNS = [
     "episodes", "observed_mean", "expected_mean", "difference", "ci95_low", "ci95_high", "clinic_mean", "sd",
@@ -75,6 +79,33 @@ def work_list(bands: pd.DataFrame, *, clinician: str | None = None, rule: Respon
         WORK_LIST_COLUMNS].reset_index(drop=True)
 
 
+def latest_with_band(bands: pd.DataFrame, *, start=None, end=None) -> pd.DataFrame:
+    """Return each episode's latest observed session from `start` to `end` (dates, inclusive; None: open) with a
+    band shown, one row per episode in episode order: what `observed_minus_expected` compares."""
+    dates = pd.to_datetime(bands["session_date"])
+    keep = bands["shown"].astype(bool) & bands["improvement_pct"].notna()
+    keep &= (dates >= pd.Timestamp(start)) if start is not None else True
+    keep &= (dates <= pd.Timestamp(end)) if end is not None else True
+    return bands[keep].sort_values(["episode_id", "session_number"]).groupby("episode_id").tail(1)
+
+
+def summaries(parts: Iterable[pd.DataFrame], rule: ResponderRule = DEFAULT_RULE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return every clinician's `work_list` and every episode's `latest_with_band` (columns LATEST_COLUMNS) from
+    bands read a part at a time, each part holding whole episodes (expected_recovery.observed_bands): the same rows
+    as from all the bands at once, while only one part's bands are held."""
+    lists, latest = [], []
+    for bands in parts:
+        if bands.empty:
+            continue
+        lists.append(work_list(bands, rule=rule))
+        latest.append(latest_with_band(bands)[LATEST_COLUMNS])
+    lists = [frame for frame in lists if not frame.empty]
+    listed = (pd.concat(lists, ignore_index=True) if lists else pd.DataFrame(columns=WORK_LIST_COLUMNS))
+    listed = listed.sort_values(["latest_session_date", "episode_id"], ascending=[False, True], ignore_index=True)
+    every = (pd.concat(latest, ignore_index=True) if latest else pd.DataFrame(columns=LATEST_COLUMNS))
+    return listed, every.sort_values(["episode_id", "session_number"], ignore_index=True)
+
+
 def observed_minus_expected(bands: pd.DataFrame, by: str, *, start=None, end=None) -> pd.DataFrame:
     """Return per clinician or technique (`by`) the mean of observed minus expected improvement (%), for a funnel plot.
 
@@ -87,12 +118,7 @@ def observed_minus_expected(bands: pd.DataFrame, by: str, *, start=None, end=Non
     """
     if by not in BY:
         raise ValueError(f"by: one of {', '.join(BY)}, not {by!r}")
-    dates = pd.to_datetime(bands["session_date"])
-    keep = bands["shown"].astype(bool) & bands["improvement_pct"].notna()
-    keep &= (dates >= pd.Timestamp(start)) if start is not None else True
-    keep &= (dates <= pd.Timestamp(end)) if end is not None else True
-    rows = bands[keep]
-    latest = rows.sort_values(["episode_id", "session_number"]).groupby("episode_id").tail(1)
+    latest = latest_with_band(bands, start=start, end=end)
     latest = latest[latest[by].fillna("").astype(str) != ""]
     if latest.empty:
         return pd.DataFrame(columns=[by, *COMPARISON_COLUMNS])

@@ -2,12 +2,13 @@
 off-track episodes, observed minus expected per clinician and technique, and the bands' calibration.
 
 Part of the page-data layer (tests/app/test_page_data.py). The fit is an analysis kept once for the clinic per
-data version (dashboard.clinic_wide, computed on the worker of dashboard.background): one fit per calendar quarter
-of every episode's band, then each page's figures are look-ups in it. Who may read what is checked here and in
-db: a clinic-wide figure needs a role that reads them (clinic_wide.clinic_wide); a patient's band is computed for
-the clinic (clinic_wide.for_the_clinic) and the patient is handed only their own episode's rows, once
-`resources.patient_record` has checked that the record is theirs and the episode is in it; the work list names
-only the episodes db.recovery_queries.open_episodes lets the actor list.
+data version (dashboard.clinic_wide, computed on the worker of dashboard.background), always read as the clinic
+(clinic_wide.CLINIC), whoever's page asked first: one model per calendar quarter, the work list of every clinician
+and one row per episode for observed minus expected, all small at any scale; an episode's band is predicted from
+the models when its chart is drawn, and cached per data version and episode (`_episode_band`). Who may read what
+is checked where each reader reads: a clinic-wide figure needs a role that reads them (clinic_wide.clinic_wide); a
+band is handed only to someone `resources.patient_record` lets read the patient's record, for an episode in it;
+the work list names only the episodes db.recovery_queries.open_episodes lets the actor list.
 """
 
 from __future__ import annotations
@@ -24,39 +25,49 @@ from dashboard import charts, charts_science, clinic_wide, resources
 from dashboard.background import Analysis
 from db import recovery_queries
 from db.access import CLINICAL_WRITERS, AccessDenied, Actor, require_role
+from db.engine import database_url
 from db.queries import OutcomeFilter
 
 KIND = "expected recovery"
 AHEAD = 1  # sessions beyond the latest one whose band the patient's chart shows: what to expect next
 BAND_ROW_COLUMNS = ["session_number", *expected_recovery.BAND_COLUMNS, "shown", "comparable_episodes",
                     "condition_episodes", "condition_adjusted", "technique", "note"]
-# Columns a session row needs no longer once its improvement is computed: not kept with the fit.
-UNANALYSED = ["session_id", "pain_before", "body_region"]
-# The columns of the bands kept with the fit: what the chart, the work list and observed minus expected read (at a
-# million sessions, 1.3 million rows: the rest would add 40 % to the memory they hold).
-KEPT_BANDS = ["episode_id", "session_date", "clinician", "improvement_pct", "expected", *BAND_ROW_COLUMNS]
+# Episodes' bands drawn lately, each a prediction from the kept models: a few kilobytes each.
+BANDS_CACHED = 500
 
 
 @st.cache_resource(show_spinner=False)
 def _kept() -> dict[str, tuple[Hashable, dict]]:
     """Return the process's latest fit per database with the data version it rests on: the analyses of one version
-    (the fit itself, each filter's observed minus expected) share one computation of it, on the one worker."""
+    (the fit itself, each filter's observed minus expected, each work list) share one computation of it."""
     return {}
 
 
 def _recovery(reading: clinic_wide.Reading) -> dict:
-    """Return the fit on the data of `reading`'s version: every episode's `bands`, the off-track `work_list` of
-    every clinician (no discharged episode) and the `episodes` and `sessions` it rests on; computed once a version."""
+    """Return the fit on the data of `reading`'s version, read as the clinic (clinic_wide.CLINIC) whoever asked
+    first: its quarterly `models`, the off-track `work_list` of every clinician (no discharged episode), each
+    episode's `latest` session with a band shown (on_track.LATEST_COLUMNS: what observed minus expected compares),
+    and the `episodes` and `sessions` it rests on. Computed once a version; no episode's band is kept (at a
+    million sessions they took 172 MB): a chart predicts its own from the models (`_episode_band`)."""
     url = str(reading.engine.url)
     version, kept = _kept().get(url, (None, None))
     if kept is not None and version == reading.version:
         return kept
+    counted = {"episodes": 0, "sessions": 0}
+
+    def improvements(parts):
+        for sessions in parts:
+            counted["episodes"] += sessions["episode_id"].nunique()  # a part holds whole episodes
+            counted["sessions"] += len(sessions)
+            yield outcomes.cumulative_improvement(sessions)
+
     with Session(reading.engine) as session:
-        sessions = recovery_queries.recovery_sessions(session, actor=reading.actor)
-    improvement = outcomes.cumulative_improvement(sessions).drop(columns=UNANALYSED)
-    bands = expected_recovery.bands_from_models(improvement, expected_recovery.quarterly_models(improvement))
-    recovery = {"bands": bands[KEPT_BANDS], "work_list": on_track.work_list(bands),
-                "episodes": improvement["episode_id"].nunique(), "sessions": len(improvement)}
+        episodes, follow_ups = expected_recovery.fit_inputs(improvements(
+            recovery_queries.recovery_session_parts(session, actor=clinic_wide.CLINIC)))
+    models = expected_recovery.quarterly_models(follow_ups, episodes=episodes)
+    work_list, latest = on_track.summaries(expected_recovery.observed_bands(follow_ups, models, episodes=episodes))
+    recovery = {"version": reading.version, "models": models, "work_list": work_list,
+                "latest": latest.astype({by: "category" for by in on_track.BY}), **counted}
     _kept()[url] = (reading.version, recovery)
     return recovery
 
@@ -76,16 +87,28 @@ def episode_expectation(actor: Actor, patient_id: int, episode_id: int) -> Analy
     plain words for a patient) and `why_not` (why no band is shown at a session, with the counts; "" if shown).
 
     AccessDenied unless the actor may read the patient's record (a patient: their own) and the episode is in it.
-    A patient's band is fitted for the clinic: only this episode's rows leave this function.
+    The models are fitted for the clinic, whoever asks; the band is predicted from them and the episode's own
+    sessions, read as the actor: only this episode's rows leave this function.
     """
     _, sessions, _ = resources.patient_record(actor, patient_id)  # checks the record is the actor's to read
     if episode_id not in set(sessions["episode_id"]):
         raise AccessDenied("this episode is not one of the patient's")
     improvement = resources.episode_progress(actor, patient_id, episode_id)["improvement"]
-    is_patient = actor.role == "patient"
-    analysis = (clinic_wide.for_the_clinic(KIND, _recovery) if is_patient
-                else clinic_wide.clinic_wide(KIND, actor, _recovery))
-    return _narrowed(analysis, lambda recovery: _expectation(recovery["bands"], episode_id, improvement, is_patient))
+    to_patient = actor.role == "patient"
+    url = database_url()
+    return _narrowed(clinic_wide.for_the_clinic(KIND, _recovery), lambda recovery: _episode_band(
+        url, clinic_wide.CLINIC, recovery["version"], clinic_wide.data_version(url), episode_id, to_patient,
+        recovery["models"], improvement))
+
+
+@st.cache_data(show_spinner=False, max_entries=BANDS_CACHED, ttl=3600)
+def _episode_band(url: str, actor: Actor, fitted: Hashable, version: Hashable, episode_id: int, to_patient: bool,
+                  _models: dict, _improvement: pd.DataFrame) -> dict:
+    """Return `_expectation` of one episode from the models fitted on data version `fitted` and its sessions as
+    stored at `version`: the rows expected_recovery.expected_bands gives it, predicted for it alone. Kept per
+    (versions, episode), the same for every reader: `actor` is the clinic, each reader's access checked before."""
+    band = expected_recovery.bands_from_models(_improvement, _models)
+    return _expectation(band, episode_id, _improvement, to_patient)
 
 
 def _expectation(bands: pd.DataFrame, episode_id: int, improvement: pd.DataFrame, to_patient: bool) -> dict:
@@ -149,12 +172,13 @@ def observed_minus_expected(actor: Actor, where: OutcomeFilter) -> Analysis:
 
 
 def _observed_minus_expected(reading: clinic_wide.Reading, where: OutcomeFilter) -> dict:
-    bands = _recovery(reading)["bands"]
+    latest = _recovery(reading)["latest"]
     if where != OutcomeFilter():
         with Session(reading.engine) as session:
             chosen = recovery_queries.filtered_episode_ids(session, actor=reading.actor, where=where)
-        bands = bands[bands["episode_id"].isin(chosen)]
-    tables = {by: on_track.observed_minus_expected(bands, by) for by in on_track.BY}
+        latest = latest[latest["episode_id"].isin(chosen)]
+    latest = latest.astype({by: object for by in on_track.BY})  # kept as categories: their text, as computed
+    tables = {by: on_track.observed_minus_expected(latest, by) for by in on_track.BY}
     return tables | {"figures": {by: charts_science.observed_expected_funnel_figure(table, by)
                                  for by, table in tables.items()}}
 

@@ -8,6 +8,8 @@ session they saw, an admin every one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
@@ -15,19 +17,62 @@ from sqlmodel import Session
 
 from db import queries
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, Actor, require_role
-from db.models import Episode, Patient, TreatmentSession, User
+from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession, User
 from db.queries import OutcomeFilter
 
+RECOVERY_SESSION_COLUMNS = ["episode_id", "patient_id", "session_number", "session_date", "technique", "pain_scale",
+                            "pain_before", "condition", "clinician", "status"]
+SHARED_COLUMNS = ["patient_id", "session_date", "technique", "pain_scale", "condition", "clinician", "status"]
+PART_ROWS = 100_000
 OPEN_EPISODE_COLUMNS = ["episode_id", "patient", "patient_id", "clinician", "started_on"]
 
 
 def recovery_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:
-    """Return every live session (`db.queries.outcome_sessions`' columns) with its episode's discharge `status`
-    (None while the episode is open): what the expected-recovery bands are fitted on and the on-track flags read."""
+    """Return every live session of the episodes `db.queries.outcome_sessions` reads, with only what the bands are
+    fitted on and the on-track flags read (RECOVERY_SESSION_COLUMNS), including its episode's discharge `status`
+    (None while the episode is open)."""
+    parts = list(recovery_session_parts(session, actor=actor))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RECOVERY_SESSION_COLUMNS)
+
+
+def recovery_session_parts(session: Session, *, actor: Actor, rows: int = PART_ROWS) -> Iterator[pd.DataFrame]:
+    """Yield `recovery_sessions` a part of about `rows` sessions at a time, each part holding whole episodes, in
+    episode and session order; equal texts and dates share one object across the parts. So a network's million
+    sessions are never held at once, nor a copy of the same text per session (a million of each held 1.1 GB).
+    """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    sessions = queries.outcome_sessions(session, actor=actor)
-    statuses = dict(session.execute(select(Episode.id, Episode.status).where(Episode.status.is_not(None))).all())
-    return sessions.assign(status=sessions["episode_id"].map(statuses).astype(object))
+    first = queries._first_sessions(OutcomeFilter())  # the one definition of the episodes a figure reads
+    stmt = (
+        select(TreatmentSession.episode_id, Patient.pseudonym, TreatmentSession.session_number,
+               TreatmentSession.session_date, TreatmentSession.technique, TreatmentSession.pain_scale,
+               TreatmentSession.pain_before, Episode.condition, User.username, Episode.status)
+        .join(first, first.c.episode_id == TreatmentSession.episode_id)
+        .join(Episode, Episode.id == TreatmentSession.episode_id)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .outerjoin(User, User.id == TreatmentSession.clinician_id)
+        .where(LIVE_SESSIONS)
+        .order_by(TreatmentSession.episode_id, TreatmentSession.session_number)
+    )
+    shared: dict = {}
+    pending: list = []  # the rows of the last episode read, whose next sessions may be in the next part
+    for chunk in session.connection().execution_options(stream_results=True).execute(stmt).partitions(rows):
+        chunk = pending + list(chunk)
+        last = chunk[-1][0]
+        cut = len(chunk)
+        while cut > 0 and chunk[cut - 1][0] == last:
+            cut -= 1
+        pending = chunk[cut:]
+        if cut:
+            yield _frame(chunk[:cut], shared)
+    if pending:
+        yield _frame(pending, shared)
+
+
+def _frame(rows: list, shared: dict) -> pd.DataFrame:
+    columns = dict(zip(RECOVERY_SESSION_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
+    for name in SHARED_COLUMNS:
+        columns[name] = [shared.setdefault(value, value) for value in columns[name]]
+    return pd.DataFrame(columns, columns=RECOVERY_SESSION_COLUMNS)
 
 
 def filtered_episode_ids(session: Session, *, actor: Actor, where: OutcomeFilter) -> list[int]:

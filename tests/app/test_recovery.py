@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from sqlmodel import Session
 
+from clinic.vocabulary import EPISODE_STATUSES
 from dashboard import recovery_data, resources
 from db import recovery_queries
 from db.access import AccessDenied, Actor
@@ -125,7 +126,59 @@ def test_a_patients_band_is_theirs_only(seeded_url):
     resources.clear_after_write()
 
 
+def test_a_charts_band_predicted_for_its_episode_alone_is_its_band_in_the_full_computation(seeded_url):
+    from analytics import expected_recovery, outcomes
+
+    own_id = record_id(seeded_url, PATIENT)
+    _, sessions, _ = resources.patient_record(ADMIN, own_id)
+    episode = int(sessions["episode_id"].iloc[0])
+    recovery_data.episode_expectation(ADMIN, own_id, episode)
+    assert resources.analyses_settled(timeout=120)
+    band = recovery_data.episode_expectation(ADMIN, own_id, episode).value["band"]
+    engine = make_engine(seeded_url)
+    with Session(engine) as session:
+        every = outcomes.cumulative_improvement(recovery_queries.recovery_sessions(session, actor=ADMIN))
+    engine.dispose()
+    full = expected_recovery.expected_bands(every)
+    full = full[(full["episode_id"] == episode) & (full["session_number"] <= len(sessions) + recovery_data.AHEAD)]
+    assert band["shown"].any()
+    pd.testing.assert_frame_equal(band[recovery_data.BAND_ROW_COLUMNS].astype({"shown": bool}),
+                                  full[recovery_data.BAND_ROW_COLUMNS].reset_index(drop=True).astype({"shown": bool}),
+                                  check_exact=False, rtol=1e-9, check_dtype=False)
+    resources.clear_after_write()
+
+
+def test_the_fits_sessions_read_in_parts_hold_whole_episodes_and_are_the_sessions_read_at_once(seeded_url):
+    engine = make_engine(seeded_url)
+    with Session(engine) as session:
+        whole = recovery_queries.recovery_sessions(session, actor=ADMIN)
+        parts = list(recovery_queries.recovery_session_parts(session, actor=ADMIN, rows=7))
+    engine.dispose()
+    assert len(parts) > 10 and len(whole) > 100
+    firsts = [part["episode_id"].iloc[0] for part in parts]
+    lasts = [part["episode_id"].iloc[-1] for part in parts]
+    assert all(last < first for last, first in zip(lasts, firsts[1:], strict=False))  # no episode split
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    assert whole.loc[whole["status"].notna(), "status"].isin(EPISODE_STATUSES).all()
+
+
 # -- the work list -------------------------------------------------------------------------------------------------
+
+
+def test_the_fit_reads_as_the_clinic_whoever_asks_first_and_each_reader_reads_as_themselves(seeded_url, monkeypatch):
+    from dashboard import clinic_wide
+
+    fitted_as, listed_as = [], []
+    read_sessions, read_open = recovery_queries.recovery_session_parts, recovery_queries.open_episodes
+    monkeypatch.setattr(recovery_queries, "recovery_session_parts",
+                        lambda session, *, actor: fitted_as.append(actor) or read_sessions(session, actor=actor))
+    monkeypatch.setattr(recovery_queries, "open_episodes",
+                        lambda session, *, actor: listed_as.append(actor) or read_open(session, actor=actor))
+    clinician = Actor(id=user_id(seeded_url, "clin_ahmed"), username="clin_ahmed", role="clinician")
+    recovery_data.off_track(clinician)  # the first to ask: the fit is computed for their work list
+    assert resources.analyses_settled(timeout=120)
+    assert fitted_as == [clinic_wide.CLINIC] and listed_as == [clinician]
+    assert set(recovery_data.off_track(clinician).value["clinician"]) == {"clin_ahmed"}
 
 
 def test_the_work_list_is_newest_first_and_one_click_opens_the_patients_progress(app):
