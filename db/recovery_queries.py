@@ -22,8 +22,10 @@ from db.queries import OutcomeFilter
 
 RECOVERY_SESSION_COLUMNS = ["episode_id", "patient_id", "session_number", "session_date", "technique", "pain_scale",
                             "pain_before", "condition", "clinician", "status"]
-SHARED_COLUMNS = ["patient_id", "session_date", "technique", "pain_scale", "condition", "clinician", "status"]
-PART_ROWS = 100_000
+# Not the pseudonyms: pandas keeps texts in Arrow's buffers, so a Python string kept per patient (174,000 at a
+# million sessions), made among each part's short-lived objects, would only keep their memory from being given back.
+SHARED_COLUMNS = ["session_date", "technique", "pain_scale", "condition", "clinician", "status"]
+PART_ROWS = 20_000  # as db.queries.read_frame: the rows of a part, as Python objects, take several times its frame
 OPEN_EPISODE_COLUMNS = ["episode_id", "patient", "patient_id", "clinician", "started_on"]
 
 
