@@ -306,14 +306,15 @@ def episode_band(improvement: pd.DataFrame, episode_id) -> pd.DataFrame:
     return predict_bands(model, _targets(improvement, episode, model.cells))[BANDS_COLUMNS]
 
 
-def held_out_bands(improvement: pd.DataFrame) -> pd.DataFrame:
+def held_out_bands(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Return the newest fifth of the episodes' observed follow-up sessions with the band of a fit on the older rest.
 
     Episodes are ordered by first-session date; those starting on the date where the newest HELD_OUT_SHARE begins
     are all held out, so every fitted episode began strictly before every tested one. Adds `inside_50` and
     `inside_80` (the observed improvement within the 25th–75th and the 10th–90th percentile, limits included).
+    `episodes` as in `quarterly_models`.
     """
-    episodes = episode_table(improvement)
+    episodes = episode_table(improvement) if episodes is None else episodes
     if episodes.empty:
         return pd.DataFrame(columns=[*BANDS_COLUMNS, "inside_50", "inside_80"])
     boundary = episodes["first_date"].iloc[int(len(episodes) * (1 - HELD_OUT_SHARE))]
@@ -330,13 +331,13 @@ def _coverage(rows: pd.DataFrame) -> dict:
             "coverage_50": rows["inside_50"].mean(), "coverage_80": rows["inside_80"].mean()}  # NaN when empty
 
 
-def calibration_table(improvement: pd.DataFrame) -> pd.DataFrame:
+def calibration_table(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Return the `python -m db summary --calibration` table: held-out coverage of the 50 % and 80 % bands.
 
     One row per condition and technique (the episode's) with held-out sessions whose band is shown, and an
     `all`/`all` row (always); coverages as fractions, 4 decimals, sorted by condition and technique.
     """
-    tested = held_out_bands(improvement)
+    tested = held_out_bands(improvement, episodes=episodes)  # `episodes` as in `quarterly_models`
     tested = tested[tested["shown"].astype(bool)]
     rows = [{"condition": condition, "technique": technique, **_coverage(group)}
             for (condition, technique), group in tested.groupby(["condition", "technique"])]

@@ -194,5 +194,7 @@ def calibration(actor: Actor) -> Analysis:
 
 def _calibration(reading: clinic_wide.Reading) -> pd.DataFrame:
     with Session(reading.engine) as session:
-        sessions = recovery_queries.recovery_sessions(session, actor=reading.actor)
-    return expected_recovery.calibration_table(outcomes.cumulative_improvement(sessions))
+        episodes, follow_ups = expected_recovery.fit_inputs(
+            outcomes.cumulative_improvement(sessions)
+            for sessions in recovery_queries.recovery_session_parts(session, actor=reading.actor))
+    return expected_recovery.calibration_table(follow_ups, episodes=episodes)

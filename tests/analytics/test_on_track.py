@@ -77,3 +77,12 @@ def test_the_fit_from_improvement_given_in_parts_of_whole_episodes_gives_the_sam
     for by in on_track.BY:
         pd.testing.assert_frame_equal(on_track.observed_minus_expected(latest, by),
                                       on_track.observed_minus_expected(bands, by))
+
+
+def test_the_calibration_from_improvement_given_in_parts_is_the_one_from_the_whole(clinic):
+    improvement = clinic[0]
+    ids = improvement["episode_id"]
+    parts = (improvement[(ids >= low) & (ids < low + 400)] for low in range(0, ids.max() + 1, 400))
+    episodes, follow_ups = expected_recovery.fit_inputs(parts)
+    pd.testing.assert_frame_equal(expected_recovery.calibration_table(follow_ups, episodes=episodes),
+                                  expected_recovery.calibration_table(improvement))
