@@ -183,12 +183,12 @@ def predict_bands(model: RecoveryModel, rows: pd.DataFrame) -> pd.DataFrame:
     out["condition_adjusted"] = shown & (level != POOLED).to_numpy()
     out["shown"] = shown
     out["trained_before"] = model.trained_before
-    out["note"] = np.where(
-        shown, "",
-        np.where(comparable < MIN_COMPARABLE,
-                 "fewer than " + str(MIN_COMPARABLE) + " earlier episodes of " + out["technique"]
-                 + " needling at session " + out["session_number"].astype(str),
-                 f"fewer than {MIN_COMPARABLE} earlier episodes of this condition"))
+    note = np.full(len(out), "", dtype=object)  # written only where no band is shown: most rows have one
+    few = ~shown & (comparable < MIN_COMPARABLE)
+    note[few] = ("fewer than " + str(MIN_COMPARABLE) + " earlier episodes of " + out.loc[few, "technique"]
+                 + " needling at session " + out.loc[few, "session_number"].astype(str)).to_numpy()
+    note[~shown & ~few] = f"fewer than {MIN_COMPARABLE} earlier episodes of this condition"
+    out["note"] = note
     for column in [*BAND_COLUMNS, "expected"]:
         out[column] = np.nan
     if shown.any():
