@@ -87,9 +87,10 @@ def clinic_wide(kind: str, actor: Actor, compute: Callable[..., Any], *arguments
     return _kept(kind, actor, compute, *arguments)
 
 
-# Who an analysis kept for the clinic itself reads as: a patient's expected-recovery band is fitted on every episode,
-# which no patient may read, so it is computed for the clinic and the page-data layer hands the patient only the
-# numbers of their own episode (dashboard.recovery_data checks that it is theirs).
+# Who an analysis kept for the clinic itself reads as: the expected-recovery models are fitted on every episode,
+# which no patient may read, so they are computed for the clinic, whoever's page asks first (a patient's, a
+# clinician's or an admin's), and the page-data layer hands each reader only what they may read of them
+# (dashboard.recovery_data: a patient their own episode's band, a clinician their own work list).
 CLINIC = Actor(id=None, username="system:clinic-wide analyses", role="manager")
 
 
