@@ -6,15 +6,12 @@ draw; each analysis is computed on the worker (dashboard.background), so a page 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
-
 import plotly.graph_objects as go
 import streamlit as st
 
 from clinic.vocabulary import condition_words
 from dashboard import charts, recovery_data
-from dashboard.background import Analysis
+from dashboard.analysis_status import ready
 from dashboard.tables import show_table
 from db.access import Actor
 from db.queries import OutcomeFilter
@@ -28,43 +25,6 @@ FOR_THE_PATIENT = (
     "The shaded band shows how the middle half of earlier patients like you were doing at each session. It is what "
     "happened to others treated here, not a promise: many people do better or worse than most."
 )
-POLL_SECONDS = 1.0  # how often a section waiting for an analysis asks whether it is ready
-GUESSED_SECONDS = 10.0  # how long an analysis is expected to take before one of its kind has run
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def _being_computed(check: Callable[[], Analysis]) -> None:
-    """Show that an analysis is being computed, with its progress; once it is ready, run the page again to draw it.
-    A fragment: while the worker computes, only this note runs again."""
-    analysis = check()
-    if analysis.running_for is None:
-        st.rerun()
-    expected = analysis.expected or GUESSED_SECONDS
-    st.progress(min(analysis.running_for / expected, 0.95),
-                text=f"Being computed… {analysis.running_for:.0f} s"
-                     + (f" of about {analysis.expected:.0f} s" if analysis.expected else ""))
-
-
-def ready(check: Callable[[], Analysis], key: str, *, refresh: bool = True):
-    """Draw when an analysis was computed (and a Refresh button unless `refresh` is False), or that it is being
-    computed; return its latest value, None before the first is ready (as the technique page's sections do)."""
-    analysis = check()
-    if analysis.running_for is not None:
-        _being_computed(check)
-    elif analysis.fault:
-        st.warning("This part could not be computed. If it happens again, tell your administrator the reference "
-                   f"{analysis.fault}.", icon=":material/error:")
-    if analysis.value is not None or analysis.fault:
-        note, button = st.columns([5, 1], vertical_alignment="center")
-        if analysis.as_of is not None:
-            moment = analysis.as_of.strftime("%H:%M:%S" if analysis.as_of.date() == date.today() else "%d %b %Y %H:%M")
-            note.caption(f"As of {moment}" + ("" if analysis.current else ", before the latest changes"))
-        if refresh:
-            button.button("Refresh", key=f"refresh_{key}", on_click=analysis.refresh, icon=":material/refresh:",
-                          disabled=analysis.running_for is not None, help="Compute it again from the data stored now.")
-    return analysis.value
-
-
 def progress_chart(actor: Actor, patient_id: int, episode_id: int, plain: go.Figure) -> None:
     """Draw the patient's chart with the expected-recovery band behind their improvement (the `plain` chart until
     the band is computed, or when there is none) and what the band says: in plain words for the patient."""

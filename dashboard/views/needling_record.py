@@ -6,6 +6,7 @@ import streamlit as st
 from analytics.dose_outcome import CAVEAT, NOT_RECORDED
 from clinic.vocabulary import ANSWER_SESSION, CONDITIONS, TECHNIQUE_LABELS, TECHNIQUES, condition_words
 from dashboard import charts, needling_data, resources
+from dashboard.analysis_status import being_computed
 from dashboard.auth import current_actor
 from dashboard.tables import show_table
 from db.queries import OutcomeFilter
@@ -47,23 +48,12 @@ where = OutcomeFilter(conditions=tuple(sorted(conditions)), techniques=tuple(sor
 
 
 
-@st.fragment(run_every=1.0)
-def being_computed() -> None:
-    """Show that the figures are being computed; once they are, run the page again to draw them (only this note
-    runs again meanwhile)."""
-    analysis = needling_data.needling_record(actor, where)
-    if analysis.running_for is None:
-        st.rerun()
-    st.progress(min(analysis.running_for / (analysis.expected or 10.0), 0.95),
-                text=f"Being computed… {analysis.running_for:.0f} s")
-
-
 analysis = needling_data.needling_record(actor, where)
 if analysis.fault:
     st.warning("The needling record could not be computed. If it happens again, tell your administrator the "
                f"reference {analysis.fault}.", icon=":material/error:")
 if analysis.running_for is not None:
-    being_computed()
+    being_computed(lambda: needling_data.needling_record(actor, where))
 data = analysis.value
 if data is None:
     st.stop()

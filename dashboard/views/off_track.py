@@ -4,7 +4,8 @@ newest first, each one click from the patient's progress page (issue #18; docs/M
 import pandas as pd
 import streamlit as st
 
-from dashboard import recovery_data, recovery_sections
+from dashboard import recovery_data
+from dashboard.analysis_status import ready
 from dashboard.auth import current_actor
 from dashboard.tables import show_table
 from dashboard.text import literal
@@ -20,7 +21,7 @@ st.caption(
     "the band is observational, what happened to earlier patients here, not what this one should do."
 )
 
-listed = recovery_sections.ready(lambda: recovery_data.off_track(actor), "off_track")
+listed = ready(lambda: recovery_data.off_track(actor), "off_track")
 if listed is None:
     st.stop()
 if listed.empty:

@@ -1,7 +1,5 @@
 """Technique outcomes for managers: improvement, responders, time to response, adjusted comparison, safety."""
 
-from collections.abc import Callable
-from datetime import date
 
 import pandas as pd
 import streamlit as st
@@ -11,8 +9,8 @@ from analytics.safety import BOYCE_2020, BRADY_2014, SORENESS_TRIALS
 from clinic.patient_reports import PATIENT_EFFECTS
 from clinic.vocabulary import ANSWER_SESSION, SIDE_EFFECTS, TECHNIQUE_LABELS, TECHNIQUES
 from dashboard import actions, charts, diary_data, recovery_sections, resources
+from dashboard.analysis_status import ready
 from dashboard.auth import current_actor
-from dashboard.background import Analysis
 from dashboard.tables import show_table
 from dashboard.text import literal
 from dashboard.views import episode_outcomes
@@ -155,44 +153,6 @@ def _small_note(frame: pd.DataFrame) -> None:
         st.caption(f"{len(small)} figure(s) rest on fewer than {SMALL_GROUP} episodes: read them with care.")
 
 
-POLL_SECONDS = 1.0  # how often a section waiting for an analysis asks whether it is ready
-GUESSED_SECONDS = 10.0  # how long an analysis is expected to take before one of its kind has run
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def _being_computed(check: Callable[[], Analysis]) -> None:
-    """Show that an analysis is being computed, with its progress; once it is ready, run the page again to draw it.
-
-    A fragment: while the worker computes, only this note runs again, the rest of the page stays as it is.
-    """
-    analysis = check()
-    if analysis.running_for is None:
-        st.rerun()
-    expected = analysis.expected or GUESSED_SECONDS
-    st.progress(min(analysis.running_for / expected, 0.95),
-                text=f"Being computed… {analysis.running_for:.0f} s"
-                     + (f" of about {analysis.expected:.0f} s" if analysis.expected else ""))
-
-
-def _ready(check: Callable[[], Analysis], key: str) -> dict | None:
-    """Draw when an analysis was computed (and a Refresh button), or that it is being computed; return its latest
-    result, None before the first is ready. The page waits for a quick one only (clinic_wide.PATIENCE_SECONDS)."""
-    analysis = check()
-    if analysis.running_for is not None:
-        _being_computed(check)
-    elif analysis.fault:
-        st.warning("This part could not be computed. If it happens again, tell your administrator the reference "
-                   f"{analysis.fault}.", icon=":material/error:")
-    if analysis.value is not None or analysis.fault:
-        note, button = st.columns([5, 1], vertical_alignment="center")
-        if analysis.as_of is not None:
-            moment = analysis.as_of.strftime("%H:%M:%S" if analysis.as_of.date() == date.today() else "%d %b %Y %H:%M")
-            note.caption(f"As of {moment}" + ("" if analysis.current else ", before the latest changes"))
-        button.button("Refresh", key=f"refresh_{key}", on_click=analysis.refresh, icon=":material/refresh:",
-                      disabled=analysis.running_for is not None, help="Compute it again from the data stored now.")
-    return analysis.value
-
-
 RULE = episode_outcomes.responder_rule()  # how a responder is classified, disclosed under every responder figure
 
 if section == "Overview":
@@ -223,7 +183,7 @@ if section == "Overview":
 
 elif section == "Responders":
     st.header("Responders at the last session")
-    bars = _ready(lambda: resources.responders_at_last_session(actor, where, RULE), "responders")
+    bars = ready(lambda: resources.responders_at_last_session(actor, where, RULE), "responders")
     if bars is not None:
         st.plotly_chart(bars["figure"], key="responder_chart", config=charts.CONFIG)
         st.caption("Share of episodes of care with at least one follow-up session whose pain at their last session "
@@ -234,7 +194,7 @@ elif section == "Responders":
             file_name="technique_responders.csv", mime="text/csv", key="download_responders",
             icon=":material/download:",
         )
-    episode_outcomes.completed_and_dropped_out(actor, where, RULE, _ready)
+    episode_outcomes.completed_and_dropped_out(actor, where, RULE, ready)
     st.header(f"Reached by session {ANSWER_SESSION}")
     st.caption("The technique's literature says positive results are usually evident in 2 to 4 sessions. Share of "
                f"episodes that reached each threshold by session {ANSWER_SESSION}, estimated by "
@@ -242,7 +202,7 @@ elif section == "Responders":
                "not counted as a failure (it might have responded had it continued). 95 % log–log Greenwood "
                "intervals; *at risk*: episodes seen at that session that had not reached it before. Few at "
                "risk late on is not few behind the estimate: every episode of the technique contributes.")
-    details = _ready(lambda: resources.responder_analyses(actor, where, RULE, resources.SAMPLE_EPISODES),
+    details = ready(lambda: resources.responder_analyses(actor, where, RULE, resources.SAMPLE_EPISODES),
                      "responder_analyses")
     if details is not None:
         reached = details["reached"]
@@ -270,7 +230,7 @@ elif section == "Responders":
 
 elif section == "Time to response":
     st.header("Sessions until a 30 % improvement")
-    response = _ready(lambda: resources.responder_analyses(actor, where, RULE, resources.SAMPLE_EPISODES),
+    response = ready(lambda: resources.responder_analyses(actor, where, RULE, resources.SAMPLE_EPISODES),
                       "time_to_response")
     if response is not None:
         medians = response["medians"]
@@ -283,7 +243,7 @@ elif section == "Time to response":
 
 elif section == "Adjusted comparison":
     st.header("Adjusted difference in pain from the reference technique")
-    adjusted = _ready(lambda: resources.adjusted_comparison(actor, where, resources.COMPARISON_EPISODES),
+    adjusted = ready(lambda: resources.adjusted_comparison(actor, where, resources.COMPARISON_EPISODES),
                       "adjusted_comparison")
     if adjusted is not None:
         st.info(adjusted["sentence"], icon=":material/balance:")
@@ -304,7 +264,7 @@ elif section == "Clinicians":
     st.caption("Estimates from a mixed model (episodes of care within clinicians), adjusted for baseline pain and "
                "technique; small caseloads are pulled towards the clinic mean, so they are not ranked as outliers. "
                "An episode counts for the clinician who saw its first session, as in the clinician filter.")
-    fitted = _ready(lambda: resources.clinician_benchmark(actor, where, resources.SAMPLE_EPISODES),
+    fitted = ready(lambda: resources.clinician_benchmark(actor, where, resources.SAMPLE_EPISODES),
                     "clinician_benchmark")
     if fitted is not None and fitted["benchmark"].empty:
         st.info("Not enough episodes with a recorded clinician for these filters.")
@@ -324,7 +284,7 @@ elif section == "Safety":
            "began with another technique; the other filters choose episodes." if where.techniques else
            "The filters choose episodes of care; every session of those episodes counts."),
     )
-    tables = _ready(lambda: resources.safety_tables(actor, where), "safety")
+    tables = ready(lambda: resources.safety_tables(actor, where), "safety")
     if tables is None:
         st.stop()
     if tables["rates"].empty:
