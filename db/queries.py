@@ -45,7 +45,7 @@ def _spread(episode_id):
     return (cast(episode_id, BigInteger) * literal(2654435761, BigInteger)) % literal(2**32, BigInteger)
 
 
-def _first_sessions(where: OutcomeFilter, sample: int | None = None):
+def first_sessions(where: OutcomeFilter, sample: int | None = None):
     """Return a subquery of the episode ids of the filtered episodes (by their live first session).
 
     With `sample`, at most that many of them: those first in `_spread` order, the same ones every time and spread
@@ -130,7 +130,7 @@ def episode_last_pain(session: Session, *, actor: Actor, where: OutcomeFilter = 
         .where(first.session_number == 1, first.deleted_at.is_(None))
     )
     if where != OutcomeFilter():  # unfiltered, every live first session is chosen: no join (a third of the time)
-        chosen = _first_sessions(where)
+        chosen = first_sessions(where)
         stmt = stmt.join(chosen, chosen.c.episode_id == first.episode_id)
     return read_frame(session, stmt)
 
@@ -160,7 +160,7 @@ def safety_events(session: Session, *, actor: Actor, where: OutcomeFilter = Outc
 
     def scoped(stmt):
         if episodes != OutcomeFilter():
-            chosen = _first_sessions(episodes)
+            chosen = first_sessions(episodes)
             stmt = stmt.join(chosen, chosen.c.episode_id == S.episode_id)
         if where.techniques:
             stmt = stmt.where(S.technique.in_(where.techniques))
@@ -193,7 +193,7 @@ def serious_events(session: Session, *, actor: Actor, where: OutcomeFilter = Out
     is the id within its source.
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    first = _first_sessions(where)
+    first = first_sessions(where)
 
     def alerts(effect, joined) -> pd.DataFrame:
         stmt = (
@@ -274,7 +274,7 @@ def outcome_side_effects(
     reading the whole table, 272k rows at 1M sessions, to keep a sample's few).
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    first = _first_sessions(where, sample=episodes)
+    first = first_sessions(where, sample=episodes)
     return _side_effects_frame(session, lambda stmt: stmt.join(first, first.c.episode_id == S.episode_id))
 
 
@@ -356,7 +356,7 @@ def count_sessions(session: Session, *, actor: Actor) -> int:
 def count_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> int:
     """Return how many episodes the filter selects (those with a live first session)."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    return session.execute(select(func.count()).select_from(_first_sessions(where))).scalar_one()
+    return session.execute(select(func.count()).select_from(first_sessions(where))).scalar_one()
 
 
 def outcome_sessions(
@@ -367,10 +367,10 @@ def outcome_sessions(
     Columns: episode_id, patient_id (pseudonymous), session_number, session_date, technique (of the session),
     pain_scale, pain_before, condition, body_region, clinician (side effects: `outcome_side_effects`). No notes, no
     names. With `episodes`, the sessions of at most that many episodes: a fixed sample spread over them all (see
-    `_first_sessions`), for the analyses that would take minutes on a network's every measurement.
+    `first_sessions`), for the analyses that would take minutes on a network's every measurement.
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    first = _first_sessions(where, sample=episodes)
+    first = first_sessions(where, sample=episodes)
     stmt = (
         select(S.id.label("session_id"), S.episode_id, Patient.pseudonym.label("patient_id"), S.session_number,
                S.session_date, S.technique, S.pain_scale, S.pain_before, Episode.condition, Episode.body_region,

@@ -43,7 +43,7 @@ def recovery_session_parts(session: Session, *, actor: Actor, rows: int = PART_R
     sessions are never held at once, nor a copy of the same text per session (a million of each held 1.1 GB).
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    first = queries._first_sessions(OutcomeFilter())  # the one definition of the episodes a figure reads
+    first = queries.first_sessions(OutcomeFilter())  # the one definition of the episodes a figure reads
     stmt = (
         select(TreatmentSession.episode_id, Patient.pseudonym, TreatmentSession.session_number,
                TreatmentSession.session_date, TreatmentSession.technique, TreatmentSession.pain_scale,
@@ -80,7 +80,7 @@ def _frame(rows: list, shared: dict) -> pd.DataFrame:
 def filtered_episode_ids(session: Session, *, actor: Actor, where: OutcomeFilter) -> list[int]:
     """Return the ids of the episodes a clinic-wide filter selects (by their first session, as every figure does)."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    first = queries._first_sessions(where)  # the one definition of what a filter selects
+    first = queries.first_sessions(where)  # the one definition of what a filter selects
     return list(session.scalars(select(first.c.episode_id)))
 
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from clinic.vocabulary import ADJUNCT_SEPARATOR, STRICTA_ITEMS
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession, User
-from db.queries import OutcomeFilter, _first_sessions, read_frame
+from db.queries import OutcomeFilter, first_sessions, read_frame
 
 S = TreatmentSession
 NEEDLING_COLUMNS = [S.__table__.c[name] for name in STRICTA_ITEMS]
@@ -31,7 +31,7 @@ def stricta_sessions(session: Session, *, actor: Actor, where: OutcomeFilter = E
     its own session's.
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
-    first = _first_sessions(where)
+    first = first_sessions(where)
     stmt = (
         select(S.id.label("session_id"), S.episode_id, Patient.pseudonym.label("patient_id"), S.session_number,
                S.session_date, S.technique, User.username.label("clinician"), Episode.condition, *NEEDLING_COLUMNS,
