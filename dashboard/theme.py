@@ -7,8 +7,8 @@ CSS = """
 /* Tap targets of at least 44 px (WCAG 2.5.5, Apple's guidelines) for our buttons, fields and the page menu. */
 .stButton button, .stDownloadButton button, .stFormSubmitButton button { min-height: 44px; }
 [data-testid="stSidebarNav"] a, [data-testid="stPageLink"] a { min-height: 44px; }
-/* A link between pages and an expander's title are body text: 16 px, not Streamlit's 14. */
-[data-testid="stPageLink"] p, [data-testid="stExpander"] summary p { font-size: 1rem; }
+/* A link between pages, an expander's title and a progress bar's words are body text: 16 px, not Streamlit's 14. */
+[data-testid="stPageLink"] p, [data-testid="stExpander"] summary p, [data-testid="stProgress"] p { font-size: 1rem; }
 [data-testid="stRadio"] label, [data-testid="stCheckbox"] label { min-height: 44px; align-items: center; }
 [data-testid="stButtonGroup"] button { min-height: 44px; min-width: 44px; }
 :is([data-testid="stTextInput"], [data-testid="stNumberInput"], [data-testid="stDateInput"],
