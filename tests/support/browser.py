@@ -219,10 +219,26 @@ def pick(page: Page, label: str, option: str, attempts: int = 3) -> None:
 PAGE_HEADINGS = {"Import": "Import sessions"}  # a page whose title (h1) is not its name in the menu
 
 
-def open_page(page: Page, title: str) -> None:
-    """Open a page from the menu and wait until that page (its own title, not the last page's) has rendered."""
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()  # a page may link it too
-    page.get_by_role("heading", name=PAGE_HEADINGS.get(title, title), level=1).wait_for()
+def open_page(page: Page, title: str, attempts: int = 2) -> None:
+    """Open a page from the menu and wait until that page (its own title, not the last page's) has rendered.
+
+    A click that lands as an analysis on the worker finishes can be lost: the finished analysis reruns the page it
+    was drawn on (seen on a loaded machine, Methods staying after a click on Technique outcomes), so the menu is
+    clicked again, as a user would.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True)  # a page may link it too
+    heading = page.get_by_role("heading", name=PAGE_HEADINGS.get(title, title), level=1)
+    for attempt in range(1, attempts + 1):
+        link.click()
+        try:
+            heading.wait_for(timeout=15_000 if attempt < attempts else None)
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts:
+                raise
+            wait_for_app(page)
     wait_for_app(page)
 
 
