@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import date
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard.background import Analysis
 
@@ -22,11 +23,19 @@ def being_computed(check: Callable[[], Analysis]) -> None:
     A fragment: while the worker computes, only this note runs again."""
     analysis = check()
     if analysis.running_for is None:
-        st.rerun()
+        if _fragment_rerun():
+            st.rerun()  # draw the whole page with the result
+        return  # never restart a run of the whole page: it may be carrying a click, which would be lost
     expected = analysis.expected or GUESSED_SECONDS
     st.progress(min(analysis.running_for / expected, 0.95),
                 text=f"Being computed… {analysis.running_for:.0f} s"
                      + (f" of about {analysis.expected:.0f} s" if analysis.expected else ""))
+
+
+def _fragment_rerun() -> bool:
+    """Return whether this run is a fragment's own (its timer), not a run of the whole page."""
+    context = get_script_run_ctx()
+    return bool(context and context.fragment_ids_this_run)
 
 
 def ready(check: Callable[[], Analysis], key: str, *, refresh: bool = True):
