@@ -201,6 +201,15 @@ def count_responders(last: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS, rule: 
     return pd.DataFrame(rows, columns=["technique", "threshold_pct", "patients", "responders"])
 
 
+def count_responders_in_parts(parts, thresholds=RESPONDER_THRESHOLDS, rule: ResponderRule = DEFAULT_RULE
+                              ) -> pd.DataFrame:
+    """Return `count_responders` of every episode given a part at a time (frames of `last_from_pain`'s columns):
+    each part's counts added up, so a network's episodes are never held at once. The same table as the whole."""
+    counts = pd.concat([count_responders(last, thresholds, rule) for last in parts], ignore_index=True)
+    summed = counts.groupby(["technique", "threshold_pct"], as_index=False, sort=True)[["patients", "responders"]]
+    return summed.sum().astype({"patients": int, "responders": int})
+
+
 def responder_counts(improvement: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS,
                      rule: ResponderRule = DEFAULT_RULE) -> pd.DataFrame:
     """Return, per technique and threshold, episodes and responders at each episode's last session.

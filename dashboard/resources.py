@@ -179,8 +179,9 @@ def responders_at_last_session(actor: Actor, where: OutcomeFilter, rule: Respond
 
 def _responders(reading: clinic_wide.Reading, where: OutcomeFilter, rule: ResponderRule) -> dict:
     with Session(reading.engine) as session:
-        last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=reading.actor, where=where))
-    table = outcomes.responder_table(outcomes.count_responders(last, rule=rule))
+        parts = queries.episode_last_pain_parts(session, actor=reading.actor, where=where)
+        counts = outcomes.count_responders_in_parts(map(outcomes.last_from_pain, parts), rule=rule)
+    table = outcomes.responder_table(counts)
     return {"table": table, "figure": charts.responder_figure(table)}
 
 

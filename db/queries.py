@@ -6,6 +6,7 @@ aggregates are the same sums `analytics.outcomes` builds from per-session rows, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -78,17 +79,23 @@ READ_PART_ROWS = 20_000  # rows turned into a frame at a time by `read_frame`
 
 def read_frame(session: Session, stmt, columns=None) -> pd.DataFrame:
     """Return the rows of a select as a DataFrame (`columns` names them, else the select's labels)."""
+    parts = list(read_frame_parts(session, stmt, columns))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def read_frame_parts(session: Session, stmt, columns=None) -> Iterator[pd.DataFrame]:
+    """Yield the rows of a select as DataFrames of at most READ_PART_ROWS rows (one empty frame when there are none),
+    for a caller that adds up what each part counts without ever holding every row."""
     result = session.connection().execute(stmt)  # Core rows: the ORM's row loading doubles the cost of big reads
     names = columns or list(result.keys())
     # A part at a time, column by column: a whole result's Row objects and their Python values take several times
     # the frame's memory, and given Row objects pandas probes each one for namedtuple fields (10 s for a million).
-    parts = [
-        pd.DataFrame(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), columns=names)
-        for rows in result.partitions(READ_PART_ROWS)
-    ]
-    if not parts:
-        return pd.DataFrame({name: [] for name in names}, columns=names)
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    empty = True
+    for rows in result.partitions(READ_PART_ROWS):
+        empty = False
+        yield pd.DataFrame(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), columns=names)
+    if empty:
+        yield pd.DataFrame({name: [] for name in names}, columns=names)
 
 
 def technique_moments(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:
@@ -113,6 +120,16 @@ def episode_last_pain(session: Session, *, actor: Actor, where: OutcomeFilter = 
     Columns `episode_id, technique, sessions, baseline_scale, baseline_pain, last_scale, last_pain`: the raw facts
     analytics.outcomes.last_from_pain turns into improvement, so the responder rule is defined in one place only.
     """
+    return read_frame(session, _episode_last_pain(actor, where))
+
+
+def episode_last_pain_parts(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()
+                            ) -> Iterator[pd.DataFrame]:
+    """Yield `episode_last_pain`'s rows a part at a time (a network's 200,000 episodes are never held at once)."""
+    return read_frame_parts(session, _episode_last_pain(actor, where))
+
+
+def _episode_last_pain(actor: Actor, where: OutcomeFilter):
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     first, last, later = (aliased(S, name=n) for n in ("episode_first", "episode_last", "episode_later"))
     # One index lookup per episode: 2.6 times faster on SQLite than grouping every session (1M sessions: 0.8 s).
@@ -132,7 +149,7 @@ def episode_last_pain(session: Session, *, actor: Actor, where: OutcomeFilter = 
     if where != OutcomeFilter():  # unfiltered, every live first session is chosen: no join (a third of the time)
         chosen = first_sessions(where)
         stmt = stmt.join(chosen, chosen.c.episode_id == first.episode_id)
-    return read_frame(session, stmt)
+    return stmt
 
 
 def excluded_episodes(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:

@@ -202,3 +202,26 @@ def test_below_the_minimal_threshold_a_low_baseline_episode_counts_by_percent_al
     assert not bool(rule.reaches(33.3, 10.0, 30.0, 15))
     # ... but on the cumulative curve's low end it has improved by at least 0 and 10 %, as any improvement has.
     assert bool(rule.reaches(33.3, 10.0, 30.0, 0)) and bool(rule.reaches(33.3, 10.0, 30.0, 10))
+
+
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_responders_counted_a_part_at_a_time_equal_the_count_of_the_whole(parts):
+    """The technique page counts a network's episodes a part at a time (#15): the table must be the whole's."""
+    rng = np.random.default_rng(parts)
+    n = 500
+    baseline = rng.integers(0, 11, n).astype(float)
+    raw = pd.DataFrame({
+        "episode_id": np.arange(1, n + 1),
+        "technique": rng.choice(["deep", "superficial", "electrical"], n),
+        "sessions": rng.integers(1, 8, n),
+        "baseline_scale": "nrs_10", "baseline_pain": baseline,
+        "last_scale": "nrs_10", "last_pain": np.clip(baseline - rng.integers(-2, 9, n), 0, 10).astype(float),
+    })
+    whole = outcomes.count_responders(outcomes.last_from_pain(raw))
+    edges = [0, *sorted(rng.choice(np.arange(1, n), parts - 1, replace=False)), n]
+    no_rows = pd.DataFrame({column: [] for column in raw.columns})  # what a read of no rows gives
+    pieces = [no_rows, *(raw.iloc[start:end] for start, end in zip(edges, edges[1:]))]
+    summed = outcomes.count_responders_in_parts(map(outcomes.last_from_pain, pieces))
+    pd.testing.assert_frame_equal(outcomes.responder_table(summed),
+                                  outcomes.responder_table(whole.astype({"patients": int, "responders": int})))
+    assert summed["patients"].sum() > 0 and summed["responders"].sum() > 0
