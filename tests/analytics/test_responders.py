@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -220,7 +221,7 @@ def test_responders_counted_a_part_at_a_time_equal_the_count_of_the_whole(parts)
     whole = outcomes.count_responders(outcomes.last_from_pain(raw))
     edges = [0, *sorted(rng.choice(np.arange(1, n), parts - 1, replace=False)), n]
     no_rows = pd.DataFrame({column: [] for column in raw.columns})  # what a read of no rows gives
-    pieces = [no_rows, *(raw.iloc[start:end] for start, end in zip(edges, edges[1:]))]
+    pieces = [no_rows, *(raw.iloc[start:end] for start, end in itertools.pairwise(edges))]
     summed = outcomes.count_responders_in_parts(map(outcomes.last_from_pain, pieces))
     pd.testing.assert_frame_equal(outcomes.responder_table(summed),
                                   outcomes.responder_table(whole.astype({"patients": int, "responders": int})))
