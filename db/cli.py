@@ -132,12 +132,19 @@ def cmd_restore(args) -> str:
 
 
 def cmd_summary(args) -> str:
+    rule = _responder_rule(args)
+    if not any(getattr(args, kind) for kind in args.summary_kinds):
+        # The per-technique table (analytics.outcomes.summary_table of the roll-up's sums) without pandas or
+        # SQLModel: their imports were nearly all of this command's time (issue #15); tests hold the two equal.
+        from db import fast_summary
+
+        sys.stdout.write(fast_summary.technique_summary(args.url, actor=args.actor))
+        return ""
     from sqlmodel import Session
 
     from analytics import outcomes
     from db import queries
 
-    rule = _responder_rule(args)
     with _engine(args.url) as engine, Session(engine) as session:
         if args.responders:
             last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=args.actor))
@@ -166,9 +173,6 @@ def cmd_summary(args) -> str:
             from db import report_queries
 
             table = patient_reported.soreness_table(report_queries.diary_soreness(session, actor=args.actor))
-        else:
-            moments = queries.technique_moments(session, actor=args.actor)
-            table = outcomes.summary_table(outcomes.technique_curve(moments))
     sys.stdout.write(table.to_csv(index=False, lineterminator="\n"))
     return ""
 
@@ -296,7 +300,7 @@ def parser() -> argparse.ArgumentParser:
     summary.add_argument("--min-baseline", type=float, metavar="POINTS",
                          help="responder rule: below this first pain (0–100, default 40) the points must be reached "
                               "too")
-    summary.set_defaults(run=cmd_summary)
+    summary.set_defaults(run=cmd_summary, summary_kinds=[action.dest for action in kind._group_actions])
     users = sub.add_parser("users", help="manage accounts: add, list, disable, enable, reset-password, background")
     users.add_argument("action", choices=["add", "list", "disable", "enable", "reset-password", "background"])
     users.add_argument("username", nargs="?")
@@ -328,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.command == "users" and args.action != "list" and not args.username:
         p.error("users: a username is needed")
-    from db.engine import database_url, engine_url, require_database
+    from db.urls import database_url, engine_url, require_database  # not db.engine: no SQLModel for a URL
 
     args.url = args.url or database_url()
     args.actor = Actor.command_line()

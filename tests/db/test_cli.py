@@ -14,8 +14,7 @@ import pytest
 from scipy import stats
 from sqlalchemy.engine import make_url
 
-from analytics import outcomes
-from db import interchange, spreadsheets
+from db import fast_summary, interchange, spreadsheets
 from db.cli import main
 from tests.db.factories import SAMPLE_FILE, clinical_counts, engine_on, interchange_rows, tables_with_rows
 
@@ -318,7 +317,7 @@ def test_an_unforeseen_failure_is_one_line_with_a_hint_and_its_traceback_only_wi
     def broken(*_args, **_kwargs):
         raise RuntimeError("something nobody expected\nwith a second line")
 
-    monkeypatch.setattr(outcomes, "summary_table", broken)
+    monkeypatch.setattr(fast_summary, "summary_rows", broken)
     reason = one_line_error(capsys, "--url", database_url, "summary")
     assert reason == ("unexpected RuntimeError: something nobody expected; with a second line (run "
                       "`python -m db --debug …` to see where; please report it)")
@@ -332,7 +331,7 @@ def test_an_interrupted_command_exits_130_in_one_line(capsys, monkeypatch, datab
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(outcomes, "summary_table", interrupted)
+    monkeypatch.setattr(fast_summary, "summary_rows", interrupted)
     status, _, err = run(capsys, "--url", database_url, "summary")
     assert status == 130 and err == "error: interrupted: a unit of work in progress was rolled back\n"
 
