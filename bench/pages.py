@@ -2,11 +2,12 @@
 
     python -m bench.pages URL P0089 --runs 5 --cold-runs 3     # prints every figure as one line of JSON
 
-Each measurement runs in a fresh app process, a child forked from this one (`in_fresh_process`). It logs in as the
-benchmark's admin (who has every page) and lands on the first page, as a user does; the run that opens the page
+Each cold measurement runs in a fresh app process, a child forked from this one (`in_fresh_process`). It logs in as
+the benchmark's admin (who has every page) and lands on the first page, as a user does; the run that opens the page
 is then timed. **Cold** is that first run in a fresh process: the page's own modules imported, every cache empty,
 one process per section and run. **Warm** are the runs after it with nothing changed: the cached data drawn again,
-all in one process, which then opens every other page: its peak resident memory stands in for the server's. The
+all in this process itself (after the cold runs), which then opens every other page: its peak resident memory,
+imports included, stands in for the server's. The
 patient page is opened with the patient's id typed into its search, so every run includes the page's search.
 """
 
@@ -33,7 +34,6 @@ SECTION_KEY, SEARCH_KEY, PICKED_KEY = "section", "progress_patient_search", "pro
 OTHER_PAGES = ("record_session", "off_track", "import_data", "patient_reported", "needling_record", "methods",
                "users", "audit_log", "deleted_sessions")
 RUN_TIMEOUT_S = 600  # a cold run's process, from logging in to the page shown
-WARM_TIMEOUT_S = 3600  # the process of every warm run and every page
 
 
 FAULT = "Something went wrong on this page"  # how the app shows a page's unexpected fault (dashboard/faults.py)
@@ -106,11 +106,18 @@ def cold(url: str, page: str, which: str) -> float:
     return _open_technique(at, which) if page == "technique" else _open_patient(at, which)
 
 
+def _sections(url: str) -> list[str]:
+    """Return the technique page's sections, as its own section picker lists them."""
+    at = _logged_in(url)
+    _open_technique(at, "Overview")
+    return list(at.button_group(key=SECTION_KEY).options)
+
+
 def warm(url: str, pseudonym: str, runs: int) -> dict:
     """Return warm run times of every technique section and of the patient page, and the peak memory as pages open."""
     at = _logged_in(url)
     _open_technique(at, "Overview")
-    sections = at.button_group(key=SECTION_KEY).options  # the page's own list: a new section is timed too
+    sections = at.button_group(key=SECTION_KEY).options
     times: dict[str, list[float]] = {}
     memory = {"logged in, technique page opened": peak_memory_mb()}
     for section in sections:
@@ -185,20 +192,22 @@ def _import_entrypoint_modules() -> None:
 
 
 def measure(url: str, pseudonym: str, runs: int, cold_runs: int) -> dict:
-    """Return every page figure: warm runs and peak memory in one process, then each cold run in a fresh one."""
+    """Return every page figure: each cold run in a fresh process forked from this one, then the warm runs and the
+    peak memory in this process itself.
+
+    The warm runs are not forked: a forked child's resident size leaves out the pages of the libraries its parent
+    loaded until the child touches them again (about 75 MB of a server's imports), so its peak would understate a
+    server's, which imported them itself."""
     import streamlit.testing.v1  # noqa: F401 - what a server process has imported before the app's first run
 
     _import_entrypoint_modules()
-    result = in_fresh_process(lambda: warm(url, pseudonym, runs), WARM_TIMEOUT_S)
-    if result is None:
-        raise RuntimeError(f"the warm runs took more than {WARM_TIMEOUT_S} s")
-    sections = list(result["sections"])
-    result["cold"] = {section: [] for section in sections} | {"patient": []}
+    sections = in_fresh_process(lambda: _sections(url))  # the page's own list: a new section is timed too
+    cold_times: dict[str, list] = {section: [] for section in sections} | {"patient": []}
     for _ in range(cold_runs):  # runs interleaved, so a busy spell on the machine does not fall on one section
         for section in sections:
-            result["cold"][section].append(in_fresh_process(lambda s=section: cold(url, "technique", s)))
-        result["cold"]["patient"].append(in_fresh_process(lambda: cold(url, "patient", pseudonym)))
-    return result
+            cold_times[section].append(in_fresh_process(lambda s=section: cold(url, "technique", s)))
+        cold_times["patient"].append(in_fresh_process(lambda: cold(url, "patient", pseudonym)))
+    return warm(url, pseudonym, runs) | {"cold": cold_times}
 
 
 def main(argv: list[str] | None = None) -> int:
