@@ -9,7 +9,9 @@ that line; `python -m db --debug COMMAND` then prints its traceback after it. Co
 refuse a database that does not exist rather than create an empty one (a mistyped SQLite path).
 
 Each command imports what it needs when it runs (issue #15: most of `summary`'s time went to importing libraries):
-`--help` loads no database or analysis library, and `summary` neither password hashing nor the migrations.
+`--help` loads no database or analysis library, and `summary` neither password hashing nor the migrations; its
+default table (db.fast_summary) loads neither pandas nor SQLModel and the table models, and URLs are checked by
+db.urls, which needs SQLAlchemy alone.
 """
 
 from __future__ import annotations

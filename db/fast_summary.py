@@ -2,12 +2,13 @@
 
 The table is defined once, in analytics/outcomes.py: `summary_table(technique_curve(technique_moments(...)))`, each
 technique's mean pain, improvement in points and in percent, and the 95 % Student-t interval of the percent, per
-session number, rounded to 2 decimals. Almost all of that command's time went to importing pandas, SQLModel and the
-table models (1.2 s of 1.3 s). This module is the same computation for the command line alone: the roll-up's sums
-of the "all" rows read with one SQL statement through SQLAlchemy Core (db.queries.technique_moments' statement), the
-means and intervals in the same floating-point operations, in the same order, as the pandas code, and the CSV as
-`DataFrame.to_csv(index=False, lineterminator="\\n")` writes it (floats in their shortest form, `0.0`, `-0.0`;
-an undefined interval empty). tests/db/test_fast_summary.py holds its output byte for byte equal to the reference's.
+session number, rounded to 2 decimals. Almost all of that command's time went to importing pandas, scipy.special,
+SQLModel and the table models (about 1.3 of 1.75 s at a million sessions). This module is the same computation for
+the command line alone: the roll-up's sums of the "all" rows read with one SQL statement through SQLAlchemy Core
+(db.queries.technique_moments' statement), the means and intervals in the same floating-point operations, in the
+same order, as the pandas code, and the CSV as `DataFrame.to_csv(index=False, lineterminator="\\n")` writes it
+(floats in their shortest form, `0.0`, `-0.0`; an undefined interval empty). tests/db/test_fast_summary.py holds
+its output byte for byte equal to the reference's.
 
 The t quantile is scipy's `stdtrit`, the very ufunc analytics.outcomes calls; `student_t_quantile` loads it without
 the rest of scipy.special.
@@ -55,7 +56,7 @@ def student_t_quantile():
         return sys.modules["scipy.special"].stdtrit
     try:
         return _ufuncs_alone().stdtrit
-    except Exception:  # noqa: BLE001 (any failure: the ordinary import below gives the same function)
+    except Exception:  # any failure: the ordinary import below gives the same function
         from scipy.special import stdtrit
 
         return stdtrit
