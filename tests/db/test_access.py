@@ -49,6 +49,7 @@ OWN_RECORD = {CLINICIAN, ADMIN, PATIENT}  # PATIENT is linked to the record aske
 EXPECTED: dict[str, set[str]] = {
     "queries.technique_moments": AGGREGATES,
     "queries.episode_last_pain": AGGREGATES,
+    "queries.episode_last_pain_parts": AGGREGATES,
     "queries.safety_events": AGGREGATES,
     "queries.excluded_episodes": AGGREGATES,
     "queries.serious_events": AGGREGATES,
@@ -76,6 +77,10 @@ EXPECTED: dict[str, set[str]] = {
     "episodes.discharge_episode": IDENTIFIED,
     "episodes.plan_course": IDENTIFIED,
     "stricta_queries.stricta_sessions": AGGREGATES,
+    "stricta_queries.completeness_counts": AGGREGATES,
+    "stricta_queries.item_values": AGGREGATES,
+    "stricta_queries.stricta_counts": AGGREGATES,
+    "stricta_queries.sample_needling": AGGREGATES,
     "stricta_queries.needling_record": IDENTIFIED,
     "stricta_queries.last_needling_defaults": IDENTIFIED,
     "stricta_queries.patient_needling": OWN_RECORD,
@@ -109,7 +114,8 @@ UNCHECKED_HELPERS = {
     "writes.get_or_create_patient", "writes.get_or_create_clinician", "episodes.latest_episode", "episodes.course",
     "episodes.new_episode", "episodes.episode_for_session",
     "numbering.renumber", "numbering.renumbering", "import_plan.plan", "corrections.snapshot", "audit.record",
-    "audit.record_many", "audit_chain.chain_head", "queries.read_frame", "patient_search.add_patient",
+    "audit.record_many", "audit_chain.chain_head", "queries.read_frame", "queries.read_frame_parts",
+    "patient_search.add_patient",
     "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
     # The data version (an audit id): it tells only that something changed; clinic_wide checks the role before
     # it serves anything kept on that version.
@@ -181,9 +187,10 @@ def clinic(request, tmp_path_factory) -> Clinic:
                 _record(session, clinician, patient_id="PB", session_date="2025-02-10", pain_before=50,
                         technique="superficial", clinician="clin"),
             ]
-            # A third patient, without an account, whose baseline of 0 leaves the episode out of percentages.
+            # A third patient, without an account, whose baseline of 0 leaves the episode out of percentages; its
+            # session records a needling item, for the reads of the needling record's counts.
             _record(session, clinician, patient_id="PC", session_date="2025-03-03", pain_before=0,
-                    technique="electrical")
+                    technique="electrical", insertions=6)
             deleted_b = _record(session, clinician, patient_id="PB", session_date="2025-02-17", pain_before=45,
                                 technique="superficial", clinician="clin")
             corrections.delete_session(session, actor=clinician, session_id=deleted_b, reason="entered twice")
@@ -222,6 +229,7 @@ def _correction() -> object:
 CALLS: dict[str, Call] = {
     "queries.technique_moments": lambda s, a, c: queries.technique_moments(s, actor=a),
     "queries.episode_last_pain": lambda s, a, c: queries.episode_last_pain(s, actor=a),
+    "queries.episode_last_pain_parts": lambda s, a, c: list(queries.episode_last_pain_parts(s, actor=a)),
     "queries.safety_events": lambda s, a, c: queries.safety_events(s, actor=a),
     "queries.excluded_episodes": lambda s, a, c: queries.excluded_episodes(s, actor=a),
     "queries.serious_events": lambda s, a, c: queries.serious_events(s, actor=a),
@@ -254,6 +262,10 @@ CALLS: dict[str, Call] = {
     "episodes.plan_course": lambda s, a, c: episodes.plan_course(
         s, actor=a, episode_id=_episode_of(s, "PA"), planned_sessions=6, planned_per_week=1),
     "stricta_queries.stricta_sessions": lambda s, a, c: stricta_queries.stricta_sessions(s, actor=a),
+    "stricta_queries.completeness_counts": lambda s, a, c: stricta_queries.completeness_counts(s, actor=a),
+    "stricta_queries.item_values": lambda s, a, c: stricta_queries.item_values(s, actor=a),
+    "stricta_queries.stricta_counts": lambda s, a, c: stricta_queries.stricta_counts(s, actor=a),
+    "stricta_queries.sample_needling": lambda s, a, c: stricta_queries.sample_needling(s, actor=a, episodes=1),
     "stricta_queries.needling_record": lambda s, a, c: stricta_queries.needling_record(s, actor=a),
     "stricta_queries.last_needling_defaults": lambda s, a, c: stricta_queries.last_needling_defaults(
         s, actor=a, patient_id=c.patient_a),
