@@ -1,8 +1,10 @@
 """Every row of an interchange file validated at once: all problems of the whole file reported together.
 
 Each row is held to `SessionInput`, the one definition of a valid session. A file of 100,000 rows is mostly plain,
-valid rows; those go through a fast path that checks each distinct cell once, by SessionInput's own validators,
-and only a row with a cell the fast path does not accept is validated by SessionInput as a whole.
+valid rows; those go through a fast path that checks each distinct cell of a column once, by SessionInput's own
+validators, and each distinct combination of the cells a rule between fields reads once, by the rule's own function;
+only a row with a cell the fast path does not accept is validated by SessionInput as a whole. Each column is held as
+codes into its distinct cells (`db.coded_columns`), so that the work per row is done by numpy, not by Python.
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 
+import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter
 
 from clinic import side_effects
+from clinic.vocabulary import ESTIM_ITEMS
 from db import interchange
+from db.bulk import collector_paused
+from db.coded_columns import Coded, combined, objects
 from db.episodes import MAX_EPISODE_NUMBER
 from db.file_problems import ImportRefused, RowProblem
-from db.interchange import COLUMNS, EPISODE, EXTRA_COLUMNS, KNOWN_COLUMNS, REQUIRED, STRICTA_COLUMNS
+from db.interchange import EPISODE, KNOWN_COLUMNS, REQUIRED, STRICTA_COLUMNS
 from db.validation import (
     STRICTA_CODED,
     STRICTA_NUMBERS,
@@ -54,19 +60,25 @@ def validate_rows(
     problems += [RowProblem(1, name, "", "required column is missing") for name in sorted(REQUIRED - set(table))]
     if problems:
         raise ImportRefused(problems)
-    today = today or date.today()  # once for the file, not once per row
+    with collector_paused():  # a file's worth of small objects, none in a cycle: nothing for the collector to do
+        return _validated(table, today or date.today(), on_progress)  # today: once for the file, not once per row
+
+
+def _validated(table: pd.DataFrame, today: date, on_progress: Callable[[int, int], None] | None) -> ValidRows:
     names = list(table.columns)
-    cells = {name: table[name].tolist() for name in names}
     total = len(table)
     lines = _lines(table)
-    fast = _FastPath(cells, total, today)
+    coded = {name: Coded.of(table[name]) for name in names}
+    del table  # the cells are held once, as each column's distinct ones
+    fast = _FastPath(coded, total, today)
+    problems: list[RowProblem] = []
     columns: dict[str, list] = {name: [] for name in _FIELDS}
     validated: dict[int, SessionInput] = {}
     for start in range(0, total, VALIDATION_CHUNK):
         stop = min(start + VALIDATION_CHUNK, total)
         typed, refused = fast.columns(start, stop)
         for index in refused:  # some cell is not plainly valid: the whole row goes through SessionInput
-            row = {name: interchange.cell(cells[name][index]) for name in names}
+            row = {name: interchange.cell(coded[name].cell(index)) for name in names}
             entry, row_problems = _validate_row(row, today)
             problems += [RowProblem(lines[index], p.field, str(row.get(p.field, "")), p.message) for p in row_problems]
             if entry is not None:
@@ -79,31 +91,32 @@ def validate_rows(
             on_progress(stop, total)
     if on_progress:
         on_progress(total, total)
-    episodes = _episode_numbers(cells.get(EPISODE), lines, problems)
+    episodes = _episode_numbers(coded.get(EPISODE), lines, problems)
     if problems:
         raise ImportRefused(sorted(problems, key=lambda problem: problem.row))
-    given = {name: cells[name] for name in _OPTIONAL if name in cells}
-    absent = frozenset(name for name in STRICTA_COLUMNS if name not in cells)
+    given = {name: coded[name].where(interchange.cell) for name in _OPTIONAL if name in coded}
+    absent = frozenset(name for name in STRICTA_COLUMNS if name not in coded)
     return ValidRows(columns, given, validated, lines, episodes, absent)
 
 
-def _episode_numbers(cells: list | None, lines: list[int], problems: list[RowProblem]) -> list[int | None]:
+def _episode_numbers(cells: Coded | None, lines: list[int], problems: list[RowProblem]) -> list[int | None]:
     """Return each row's `episode` number (None when the column is absent or the cell empty); add a problem for
     every cell that is not one."""
     if cells is None:
         return [None] * len(lines)
-    numbers: dict[str, int | None] = {}
-    episodes = []
-    for line, value in zip(lines, cells, strict=True):
+    numbers, errors = [], {}
+    for code, value in enumerate(cells.distinct):
         text = interchange.cell(value)
-        if text not in numbers:
-            try:
-                numbers[text] = interchange.episode_number(text, MAX_EPISODE_NUMBER)
-            except ValueError as error:
-                problems.append(RowProblem(line, EPISODE, text, str(error)))
-                continue
-        episodes.append(numbers[text])
-    return episodes
+        try:
+            numbers.append(interchange.episode_number(text, MAX_EPISODE_NUMBER))
+        except ValueError as error:
+            numbers.append(None)
+            errors[code] = (text, str(error))
+    if errors:
+        for index in cells.rows_with(errors):
+            text, reason = errors[cells.codes[index]]
+            problems.append(RowProblem(lines[index], EPISODE, text, reason))
+    return cells.values(numbers)
 
 
 def _lines(table: pd.DataFrame) -> list[int]:
@@ -138,7 +151,7 @@ class ValidRows(Sequence[SessionInput]):
     `import_sessions` reads the columns, so an import of 100,000 rows never builds 100,000 models.
     """
 
-    def __init__(self, columns: dict[str, list], given: dict[str, list], validated: dict[int, SessionInput],
+    def __init__(self, columns: dict[str, list], given: dict[str, Sequence[bool]], validated: dict[int, SessionInput],
                  lines: list[int] | None = None, episodes: list[int | None] | None = None,
                  absent: frozenset[str] = frozenset()):
         self.columns = columns  # SessionInput field -> its value in every row
@@ -147,7 +160,7 @@ class ValidRows(Sequence[SessionInput]):
         self.lines = lines or list(range(2, len(columns["patient_id"]) + 2))  # each row's line in the file
         # Each row's `episode` number, or None: not a session's field but where it goes (db.import_plan).
         self.episodes = episodes or [None] * len(self.lines)
-        self._given = given  # the cells of the fields in _OPTIONAL, to tell which ones the file gave
+        self._given = given  # for the fields in _OPTIONAL in the file, whether each row's cell gives one
         self._validated = validated  # the rows that SessionInput validated itself, by position
 
     def __len__(self) -> int:
@@ -162,7 +175,7 @@ class ValidRows(Sequence[SessionInput]):
             values = {name: values[index] for name, values in self.columns.items()}
             values["side_effects"], values["muscles"] = list(values["side_effects"]), list(values["muscles"])
             fields_set = _ALWAYS_GIVEN.union(
-                name for name in _OPTIONAL if name in self._given and interchange.cell(self._given[name][index])
+                name for name in _OPTIONAL if name in self._given and self._given[name][index]
             )
             entry = checked_session(values, set(fields_set))
         return entry
@@ -184,9 +197,9 @@ def valid_rows(entries: Sequence[SessionInput]) -> ValidRows:
     return ValidRows(columns, {}, dict(enumerate(entries)))
 
 
-def _accept(check: Callable, cell) -> object:
+def _accept(check: Callable, cell: str) -> object:
     try:
-        return check(interchange.cell(cell))
+        return check(cell)
     except ValueError:  # pydantic's ValidationError is a ValueError
         return _REFUSED
 
@@ -195,18 +208,15 @@ class _FastPath:
     """The typed values of every plainly valid row, without running pydantic once per row.
 
     Each distinct cell of a column is checked once, by SessionInput's own field validators (and pydantic's own
-    number and date parsing), and the rules between fields are `pain_problem` and `date_problem`, which
-    SessionInput's model validator calls too: one definition of every rule. A row with any cell not accepted here
-    is validated by SessionInput as a whole, for its exact problems; tests hold both ways to the same entries.
+    number and date parsing), and the rules between fields are `pain_problem`, `date_problem`, `estim_problem` and
+    `twitch_problem`, which SessionInput's model validator calls too, each once per distinct combination of the values
+    it reads: one definition of every rule. A row with any cell not accepted here is validated by SessionInput as a
+    whole, for its exact problems; tests hold both ways to the same entries.
     """
 
-    def __init__(self, cells: dict[str, list], total: int, today: date):
-        # A column left out of the file reads as empty cells, as in `_typed`.
-        self.cells = {name: cells.get(name) or [""] * total for name in COLUMNS + EXTRA_COLUMNS + STRICTA_COLUMNS}
+    def __init__(self, coded: dict[str, Coded | Sequence], total: int, today: date):
         self.today = today
-        self.checked: dict[str, dict] = {name: {} for name in self.cells}
-        self.fits: dict[tuple, bool] = {}
-        self.checks: dict[str, Callable] = {
+        checks: dict[str, Callable] = {
             "patient_id": SessionInput._patient_id,
             "session_date": self._date,
             "technique": SessionInput._technique,
@@ -224,6 +234,25 @@ class _FastPath:
             **{name: (lambda cell, name=name: stricta_code(name, cell)) for name in STRICTA_CODED},
             "adjuncts": adjuncts_text,
         }
+        # Each field as codes into its typed values, one per distinct cell; a column left out of the file reads as
+        # empty cells, as in `_typed`.
+        self.codes: dict[str, np.ndarray] = {}
+        self.typed: dict[str, np.ndarray] = {}
+        self.refused = np.zeros(total, dtype=bool)
+        for name, check in checks.items():
+            cells = coded.get(name)
+            if not isinstance(cells, Coded):  # a list of cells (tests), or a column the file leaves out
+                cells = Coded.constant("", total) if cells is None else Coded.of(cells)
+            self.codes[name] = cells.codes
+            self.typed[name] = objects([_accept(check, interchange.cell(cell)) for cell in cells.distinct])
+            self._refuse(name, lambda value: value is _REFUSED)
+        self._refuse(("pain_scale", "pain_before", "pain_after"), lambda scale, before, after: not (
+            _REFUSED in (scale, before, after)
+            or not (pain_problem("pain_before", before, scale) or pain_problem("pain_after", after, scale))))
+        for name in ESTIM_ITEMS:
+            self._refuse((name, "technique"), lambda value, technique, name=name: (
+                value is not None and value is not _REFUSED and estim_problem(name, value, technique)))
+        self._twitch_rule()
 
     def _date(self, cell: str) -> date:
         day = _DATE.validate_python(SessionInput._iso_date(cell))
@@ -231,46 +260,42 @@ class _FastPath:
             raise ValueError("in the future")
         return day
 
+    def _combinations(self, names: tuple[str, ...]) -> tuple[np.ndarray, list[tuple]]:
+        """Return each row's code of its combination of these fields' typed values, and each combination."""
+        codes, rows = combined([(self.codes[name], len(self.typed[name])) for name in names])
+        return codes, [tuple(self.typed[name][self.codes[name][row]] for name in names) for row in rows]
+
+    def _refuse(self, names: str | tuple[str, ...], broken: Callable[..., object]) -> None:
+        """Send to SessionInput the rows whose values of these fields `broken` holds to break a rule."""
+        if isinstance(names, str):
+            codes, values = self.codes[names], [(value,) for value in self.typed[names]]
+        else:
+            codes, values = self._combinations(names)
+        bad = [code for code, combination in enumerate(values) if broken(*combination)]
+        if bad:
+            self.refused |= np.isin(codes, bad)
+
+    def _twitch_rule(self) -> None:
+        """Send to SessionInput the rows whose twitch count contradicts their twitch response (`twitch_problem`), and
+        give a row with a twitch count but no twitch response the one its count says."""
+        codes, combinations = self._combinations(("twitch_count", "twitch_response"))
+        responses, bad = [], []
+        for code, (count, response) in enumerate(combinations):
+            if count is not None and count is not _REFUSED and response is not _REFUSED:
+                if response is None:
+                    response = count > 0
+                elif twitch_problem(count, response):
+                    bad.append(code)
+            responses.append(response)
+        self.codes["twitch_response"], self.typed["twitch_response"] = codes, objects(responses)
+        if bad:
+            self.refused |= np.isin(codes, bad)
+
     def columns(self, start: int, stop: int) -> tuple[dict[str, list], list[int]]:
         """Return the typed values of the rows from `start` to `stop`, and the rows that need SessionInput."""
-        typed, refused = {}, set()
-        for name, check in self.checks.items():
-            cells = self.cells[name][start:stop]
-            checked = self.checked[name]
-            for cell in set(cells).difference(checked):
-                checked[cell] = _accept(check, cell)
-            values = typed[name] = [checked[cell] for cell in cells]
-            if _REFUSED in checked.values():
-                refused.update(start + i for i, value in enumerate(values) if value is _REFUSED)
-        fits = self.fits
-        for i, key in enumerate(zip(typed["pain_scale"], typed["pain_before"], typed["pain_after"], strict=True)):
-            fit = fits.get(key)
-            if fit is None:
-                scale, before, after = key
-                fit = fits[key] = _REFUSED in key or not (
-                    pain_problem("pain_before", before, scale) or pain_problem("pain_after", after, scale))
-            if not fit:
-                refused.add(start + i)
-        self._needling_rules(typed, start, refused)
+        typed = {name: values.take(self.codes[name][start:stop]).tolist() for name, values in self.typed.items()}
         typed["today"] = [self.today] * (stop - start)
-        return typed, sorted(refused)
-
-    @staticmethod
-    def _needling_rules(typed: dict[str, list], start: int, refused: set[int]) -> None:
-        """Send to SessionInput the rows that break a rule between the needling record's fields (`estim_problem`,
-        `twitch_problem`), and give a row with a twitch count but no twitch response the one its count says."""
-        techniques, counts, responses = typed["technique"], typed["twitch_count"], typed["twitch_response"]
-        for name in ("estim_hz", "estim_pulse_us", "estim_ma", "estim_minutes"):
-            for i, value in enumerate(typed[name]):
-                if value is not None and value is not _REFUSED and estim_problem(name, value, techniques[i]):
-                    refused.add(start + i)
-        for i, count in enumerate(counts):
-            if count is None or count is _REFUSED or responses[i] is _REFUSED:
-                continue
-            if responses[i] is None:
-                responses[i] = count > 0
-            elif twitch_problem(count, responses[i]):
-                refused.add(start + i)
+        return typed, (np.flatnonzero(self.refused[start:stop]) + start).tolist()
 
 
 def _number_check(name: str) -> Callable:
