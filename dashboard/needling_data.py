@@ -2,10 +2,11 @@
 layer: the session form's defaults, a session's STRICTA completeness in words, the Needling record page's figures,
 and the planned course and practitioner writes.
 
-The page's figures rest on every session of the filtered episodes, so they are kept per data version (the newest
-audit row that records a change, dashboard.clinic_wide) and filter, computed on the worker: a save anywhere makes the
-next visit compute them again, a sign-in does not. Dose and outcome reads the pain of a fixed sample of episodes, as
-the technique page's models do.
+The page's figures rest on every session of the filtered episodes, counted in the database (db.stricta_queries:
+the page reads counts, never the sessions themselves), so they are kept per data version (the newest audit row that
+records a change, dashboard.clinic_wide) and filter, computed on the worker: a save anywhere makes the next visit
+compute them again, a sign-in does not. Dose and outcome reads the pain and the dose of a fixed sample of episodes,
+as the technique page's models do.
 """
 
 from __future__ import annotations
@@ -95,54 +96,67 @@ def needling_record(actor: Actor, where: OutcomeFilter) -> background.Analysis:
 
 
 def _needling_record(reading: clinic_wide.Reading, where: OutcomeFilter) -> dict:
+    # Counts made in the database, never every session (#15): a million sessions as one frame took ~770 MB.
     actor = reading.actor
     with Session(reading.engine) as session:
-        sessions = stricta_queries.stricta_sessions(session, actor=actor, where=where)
+        counts, values = stricta_queries.stricta_counts(session, actor=actor, where=where)
+        episodes = queries.count_episodes(session, actor=actor, where=where) if counts["sessions"].sum() else 0
         pain = queries.outcome_sessions(session, actor=actor, where=where, episodes=DOSE_EPISODES)
-    sessions["complete_share"] = stricta.session_completeness(sessions) if len(sessions) else pd.Series(dtype=float)
-    completeness = by_clinician_and_month(sessions)
-    table = stricta.summary_table(sessions)
-    dose = dose_outcome.dose_outcome(dose_sessions(pain, sessions))
-    first, last = (sessions["session_date"].min(), sessions["session_date"].max()) if len(sessions) else (None, None)
+        doses = stricta_queries.sample_needling(session, actor=actor, where=where, episodes=DOSE_EPISODES,
+                                                items=dose_outcome.DOSE_COLUMNS)
+    counts["complete"] = stricta.complete_counted(counts)
+    totals = record_totals(counts, episodes)
+    completeness = by_clinician_and_month(counts)
+    table = stricta.table_from_counts(counts, values)
+    dose = dose_outcome.dose_outcome(dose_sessions(pain, doses))
     return {
-        "sessions": len(sessions),
-        "episodes": int(sessions["episode_id"].nunique()),
-        "complete": float((sessions["complete_share"] >= stricta.COMPLETE_AT).mean()) if len(sessions) else None,
+        **totals,
         "completeness": completeness,
         "heat_map": completeness_figure(completeness) if len(completeness) else None,
         "table": table,
-        "markdown": methods_markdown(table, sessions, where),
+        "markdown": methods_markdown(table, totals, where),
         "dose": dose,
         "figures": {column: dose_figure(dose[dose["dose"] == column], title)
                     for column, title in dose_outcome.dose_titles().items()},
-        "first": first,
-        "last": last,
     }
 
 
-def dose_sessions(pain: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """Return the sampled episodes' sessions with their pain and their dose (`dose_outcome.SESSION_COLUMNS`)."""
-    doses = sessions[["session_id", *dose_outcome.DOSE_COLUMNS]]
+def record_totals(counts: pd.DataFrame, episodes: int) -> dict:
+    """Return the `sessions` and `episodes` counted, the share `complete` (None without sessions) and the dates
+    covered, `first` and `last` (None without sessions), from `stricta_queries.completeness_counts` with a column
+    `complete` (analytics.stricta.complete_counted)."""
+    sessions = int(counts["sessions"].sum())
+    if not sessions:
+        return {"sessions": 0, "episodes": 0, "complete": None, "first": None, "last": None}
+    complete = int(counts.loc[counts["complete"], "sessions"].sum())
+    return {"sessions": sessions, "episodes": episodes, "complete": complete / sessions,
+            "first": counts["first"].min(), "last": counts["last"].max()}
+
+
+def dose_sessions(pain: pd.DataFrame, doses: pd.DataFrame) -> pd.DataFrame:
+    """Return the sampled episodes' sessions with their pain and their dose (`dose_outcome.SESSION_COLUMNS`), from
+    their pain and their dose (`session_id` and `dose_outcome.DOSE_COLUMNS`)."""
     merged = pain[["session_id", "episode_id", "session_number", "technique", "pain_scale", "pain_before"]].merge(
-        doses, on="session_id", how="inner")
+        doses[["session_id", *dose_outcome.DOSE_COLUMNS]], on="session_id", how="inner")
     return merged[list(dose_outcome.SESSION_COLUMNS)]
 
 
-def by_clinician_and_month(sessions: pd.DataFrame) -> pd.DataFrame:
+def by_clinician_and_month(counts: pd.DataFrame) -> pd.DataFrame:
     """Return per clinician and month (`YYYY-MM`) the `sessions`, those `complete` (at least COMPLETE_AT of their
-    applicable STRICTA items) and their `share`, with a row per clinician and month that has sessions."""
-    if sessions.empty:
+    applicable STRICTA items) and their `share`, with a row per clinician and month that has sessions, from
+    `stricta_queries.completeness_counts` with a column `complete` (analytics.stricta.complete_counted)."""
+    if not counts["sessions"].sum():
         return pd.DataFrame(columns=["clinician", "month", "sessions", "complete", "share"])
     frame = pd.DataFrame({
-        "clinician": sessions["clinician"].fillna("not recorded"),
-        # Grouped by month as a period and written out after: formatting every session's date took seconds at 1M.
-        "month": pd.to_datetime(sessions["session_date"]).dt.to_period("M"),
-        "complete": sessions["complete_share"] >= stricta.COMPLETE_AT,
+        "clinician": counts["clinician"].fillna("not recorded"),
+        "month": counts["month"],
+        "sessions": counts["sessions"],
+        "complete": counts["sessions"].where(counts["complete"], 0),
     })
-    grouped = frame.groupby(["clinician", "month"]).agg(sessions=("complete", "size"), complete=("complete", "sum"))
+    grouped = frame.groupby(["clinician", "month"]).sum()
     grouped["share"] = grouped["complete"] / grouped["sessions"]
-    grouped = grouped.reset_index().astype({"complete": int})
-    grouped["month"] = grouped["month"].astype(str)
+    grouped = grouped.reset_index().astype({"sessions": int, "complete": int})
+    grouped["month"] = [f"{month // 100:04d}-{month % 100:02d}" for month in grouped["month"]]
     return grouped
 
 
@@ -183,17 +197,17 @@ def dose_figure(rows: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
-def methods_markdown(table: pd.DataFrame, sessions: pd.DataFrame, where: OutcomeFilter) -> str:
-    """Return the STRICTA table as Markdown for a methods section: a sentence saying what it covers, then the table
-    (completeness in percent, the distribution as `summary --stricta` words it)."""
-    if sessions.empty:
+def methods_markdown(table: pd.DataFrame, totals: dict, where: OutcomeFilter) -> str:
+    """Return the STRICTA table as Markdown for a methods section: a sentence saying what it covers (`totals`, as
+    `record_totals` gives them), then the table (completeness in percent, the distribution as `summary --stricta`
+    words it)."""
+    if not totals["sessions"]:
         return "No sessions match these filters.\n"
-    complete = (sessions["complete_share"] >= stricta.COMPLETE_AT).mean()
-    period = f"{sessions['session_date'].min():%Y-%m-%d} to {sessions['session_date'].max():%Y-%m-%d}"
+    period = f"{totals['first']:%Y-%m-%d} to {totals['last']:%Y-%m-%d}"
     sentence = (
-        f"Needling was recorded in routine care for {len(sessions):,} sessions of "
-        f"{sessions['episode_id'].nunique():,} episodes of care ({period}; {filter_words(where)}), following STRICTA "
-        f"(MacPherson et al. 2010) items 1–6. {complete:.0%} of sessions recorded at least "
+        f"Needling was recorded in routine care for {totals['sessions']:,} sessions of "
+        f"{totals['episodes']:,} episodes of care ({period}; {filter_words(where)}), following STRICTA "
+        f"(MacPherson et al. 2010) items 1–6. {totals['complete']:.0%} of sessions recorded at least "
         f"{stricta.COMPLETE_AT:.0%} of the items that applied to them (electrical stimulation parameters apply to "
         "electrical dry needling only). Table: completeness and distribution of each item by technique "
         "(median and interquartile range, or shares)."

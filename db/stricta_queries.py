@@ -1,18 +1,29 @@
 """Reads of the needling record (STRICTA; docs/DESIGN.md section 5): per session, for the STRICTA table and the form.
 
 Each takes the caller's Session and the acting user, checked as the other reads of `db.queries` check it.
+
+The Needling record page and `summary --stricta` read counts, not sessions (issue #15: a network's million
+sessions as a frame took some 770 MB): `completeness_counts` (sessions per clinician, month, technique and number
+of items reported) and `item_values` (the sessions storing each value of each item, per technique), both grouped in
+the database, and the needling record of a sample of episodes only (`sample_needling`, for dose and outcome).
+`stricta_sessions` reads every session: analytics.stricta's tables of it are the definition the counts are tested
+against.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 from sqlmodel import Session
 
-from clinic.vocabulary import ADJUNCT_SEPARATOR, STRICTA_ITEMS
+from clinic.vocabulary import ADJUNCT_SEPARATOR, ESTIM_ITEMS, ESTIM_TECHNIQUE, STRICTA_CODES, STRICTA_ITEMS
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession, User
 from db.queries import OutcomeFilter, first_sessions, read_frame
+from db.rollups import month_of
 
 S = TreatmentSession
 NEEDLING_COLUMNS = [S.__table__.c[name] for name in STRICTA_ITEMS]
@@ -44,6 +55,87 @@ def stricta_sessions(session: Session, *, actor: Actor, where: OutcomeFilter = E
         .order_by(S.episode_id, S.session_number)
     )
     return read_frame(session, stmt, STRICTA_SESSION_COLUMNS)
+
+
+COUNT_COLUMNS = ["clinician", "month", "technique", "reported_items", "sessions", "first", "last"]
+
+
+def completeness_counts(session: Session, *, actor: Actor, where: OutcomeFilter = EVERY_EPISODE) -> pd.DataFrame:
+    """Return the live sessions of the filtered episodes counted per clinician of the session (username, None when
+    not recorded), month (yyyymm), technique and number of STRICTA items the session reports (recorded, a code not
+    as an empty text, and applicable: the `estim_*` items to electrical sessions only), with the `first` and `last`
+    session date: `COUNT_COLUMNS`, counted in the database. Managers, clinicians and admins.
+
+    A session's completeness is its reported items over those that apply to its technique (analytics.stricta)."""
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    first = first_sessions(where)
+    reported = functools.reduce(operator.add, (case((_is_reported(item), 1), else_=0) for item in STRICTA_ITEMS))
+    month = month_of(S.session_date)
+    stmt = (
+        select(User.username, month, S.technique, reported, func.count(), func.min(S.session_date),
+               func.max(S.session_date))
+        .join(first, first.c.episode_id == S.episode_id)
+        .outerjoin(User, User.id == S.clinician_id)
+        .where(LIVE_SESSIONS)
+        .group_by(User.username, month, S.technique, reported)
+    )
+    counts = read_frame(session, stmt, COUNT_COLUMNS)
+    return counts.astype({"month": int, "reported_items": int, "sessions": int})
+
+
+def _is_reported(item: str):
+    """Return whether a session reports the item, in SQL: recorded (a code not as an empty text) and applicable."""
+    column = S.__table__.c[item]
+    conditions = [column.is_not(None)]
+    if item in STRICTA_CODES:
+        conditions.append(column != "")
+    if item in ESTIM_ITEMS:
+        conditions.append(S.technique == ESTIM_TECHNIQUE)
+    return and_(*conditions)
+
+
+VALUE_COLUMNS = ["technique", "item", "value", "sessions"]
+
+
+def item_values(session: Session, *, actor: Actor, where: OutcomeFilter = EVERY_EPISODE) -> pd.DataFrame:
+    """Return, per technique of the session, STRICTA item and stored value (not missing) of the live sessions of
+    the filtered episodes, the `sessions` storing it: `VALUE_COLUMNS`, counted in the database (an item holds a
+    few values: codes, and numbers as clinicians record them). Managers, clinicians and admins."""
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    first = first_sessions(where)
+    parts = []
+    for item in STRICTA_ITEMS:
+        column = S.__table__.c[item]
+        stmt = (select(S.technique, column, func.count())
+                .join(first, first.c.episode_id == S.episode_id)
+                .where(LIVE_SESSIONS, column.is_not(None))
+                .group_by(S.technique, column))
+        part = read_frame(session, stmt, ["technique", "value", "sessions"])
+        parts.append(part.astype({"value": object, "sessions": int}).assign(item=item)[VALUE_COLUMNS])
+    return pd.concat(parts, ignore_index=True)
+
+
+def stricta_counts(session: Session, *, actor: Actor,
+                   where: OutcomeFilter = EVERY_EPISODE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (`completeness_counts`, `item_values`) of the filtered episodes: what analytics.stricta
+    `table_from_counts` makes the STRICTA table of (`python -m db summary --stricta`). Managers, clinicians and
+    admins."""
+    return (completeness_counts(session, actor=actor, where=where),
+            item_values(session, actor=actor, where=where))
+
+
+def sample_needling(session: Session, *, actor: Actor, where: OutcomeFilter = EVERY_EPISODE,
+                    episodes: int | None = None, items: tuple[str, ...] = STRICTA_ITEMS) -> pd.DataFrame:
+    """Return `session_id` and the `items` of the needling record of each live session of the filtered episodes;
+    with `episodes`, of the same fixed sample of at most that many as `db.queries.outcome_sessions` reads.
+    Managers, clinicians and admins."""
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    first = first_sessions(where, sample=episodes)
+    stmt = (select(S.id.label("session_id"), *(S.__table__.c[item] for item in items))
+            .join(first, first.c.episode_id == S.episode_id)
+            .where(LIVE_SESSIONS)
+            .order_by(S.episode_id, S.session_number))
+    return read_frame(session, stmt, ["session_id", *items])
 
 
 def needling_record(session: Session, *, actor: Actor) -> pd.DataFrame:
