@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, update
 from sqlmodel import Session
 
 from clinic import side_effects
-from db import audit, bulk, import_plan, numbering, rollups
+from db import audit, bulk, import_plan, numbering, rollup_import, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.fields import SESSION_FIELDS, audited
 from db.file_validation import valid_rows
@@ -67,6 +67,8 @@ def import_sessions(
         clinician_ids = _create_clinicians(session, plan, actor, source)
         episode_ids = _create_episodes(session, plan, regions, filled, patient_ids, now)
         _write_sessions(session, actor, plan, episode_ids, clinician_ids, source, now)
+        rollup_import.add_new_episodes(session, [episode_id for key, episode_id in episode_ids.items()
+                                                 if key[0] not in plan.patients])  # those of new patients
         audit.record(session, actor, "import", "file", detail=f"{source}: {plan.result.summary()}")
     return plan.result
 
@@ -100,13 +102,14 @@ def _regions(plan: Plan) -> dict[tuple, str | None]:
 
 
 def _touch_rollups(session: Session, plan: Plan, filled: list[tuple]) -> None:
-    """Before anything is written, mark the patients whose episodes the import changes for the roll-ups.
+    """Before anything is written, mark the stored patients whose episodes the import changes for the roll-ups.
 
-    A re-import that changes nothing leaves the roll-ups alone.
+    A re-import that changes nothing leaves the roll-ups alone. A patient new to the database has no sums to take
+    out: its episodes' sums are added once written (`rollup_import`).
     """
     pseudonyms = plan.rows.columns["patient_id"]
-    rollups.touch_patients(session, {pseudonyms[i] for i in plan.new} | {pseudonyms[i] for i, _ in plan.updates}
-                           | {patient for patient, *_ in filled})
+    touched = {pseudonyms[i] for i in plan.new} | {pseudonyms[i] for i, _ in plan.updates} | {p for p, *_ in filled}
+    rollups.touch_patients(session, touched.intersection(plan.patients))
 
 
 def _create_patients(session: Session, plan: Plan, now: datetime) -> dict[str, int]:
@@ -190,7 +193,9 @@ def _write_sessions(session: Session, actor: Actor, plan: Plan, episode_ids: dic
     created = {name: new[name] for name in _AUDITED} | {
         "side_effects": list(map(side_effects.format, new_effects)),
         "episode": [episodes[episode_id][1] for episode_id in new["episode_id"]]}
-    audit.record_many(session, actor, "create", "session", ids, created, detail=f"import {source}")
+    pseudonyms = columns["patient_id"] if every_row else [columns["patient_id"][i] for i in plan.new]
+    audit.record_many(session, actor, "create", "session", ids, created, detail=f"import {source}",
+                      patients=pseudonyms)  # a new session's patient is its row's
 
 
 def _numbers(live: dict[int, dict], updates: list, new: dict[str, list], before: int
