@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -81,11 +82,12 @@ def record_many(
     session: Session, actor: Actor, action: str, entity: str, entity_ids: list[int], after: dict[str, list], *,
     detail: str = "", patients: list[str | None] | None = None,
 ) -> None:
-    """Add one chained audit row per entity id, its values after given as columns, in one bulk insert.
+    """Add one chained audit row per entity id, its values after given as columns, in bulk inserts.
 
     Each row's `after` is the JSON that `record` would write for `{name: values[i] for name, values in after}`,
     and its patient is looked up from the entity as `record` does unless given (`patients`, one per id); all in the
-    caller's transaction.
+    caller's transaction. The rows are built and inserted RECORD_MANY_CHUNK at a time, in order, so that an import's
+    200,000 rows never hold all their JSON and canonical text at once.
     """
     if not entity_ids:
         return
@@ -93,40 +95,54 @@ def record_many(
     session.flush()
     if patients is None:
         patients = _patients_of(session, entity, entity_ids)
-    afters = _json_rows(after) if after else [None] * len(entity_ids)
     constant = {"at": utcnow(), "actor_id": actor.id, "actor": actor.username, "action": action, "entity": entity,
                 "before": None, "detail": detail[:500]}
-    varying = {"entity_id": entity_ids, "patient": patients, "after": afters}
-    prev_hashes, row_hashes = hash_columns(chain_head(session), constant | varying, len(entity_ids))
-    bulk.insert_columns(session, AUDIT, constant | varying | {"prev_hash": prev_hashes, "row_hash": row_hashes})
+    head = chain_head(session)
+    for start in range(0, len(entity_ids), RECORD_MANY_CHUNK):
+        stop = start + RECORD_MANY_CHUNK
+        ids = entity_ids[start:stop]
+        afters = (_json_rows({name: values[start:stop] for name, values in after.items()}) if after
+                  else [None] * len(ids))
+        varying = {"entity_id": ids, "patient": patients[start:stop], "after": afters}
+        prev_hashes, row_hashes = hash_columns(head, constant | varying, len(ids))
+        bulk.insert_columns(session, AUDIT, constant | varying | {"prev_hash": prev_hashes, "row_hash": row_hashes})
+        head = row_hashes[-1]
+
+
+RECORD_MANY_CHUNK = 20_000  # audit rows built and inserted at once by record_many
 
 
 def _json_rows(columns: dict[str, list]) -> list[str]:
     """Return `_json` of each row of these columns, built from each column's values encoded once each."""
-    parts = []
-    for position, name in enumerate(sorted(columns)):  # sorted as `_json` sorts its keys
-        prefix = ("{" if position == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": "
-        parts.append(_json_column(prefix, columns[name]))
-    return ["".join(row) + "}" for row in zip(*parts, strict=True)]
+    names = sorted(columns)  # sorted as `_json` sorts its keys
+    parts = [_json_column(("{" if position == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": ",
+                          columns[name], "}" if position == len(names) - 1 else "")
+             for position, name in enumerate(names)]
+    return list(map("".join, zip(*parts, strict=True)))
 
 
-def _json_column(prefix: str, values: list) -> list[str]:
-    """Return `prefix` + the JSON of each value, as `json.dumps` writes it."""
+def _json_column(prefix: str, values: list, suffix: str = "") -> list[str]:
+    """Return `prefix` + the JSON of each value + `suffix`, the value as `json.dumps` writes it."""
     kinds = {value.__class__ for value in values} - {type(None)}
-    if kinds == {float}:
-        # By the float's own text, as json.dumps writes finite floats: 0.0 and -0.0 are one key of a dict.
-        return [prefix + ("null" if value is None else repr(value) if value - value == 0 else json.dumps(value))
-                for value in values]
+    if kinds == {float}:  # equal floats are the same JSON, but for 0.0 and -0.0, one key of a dict
+        encoded = {value: prefix + ("null" if value is None else repr(value) if value - value == 0
+                                    else json.dumps(value)) + suffix for value in set(values)}
+        if 0.0 not in encoded:
+            return list(map(encoded.__getitem__, values))
+        zero, minus_zero = prefix + "0.0" + suffix, prefix + "-0.0" + suffix
+        return [encoded[value] if value or value is None or value != value
+                else minus_zero if math.copysign(1.0, value) < 0 else zero for value in values]
     if len(kinds) <= 1:  # one type: equal values are the same JSON
-        encoded = {value: prefix + json.dumps(value, default=_iso, ensure_ascii=False) for value in set(values)}
-        return [encoded[value] for value in values]
+        encoded = {value: prefix + json.dumps(value, default=_iso, ensure_ascii=False) + suffix
+                   for value in set(values)}
+        return list(map(encoded.__getitem__, values))
     encoded = {}  # 1, 1.0 and True are one key of a dict, not the same JSON
     out = []
     for value in values:
         key = (value.__class__, repr(value))
         text = encoded.get(key)
         if text is None:
-            text = encoded[key] = prefix + json.dumps(value, default=_iso, ensure_ascii=False)
+            text = encoded[key] = prefix + json.dumps(value, default=_iso, ensure_ascii=False) + suffix
         out.append(text)
     return out
 

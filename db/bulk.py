@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain, repeat
+from itertools import chain, islice, repeat
 from sqlite3 import SQLITE_LIMIT_SQL_LENGTH, SQLITE_LIMIT_VARIABLE_NUMBER
 
 from sqlalchemy import Table, func, select
@@ -92,10 +92,14 @@ def insert_columns(session: Session, table: Table, columns: dict[str, list | obj
         driver.getlimit(SQLITE_LIMIT_VARIABLE_NUMBER) // len(bound),
         (driver.getlimit(SQLITE_LIMIT_SQL_LENGTH) - len(head)) // (len(row) + 2),
     )
-    rows = list(zip(*bound, strict=True))
-    for start in range(0, count, per_statement):
-        chunk = rows[start : start + per_statement]
-        connection.exec_driver_sql(head + ", ".join(repeat(row, len(chunk))) + ")", tuple(chain.from_iterable(chunk)))
+    rows = zip(*bound, strict=True)  # row tuples made a statement's worth at a time, not all at once
+    statements: dict[int, str] = {}
+    for _ in range(0, count, per_statement):
+        chunk = tuple(chain.from_iterable(islice(rows, per_statement)))
+        length = len(chunk) // len(bound)
+        if length not in statements:
+            statements[length] = head + ", ".join(repeat(row, length)) + ")"
+        connection.exec_driver_sql(statements[length], chunk)
 
 
 def highest_id(session: Session, table: Table) -> int:

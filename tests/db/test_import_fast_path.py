@@ -153,6 +153,14 @@ def test_bulk_audit_json_is_what_a_single_audit_row_writes():
     assert audit._json_rows(columns) == [audit._json(row) for row in rows]
 
 
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(st.none(), st.floats(), st.sampled_from([0.0, -0.0, 1.0, 45.5])), min_size=1, max_size=8))
+def test_bulk_audit_json_of_floats_is_what_a_single_audit_row_writes(values):
+    columns = {"pain_after": values, "pain_before": [1.0] * len(values)}
+    rows = [{name: column[i] for name, column in columns.items()} for i in range(len(values))]
+    assert audit._json_rows(columns) == [audit._json(row) for row in rows]
+
+
 def test_an_import_stores_a_quoted_file_name_and_every_created_sessions_values_in_its_audit_rows(engine):
     table = pd.DataFrame([
         {"patient_id": "P1", "session_date": "2025-01-31", "technique": "deep", "pain_before": "40",
