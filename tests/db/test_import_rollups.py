@@ -34,10 +34,13 @@ def test_files_of_new_patients_one_after_another_keep_the_rollups_equal_to_a_reb
     assert_rollups_match_a_rebuild(engine)
 
 
-def test_a_file_of_new_patients_and_stored_patients_sessions_keeps_the_rollups_equal_to_a_rebuild(engine):
+@pytest.mark.parametrize("rebuild_from", [0, rollups.REBUILD_MIN], ids=["rebuilt", "summed"])
+def test_a_file_of_new_patients_and_stored_patients_sessions_keeps_the_rollups_equal_to_a_rebuild(engine, monkeypatch,
+                                                                                                  rebuild_from):
+    monkeypatch.setattr(rollups, "REBUILD_MIN", rebuild_from)  # every stored patient touched: a rebuild, or sums
     first, second = parts_by_patient(2)
     import_frame(engine, first)
-    later = first.groupby("patient_id").tail(1).head(20).assign(session_date="2026-09-30")
+    later = first.groupby("patient_id").tail(1).assign(session_date="2026-09-30")
     result = import_frame(engine, pd.concat([first, later, second], ignore_index=True))
-    assert result.inserted == len(second) + 20 and result.updated == 0
+    assert result.inserted == len(second) + len(later) and result.updated == 0
     assert_rollups_match_a_rebuild(engine)
