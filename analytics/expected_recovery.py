@@ -37,10 +37,14 @@ HELD_OUT_SHARE = 0.2  # calibration: the newest fifth of the episodes, by first-
 POOLED = "less common conditions"
 PREDICTED_EPISODES = 5_000  # episodes whose bands `observed_bands` predicts at a time
 FOLLOW_UP_COLUMNS = ["episode_id", "session_number", "session_date", "improvement_points", "improvement_pct"]
+# Whole numbers `fit_inputs` keeps in the smallest integer type that holds them (exactly): a follow-up's selection
+# (`_follow_ups`) has them back as int64, so every frame computed from them is the one computed from the whole.
+COMPACT_COLUMNS = ["episode_id", "session_number"]
 MIN_SPLINE_BASELINES = 8  # distinct baselines a spline of baseline pain needs; fewer: a straight line
 
 EPISODE_COLUMNS = ["episode_id", "patient_id", "clinician", "technique", "condition", "pain_scale",
                    "baseline_points", "first_date", "status"]
+EPISODE_ORDER = ["first_date", "patient_id", "condition", "episode_id"]  # two readings of the sessions: one order
 BANDS_COLUMNS = [
     "episode_id", "patient_id", "clinician", "technique", "condition", "status", "session_number", "session_date",
     "baseline_points", "improvement_points", "improvement_pct", *BAND_COLUMNS, "expected", "shown",
@@ -72,13 +76,14 @@ def episode_table(improvement: pd.DataFrame) -> pd.DataFrame:
         },
         columns=EPISODE_COLUMNS,
     )
-    return episodes.sort_values(["first_date", "patient_id", "condition", "episode_id"], ignore_index=True)
+    return episodes.sort_values(EPISODE_ORDER, ignore_index=True)
 
 
 def _follow_ups(improvement: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
     """Return the observed sessions after the first of `episodes`, with the episode's attributes, in their order."""
     rows = improvement[(improvement["session_number"] >= 2) & improvement["episode_id"].isin(episodes["episode_id"])]
     rows = rows[["episode_id", "session_number", "session_date", "improvement_points", "improvement_pct"]]
+    rows = rows.astype({column: "int64" for column in COMPACT_COLUMNS if _narrow(rows[column])})  # `fit_inputs`
     return episodes.merge(rows.assign(session_date=pd.to_datetime(rows["session_date"])), on="episode_id")
 
 
@@ -265,23 +270,52 @@ def observed_bands(improvement: pd.DataFrame, models: dict[pd.Timestamp, Recover
                                     )[BANDS_COLUMNS]
 
 
+def _narrow(values: pd.Series) -> bool:
+    return values.dtype.kind == "i" and values.dtype.itemsize < 8
+
+
+def _compact(values: pd.Series) -> pd.Series:
+    """Return whole numbers in the smallest integer type that holds them all, the same numbers."""
+    return pd.to_numeric(values, downcast="integer") if values.dtype.kind == "i" else values
+
+
 def fit_inputs(improvements) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (`episode_table`, the follow-up sessions of its episodes: FOLLOW_UP_COLUMNS) of the cumulative
-    improvement given a part at a time, each part holding whole episodes: what `quarterly_models` and
-    `observed_bands` read of it, all numbers but the episodes' attributes. At a million sessions the whole
-    improvement frame held several hundred megabytes; these, about 50."""
-    tables, follow_ups = [], []
+    improvement given a part at a time, each part holding whole episodes: what `quarterly_models`,
+    `observed_bands` and `calibration_table` read of it, all numbers but the episodes' attributes.
+
+    The follow-ups' ids and session numbers are kept in the smallest integer type that holds them (COMPACT_COLUMNS;
+    the improvements stay float64, untouched), and joined a column at a time, each column's parts let go as it is
+    joined: at a million sessions, 21 MB of follow-ups where the int64 columns, with their parts, held 64."""
+    tables, follow_ups = {column: [] for column in EPISODE_COLUMNS}, {column: [] for column in FOLLOW_UP_COLUMNS}
     for improvement in improvements:
-        tables.append(episode_table(improvement))
+        table = episode_table(improvement)
+        if table.empty:
+            continue
+        for column in EPISODE_COLUMNS:
+            tables[column].append(table[column])
         rows = analysable(improvement)
-        rows = rows[rows["session_number"] >= 2][FOLLOW_UP_COLUMNS]
-        follow_ups.append(rows.assign(session_date=pd.to_datetime(rows["session_date"])))
-    tables = [table for table in tables if not table.empty]
-    if not tables:
+        rows = rows[rows["session_number"] >= 2]
+        for column in FOLLOW_UP_COLUMNS:
+            values = rows[column]
+            values = pd.to_datetime(values) if column == "session_date" else _compact(values)
+            follow_ups[column].append(values.reset_index(drop=True))
+        del improvement, table, rows, values
+    if not tables["episode_id"]:
         return pd.DataFrame(columns=EPISODE_COLUMNS), pd.DataFrame(columns=FOLLOW_UP_COLUMNS)
-    episodes = pd.concat(tables, ignore_index=True)
-    episodes = episodes.sort_values(["first_date", "patient_id", "condition", "episode_id"], ignore_index=True)
-    return episodes, pd.concat(follow_ups, ignore_index=True)
+    episodes = _joined(tables)
+    # `episode_table`'s order over all the parts; sorting on the keys alone (a stable sort, as sort_values does on
+    # several columns) orders the whole table as sorting it whole would, a column at a time.
+    order = episodes[EPISODE_ORDER].sort_values(EPISODE_ORDER).index.to_numpy()
+    episodes = _joined({column: [episodes.pop(column).take(order)] for column in EPISODE_COLUMNS})
+    return episodes, _joined(follow_ups)
+
+
+def _joined(parts: dict[str, list[pd.Series]]) -> pd.DataFrame:
+    """Return the frame of each column's parts joined, a column at a time, each column's parts let go once joined."""
+    columns = list(parts)
+    joined = {column: pd.concat(parts.pop(column), ignore_index=True) for column in columns}
+    return pd.DataFrame(joined, columns=columns, copy=False)
 
 
 def expected_bands(improvement: pd.DataFrame, *, since=None) -> pd.DataFrame:
@@ -306,6 +340,25 @@ def episode_band(improvement: pd.DataFrame, episode_id) -> pd.DataFrame:
     return predict_bands(model, _targets(improvement, episode, model.cells))[BANDS_COLUMNS]
 
 
+def held_out_parts(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None,
+                   most: int = PREDICTED_EPISODES):
+    """Yield `held_out_bands`' rows `most` held-out episodes at a time, in its order: one fit, its predictions a
+    part at a time, so a network's held-out fifth is never predicted all at once. `episodes` as in
+    `quarterly_models`."""
+    episodes = episode_table(improvement) if episodes is None else episodes
+    if episodes.empty:
+        return
+    boundary = episodes["first_date"].iloc[int(len(episodes) * (1 - HELD_OUT_SHARE))]
+    model = fit_recovery(improvement, before=boundary, episodes=episodes)
+    held_out = episodes[episodes["first_date"] >= boundary]
+    for start in range(0, max(len(held_out), 1), most):
+        tested = predict_bands(model, _follow_ups(improvement, held_out.iloc[start:start + most]))
+        observed = tested["improvement_pct"]
+        tested["inside_50"] = (observed >= tested["q25"]) & (observed <= tested["q75"])
+        tested["inside_80"] = (observed >= tested["q10"]) & (observed <= tested["q90"])
+        yield tested[[*BANDS_COLUMNS, "inside_50", "inside_80"]]
+
+
 def held_out_bands(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Return the newest fifth of the episodes' observed follow-up sessions with the band of a fit on the older rest.
 
@@ -314,34 +367,45 @@ def held_out_bands(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None =
     `inside_80` (the observed improvement within the 25th–75th and the 10th–90th percentile, limits included).
     `episodes` as in `quarterly_models`.
     """
-    episodes = episode_table(improvement) if episodes is None else episodes
-    if episodes.empty:
+    parts = list(held_out_parts(improvement, episodes=episodes))
+    if not parts:
         return pd.DataFrame(columns=[*BANDS_COLUMNS, "inside_50", "inside_80"])
-    boundary = episodes["first_date"].iloc[int(len(episodes) * (1 - HELD_OUT_SHARE))]
-    model = fit_recovery(improvement, before=boundary, episodes=episodes)
-    tested = predict_bands(model, _follow_ups(improvement, episodes[episodes["first_date"] >= boundary]))
-    observed = tested["improvement_pct"]
-    tested["inside_50"] = (observed >= tested["q25"]) & (observed <= tested["q75"])
-    tested["inside_80"] = (observed >= tested["q10"]) & (observed <= tested["q90"])
-    return tested[[*BANDS_COLUMNS, "inside_50", "inside_80"]]
+    return pd.concat(parts, ignore_index=True)
 
 
-def _coverage(rows: pd.DataFrame) -> dict:
-    return {"episodes": rows["episode_id"].nunique(), "observations": len(rows),
-            "coverage_50": rows["inside_50"].mean(), "coverage_80": rows["inside_80"].mean()}  # NaN when empty
+COVERAGE_COUNTS = ["episodes", "observations", "inside_50", "inside_80"]
 
 
-def calibration_table(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
+def _coverage(counts) -> dict:
+    episodes, observations, inside_50, inside_80 = (int(count) for count in counts)
+    # The share as Series.mean of the flags computes it (their sum over their count), NaN when there is none.
+    return {"episodes": episodes, "observations": observations,
+            "coverage_50": inside_50 / observations if observations else np.nan,
+            "coverage_80": inside_80 / observations if observations else np.nan}
+
+
+def calibration_table(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None,
+                      most: int = PREDICTED_EPISODES) -> pd.DataFrame:
     """Return the `python -m db summary --calibration` table: held-out coverage of the 50 % and 80 % bands.
 
     One row per condition and technique (the episode's) with held-out sessions whose band is shown, and an
-    `all`/`all` row (always); coverages as fractions, 4 decimals, sorted by condition and technique.
+    `all`/`all` row (always); coverages as fractions, 4 decimals, sorted by condition and technique. Counted a
+    part of `most` whole episodes at a time (`held_out_parts`): the held-out sessions inside each band, summed.
     """
-    tested = held_out_bands(improvement, episodes=episodes)  # `episodes` as in `quarterly_models`
-    tested = tested[tested["shown"].astype(bool)]
-    rows = [{"condition": condition, "technique": technique, **_coverage(group)}
-            for (condition, technique), group in tested.groupby(["condition", "technique"])]
-    rows.append({"condition": "all", "technique": "all", **_coverage(tested)})
+    counts = None  # (condition, technique) -> COVERAGE_COUNTS
+    for tested in held_out_parts(improvement, episodes=episodes, most=most):  # `episodes` as in `quarterly_models`
+        tested = tested[tested["shown"].astype(bool)]
+        grouped = tested.groupby(["condition", "technique"])
+        part = pd.DataFrame({"episodes": grouped["episode_id"].nunique(), "observations": grouped.size(),
+                             "inside_50": grouped["inside_50"].sum(), "inside_80": grouped["inside_80"].sum()},
+                            columns=COVERAGE_COUNTS).astype("int64")
+        counts = part if counts is None else counts.add(part, fill_value=0).astype("int64")
+    if counts is None:
+        counts = pd.DataFrame(columns=COVERAGE_COUNTS, dtype="int64")
+    rows = [{"condition": condition, "technique": technique, **_coverage(row)}
+            for (condition, technique), row in zip(counts.index, counts.to_numpy(), strict=True)]
+    total = counts.to_numpy().sum(axis=0)
+    rows.append({"condition": "all", "technique": "all", **_coverage(total)})
     table = pd.DataFrame(rows, columns=CALIBRATION_COLUMNS).sort_values(["condition", "technique"], ignore_index=True)
     return table.astype({"episodes": int, "observations": int}).round({"coverage_50": 4, "coverage_80": 4})
 

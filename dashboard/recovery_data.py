@@ -13,10 +13,13 @@ the work list names only the episodes db.recovery_queries.open_episodes lets the
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
 from collections.abc import Hashable
 
 import pandas as pd
+import pyarrow
 import streamlit as st
 from sqlmodel import Session
 
@@ -24,7 +27,7 @@ from analytics import expected_recovery, on_track, outcomes
 from dashboard import charts, charts_science, clinic_wide, resources
 from dashboard.background import Analysis
 from db import recovery_queries
-from db.access import CLINICAL_WRITERS, AccessDenied, Actor, require_role
+from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, AccessDenied, Actor, require_role
 from db.engine import database_url
 from db.queries import OutcomeFilter
 
@@ -32,6 +35,12 @@ KIND = "expected recovery"
 AHEAD = 1  # sessions beyond the latest one whose band the patient's chart shows: what to expect next
 BAND_ROW_COLUMNS = ["session_number", *expected_recovery.BAND_COLUMNS, "shown", "comparable_episodes",
                     "condition_episodes", "condition_adjusted", "technique", "note"]
+try:  # glibc's malloc_trim: gives the heap's free pages back (`_give_back`); not on every system
+    _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    _LIBC.malloc_trim  # noqa: B018 - present only in glibc
+except (OSError, AttributeError):
+    _LIBC = None
+GIVE_BACK_EVERY = 200_000  # sessions read between two `_give_back`s while the fit's sessions are read
 # Episodes' bands drawn lately, each a prediction from the kept models: a few kilobytes each.
 BANDS_CACHED = 500
 
@@ -47,12 +56,15 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
     """Return the fit on the data of `reading`'s version, read as the clinic (clinic_wide.CLINIC) whoever asked
     first: its quarterly `models`, the off-track `work_list` of every clinician (no discharged episode), each
     episode's `latest` session with a band shown (on_track.LATEST_COLUMNS: what observed minus expected compares),
-    and the `episodes` and `sessions` it rests on. Computed once a version; no episode's band is kept (at a
-    million sessions they took 172 MB): a chart predicts its own from the models (`_episode_band`)."""
+    the bands' held-out `calibration` (expected_recovery.calibration_table, what Methods shows) and the `episodes`
+    and `sessions` it rests on. Computed once a version, from one read of the sessions; no episode's band is kept
+    (at a million sessions they took 172 MB): a chart predicts its own from the models (`_episode_band`), and the
+    fit's inputs are let go once the figures are computed."""
     url = str(reading.engine.url)
     version, kept = _kept().get(url, (None, None))
     if kept is not None and version == reading.version:
         return kept
+    _kept().pop(url, None)  # the last version's figures are not held while this one is computed
     counted = {"episodes": 0, "sessions": 0}
 
     def improvements(parts):
@@ -60,16 +72,45 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
             counted["episodes"] += sessions["episode_id"].nunique()  # a part holds whole episodes
             counted["sessions"] += len(sessions)
             yield outcomes.cumulative_improvement(sessions)
+            if counted["sessions"] // GIVE_BACK_EVERY > (counted["sessions"] - len(sessions)) // GIVE_BACK_EVERY:
+                _give_back()  # each part's short-lived frames, before the parts kept grow the heap past them
 
     with Session(reading.engine) as session:
         episodes, follow_ups = expected_recovery.fit_inputs(improvements(
             recovery_queries.recovery_session_parts(session, actor=clinic_wide.CLINIC)))
+    _give_back()
     models = expected_recovery.quarterly_models(follow_ups, episodes=episodes)
-    work_list, latest = on_track.summaries(expected_recovery.observed_bands(follow_ups, models, episodes=episodes))
+    _give_back()
+    calibration = expected_recovery.calibration_table(follow_ups, episodes=episodes)
+    _give_back()
+    work_list, latest = on_track.summaries(_giving_back(
+        expected_recovery.observed_bands(follow_ups, models, episodes=episodes)))
+    del episodes, follow_ups
     recovery = {"version": reading.version, "models": models, "work_list": work_list,
-                "latest": latest.astype({by: "category" for by in on_track.BY}), **counted}
+                "latest": latest.astype({by: "category" for by in on_track.BY}), "calibration": calibration,
+                **counted}
+    del latest
+    _give_back()
     _kept()[url] = (reading.version, recovery)
     return recovery
+
+
+def _giving_back(parts):
+    """Yield `parts`, giving back what each let go (`_give_back`) before the next is made: the bands of a network's
+    episodes, predicted a part at a time, otherwise left the heap about 100 MB larger at a million sessions."""
+    for part in parts:
+        yield part
+        del part
+        _give_back()
+
+
+def _give_back() -> None:
+    """Hand the memory a big step let go back to the system: freed blocks stay with the allocators that held them
+    (glibc's malloc for numpy's arrays, Arrow's pool for texts) and keep the process's resident size at its peak;
+    at a million sessions the read alone left about 90 MB so."""
+    pyarrow.default_memory_pool().release_unused()  # pandas' texts (pyarrow comes with streamlit and pandas)
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def _narrowed(analysis: Analysis, value) -> Analysis:
@@ -193,8 +234,7 @@ def calibration(actor: Actor) -> Analysis:
 
 
 def _calibration(reading: clinic_wide.Reading) -> pd.DataFrame:
-    with Session(reading.engine) as session:
-        episodes, follow_ups = expected_recovery.fit_inputs(
-            outcomes.cumulative_improvement(sessions)
-            for sessions in recovery_queries.recovery_session_parts(session, actor=reading.actor))
-    return expected_recovery.calibration_table(follow_ups, episodes=episodes)
+    """The calibration on the data of `reading`'s version: computed with the fit, from the same read (`_recovery`);
+    the actor's role is checked as their own read of the sessions would check it."""
+    require_role(reading.actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    return _recovery(reading)["calibration"]
