@@ -16,8 +16,8 @@ from sqlalchemy import and_, func, select, true
 from sqlmodel import Session
 
 from db.access import AGGREGATE_READERS, IDENTIFIED_READERS, Actor, require_role
+from db.frames import read_frame
 from db.models import LIVE_SESSIONS, Episode, Patient, PatientNameKey, TreatmentSession
-from db.queries import read_frame
 
 PICKER_LIMIT = 500  # patients offered at once by find_patients; more than a clinic's list, far fewer than a network's
 KEY_LENGTH = PatientNameKey.__table__.c.key.type.length  # a longer key or search is compared by its start only

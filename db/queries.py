@@ -19,6 +19,7 @@ from clinic.outcomes import EXCLUDED_BASELINE_ZERO, EXCLUDED_SINGLE_SESSION, MOM
 from clinic.vocabulary import ALERT_SEVERITIES
 from db import rollups
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
+from db.frames import read_frame, read_frame_parts
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
 from db.report_models import DiaryEntry, PatientSideEffect
 
@@ -72,30 +73,6 @@ def first_sessions(where: OutcomeFilter, sample: int | None = None):
     if sample is not None:
         stmt = stmt.order_by(_spread(first.episode_id)).limit(sample)
     return stmt.subquery("first_sessions")
-
-
-READ_PART_ROWS = 20_000  # rows turned into a frame at a time by `read_frame`
-
-
-def read_frame(session: Session, stmt, columns=None) -> pd.DataFrame:
-    """Return the rows of a select as a DataFrame (`columns` names them, else the select's labels)."""
-    parts = list(read_frame_parts(session, stmt, columns))
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-
-
-def read_frame_parts(session: Session, stmt, columns=None) -> Iterator[pd.DataFrame]:
-    """Yield the rows of a select as DataFrames of at most READ_PART_ROWS rows (one empty frame when there are none),
-    for a caller that adds up what each part counts without ever holding every row."""
-    result = session.connection().execute(stmt)  # Core rows: the ORM's row loading doubles the cost of big reads
-    names = columns or list(result.keys())
-    # A part at a time, column by column: a whole result's Row objects and their Python values take several times
-    # the frame's memory, and given Row objects pandas probes each one for namedtuple fields (10 s for a million).
-    empty = True
-    for rows in result.partitions(READ_PART_ROWS):
-        empty = False
-        yield pd.DataFrame(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), columns=names)
-    if empty:
-        yield pd.DataFrame({name: [] for name in names}, columns=names)
 
 
 def technique_moments(session: Session, *, actor: Actor, where: OutcomeFilter = OutcomeFilter()) -> pd.DataFrame:

@@ -22,8 +22,8 @@ from clinic.patient_reports import (
     WINDOW_HOURS,
 )
 from db.access import AGGREGATE_READERS, Actor, require_patient, require_role
+from db.frames import read_frame
 from db.models import LIVE_SESSIONS, Episode, Patient, SideEffect, TreatmentSession, User
-from db.queries import read_frame
 from db.report_models import (
     DiaryAnnotation,
     DiaryEntry,

@@ -21,8 +21,9 @@ from sqlmodel import Session
 
 from clinic.vocabulary import ADJUNCT_SEPARATOR, ESTIM_ITEMS, ESTIM_TECHNIQUE, STRICTA_CODES, STRICTA_ITEMS
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
+from db.frames import read_frame
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession, User
-from db.queries import OutcomeFilter, first_sessions, read_frame
+from db.queries import OutcomeFilter, first_sessions
 from db.rollups import month_of
 
 S = TreatmentSession

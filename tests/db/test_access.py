@@ -114,8 +114,7 @@ UNCHECKED_HELPERS = {
     "writes.get_or_create_patient", "writes.get_or_create_clinician", "episodes.latest_episode", "episodes.course",
     "episodes.new_episode", "episodes.episode_for_session",
     "numbering.renumber", "numbering.renumbering", "import_plan.plan", "corrections.snapshot", "audit.record",
-    "audit.record_many", "audit_chain.chain_head", "queries.read_frame", "queries.read_frame_parts",
-    "patient_search.add_patient",
+    "audit.record_many", "audit_chain.chain_head", "patient_search.add_patient",
     "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
     # The data version (an audit id): it tells only that something changed; clinic_wide checks the role before
     # it serves anything kept on that version.

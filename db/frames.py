@@ -1,0 +1,31 @@
+"""Rows of a select as pandas frames, a part at a time (issue #15: a network's reads are never held as Row objects)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+from sqlmodel import Session
+
+READ_PART_ROWS = 20_000  # rows turned into a frame at a time by `read_frame`
+
+
+def read_frame(session: Session, stmt, columns=None) -> pd.DataFrame:
+    """Return the rows of a select as a DataFrame (`columns` names them, else the select's labels)."""
+    parts = list(read_frame_parts(session, stmt, columns))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def read_frame_parts(session: Session, stmt, columns=None) -> Iterator[pd.DataFrame]:
+    """Yield the rows of a select as DataFrames of at most READ_PART_ROWS rows (one empty frame when there are none),
+    for a caller that adds up what each part counts without ever holding every row."""
+    result = session.connection().execute(stmt)  # Core rows: the ORM's row loading doubles the cost of big reads
+    names = columns or list(result.keys())
+    # A part at a time, column by column: a whole result's Row objects and their Python values take several times
+    # the frame's memory, and given Row objects pandas probes each one for namedtuple fields (10 s for a million).
+    empty = True
+    for rows in result.partitions(READ_PART_ROWS):
+        empty = False
+        yield pd.DataFrame(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), columns=names)
+    if empty:
+        yield pd.DataFrame({name: [] for name in names}, columns=names)
