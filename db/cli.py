@@ -169,7 +169,7 @@ def cmd_summary(args) -> str:
             from analytics import stricta
             from db import stricta_queries
 
-            table = stricta.summary_table(stricta_queries.stricta_sessions(session, actor=args.actor))
+            table = stricta.table_from_counts(*stricta_queries.stricta_counts(session, actor=args.actor))
         elif args.soreness:
             from analytics import patient_reported
             from db import report_queries
