@@ -147,9 +147,10 @@ def fit_recovery(improvement: pd.DataFrame, *, before: pd.Timestamp | None = Non
     `episode_table`'s frame of `improvement`, when the caller has it already.
     """
     episodes = episode_table(improvement) if episodes is None else episodes
-    if before is not None:
-        episodes = episodes[episodes["first_date"] < before]
-    episodes = episodes.tail(most)
+    if before is not None:  # the `most` latest of those before: taken alone, not after a copy of all of them
+        episodes = episodes.iloc[np.flatnonzero((episodes["first_date"] < before).to_numpy())[-most:] if most else []]
+    else:
+        episodes = episodes.tail(most)
     rows = _follow_ups(improvement, episodes)
     cells = rows.groupby(["technique", "session_number"])["episode_id"].nunique()
     cells = cells[cells >= MIN_COMPARABLE]
