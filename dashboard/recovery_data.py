@@ -40,7 +40,7 @@ try:  # glibc's malloc_trim: gives the heap's free pages back (`_give_back`); no
     _LIBC.malloc_trim  # noqa: B018 - present only in glibc
 except (OSError, AttributeError):
     _LIBC = None
-GIVE_BACK_EVERY = 200_000  # sessions read between two `_give_back`s while the fit's sessions are read
+GIVE_BACK_EVERY = 100_000  # sessions read between two `_give_back`s while the fit's sessions are read
 # Episodes' bands drawn lately, each a prediction from the kept models: a few kilobytes each.
 BANDS_CACHED = 500
 
