@@ -33,12 +33,11 @@ MIN_COMPARABLE = 30
 # took 1.6 s for 50.5 % and 80.6 %, the latest 2,000 0.5 s for 49.8 % and 79.4 %.
 MAX_TRAINING_EPISODES = 5_000
 REFIT_PERIOD = "Q"  # an episode's band is fitted on the episodes that began before its calendar quarter
-HELD_OUT_SHARE = 0.2  # calibration: the newest fifth of the episodes, by first-session date
 POOLED = "less common conditions"
 PREDICTED_EPISODES = 5_000  # episodes whose bands `observed_bands` predicts at a time
 FOLLOW_UP_COLUMNS = ["episode_id", "session_number", "session_date", "improvement_points", "improvement_pct"]
 # Whole numbers `fit_inputs` keeps in the smallest integer type that holds them (exactly): a follow-up's selection
-# (`_follow_ups`) has them back as int64, so every frame computed from them is the one computed from the whole.
+# (`follow_up_rows`) has them back as int64, so every frame computed from them is the one computed from the whole.
 COMPACT_COLUMNS = ["episode_id", "session_number"]
 MIN_SPLINE_BASELINES = 8  # distinct baselines a spline of baseline pain needs; fewer: a straight line
 
@@ -50,7 +49,6 @@ BANDS_COLUMNS = [
     "baseline_points", "improvement_points", "improvement_pct", *BAND_COLUMNS, "expected", "shown",
     "comparable_episodes", "condition_episodes", "condition_adjusted", "trained_before", "note",
 ]
-CALIBRATION_COLUMNS = ["condition", "technique", "episodes", "observations", "coverage_50", "coverage_80"]
 
 
 def episode_table(improvement: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +77,7 @@ def episode_table(improvement: pd.DataFrame) -> pd.DataFrame:
     return episodes.sort_values(EPISODE_ORDER, ignore_index=True)
 
 
-def _follow_ups(improvement: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+def follow_up_rows(improvement: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
     """Return the observed sessions after the first of `episodes`, with the episode's attributes, in their order."""
     rows = improvement[(improvement["session_number"] >= 2) & improvement["episode_id"].isin(episodes["episode_id"])]
     rows = rows[["episode_id", "session_number", "session_date", "improvement_points", "improvement_pct"]]
@@ -151,7 +149,7 @@ def fit_recovery(improvement: pd.DataFrame, *, before: pd.Timestamp | None = Non
         episodes = episodes.iloc[np.flatnonzero((episodes["first_date"] < before).to_numpy())[-most:] if most else []]
     else:
         episodes = episodes.tail(most)
-    rows = _follow_ups(improvement, episodes)
+    rows = follow_up_rows(improvement, episodes)
     cells = rows.groupby(["technique", "session_number"])["episode_id"].nunique()
     cells = cells[cells >= MIN_COMPARABLE]
     rows = rows[pd.MultiIndex.from_frame(rows[["technique", "session_number"]]).isin(cells.index)]
@@ -208,7 +206,7 @@ def predict_bands(model: RecoveryModel, rows: pd.DataFrame) -> pd.DataFrame:
 def _targets(improvement: pd.DataFrame, episodes: pd.DataFrame, cells: pd.Series) -> pd.DataFrame:
     """Return every observed follow-up session of `episodes` and, ahead of it, each session their technique's band
     reaches (`cells`) that they have not had yet, without a date or an improvement."""
-    observed = _follow_ups(improvement, episodes)
+    observed = follow_up_rows(improvement, episodes)
     supported = cells.index.to_frame(index=False)
     ahead = episodes.merge(supported, on="technique")
     ahead = ahead.merge(observed[["episode_id", "session_number"]], on=["episode_id", "session_number"], how="left",
@@ -267,7 +265,7 @@ def observed_bands(improvement: pd.DataFrame, models: dict[pd.Timestamp, Recover
     for cutoff, group in episodes.groupby(episodes["first_date"].map(training_cutoff), sort=True):
         if cutoff in models:
             for start in range(0, len(group), most):
-                yield predict_bands(models[cutoff], _follow_ups(improvement, group.iloc[start:start + most])
+                yield predict_bands(models[cutoff], follow_up_rows(improvement, group.iloc[start:start + most])
                                     )[BANDS_COLUMNS]
 
 
@@ -339,76 +337,6 @@ def episode_band(improvement: pd.DataFrame, episode_id) -> pd.DataFrame:
         return pd.DataFrame(columns=BANDS_COLUMNS)
     model = fit_recovery(improvement, before=training_cutoff(episode["first_date"].iloc[0]), episodes=episodes)
     return predict_bands(model, _targets(improvement, episode, model.cells))[BANDS_COLUMNS]
-
-
-def held_out_parts(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None,
-                   most: int = PREDICTED_EPISODES):
-    """Yield `held_out_bands`' rows `most` held-out episodes at a time, in its order: one fit, its predictions a
-    part at a time, so a network's held-out fifth is never predicted all at once. `episodes` as in
-    `quarterly_models`."""
-    episodes = episode_table(improvement) if episodes is None else episodes
-    if episodes.empty:
-        return
-    boundary = episodes["first_date"].iloc[int(len(episodes) * (1 - HELD_OUT_SHARE))]
-    model = fit_recovery(improvement, before=boundary, episodes=episodes)
-    held_out = episodes[episodes["first_date"] >= boundary]
-    for start in range(0, max(len(held_out), 1), most):
-        tested = predict_bands(model, _follow_ups(improvement, held_out.iloc[start:start + most]))
-        observed = tested["improvement_pct"]
-        tested["inside_50"] = (observed >= tested["q25"]) & (observed <= tested["q75"])
-        tested["inside_80"] = (observed >= tested["q10"]) & (observed <= tested["q90"])
-        yield tested[[*BANDS_COLUMNS, "inside_50", "inside_80"]]
-
-
-def held_out_bands(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Return the newest fifth of the episodes' observed follow-up sessions with the band of a fit on the older rest.
-
-    Episodes are ordered by first-session date; those starting on the date where the newest HELD_OUT_SHARE begins
-    are all held out, so every fitted episode began strictly before every tested one. Adds `inside_50` and
-    `inside_80` (the observed improvement within the 25th–75th and the 10th–90th percentile, limits included).
-    `episodes` as in `quarterly_models`.
-    """
-    parts = list(held_out_parts(improvement, episodes=episodes))
-    if not parts:
-        return pd.DataFrame(columns=[*BANDS_COLUMNS, "inside_50", "inside_80"])
-    return pd.concat(parts, ignore_index=True)
-
-
-COVERAGE_COUNTS = ["episodes", "observations", "inside_50", "inside_80"]
-
-
-def _coverage(counts) -> dict:
-    episodes, observations, inside_50, inside_80 = (int(count) for count in counts)
-    # The share as Series.mean of the flags computes it (their sum over their count), NaN when there is none.
-    return {"episodes": episodes, "observations": observations,
-            "coverage_50": inside_50 / observations if observations else np.nan,
-            "coverage_80": inside_80 / observations if observations else np.nan}
-
-
-def calibration_table(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None,
-                      most: int = PREDICTED_EPISODES) -> pd.DataFrame:
-    """Return the `python -m db summary --calibration` table: held-out coverage of the 50 % and 80 % bands.
-
-    One row per condition and technique (the episode's) with held-out sessions whose band is shown, and an
-    `all`/`all` row (always); coverages as fractions, 4 decimals, sorted by condition and technique. Counted a
-    part of `most` whole episodes at a time (`held_out_parts`): the held-out sessions inside each band, summed.
-    """
-    counts = None  # (condition, technique) -> COVERAGE_COUNTS
-    for tested in held_out_parts(improvement, episodes=episodes, most=most):  # `episodes` as in `quarterly_models`
-        tested = tested[tested["shown"].astype(bool)]
-        grouped = tested.groupby(["condition", "technique"])
-        part = pd.DataFrame({"episodes": grouped["episode_id"].nunique(), "observations": grouped.size(),
-                             "inside_50": grouped["inside_50"].sum(), "inside_80": grouped["inside_80"].sum()},
-                            columns=COVERAGE_COUNTS).astype("int64")
-        counts = part if counts is None else counts.add(part, fill_value=0).astype("int64")
-    if counts is None:
-        counts = pd.DataFrame(columns=COVERAGE_COUNTS, dtype="int64")
-    rows = [{"condition": condition, "technique": technique, **_coverage(row)}
-            for (condition, technique), row in zip(counts.index, counts.to_numpy(), strict=True)]
-    total = counts.to_numpy().sum(axis=0)
-    rows.append({"condition": "all", "technique": "all", **_coverage(total)})
-    table = pd.DataFrame(rows, columns=CALIBRATION_COLUMNS).sort_values(["condition", "technique"], ignore_index=True)
-    return table.astype({"episodes": int, "observations": int}).round({"coverage_50": 4, "coverage_80": 4})
 
 
 def _range(low: float, high: float) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics import expected_recovery, outcomes
+from analytics import expected_recovery, outcomes, recovery_calibration
 from sample_data.generate import NETWORK, generate
 
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "sample_data" / "sessions.csv"
@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=20_000, help="episodes of the network whose fits are timed")
     args = p.parse_args(argv)
     sample = improvement_of(pd.read_csv(SAMPLE_FILE, dtype=str, keep_default_na=False))
-    print(coverage_line("sample data", expected_recovery.calibration_table(sample)))
+    print(coverage_line("sample data", recovery_calibration.calibration_table(sample)))
     rows = generate(patients=args.patients)
-    print(coverage_line(f"{len(rows):,} generated sessions", expected_recovery.calibration_table(improvement_of(rows))))
+    generated = recovery_calibration.calibration_table(improvement_of(rows))
+    print(coverage_line(f"{len(rows):,} generated sessions", generated))
 
     network = improvement_of(generate(patients=round(args.episodes / NETWORK["episodes_per_patient"]), **NETWORK))
     episodes = expected_recovery.episode_table(network)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print(timed("one fit, latest 5,000 episodes", lambda: expected_recovery.fit_recovery(network, episodes=episodes)))
     print(timed("one fit, every episode", lambda: expected_recovery.fit_recovery(
         network, episodes=episodes, most=len(episodes))))
-    print(timed("calibration table", lambda: expected_recovery.calibration_table(network)))
+    print(timed("calibration table", lambda: recovery_calibration.calibration_table(network)))
     print(timed("bands of every episode", lambda: expected_recovery.expected_bands(network)))
     print(timed("bands of the episodes seen in the last 30 days",
                 lambda: expected_recovery.expected_bands(network, since=latest - pd.Timedelta(days=30))))

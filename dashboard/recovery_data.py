@@ -23,7 +23,7 @@ import pyarrow
 import streamlit as st
 from sqlmodel import Session
 
-from analytics import expected_recovery, on_track, outcomes
+from analytics import expected_recovery, on_track, outcomes, recovery_calibration
 from dashboard import charts, charts_science, clinic_wide, resources
 from dashboard.background import Analysis
 from db import recovery_queries
@@ -56,7 +56,7 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
     """Return the fit on the data of `reading`'s version, read as the clinic (clinic_wide.CLINIC) whoever asked
     first: its quarterly `models`, the off-track `work_list` of every clinician (no discharged episode), each
     episode's `latest` session with a band shown (on_track.LATEST_COLUMNS: what observed minus expected compares),
-    the bands' held-out `calibration` (expected_recovery.calibration_table, what Methods shows) and the `episodes`
+    the bands' held-out `calibration` (recovery_calibration.calibration_table, what Methods shows) and the `episodes`
     and `sessions` it rests on. Computed once a version, from one read of the sessions; no episode's band is kept
     (at a million sessions they took 172 MB): a chart predicts its own from the models (`_episode_band`), and the
     fit's inputs are let go once the figures are computed."""
@@ -81,7 +81,7 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
     _give_back()
     models = expected_recovery.quarterly_models(follow_ups, episodes=episodes)
     _give_back()
-    calibration = expected_recovery.calibration_table(follow_ups, episodes=episodes)
+    calibration = recovery_calibration.calibration_table(follow_ups, episodes=episodes)
     _give_back()
     work_list, latest = on_track.summaries(_giving_back(
         expected_recovery.observed_bands(follow_ups, models, episodes=episodes)))

@@ -161,10 +161,10 @@ def cmd_summary(args) -> str:
             sessions = queries.outcome_sessions(session, actor=args.actor)
             table = survival.reached_summary(outcomes.cumulative_improvement(sessions), rule)
         elif args.calibration:
-            from analytics import expected_recovery
+            from analytics import recovery_calibration
 
             sessions = queries.outcome_sessions(session, actor=args.actor)
-            table = expected_recovery.calibration_table(outcomes.cumulative_improvement(sessions))
+            table = recovery_calibration.calibration_table(outcomes.cumulative_improvement(sessions))
         elif args.stricta:
             from analytics import stricta
             from db import stricta_queries

@@ -1,7 +1,7 @@
 """Tests that the expected-recovery figures computed with bounded memory (issue #15) are, number for number, the
 ones computed from the whole improvement frame: the compact fit inputs (expected_recovery.fit_inputs: small integer
 types, joined a column at a time), the bands predicted a part at a time, and the calibration counted a part at a
-time (expected_recovery.held_out_parts) against the whole frame's coverage, recomputed here as it was defined.
+time (recovery_calibration.held_out_parts) against the whole frame's coverage, recomputed here as it was defined.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import expected_recovery, on_track
+from analytics import expected_recovery, on_track, recovery_calibration
 from tests.analytics.test_expected_recovery import simulate
 
 
@@ -36,7 +36,7 @@ def whole_calibration(tested: pd.DataFrame) -> pd.DataFrame:
     rows = [{"condition": condition, "technique": technique, **coverage(group)}
             for (condition, technique), group in tested.groupby(["condition", "technique"])]
     rows.append({"condition": "all", "technique": "all", **coverage(tested)})
-    table = pd.DataFrame(rows, columns=expected_recovery.CALIBRATION_COLUMNS)
+    table = pd.DataFrame(rows, columns=recovery_calibration.CALIBRATION_COLUMNS)
     table = table.sort_values(["condition", "technique"], ignore_index=True)
     return table.astype({"episodes": int, "observations": int}).round({"coverage_50": 4, "coverage_80": 4})
 
@@ -74,19 +74,19 @@ def test_the_bands_from_the_compact_inputs_a_part_at_a_time_are_the_whole_frames
 @pytest.mark.parametrize("most", [37, expected_recovery.PREDICTED_EPISODES])
 def test_the_calibration_counted_a_part_at_a_time_is_the_whole_frames_coverage(clinic, most):
     improvement, episodes, follow_ups = clinic
-    tested = expected_recovery.held_out_bands(improvement)
+    tested = recovery_calibration.held_out_bands(improvement)
     assert tested["shown"].sum() > 100
     reference = whole_calibration(tested)
-    pd.testing.assert_frame_equal(expected_recovery.calibration_table(improvement, most=most), reference,
+    pd.testing.assert_frame_equal(recovery_calibration.calibration_table(improvement, most=most), reference,
                                   check_exact=True)
     pd.testing.assert_frame_equal(
-        expected_recovery.calibration_table(follow_ups, episodes=episodes, most=most), reference, check_exact=True)
-    parts = list(expected_recovery.held_out_parts(follow_ups, episodes=episodes, most=most))
+        recovery_calibration.calibration_table(follow_ups, episodes=episodes, most=most), reference, check_exact=True)
+    parts = list(recovery_calibration.held_out_parts(follow_ups, episodes=episodes, most=most))
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), tested, check_exact=True)
 
 
 def test_the_calibration_of_no_episodes_has_only_its_empty_all_row():
     improvement, _ = simulate(episodes=40, seed=3)
-    table = expected_recovery.calibration_table(improvement.iloc[0:0])
+    table = recovery_calibration.calibration_table(improvement.iloc[0:0])
     assert table[["condition", "technique", "episodes", "observations"]].values.tolist() == [["all", "all", 0, 0]]
     assert table[["coverage_50", "coverage_80"]].isna().all(axis=None)

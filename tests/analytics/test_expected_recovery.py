@@ -16,7 +16,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from analytics import expected_recovery, on_track, outcomes
+from analytics import expected_recovery, on_track, outcomes, recovery_calibration
 from analytics.expected_recovery import BAND_COLUMNS, MIN_COMPARABLE
 from bench import calibration as bench
 from bench.calibration import coverage_line, improvement_of
@@ -96,7 +96,7 @@ def test_a_band_needs_30_earlier_episodes_of_its_technique_at_its_session():
     deep = episodes[episodes["technique"] == "deep"]["episode_id"]
     kept = [*deep, *episodes[episodes["technique"] == "electrical"]["episode_id"].head(MIN_COMPARABLE - 1)]
     model = expected_recovery.fit_recovery(improvement[improvement["episode_id"].isin(kept)])
-    rows = expected_recovery._follow_ups(improvement, episodes.head(50))
+    rows = expected_recovery.follow_up_rows(improvement, episodes.head(50))
     bands = expected_recovery.predict_bands(model, rows[rows["session_number"] == 2])
     shown = bands.groupby("technique")["shown"].all()
     assert shown.to_dict() == {"deep": True, "electrical": False}
@@ -178,7 +178,7 @@ def test_since_keeps_the_episodes_seen_on_or_after_that_date(simulated):
 # --- calibration: issue #18's "done when" -------------------------------------------------------------------
 
 def check_calibration(table: pd.DataFrame) -> None:
-    assert list(table.columns) == expected_recovery.CALIBRATION_COLUMNS
+    assert list(table.columns) == recovery_calibration.CALIBRATION_COLUMNS
     keys = list(zip(table["condition"], table["technique"], strict=True))
     assert keys == sorted(keys) and ("all", "all") in keys
     overall = table.set_index(["condition", "technique"]).loc[("all", "all")]
@@ -190,7 +190,7 @@ def check_calibration(table: pd.DataFrame) -> None:
 
 
 def test_on_the_sample_data_the_held_out_bands_cover_half_and_four_fifths(sample):
-    table = expected_recovery.calibration_table(sample)
+    table = recovery_calibration.calibration_table(sample)
     print("\n" + coverage_line("sample data", table))
     check_calibration(table)
     assert table["coverage_50"].round(4).equals(table["coverage_50"])
@@ -199,14 +199,14 @@ def test_on_the_sample_data_the_held_out_bands_cover_half_and_four_fifths(sample
 def test_on_100000_generated_sessions_the_held_out_bands_cover_half_and_four_fifths():
     raw = generate(patients=bench.GENERATED_PATIENTS)  # a known recovery process: sample_data/parameters.py
     assert len(raw) >= 100_000
-    table = expected_recovery.calibration_table(improvement_of(raw))
+    table = recovery_calibration.calibration_table(improvement_of(raw))
     print("\n" + coverage_line(f"{len(raw):,} generated sessions", table))
     check_calibration(table)
     assert table.set_index(["condition", "technique"]).loc[("all", "all"), "episodes"] > 3000
 
 
 def test_held_out_episodes_all_began_after_every_fitted_one(sample):
-    tested = expected_recovery.held_out_bands(sample)
+    tested = recovery_calibration.held_out_bands(sample)
     episodes = expected_recovery.episode_table(sample)
     boundary = tested["trained_before"].iloc[0]
     held_out = episodes[episodes["episode_id"].isin(tested["episode_id"])]
@@ -216,7 +216,7 @@ def test_held_out_episodes_all_began_after_every_fitted_one(sample):
 
 def test_calibration_of_too_few_episodes_is_the_all_row_with_nothing_tested():
     improvement, _ = simulate(episodes=20)
-    table = expected_recovery.calibration_table(improvement)
+    table = recovery_calibration.calibration_table(improvement)
     assert table.to_dict("records") == [{"condition": "all", "technique": "all", "episodes": 0, "observations": 0,
                                          "coverage_50": pytest.approx(np.nan, nan_ok=True),
                                          "coverage_80": pytest.approx(np.nan, nan_ok=True)}]

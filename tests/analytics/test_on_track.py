@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import expected_recovery, on_track
+from analytics import expected_recovery, on_track, recovery_calibration
 from tests.analytics.test_expected_recovery import simulate
 
 
@@ -84,5 +84,5 @@ def test_the_calibration_from_improvement_given_in_parts_is_the_one_from_the_who
     ids = improvement["episode_id"]
     parts = (improvement[(ids >= low) & (ids < low + 400)] for low in range(0, ids.max() + 1, 400))
     episodes, follow_ups = expected_recovery.fit_inputs(parts)
-    pd.testing.assert_frame_equal(expected_recovery.calibration_table(follow_ups, episodes=episodes),
-                                  expected_recovery.calibration_table(improvement))
+    pd.testing.assert_frame_equal(recovery_calibration.calibration_table(follow_ups, episodes=episodes),
+                                  recovery_calibration.calibration_table(improvement))

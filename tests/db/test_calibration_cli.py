@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics import expected_recovery
+from analytics import recovery_calibration
 from bench.calibration import improvement_of
 from db.cli import main
 from tests.analytics import independent
@@ -33,7 +33,7 @@ def empty_url(request, tmp_path):
 def test_summary_calibration_of_the_sample_data_is_the_held_out_coverage_of_the_imported_file(empty_url, capsys):
     assert main(["--url", empty_url, "import", str(SAMPLE_FILE)]) == 0
     out = calibration(capsys, empty_url)
-    expected = expected_recovery.calibration_table(improvement_of(independent.read_rows(SAMPLE_FILE)))
+    expected = recovery_calibration.calibration_table(improvement_of(independent.read_rows(SAMPLE_FILE)))
     assert out == expected.to_csv(index=False, lineterminator="\n")
     lines = out.splitlines()
     assert lines[0] == HEADER
