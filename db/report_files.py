@@ -12,7 +12,7 @@ from typing import BinaryIO
 import pandas as pd
 from sqlmodel import Session
 
-from db import exporting, file_validation, report_exchange, spreadsheets, xlsx_format
+from db import file_validation, report_exchange, spreadsheets, xlsx_format
 from db.access import Actor
 from db.file_problems import ImportRefused, RowProblem, column_letter, file_refused
 from db.file_validation import ValidRows
@@ -85,6 +85,8 @@ def write_workbook(sheets: dict[str, pd.DataFrame], file: BinaryIO) -> None:
 def export_sheets(session: Session, *, actor: Actor, purpose: str = "XLSX") -> dict[str, pd.DataFrame]:
     """Return the sheets of an .xlsx export: the sessions first (`db.exporting`), then `diary`, `pgic`, `psfs`; each
     part's export audited."""
+    from db import exporting  # not loaded by an import, which never exports (issue #15: its start-up time)
+
     return {"sessions": exporting.export_table(session, actor=actor, purpose=purpose),
             **report_exchange.export_tables(session, actor=actor, purpose=purpose)}
 
