@@ -142,12 +142,14 @@ def episode_expectation(actor: Actor, patient_id: int, episode_id: int) -> Analy
         recovery["models"], improvement))
 
 
-@st.cache_data(show_spinner=False, max_entries=BANDS_CACHED, ttl=3600)
+@st.cache_resource(show_spinner=False, max_entries=BANDS_CACHED, ttl=3600)
 def _episode_band(url: str, actor: Actor, fitted: Hashable, version: Hashable, episode_id: int, to_patient: bool,
                   _models: dict, _improvement: pd.DataFrame) -> dict:
     """Return `_expectation` of one episode from the models fitted on data version `fitted` and its sessions as
     stored at `version`: the rows expected_recovery.expected_bands gives it, predicted for it alone. Kept per
-    (versions, episode), the same for every reader: `actor` is the clinic, each reader's access checked before."""
+    (versions, episode), the same for every reader: `actor` is the clinic, each reader's access checked before.
+    Handed out as built, not a copy (its chart is not unpickled and validated by plotly again on every run): the
+    page only reads it."""
     band = expected_recovery.bands_from_models(_improvement, _models)
     return _expectation(band, episode_id, _improvement, to_patient)
 

@@ -13,7 +13,7 @@ for a model (`_clinic_wide`, dashboard.background); the role is checked before o
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
 
 import pandas as pd
@@ -48,6 +48,7 @@ from db.queries import OutcomeFilter
 # clinician model (one row per episode) share the larger one.
 SAMPLE_EPISODES = 20_000
 COMPARISON_EPISODES = 3_000
+PROGRESS_KEPT = 500  # episodes whose progress and chart are kept as built (a chart is tens of kilobytes)
 
 
 def engine() -> Engine:
@@ -92,14 +93,19 @@ def patient_record(url: str, actor: Actor, patient_id: int) -> tuple[pd.DataFram
         )
 
 
-@_on_this_database
-@st.cache_data(show_spinner=False, ttl=3600)
-def episode_progress(url: str, actor: Actor, patient_id: int, episode_id: int) -> dict:
+def episode_progress(actor: Actor, patient_id: int, episode_id: int) -> dict:
     """Return one episode's `improvement` per session, its `figure` and its `sentence` in words (addressed to the
-    patient when the actor is one), if the actor may read the patient's record.
-
-    The chart is cached too: plotly takes about 50 ms to build it, a third of the patient page's time.
+    patient when the actor is one), if the actor may read the patient's record. Callers only read what it returns.
     """
+    url = database_url()
+    return _episode_progress(url, clinic_wide.data_version(url), actor, patient_id, episode_id)
+
+
+@st.cache_resource(show_spinner=False, ttl=3600, max_entries=PROGRESS_KEPT)
+def _episode_progress(url: str, version: Hashable, actor: Actor, patient_id: int, episode_id: int) -> dict:
+    """Kept as built, per data version (any write makes a new one), and handed out without a copy: plotly takes
+    about 50 ms to build the chart, and st.cache_data's copy of it was unpickled and validated again by plotly on
+    every run, a third of the patient page's CPU (#15)."""
     _, sessions, _ = patient_record(actor, patient_id)
     improvement = outcomes.cumulative_improvement(sessions[sessions["episode_id"] == episode_id])
     return {
