@@ -27,7 +27,7 @@ from db.cli import main
 from db.corrections import delete_session
 from db.engine import write_session
 from db.models import TreatmentSession
-from tests.db.factories import ADMIN, SAMPLE_FILE, another_database, engine_on, import_frame, interchange_rows
+from tests.db.factories import ADMIN, engine_on, import_frame, interchange_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEADER = ",".join(outcomes.SUMMARY_COLUMNS) + "\n"
@@ -61,13 +61,6 @@ def assert_same_table(capsys, url: str) -> str:
 def test_the_columns_and_rounding_are_the_references():
     assert fast_summary.COLUMNS == outcomes.SUMMARY_COLUMNS
     assert fast_summary.DECIMALS == 2
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def sample_url(request, tmp_path_factory):
-    with another_database(request, request.param, tmp_path_factory.mktemp("fast")) as url:
-        assert main(["--url", url, "import", str(SAMPLE_FILE)]) == 0
-        yield url
 
 
 def test_the_sample_datas_table_is_the_references_byte_for_byte(sample_url, capsys):

@@ -11,11 +11,10 @@ from __future__ import annotations
 import io
 
 import pandas as pd
-import pytest
 
 from db.cli import main
 from tests.analytics import independent
-from tests.db.factories import SAMPLE_FILE, another_database
+from tests.db.factories import SAMPLE_FILE
 
 SAFETY_COLUMNS = ["technique", "side_effect", "severity", "events", "sessions", "per_100_sessions", "ci95_low",
                   "ci95_high"]
@@ -34,13 +33,6 @@ def check(out: str, expected: pd.DataFrame, columns: list[str], keys: list[str],
     """Assert the CLI's CSV matches its recomputation (see independent.csv_problems); return it."""
     assert independent.csv_problems(out, expected, columns, keys, counts, decimals) == []
     return pd.read_csv(io.StringIO(out))
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def sample_url(request, tmp_path_factory):
-    with another_database(request, request.param, tmp_path_factory.mktemp("summary")) as url:
-        assert main(["--url", url, "import", str(SAMPLE_FILE)]) == 0
-        yield url
 
 
 def test_summary_safety_on_the_sample_data_equals_a_count_of_the_file(sample_url, capsys):
