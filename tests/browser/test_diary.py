@@ -20,7 +20,7 @@ from db.writes import record_session
 from tests.browser.test_accessibility import serious_violations
 from tests.browser.test_small_screens import assert_usable
 from tests.db.factories import ADMIN, session_input
-from tests.support.browser import log_in, open_page, pick, screenshot, serve_app, wait_for_app
+from tests.support.browser import log_in, open_page, pick, plotly_chart, screenshot, serve_app, wait_for_app
 
 pytestmark = pytest.mark.browser
 PASSWORDS = {username: password for username, _, password, _ in DEMO_ACCOUNTS}
@@ -180,7 +180,7 @@ def test_a_patient_records_a_24_h_entry_and_a_pgic_on_a_phone_and_the_clinic_see
         # The manager's own page: aggregates, a chart each for soreness, its resolution and the side effects.
         open_page(clinician, "Patient-reported")
         for chart in ("reported_soreness_chart", "reported_resolution_chart", "reported_effects_chart"):
-            expect(clinician.locator(f".st-key-{chart} .js-plotly-plot")).to_be_attached()
+            plotly_chart(clinician, chart)
         expect(clinician.locator("[data-testid='stMain']")).not_to_contain_text("P0002")
         assert serious_violations(clinician, "manager / Patient-reported") == []
         screenshot(clinician, tmp_path, "manager-patient-reported")

@@ -16,7 +16,7 @@ from db.cli import DEMO_ACCOUNTS
 from db.engine import make_engine
 from db.queries import OutcomeFilter
 from tests.db.factories import ADMIN
-from tests.support.browser import EXCEPTION_SELECTOR, add_to_multiselect, pick, screenshot, wait_for_app
+from tests.support.browser import EXCEPTION_SELECTOR, add_to_multiselect, pick, plotly_chart, screenshot, wait_for_app
 from tests.support.browser import log_in as login
 
 pytestmark = pytest.mark.browser
@@ -38,7 +38,7 @@ def session_count(database_url: str) -> int:
 
 def plotted_values(page: Page, key: str) -> list[list[float]]:
     """Return the y values of every trace of the plotly chart whose Streamlit key is `key`."""
-    return page.locator(f".st-key-{key} .js-plotly-plot").evaluate(
+    return plotly_chart(page, key).evaluate(
         "plot => plot._fullData.map(trace => Array.from(trace.y || []))"
     )
 
@@ -117,7 +117,7 @@ def test_patient_on_a_phone_sees_only_their_own_readable_chart(app_url, browser,
         expect(page.get_by_role("heading", name="My progress")).to_be_visible()
         expect(page.get_by_label("Patient", exact=True)).to_have_count(0)  # no way to pick anybody else
         expect(page.get_by_text("P0003")).to_have_count(0)
-        chart = page.locator(".st-key-progress_chart .js-plotly-plot")
+        chart = plotly_chart(page, "progress_chart")
         expect(chart).to_be_visible()
         box = chart.bounding_box()
         screenshot(page, tmp_path, "my-progress-phone")

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_journeys import log_in
-from tests.support.browser import open_page, pick, wait_for_app
+from tests.support.browser import open_page, pick, plotly_chart, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +17,7 @@ FIT_MS = 60_000  # the longest a test waits for the fit's result to be drawn (ab
 
 def trace_names(page: Page, key: str) -> list[str]:
     """Return the names of the traces of the plotly chart whose Streamlit key is `key`."""
-    return page.locator(f".st-key-{key} .js-plotly-plot").evaluate("plot => plot._fullData.map(t => t.name)")
+    return plotly_chart(page, key).evaluate("plot => plot._fullData.map(t => t.name)")
 
 
 def test_the_band_is_drawn_behind_the_patients_improvement_once_fitted(app_url, page):

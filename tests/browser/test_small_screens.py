@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_journeys import log_in
-from tests.support.browser import pick, wait_for_app
+from tests.support.browser import pick, plotly_chart, wait_for_app
 
 pytestmark = pytest.mark.browser
 SCREENS = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 820, "height": 1180}}
@@ -82,7 +82,7 @@ def screen(request, browser):
 def test_a_patient_reads_their_progress_and_pain_values_on_a_small_screen(app_url, screen):
     name, page = screen
     log_in(page, app_url, "patient")
-    expect(page.locator(".st-key-progress_chart .js-plotly-plot")).to_be_visible()
+    expect(plotly_chart(page, "progress_chart")).to_be_visible()
     assert_usable(page, f"{name} / My progress")
     headers = grid_headers(page)
     assert {"Pain before", "Pain after"} <= set(headers), f"{name}: pain columns out of view: {headers}"
@@ -101,7 +101,7 @@ def test_a_clinician_records_and_reviews_on_a_small_screen(app_url, screen):
     if phone:
         page.get_by_role("button", name="Collapse sidebar").click()
     pick(page, "Patient", "P0002")
-    expect(page.locator(".st-key-progress_chart .js-plotly-plot")).to_be_visible()
+    expect(plotly_chart(page, "progress_chart")).to_be_visible()
     assert_usable(page, f"{name} / Patient progress")
     headers = grid_headers(page)
     assert {"Pain before", "Pain after"} <= set(headers), f"{name}: pain columns out of view: {headers}"

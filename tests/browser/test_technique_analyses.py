@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_journeys import log_in
-from tests.support.browser import open_page
+from tests.support.browser import open_page, plotly_chart
 
 pytestmark = pytest.mark.browser
 
@@ -20,5 +20,5 @@ def test_a_model_being_computed_shows_a_note_then_its_result_by_itself(app_url, 
     expect(page.get_by_text("Being computed…")).to_be_visible()  # the fit has just started on the worker
     expect(page.get_by_text("As of ")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Being computed…")).to_have_count(0)
-    expect(page.locator(".st-key-caterpillar_chart .js-plotly-plot")).to_be_visible()
+    expect(plotly_chart(page, "caterpillar_chart")).to_be_visible()
     expect(page.get_by_role("button", name="Refresh")).to_be_enabled()

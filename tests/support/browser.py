@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Playwright
+    from playwright.sync_api import Browser, Locator, Page, Playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_SCRIPT = "dashboard/app.py"
@@ -191,6 +191,17 @@ def log_in(page: Page, app_url: str, username: str, password: str) -> None:
     page.get_by_label("Username", exact=True).wait_for(state="detached")  # the login page is gone
     page.get_by_text(f"Signed in as {username}").wait_for(state="attached")  # logged-in navigation drawn
     wait_for_app(page, initial_wait_ms=300)
+
+
+def plotly_chart(page: Page, key: str) -> Locator:
+    """Return the plotly chart whose Streamlit key is `key` once the page holds it exactly once. While the page runs
+    again, the browser may for a moment keep the last run's chart, faded, beside the new one (a clean-clone CI run
+    once saw two); a locator that matches both fails at once in Playwright's strict mode, a count waits."""
+    from playwright.sync_api import expect
+
+    chart = page.locator(f".st-key-{key} .js-plotly-plot")
+    expect(chart).to_have_count(1)
+    return chart
 
 
 def pick(page: Page, label: str, option: str, attempts: int = 3) -> None:
