@@ -222,7 +222,8 @@ def test_exporting_reports_is_audited_once(seeded, tmp_path):
         exports_before = len(session.scalars(select(AuditEvent.id).where(AuditEvent.action == "export")).all())
     assert main(["--url", database_url, "export", "--what", "pgic", str(path)]) == 0
     with engine_on(database_url) as engine, Session(engine) as session:
-        details = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export")).all()
+        details = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export")
+                                   .order_by(AuditEvent.id)).all()
     assert len(details) == exports_before + 1 and "patient reports" in details[-1]
 
 
