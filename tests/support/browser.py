@@ -254,17 +254,23 @@ def open_page(page: Page, title: str, attempts: int = 2) -> None:
 
 
 def add_to_multiselect(page: Page, label: str, option: str, key: str, attempts: int = 3) -> None:
-    """Add `option` to the multiselect labelled `label` (Streamlit key `key`) and wait until its chip shows.
+    """Add `option` to the multiselect labelled `label` (Streamlit key `key`) with the keyboard, as a clinician in a
+    hurry does (type to filter, Enter to take the first match), and wait until its chip shows.
 
-    On a loaded machine a click on an option can land while the list is being redrawn and select nothing; the
-    chip is the app's own record of the choice, so the option is picked again until it is there.
+    On a loaded machine a mouse click on an option could land while the list was being redrawn and select nothing,
+    three times running (a parallel make test); typed text goes to the focused field. The chip is the app's own
+    record of the choice, so the option is chosen again until it is there.
     """
     from playwright.sync_api import expect
 
+    field = page.get_by_label(label, exact=True)
     chip = page.locator(f".st-key-{key} [data-tag]").filter(has_text=option)  # the chosen value's chip
     for attempt in range(1, attempts + 1):
-        pick(page, label, option)
-        page.keyboard.press("Escape")
+        field.click()
+        field.fill(option)
+        expect(page.get_by_role("option", name=option, exact=True)).to_be_visible()
+        field.press("Enter")
+        field.press("Escape")
         try:
             expect(chip).to_have_count(1, timeout=5_000)
             return
