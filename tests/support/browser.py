@@ -194,9 +194,9 @@ def log_in(page: Page, app_url: str, username: str, password: str) -> None:
 
 
 def plotly_chart(page: Page, key: str) -> Locator:
-    """Return the plotly chart whose Streamlit key is `key` once the page holds it exactly once. While the page runs
-    again, the browser may for a moment keep the last run's chart, faded, beside the new one (a clean-clone CI run
-    once saw two); a locator that matches both fails at once in Playwright's strict mode, a count waits."""
+    """Return the plotly chart whose Streamlit key is `key` once the page holds it exactly once. A clean-clone CI run
+    once found two charts under the patient page's key for a moment (not reproduced since, even with the band's fit
+    slowed down); a locator that matches both fails at once in Playwright's strict mode, a count waits."""
     from playwright.sync_api import expect
 
     chart = page.locator(f".st-key-{key} .js-plotly-plot")
