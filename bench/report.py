@@ -31,7 +31,8 @@ HOW = """\
   same table), each run as a whole process from interpreter start to exit, runs alternating; medians.
 - **Save**: `record_session` in one `write_session` (validate, write, audit, commit), a follow-up session for a
   random patient each time, on a copy of the database.
-- **Import**: `python -m db import` of the size's file into an empty database, as a whole process: rows per second
+- **Import**: one `python -m db import` of the size's file (in parts of at most 200,000 rows, each its own
+  transaction) into an empty database, as a whole process: rows per second
   of wall time, rows per CPU-second (user + system time of that process: what a loaded machine cannot hide; on
   PostgreSQL the server's own work is not in it), and peak resident memory.
   When the database is built in the run, that import is the build; a database kept with `--keep` is not rebuilt,

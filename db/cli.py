@@ -58,25 +58,48 @@ def cmd_seed(args) -> str:
 
 
 def cmd_import(args) -> str:
-    from db import file_problems, report_files
+    """Import each file in its own transaction, in the order given: a network's history split into files of at most
+    MAX_ROWS sessions is imported by one command, which loads the libraries and checks the schema once. A refused
+    file stops the command: the files before it stay imported, it and the files after it add nothing."""
     from db.engine import migrate
 
     migrate(args.url)
+    lines = []
+    for file in args.files:
+        try:
+            lines.append(_import_file(args, file))
+        except Exception as error:
+            if not lines:
+                raise
+            why = reason(error, args.url)
+            later = len(args.files) - len(lines) - 1
+            raise CommandFailed((why if why.startswith(f"{file}:") else f"{file}: {why}")
+                                + f"; the {len(lines)} file(s) before it were imported"
+                                + (f", the {later} after it were not" if later else "")) from error
+        if len(lines) < len(args.files):
+            print(lines[-1], file=sys.stderr, flush=True)  # a long import says how far it has come
+    return lines[-1]
+
+
+def _import_file(args, file: str) -> str:
+    """Import one file, all rows or none; return the line saying what it did."""
+    from db import file_problems, report_files
+
     try:  # sessions, with an .xlsx workbook's patient-reported sheets, or (--what) one such table: all or none
-        result, reports = report_files.import_file(args.url, Path(args.file), actor=args.actor, what=args.what,
+        result, reports = report_files.import_file(args.url, Path(file), actor=args.actor, what=args.what,
                                                    take_file_values=args.take_file_values)
     except file_problems.ImportRefused as refused:
         table = refused.table().to_string(index=False)
-        print(f"{args.file}: nothing imported; {len(refused.problems)} problem(s):\n{table}", file=sys.stderr)
-        raise CommandFailed(f"{args.file}: {refused}") from None
+        print(f"{file}: nothing imported; {len(refused.problems)} problem(s):\n{table}", file=sys.stderr)
+        raise CommandFailed(f"{file}: {refused}") from None
     reported = f"; {reports.summary()}" if reports else ""
     if result is None:
-        return f"{args.file}: {reports.summary()}"
+        return f"{file}: {reports.summary()}"
     for line in result.report():  # every value the file changed, and the corrections it left alone
         print(line, file=sys.stderr)
     created = f"; new clinician accounts: {', '.join(result.new_clinicians)}" if result.new_clinicians else ""
     kept = "; run again with --take-file-values to take the file's values" if result.conflicts else ""
-    return f"{args.file}: {result.summary()}{reported}{created}{kept}"
+    return f"{file}: {result.summary()}{reported}{created}{kept}"
 
 
 def cmd_export(args) -> str:
@@ -272,7 +295,11 @@ def parser() -> argparse.ArgumentParser:
         ("restore", cmd_restore, "replace the database with a backup (its schema version checked first)"),
     ):
         command = sub.add_parser(name, help=text)
-        command.add_argument("file")
+        if name == "import":
+            command.add_argument("files", nargs="+", metavar="file", help="one or more, each imported whole or not "
+                                                                          "at all, in this order")
+        else:
+            command.add_argument("file")
         command.set_defaults(run=run)
     for name in ("import", "export"):
         sub.choices[name].add_argument(

@@ -16,7 +16,14 @@ from sqlalchemy.engine import make_url
 
 from db import fast_summary, interchange, spreadsheets
 from db.cli import main
-from tests.db.factories import SAMPLE_FILE, clinical_counts, engine_on, interchange_rows, tables_with_rows
+from tests.db.factories import (
+    SAMPLE_FILE,
+    clinical_counts,
+    engine_on,
+    interchange_rows,
+    stored_sessions,
+    tables_with_rows,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUMMARY_HEADER = ("technique,session_number,patients,mean_pain_before,mean_improvement_points,mean_improvement_pct,"
@@ -142,6 +149,37 @@ def test_importing_the_same_file_twice_adds_nothing_the_second_time(capsys, data
     assert run(capsys, "--url", database_url, "import", clinic_file)[0] == 0
     status, _, err = run(capsys, "--url", database_url, "import", clinic_file)
     assert status == 0 and "0 added, 0 updated, 10 unchanged" in err
+
+
+def test_one_command_imports_several_files_each_as_its_own_import(capsys, database_url, clinic_file, tmp_path):
+    """A network's history split into files is imported by one command, file by file, as separate commands would."""
+    parts = [tmp_path / "part1.csv", tmp_path / "part2.csv"]
+    interchange_rows(*SMALL_CLINIC[:7]).to_csv(parts[0], index=False)  # patients A…
+    interchange_rows(*SMALL_CLINIC[7:]).to_csv(parts[1], index=False)  # and B…
+    status, _, err = run(capsys, "--url", database_url, "import", *parts)
+    assert status == 0
+    lines = err.splitlines()
+    assert lines[0].startswith(f"{parts[0]}: 7 added") and lines[-1].startswith(f"{parts[1]}: 3 added")
+    with engine_on(database_url) as engine:
+        assert clinical_counts(engine)["sessions"] == 10
+    status, _, err = run(capsys, "--url", database_url, "import", clinic_file)
+    assert status == 0 and "0 added, 0 updated, 10 unchanged" in err  # the whole file: nothing new
+
+
+def test_a_refused_file_stops_the_import_after_the_files_before_it(capsys, database_url, tmp_path):
+    rows = [dict(r) for r in SMALL_CLINIC]
+    rows[8]["pain_before"] = "140"  # B1's second session, line 3 of the second file
+    parts = [tmp_path / "part1.csv", tmp_path / "part2.csv", tmp_path / "part3.csv"]
+    interchange_rows(*rows[:7]).to_csv(parts[0], index=False)
+    interchange_rows(*rows[7:9]).to_csv(parts[1], index=False)
+    interchange_rows(*rows[9:]).to_csv(parts[2], index=False)
+    status, _, err = run(capsys, "--url", database_url, "import", *parts)
+    assert status == 1 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {parts[1]}: ") and "row 3" in last and "column pain_before" in last
+    assert last.endswith("; the 1 file(s) before it were imported, the 1 after it were not")
+    with engine_on(database_url) as engine:
+        assert stored_sessions(engine)["patient_id"].unique().tolist() == ["A1", "A2", "A3"]  # the first file only
 
 
 def test_seed_refuses_a_database_with_data_but_seed_if_empty_succeeds(capsys, database_url):
