@@ -13,20 +13,17 @@ the work list names only the episodes db.recovery_queries.open_episodes lets the
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 from collections.abc import Hashable
 
 import pandas as pd
-import pyarrow
 import streamlit as st
 from sqlmodel import Session
 
 from analytics import expected_recovery, on_track, outcomes, recovery_calibration
 from dashboard import charts, charts_science, clinic_wide, resources
 from dashboard.background import Analysis
-from db import recovery_queries
+from db import memory, recovery_queries
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, AccessDenied, Actor, require_role
 from db.engine import database_url
 from db.queries import OutcomeFilter
@@ -35,12 +32,7 @@ KIND = "expected recovery"
 AHEAD = 1  # sessions beyond the latest one whose band the patient's chart shows: what to expect next
 BAND_ROW_COLUMNS = ["session_number", *expected_recovery.BAND_COLUMNS, "shown", "comparable_episodes",
                     "condition_episodes", "condition_adjusted", "technique", "note"]
-try:  # glibc's malloc_trim: gives the heap's free pages back (`_give_back`); not on every system
-    _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    _LIBC.malloc_trim  # noqa: B018 - present only in glibc
-except (OSError, AttributeError):
-    _LIBC = None
-GIVE_BACK_EVERY = 100_000  # sessions read between two `_give_back`s while the fit's sessions are read
+GIVE_BACK_EVERY = 100_000  # sessions read between two `give_back`s while the fit's sessions are read
 # Episodes' bands drawn lately, each a prediction from the kept models: a few kilobytes each.
 BANDS_CACHED = 500
 
@@ -73,16 +65,16 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
             counted["sessions"] += len(sessions)
             yield outcomes.cumulative_improvement(sessions)
             if counted["sessions"] // GIVE_BACK_EVERY > (counted["sessions"] - len(sessions)) // GIVE_BACK_EVERY:
-                _give_back()  # each part's short-lived frames, before the parts kept grow the heap past them
+                memory.give_back()  # each part's short-lived frames, before the parts kept grow the heap past them
 
     with Session(reading.engine) as session:
         episodes, follow_ups = expected_recovery.fit_inputs(improvements(
             recovery_queries.recovery_session_parts(session, actor=clinic_wide.CLINIC)))
-    _give_back()
+    memory.give_back()
     models = expected_recovery.quarterly_models(follow_ups, episodes=episodes)
-    _give_back()
+    memory.give_back()
     calibration = recovery_calibration.calibration_table(follow_ups, episodes=episodes)
-    _give_back()
+    memory.give_back()
     work_list, latest = on_track.summaries(_giving_back(
         expected_recovery.observed_bands(follow_ups, models, episodes=episodes)))
     del episodes, follow_ups
@@ -90,27 +82,19 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
                 "latest": latest.astype({by: "category" for by in on_track.BY}), "calibration": calibration,
                 **counted}
     del latest
-    _give_back()
+    memory.give_back()
     _kept()[url] = (reading.version, recovery)
     return recovery
 
 
 def _giving_back(parts):
-    """Yield `parts`, giving back what each let go (`_give_back`) before the next is made: the bands of a network's
-    episodes, predicted a part at a time, otherwise left the heap about 100 MB larger at a million sessions."""
+    """Yield `parts`, giving back what each let go (`db.memory.give_back`) before the next is made: the bands of a
+    network's episodes, predicted a part at a time, otherwise left the heap about 100 MB larger at a million
+    sessions."""
     for part in parts:
         yield part
         del part
-        _give_back()
-
-
-def _give_back() -> None:
-    """Hand the memory a big step let go back to the system: freed blocks stay with the allocators that held them
-    (glibc's malloc for numpy's arrays, Arrow's pool for texts) and keep the process's resident size at its peak;
-    at a million sessions the read alone left about 90 MB so."""
-    pyarrow.default_memory_pool().release_unused()  # pandas' texts (pyarrow comes with streamlit and pandas)
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+        memory.give_back()
 
 
 def _narrowed(analysis: Analysis, value) -> Analysis:

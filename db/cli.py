@@ -61,6 +61,7 @@ def cmd_import(args) -> str:
     """Import each file in its own transaction, in the order given: a network's history split into files of at most
     MAX_ROWS sessions is imported by one command, which loads the libraries and checks the schema once. A refused
     file stops the command: the files before it stay imported, it and the files after it add nothing."""
+    from db import memory
     from db.engine import migrate
 
     migrate(args.url)
@@ -78,6 +79,7 @@ def cmd_import(args) -> str:
                                 + (f", the {later} after it were not" if later else "")) from error
         if len(lines) < len(args.files):
             print(lines[-1], file=sys.stderr, flush=True)  # a long import says how far it has come
+            memory.give_back()  # what this file let go, before the next file's peak goes past it
     return lines[-1]
 
 
