@@ -4,7 +4,8 @@ effects as patients report them beside clinicians', PGIC and PSFS. Pure pandas/s
 
 Inputs are the frames of db.report_queries (`diary_soreness`, `reported_effects`, `pgic_answers`, `psfs_ratings`);
 `by` is "technique" (of the session, or of an episode's first session) or "adjunct" (each adjunct code of that
-session; a session with two counts under each; no adjunct, or adjuncts not recorded, count under `none`).
+session; a session with two counts under each; `none` is recorded as none, the comparison group, and a session
+whose adjuncts were not recorded counts under `not_recorded`, apart from it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from clinic.patient_reports import (
 )
 from clinic.vocabulary import ALERT_SEVERITIES
 
-NO_ADJUNCT = "none"
+NOT_RECORDED = "not_recorded"  # the adjunct group of sessions whose adjuncts were not recorded
 ALL = "all"
 ANY = "any"
 SIGNIFICANT_OR_SERIOUS = "significant_or_serious"
@@ -34,11 +35,12 @@ SHOWN_WINDOWS = (24, 48, 72)  # the manager's page and `summary --soreness`; the
 
 
 def with_adjunct(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return `frame` with one row per adjunct of its `adjuncts` cell in a column `adjunct` (`none` for 'none',
-    empty or not recorded)."""
-    codes = frame["adjuncts"].map(lambda cell: [c for c in str(cell).split(";") if c and c != NO_ADJUNCT]
-                                  if isinstance(cell, str) else [])
-    codes = codes.map(lambda found: found or [NO_ADJUNCT])
+    """Return `frame` with one row per code of its `adjuncts` cell in a column `adjunct`: each adjunct, `none`
+    (recorded: no adjunct), or `not_recorded` for an empty cell. A clinician who did not record adjuncts has not said
+    there were none, so those sessions are kept out of `none`, the group the adjuncts are compared with."""
+    codes = frame["adjuncts"].map(lambda cell: [code for code in cell.split(";") if code] if isinstance(cell, str)
+                                  else [])
+    codes = codes.map(lambda found: found or [NOT_RECORDED])
     return frame.assign(adjunct=codes).explode("adjunct", ignore_index=True)
 
 

@@ -36,7 +36,9 @@ if data["entries"] == 0:
     st.info("No diary entries yet. Patients fill in their diary on their phone after each session (*My diary*).")
 else:
     st.caption(f"**{data['entries']:,} diary entries** after {data['sessions']:,} sessions of "
-               f"{data['patients']:,} patients. A session with two adjuncts counts under each.")
+               f"{data['patients']:,} patients. A session with two adjuncts counts under each"
+               + ("; *Not recorded*: sessions whose adjuncts were not recorded, kept apart from *None*."
+                  if by == "adjunct" else "."))
 
 st.header("Soreness after needling")
 soreness = data["soreness"]

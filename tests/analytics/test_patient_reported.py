@@ -22,7 +22,7 @@ def diary(*rows) -> pd.DataFrame:
 SAMPLE = diary(
     (1, "deep", "cold_spray;massage", 6, 5), (1, "deep", "cold_spray;massage", 24, 6),
     (1, "deep", "cold_spray;massage", 48, 3),
-    (2, "deep", None, 24, 4), (2, "deep", None, 72, 1),  # adjuncts not recorded: counted under none
+    (2, "deep", None, 24, 4), (2, "deep", None, 72, 1),  # adjuncts not recorded: not counted under none
     (3, "superficial", "none", 6, 2),
     (4, "deep", "none", 24, 5),
 )
@@ -35,11 +35,12 @@ def test_soreness_table_is_the_contract_per_technique_and_each_adjunct():
     assert rows == [
         ["deep", "cold_spray", 1, 3, 6.0, 3.0, None],  # session 1 counts under each of its two adjuncts
         ["deep", "massage", 1, 3, 6.0, 3.0, None],
-        ["deep", "none", 2, 3, 4.5, None, 1.0],  # sessions 2 and 4: (4 + 5) / 2 at 24 h
+        ["deep", "none", 1, 1, 5.0, None, None],  # session 4 alone: recorded as no adjunct
+        ["deep", "not_recorded", 1, 2, 4.0, None, 1.0],  # session 2: its adjuncts are not known
         ["superficial", "none", 1, 1, None, None, None],  # a 6 h entry only: counted, no mean shown
     ]
     csv = table.to_csv(index=False, lineterminator="\n")
-    assert csv.splitlines()[4] == "superficial,none,1,1,,,"
+    assert csv.splitlines()[5] == "superficial,none,1,1,,,"
 
 
 def test_soreness_table_of_no_entries_is_its_header():
@@ -61,7 +62,7 @@ def test_mean_soreness_per_window_has_a_t_interval():
 def test_mean_soreness_by_adjunct_counts_a_session_under_each_adjunct():
     means = pr.soreness_means(SAMPLE, by="adjunct")
     at_24 = means[means["window_h"] == 24].set_index("adjunct")["mean_soreness"].to_dict()
-    assert at_24 == {"cold_spray": 6.0, "massage": 6.0, "none": 4.5}
+    assert at_24 == {"cold_spray": 6.0, "massage": 6.0, "none": 5.0, "not_recorded": 4.0}
 
 
 RESOLVING = diary(

@@ -24,14 +24,14 @@ HEADER = ["technique", "adjunct", "sessions", "diaries", "soreness_24h", "sorene
 def expected_table() -> dict[tuple[str, str], dict]:
     """Return per (technique, adjunct) the sessions with an entry, the entries and the soreness of each window,
     from sessions.csv and diary.csv: a session is (patient, date, technique, its order among those), as the
-    interchange identifies it; a session with no adjunct recorded counts under 'none'."""
+    interchange identifies it; a session whose adjuncts were not recorded counts under 'not_recorded', apart from
+    'none' (recorded: no adjunct)."""
     adjuncts, seen = {}, defaultdict(int)
     with open(SAMPLE / "sessions.csv", newline="", encoding="utf-8") as file:
         for row in csv.DictReader(file):
             key = (row["patient_id"], row["session_date"], row["technique"])
             seen[key] += 1
-            codes = [c for c in (row.get("adjuncts") or "").split(";") if c and c != "none"]
-            adjuncts[(*key, seen[key])] = codes or ["none"]
+            adjuncts[(*key, seen[key])] = (row.get("adjuncts") or "not_recorded").split(";")
     table: dict[tuple[str, str], dict] = {}
     with open(SAMPLE / "diary.csv", newline="", encoding="utf-8") as file:
         for row in csv.DictReader(file):
