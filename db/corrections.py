@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pandas as pd
 from sqlalchemy import delete, select
@@ -13,7 +14,15 @@ from db import audit, numbering, rollups
 from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
 from db.fields import AUDITED_FIELDS, SESSION_FIELDS, audited, session_values
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
-from db.validation import SessionInput, estim_problem, longer_than, twitch_problem, unstorable
+from db.validation import (
+    InvalidInput,
+    Problem,
+    SessionInput,
+    estim_problem,
+    longer_than,
+    twitch_problem,
+    unstorable,
+)
 
 REASON_MAX = TreatmentSession.__table__.c.deleted_reason.type.length
 FIELD_WORDS = {
@@ -38,8 +47,19 @@ def _live_session(session: Session, session_id: int) -> TreatmentSession:
     return row
 
 
+def _refuse_after_discharge(session: Session, row: TreatmentSession, session_date: date) -> None:
+    """Raise InvalidInput when the session, dated `session_date`, would fall after its episode's discharge: a session
+    after a discharge belongs to a new episode of care (db.episodes), which a correction or a restore cannot start."""
+    episode = session.get(Episode, row.episode_id)
+    if episode.discharged_on is not None and session_date > episode.discharged_on:
+        raise InvalidInput([Problem("session_date", (
+            f"{session_date} is after episode {episode.number} was discharged on {episode.discharged_on}; a session "
+            "after a discharge belongs to a new episode of care: record it as a new session"))])
+
+
 def correct_session(session: Session, *, actor: Actor, session_id: int, entry: SessionInput) -> TreatmentSession:
     """Replace a session's values with a corrected entry (same patient and episode); the audit keeps the old ones.
+    A new date after the episode's discharge is refused (InvalidInput naming `session_date`).
 
     An item of the needling record that the entry does not give (not even as None) keeps its stored value, so a
     correction form without them never erases the record; a kept value the corrected session contradicts (a twitch
@@ -47,6 +67,7 @@ def correct_session(session: Session, *, actor: Actor, session_id: int, entry: S
     """
     require_role(actor, CLINICAL_WRITERS, "correct clinical data")
     row = _live_session(session, session_id)
+    _refuse_after_discharge(session, row, entry.session_date)
     rollups.touch(session, [row.episode_id])
     before = snapshot(session, row)
     values = session_values(entry)
@@ -87,11 +108,13 @@ def delete_session(session: Session, *, actor: Actor, session_id: int, reason: s
 
 
 def restore_session(session: Session, *, actor: Actor, session_id: int) -> None:
-    """Bring a soft-deleted session back (admins only); its episode is renumbered by date again."""
+    """Bring a soft-deleted session back (admins only); its episode is renumbered by date again. A session dated
+    after its episode's discharge, given since it was deleted, stays deleted (InvalidInput naming `session_date`)."""
     require_role(actor, ("admin",), "restore deleted sessions")
     row = session.get(TreatmentSession, session_id)
     if row is None or row.deleted_at is None:
         raise ValueError(f"session: no deleted session {session_id}")
+    _refuse_after_discharge(session, row, row.session_date)
     rollups.touch(session, [row.episode_id])
     row.session_number = numbering.aside(row.id)  # out of the live numbers' way until renumbering places it
     row.deleted_at, row.deleted_by, row.deleted_reason = None, None, None

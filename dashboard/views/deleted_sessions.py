@@ -6,6 +6,7 @@ from dashboard import actions, resources
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.text import literal
+from db.validation import InvalidInput
 
 actor = current_actor()
 st.title("Deleted sessions")
@@ -30,5 +31,9 @@ chosen = st.selectbox(
 label = "the session of {patient_id} on {session_date}".format(**by_id.loc[chosen].to_dict())
 if confirmed("Restore session", f"Restore {literal(label)}? It comes back to every chart and figure.",
              key="restore_session", target=int(chosen)):
-    actions.restore_session(actor, int(chosen))
-    done(PAGE, f"Restored {literal(label)}.")
+    try:
+        actions.restore_session(actor, int(chosen))
+    except InvalidInput as refused:
+        st.error(f"Not restored. {literal(str(refused))}")
+    else:
+        done(PAGE, f"Restored {literal(label)}.")

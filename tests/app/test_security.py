@@ -6,7 +6,7 @@ Run in-process with AppTest against a copy of the seeded sample database (tests/
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -17,7 +17,7 @@ from streamlit.util import calc_hash
 
 from dashboard import auth
 from dashboard.text import literal
-from db import accounts, corrections, patient_search, queries
+from db import accounts, corrections, episodes, patient_search, queries
 from db.access import Actor
 from db.engine import make_engine, write_session
 from db.writes import record_session
@@ -397,6 +397,29 @@ def test_a_session_deleted_by_a_clinician_leaves_the_chart_and_an_admin_brings_i
     assert restored.equals(before)
     assert audit_actions(seeded_url, "clin_ahmed") == ["login", "delete", "logout"]
     assert audit_actions(seeded_url, "admin") == ["login", "restore"]
+
+
+def test_a_deleted_session_dated_after_its_episodes_later_discharge_is_not_restored(as_role, seeded_url):
+    engine = make_engine(seeded_url)
+    clinician = Actor(id=None, username="clin_ahmed", role="clinician")
+    with write_session(engine) as session:
+        first = record_session(session, actor=clinician, entry=session_input(
+            patient_id="P9200", session_date="2025-03-03", pain_before=70))
+        second = record_session(session, actor=clinician, entry=session_input(
+            patient_id="P9200", session_date="2025-03-17", pain_before=50)).id
+        corrections.delete_session(session, actor=clinician, session_id=second, reason="wrong patient")
+        episodes.discharge_episode(session, actor=clinician, episode_id=first.episode_id, status="goal_met",
+                                   discharged_on=date(2025, 3, 10))
+    engine.dispose()
+    at = as_role("admin")
+    at.switch_page("views/deleted_sessions.py").run()
+    at.button(key="restore_session").click().run()
+    at.button(key="restore_session_yes").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["Not restored. " + literal(
+        "Session date: 2025-03-17 is after episode 1 was discharged on 2025-03-10; a session after a discharge belongs "
+        "to a new episode of care: record it as a new session")]
+    assert list(table_with(at, "deleted_reason")["session_id"]) == [second]  # still deleted, still listed
 
 
 # -- untrusted text stays text ---------------------------------------------------------------------------------------

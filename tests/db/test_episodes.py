@@ -12,11 +12,11 @@ from sqlmodel import Session
 
 from analytics import outcomes
 from clinic.vocabulary import EPISODE_STATUSES
-from db import episodes, queries
+from db import corrections, episodes, queries
 from db.access import AccessDenied, Actor
 from db.engine import write_session
 from db.episodes import Answer, EpisodeUndecided
-from db.models import AuditEvent, Episode, Patient
+from db.models import AuditEvent, Episode, Patient, TreatmentSession
 from db.validation import InvalidInput
 from db.writes import record_session
 from tests.db.factories import ADMIN, TODAY, clinical_counts, session_input
@@ -183,6 +183,46 @@ def test_discharging_is_audited_and_refuses_a_wrong_status_or_date_naming_the_fi
         "update", "episode", "P1", {"discharged_on": "2025-02-10", "status": "referred_on"})
     with pytest.raises(InvalidInput, match="^status: episode 1 was already discharged on 2025-02-10 \\(referred on\\)"):
         discharge(engine, "goal_met", "2025-02-20")
+
+
+def session_rows(engine) -> list[tuple]:
+    with Session(engine) as session:
+        return [tuple(row) for row in session.execute(
+            select(TreatmentSession.id, TreatmentSession.session_date, TreatmentSession.session_number,
+                   TreatmentSession.deleted_at).order_by(TreatmentSession.id))]
+
+
+def test_a_correction_never_moves_a_session_past_its_episodes_discharge(engine):
+    record(engine, session_date="2025-01-10")
+    record(engine, session_date="2025-02-10")
+    discharge(engine, "goal_met", "2025-02-20")
+    second = session_rows(engine)[1][0]
+    before = session_rows(engine), episode_rows(engine), audit_count(engine)
+    with pytest.raises(InvalidInput) as refused, write_session(engine) as session:
+        corrections.correct_session(session, actor=CLINICIAN, session_id=second,
+                                    entry=session_input(condition="neck_pain", session_date="2025-02-21"))
+    assert str(refused.value) == ("Session date: 2025-02-21 is after episode 1 was discharged on 2025-02-20; a "
+                                  "session after a discharge belongs to a new episode of care: record it as a new "
+                                  "session")
+    assert (session_rows(engine), episode_rows(engine), audit_count(engine)) == before
+    with write_session(engine) as session:  # up to the day of the discharge it stays in the course
+        corrections.correct_session(session, actor=CLINICIAN, session_id=second,
+                                    entry=session_input(condition="neck_pain", session_date="2025-02-20"))
+    assert session_rows(engine)[1][1:3] == (date(2025, 2, 20), 2)
+
+
+def test_a_deleted_session_dated_after_a_later_discharge_stays_deleted(engine):
+    record(engine, session_date="2025-01-10")
+    record(engine, session_date="2025-02-10")
+    second = session_rows(engine)[1][0]
+    with write_session(engine) as session:
+        corrections.delete_session(session, actor=CLINICIAN, session_id=second, reason="wrong date")
+    discharge(engine, "goal_met", "2025-01-20")  # its last live session is on 2025-01-10
+    before = session_rows(engine), episode_rows(engine), audit_count(engine)
+    with pytest.raises(InvalidInput, match="^Session date: 2025-02-10 is after episode 1 was discharged on "
+                                           "2025-01-20;"), write_session(engine) as session:
+        corrections.restore_session(session, actor=ADMIN, session_id=second)
+    assert (session_rows(engine), episode_rows(engine), audit_count(engine)) == before
 
 
 def test_only_clinicians_and_admins_start_or_discharge_episodes(engine):
