@@ -30,7 +30,7 @@ run: venv db
 
 test: venv system
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -n auto --dist loadgroup
+	$(PY) -m pytest -n auto
 
 lint: venv
 	$(VENV)/bin/ruff check .

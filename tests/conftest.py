@@ -10,15 +10,6 @@ from db.engine import make_engine, migrate
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), the real-browser tests run one at a time on
-    one worker while the other workers share the rest: two apps and two browsers at once on a loaded machine made
-    clicks land on lists being redrawn."""
-    for item in items:
-        if item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
-
-
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory):
     """Return the path of a SQLite file migrated once, copied for each test."""
