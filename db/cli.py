@@ -59,24 +59,28 @@ def cmd_seed(args) -> str:
 
 def cmd_import(args) -> str:
     """Import each file in its own transaction, in the order given: a network's history split into files of at most
-    MAX_ROWS sessions is imported by one command, which loads the libraries and checks the schema once. A refused
-    file stops the command: the files before it stay imported, it and the files after it add nothing."""
+    db.csv_format.MAX_ROWS sessions is imported by one command, which loads the libraries and checks the schema once.
+    A missing file refuses them all; a refused file stops the command: the files before it stay imported, it and the
+    files after it add nothing."""
     from db import memory
     from db.engine import migrate
 
+    missing = [file for file in args.files if not Path(file).is_file()]
+    if missing:
+        raise CommandFailed(f"{missing[0]}: no such file" + ("; nothing imported" if len(args.files) > 1 else ""))
     migrate(args.url)
     lines = []
     for file in args.files:
         try:
             lines.append(_import_file(args, file))
         except Exception as error:
-            if not lines:
+            if len(args.files) == 1:
                 raise
-            why = reason(error, args.url)
-            later = len(args.files) - len(lines) - 1
-            raise CommandFailed((why if why.startswith(f"{file}:") else f"{file}: {why}")
-                                + f"; the {len(lines)} file(s) before it were imported"
-                                + (f", the {later} after it were not" if later else "")) from error
+            why, later = reason(error, args.url), len(args.files) - len(lines) - 1
+            raise CommandFailed((why if why.startswith((f"{file}:", f"{Path(file)}:")) else f"{file}: {why}")
+                                + (f"; the {len(lines)} file(s) before it were imported" if lines
+                                   else "; no file was imported")
+                                + (f", the {later} after it were not" if lines and later else "")) from error
         if len(lines) < len(args.files):
             print(lines[-1], file=sys.stderr, flush=True)  # a long import says how far it has come
             memory.give_back()  # what this file let go, before the next file's peak goes past it

@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from clinic.vocabulary import ESTIM_ITEMS, STRICTA_ITEMS, STRICTA_LABELS
+from clinic.vocabulary import ESTIM_ITEMS, STRICTA_ITEMS, STRICTA_LABELS, condition_words
 from db import audit, numbering, rollups
 from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
 from db.fields import AUDITED_FIELDS, SESSION_FIELDS, audited, session_values
@@ -53,8 +53,9 @@ def _refuse_after_discharge(session: Session, row: TreatmentSession, session_dat
     episode = session.get(Episode, row.episode_id)
     if episode.discharged_on is not None and session_date > episode.discharged_on:
         raise InvalidInput([Problem("session_date", (
-            f"{session_date} is after episode {episode.number} was discharged on {episode.discharged_on}; a session "
-            "after a discharge belongs to a new episode of care: record it as a new session"))])
+            f"{session_date} is after episode {episode.number} ({condition_words(episode.condition)}) was discharged "
+            f"on {episode.discharged_on}; a session after a discharge belongs to a new episode of care: record it as "
+            "a new session"))])
 
 
 def correct_session(session: Session, *, actor: Actor, session_id: int, entry: SessionInput) -> TreatmentSession:
@@ -67,7 +68,8 @@ def correct_session(session: Session, *, actor: Actor, session_id: int, entry: S
     """
     require_role(actor, CLINICAL_WRITERS, "correct clinical data")
     row = _live_session(session, session_id)
-    _refuse_after_discharge(session, row, entry.session_date)
+    if entry.session_date != row.session_date:  # a session stored past a discharge can still have its values mended
+        _refuse_after_discharge(session, row, entry.session_date)
     rollups.touch(session, [row.episode_id])
     before = snapshot(session, row)
     values = session_values(entry)

@@ -6,7 +6,6 @@ from dashboard import actions, resources
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.text import literal
-from db.validation import InvalidInput
 
 actor = current_actor()
 st.title("Deleted sessions")
@@ -33,7 +32,7 @@ if confirmed("Restore session", f"Restore {literal(label)}? It comes back to eve
              key="restore_session", target=int(chosen)):
     try:
         actions.restore_session(actor, int(chosen))
-    except InvalidInput as refused:
+    except ValueError as refused:  # dated after a discharge, or restored by another admin meanwhile
         st.error(f"Not restored. {literal(str(refused))}")
     else:
         done(PAGE, f"Restored {literal(label)}.")

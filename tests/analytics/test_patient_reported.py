@@ -25,6 +25,7 @@ SAMPLE = diary(
     (2, "deep", None, 24, 4), (2, "deep", None, 72, 1),  # adjuncts not recorded: not counted under none
     (3, "superficial", "none", 6, 2),
     (4, "deep", "none", 24, 5),
+    (5, "deep", "", 6, 3),  # an empty cell is not recorded either
 )
 
 
@@ -36,7 +37,7 @@ def test_soreness_table_is_the_contract_per_technique_and_each_adjunct():
         ["deep", "cold_spray", 1, 3, 6.0, 3.0, None],  # session 1 counts under each of its two adjuncts
         ["deep", "massage", 1, 3, 6.0, 3.0, None],
         ["deep", "none", 1, 1, 5.0, None, None],  # session 4 alone: recorded as no adjunct
-        ["deep", "not_recorded", 1, 2, 4.0, None, 1.0],  # session 2: its adjuncts are not known
+        ["deep", "not_recorded", 2, 3, 4.0, None, 1.0],  # sessions 2 and 5: their adjuncts are not known
         ["superficial", "none", 1, 1, None, None, None],  # a 6 h entry only: counted, no mean shown
     ]
     csv = table.to_csv(index=False, lineterminator="\n")

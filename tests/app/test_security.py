@@ -417,8 +417,8 @@ def test_a_deleted_session_dated_after_its_episodes_later_discharge_is_not_resto
     at.button(key="restore_session_yes").click().run()
     assert not at.exception, at.exception
     assert [e.value for e in at.error] == ["Not restored. " + literal(
-        "Session date: 2025-03-17 is after episode 1 was discharged on 2025-03-10; a session after a discharge belongs "
-        "to a new episode of care: record it as a new session")]
+        "Session date: 2025-03-17 is after episode 1 (no condition recorded) was discharged on 2025-03-10; a session "
+        "after a discharge belongs to a new episode of care: record it as a new session")]
     assert list(table_with(at, "deleted_reason")["session_id"]) == [second]  # still deleted, still listed
 
 

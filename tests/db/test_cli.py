@@ -182,6 +182,27 @@ def test_a_refused_file_stops_the_import_after_the_files_before_it(capsys, datab
         assert stored_sessions(engine)["patient_id"].unique().tolist() == ["A1", "A2", "A3"]  # the first file only
 
 
+def test_several_files_with_one_missing_or_the_first_refused_import_nothing(capsys, database_url, tmp_path):
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    interchange_rows(*SMALL_CLINIC[7:]).to_csv(good, index=False)
+    rows = [dict(r) for r in SMALL_CLINIC[:7]]
+    rows[0]["technique"] = "dry"
+    interchange_rows(*rows).to_csv(bad, index=False)
+    reason = one_line_error(capsys, "--url", database_url, "import", good, tmp_path / "typo.csv")
+    assert reason == f"{tmp_path / 'typo.csv'}: no such file; nothing imported"  # checked before any file is read
+    reason = one_line_error_after_problems(capsys, "--url", database_url, "import", bad, good)
+    assert reason.startswith(f"{bad}: ") and "column technique" in reason and reason.endswith("; no file was imported")
+    with engine_on(database_url) as engine:
+        assert tables_with_rows(engine) == {}
+
+
+def one_line_error_after_problems(capsys, *args) -> str:
+    """Run an import that must be refused; return its last line (after `error: `), the problems table before it."""
+    status, out, err = run(capsys, *args)
+    assert status == 1 and out == "" and "Traceback" not in err
+    return err.strip().splitlines()[-1].removeprefix("error: ")
+
+
 def test_seed_refuses_a_database_with_data_but_seed_if_empty_succeeds(capsys, database_url):
     sample_rows = len(pd.read_csv(SAMPLE_FILE, dtype=str))
     status, _, err = run(capsys, "--url", database_url, "seed")

@@ -7,7 +7,7 @@ import json
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from analytics import outcomes
@@ -192,6 +192,11 @@ def session_rows(engine) -> list[tuple]:
                    TreatmentSession.deleted_at).order_by(TreatmentSession.id))]
 
 
+def stored_pain(engine, session_id: int) -> float:
+    with Session(engine) as session:
+        return session.get(TreatmentSession, session_id).pain_before
+
+
 def test_a_correction_never_moves_a_session_past_its_episodes_discharge(engine):
     record(engine, session_date="2025-01-10")
     record(engine, session_date="2025-02-10")
@@ -201,14 +206,21 @@ def test_a_correction_never_moves_a_session_past_its_episodes_discharge(engine):
     with pytest.raises(InvalidInput) as refused, write_session(engine) as session:
         corrections.correct_session(session, actor=CLINICIAN, session_id=second,
                                     entry=session_input(condition="neck_pain", session_date="2025-02-21"))
-    assert str(refused.value) == ("Session date: 2025-02-21 is after episode 1 was discharged on 2025-02-20; a "
-                                  "session after a discharge belongs to a new episode of care: record it as a new "
-                                  "session")
+    assert str(refused.value) == ("Session date: 2025-02-21 is after episode 1 (neck pain) was discharged on "
+                                  "2025-02-20; a session after a discharge belongs to a new episode of care: record "
+                                  "it as a new session")
     assert (session_rows(engine), episode_rows(engine), audit_count(engine)) == before
     with write_session(engine) as session:  # up to the day of the discharge it stays in the course
         corrections.correct_session(session, actor=CLINICIAN, session_id=second,
                                     entry=session_input(condition="neck_pain", session_date="2025-02-20"))
     assert session_rows(engine)[1][1:3] == (date(2025, 2, 20), 2)
+    with Session(engine) as session, session.begin():  # a discharge stored before it, as older data may hold
+        session.execute(update(Episode).values(discharged_on=date(2025, 2, 15)))
+    with write_session(engine) as session:  # its values can still be mended, its date kept
+        corrections.correct_session(session, actor=CLINICIAN, session_id=second,
+                                    entry=session_input(condition="neck_pain", session_date="2025-02-20",
+                                                        pain_before=30))
+    assert stored_pain(engine, second) == 30
 
 
 def test_a_deleted_session_dated_after_a_later_discharge_stays_deleted(engine):
@@ -219,8 +231,8 @@ def test_a_deleted_session_dated_after_a_later_discharge_stays_deleted(engine):
         corrections.delete_session(session, actor=CLINICIAN, session_id=second, reason="wrong date")
     discharge(engine, "goal_met", "2025-01-20")  # its last live session is on 2025-01-10
     before = session_rows(engine), episode_rows(engine), audit_count(engine)
-    with pytest.raises(InvalidInput, match="^Session date: 2025-02-10 is after episode 1 was discharged on "
-                                           "2025-01-20;"), write_session(engine) as session:
+    with pytest.raises(InvalidInput, match="^Session date: 2025-02-10 is after episode 1 \\(neck pain\\) was "
+                                           "discharged on 2025-01-20;"), write_session(engine) as session:
         corrections.restore_session(session, actor=ADMIN, session_id=second)
     assert (session_rows(engine), episode_rows(engine), audit_count(engine)) == before
 
