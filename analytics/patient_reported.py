@@ -4,8 +4,8 @@ effects as patients report them beside clinicians', PGIC and PSFS. Pure pandas/s
 
 Inputs are the frames of db.report_queries (`diary_soreness`, `reported_effects`, `pgic_answers`, `psfs_ratings`);
 `by` is "technique" (of the session, or of an episode's first session) or "adjunct" (each adjunct code of that
-session; a session with two counts under each; `none` is recorded as none, the comparison group, and a session
-whose adjuncts were not recorded counts under `not_recorded`, apart from it).
+session; a session with two counts under each; `none` holds the sessions recorded as having no adjunct, the
+comparison group, and a session whose adjuncts were not recorded counts under `not_recorded`, apart from it).
 """
 
 from __future__ import annotations
