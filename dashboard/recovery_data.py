@@ -81,8 +81,7 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
     recovery = {"version": reading.version, "models": models, "work_list": work_list,
                 "latest": latest.astype({by: "category" for by in on_track.BY}), "calibration": calibration,
                 **counted}
-    del latest
-    memory.give_back()
+    del latest  # given back by the worker once this returns (dashboard.background)
     _kept()[url] = (reading.version, recovery)
     return recovery
 

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from dashboard import background
 from dashboard.background import Analyses
 
 
@@ -107,3 +108,13 @@ def test_the_least_recently_asked_for_results_are_forgotten_beyond_the_number_ke
     computed(analyses, "a", 1, compute)  # forgotten: computed again
     computed(analyses, "c", 1, compute)  # kept
     assert compute.runs == 4
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_worker_gives_back_what_each_computation_let_go_before_it_is_shown(analyses, monkeypatch, fails):
+    compute = Computation(fails=fails)
+    given_back = []
+    monkeypatch.setattr(background.memory, "give_back", lambda: given_back.append(compute.runs))
+    computed(analyses, "one", 1, compute)
+    computed(analyses, "two", 1, compute)
+    assert given_back == [1, 2]  # once after each computation, ended or failed, before the page could show it
