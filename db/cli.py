@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from db.access import Actor
-from db.reasons import CommandFailed, reason
+from db.reasons import CommandFailed, Interrupted, reason
 from db.seeding import DEMO_ACCOUNTS  # noqa: F401 (the tests and README screenshots log in with them)
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ def cmd_seed(args) -> str:
 def cmd_import(args) -> str:
     """Import each file in its own transaction, in the order given: a network's history split into files of at most
     db.csv_format.MAX_ROWS sessions is imported by one command, which loads the libraries and checks the schema once.
-    A missing file refuses them all; a refused file stops the command: the files before it stay imported, it and the
-    files after it add nothing."""
+    A missing file refuses them all; a refused file, or Ctrl-C, stops the command: the files before it stay
+    imported, it and the files after it add nothing, and the error line says so."""
     from db import memory
     from db.engine import migrate
 
@@ -73,14 +73,15 @@ def cmd_import(args) -> str:
     for file in args.files:
         try:
             lines.append(_import_file(args, file))
-        except Exception as error:
+        except (Exception, KeyboardInterrupt) as error:  # Ctrl-C too: the files before it stay imported
             if len(args.files) == 1:
                 raise
             why, later = reason(error, args.url), len(args.files) - len(lines) - 1
-            raise CommandFailed((why if why.startswith((f"{file}:", f"{Path(file)}:")) else f"{file}: {why}")
-                                + (f"; the {len(lines)} file(s) before it were imported" if lines
-                                   else "; no file was imported")
-                                + (f", the {later} after it were not" if lines and later else "")) from error
+            stopped = Interrupted if isinstance(error, KeyboardInterrupt) else CommandFailed
+            raise stopped((why if why.startswith((f"{file}:", f"{Path(file)}:")) else f"{file}: {why}")
+                          + (f"; the {len(lines)} file(s) before it were imported" if lines
+                             else "; no file was imported")
+                          + (f", the {later} after it were not" if lines and later else "")) from error
         if len(lines) < len(args.files):
             print(lines[-1], file=sys.stderr, flush=True)  # a long import says how far it has come
             memory.give_back()  # what this file let go, before the next file's peak goes past it

@@ -18,6 +18,10 @@ class CommandFailed(Exception):
     """A command could not do its work; the message is the one-line reason printed on standard error."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a command that had done part of its work; the message says what was done and what was not."""
+
+
 def _one_line(text: str) -> str:
     return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
@@ -100,6 +104,7 @@ def _reasons() -> tuple[tuple[type[BaseException], Callable[[BaseException, str]
 
     return (
         (CommandFailed, lambda error, url: str(error)),
+        (Interrupted, lambda error, url: str(error)),
         (UnusableDatabaseURL, lambda error, url: str(error)),
         (NoDatabase, lambda error, url: str(error)),
         (DatabaseBusy, lambda error, url: str(error)),

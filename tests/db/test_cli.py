@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 from sqlalchemy.engine import make_url
 
-from db import fast_summary, interchange, spreadsheets
+from db import fast_summary, interchange, report_files, spreadsheets
 from db.cli import main
 from tests.db.factories import (
     SAMPLE_FILE,
@@ -178,6 +178,28 @@ def test_a_refused_file_stops_the_import_after_the_files_before_it(capsys, datab
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"error: {parts[1]}: ") and "row 3" in last and "column pain_before" in last
     assert last.endswith("; the 1 file(s) before it were imported, the 1 after it were not")
+    with engine_on(database_url) as engine:
+        assert stored_sessions(engine)["patient_id"].unique().tolist() == ["A1", "A2", "A3"]  # the first file only
+
+
+def test_ctrl_c_during_a_multi_file_import_says_which_files_were_imported(capsys, monkeypatch, database_url,
+                                                                          tmp_path):
+    parts = [tmp_path / "part1.csv", tmp_path / "part2.csv", tmp_path / "part3.csv"]
+    interchange_rows(*SMALL_CLINIC[:7]).to_csv(parts[0], index=False)
+    interchange_rows(*SMALL_CLINIC[7:9]).to_csv(parts[1], index=False)
+    interchange_rows(*SMALL_CLINIC[9:]).to_csv(parts[2], index=False)
+    real = report_files.import_file
+
+    def interrupted_on_the_second(url, path, **kwargs):
+        if path == parts[1]:
+            raise KeyboardInterrupt
+        return real(url, path, **kwargs)
+
+    monkeypatch.setattr(report_files, "import_file", interrupted_on_the_second)
+    status, _, err = run(capsys, "--url", database_url, "import", *parts)
+    assert status == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (f"error: {parts[1]}: interrupted: a unit of work in progress was rolled "
+                                            "back; the 1 file(s) before it were imported, the 1 after it were not")
     with engine_on(database_url) as engine:
         assert stored_sessions(engine)["patient_id"].unique().tolist() == ["A1", "A2", "A3"]  # the first file only
 
