@@ -166,13 +166,18 @@ def test_one_command_imports_several_files_each_as_its_own_import(capsys, databa
     assert status == 0 and "0 added, 0 updated, 10 unchanged" in err  # the whole file: nothing new
 
 
+def three_parts(rows: list[dict], directory: Path) -> list[Path]:
+    """Write the small clinic's rows as three interchange files: patients A (7 rows), B1's two sessions, the rest."""
+    parts = [directory / f"part{number}.csv" for number in (1, 2, 3)]
+    for part, chosen in zip(parts, (rows[:7], rows[7:9], rows[9:]), strict=True):
+        interchange_rows(*chosen).to_csv(part, index=False)
+    return parts
+
+
 def test_a_refused_file_stops_the_import_after_the_files_before_it(capsys, database_url, tmp_path):
     rows = [dict(r) for r in SMALL_CLINIC]
     rows[8]["pain_before"] = "140"  # B1's second session, line 3 of the second file
-    parts = [tmp_path / "part1.csv", tmp_path / "part2.csv", tmp_path / "part3.csv"]
-    interchange_rows(*rows[:7]).to_csv(parts[0], index=False)
-    interchange_rows(*rows[7:9]).to_csv(parts[1], index=False)
-    interchange_rows(*rows[9:]).to_csv(parts[2], index=False)
+    parts = three_parts(rows, tmp_path)
     status, _, err = run(capsys, "--url", database_url, "import", *parts)
     assert status == 1 and "Traceback" not in err
     last = err.strip().splitlines()[-1]
@@ -184,10 +189,7 @@ def test_a_refused_file_stops_the_import_after_the_files_before_it(capsys, datab
 
 def test_ctrl_c_during_a_multi_file_import_says_which_files_were_imported(capsys, monkeypatch, database_url,
                                                                           tmp_path):
-    parts = [tmp_path / "part1.csv", tmp_path / "part2.csv", tmp_path / "part3.csv"]
-    interchange_rows(*SMALL_CLINIC[:7]).to_csv(parts[0], index=False)
-    interchange_rows(*SMALL_CLINIC[7:9]).to_csv(parts[1], index=False)
-    interchange_rows(*SMALL_CLINIC[9:]).to_csv(parts[2], index=False)
+    parts = three_parts(SMALL_CLINIC, tmp_path)
     real = report_files.import_file
 
     def interrupted_on_the_second(url, path, **kwargs):
