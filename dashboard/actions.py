@@ -248,9 +248,11 @@ def gp_report(kind: str, improvement: pd.DataFrame, side_effects: pd.DataFrame, 
     (the patient's record, the format, the course), written before the file is handed over: no file without its
     row. `patient` is the patient's record id, `patient_id` their pseudonymous id.
     """
-    build = {"html": report.report_html, "pdf": report.report_pdf}[kind]
-
     def build_and_audit() -> str | bytes:
+        if kind == "pdf":  # fpdf2 is imported only when a PDF is asked for (dashboard.pdf_report)
+            from dashboard.pdf_report import report_pdf as build
+        else:
+            build = report.report_html
         document = build(improvement, side_effects, patient_id=patient_id, condition=condition)
         course = (condition or "unspecified condition").replace("_", " ")
         with write_session(resources.engine()) as session:

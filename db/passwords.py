@@ -1,12 +1,13 @@
-"""What a new password must be: long enough, and not one that is commonly used or easily guessed (NIST SP 800-63B)."""
+"""What a new password must be: long enough, and not one that is commonly used or easily guessed (NIST SP 800-63B).
+
+zxcvbn (its word lists about 12 MB of a server's memory) is imported when a new password is first checked, not by
+every process that reads this module's limits.
+"""
 
 from __future__ import annotations
 
 import re
 from functools import cache
-
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 # NIST SP 800-63B asks for at least 8 characters (15 when a password is the only factor, in revision 4); this
 # project keeps its own minimum of 10. At least 64 must be allowed; the bound only keeps a request's work small.
@@ -34,6 +35,8 @@ def check_password_strength(password: str, *, username: str = "") -> None:
         raise ValueError("password: must not be the name of this service")
     if folded in _common_passwords() or bare in _common_passwords():
         raise ValueError("password: is one of the most common passwords; choose another")
+    from zxcvbn import zxcvbn
+
     estimate = zxcvbn(password[:72], user_inputs=[username, *SERVICE_WORDS] if username else list(SERVICE_WORDS))
     if estimate["guesses"] < MIN_PASSWORD_GUESSES:
         raise ValueError("password: too easy to guess (a common word or name with digits, a repeated or "
@@ -47,4 +50,6 @@ def _letters_and_digits(text: str) -> str:
 @cache
 def _common_passwords() -> frozenset[str]:
     """Return zxcvbn's list of the 30,000 most common passwords (from leaked password sets), lower-case."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
     return frozenset(FREQUENCY_LISTS["passwords"])

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from analytics.outcomes import cumulative_improvement, progress_sentence
-from dashboard import report
+from dashboard import pdf_report, report
 from db.engine import make_engine
 from tests.app.conftest import downloaded
 
@@ -87,7 +87,7 @@ def test_the_html_report_escapes_every_value_and_leaves_notes_out(improvement, s
 
 
 def test_the_pdf_report_is_a_pdf_with_the_summary_and_without_notes(improvement, side_effects):
-    pdf = report.report_pdf(improvement, side_effects, patient_id="P1", condition="neck_pain",
+    pdf = pdf_report.report_pdf(improvement, side_effects, patient_id="P1", condition="neck_pain",
                             generated=date(2025, 4, 1))
     assert pdf.startswith(b"%PDF")
     text = pdf_text(pdf)
@@ -98,14 +98,14 @@ def test_the_pdf_report_is_a_pdf_with_the_summary_and_without_notes(improvement,
 
 
 def test_the_pdf_report_survives_text_its_fonts_cannot_show(improvement, side_effects):
-    pdf = report.report_pdf(improvement, side_effects, patient_id="Pš–1", condition="other")
+    pdf = pdf_report.report_pdf(improvement, side_effects, patient_id="Pš–1", condition="other")
     assert pdf.startswith(b"%PDF") and "Ps-1" in pdf_text(pdf)
 
 
 def test_a_single_session_course_still_makes_both_reports(improvement, side_effects):
     first = improvement.head(1)
     assert "This was the first session" in report.report_html(first, side_effects, patient_id="P1", condition=None)
-    assert report.report_pdf(first, side_effects, patient_id="P1", condition=None).startswith(b"%PDF")
+    assert pdf_report.report_pdf(first, side_effects, patient_id="P1", condition=None).startswith(b"%PDF")
 
 
 def test_report_file_names_are_safe():
