@@ -183,7 +183,7 @@ def _off_track(reading: clinic_wide.Reading, role: str, whose: int | None) -> pd
     """The work list of `reading.actor`, the first to ask for this key: the clinician `whose` or an admin (`role`)."""
     work_list = _recovery(reading)["work_list"]
     with Session(reading.engine) as session:
-        allowed = recovery_queries.open_episodes(session, actor=reading.actor)
+        allowed = recovery_queries.open_episodes(session, actor=reading.actor, among=work_list["episode_id"])
     return work_list.merge(allowed[["episode_id", "patient"]], on="episode_id", how="inner", sort=False)
 
 

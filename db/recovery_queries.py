@@ -8,7 +8,7 @@ session they saw, an admin every one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import pandas as pd
 from sqlalchemy import select
@@ -86,9 +86,12 @@ def filtered_episode_ids(session: Session, *, actor: Actor, where: OutcomeFilter
     return list(session.scalars(select(first.c.episode_id)))
 
 
-def open_episodes(session: Session, *, actor: Actor) -> pd.DataFrame:
+def open_episodes(session: Session, *, actor: Actor, among: Collection[int] | None = None,
+                  rows: int = PART_ROWS) -> pd.DataFrame:
     """Return the episodes not discharged whose off-track flags the actor may list: a clinician's own (those whose
-    first session they saw), every one for an admin; AccessDenied for any other role.
+    first session they saw), every one for an admin; AccessDenied for any other role. With `among`, only those of
+    these episode ids, read `rows` at a time: an admin's open episodes at a network's million sessions (190,000, as
+    Python rows) raised the server's peak by about 60 MB when read at once for a work list of a few thousand.
 
     Columns OPEN_EPISODE_COLUMNS: `patient` is the patient's record id (what the progress page opens), `patient_id`
     the pseudonym, `clinician` the first session's clinician's username.
@@ -105,4 +108,9 @@ def open_episodes(session: Session, *, actor: Actor) -> pd.DataFrame:
     )
     if actor.role == "clinician":  # an account without an id saw no first session (never `IS NULL`: nobody's)
         stmt = stmt.where(first.clinician_id == actor.id) if actor.id is not None else stmt.where(False)
-    return pd.DataFrame(session.execute(stmt).all(), columns=OPEN_EPISODE_COLUMNS)
+    if among is None:
+        return pd.DataFrame(session.execute(stmt).all(), columns=OPEN_EPISODE_COLUMNS)
+    wanted = set(among)
+    kept = [row for part in session.connection().execution_options(stream_results=True).execute(stmt).partitions(rows)
+            for row in part if row[0] in wanted]
+    return pd.DataFrame(kept, columns=OPEN_EPISODE_COLUMNS)

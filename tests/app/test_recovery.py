@@ -173,7 +173,8 @@ def test_the_fit_reads_as_the_clinic_whoever_asks_first_and_each_reader_reads_as
     monkeypatch.setattr(recovery_queries, "recovery_session_parts",
                         lambda session, *, actor: fitted_as.append(actor) or read_sessions(session, actor=actor))
     monkeypatch.setattr(recovery_queries, "open_episodes",
-                        lambda session, *, actor: listed_as.append(actor) or read_open(session, actor=actor))
+                        lambda session, *, actor, among: listed_as.append(actor) or read_open(session, actor=actor,
+                                                                                             among=among))
     clinician = Actor(id=user_id(seeded_url, "clin_ahmed"), username="clin_ahmed", role="clinician")
     recovery_data.off_track(clinician)  # the first to ask: the fit is computed for their work list
     assert resources.analyses_settled(timeout=120)
@@ -214,6 +215,19 @@ def test_a_clinicians_work_list_holds_only_their_own_episodes(seeded_url):
         nobody = Actor(id=None, username="someone", role="clinician")
         assert recovery_queries.open_episodes(session, actor=nobody).empty
     engine.dispose()
+
+
+def test_open_episodes_among_a_work_list_are_those_of_the_whole_read_a_part_at_a_time(seeded_url):
+    engine = make_engine(seeded_url)
+    with Session(engine) as session:
+        every = recovery_queries.open_episodes(session, actor=ADMIN)
+        among = list(every["episode_id"].iloc[::3]) + [10**9]  # every third, and an id of no open episode
+        some = recovery_queries.open_episodes(session, actor=ADMIN, among=among, rows=2)
+        none = recovery_queries.open_episodes(session, actor=ADMIN, among=[])
+    engine.dispose()
+    assert len(every) > 6 and len(some) == len(every.iloc[::3])
+    pd.testing.assert_frame_equal(some, every.iloc[::3].reset_index(drop=True))
+    assert none.empty and list(none.columns) == recovery_queries.OPEN_EPISODE_COLUMNS
 
 
 def test_a_discharged_episode_leaves_the_work_list_once_computed_again(seeded_url):
