@@ -126,17 +126,17 @@ def stricta_counts(session: Session, *, actor: Actor,
 
 
 def sample_needling(session: Session, *, actor: Actor, where: OutcomeFilter = EVERY_EPISODE,
-                    episodes: int | None = None, items: tuple[str, ...] = STRICTA_ITEMS) -> pd.DataFrame:
-    """Return `session_id` and the `items` of the needling record of each live session of the filtered episodes;
-    with `episodes`, of the same fixed sample of at most that many as `db.queries.outcome_sessions` reads.
-    Managers, clinicians and admins."""
+                    episodes: int | None = None, columns: tuple[str, ...] = STRICTA_ITEMS) -> pd.DataFrame:
+    """Return `session_id` and the `columns` (of the sessions table: the needling record's items by default) of
+    each live session of the filtered episodes, in episode and session order; with `episodes`, of the same fixed
+    sample of at most that many as `db.queries.outcome_sessions` reads. Managers, clinicians and admins."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     first = first_sessions(where, sample=episodes)
-    stmt = (select(S.id.label("session_id"), *(S.__table__.c[item] for item in items))
+    stmt = (select(S.id.label("session_id"), *(S.__table__.c[column] for column in columns))
             .join(first, first.c.episode_id == S.episode_id)
             .where(LIVE_SESSIONS)
             .order_by(S.episode_id, S.session_number))
-    return read_frame(session, stmt, ["session_id", *items])
+    return read_frame(session, stmt, ["session_id", *columns])
 
 
 def needling_record(session: Session, *, actor: Actor) -> pd.DataFrame:
