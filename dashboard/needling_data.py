@@ -101,8 +101,8 @@ def _needling_record(reading: clinic_wide.Reading, where: OutcomeFilter) -> dict
     with Session(reading.engine) as session:
         counts, values = stricta_queries.stricta_counts(session, actor=actor, where=where)
         episodes = queries.count_episodes(session, actor=actor, where=where) if counts["sessions"].sum() else 0
-        # Each sampled session's pain and dose in one read of only those columns: reading the pain with
-        # queries.outcome_sessions (names, dates, regions) raised the page's peak by 16 MB more at 1M sessions.
+        # Each sampled session's pain and dose in one read of only those columns: the pain read through
+        # queries.outcome_sessions (with pseudonyms, dates, regions) added 16 MB to the page's peak at 1M sessions.
         doses = stricta_queries.sample_needling(session, actor=actor, where=where, episodes=DOSE_EPISODES,
                                                 columns=dose_outcome.SESSION_COLUMNS)
     counts["complete"] = stricta.complete_counted(counts)
