@@ -248,6 +248,9 @@ def gp_report(kind: str, improvement: pd.DataFrame, side_effects: pd.DataFrame, 
     (the patient's record, the format, the course), written before the file is handed over: no file without its
     row. `patient` is the patient's record id, `patient_id` their pseudonymous id.
     """
+    if kind not in ("html", "pdf"):
+        raise ValueError(f"GP report: kind must be html or pdf, not {kind!r}")
+
     def build_and_audit() -> str | bytes:
         if kind == "pdf":  # fpdf2 is imported only when a PDF is asked for (dashboard.pdf_report)
             from dashboard.pdf_report import report_pdf as build

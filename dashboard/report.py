@@ -1,4 +1,4 @@
-"""The patient's report for their GP: one course of treatment as a self-contained HTML page and as a PDF.
+"""The patient's report for their GP: one course of treatment as a self-contained HTML page (the PDF: pdf_report).
 
 Pure builders: one episode's rows from `analytics.outcomes.cumulative_improvement` and its side effects (one row
 each) in, a document out. No Streamlit, no SQL; `dashboard.actions.gp_report` wraps a builder for a download

@@ -59,7 +59,8 @@ def recovery_session_parts(session: Session, *, actor: Actor, rows: int = PART_R
     )
     shared: dict = {}
     pending: list = []  # the rows of the last episode read, whose next sessions may be in the next part
-    for chunk in session.connection().execution_options(stream_results=True).execute(stmt).partitions(rows):
+    streamed = session.connection().execute(stmt, execution_options={"stream_results": True})  # this read only
+    for chunk in streamed.partitions(rows):
         chunk = pending + list(chunk)
         last = chunk[-1][0]
         cut = len(chunk)
@@ -111,6 +112,8 @@ def open_episodes(session: Session, *, actor: Actor, among: Collection[int] | No
     if among is None:
         return pd.DataFrame(session.execute(stmt).all(), columns=OPEN_EPISODE_COLUMNS)
     wanted = set(among)
-    kept = [row for part in session.connection().execution_options(stream_results=True).execute(stmt).partitions(rows)
-            for row in part if row[0] in wanted]
+    if not wanted:
+        return pd.DataFrame(columns=OPEN_EPISODE_COLUMNS)
+    streamed = session.connection().execute(stmt, execution_options={"stream_results": True})
+    kept = [row for part in streamed.partitions(rows) for row in part if row[0] in wanted]
     return pd.DataFrame(kept, columns=OPEN_EPISODE_COLUMNS)

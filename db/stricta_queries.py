@@ -5,9 +5,9 @@ Each takes the caller's Session and the acting user, checked as the other reads 
 The Needling record page and `summary --stricta` read counts, not sessions (issue #15: a network's million
 sessions as a frame took some 770 MB): `completeness_counts` (sessions per clinician, month, technique and number
 of items reported) and `item_values` (the sessions storing each value of each item, per technique), both grouped in
-the database, and the needling record of a sample of episodes only (`sample_needling`, for dose and outcome).
-`stricta_sessions` reads every session: analytics.stricta's tables of it are the definition the counts are tested
-against.
+the database, and the needling record and pain of a sample of episodes only (`sample_needling`, for dose and
+outcome). `stricta_sessions` reads every session: analytics.stricta's tables of it are the definition the counts
+are tested against.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def test_the_html_report_escapes_every_value_and_leaves_notes_out(improvement, s
 
 def test_the_pdf_report_is_a_pdf_with_the_summary_and_without_notes(improvement, side_effects):
     pdf = pdf_report.report_pdf(improvement, side_effects, patient_id="P1", condition="neck_pain",
-                            generated=date(2025, 4, 1))
+                                generated=date(2025, 4, 1))
     assert pdf.startswith(b"%PDF")
     text = pdf_text(pdf)
     assert "Your pain is 55 % lower than at your first session." in text
@@ -169,3 +169,12 @@ def test_a_clinicians_gp_report_downloads_are_each_audited_with_the_patient_show
     audited = exports(seeded_url, "clin_ahmed")
     assert [(entity, entity_id) for entity, entity_id, _ in audited] == [("patient", patient)] * 2
     assert [detail.split(":")[0] for _, _, detail in audited] == ["GP report (HTML)", "GP report (PDF)"]
+
+
+def test_a_gp_report_of_another_kind_is_refused_before_anything_is_built_or_audited(improvement, side_effects):
+    from dashboard import actions
+    from tests.db.factories import ADMIN
+
+    with pytest.raises(ValueError, match="kind must be html or pdf, not 'docx'"):
+        actions.gp_report("docx", improvement, side_effects, actor=ADMIN, patient=1, patient_id="P1",
+                          condition=None)
