@@ -16,7 +16,7 @@ RARE = {
     "fpdf": "a GP report as PDF (dashboard.pdf_report): about 26 MB",
     "zxcvbn": "checking a new password (db.passwords): about 12 MB",
 }
-# An admin's pages, in a fresh process: the patient page offers the PDF report, Users the password forms.
+# An admin's pages, in a fresh process: the patient page offers the PDF report, Accounts the password forms.
 SCRIPT = """
 import json, sys
 from streamlit.testing.v1 import AppTest
@@ -30,7 +30,10 @@ for page in ("patient_progress", "users"):
     at.switch_page(f"views/{page}.py").run()
     assert not at.exception, at.exception
     shown.append([title.value for title in at.title])
-print(json.dumps({"titles": shown, "loaded": sorted(name for name in sys.argv[3:] if name in sys.modules)}))
+    if page == "patient_progress":
+        offered = any(button.proto.id.endswith("report_pdf") for button in at.get("download_button"))
+print(json.dumps({"titles": shown, "pdf_offered": offered,
+                  "loaded": sorted(name for name in sys.argv[3:] if name in sys.modules)}))
 """
 
 
@@ -43,4 +46,5 @@ def test_a_server_imports_no_library_of_a_rare_action_until_the_action_is_taken(
     assert run.returncode == 0, run.stderr[-3000:]
     answer = json.loads(run.stdout.strip().splitlines()[-1])
     assert answer["titles"] == [["Patient progress"], ["Accounts"]]  # the pages were shown, logged in
+    assert answer["pdf_offered"]  # with the PDF report's button, built when clicked
     assert answer["loaded"] == [], {name: RARE[name] for name in answer["loaded"]}
