@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection
 
-from sqlalchemy import func, literal, select, true, union_all
+from sqlalchemy import select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -34,17 +34,7 @@ def add_new_episodes(session: Session, episode_ids: Collection[int]) -> None:
 def _adding(dialect_name: str):
     """Return the upsert adding some episodes' sums (`episode_ids`) to each roll-up row, built once."""
     t = rollups.TABLE
-    per_dimension = []
-    for filters, dimensions in rollups.REBUILD_PASSES:  # as `rollups.rebuild`, of these episodes alone
-        part = rollups._grouped(rollups.detail_rows(of="episode_ids"),
-                                key=("technique", "session_number", *filters)).cte()
-        sums = [func.sum(part.c[m]).label(m) for m in rollups.OUTCOME_MEASURES]
-        for dimension in dimensions:
-            own = [part.c[dimension]] if dimension in rollups.FILTERS else []
-            kept = [part.c[name] if name == dimension else literal(rollups.BLANK[name]) for name in rollups.FILTERS]
-            per_dimension.append(select(literal(dimension), *kept, part.c.technique, part.c.session_number, *sums)
-                                 .group_by(*own, part.c.technique, part.c.session_number))
-    rows = union_all(*per_dimension).subquery()
+    rows = rollups.dimension_rows(of="episode_ids").subquery()
     insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(t)
     # WHERE true: SQLite reads an upsert's SELECT without a WHERE as ambiguous (https://sqlite.org/lang_upsert.html).
     adding = insert.from_select([*rollups.ROLLUP_KEY, *rollups.OUTCOME_MEASURES], select(rows).where(true()))

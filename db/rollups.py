@@ -306,19 +306,25 @@ def settle(session: Session) -> None:
     _write(session, pending["deltas"])
 
 
-def rebuild(session: Session) -> None:
-    """Recompute the roll-up from the sessions (after a bulk load that bypassed `touch`, or to check it)."""
-    session.execute(delete(TABLE))
+def dimension_rows(of: str | None = None):
+    """Return the union of every dimension's roll-up rows (columns ROLLUP_KEY, then OUTCOME_MEASURES) of the live
+    sessions, or of those `detail_rows`' `of` names: summed in REBUILD_PASSES, each dimension from one of them."""
     per_dimension = []
     for filters, dimensions in REBUILD_PASSES:
-        part = _grouped(detail_rows(), key=("technique", "session_number", *filters)).cte()
+        part = _grouped(detail_rows(of=of), key=("technique", "session_number", *filters)).cte()
         sums = [func.sum(part.c[m]).label(m) for m in OUTCOME_MEASURES]
         for dimension in dimensions:
             own = [part.c[dimension]] if dimension in FILTERS else []
             kept = [part.c[name] if name == dimension else literal(BLANK[name]) for name in FILTERS]
             per_dimension.append(select(literal(dimension), *kept, part.c.technique, part.c.session_number, *sums)
                                  .group_by(*own, part.c.technique, part.c.session_number))
-    rows = union_all(*per_dimension)
+    return union_all(*per_dimension)
+
+
+def rebuild(session: Session) -> None:
+    """Recompute the roll-up from the sessions (after a bulk load that bypassed `touch`, or to check it)."""
+    session.execute(delete(TABLE))
+    rows = dimension_rows()
     # In the order a save changes them: its rows of every dimension (one technique and session number) are stored
     # side by side (SQLite's row ids), so that a save writes one or two pages of the table rather than five.
     rows = rows.order_by(rows.selected_columns.technique, rows.selected_columns.session_number)
