@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import BinaryIO
 
 import pandas as pd
 from sqlmodel import Session
@@ -50,7 +49,7 @@ def _sheet_table(sheet, kind: str, shown: str) -> pd.DataFrame:
                                            "a formula: type the value itself"))
                 texts.append("?")
             else:
-                texts.append(xlsx_format._cell_text(one, line, position, problems, set()))
+                texts.append(xlsx_format.cell_text(one, line, position, problems, set()))
         if not any(text.strip() for text in texts):
             continue
         if header is None:
@@ -68,20 +67,6 @@ def _sheet_table(sheet, kind: str, shown: str) -> pd.DataFrame:
     return table
 
 
-def write_workbook(sheets: dict[str, pd.DataFrame], file: BinaryIO) -> None:
-    """Write tables of text cells to an .xlsx file, one sheet each in the order given, every cell kept as text."""
-    with pd.ExcelWriter(file, engine="openpyxl") as writer:
-        for name, table in sheets.items():
-            escaped = table.map(lambda c: xlsx_format._xlsx_text(c) if isinstance(c, str) else c)
-            escaped.to_excel(writer, index=False, sheet_name=name)
-            for row in writer.sheets[name].iter_rows():  # text that looks like a formula or an error stays text
-                for one in row:
-                    if one.data_type in ("f", "e"):
-                        one.data_type = "s"
-
-
-
-
 def export_sheets(session: Session, *, actor: Actor, purpose: str = "XLSX") -> dict[str, pd.DataFrame]:
     """Return the sheets of an .xlsx export: the sessions first (`db.exporting`), then `diary`, `pgic`, `psfs`; each
     part's export audited."""
@@ -94,13 +79,13 @@ def export_sheets(session: Session, *, actor: Actor, purpose: str = "XLSX") -> d
 def workbook_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
     """Return the sheets as the bytes of an .xlsx file (for a download)."""
     buffer = io.BytesIO()
-    write_workbook(sheets, buffer)
+    xlsx_format.write_sheets(sheets, buffer)
     return buffer.getvalue()
 
 
 def save_workbook(sheets: dict[str, pd.DataFrame], path: Path) -> None:
     """Write the sheets to an .xlsx file atomically: the whole file appears, or the one there before stays."""
-    write_atomically(Path(path), lambda file: write_workbook(sheets, file))
+    write_atomically(Path(path), lambda file: xlsx_format.write_sheets(sheets, file))
 
 
 def counts(sheets: dict[str, pd.DataFrame]) -> str:

@@ -73,7 +73,7 @@ def _sheet_rows(package: zipfile.ZipFile, data: bytes, shown: str) -> tuple[list
         header: list[str] | None = None
         rows, lines, problems = [], [], []
         for line, cells in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS + 1), start=1):
-            texts = [_cell_text(cell, line, position, problems, uncalculated) for position, cell in enumerate(cells)]
+            texts = [cell_text(cell, line, position, problems, uncalculated) for position, cell in enumerate(cells)]
             if not any(text.strip() for text in texts):
                 continue
             if texts[MAX_COLUMNS:] and texts[MAX_COLUMNS].strip():
@@ -145,7 +145,7 @@ def _uncalculated_formulas(package: zipfile.ZipFile, data: bytes, sheet) -> set[
     return found_cells - calculated
 
 
-def _cell_text(cell, line: int, position: int, problems: list[RowProblem], uncalculated: set) -> str:
+def cell_text(cell, line: int, position: int, problems: list[RowProblem], uncalculated: set) -> str:
     """Return a cell as the text the interchange format means by it; note a cell that holds no value as a problem."""
     value = getattr(cell, "value", None)
     if (line, position) in uncalculated:
@@ -173,7 +173,7 @@ def _cell_text(cell, line: int, position: int, problems: list[RowProblem], uncal
     return str(value)
 
 
-def _xlsx_text(cell: str) -> str:
+def xlsx_text(cell: str) -> str:
     """Return text as an XLSX cell holds it: characters XML cannot keep, and literal escapes, escaped (ECMA-376)."""
     return _XLSX_ESCAPED.sub(lambda m: "_x005F" + m.group() if len(m.group()) > 1 else f"_x{ord(m.group()):04X}_",
                              cell)
@@ -181,16 +181,22 @@ def _xlsx_text(cell: str) -> str:
 
 def write(table: pd.DataFrame, file: BinaryIO) -> None:
     """Write interchange rows to the first sheet of an XLSX file, every cell as text."""
-    escaped = table.map(lambda cell: _xlsx_text(cell) if isinstance(cell, str) else cell)
+    write_sheets({"Sheet1": table}, file)
+
+
+def write_sheets(sheets: dict[str, pd.DataFrame], file: BinaryIO) -> None:
+    """Write tables to an XLSX file, one sheet each in the order given, every cell as text."""
     with pd.ExcelWriter(file, engine="openpyxl") as writer:
-        escaped.to_excel(writer, index=False)
-        # openpyxl takes text starting with "=" for a formula (it would run when the file is opened, and read back
-        # empty) and "#N/A" for an error cell (read back as no value). Every cell is data: keep it as text. An
-        # empty cell is left out of the sheet (read back as empty all the same): the optional columns are mostly
-        # empty, and each empty text cell would take 30 bytes of the unpacked bound.
-        for row in writer.sheets["Sheet1"].iter_rows():
-            for cell in row:
-                if cell.data_type in ("f", "e"):
-                    cell.data_type = "s"
-                elif cell.value == "":
-                    cell.value = None
+        for name, table in sheets.items():
+            table.map(lambda cell: xlsx_text(cell) if isinstance(cell, str) else cell).to_excel(
+                writer, index=False, sheet_name=name)
+            # openpyxl takes text starting with "=" for a formula (it would run when the file is opened, and read
+            # back empty) and "#N/A" for an error cell (read back as no value). Every cell is data: keep it as text.
+            # An empty cell is left out of the sheet (read back as empty all the same): the optional columns are
+            # mostly empty, and each empty text cell would take 30 bytes of the unpacked bound.
+            for row in writer.sheets[name].iter_rows():
+                for cell in row:
+                    if cell.data_type in ("f", "e"):
+                        cell.data_type = "s"
+                    elif cell.value == "":
+                        cell.value = None

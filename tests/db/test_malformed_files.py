@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sqlmodel import Session
 
-from db import csv_format, exporting, fhir, file_validation, spreadsheets, xlsx_format
+from db import csv_format, exporting, fhir, file_validation, report_files, spreadsheets, xlsx_format
 from db.file_problems import ImportRefused, RowProblem
 from db.validation import InvalidInput
 from tests.db.factories import ADMIN, import_file, import_frame, interchange_rows, record, stored_sessions, table_counts
@@ -187,6 +187,19 @@ def test_the_unpacked_bound_leaves_room_for_an_export_of_the_row_bound():
     with zipfile.ZipFile(io.BytesIO(data)) as package:
         per_row = sum(item.file_size for item in package.infolist()) / len(table)
     assert per_row * xlsx_format.XLSX_MAX_ROWS < xlsx_format.XLSX_UNPACKED_MAX
+
+
+def test_a_workbook_writes_its_sessions_sheet_as_the_sessions_file_writes_it():
+    """The whole-clinic workbook's sessions sheet leaves its empty cells out too, so it keeps within the same bound."""
+    table = spreadsheets.read_table(Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv")
+
+    def sheet(data: bytes) -> bytes:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            return package.read("xl/worksheets/sheet1.xml")
+
+    alone = sheet(spreadsheets.table_bytes(table, ".xlsx"))
+    assert b'<c r="A2"' in alone and alone.count(b"<c ") < table.size + len(table.columns)  # some cells left out
+    assert sheet(report_files.workbook_bytes({"sessions": table, "diary": table.head(0)})) == alone
 
 
 # XLSX: cells
