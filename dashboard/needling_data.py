@@ -229,7 +229,7 @@ def filter_words(where: OutcomeFilter) -> str:
         ", ".join(c.replace("_", " ") for c in where.conditions),
         ", ".join(TECHNIQUE_LABELS[t].lower() for t in where.techniques),
         ", ".join(f"first seen by {c}" for c in where.clinicians),
-        f"first session {where.start} to {where.end or where.start}" if where.start else "",
+        where.dates_in_words(),
     ]
     return "; ".join(p for p in parts if p) or "all episodes"
 

@@ -41,6 +41,16 @@ class OutcomeFilter:
     start: date | None = None
     end: date | None = None
 
+    def dates_in_words(self) -> str:
+        """Return the first-session date range in words as `first_sessions` applies it ("" when there is none):
+        a range open at one end reads so, not as the one day it starts or ends on."""
+        start, end = self.start, self.end
+        if start and end:
+            return f"first session {start} to {end}" if start != end else f"first session on {start}"
+        if start:
+            return f"first session on or after {start}"
+        return f"first session on or before {end}" if end else ""
+
 
 def _spread(episode_id):
     """Return an episode id scrambled (Knuth's multiplicative hash mod 2**32): ordering by it spreads a sample."""

@@ -116,7 +116,7 @@ def _filter_summary(where: OutcomeFilter) -> str:
         ", ".join(_pretty(r) for r in where.body_regions),
         ", ".join(f"first seen by {c}" for c in where.clinicians),
         ", ".join(TECHNIQUE_LABELS[t] for t in where.techniques),
-        f"first session {where.start} to {where.end or where.start}" if where.start else "",
+        where.dates_in_words(),
     ]
     return " · ".join(p for p in parts if p) or "all episodes of care"
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import warnings
+from datetime import date
 
 import pytest
+from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from analytics import clinicians, comparison
@@ -73,6 +75,24 @@ def test_overview_shows_the_curve_table_with_small_groups_flagged_and_alerts_at_
     assert (summary["small"] == (summary["patients"] < 10)).all() and summary["small"].any()
     # Alerts ignore the filters, so none hides behind one.
     assert f"{SAMPLE_ALERTS} significant or serious side effect(s) to review" in manager.error[0].value
+
+
+def test_a_period_given_only_its_first_day_is_named_as_the_days_from_it_that_it_counts(manager, seeded_url):
+    """Only a start picked in "First session between": the figures count the episodes from that day on, and the line
+    above them says so, not that they are that one day's."""
+    engine = make_engine(seeded_url)
+    with engine.connect() as connection:
+        firsts = sorted(date.fromisoformat(str(day)) for day in connection.execute(text(  # of the episodes the
+            "SELECT session_date FROM sessions WHERE session_number = 1 AND deleted_at IS NULL AND pain_before > 0"
+        )).scalars())  # curve counts: a baseline above 0
+    engine.dispose()
+    start = firsts[len(firsts) // 2]
+    counted = sum(day >= start for day in firsts)
+    assert firsts.count(start) < counted  # the one day alone would be another count
+    manager.date_input(key="filter_period").set_value((start,)).run()
+    assert not manager.exception, manager.exception
+    summary = next(c.value for c in manager.caption if "in these figures" in c.value)
+    assert summary == f"**{counted:,} episodes of care** in these figures: first session on or after {start}."
 
 
 def test_summary_download_matches_the_cli_summary(manager, seeded_url, capsys):

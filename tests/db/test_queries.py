@@ -527,3 +527,14 @@ def test_a_deleted_session_has_no_tidy_side_effects(engine):
                  queries.patient_side_effects(session, actor=ADMIN, patient_id=patient))
     for tidy in reads:
         assert tidy.to_dict("records") == [{"session_id": kept["id"], "code": "bruising", "severity": "mild"}]
+
+
+@pytest.mark.parametrize(("start", "end", "words"), [
+    (date(2025, 9, 1), date(2026, 2, 28), "first session 2025-09-01 to 2026-02-28"),
+    (date(2025, 9, 1), date(2025, 9, 1), "first session on 2025-09-01"),
+    (date(2025, 9, 1), None, "first session on or after 2025-09-01"),
+    (None, date(2026, 2, 28), "first session on or before 2026-02-28"),
+    (None, None, ""),
+])
+def test_a_filter_s_dates_read_as_the_range_its_query_applies(start, end, words):
+    assert OutcomeFilter(start=start, end=end).dates_in_words() == words
