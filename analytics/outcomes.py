@@ -282,11 +282,16 @@ def progress_sentence(improvement: pd.DataFrame, *, to_patient: bool = True) -> 
     return sentence
 
 
+def _owners(techniques) -> str:
+    return " and ".join(f"{technique}'s" for technique in techniques)
+
+
 def best_by_session_sentence(curve: pd.DataFrame, session: int = ANSWER_SESSION) -> str:
     """Return one plain sentence on which technique improved most by `session`, with its interval and episodes.
 
     `curve` is `technique_curve`'s table. The sentence names every technique's mean improvement at that session,
-    says whether the best one's interval clears the others' (no overlap) and warns of groups under SMALL_GROUP.
+    says which of the others' intervals the best one's lies above (no overlap), and warns of groups under
+    SMALL_GROUP.
     """
     at = curve[curve["session_number"] == session].sort_values("mean_improvement_pct", ascending=False)
     if at.empty:
@@ -305,9 +310,15 @@ def best_by_session_sentence(curve: pd.DataFrame, session: int = ANSWER_SESSION)
         rest = "; ".join(f"{row.technique} {figure(row)}" for row in others.itertuples())
         sentence = (f"By session {session}, {best.technique} dry needling did best: pain {figure(best)} lower than "
                     f"at the first session on average, against {rest}.")
-        clear = pd.notna(best.ci95_low_pct) and bool((best.ci95_low_pct > others["ci95_high_pct"]).all())
-        sentence += (" Its interval lies above the others'." if clear else
-                     " The intervals overlap, so this may be chance rather than a real difference.")
+        below = (others["ci95_high_pct"] < best.ci95_low_pct).to_numpy()  # False for an interval not computed
+        if below.all():
+            sentence += " Its interval lies above the others'."
+        elif not below.any():
+            sentence += " The intervals overlap, so this may be chance rather than a real difference."
+        else:  # which lead is clear and which may be chance, not that "the intervals overlap" as a whole
+            clear, unclear = others["technique"][below], others["technique"][~below]
+            sentence += (f" Its interval lies above {_owners(clear)} but overlaps {_owners(unclear)}, so its lead "
+                         f"over {' and '.join(unclear)} may be chance.")
     small = at[at["patients"] < SMALL_GROUP]["technique"].tolist()
     if small:
         sentence += f" Fewer than {SMALL_GROUP} episodes: {', '.join(small)}; read with care."

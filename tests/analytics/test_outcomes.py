@@ -378,9 +378,16 @@ def test_the_best_by_session_4_sentence_names_the_best_technique_and_every_figur
     assert sentence == (
         "By session 4, electrical dry needling did best: pain 45 % (95 % CI 39 to 50 %, 41 episodes) lower than at "
         "the first session on average, against deep 38 % (95 % CI 33 to 43 %, 63 episodes); superficial 25 % "
-        "(95 % CI 18 to 32 %, 30 episodes). The intervals overlap, so this may be chance rather than a real "
-        "difference."
+        "(95 % CI 18 to 32 %, 30 episodes). Its interval lies above superficial's but overlaps deep's, so its lead "
+        "over deep may be chance."
     )
+
+
+def test_the_sentence_says_the_intervals_overlap_when_the_best_clears_none_of_them():
+    sentence = outcomes.best_by_session_sentence(curve_at_4(
+        [("deep", 38.2, 33.0, 43.4, 63), ("electrical", 44.6, 39.1, 50.0, 41), ("superficial", 40.0, 30.0, 45.0, 30)]
+    ))
+    assert sentence.endswith(" The intervals overlap, so this may be chance rather than a real difference.")
 
 
 def test_the_sentence_says_when_the_best_interval_clears_the_others_and_flags_small_groups():
