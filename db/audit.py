@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
@@ -21,6 +21,7 @@ from db.access import Actor, require_role
 from db.audit_chain import AUDIT, chain_hash, chain_head, hash_columns, moment_text
 from db.csv_format import neutralised
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
+from db.patient_search import search_id
 
 SHOWN = ("id", "at", "actor", "action", "entity", "entity_id", "patient", "changes", "detail")
 
@@ -269,6 +270,17 @@ def _filtered(where: AuditFilter, limit: int) -> Select:
     return stmt.order_by(AUDIT.c.id.desc()).limit(limit)
 
 
+def _as_stored(session: Session, where: AuditFilter) -> AuditFilter:
+    """Return the filter with its patient and user as the trail stores them, so that "p0002" finds P0002's rows and
+    "Admin" the admin's: a patient id typed in another case reads as the one stored patient it names, a username in
+    lower case (as every account's is). Compared exactly after that, on the trail's indexes."""
+    typed, stored = where.patient.strip(), []
+    if typed:
+        found = session.scalars(select(Patient.pseudonym).where(Patient.search_id == search_id(typed)))
+        stored = [pseudonym for pseudonym in found if pseudonym.lower() == typed.lower()]
+    return replace(where, patient=stored[0] if len(stored) == 1 else typed, user=where.user.strip().lower())
+
+
 def events(session: Session, *, actor: Actor, entity: str | None = None, entity_id: int | None = None,
            where: AuditFilter | None = None, limit: int = 500) -> pd.DataFrame:
     """Return audit rows, newest first (admins only), filtered in SQL, their values as readable changes."""
@@ -278,7 +290,7 @@ def events(session: Session, *, actor: Actor, entity: str | None = None, entity_
         where = AuditFilter(**(where.__dict__ | {"entity": entity}))
     if entity_id is not None:
         where = AuditFilter(**(where.__dict__ | {"entity_id": entity_id}))
-    rows = session.execute(_filtered(where, limit)).mappings().all()
+    rows = session.execute(_filtered(_as_stored(session, where), limit)).mappings().all()
     clinicians = {value for row in rows for side in (row["before"], row["after"])
                   if side and '"clinician_id"' in side for value in [_values(side).get("clinician_id")]
                   if isinstance(value, int)}

@@ -243,6 +243,12 @@ def test_the_trail_is_filtered_by_patient_user_action_and_dates(engine, busy_cli
     assert listed(engine, until=today - timedelta(days=1)) == []
 
 
+def test_a_patient_id_or_username_typed_in_another_case_finds_the_same_rows(engine, busy_clinic):
+    assert listed(engine, patient="p1") == listed(engine, patient="P1") != []
+    assert listed(engine, user=ADMIN.username.upper()) == listed(engine, user=ADMIN.username) != []
+    assert listed(engine, patient="p") == []  # a patient id is still matched whole, not as the start of one
+
+
 def test_changes_read_as_one_line_per_field_with_old_and_new_values(engine, busy_clinic):
     with Session(engine) as session:
         frame = audit.events(session, actor=ADMIN, where=AuditFilter(patient="P1", action="update"))
