@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from clinic.vocabulary import (
     ADJUNCT_SEPARATOR,
@@ -212,18 +213,8 @@ class SessionInput(BaseModel):
         return adjuncts_text(value)
 
     @model_validator(mode="after")
-    def _within_scale_and_not_future(self) -> SessionInput:
-        problems = [
-            problem
-            for problem in (
-                pain_problem("pain_before", self.pain_before, self.pain_scale),
-                pain_problem("pain_after", self.pain_after, self.pain_scale),
-                date_problem(self.session_date, self.today),
-                *(estim_problem(name, getattr(self, name), self.technique) for name in ESTIM_ITEMS),
-                twitch_problem(self.twitch_count, self.twitch_response),
-            )
-            if problem
-        ]
+    def _within_scale_and_not_future(self, info: ValidationInfo) -> SessionInput:
+        problems = rule_problems(self.__dict__, skipping=(info.context or {}).get(_SKIPPING, ()))
         if problems:
             raise ValueError(" | ".join(problems))
         if self.twitch_response is None and self.twitch_count is not None:  # a count says whether there was one
@@ -249,6 +240,27 @@ def longer_than(text: str, maximum: int) -> str | None:
 
 
 # The rules between fields, as functions: the model above and the import's fast path (db/file_validation.py) share them.
+
+
+def rule_problems(values: dict, skipping: Collection[str] = ()) -> list[str]:
+    """Return why these values break a rule between fields (each as `name: reason`), checking only the rules that
+    read no field named in `skipping`."""
+    skipped = set(skipping)
+
+    def rule(check, *fields: str, name: str | None = None) -> str | None:
+        """Return `check` of these fields' values (after `name`, for a check that names its field), unless skipped."""
+        if not skipped.isdisjoint(fields):
+            return None
+        return check(*([name] if name else []), *(values[field] for field in fields))
+
+    problems = (
+        rule(pain_problem, "pain_before", "pain_scale", name="pain_before"),
+        rule(pain_problem, "pain_after", "pain_scale", name="pain_after"),
+        rule(date_problem, "session_date", "today"),
+        *(rule(estim_problem, item, "technique", name=item) for item in ESTIM_ITEMS),
+        rule(twitch_problem, "twitch_count", "twitch_response"),
+    )
+    return [problem for problem in problems if problem]
 
 
 def pain_problem(name: str, value: float | None, scale: str) -> str | None:
@@ -392,8 +404,34 @@ def problems_from(error: ValidationError) -> list[Problem]:
 
 
 def validate_session(data: dict) -> SessionInput:
-    """Return the validated session, or raise InvalidInput listing every problem with its field."""
+    """Return the validated session, or raise InvalidInput listing every problem with its field.
+
+    Pydantic checks the rules between fields only once every field is valid on its own; a field refused on its own
+    (a mistyped technique) would hide a rule broken by the others (a pain of 150 on the VAS), to be found only on
+    the next try. So those rules that read no refused field are checked too, and every problem is listed at once.
+    """
     try:
         return SessionInput(**data)
     except ValidationError as error:
-        raise InvalidInput(problems_from(error)) from None
+        problems = problems_from(error)
+        refused = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
+    if refused:
+        problems += _rules_without(data, refused)
+    raise InvalidInput(problems)
+
+
+_SKIPPING = "skipping rules that read"  # validation context: fields refused on their own
+# A valid value for each required field, standing in for a refused one while the rules that do not read it are
+# checked (`_rules_without`).
+_STAND_INS = {"patient_id": "P1", "session_date": date(2000, 1, 1), "technique": "deep", "pain_before": 0}
+
+
+def _rules_without(data: dict, refused: set[str]) -> list[Problem]:
+    """Return the problems of the rules between fields that read none of the `refused` fields."""
+    kept = {name: value for name, value in data.items() if name not in refused}
+    kept |= {name: value for name, value in _STAND_INS.items() if name in refused}
+    try:
+        SessionInput.model_validate(kept, context={_SKIPPING: refused})
+    except ValidationError as error:
+        return problems_from(error)
+    return []

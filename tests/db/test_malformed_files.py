@@ -54,6 +54,26 @@ def workbook_bytes(*rows: list, edit=None) -> bytes:
 XLSX_HEADER = ["patient_id", "session_date", "technique", "pain_before", "notes"]
 
 
+def test_every_problem_of_a_row_is_listed_at_once_with_a_cell_refused_on_its_own():
+    """A mistyped technique or patient id does not hide a pain off the scale or a date in the future in the same
+    row: one upload lists them all (they were found only on the next try)."""
+    refused = refusal(csv_file(
+        "patient_id,session_date,technique,pain_scale,pain_before,side_effects,twitch_response",
+        "Q1,2025-05-01,deep,vas_100,150,bruising:severe,yes",
+        "Q1,2999-01-01,dry,vas_100,50,,maybe",
+        "Q 1,2025-05-03,deep,nrs_10,7.5,,no",
+        "Q2,2025-05-04,deep,nrs,70,,no",  # the scale refused: the pain cannot be judged against it
+    ))
+    assert sorted((p.row, p.column) for p in refused.problems) == [
+        (2, "pain_before"), (2, "side_effects"), (3, "session_date"), (3, "technique"), (3, "twitch_response"),
+        (4, "pain_before"), (4, "patient_id"), (5, "pain_scale"),
+    ]
+    reasons = {(p.row, p.column): p.reason for p in refused.problems}
+    assert reasons[2, "pain_before"] == "150 is outside the scale 0–100 (VAS, mm)"
+    assert reasons[3, "session_date"] == "2999-01-01 is in the future"
+    assert reasons[4, "pain_before"] == "7.5 is not a whole number; the NRS has whole numbers 0–10"
+
+
 # CSV: encodings
 
 
