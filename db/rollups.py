@@ -51,6 +51,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from db import bulk
 from db.models import (
     LIVE_SESSIONS,
     ROLLUP_CELL,
@@ -184,11 +185,6 @@ def _grouped(rows, key=FINE_KEY):
     )
 
 
-def _chunks(ids: list) -> Iterable[list]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
-
-
 @functools.cache
 def _contribution(of: str):
     """Return the statement of some episodes' sums per episode and fine cell (`detail_rows`' `of`), built once:
@@ -202,7 +198,7 @@ def _sums(session: Session, of: str, values: set, sign: int, pending: dict) -> N
     cells, done = pending["deltas"], set(pending["episodes"])
     width = len(FINE_KEY)
     connection = session.connection()  # Core rows: the ORM's statement handling costs more than SQLite's work here
-    for chunk in _chunks(sorted(values)):
+    for chunk in bulk.chunks(sorted(values), CHUNK):
         for episode_id, *row in connection.execute(_contribution(of), {of: chunk}):
             if episode_id in done:
                 continue
