@@ -14,15 +14,8 @@ from db import audit, numbering, rollups
 from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
 from db.fields import AUDITED_FIELDS, SESSION_FIELDS, audited, session_values
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
-from db.validation import (
-    InvalidInput,
-    Problem,
-    SessionInput,
-    estim_problem,
-    longer_than,
-    twitch_problem,
-    unstorable,
-)
+from db.session_rules import estim_problem, twitch_problem
+from db.validation import InvalidInput, Problem, SessionInput, longer_than, unstorable
 
 REASON_MAX = TreatmentSession.__table__.c.deleted_reason.type.length
 FIELD_WORDS = {

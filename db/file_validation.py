@@ -24,6 +24,7 @@ from db.coded_columns import Coded, combined, objects
 from db.episodes import MAX_EPISODE_NUMBER
 from db.file_problems import ImportRefused, RowProblem
 from db.interchange import EPISODE, KNOWN_COLUMNS, REQUIRED, STRICTA_COLUMNS
+from db.session_rules import date_problem, estim_problem, pain_problem, twitch_problem
 from db.validation import (
     STRICTA_CODED,
     STRICTA_NUMBERS,
@@ -32,12 +33,8 @@ from db.validation import (
     SessionInput,
     adjuncts_text,
     checked_session,
-    date_problem,
-    estim_problem,
-    pain_problem,
     range_problem,
     stricta_code,
-    twitch_problem,
     validate_session,
 )
 
