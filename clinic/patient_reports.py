@@ -76,6 +76,10 @@ SEVERITIES_FOR_PATIENTS = {  # the clinicians' classes (White et al. 2001), in p
     "serious": "Serious: I went to hospital, or it has not gone away",
 }
 assert tuple(SEVERITIES_FOR_PATIENTS) == SEVERITIES
+# A severity as the patient reads their own entry back ("Headache (bad)"): the first word of the phrase they chose,
+# so they see their own words, not the clinicians' class; derived here so the two can never disagree.
+SEVERITY_WORDS_FOR_PATIENTS = {severity: words.split(":", 1)[0].lower()
+                               for severity, words in SEVERITIES_FOR_PATIENTS.items()}
 assert set(PATIENT_EFFECTS) - set(PATIENT_ONLY_EFFECTS) <= set(SIDE_EFFECTS)
 
 # -- Patient Global Impression of Change (Guy 1976) -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from analytics import patient_reported
 from clinic import side_effects
-from clinic.patient_reports import DIARY_WINDOWS, PATIENT_EFFECTS
+from clinic.patient_reports import DIARY_WINDOWS, PATIENT_EFFECTS, SEVERITY_WORDS_FOR_PATIENTS
 from clinic.vocabulary import TECHNIQUE_LABELS
 from dashboard import charts, clinic_wide, resources
 from db import episodes, report_queries
@@ -111,7 +111,8 @@ def patient_reports(actor: Actor, patient_id: int) -> dict:
 
 
 def entry_history(reports: dict, entry_id: int) -> list[str]:
-    """Return an entry's earlier values in plain words, oldest first ("First saved Tue 1 Dec 18:02: soreness 6 …")."""
+    """Return an entry's earlier values in plain words, oldest first ("First saved Tue 1 Dec 18:02: soreness 6 …"),
+    each severity in the words the patient chose, as entry_words reads the entry back."""
     rows = reports["history"][reports["history"]["entry_id"] == entry_id]
     return [f"{'First saved' if row.version == 1 else 'Changed'} {pd.Timestamp(row.valid_from):%a %-d %b %H:%M}: "
             f"soreness {row.soreness} of 10{_effect_words(row.side_effects)}"
@@ -121,7 +122,8 @@ def entry_history(reports: dict, entry_id: int) -> list[str]:
 
 def _effect_words(packed: str) -> str:
     pairs = side_effects.parse(packed)  # the history keeps the effects as `code:severity` text
-    return "".join(f" · {PATIENT_EFFECTS.get(code, code)} ({severity})" for code, severity in pairs)
+    return "".join(f" · {PATIENT_EFFECTS.get(code, code)} ({SEVERITY_WORDS_FOR_PATIENTS.get(severity, severity)})"
+                   for code, severity in pairs)
 
 
 @_on_this_database

@@ -19,6 +19,7 @@ from clinic.patient_reports import (
     PSFS_MAX_ACTIVITIES,
     PSFS_MID,
     SEVERITIES_FOR_PATIENTS,
+    SEVERITY_WORDS_FOR_PATIENTS,
     SOURCES,
     WINDOW_LABELS,
 )
@@ -63,11 +64,12 @@ def entry_fields(key: str, entry=None, effects: pd.DataFrame | None = None) -> t
 
 
 def entry_words(entry, effects: pd.DataFrame) -> str:
-    """Return one diary entry in words, as markdown: when, which window, soreness, side effects, note."""
+    """Return one diary entry in words, as markdown, as the patient reads it back: when, which window, soreness,
+    side effects (with the severity in the words the patient chose), note."""
     found = _effects_of(int(entry.entry_id), effects)
     parts = [f"**{day(entry.recorded_at)}**, {WINDOW_LABELS[int(entry.window_h)].lower()}, after the session of "
              f"{day(entry.session_date)}", f"soreness **{int(entry.soreness)} of 10**"]
-    parts += [f"{PATIENT_EFFECTS[code]} ({severity})" for code, severity in found.items()]
+    parts += [f"{PATIENT_EFFECTS[code]} ({SEVERITY_WORDS_FOR_PATIENTS[severity]})" for code, severity in found.items()]
     if isinstance(entry.note, str) and entry.note.strip():
         parts.append(f"“{literal(entry.note.strip())}”")
     return " · ".join(parts)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from dashboard import diary_data
+from dashboard import diary_data, diary_panel
 from db import accounts, patient_search
 from db.access import AccessDenied, Actor
 from db.engine import make_engine, write_session
@@ -110,9 +110,18 @@ def test_a_patient_with_an_entry_due_lands_on_their_diary_and_records_it(as_role
     assert "Saved" in at.success[0].value
     [entry] = stored(seeded_url, DiaryEntry, session_id=session_id)
     assert (entry.window_h, entry.soreness) == (24, 4)
-    assert "soreness **4 of 10**" in texts(at) and "Bruising (significant)" in texts(at)
+    assert "soreness **4 of 10**" in texts(at) and "Bruising (bad)" in texts(at)
     assert "Nothing to fill in now" in at.success[-1].value or not any(
         b.key == f"diary_{session_id}_24_save" for b in at.button)
+
+
+def test_a_patient_reads_their_side_effect_back_in_the_words_they_chose_not_the_clinical_class(as_role, seeded_url):
+    session_id = session_yesterday(seeded_url)
+    at = record_entry_in_taps(as_role("patient"), session_id, effect="headache", severity="significant")
+    session_day = diary_panel.day(date.today() - timedelta(days=1))  # the sample data has entries of its own
+    [read_back] = [line for line in texts(at).splitlines() if f"after the session of {session_day}" in line]
+    assert "Headache (bad)" in read_back  # "Bad: I needed a doctor or had to stop what I normally do"
+    assert "significant" not in read_back
 
 
 def test_an_entry_without_its_number_or_a_severity_is_refused_naming_what_is_missing(as_role, seeded_url):
@@ -138,7 +147,7 @@ def test_a_patient_corrects_their_entry_within_a_day_and_sees_what_it_said_befor
     assert stored(seeded_url, DiaryEntry, session_id=session_id)[0].soreness == 2
     [version] = stored(seeded_url, DiaryEntryVersion, entry_id=entry.id)
     assert version.soreness == 6
-    assert re.search(r"First saved .*soreness 6 of 10 · Bruising \(significant\)", texts(at))
+    assert re.search(r"First saved .*soreness 6 of 10 · Bruising \(bad\)", texts(at))
 
 
 def test_a_patient_answers_pgic_and_rates_the_activities_of_their_course(as_role, seeded_url):

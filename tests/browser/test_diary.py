@@ -141,7 +141,7 @@ def test_a_patient_records_a_24_h_entry_and_a_pgic_on_a_phone_and_the_clinic_see
     assert small == [], f"tap targets under {MIN_TARGET_PX} px: {small}"
     newest = page.locator("[class*='st-key-entry_']").first  # the patient's entries, newest first
     expect(newest).to_contain_text("the next day (24 h), after the session of")
-    expect(newest).to_contain_text("soreness 4 of 10 · Bruising (significant)")
+    expect(newest).to_contain_text("soreness 4 of 10 · Bruising (bad)")  # the patient's words
 
     # The clinician, at a desk: the entry and the answer beside the session chart.
     context = browser.new_context(viewport={"width": 1280, "height": 900})
