@@ -81,6 +81,11 @@ assert tuple(SEVERITIES_FOR_PATIENTS) == SEVERITIES
 SEVERITY_WORDS_FOR_PATIENTS = {severity: words.split(":", 1)[0].lower()
                                for severity, words in SEVERITIES_FOR_PATIENTS.items()}
 assert set(PATIENT_EFFECTS) - set(PATIENT_ONLY_EFFECTS) <= set(SIDE_EFFECTS)
+# Told at once to a patient who saves a side effect that needed a doctor or worse (ALERT_SEVERITIES): the alert
+# reaches their physio, but not necessarily today, so they must not wait for it. No number: clinics are in many
+# countries.
+AFTER_ALERT_ADVICE = ("If you feel unwell now or it gets worse, do not wait for your physio: contact your doctor. "
+                      "In an emergency, call your emergency number.")
 
 # -- Patient Global Impression of Change (Guy 1976) -------------------------------------------------------------------
 

@@ -38,10 +38,14 @@ def show_result(page: str) -> None:
     st.session_state.update(st.session_state.pop(f"{page}_reset", {}))
     if message := st.session_state.get(f"{page}_result"):
         st.success(message, icon=":material/check_circle:")
+        if advice := st.session_state.get(f"{page}_advice"):  # what to do now: it lasts as long as its result
+            st.info(advice, icon=":material/medical_services:")
 
 
-def done(page: str, message: str, reset: dict | None = None) -> None:
-    """Keep `message` as the page's lasting result, reset the widgets in `reset` and rerun to show the change."""
+def done(page: str, message: str, reset: dict | None = None, advice: str | None = None) -> None:
+    """Keep `message` as the page's lasting result (with `advice` beneath it, what the user should do now, if any),
+    reset the widgets in `reset` and rerun to show the change."""
     st.session_state[f"{page}_result"] = message
+    st.session_state[f"{page}_advice"] = advice
     st.session_state[f"{page}_reset"] = reset or {}
     st.rerun()

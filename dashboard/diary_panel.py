@@ -12,6 +12,7 @@ import streamlit as st
 
 from clinic.patient_reports import (
     ACTIVITY_MAX,
+    AFTER_ALERT_ADVICE,
     ANNOTATION_MAX,
     NOTE_MAX,
     PATIENT_EFFECTS,
@@ -23,7 +24,7 @@ from clinic.patient_reports import (
     SOURCES,
     WINDOW_LABELS,
 )
-from clinic.vocabulary import SEVERITIES
+from clinic.vocabulary import ALERT_SEVERITIES, SEVERITIES
 from dashboard import charts, diary_data
 from dashboard.confirm import done
 from dashboard.text import literal
@@ -61,6 +62,12 @@ def entry_fields(key: str, entry=None, effects: pd.DataFrame | None = None) -> t
     note = st.text_area("Anything else to tell your physio? (optional)", max_chars=NOTE_MAX, key=f"{key}_note",
                         value="" if entry is None else entry.note, height=80)
     return soreness, severities, note
+
+
+def advice_after(effects: dict[str, str | None]) -> str | None:
+    """Return what to do now when a saved entry reports a side effect that needed a doctor or worse, else None: the
+    alert reaches the physio, but a patient who is unwell should not wait for it."""
+    return AFTER_ALERT_ADVICE if any(severity in ALERT_SEVERITIES for severity in effects.values()) else None
 
 
 def entry_words(entry, effects: pd.DataFrame) -> str:

@@ -55,7 +55,7 @@ else:
         except ValueError as refused:
             st.error(f"Not saved. {literal(refused)}")
         else:
-            done(PAGE, "Saved. Thank you! Your physio will see it.")
+            done(PAGE, "Saved. Thank you! Your physio will see it.", advice=diary_panel.advice_after(effects))
 
 # -- how they are doing: PGIC ----------------------------------------------------------------------------------------
 st.header("How are you doing?")
@@ -137,6 +137,7 @@ for entry in diary.head(diary_panel.ENTRIES_SHOWN).itertuples():
                     except ValueError as refused:
                         st.error(f"Not saved. {literal(refused)}")
                     else:
-                        done(PAGE, "Changed. Your first answer is kept too, so your physio sees both.")
+                        done(PAGE, "Changed. Your first answer is kept too, so your physio sees both.",
+                             advice=diary_panel.advice_after(effects))
 
 st.caption("Questions from: " + "; ".join(SOURCES.values()) + ". All free to use.")

@@ -124,6 +124,20 @@ def test_a_patient_reads_their_side_effect_back_in_the_words_they_chose_not_the_
     assert "significant" not in read_back
 
 
+@pytest.mark.parametrize(("severity", "told"), [("significant", True), ("serious", True), ("mild", False)])
+def test_a_patient_who_saves_a_side_effect_that_needed_a_doctor_is_told_what_to_do_now(as_role, seeded_url, severity,
+                                                                                      told):
+    session_id = session_yesterday(seeded_url)
+    at = record_entry_in_taps(as_role("patient"), session_id, effect="headache", severity=severity)
+    assert at.success[0].value == "Saved. Thank you! Your physio will see it."
+    advice = [as_read(i.value) for i in at.info if "contact your doctor" in i.value]
+    if told:
+        assert advice == ["If you feel unwell now or it gets worse, do not wait for your physio: contact your doctor. "
+                          "In an emergency, call your emergency number."]
+    else:  # a mild one passed by itself: nothing to alarm the patient with
+        assert advice == []
+
+
 def test_an_entry_without_its_number_or_a_severity_is_refused_naming_what_is_missing(as_role, seeded_url):
     session_id = session_yesterday(seeded_url)
     at = as_role("patient")

@@ -125,6 +125,7 @@ def test_a_patient_records_a_24_h_entry_and_a_pgic_on_a_phone_and_the_clinic_see
     screenshot(page, tmp_path, "diary-entry-filled")
     entry.tap(page.locator(f".st-key-{key}_save").get_by_role("button"))
     expect(page.get_by_text("Saved. Thank you! Your physio will see it.")).to_be_visible()
+    expect(page.get_by_text("do not wait for your physio: contact your doctor")).to_be_visible()  # "Bad" was tapped
     wait_for_app(page)
 
     pgic = Taps()
