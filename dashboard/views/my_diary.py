@@ -36,7 +36,8 @@ st.header("How sore are you today?")
 if due.empty:
     coming = diary_data.next_entry(actor, patient_id)
     st.success("Nothing to fill in now. Thank you! " + (
-        f"Your next diary question opens {coming.tz_convert(None):%a %-d %b at %H:%M} (UTC)." if coming is not None
+        f"Your next diary question opens {diary_panel.opens_in(coming, pd.Timestamp.now(tz='UTC'))}."
+        if coming is not None
         else "After your next session we will ask how sore you are."), icon=":material/check_circle:")
 else:
     labels = {int(i): f"{WINDOW_LABELS[row.window_h]}: after your session of {diary_panel.day(row.session_date)}"

@@ -4,7 +4,7 @@ progress, the alert on the technique page, and the managers' Patient-reported pa
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -42,6 +42,22 @@ def session_yesterday(url: str, pseudonym: str = "P0002") -> int:
         row = record_session(session, actor=ADMIN, gap_days=36500,
                              entry=session_input(patient_id=pseudonym, session_date=yesterday.isoformat(),
                                                  today=date.today(), condition="neck_pain"))
+        session_id = row.id
+    engine.dispose()
+    return session_id
+
+
+def session_just_now(url: str, pseudonym: str = "P0002") -> int:
+    """Record a session of today for the patient, as a clinician does right after it; return its id.
+
+    Recorded on its date, the session took place when it was recorded (db.patient_reports.session_moment): its
+    first diary entry opens 3 hours from now, whatever the time of day."""
+    today = datetime.now(UTC).date()  # the session's moment is compared with its date in UTC
+    engine = make_engine(url)
+    with write_session(engine) as session:
+        row = record_session(session, actor=ADMIN, gap_days=36500,
+                             entry=session_input(patient_id=pseudonym, session_date=today.isoformat(), today=today,
+                                                 condition="neck_pain"))
         session_id = row.id
     engine.dispose()
     return session_id
@@ -136,6 +152,24 @@ def test_a_patient_who_saves_a_side_effect_that_needed_a_doctor_is_told_what_to_
                           "In an emergency, call your emergency number."]
     else:  # a mild one passed by itself: nothing to alarm the patient with
         assert advice == []
+
+
+def test_a_patient_is_told_when_their_next_entry_opens_in_words_true_where_they_are(as_role, seeded_url):
+    session_just_now(seeded_url)  # its first entry opens 3 h after it: nothing due until then
+    at = as_role("patient")
+    at.switch_page("views/my_diary.py").run()
+    [message] = [as_read(m.value) for m in at.success if "Nothing to fill in now" in m.value]
+    assert message.endswith("Your next diary question opens in about 3 hours.")
+    assert "UTC" not in texts(at)
+
+
+@pytest.mark.parametrize(("from_now", "words"), [
+    (timedelta(minutes=40), "within the hour"), (timedelta(minutes=70), "in about an hour"),
+    (timedelta(hours=2, minutes=59), "in about 3 hours"), (timedelta(hours=24), "in about 24 hours"),
+    (timedelta(hours=50), "in about 2 days")])
+def test_when_an_entry_opens_reads_as_a_time_from_now_not_a_clock_time_in_another_zone(from_now, words):
+    now = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)  # pinned: the words depend on the gap only
+    assert diary_panel.opens_in(now + from_now, now) == words
 
 
 def test_an_entry_without_its_number_or_a_severity_is_refused_naming_what_is_missing(as_role, seeded_url):
