@@ -315,7 +315,7 @@ def set_active(session: Session, *, actor: Actor, username: str, active: bool) -
     if not active:
         _end_sessions(user)
     # One action for both directions (the audit vocabulary is a CHECK constraint); before/after say which.
-    audit.record(session, actor, "user_disable", "user", user.id, before=before, after=_public(user))
+    _audit_change(session, actor, "user_disable", user, before, _public(user))
 
 
 def set_role(session: Session, *, actor: Actor, username: str, role: str) -> None:
@@ -330,7 +330,7 @@ def set_role(session: Session, *, actor: Actor, username: str, role: str) -> Non
     before = _public(user)
     user.role = role
     _end_sessions(user)
-    audit.record(session, actor, "update", "user", user.id, before=before, after=_public(user))
+    _audit_change(session, actor, "update", user, before, _public(user))
 
 
 def reset_password(session: Session, *, actor: Actor, username: str, password: str) -> None:
@@ -363,8 +363,7 @@ def set_needling_background(session: Session, *, actor: Actor, username: str, tr
     if before != after:
         user.needling_training, user.years_practice = after["needling_training"], after["years_practice"]
         session.flush()
-        audit.record(session, actor, "update", "user", user.id, before=before, after=after,
-                     detail="needling background")
+        _audit_change(session, actor, "update", user, before, after, detail="needling background")
 
 
 def users(session: Session, *, actor: Actor) -> pd.DataFrame:
@@ -384,6 +383,15 @@ def _user(session: Session, username: str) -> User:
     if user is None:
         raise ValueError(f"username: no account '{username}'")
     return user
+
+
+def _audit_change(session: Session, actor: Actor, action: str, user: User, before: dict, after: dict,
+                  detail: str = "") -> None:
+    """Audit a change to an account with only the fields it changed, as a session's correction is: the trail says
+    what changed, not every field of the account. An action that changed none is audited too, and says so."""
+    changed = [name for name in after if before.get(name) != after[name]]
+    audit.record(session, actor, action, "user", user.id, before={n: before.get(n) for n in changed} or None,
+                 after={n: after[n] for n in changed} or None, detail=detail if changed else "no field changed")
 
 
 def _public(user: User) -> dict:

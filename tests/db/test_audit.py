@@ -248,26 +248,49 @@ def test_logins_failed_logins_and_back_offs_write_one_row_each(engine, staff):
         "wrong password after a 1 s back-off; next check waits 2 s", "after a 2 s back-off"]
 
 
-def test_account_changes_write_one_row_each_and_never_a_password_or_hash(engine, staff):
+def test_account_changes_write_one_row_each_with_only_the_fields_they_changed_and_never_a_password(engine, staff):
+    # The trail says what an admin changed ("role: manager → clinician"), not every field of the account unchanged.
+    admin = staff["admin"]
     since = last_audit_id(engine)
     with write_session(engine) as session:
-        accounts.add_user(session, actor=staff["admin"], username="mia", role="manager", password=PASSWORD,
+        accounts.add_user(session, actor=admin, username="mia", role="manager", password=PASSWORD,
                           email="mia@Clinic.example")
     with write_session(engine) as session:
-        accounts.set_active(session, actor=staff["admin"], username="mia", active=False)
+        accounts.set_role(session, actor=admin, username="mia", role="clinician")
     with write_session(engine) as session:
-        accounts.reset_password(session, actor=staff["admin"], username="mia", password="another long password")
+        accounts.set_active(session, actor=admin, username="mia", active=False)
+    with write_session(engine) as session:
+        accounts.set_active(session, actor=admin, username="mia", active=False)  # again: nothing changes
+    with write_session(engine) as session:
+        accounts.set_active(session, actor=admin, username="mia", active=True)
+    with write_session(engine) as session:
+        accounts.reset_password(session, actor=admin, username="mia", password="another long password")
+    with write_session(engine) as session:
+        accounts.set_needling_background(session, actor=admin, username="mia", training="Level 2 (2019)", years=3)
+    with write_session(engine) as session:
+        accounts.set_needling_background(session, actor=admin, username="mia", training="Level 2 (2019)", years=4)
     with Session(engine) as session:
         mia = session.scalars(select(User).where(User.username == "mia")).one().id
     rows = audit_since(engine, since)
     public = {"username": "mia", "role": "manager", "email": "mia@clinic.example", "patient_id": None}
-    assert [(r["action"], r["entity"], r["entity_id"], r["actor"], r["before"], r["after"]) for r in rows] == [
-        ("user_add", "user", mia, "adm", None, public | {"is_active": True}),
-        ("user_disable", "user", mia, "adm", public | {"is_active": True}, public | {"is_active": False}),
-        ("user_password_reset", "user", mia, "adm", None, None),
+    assert [(r["action"], r["entity"], r["entity_id"], r["actor"], r["before"], r["after"], r["detail"])
+            for r in rows] == [
+        ("user_add", "user", mia, "adm", None, public | {"is_active": True}, ""),
+        ("update", "user", mia, "adm", {"role": "manager"}, {"role": "clinician"}, ""),
+        ("user_disable", "user", mia, "adm", {"is_active": True}, {"is_active": False}, ""),
+        ("user_disable", "user", mia, "adm", None, None, "no field changed"),
+        ("user_disable", "user", mia, "adm", {"is_active": False}, {"is_active": True}, ""),
+        ("user_password_reset", "user", mia, "adm", None, None, ""),
+        ("update", "user", mia, "adm", {"needling_training": None, "years_practice": None},
+         {"needling_training": "Level 2 (2019)", "years_practice": 3}, "needling background"),
+        ("update", "user", mia, "adm", {"years_practice": 3}, {"years_practice": 4}, "needling background"),
     ]
     flat = json.dumps(rows)
     assert "argon2" not in flat and PASSWORD not in flat and "another long password" not in flat
+    with Session(engine) as session:  # as the audit page shows them
+        shown = audit.events(session, actor=ADMIN, entity="user", entity_id=mia)["changes"].tolist()
+    assert shown[:7] == ["years practice: 3 → 4", "needling training: (blank) → Level 2 (2019)\nyears practice: "
+                         "(blank) → 3", "", "active: no → yes", "", "active: yes → no", "role: manager → clinician"]
 
 
 def test_the_audit_trail_reads_newest_first_and_by_record(engine, staff):
