@@ -245,10 +245,12 @@ def test_wilson_interval_matches_the_textbook_formula(successes, trials):
     assert float(high) == pytest.approx(expected_high, abs=1e-12)
 
 
-def test_wilson_interval_starts_at_zero_with_no_successes_and_ends_at_one_with_all():
-    low, high = outcomes.wilson_interval([0, 12], [12, 12])
-    assert low[0] == pytest.approx(0, abs=1e-12) and 0 < high[0] < 1
-    assert high[1] == pytest.approx(1, abs=1e-12) and 0 < low[1] < 1
+@pytest.mark.parametrize("trials", [12, 37, 624, 1571])
+def test_wilson_interval_starts_at_exactly_zero_with_no_successes_and_ends_at_exactly_one_with_all(trials):
+    # Exactly: a residue such as 4e-19 (0 of 624) reads on screen as a lower bound above 0.
+    low, high = outcomes.wilson_interval([0, trials], [trials, trials])
+    assert low[0] == 0.0 and 0 < high[0] < 1
+    assert high[1] == 1.0 and 0 < low[1] < 1
 
 
 # responders

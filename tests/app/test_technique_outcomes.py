@@ -164,6 +164,14 @@ def test_safety_section_shows_rates_beside_the_published_ones(manager):
     assert any("soreness" in c.value and "beside no published figure" in c.value for c in manager.caption)
 
 
+def test_an_interval_of_no_sessions_with_a_side_effect_starts_at_exactly_zero(manager):
+    # The sample's serious rows have 0 sessions; a bound of 4e-19 read on screen as a bound above 0.
+    show(manager, "Safety")
+    shares = table_with(manager, "sessions_with")
+    none = shares[shares["sessions_with"] == 0]
+    assert len(none) > 0 and (none["ci95_low"] == 0.0).all() and (none["ci95_high"] > 0).all()
+
+
 def test_safety_download_matches_the_cli_safety_summary(manager, seeded_url, capsys):
     show(manager, "Safety")
     assert download_content(manager, "download_safety") == cli_output(capsys, seeded_url, "--safety")
