@@ -28,6 +28,9 @@ FIGURE_HEADERS = {
     "ci95_high": "95 % CI high (%)", "responders_30": "Improved by 30 % or more", "share_30": "Share improved by 30 %",
     "ci95_low_30": "Share: 95 % CI low", "ci95_high_30": "Share: 95 % CI high",
 }
+# Shown as the contract tables are rounded (`db summary`): percent figures to 2 decimals, shares (0–1) to 4.
+FIGURE_DECIMALS = {"mean_improvement_pct": 2, "ci95_low": 2, "ci95_high": 2, "share_30": 4, "ci95_low_30": 4,
+                   "ci95_high_30": 4}
 
 
 def responder_rule() -> ResponderRule:
@@ -66,12 +69,13 @@ def completed_and_dropped_out(actor: Actor, where: OutcomeFilter, rule: Responde
                "Episodes with a follow-up session by how they ended, at their last session; responders by the rule "
                "above, 30 % or more, with 95 % t and Wilson intervals.")
     by_status = data["by_status"]
-    show_table(by_status.assign(status_group=by_status["status_group"].map(GROUP_LABELS)), "status_table",
-               percent=("share_30", "ci95_low_30", "ci95_high_30"), status_group="Episodes", **FIGURE_HEADERS)
+    show_table(by_status.assign(status_group=by_status["status_group"].map(GROUP_LABELS)).round(FIGURE_DECIMALS),
+               "status_table", percent=("share_30", "ci95_low_30", "ci95_high_30"), status_group="Discharge status",
+               **FIGURE_HEADERS)
     st.info(data["sentence"], icon=":material/person_off:")
     sensitivity = data["sensitivity"]
-    show_table(sensitivity.assign(scenario=sensitivity["scenario"].map(SCENARIO_LABELS)), "sensitivity_table",
-               percent=("share_30", "ci95_low_30", "ci95_high_30"), scenario="Assumption",
+    show_table(sensitivity.assign(scenario=sensitivity["scenario"].map(SCENARIO_LABELS)).round(FIGURE_DECIMALS),
+               "sensitivity_table", percent=("share_30", "ci95_low_30", "ci95_high_30"), scenario="Assumption",
                imputed="Dropouts set to their baseline", note="Note", **FIGURE_HEADERS)
     st.download_button(
         "Download completed and dropped out (CSV)", sensitivity.round(4).to_csv(index=False, lineterminator="\n"),

@@ -216,6 +216,20 @@ def test_the_overview_table_counts_episodes_and_says_so(manager):
     assert "fewer than 10 episodes of care" in captions and "10 patients" not in captions
 
 
+@pytest.mark.parametrize("column", ["status_group", "scenario"])
+def test_the_completed_and_dropped_out_tables_have_distinct_headers_and_rounded_figures(manager, column):
+    show(manager, "Responders")
+    element = next(d for d in manager.dataframe if column in d.value.columns)
+    headers = list(column_headers(element).values())
+    assert len(headers) == len(set(headers)), f"two columns share a header: {headers}"
+    table = element.value
+    # Rounded as the page's contract tables are: percent figures to 2 decimals, shares (0–1) to 4.
+    for name, decimals in {"mean_improvement_pct": 2, "ci95_low": 2, "ci95_high": 2, "share_30": 4,
+                           "ci95_low_30": 4, "ci95_high_30": 4}.items():
+        figures = table[name].dropna()
+        assert len(figures) > 0 and figures.equals(figures.round(decimals)), f"{name}: {figures.tolist()}"
+
+
 def test_methods_page_explains_the_definitions(manager):
     manager.switch_page("views/methods.py").run()
     assert not manager.exception
