@@ -195,7 +195,8 @@ def test_completed_and_dropped_out_shows_every_status_and_the_dropouts_sensitivi
     electrical = sample_episodes().query("technique == 'electrical' and followed")
     n, reached = len(electrical), int(electrical["reaches"].sum())
     shares = sensitivity[sensitivity["technique"] == "Electrical dry needling"].set_index("imputed")["share_30"]
-    assert shares.to_dict() == pytest.approx({0: reached / n, 1: (reached - 1) / n})
+    # Shown to 4 places, as the `db summary` tables: within half of the 4th place of the shares.
+    assert shares.to_dict() == pytest.approx({0: reached / n, 1: (reached - 1) / n}, abs=5e-5)
     by_status = next(f.value for f in manager.dataframe if "status_group" in f.value.columns)
     dropped = by_status[(by_status["technique"] == "Electrical dry needling")
                         & (by_status["status_group"] == "Dropped out")]
