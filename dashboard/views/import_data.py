@@ -9,6 +9,7 @@ from db.file_problems import ImportRefused
 from db.import_plan import ImportResult
 
 PREVIEW_ROWS = 20
+SPELLED_OUT = 5  # problems also written out in full above the table, which cuts a long reason short
 CHANGE_COLUMNS = {"row": "Row", "patient_id": "Patient", "session_date": "Date", "field": "Field",
                   "stored": "Stored now", "file": "In the file"}
 
@@ -59,12 +60,16 @@ def _plural(count: int, word: str) -> str:
 
 
 def _refused(refused: ImportRefused) -> None:
-    """Show why the file was refused, as a table of row, column, value and reason, and offer it as CSV."""
+    """Show why the file was refused, as a table of row, column, value and reason (a few problems also written out
+    in full), and offer it as CSV."""
     problems = refused.table()
     st.error(
         f"Nothing was imported: {_plural(len(problems), 'problem')} in {literal(upload.name)}. Correct them in the "
         "file and upload it again.", icon=":material/error:",
     )
+    if len(problems) <= SPELLED_OUT:  # a few, read in full: a reason's advice comes at its end
+        lines = [(f"Row {p.row}, {p.column}: " if p.row else "") + p.reason for p in refused.problems]
+        st.markdown("\n".join(f"- {literal(line)}" for line in lines))
     st.dataframe(problems, hide_index=True, placeholder="", key="import_problems")
     st.download_button(
         "Download the problems (CSV)", actions.problems_csv(problems), mime="text/csv",

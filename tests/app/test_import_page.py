@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from dashboard import actions
+from dashboard.text import literal
 from db.access import Actor
 from db.engine import make_engine
 from tests.app.conftest import session_count
@@ -63,6 +64,19 @@ def test_a_bad_file_shows_a_table_of_its_problems_and_writes_nothing(app, seeded
     assert app.get("download_button")[0].label == "Download the problems (CSV)"
     assert not [b for b in app.button if b.key == "import_confirm"]
     assert session_count(seeded_url) == before and audit_count(seeded_url) == audited
+
+
+def test_a_few_problems_are_also_written_out_in_full_above_the_table_that_cuts_them(app):
+    semicolons = b"patient_id;session_date;technique;pain_before\nP1;2025-01-02;deep;60\n"
+    upload(open_import_page(app), "clinic.csv", semicolons)
+    [reason] = app.dataframe[0].value["reason"]
+    assert "save it from the spreadsheet program" in reason  # the advice, at the end of a long reason
+    assert any(m.value == f"- {literal(reason)}" for m in app.markdown)
+    rows = [dict(r) for r in GOOD]
+    rows[1]["pain_before"] = "150"  # file line 3
+    upload(app, "clinic.csv", csv_bytes(rows))
+    reason = app.dataframe[0].value["reason"].iloc[0]
+    assert any(m.value == f"- {literal(f'Row 3, pain_before: {reason}')}" for m in app.markdown)
 
 
 def test_a_good_file_is_previewed_with_counts_then_imported_on_confirm(app, seeded_url):
