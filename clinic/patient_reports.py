@@ -80,12 +80,19 @@ assert tuple(SEVERITIES_FOR_PATIENTS) == SEVERITIES
 # so they see their own words, not the clinicians' class; derived here so the two can never disagree.
 SEVERITY_WORDS_FOR_PATIENTS = {severity: words.split(":", 1)[0].lower()
                                for severity, words in SEVERITIES_FOR_PATIENTS.items()}
+
 assert set(PATIENT_EFFECTS) - set(PATIENT_ONLY_EFFECTS) <= set(SIDE_EFFECTS)
 # Told at once to a patient who saves a side effect that needed a doctor or worse (ALERT_SEVERITIES): the alert
 # reaches their physio, but not necessarily today, so they must not wait for it. No number: clinics are in many
 # countries.
 AFTER_ALERT_ADVICE = ("If you feel unwell now or it gets worse, do not wait for your physio: contact your doctor. "
                       "In an emergency, call your emergency number.")
+
+
+def effect_in_patient_words(code: str, severity: str) -> str:
+    """Return a side effect the patient reported as they read it back: "Headache (bad)"."""
+    return f"{PATIENT_EFFECTS.get(code, code)} ({SEVERITY_WORDS_FOR_PATIENTS.get(severity, severity)})"
+
 
 # -- Patient Global Impression of Change (Guy 1976) -------------------------------------------------------------------
 

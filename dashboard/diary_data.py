@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from analytics import patient_reported
 from clinic import side_effects
-from clinic.patient_reports import DIARY_WINDOWS, PATIENT_EFFECTS, SEVERITY_WORDS_FOR_PATIENTS
+from clinic.patient_reports import DIARY_WINDOWS, PATIENT_EFFECTS, effect_in_patient_words
 from clinic.vocabulary import TECHNIQUE_LABELS
 from dashboard import charts, clinic_wide, resources
 from db import episodes, report_queries
@@ -122,8 +122,7 @@ def entry_history(reports: dict, entry_id: int) -> list[str]:
 
 def _effect_words(packed: str) -> str:
     pairs = side_effects.parse(packed)  # the history keeps the effects as `code:severity` text
-    return "".join(f" · {PATIENT_EFFECTS.get(code, code)} ({SEVERITY_WORDS_FOR_PATIENTS.get(severity, severity)})"
-                   for code, severity in pairs)
+    return "".join(f" · {effect_in_patient_words(code, severity)}" for code, severity in pairs)
 
 
 @_on_this_database

@@ -20,9 +20,9 @@ from clinic.patient_reports import (
     PSFS_MAX_ACTIVITIES,
     PSFS_MID,
     SEVERITIES_FOR_PATIENTS,
-    SEVERITY_WORDS_FOR_PATIENTS,
     SOURCES,
     WINDOW_LABELS,
+    effect_in_patient_words,
 )
 from clinic.vocabulary import ALERT_SEVERITIES, SEVERITIES
 from dashboard import charts, diary_data
@@ -87,7 +87,7 @@ def entry_words(entry, effects: pd.DataFrame) -> str:
     found = _effects_of(int(entry.entry_id), effects)
     parts = [f"**{day(entry.recorded_at)}**, {WINDOW_LABELS[int(entry.window_h)].lower()}, after the session of "
              f"{day(entry.session_date)}", f"soreness **{int(entry.soreness)} of 10**"]
-    parts += [f"{PATIENT_EFFECTS[code]} ({SEVERITY_WORDS_FOR_PATIENTS[severity]})" for code, severity in found.items()]
+    parts += [effect_in_patient_words(code, severity) for code, severity in found.items()]
     if isinstance(entry.note, str) and entry.note.strip():
         parts.append(f"“{literal(entry.note.strip())}”")
     return " · ".join(parts)
