@@ -2,8 +2,9 @@
 
 Saving a session that would continue an episode after its discharge, or more than the configured gap after its last
 session, is refused by `db.episodes` (EpisodeUndecided) until the clinician answers: nothing is decided silently,
-either way. The question then stands in the form with the gap in days, and its answer holds for that entry only
-(the same patient, condition and date); another entry, or another patient, is asked afresh.
+either way. So is a session dated before the episode's first one, which would become its baseline. The question then
+stands in the form with the gap in days (or the first session's date), and its answer holds for that entry only
+(the same patient, condition and date); another entry, a corrected date or another patient is asked afresh.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from db.episodes import Answer, Question
 from db.validation import SessionInput
 
 PENDING = "episode_question"  # session state: (the entry's patient, condition and date; the question)
-LABEL = "Does this session start a new episode of care?"
 
 
 def _about(entry: SessionInput) -> tuple:
@@ -36,6 +36,13 @@ def pose(question: Question, entry: SessionInput) -> None:
         st.rerun()
 
 
+def refusal(question: Question) -> str:
+    """Return why the save was refused, pointing to the question in the form."""
+    if question.before_first:
+        return "Not saved yet: say below that the date is right, or correct it, then save."
+    return "Not saved yet: say below whether this session starts a new episode of care, then save."
+
+
 def ask() -> Callable[[SessionInput], Answer | None]:
     """Draw the question asked, if any, as a choice with neither answer chosen; return the answer for an entry.
 
@@ -48,7 +55,7 @@ def ask() -> Callable[[SessionInput], Answer | None]:
     with st.container(key="episode_question"):
         st.warning(f"Not saved yet. {question.sentence()}", icon=":material/event_repeat:")
         choices = question.choices()
-        start_new = st.radio(LABEL, list(choices), index=None, format_func=choices.get,
+        start_new = st.radio(question.label, list(choices), index=None, format_func=choices.get,
                              key=f"episode_answer_{question.latest.number}_{question.session_date}")
 
     def answer(entry: SessionInput) -> Answer | None:

@@ -9,6 +9,10 @@ episode (highest number) for the session's condition, or episode 1 when there is
 - the session is more than `gap_days` days (default 90; `EPISODE_GAP_DAYS`) after the episode's last session:
 then the session may start a new course. Recording a session asks the clinician (`Question`), never deciding
 silently either way; an import, which cannot ask, starts a new episode and lists it in its preview.
+
+Recording a session dated before the episode's first session asks too: it would become session 1 and the
+episode's baseline, from which every improvement of the course is measured, so a mistyped year must not slip in.
+It has one answer, that the date is right; a wrong date is corrected instead.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class Course:
     last_session: date | None  # of its live sessions; None before its first
     discharged_on: date | None = None
     status: str | None = None
+    first_session: date | None = None  # of its live sessions; None before its first (or when not read)
 
 
 @dataclass(frozen=True)
@@ -77,9 +82,21 @@ class Question:
         """Return whether the episode was discharged before this session's date."""
         return self.latest.discharged_on is not None and self.session_date > self.latest.discharged_on
 
+    @property
+    def before_first(self) -> bool:
+        """Return whether this session is dated before the episode's first session (it would become its baseline)."""
+        return self.latest.first_session is not None and self.session_date < self.latest.first_session
+
+    @property
+    def label(self) -> str:
+        """Return the question itself, the label of its answers."""
+        return "Is the date right?" if self.before_first else "Does this session start a new episode of care?"
+
     def reason(self) -> str:
         """Return why a new episode is asked about (or, by an import, started), in a few words."""
         latest = self.latest
+        if self.before_first:
+            return f"before the first session of episode {latest.number} on {latest.first_session}"
         if self.discharged:
             status = EPISODE_STATUSES[latest.status].lower() if latest.status in EPISODE_STATUSES else "discharged"
             return f"episode {latest.number} was discharged on {latest.discharged_on} ({status})"
@@ -87,13 +104,19 @@ class Question:
                 f"more than {self.gap_days}")
 
     def sentence(self) -> str:
-        """Return the question in words, with the gap in days."""
-        return (f"This {condition_words(self.condition)} session on {self.session_date} comes {self.reason()}. "
-                f"Does it start a new episode of care?")
+        """Return the question in words, with the gap in days (or the first session's date)."""
+        opening = f"This {condition_words(self.condition)} session on {self.session_date} comes {self.reason()}."
+        if self.before_first:
+            return (f"{opening} Saved, it becomes session 1 and the episode's baseline: every improvement of the "
+                    "course is then measured from its pain. If the date is mistyped, correct it and save again.")
+        return f"{opening} Does it start a new episode of care?"
 
     def choices(self) -> dict[bool, str]:
-        """Return the two answers in words, by whether they start a new episode."""
+        """Return the answers in words, by whether they start a new episode (a session before the episode's first
+        has one: it joins the episode)."""
         latest = self.latest
+        if self.before_first:
+            return {False: f"Yes: it is the first session of episode {latest.number}, and its baseline"}
         keep = f"No: it continues episode {latest.number}"
         if self.discharged:
             keep += f", which is reopened (its discharge on {latest.discharged_on} is withdrawn)"
@@ -118,12 +141,13 @@ class EpisodeUndecided(Exception):
 
 def question(latest: Course | None, session_date: date, gap: int, condition: str | None) -> Question | None:
     """Return the question a session on `session_date` raises about the `latest` episode, or None when it simply
-    joins it (or, with no episode yet, starts episode 1). A back-dated session never raises the gap question."""
+    joins it (or, with no episode yet, starts episode 1). A back-dated session never raises the gap question; one
+    before the first session raises the baseline question when `latest` says when that was."""
     if latest is None:
         return None
     asked = Question(condition, session_date, latest, gap)
     too_late = asked.days is not None and asked.days > gap
-    return asked if asked.discharged or too_late else None
+    return asked if asked.discharged or too_late or asked.before_first else None
 
 
 # -- reading ----------------------------------------------------------------------------------------------------------
@@ -142,11 +166,12 @@ def latest_episode(session: Session, patient_id: int, condition: str | None) -> 
 
 
 def course(session: Session, episode: Episode) -> Course:
-    """Return what the rule reads of an episode: its number, last live session and discharge."""
-    last = session.execute(
-        select(func.max(TreatmentSession.session_date)).where(TreatmentSession.episode_id == episode.id, LIVE_SESSIONS)
-    ).scalar_one()
-    return Course(episode.number, last, episode.discharged_on, episode.status)
+    """Return what the rule reads of an episode: its number, first and last live session and discharge."""
+    first, last = session.execute(
+        select(func.min(TreatmentSession.session_date), func.max(TreatmentSession.session_date))
+        .where(TreatmentSession.episode_id == episode.id, LIVE_SESSIONS)
+    ).one()
+    return Course(episode.number, last, episode.discharged_on, episode.status, first)
 
 
 EPISODE_COLUMNS = ["id", "number", "condition", "body_region", "goal", "started_on", "discharged_on", "status",
@@ -225,7 +250,7 @@ def episode_for_session(session: Session, actor: Actor, patient: Patient, *, con
         return new_episode(session, patient.id, condition, body_region, session_date)
     asked = question(course(session, latest), session_date, gap, condition)
     if asked is not None:
-        if answer is None or answer.episode != latest.number:
+        if answer is None or answer.episode != latest.number or answer.start_new not in asked.choices():
             raise EpisodeUndecided(asked)
         if answer.start_new:
             return new_episode(session, patient.id, condition, body_region, session_date)

@@ -140,7 +140,8 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
         side_effects = session_form.side_effects(st, key="side_effects")
         notes = session_form.notes(st, key="notes", height=100)
     needling = session_form.needling(st, technique=technique, key=NEEDLING)
-    # Asked only after a Save that could start a new episode of care (a long gap, a discharge): never decided silently.
+    # Asked only after a Save that could start a new episode of care (a long gap, a discharge), or would become the
+    # episode's baseline (dated before its first session): never decided silently.
     answer = episode_question.ask()
     # A new button after every save: a click on the last form's button (a double click, a slow network) triggers
     # nothing in the next one, however the two runs interleave.
@@ -174,8 +175,7 @@ if submitted:
                 raise
     except EpisodeUndecided as undecided:
         episode_question.pose(undecided.question, entry)  # reruns with the question in the form, when it is new
-        st.error("Not saved yet: say below whether this session starts a new episode of care, then save.",
-                 icon="⚠️")
+        st.error(episode_question.refusal(undecided.question), icon="⚠️")
     except InvalidInput as refused:
         # A problem quotes the value typed (a body region, a muscle, an id): shown as typed, never as markdown.
         st.error(refusal(refused.problems), icon="⚠️")

@@ -86,6 +86,24 @@ def test_a_date_changed_to_within_the_course_saves_without_the_stale_question(ap
     assert app.success[0].value.startswith("Saved session 11 for P0002: 2026-06-20,")
 
 
+def test_a_session_before_the_courses_first_asks_before_it_becomes_the_baseline(app, seeded_url):
+    before = session_count(seeded_url)
+    record_for_p0002(app, date(2025, 3, 17), pain=70)  # P0002's course began on 2026-03-17: a year mistyped
+    assert ("This neck pain session on 2025-03-17 comes before the first session of episode 1 on 2026-03-17. Saved, "
+            "it becomes session 1 and the episode's baseline") in question_shown(app)
+    choice = app.radio(key="episode_answer_1_2025-03-17")
+    assert choice.value is None and choice.label == "Is the date right?"
+    assert choice.options == ["Yes: it is the first session of episode 1, and its baseline"]
+    save_button(app).click().run()  # saved again without an answer
+    assert app.error[0].value == "Not saved yet: say below that the date is right, or correct it, then save."
+    assert session_count(seeded_url) == before
+
+    app.radio(key="episode_answer_1_2025-03-17").set_value(False)
+    save_button(app).click().run()
+    assert app.success[0].value.startswith("Saved session 1 for P0002: 2025-03-17,")
+    assert episodes_of(seeded_url, "P0002") == [("neck_pain", 1, 11, None)]
+
+
 # -- Patient progress -------------------------------------------------------------------------------------------------
 
 

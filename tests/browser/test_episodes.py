@@ -1,5 +1,6 @@
 """A session long after the last one of its episode of care asks, in the form, whether it starts a new episode; the
-answer is the clinician's, in a real browser, and nothing is saved before it (issue #14)."""
+answer is the clinician's, in a real browser, and nothing is saved before it (issue #14). So does a session dated
+before the course's first, which would become its baseline."""
 
 from __future__ import annotations
 
@@ -25,6 +26,38 @@ def episodes_of(database_url: str, patient: str) -> list[tuple]:
         ).fetchall()
 
 
+def type_session_date(page: Page, digits: str) -> None:
+    """Type a date into the form's date field from its first segment (year, month, day: YYYY-MM-DD order)."""
+    page.get_by_label("Session date", exact=True).get_by_role("spinbutton").first.click()
+    page.keyboard.type(digits)
+    page.keyboard.press("Tab")
+
+
+def test_a_year_mistyped_before_the_courses_first_session_is_asked_about_and_saved_once_corrected(
+        app_database_url, app_url, page: Page):
+    # A tester typed 2025 for 2026: the session was saved as session 1 and the whole course measured from it.
+    log_in(page, app_url, "clin_ahmed")
+    before = session_count(app_database_url)
+    pick(page, "Patient", "P0002")  # neck pain from 2026-03-17 to 2026-06-09, 10 sessions
+    expect(page.locator(".st-key-recording_for")).to_have_text("Recording for P0002")
+    wait_for_app(page)
+    type_session_date(page, "20250610")
+    page.get_by_label(PAIN_BEFORE, exact=True).fill("30")
+    page.get_by_role("button", name="Save session").click()
+
+    question = page.locator(".st-key-episode_question")
+    expect(question).to_contain_text("This neck pain session on 2025-06-10 comes before the first session of "
+                                     "episode 1 on 2026-03-17. Saved, it becomes session 1 and the episode's baseline")
+    expect(question.get_by_role("radio", checked=True)).to_have_count(0)
+    assert session_count(app_database_url) == before
+
+    type_session_date(page, "2026")  # the year corrected: the entry is another, and its question no longer holds
+    page.get_by_role("button", name="Save session").click()
+    expect(page.get_by_text("Saved session 11 for P0002: 2026-06-10")).to_be_visible()
+    assert episodes_of(app_database_url, "P0002") == [(1, 11)]
+    assert session_count(app_database_url) == before + 1
+
+
 def test_a_recurrence_months_later_is_saved_as_a_new_episode_only_once_the_clinician_says_so(
         app_database_url, tmp_path, page: Page):
     # The default gap of 90 days, whatever the other browser tests' server is given.
@@ -34,10 +67,7 @@ def test_a_recurrence_months_later_is_saved_as_a_new_episode_only_once_the_clini
         pick(page, "Patient", "P0002")  # neck pain, last seen on 2026-06-09
         expect(page.locator(".st-key-recording_for")).to_have_text("Recording for P0002")
         wait_for_app(page)
-        # A date field of segments (year, month, day, in the form's YYYY-MM-DD order): typing fills one after another.
-        page.get_by_label("Session date", exact=True).get_by_role("spinbutton").first.click()
-        page.keyboard.type("20261001")
-        page.keyboard.press("Tab")
+        type_session_date(page, "20261001")
         page.get_by_label(PAIN_BEFORE, exact=True).fill("30")
         page.get_by_role("button", name="Save session").click()
 

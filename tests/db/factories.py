@@ -16,6 +16,7 @@ from sqlmodel import Session
 from db import file_validation, import_plan, importing, interchange, spreadsheets
 from db.access import Actor
 from db.engine import make_engine, write_session
+from db.episodes import Answer
 from db.models import Episode, Patient, SideEffect, TreatmentSession
 from db.validation import SessionInput, validate_session
 from db.writes import record_session
@@ -25,6 +26,8 @@ ADMIN = Actor(id=None, username="test-admin", role="admin")  # acts for tests th
 SAMPLE_FILE = Path(__file__).resolve().parents[2] / "sample_data" / "sessions.csv"
 TODAY = date(2025, 12, 31)  # injected "today" so the not-in-the-future rule never depends on the clock
 CLINICAL_TABLES = ("patients", "episodes", "users", "sessions", "side_effects")
+# The clinician's answer to a session dated before the first of episode 1: the date is right, it is the new first.
+DATE_IS_RIGHT = Answer(1, start_new=False)
 
 
 def session_input(**fields) -> SessionInput:
@@ -34,11 +37,12 @@ def session_input(**fields) -> SessionInput:
     return validate_session(data)
 
 
-def record(engine: Engine, **fields) -> dict:
-    """Record one session through validate_session and record_session in its own unit of work; return its columns."""
+def record(engine: Engine, answer: Answer | None = None, **fields) -> dict:
+    """Record one session through validate_session and record_session in its own unit of work; return its columns.
+    `answer` answers the question the session may raise (DATE_IS_RIGHT: one dated before its episode's first)."""
     entry = session_input(**fields)
     with write_session(engine) as session:
-        row = record_session(session, actor=ADMIN, entry=entry)
+        row = record_session(session, actor=ADMIN, entry=entry, answer=answer)
         return row.model_dump()
 
 

@@ -23,7 +23,7 @@ import db.engine
 from db.engine import WRITE_LOCK_KEY, DatabaseBusy, make_engine, write_session
 from db.models import LIVE_SESSIONS, Episode, TreatmentSession
 from db.writes import record_session
-from tests.db.factories import ADMIN, session_input
+from tests.db.factories import ADMIN, DATE_IS_RIGHT, session_input
 
 WRITERS = 8
 DURATION_S = 10.0
@@ -61,8 +61,9 @@ def test_eight_clinicians_saving_at_once_for_ten_seconds_lose_no_committed_sessi
                                   notes=note, side_effects=[("soreness", "mild")] if save % 3 == 0 else [])
             try:
                 with write_session(engine) as session:
-                    # Dates span 330 days: each patient's saves are one course of care, never a question.
-                    record_session(session, actor=ADMIN, entry=entry, gap_days=330)
+                    # Dates span 330 days: each patient's saves are one course of care, never a new one; a save
+                    # dated before the course's first is meant so.
+                    record_session(session, actor=ADMIN, entry=entry, gap_days=330, answer=DATE_IS_RIGHT)
             except DatabaseBusy:  # the one error a save may report: nothing written, try again
                 retryable[writer] += 1
             except Exception as error:  # noqa: BLE001  (any other error fails the test, with its message)

@@ -130,6 +130,39 @@ def test_a_session_separated_by_a_recurrence_is_a_new_episode_with_its_own_basel
     assert sorted(last["sessions"]) == [2, 2]
 
 
+# -- a session before the episode's first ---------------------------------------------------------------------------
+
+
+def test_a_session_dated_before_the_episodes_first_asks_before_it_becomes_session_1_and_the_baseline(engine):
+    # A tester typed 2025 for 2026: the session silently became session 1, and the course's baseline.
+    record(engine, session_date="2025-03-01", pain_before=80)
+    record(engine, session_date="2025-03-15", pain_before=40)
+    question = undecided(engine, session_date="2024-03-08", pain_before=70)
+    assert question.before_first and question.latest.number == 1 and question.label == "Is the date right?"
+    assert question.sentence() == (
+        "This neck pain session on 2024-03-08 comes before the first session of episode 1 on 2025-03-01. Saved, it "
+        "becomes session 1 and the episode's baseline: every improvement of the course is then measured from its "
+        "pain. If the date is mistyped, correct it and save again.")
+    # One answer: the date is right. A new episode dated before the latest one is no course of care.
+    assert question.choices() == {False: "Yes: it is the first session of episode 1, and its baseline"}
+    undecided(engine, session_date="2024-03-08", answer=Answer(1, start_new=True))
+    assert record(engine, session_date="2025-03-08", pain_before=70) == (1, 2)  # the date corrected: no question
+    assert record(engine, session_date="2024-03-08", pain_before=70, answer=Answer(1, start_new=False)) == (1, 1)
+    with Session(engine) as session:
+        last = outcomes.last_from_pain(queries.episode_last_pain(session, actor=ADMIN))
+    assert last["improvement_pct"].tolist() == [pytest.approx(100 * (70 - 40) / 70)]  # from the new baseline
+
+
+def test_a_session_on_the_first_sessions_date_or_in_an_episode_without_sessions_joins_without_a_question(engine):
+    record(engine, session_date="2025-03-01")
+    record(engine, session_date="2025-03-15")
+    assert record(engine, session_date="2025-03-01") == (1, 2)  # the same day: entry order, the baseline stays
+    with write_session(engine) as session:
+        episodes.start_episode(session, actor=CLINICIAN, patient_id=patient_id(engine), condition="headache",
+                               started_on=date(2025, 6, 1), today=TODAY)
+    assert record(engine, condition="headache", session_date="2025-05-20") == (1, 1)
+
+
 # -- discharge -------------------------------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from db.queries import OutcomeFilter
 from db.writes import record_session
 from tests.db.factories import (
     ADMIN,
+    DATE_IS_RIGHT,
     SAMPLE_FILE,
     another_database,
     engine_on,
@@ -310,7 +311,7 @@ def test_patient_sessions_are_one_patients_sessions_in_order_with_side_effects(s
 
 def test_patient_sessions_follow_session_numbers_after_a_back_dated_entry(engine):
     record(engine, patient_id="P7", session_date="2025-03-10", pain_before=50, side_effects=[("bruising", "mild")])
-    record(engine, patient_id="P7", session_date="2025-03-03", pain_before=70)
+    record(engine, patient_id="P7", session_date="2025-03-03", pain_before=70, answer=DATE_IS_RIGHT)
     record(engine, patient_id="P8", session_date="2025-03-04", pain_before=20)
     with Session(engine) as session:
         mine = queries.patient_sessions(session, actor=ADMIN, patient_id=db_patient_id(engine, "P7"))
@@ -339,6 +340,7 @@ def test_last_session_defaults_are_those_of_the_patients_latest_session(engine):
         technique="superficial",
         muscles=["deltoid"],
         condition="shoulder_pain",
+        answer=DATE_IS_RIGHT,
     )
     record(engine, patient_id="P8", session_date="2025-04-01", technique="deep")
     with Session(engine) as session:

@@ -19,7 +19,7 @@ from db.engine import write_session
 from db.models import Episode, OutcomeRollup, Patient, TreatmentSession
 from db.queries import OutcomeFilter
 from db.writes import record_session
-from tests.db.factories import ADMIN, SAMPLE_FILE, import_file, import_frame, record, session_input
+from tests.db.factories import ADMIN, DATE_IS_RIGHT, SAMPLE_FILE, import_file, import_frame, record, session_input
 
 
 def rollup_frames(session: Session) -> dict[str, pd.DataFrame]:
@@ -87,7 +87,7 @@ def test_every_kind_of_write_keeps_the_rollups_equal_to_a_rebuild(engine):
             "body_region": chance.choice([None, None, "neck", "lumbar"]),  # a later one fills an episode's gap
         }
         if kind == "record" or not live:
-            record(engine, **fields)
+            record(engine, answer=DATE_IS_RIGHT, **fields)  # a session before its episode's first is meant so
         elif kind == "correct":
             with write_session(engine) as session:
                 session_id = chance.choice(live)

@@ -16,7 +16,16 @@ from db.fields import AUDITED_FIELDS, SESSION_FIELDS
 from db.models import AuditEvent, SideEffect, TreatmentSession
 from db.validation import InvalidInput, longer_than, validate_session
 from db.writes import record_session
-from tests.db.factories import ADMIN, TODAY, clinical_counts, record, session_input, stored_sessions, tables_with_rows
+from tests.db.factories import (
+    ADMIN,
+    DATE_IS_RIGHT,
+    TODAY,
+    clinical_counts,
+    record,
+    session_input,
+    stored_sessions,
+    tables_with_rows,
+)
 
 # record_session and session numbers
 
@@ -38,7 +47,7 @@ def test_sessions_are_numbered_1_2_3_in_date_order(engine):
 def test_a_back_dated_session_renumbers_the_episode(engine):
     record(engine, session_date="2025-03-05", notes="second")
     record(engine, session_date="2025-03-09", notes="third")
-    back_dated = record(engine, session_date="2025-03-01", notes="first")
+    back_dated = record(engine, session_date="2025-03-01", notes="first", answer=DATE_IS_RIGHT)
     assert back_dated["session_number"] == 1
     assert numbers_by_note(engine) == {"first": 1, "second": 2, "third": 3}
 
@@ -53,7 +62,7 @@ def test_a_session_back_dated_between_two_others_takes_the_middle_number(engine)
 def test_two_sessions_on_one_date_keep_their_entry_order(engine):
     record(engine, session_date="2025-03-05", notes="morning")
     record(engine, session_date="2025-03-05", notes="afternoon")
-    record(engine, session_date="2025-03-01", notes="earlier")  # forces a renumbering of the two
+    record(engine, session_date="2025-03-01", notes="earlier", answer=DATE_IS_RIGHT)  # forces a renumbering of the two
     assert numbers_by_note(engine) == {"earlier": 1, "morning": 2, "afternoon": 3}
 
 
@@ -110,7 +119,7 @@ def test_a_back_dated_session_renumbers_its_episode_alike_recorded_or_imported(e
         late = session_input(patient_id=patient, session_date="2025-03-01", notes="first")
         with write_session(engine) as session:
             if write == "record":
-                record_session(session, actor=ADMIN, entry=late)
+                record_session(session, actor=ADMIN, entry=late, answer=DATE_IS_RIGHT)
             else:
                 importing.import_sessions(session, actor=ADMIN, entries=[late])
     stored = stored_sessions(engine)
