@@ -33,7 +33,7 @@ from db import (
 from db.access import Actor
 from db.audit import AuditFilter
 from db.engine import write_session
-from db.import_plan import ImportResult
+from db.import_result import ImportResult
 from db.models import Episode
 from db.validation import SessionInput
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from db.import_plan import ImportResult
+from db.import_result import ImportResult
 
 HEADERS = {"row": "Row", "patient_id": "Patient", "condition": "Condition", "episode": "Episode", "reason": "Why"}
 

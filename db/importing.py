@@ -19,7 +19,8 @@ from db import audit, bulk, import_plan, numbering, rollup_import, rollups
 from db.access import CLINICAL_WRITERS, Actor, require_role
 from db.fields import SESSION_FIELDS, audited
 from db.file_validation import valid_rows
-from db.import_plan import ImportResult, Plan, TakeFileValues
+from db.import_plan import Plan, TakeFileValues
+from db.import_result import ImportResult
 from db.models import Episode, Patient, SideEffect, TreatmentSession, utcnow
 from db.patient_search import search_id
 from db.validation import SessionInput

@@ -6,7 +6,7 @@ from dashboard import actions, episode_preview
 from dashboard.auth import current_actor
 from dashboard.text import literal
 from db.file_problems import ImportRefused
-from db.import_plan import ImportResult
+from db.import_result import ImportResult
 
 PREVIEW_ROWS = 20
 SPELLED_OUT = 5  # problems also written out in full above the table, which cuts a long reason short

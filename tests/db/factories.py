@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import Engine, create_engine, func, inspect, select, table, text
 from sqlmodel import Session
 
-from db import file_validation, import_plan, importing, interchange, spreadsheets
+from db import file_validation, import_result, importing, interchange, spreadsheets
 from db.access import Actor
 from db.engine import make_engine, write_session
 from db.episodes import Answer
@@ -46,14 +46,14 @@ def record(engine: Engine, answer: Answer | None = None, **fields) -> dict:
         return row.model_dump()
 
 
-def import_frame(engine: Engine, table: pd.DataFrame) -> import_plan.ImportResult:
+def import_frame(engine: Engine, table: pd.DataFrame) -> import_result.ImportResult:
     """Import interchange rows (text cells) the way the CLI does: validate every row, then write them all."""
     entries = file_validation.validate_rows(table)
     with write_session(engine) as session:
         return importing.import_sessions(session, actor=ADMIN, entries=entries)
 
 
-def import_file(engine: Engine, path: Path) -> import_plan.ImportResult:
+def import_file(engine: Engine, path: Path) -> import_result.ImportResult:
     """Import an interchange file (.csv or .xlsx) the way the CLI does."""
     return import_frame(engine, spreadsheets.read_table(path))
 

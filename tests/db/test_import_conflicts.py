@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from sqlmodel import Session
 
-from db import corrections, file_validation, import_plan, importing
+from db import corrections, file_validation, importing
 from db.cli import main
 from db.engine import write_session
-from db.import_plan import FieldChange
+from db.import_result import FieldChange, ImportResult
 from tests.db.factories import ADMIN, engine_on, import_frame, interchange_rows, session_input, stored_sessions
 
 FIRST = [
@@ -44,7 +44,7 @@ def correct_in_the_app(engine, patient: str, day: str, **fields) -> int:
     return sid
 
 
-def plan(engine, table: pd.DataFrame, **options) -> import_plan.ImportResult:
+def plan(engine, table: pd.DataFrame, **options) -> ImportResult:
     with Session(engine) as session:
         return importing.plan_import(session, actor=ADMIN, entries=file_validation.validate_rows(table), **options)
 
