@@ -1,4 +1,5 @@
-"""The import preview's list of the rows that start a new episode of care, and why (docs/DESIGN.md section 5)."""
+"""The import preview's lists of the rows that start a new episode of care, and why, and of those that become a stored
+episode's first session and baseline (docs/DESIGN.md section 5)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,18 @@ def new_episodes(plan: ImportResult) -> None:
     st.markdown(f"**{len(table):,} row(s) start a new episode of care** for a patient already treated for that "
                 "condition (a row without an `episode` number does when it comes after a discharge or a long gap):")
     st.dataframe(table.rename(columns=HEADERS), hide_index=True, placeholder="", key="import_new_episodes")
+
+
+BASELINE_HEADERS = {"row": "Row", "patient_id": "Patient", "condition": "Condition", "episode": "Episode",
+                    "first_session": "Its first session now"}
+
+
+def new_baselines(plan: ImportResult) -> None:
+    """List the rows that come before a stored episode's first session: each becomes its session 1 and baseline."""
+    table = plan.baselines_table()
+    if table.empty:
+        return
+    st.warning(f"**{len(table):,} row(s) come before the first session of a stored episode of care.** Imported, each "
+               "becomes its session 1 and baseline, and every improvement of that course is measured from it. Check "
+               "their dates:", icon=":material/history:")
+    st.dataframe(table.rename(columns=BASELINE_HEADERS), hide_index=True, placeholder="", key="import_new_baselines")

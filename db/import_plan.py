@@ -19,7 +19,7 @@ from db import bulk, episodes
 from db.fields import SESSION_FIELDS, keep_absent, stored_columns
 from db.file_problems import ImportRefused, RowProblem
 from db.file_validation import ValidRows
-from db.import_result import FIRST_EPISODE, NUMBERED_IN_FILE, FieldChange, ImportResult, NewEpisode
+from db.import_result import FIRST_EPISODE, NUMBERED_IN_FILE, FieldChange, ImportResult, NewBaseline, NewEpisode
 from db.interchange import STRICTA_COLUMNS, cell_text, identity_keys
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User
 from db.writes import not_a_clinician
@@ -125,6 +125,7 @@ def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = F
     result.inserted, result.updated = len(new), len(updates)
     written = {placed.keys[i] for i in new} | {placed.keys[i] for i, _ in updates}
     result.new_episodes = sorted((e for key, e in placed.new.items() if key in written), key=lambda e: e.row)
+    result.new_baselines = _new_baselines(rows, new, placed.keys, live, key_of)
     return Plan(rows, values, patients, stored, placed.keys, users, live, new, updates, result)
 
 
@@ -196,6 +197,23 @@ def _place(rows: ValidRows, matched: list[dict | None], stored: dict[tuple, dict
             days[index], gap, course[1])
         place(index, (*course, number + 1) if asked else key, asked.reason() if asked else "")
     return placed
+
+
+def _new_baselines(rows: ValidRows, new: list[int], keys: list[tuple | None], live: dict[int, dict],
+                   key_of: dict[int, tuple]) -> list[NewBaseline]:
+    """Return the stored episodes whose first live session comes after a new row of theirs, by the earliest such
+    row: it becomes the episode's session 1 and baseline (`db.episodes` asks first when it is recorded in the app)."""
+    first: dict[tuple, date] = {}
+    for current in live.values():
+        key = key_of[current["episode_id"]]
+        first[key] = min(first.get(key, current["session_date"]), current["session_date"])
+    days, lines = rows.columns["session_date"], rows.lines
+    earliest: dict[tuple, int] = {}
+    for index in new:  # in file order: of the rows on the earliest date, the first is session 1
+        key = keys[index]
+        if key in first and days[index] < first[key] and (key not in earliest or days[index] < days[earliest[key]]):
+            earliest[key] = index
+    return sorted((NewBaseline(lines[i], *key, first[key]) for key, i in earliest.items()), key=lambda b: b.row)
 
 
 def _refuse_other_roles(clinicians: list[str | None], lines: list[int], roles: dict[str, str]) -> None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import pandas as pd
 
@@ -54,6 +55,22 @@ class NewEpisode:
                 f"episode {self.number} ({self.reason})")
 
 
+@dataclass(frozen=True)
+class NewBaseline:
+    """A stored episode of care that a row of the file comes before: the row becomes its session 1 and its baseline,
+    from which every improvement of the course is then measured (recording it in the app asks first)."""
+
+    row: int  # the file line of the episode's earliest new row
+    patient_id: str
+    condition: str | None
+    number: int
+    first_session: date  # the stored first session it comes before
+
+    def __str__(self) -> str:
+        return (f"new baseline: row {self.row}, {self.patient_id} {condition_words(self.condition)}: session 1 of "
+                f"episode {self.number}, before its first session on {self.first_session}")
+
+
 FIRST_EPISODE = "the first of this condition"
 NUMBERED_IN_FILE = "numbered so in the file"
 
@@ -71,6 +88,7 @@ class ImportResult:
     new_patients: int = 0
     changes: list[FieldChange] = field(default_factory=list)  # every field the file changes, conflicts included
     new_episodes: list[NewEpisode] = field(default_factory=list)  # episodes of care the import starts, by row
+    new_baselines: list[NewBaseline] = field(default_factory=list)  # stored episodes given an earlier first, by row
 
     def summary(self) -> str:
         """Return what was done in a few words."""
@@ -79,15 +97,15 @@ class ImportResult:
         return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}{kept}"
 
     def report(self, limit: int = 100) -> list[str]:
-        """Return one line per changed field, then one per episode of care started after the patient's first (at
-        most `limit` of each, then how many more), for the command line."""
-        lines = [str(change) for change in self.changes[:limit]]
-        if len(self.changes) > limit:
-            lines.append(f"… and {len(self.changes) - limit:,} more changed values")
-        later = self.later_episodes()
-        lines += [str(episode) for episode in later[:limit]]
-        if len(later) > limit:
-            lines.append(f"… and {len(later) - limit:,} more new episodes of care")
+        """Return one line per changed field, then one per episode of care started after the patient's first, then
+        one per stored episode given an earlier first session (at most `limit` of each, then how many more), for the
+        command line."""
+        lines = []
+        for listed, more in ((self.changes, "changed values"), (self.later_episodes(), "new episodes of care"),
+                             (self.new_baselines, "new baselines")):
+            lines += [str(item) for item in listed[:limit]]
+            if len(listed) > limit:
+                lines.append(f"… and {len(listed) - limit:,} more {more}")
         return lines
 
     def later_episodes(self) -> list[NewEpisode]:
@@ -101,6 +119,12 @@ class ImportResult:
         return pd.DataFrame([(e.row, e.patient_id, e.condition, e.number, e.reason)
                              for e in (self.new_episodes if episodes is None else episodes)],
                             columns=["row", "patient_id", "condition", "episode", "reason"])
+
+    def baselines_table(self) -> pd.DataFrame:
+        """Return the stored episodes given an earlier first session: row, patient, condition, episode number and
+        the stored first session's date."""
+        return pd.DataFrame([(b.row, b.patient_id, b.condition, b.number, b.first_session) for b in self.new_baselines],
+                            columns=["row", "patient_id", "condition", "episode", "first_session"])
 
     def conflicting_sessions(self) -> dict[int, list[FieldChange]]:
         """Return the changes of each session corrected in the app since its import, by session id."""

@@ -130,6 +130,7 @@ if upload is not None:
                        if clinicians else "") + ".")
         _changes(plan)
         episode_preview.new_episodes(plan)
+        episode_preview.new_baselines(plan)
         preview = st.session_state["import_checked"][2]
         st.caption(f"The first {min(len(entries), PREVIEW_ROWS)} of {len(entries):,} rows of {literal(upload.name)}:")
         st.dataframe(preview, hide_index=True, placeholder="", key="import_preview")

@@ -240,6 +240,16 @@ def test_the_import_preview_lists_the_rows_that_start_a_new_episode_and_why(app,
     assert episodes_of(seeded_url, "P0002") == [("neck_pain", 1, 10, None), ("neck_pain", 2, 2, None)]
 
 
+def test_the_import_preview_warns_of_a_row_that_becomes_a_stored_courses_baseline(app, seeded_url):
+    rows = [{"patient_id": "P0002", "session_date": "2025-03-17", "technique": "electrical", "pain_before": "80",
+             "condition": "neck_pain"}]
+    upload(open_import_page(app), "mistyped.csv", csv_bytes(rows))
+    assert any(w.value.startswith("**1 row(s) come before the first session of a stored episode of care.**")
+               for w in app.warning)
+    listed = next(f.value for f in app.dataframe if "Its first session now" in f.value.columns)
+    assert listed.astype(str).values.tolist() == [["2", "P0002", "neck_pain", "1", "2026-03-17"]]
+
+
 def test_a_patient_whose_episodes_have_no_condition_shows_them_in_words(app, seeded_url):
     engine = make_engine(seeded_url)
     for day in ("2025-01-05", "2025-01-12"):  # imported files may leave the condition empty

@@ -73,6 +73,24 @@ def test_the_gap_of_the_rule_is_the_configured_one(engine):
     assert [(e.row, e.number) for e in preview(engine, rows, gap_days=30).later_episodes()] == [(3, 2)]
 
 
+def test_rows_before_a_stored_episodes_first_session_are_listed_as_its_new_baseline_by_the_earliest(engine):
+    import_frame(engine, interchange_rows(RECURRENCE[0], RECURRENCE[1]))  # P1's course from 2025-01-10
+    earlier = [{**RECURRENCE[0], "session_date": day, "pain_before": "30", "notes": note}
+               for day, note in (("2024-12-20", "later row"), ("2024-12-03", "mistyped year"), ("2025-01-20", ""))]
+    new_patient = {**RECURRENCE[0], "patient_id": "P2", "session_date": "2024-06-01"}
+    table = interchange_rows(*earlier, new_patient)
+    planned = preview(engine, table)
+    assert [(b.row, b.patient_id, b.condition, b.number, b.first_session) for b in planned.new_baselines] == [
+        (3, "P1", "neck_pain", 1, date(2025, 1, 10))]  # the earliest of the two earlier rows; the new patient's none
+    result = import_frame(engine, table)
+    assert result.new_baselines == planned.new_baselines
+    assert ("new baseline: row 3, P1 neck pain: session 1 of episode 1, before its first session on 2025-01-10"
+            in result.report())
+    assert [(day.isoformat(), k) for patient, day, _, _, k in placed(engine) if patient == "P1"][:2] == [
+        ("2024-12-03", 1), ("2024-12-20", 2)]
+    assert import_frame(engine, table).new_baselines == []  # imported again: nothing new
+
+
 def test_a_file_with_the_column_puts_each_row_in_the_episode_it_numbers_and_exports_it_back(engine):
     numbered = [row | {"episode": number} for row, number in zip(RECURRENCE, ("1", "2", "2", "3"), strict=True)]
     result = import_frame(engine, interchange_rows(*numbered))
