@@ -122,7 +122,8 @@ def find_patients(actor: Actor, search: str, *, limit: int = patient_search.PICK
 
 
 def last_session_defaults(actor: Actor, patient_id: int) -> dict:
-    """Return the technique, muscles, scale, condition and body region of the patient's latest session."""
+    """Return the technique, muscles, scale, pain before, condition and body region of the patient's latest
+    session."""
     return _read(queries.last_session_defaults, actor=actor, patient_id=patient_id)
 
 

@@ -332,10 +332,10 @@ def all_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:
 
 
 def last_session_defaults(session: Session, *, actor: Actor, patient_id: int) -> dict:
-    """Return the technique, muscles, scale and condition of the patient's latest session (empty if none)."""
+    """Return the patient's latest session's technique, muscles, scale, pain before, condition and body region."""
     require_role(actor, CLINICAL_WRITERS, "record sessions")
     row = session.execute(
-        select(S.technique, S.muscles, S.pain_scale, Episode.condition, Episode.body_region)
+        select(S.technique, S.muscles, S.pain_scale, S.pain_before, Episode.condition, Episode.body_region)
         .join(Episode, Episode.id == S.episode_id)
         .where(Episode.patient_id == patient_id, LIVE_SESSIONS)
         .order_by(S.session_date.desc(), S.id.desc())

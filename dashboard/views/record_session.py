@@ -14,7 +14,7 @@ from clinic.vocabulary import (
     TECHNIQUE_LABELS,
     condition_words,
 )
-from dashboard import actions, charts, episode_question, needling_data, resources, session_form
+from dashboard import actions, charts, episode_question, needling_data, resources, scale_question, session_form
 from dashboard.auth import current_actor
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
@@ -51,6 +51,7 @@ def after_save(number: int, entry, name: str | None, episode: int) -> None:
     """Say who and what was saved, and rerun with the saved patient picked and a clean form."""
     summary = saved_summary(number, entry, name, episode)
     episode_question.forget()
+    scale_question.forget()
     st.session_state.update(select_after_save=entry.patient_id, last_saved_entry=entry, last_saved_summary=summary,
                             last_saved=f"Saved {summary}", saves=st.session_state.get("saves", 0) + 1)
     st.rerun()
@@ -75,6 +76,7 @@ if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session
     # would come back from the browser, which still shows it.
     defaults: dict = {}
     episode_question.forget()  # a question about another patient's episode is no question here
+    scale_question.forget()
     if patient_row is not None:
         defaults = resources.last_session_defaults(actor, int(patient_row["id"]))
     technique = defaults.get("technique", "deep")
@@ -93,6 +95,7 @@ if st.session_state.get("defaults_for") != chosen or "muscles" not in st.session
         body_region=defaults.get("body_region") or "",
         muscles=[m for m in (defaults.get("muscles") or "").split(";") if m],
         pain_scale=defaults.get("pain_scale", "vas_100"),
+        last_pain=(defaults.get("pain_scale"), defaults.get("pain_before")),  # what a VAS pain is checked against
         last_needling=needling_data.completeness_words(needling) if needling else None,
         twitch=("Yes" if twitches > 0 else "No") if twitches is not None else
         "No" if technique == "superficial" else "Yes",
@@ -143,6 +146,8 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
     # Asked only after a Save that could start a new episode of care (a long gap, a discharge), or would become the
     # episode's baseline (dated before its first session): never decided silently.
     answer = episode_question.ask()
+    # Asked only after a Save of VAS pains of 10 mm or less for a patient whose last session began at 30 of 100 or more.
+    vas_confirmed = scale_question.ask()
     # A new button after every save: a click on the last form's button (a double click, a slow network) triggers
     # nothing in the next one, however the two runs interleave.
     submitted = st.form_submit_button("Save session", type="primary",
@@ -161,6 +166,7 @@ if submitted:
         data.pop("pain_before")
     try:
         entry = actions.check_session(data)
+        scale_question.check(entry, *st.session_state.get("last_pain", (None, None)), vas_confirmed(entry))
         # A second click, or a click sent before the cleared form reached the browser, repeats the last save:
         # the same patient and values. It would store a duplicate session.
         repeated = entry == st.session_state.get("last_saved_entry")
@@ -176,6 +182,9 @@ if submitted:
     except EpisodeUndecided as undecided:
         episode_question.pose(undecided.question, entry)  # reruns with the question in the form, when it is new
         st.error(episode_question.refusal(undecided.question), icon="⚠️")
+    except scale_question.Unconfirmed:
+        st.error("Not saved yet: say below that the VAS pains are right, or choose NRS 0–10 as the scale, then save.",
+                 icon="⚠️")
     except InvalidInput as refused:
         # A problem quotes the value typed (a body region, a muscle, an id): shown as typed, never as markdown.
         st.error(refusal(refused.problems), icon="⚠️")

@@ -87,3 +87,24 @@ def test_a_double_click_on_save_stores_one_session(app_url, app_database_url, pa
     wait_for_app(page)
     assert stored_entries(app_database_url, "P9103") == [(60.0, "", 0)]
     assert session_count(app_database_url) == before + 1
+
+
+def test_a_vas_pain_that_reads_like_the_nrs_is_saved_only_once_the_clinician_says_it_is_right(
+        app_url, app_database_url, page):
+    # A tester saved VAS 7 for a patient whose sessions began at 75 and 60: the course read 90 % better.
+    log_in(page, app_url, "clin_ahmed")
+    pick(page, "Patient", "P0001")  # last seen with a pain before of 65 on the VAS
+    expect(page.locator(".st-key-recording_for")).to_have_text("Recording for P0001")
+    wait_for_app(page)
+    before = stored_entries(app_database_url, "P0001")
+    page.get_by_label(PAIN_BEFORE, exact=True).fill("7")
+    page.get_by_role("button", name="Save session").click()
+    question = page.locator(".st-key-scale_question")
+    expect(question).to_contain_text("Pain 7 on the VAS is 7 of 100 mm, yet P0001's last session began at 65")
+    assert stored_entries(app_database_url, "P0001") == before
+
+    question.get_by_text("Yes: 7 of 100 mm on the VAS is right").click()
+    page.get_by_role("button", name="Save session").click()
+    expect(page.get_by_text("Saved session")).to_contain_text("for P0001")
+    expect(question).to_have_count(0)
+    assert stored_entries(app_database_url, "P0001") == [*before, (7.0, "", 0)]

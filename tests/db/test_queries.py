@@ -350,6 +350,7 @@ def test_last_session_defaults_are_those_of_the_patients_latest_session(engine):
         "technique": "electrical",
         "muscles": "infraspinatus",
         "pain_scale": "nrs_10",
+        "pain_before": 6,
         "condition": "shoulder_pain",
         "body_region": "shoulder",
     }
