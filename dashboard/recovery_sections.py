@@ -58,6 +58,13 @@ def observed_minus_expected(actor: Actor, where: OutcomeFilter) -> None:
         "for why a patient saw that clinician or had that technique; a technique is compared with its own earlier "
         "episodes, not with the other techniques (see the adjusted comparison for that)."
     )
+    st.caption(
+        "The two intervals answer different questions. The table's 95 % CI is a group's own difference, from its own "
+        "spread, against 0 (as expected); the funnel limits are how far chance alone strays from the clinic's mean, "
+        "with the clinic's spread, at that number of episodes: *Outside the 95 % limits* reads the funnel. The "
+        "Clinicians section can rank a clinician otherwise: its mixed model adjusts for first pain and technique only "
+        "and pulls small caseloads towards the mean."
+    )
     result = ready(lambda: recovery_data.observed_minus_expected(actor, where), "observed_minus_expected")
     if result is None:
         return

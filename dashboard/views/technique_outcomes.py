@@ -236,7 +236,9 @@ elif section == "Time to response":
         medians = response["medians"]
         st.plotly_chart(response["kaplan_meier_figure"], key="km_chart", config=charts.CONFIG)
         st.caption("Kaplan–Meier: episodes that stopped before responding are censored, not counted as failures. "
-                   + RULE.sentence())
+                   + RULE.sentence() + " Its episode counts include single-session episodes, censored at session 1, "
+                   "so they exceed those of Responders, which leaves such episodes out as of unknown outcome; they "
+                   "change no estimate after session 1.")
         show_table(medians, "median_table")
         _small_note(medians)
         _sample_note(resources.SAMPLE_EPISODES)

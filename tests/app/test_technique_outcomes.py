@@ -440,3 +440,13 @@ def test_refresh_fits_the_model_again_from_the_data_stored_now(manager, benchmar
     manager.run()
     assert len(benchmark_fits.calls) == 2
     assert progress_notes(manager) == [] and as_of(manager)
+
+
+def test_sections_whose_counts_or_intervals_differ_from_anothers_say_why(manager):
+    # Testers saw Time to response count more episodes than Responders, and a clinician inside the funnel limits
+    # with a 95 % CI clear of 0, and found nothing on the page to explain either.
+    show(manager, "Time to response")
+    assert any("include single-session episodes, censored at session 1, so they exceed those of Responders"
+               in c.value for c in manager.caption)
+    show(manager, "Observed vs expected")
+    assert any(c.value.startswith("The two intervals answer different questions.") for c in manager.caption)
