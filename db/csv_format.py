@@ -1,6 +1,7 @@
 """CSV interchange files: read cell for cell, or refused in one line; written with formula-like cells disarmed.
 
-A file must be UTF-8 (a UTF-16 one is recognised and read) with as many fields in every row as in its header.
+A file must be UTF-8 (a UTF-16 one is recognised and read) with as many fields in every row as in its header. A file
+of another format named .csv (a workbook, a PDF, an archive) is refused by what it is.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import BinaryIO
 import pandas as pd
 
 from db.bulk import collector_paused
+from db.file_kinds import ODS, OLD_OFFICE, XLSX, file_kind
 from db.file_problems import ImportRefused, RowProblem, column_letter, file_refused
 
 MAX_ROWS = 200_000  # sessions in one CSV file: twice the 100,000 rows the import is measured on
@@ -27,6 +29,10 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _QUOTED = (*FORMULA_START, "'")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _SAVE_AS_UTF8 = "save it from the spreadsheet program as 'CSV UTF-8' and try again"
+# Text in UTF-8 holds no NUL byte: one is a stray character, refused at its row and column by validation; several
+# at the start of a file mean it is not text at all (or UTF-16 without a mark that `_utf16_without_mark` missed).
+_HEAD_BYTES = 4096
+_NULS_OF_BINARY = 4
 
 
 def may_hold_quoted_cells(data: bytes) -> bool:
@@ -36,21 +42,35 @@ def may_hold_quoted_cells(data: bytes) -> bool:
 
 def read_rows(data: bytes, shown: str) -> tuple[list[str], list[list[str]], list[int]]:
     """Return the header, the data rows and their lines of a CSV file's bytes."""
-    if data.startswith(b"PK\x03\x04"):
-        raise file_refused(shown, "this is an Excel workbook (a zip package) named .csv: name it .xlsx, or "
-                                  + _SAVE_AS_UTF8)
-    records, lines = _records(_decoded(data, shown), shown)
-    return _shaped(records, lines, shown)
+    kind = file_kind(data)
+    if kind:
+        raise file_refused(shown, _not_a_csv(kind))
+    text, codec = _decoded(data, shown)
+    records, lines = _records(text, shown)
+    return _shaped(records, lines, shown, codec)
 
 
-def _decoded(data: bytes, shown: str) -> str:
-    """Return a CSV file's text: UTF-8 (a byte order mark is dropped), or UTF-16/32 told by its mark or its NULs."""
+def _not_a_csv(kind: str) -> str:
+    """Return the refusal's reason for a file of another format (`db.file_kinds`) named .csv."""
+    if kind == XLSX:
+        return f"this is {kind} named .csv: name it .xlsx, or {_SAVE_AS_UTF8}"
+    if kind in (OLD_OFFICE, ODS):
+        return f"this is {kind}, not a CSV file: {_SAVE_AS_UTF8}"
+    return f"this is {kind}, not a CSV file: pick the sessions file, saved from the spreadsheet program as 'CSV UTF-8'"
+
+
+def _decoded(data: bytes, shown: str) -> tuple[str, str]:
+    """Return a CSV file's text and its codec: UTF-8 (a byte order mark is dropped), or UTF-16/32 told by its mark
+    or its NULs. A file with NULs in UTF-8 is refused as not text."""
     marks = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
              (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
     codec = next((codec for mark, codec in marks if data.startswith(mark)), None)
     codec = codec or _utf16_without_mark(data) or "utf-8"
+    if codec == "utf-8" and data[:_HEAD_BYTES].count(0) >= _NULS_OF_BINARY:
+        raise file_refused(shown, "the file is not text (it holds NUL bytes): it may be UTF-16 saved without its "
+                                  "byte order mark, or not a CSV file at all; " + _SAVE_AS_UTF8)
     try:
-        return data.decode(codec)
+        return data.decode(codec), codec
     except UnicodeDecodeError as error:
         if codec not in ("utf-8", "utf-8-sig"):
             raise file_refused(shown, f"the file looks like {codec.upper()} but is broken at byte {error.start:,}; "
@@ -170,14 +190,20 @@ def _split_records(lines: list[str], terminator: str, records: list[list[str]], 
     records += [list(map(share, cells, cells)) for cells in map(str.split, lines[done:], repeat(","))]
 
 
-def _shaped(records: list[list[str]], lines: list[int], shown: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Return the header, rows and lines of CSV records; refuse a row whose fields do not match the header's."""
+def _shaped(records: list[list[str]], lines: list[int], shown: str,
+            codec: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Return the header, rows and lines of CSV records (decoded by `codec`); refuse a row whose fields do not match
+    the header's."""
     if not records:
         raise file_refused(shown, "the file is empty; it needs a header row and one row per session")
     header, body = records[0], records[1:]
     header_line = f" (line {lines[0]})" if lines[0] != 1 else ""
     if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
         separator = "';'" if ";" in header[0] else "a tab"
+        if codec.startswith(("utf-16", "utf-32")):
+            what = f"{codec[:6].upper()} text with its columns separated by {separator}"
+            what += " (Excel's 'Unicode Text')" if separator == "a tab" else ""
+            raise file_refused(shown, f"the file is {what}, not a CSV file: {_SAVE_AS_UTF8}")
         raise file_refused(shown, f"the columns are separated by {separator}, not by commas: " + _SAVE_AS_UTF8)
     width = len(header)
     if {len(record) for record in body} - {width}:

@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 import pandas as pd
 
+from db.file_kinds import ODS, XLSX, ZIP, file_kind
 from db.file_problems import ImportRefused, RowProblem, column_letter, file_refused
 
 MAX_COLUMNS = 64  # columns read; the format has 27 (with the optional ones)
@@ -37,6 +38,11 @@ def read_rows(data: bytes, shown: str) -> tuple[list[str], list[list[str]], list
     if data.startswith(b"\xd0\xcf\x11\xe0"):
         raise file_refused(shown, "this is an old Excel file (.xls) or a password-protected workbook: save it as "
                                   "an Excel Workbook (.xlsx) without a password")
+    kind = file_kind(data)
+    if kind not in (None, XLSX, ZIP):  # a zip without a workbook's parts is judged below, as a damaged one
+        advice = "save it" if kind == ODS else "pick the sessions file, saved"
+        raise file_refused(shown, f"this is {kind}, not an Excel workbook (.xlsx): {advice} from the spreadsheet "
+                                  "program as .xlsx or 'CSV UTF-8'")
     damaged = ("the file is not a readable Excel workbook (.xlsx): it may be damaged or cut short; open it in the "
                "spreadsheet program and save it again as .xlsx")
     try:

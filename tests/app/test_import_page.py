@@ -79,6 +79,14 @@ def test_a_few_problems_are_also_written_out_in_full_above_the_table_that_cuts_t
     assert any(m.value == f"- {literal(f'Row 3, pain_before: {reason}')}" for m in app.markdown)
 
 
+def test_excels_unicode_text_is_refused_in_one_line_naming_utf16_and_how_to_save_it(app):
+    lines = ["patient_id\tsession_date\ttechnique\tpain_before", "P1\t2025-01-02\tdeep\t60"]
+    upload(open_import_page(app), "clinic.csv", "".join(line + "\r\n" for line in lines).encode("utf-16"))
+    [reason] = app.dataframe[0].value["reason"]
+    assert "UTF-16" in reason and "'CSV UTF-8'" in reason and "no sessions" not in reason
+    assert any(m.value == f"- {literal(reason)}" for m in app.markdown)
+
+
 def test_a_good_file_is_previewed_with_counts_then_imported_on_confirm(app, seeded_url):
     before = session_count(seeded_url)
     upload(open_import_page(app), "clinic.csv", csv_bytes(GOOD))

@@ -5,6 +5,7 @@ partial file."""
 from __future__ import annotations
 
 import codecs
+import gzip
 import io
 import zipfile
 from pathlib import Path
@@ -98,6 +99,58 @@ def test_a_utf16_file_with_a_bad_cell_is_refused_naming_the_cell_not_a_garbled_c
     assert refusal(data).problems == [RowProblem(3, "pain_before", "400", "400 is outside the scale 0–100 (VAS, mm)")]
 
 
+def unicode_text(codec: str = "utf-16") -> bytes:
+    """Return sessions as Excel's "Unicode Text" save writes them: UTF-16 (with its mark), tabs, CRLF."""
+    return "".join(line.replace(",", "\t") + "\r\n" for line in [HEADER, *GOOD_ROWS]).encode(codec)
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_excels_unicode_text_is_refused_in_one_line_that_names_utf16_and_csv_utf8(codec):
+    [problem] = refusal(unicode_text(codec)).problems
+    assert (problem.row, problem.column) == (0, "file")
+    assert "UTF-16" in problem.reason and "Unicode Text" in problem.reason and "'CSV UTF-8'" in problem.reason
+    assert "no sessions" not in problem.reason
+
+
+def zip_of(**members: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as package:
+        for name, content in members.items():
+            package.writestr(name, content)
+    return buffer.getvalue()
+
+
+NOT_TEXT = {
+    "a PDF document": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Length 9 /Filter /FlateDecode >>\nstream\n"
+                      b"x\x9c\x03\x00\x00\x00\x00\x01\nendstream\nendobj\n",
+    "a zip archive": zip_of(**{"sessions.csv": csv_file(HEADER, *GOOD_ROWS)}),
+    "a gzip archive": gzip.compress(csv_file(HEADER, *GOOD_ROWS)),
+    "a PNG picture": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10",
+    "an old Excel file (.xls)": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100),
+    "not text": bytes(600),  # NUL bytes: no text but UTF-16 or UTF-32 holds them
+}
+
+
+@pytest.mark.parametrize("kind", NOT_TEXT)
+def test_a_file_that_is_not_text_named_csv_is_refused_in_one_line_saying_what_it_is(kind):
+    [problem] = refusal(NOT_TEXT[kind]).problems
+    assert (problem.row, problem.column) == (0, "file")  # the whole file, not a row and column of garbage
+    assert kind in problem.reason and "'CSV UTF-8'" in problem.reason
+    assert "no sessions" not in problem.reason and "Windows encoding" not in problem.reason
+
+
+@pytest.mark.parametrize("kind", ["a PDF document", "a gzip archive", "a PNG picture"])
+def test_a_file_of_another_format_named_xlsx_is_refused_saying_what_it_is(kind):
+    [problem] = refusal(NOT_TEXT[kind], "clinic.xlsx").problems
+    assert (problem.row, problem.column) == (0, "file")
+    assert f"this is {kind}, not an Excel workbook (.xlsx)" in problem.reason
+
+
+def test_an_excel_workbook_named_csv_is_told_to_be_named_xlsx():
+    [problem] = refusal(workbook_bytes(XLSX_HEADER, ["P1", "2025-01-02", "deep", "60", "x"])).problems
+    assert "an Excel workbook" in problem.reason and "name it .xlsx" in problem.reason
+
+
 # CSV: shape
 
 
@@ -133,7 +186,7 @@ def test_column_names_differing_only_in_case_are_refused_as_a_duplicate():
     (csv_file(HEADER, "", ""), "no sessions"),
     (csv_file(HEADER.replace(",", ";"), "P1;2025-01-02;deep;60;x"), "separated by ';'"),
     (csv_file(HEADER, 'P1,2025-01-02,deep,60,"never closed'), "quoted cell is not closed"),
-    (b"PK\x03\x04" + b"\x00" * 40, "Excel workbook"),
+    (b"PK\x03\x04" + b"\x00" * 40, "zip archive"),
     (csv_file(HEADER, "P1,2025-01-02,deep,60,x" + "y" * 200_000), "longer than"),
 ])
 def test_a_file_that_is_not_a_table_of_sessions_is_refused_in_one_line(content, words):
