@@ -64,8 +64,8 @@ def _refused(refused: ImportRefused) -> None:
     in full), and offer it as CSV."""
     problems = refused.table()
     st.error(
-        f"Nothing was imported: {_plural(len(problems), 'problem')} in {literal(upload.name)}. Correct them in the "
-        "file and upload it again.", icon=":material/error:",
+        f"Nothing was imported: {_plural(len(problems), 'problem')} in {literal(upload.name)}. Correct "
+        f"{'it' if len(problems) == 1 else 'them'} in the file and upload it again.", icon=":material/error:",
     )
     if len(problems) <= SPELLED_OUT:  # a few, read in full: a reason's advice comes at its end
         lines = [(f"Row {p.row}, {p.column}: " if p.row else "") + p.reason for p in refused.problems]

@@ -66,6 +66,18 @@ def test_a_bad_file_shows_a_table_of_its_problems_and_writes_nothing(app, seeded
     assert session_count(seeded_url) == before and audit_count(seeded_url) == audited
 
 
+def test_the_refusal_asks_to_correct_it_for_one_problem_and_them_for_several(app):
+    rows = [dict(r) for r in GOOD]
+    rows[1]["pain_before"] = "150"
+    upload(open_import_page(app), "clinic.csv", csv_bytes(rows))
+    assert [e.value for e in app.error] == [
+        r"Nothing was imported: 1 problem in clinic\.csv. Correct it in the file and upload it again."]
+    rows[2]["session_date"] = "03/06/2025"
+    upload(app, "clinic.csv", csv_bytes(rows))
+    assert [e.value for e in app.error] == [
+        r"Nothing was imported: 2 problems in clinic\.csv. Correct them in the file and upload it again."]
+
+
 def test_a_few_problems_are_also_written_out_in_full_above_the_table_that_cuts_them(app):
     semicolons = b"patient_id;session_date;technique;pain_before\nP1;2025-01-02;deep;60\n"
     upload(open_import_page(app), "clinic.csv", semicolons)
