@@ -17,7 +17,7 @@ from streamlit.util import calc_hash
 
 from dashboard import auth
 from dashboard.text import literal
-from db import accounts, corrections, episodes, patient_search, queries
+from db import accounts, corrections, episodes, passwords, patient_search, queries
 from db.access import Actor
 from db.engine import make_engine, write_session
 from db.writes import record_session
@@ -511,6 +511,20 @@ def test_a_body_region_typed_with_markdown_shows_literally_in_the_refusal_that_q
     assert literal(f"'{MARKDOWN_REGION}'") in error.value  # quoted as typed, every markdown character escaped
     assert_nothing_raw_is_rendered(at, "record session")
     assert MARKDOWN_REGION not in error.value and "**neck**" not in error.value
+
+
+def test_a_guessable_password_is_refused_on_the_accounts_page_in_one_line_with_zxcvbns_advice(as_role):
+    at = as_role("admin")
+    at.switch_page("views/users.py").run()
+    at.text_input(key="new_username").input("nina")
+    at.text_input(key="new_password").input("Password2024!")
+    at.button(key="add_user_submit").click().run()
+    assert not at.exception, at.exception
+    with pytest.raises(ValueError) as refused:
+        passwords.check_password_strength("Password2024!", username="nina")
+    assert "similar to a commonly used password" in str(refused.value)
+    assert [e.value for e in at.error] == [f"Not changed. {literal(refused.value)}"]
+    assert "nina" not in table_with(at, "username")["username"].tolist()
 
 
 def test_an_account_name_with_markdown_characters_shows_literally_on_the_accounts_page(as_role):

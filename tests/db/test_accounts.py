@@ -17,7 +17,7 @@ from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from db import accounts, passwords
+from db import accounts, passwords, seeding
 from db.access import Actor
 from db.accounts import LoginRefused, login
 from db.cli import main
@@ -392,6 +392,7 @@ WEAK_PASSWORDS = [
     ("a sequence", "0123456789", "password: too easy to guess"),
     ("a word twice", "passwordpassword", "password: too easy to guess"),
     ("the username and digits", "alice.smith2025", "password: too easy to guess"),
+    ("a capitalised word, a year and a symbol", "Password2024!", "password: too easy to guess"),
     ("longer than 256", "".join(sha256(str(i).encode()).hexdigest() for i in range(5)),
      "password: must be at most 256 characters"),
 ]
@@ -409,12 +410,26 @@ def test_a_weak_password_is_refused_with_the_reason_and_nothing_is_stored(engine
 
 
 @pytest.mark.parametrize("password", [
-    "correct horse battery", "demo-clinician-password",
+    "correct horse battery", "demo-clinician-password", "plum kettle orbit lantern",
     "".join(sha256(str(i).encode()).hexdigest() for i in range(4)),  # 256 characters: long is fine
     "Ünïcödé pässwörd ✓", "  spaces around are kept  ",
-], ids=["words", "demo", "256 characters", "unicode", "spaces"])
+], ids=["words", "demo", "passphrase", "256 characters", "unicode", "spaces"])
 def test_a_good_password_of_any_characters_up_to_256_is_accepted_and_logs_in_as_typed(password):
     passwords.check_password_strength(password, username="alice")
+
+
+def test_a_password_zxcvbn_scores_below_3_is_refused_in_one_line_with_its_feedback():
+    # zxcvbn scores "Password2024!" 2 (about 10^7 guesses): too few for an account that opens health records.
+    with pytest.raises(ValueError) as refused:
+        passwords.check_password_strength("Password2024!", username="alice")
+    message = str(refused.value)
+    assert message.startswith("password: too easy to guess") and "\n" not in message
+    assert "similar to a commonly used password" in message and "Add another word or two" in message
+
+
+def test_every_demo_account_password_passes_the_check():
+    for username, _, password, _ in seeding.DEMO_ACCOUNTS:
+        passwords.check_password_strength(password, username=username)
 
 
 @sqlite_only
