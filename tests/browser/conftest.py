@@ -19,6 +19,7 @@ from tests.support.browser import REPO_ROOT, launch_chromium, screenshot, serve_
 
 SCREENSHOT_DIR = pytest.StashKey[Path]()
 SERVER_LOG_TAIL_CHARS = 4000
+ACTION_TIMEOUT_MS = 15_000  # how long an action or an assertion waits for the app before it fails
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +64,11 @@ def app_url(app_database_url, tmp_path):
 @pytest.fixture(scope="session")
 def browser():
     """Yield Debian's Chromium, launched headless once per run through Playwright."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # An assertion waits for the app's state as long as an action does: on a loaded machine a save's rerun can take
+    # more than `expect`'s 5 s (a double-click test failed so, with the session saved a moment later).
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
@@ -77,7 +81,7 @@ def browser():
 def page(browser, request, tmp_path):
     """Yield a fresh page in its own browser context (no shared cookies or storage), closed after the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
     page = context.new_page()
     request.node.stash[SCREENSHOT_DIR] = tmp_path
     try:
