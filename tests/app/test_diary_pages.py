@@ -154,6 +154,19 @@ def test_a_patient_who_saves_a_side_effect_that_needed_a_doctor_is_told_what_to_
         assert advice == []
 
 
+def test_a_patient_is_notified_of_a_saved_entry_once_and_the_result_stays_at_the_top(as_role, seeded_url):
+    session_id = session_yesterday(seeded_url)
+    at = record_entry_in_taps(as_role("patient"), session_id, effect="headache", severity="significant")
+    # Shown over the page too: on a phone the patient has scrolled down to Save, away from the top (browser test).
+    assert [as_read(t.value) for t in at.toast] == [
+        "Saved. Thank you! Your physio will see it.",
+        "If you feel unwell now or it gets worse, do not wait for your physio: contact your doctor. "
+        "In an emergency, call your emergency number."]
+    at.run()  # any later rerun: the notification is not given again, the result stays at the top
+    assert not at.exception and list(at.toast) == []
+    assert at.success[0].value == "Saved. Thank you! Your physio will see it."
+
+
 def test_a_patient_is_told_when_their_next_entry_opens_in_words_true_where_they_are(as_role, seeded_url):
     session_just_now(seeded_url)  # its first entry opens 3 h after it: nothing due until then
     at = as_role("patient")

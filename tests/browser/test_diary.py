@@ -124,15 +124,16 @@ def test_a_patient_records_a_24_h_entry_and_a_pgic_on_a_phone_and_the_clinic_see
     small = [(text, round(w), round(h)) for text, w, h in sizes if w < MIN_TARGET_PX - 0.5 or h < MIN_TARGET_PX - 0.5]
     screenshot(page, tmp_path, "diary-entry-filled")
     entry.tap(page.locator(f".st-key-{key}_save").get_by_role("button"))
-    expect(page.get_by_text("Saved. Thank you! Your physio will see it.")).to_be_visible()
-    expect(page.get_by_text("do not wait for your physio: contact your doctor")).to_be_visible()  # "Bad" was tapped
+    # .first: the lasting result at the top of the page; a notification over the page says it too
+    expect(page.get_by_text("Saved. Thank you! Your physio will see it.").first).to_be_visible()
+    expect(page.get_by_text("do not wait for your physio: contact your doctor").first).to_be_visible()  # "Bad" tapped
     wait_for_app(page)
 
     pgic = Taps()
     pgic.tap(page.locator(".st-key-pgic_score").get_by_text("Much improved", exact=True))
     expect(page.locator(".st-key-pgic_score").get_by_role("radio", name="Much improved", exact=True)).to_be_checked()
     pgic.tap(page.locator(".st-key-pgic_save").get_by_role("button"))
-    expect(page.get_by_text("Saved your answer. Thank you!")).to_be_visible()
+    expect(page.get_by_text("Saved your answer. Thank you!").first).to_be_visible()
     wait_for_app(page)
     screenshot(page, tmp_path, "diary-saved")
     print(f"\n24 h diary entry with one side effect: {entry.count} taps plus the number ({entry.numbers} tap); "
@@ -187,6 +188,28 @@ def test_a_patient_records_a_24_h_entry_and_a_pgic_on_a_phone_and_the_clinic_see
         screenshot(clinician, tmp_path, "manager-patient-reported")
     finally:
         context.close()
+
+
+def test_a_patient_on_a_phone_is_told_in_view_that_their_entry_is_saved_and_what_to_do(diary_app, phone):
+    base_url, session_id = diary_app
+    page, key = phone, f"diary_{session_id}_24"
+    log_in(page, base_url, "patient", PASSWORDS["patient"])
+    page.locator(f".st-key-{key}_soreness").get_by_role("radio", name="6", exact=True).tap()
+    page.locator(f".st-key-{key}_effects").get_by_text("Bruising", exact=True).tap()
+    severity = page.locator(f".st-key-{key}_bruising_severity")
+    severity.get_by_text("Bad: I needed a doctor", exact=False).tap()
+    expect(severity.get_by_role("radio").nth(1)).to_be_checked()
+    wait_for_app(page)
+    page.locator(f".st-key-{key}_save").get_by_role("button").tap()  # scrolled down to it on an 844 px screen
+    expect(page.get_by_role("heading", name="My diary", level=1)).not_to_be_in_viewport()  # the top is out of view
+
+    saved = page.get_by_text("Saved. Thank you! Your physio will see it.")
+    expect(saved.first).to_be_attached()
+    wait_for_app(page)
+    # The page keeps the patient's scroll position, and the lasting result is at its top: what is drawn last, over
+    # the page, must be where they are looking, the advice to see a doctor too.
+    expect(saved.last).to_be_in_viewport()
+    expect(page.get_by_text("do not wait for your physio: contact your doctor").last).to_be_in_viewport()
 
 
 def test_a_second_patient_cannot_see_or_write_the_first_patients_entries(diary_app, phone, app_database_url,
