@@ -114,6 +114,8 @@ if not is_patient:
     table["Clinician"] = improvement["clinician"]
     table["Notes"] = improvement["notes"]  # st.dataframe shows text cells literally, never as markdown or HTML
     table["STRICTA items"] = needling_data.patient_completeness(actor, int(patient_id), improvement)  # "9 of 9 ✓"
+else:  # a phone shows about ten rows of the table: the session a patient asks about first is the latest
+    table = table.iloc[::-1]
 st.header("Session by session")
 st.dataframe(
     table, hide_index=True, placeholder="", key="progress_table",
@@ -125,7 +127,8 @@ st.dataframe(
         "Improvement (points)": st.column_config.NumberColumn("Better by (points)", format="%.0f"),
     },
 )
-st.caption("Pain on a 0–100 scale (a 0–10 score counts ten times). *Better by*: how much lower the pain before "
+st.caption(("Your latest session first. " if is_patient else "")
+           + "Pain on a 0–100 scale (a 0–10 score counts ten times). *Better by*: how much lower the pain before "
            "this session was than before the first one.")
 # What the patient reported between these sessions (#17): the diary, PGIC and PSFS, after the pain table,
 # which stays the first table on a phone.

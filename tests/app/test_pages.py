@@ -67,6 +67,13 @@ def test_patient_sees_only_their_own_sessions_without_notes_or_clinician(as_role
     assert len(table) >= 1
 
 
+def test_a_patient_reads_their_sessions_latest_first_as_the_caption_says(as_role):
+    app = as_role("patient")
+    table = table_with(app, "Session")  # the clinician's table runs from session 1 (above)
+    assert list(table["Session"]) == list(range(len(table), 0, -1))
+    assert any(c.value.startswith("Your latest session first.") for c in app.caption)
+
+
 def fill_valid_session(app, patient="P9001", pain_before=70.0):
     app.text_input(key="new_patient_id").input(patient)
     app.number_input(key="pain_before").set_value(pain_before)

@@ -1,17 +1,25 @@
 """On a phone (390 × 844) and a tablet (820 × 1180), in a real browser: our tap targets are at least 44 px, body
 text at least 16 px, chart text at least 12 px, no toolbar over a chart, no sideways scrolling, and a patient's
-pain values are in view in the session table."""
+pain values are in view in the session table, their latest session among the rows it draws first."""
 
 from __future__ import annotations
+
+import re
+from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from db.engine import make_engine, write_session
+from db.writes import record_session
+from tests.browser.conftest import ROUTINE_FOLLOW_UPS
 from tests.browser.test_journeys import log_in
-from tests.support.browser import pick, plotly_chart, wait_for_app
+from tests.db.factories import ADMIN, session_input
+from tests.support.browser import pick, plotly_chart, serve_app, wait_for_app
 
 pytestmark = pytest.mark.browser
 SCREENS = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 820, "height": 1180}}
+LONGER_COURSE = 4  # sessions added to the demo patient's 10: more than the table's rows in view
 MEASURE = """() => {
   const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
   const all = sel => Array.from(document.querySelectorAll(sel)).filter(shown);
@@ -67,6 +75,21 @@ def grid_headers(page: Page) -> list[str]:
     return headers.all_text_contents()
 
 
+@pytest.fixture
+def long_course_url(app_database_url, tmp_path):
+    """Serve the app where the demo patient (P0002) has had LONGER_COURSE more weekly sessions, the last a week ago
+    (its diary closed, so the patient lands on My progress); yield the base URL."""
+    engine = make_engine(app_database_url)
+    with write_session(engine) as session:
+        for weeks_ago in range(LONGER_COURSE, 0, -1):
+            day = date.today() - timedelta(weeks=weeks_ago)
+            record_session(session, actor=ADMIN, gap_days=36500, entry=session_input(
+                patient_id="P0002", session_date=day.isoformat(), today=date.today(), condition="neck_pain"))
+    engine.dispose()
+    with serve_app(app_database_url, tmp_path, env=ROUTINE_FOLLOW_UPS) as base_url:
+        yield base_url
+
+
 @pytest.fixture(params=list(SCREENS))
 def screen(request, browser):
     context = browser.new_context(viewport=SCREENS[request.param], device_scale_factor=2, is_mobile=True,
@@ -105,3 +128,21 @@ def test_a_clinician_records_and_reviews_on_a_small_screen(app_url, screen):
     assert_usable(page, f"{name} / Patient progress")
     headers = grid_headers(page)
     assert {"Pain before", "Pain after"} <= set(headers), f"{name}: pain columns out of view: {headers}"
+
+
+def test_a_patient_on_a_phone_finds_their_latest_session_first_in_the_session_table(long_course_url, browser):
+    context = browser.new_context(viewport=SCREENS["phone"], device_scale_factor=2, is_mobile=True, has_touch=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        log_in(page, long_course_url, "patient")
+        expect(plotly_chart(page, "progress_chart")).to_be_visible()
+        grid_headers(page)  # scrolled to the table, as the patient does
+        # The grid draws the rows in its view only (about ten): the latest session must be one, not under the fold.
+        first_cells = page.locator("[data-testid='stDataFrame']").first.locator(
+            "[role='row'] [role='gridcell']:first-child")
+        latest = str(10 + LONGER_COURSE)
+        expect(first_cells.filter(has_text=re.compile(f"^{latest}$"))).to_have_count(1)
+        assert first_cells.first.text_content() == latest, "the latest session is not the table's first row"
+    finally:
+        context.close()
