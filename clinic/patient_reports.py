@@ -11,6 +11,8 @@ Stratford et al. 1995 (Physiother Can 47:258) for the Patient-Specific Functiona
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from clinic.vocabulary import SEVERITIES, SIDE_EFFECTS
 
 # -- the soreness diary -----------------------------------------------------------------------------------------------
@@ -45,6 +47,23 @@ def window_for_hours(hours: float) -> int | None:
         if start <= hours < end:
             return window
     return None
+
+
+# Diary times are UTC and the app has no clinic time zone, so a clock time would be another zone's to many patients:
+# they are told how long from now instead, in words true wherever they are (the diary page, the e-mail reminder).
+def hours_in_words(hours: float) -> str:
+    """Return a length of time in a patient's words ("less than an hour", "about 3 hours", "about 2 days")."""
+    if hours < 1:
+        return "less than an hour"
+    if hours < 1.5:
+        return "about an hour"
+    return f"about {round(hours)} hours" if hours < 36 else f"about {round(hours / 24)} days"
+
+
+def opens_in(moment: datetime, now: datetime) -> str:
+    """Return how long from `now` until `moment` in words ("within the hour", "in about 3 hours")."""
+    hours = (moment - now).total_seconds() / 3600
+    return "within the hour" if hours < 1 else f"in {hours_in_words(hours)}"
 
 
 # -- the patient's side-effect checklist ------------------------------------------------------------------------------

@@ -41,17 +41,6 @@ def day(moment: date | datetime | str) -> str:
     return pd.Timestamp(moment).strftime("%a %-d %b")
 
 
-def opens_in(moment: datetime | pd.Timestamp, now: datetime | pd.Timestamp) -> str:
-    """Return how long from `now` until `moment`, in words true wherever the patient is ("in about 3 hours"):
-    diary times are UTC and the app has no clinic time zone, so a clock time would be another zone's to many."""
-    hours = (pd.Timestamp(moment) - pd.Timestamp(now)).total_seconds() / 3600
-    if hours < 1:
-        return "within the hour"
-    if hours < 1.5:
-        return "in about an hour"
-    return f"in about {round(hours)} hours" if hours < 36 else f"in about {round(hours / 24)} days"
-
-
 def _effects_of(entry_id: int, effects: pd.DataFrame) -> dict[str, str]:
     rows = effects[effects["entry_id"] == entry_id]
     return dict(zip(rows["code"], rows["severity"], strict=True))

@@ -10,8 +10,9 @@ Who gets one: an active patient account with an e-mail address, for each diary w
 and not filled (`db.report_queries.due_entries`), once per session and window: each reminder sent is recorded in
 the audit trail (action `export`, entity `reminder`: something sent out, which changes no figure), in the same
 transaction that sends it, under the write lock, so running the
-command again, or twice at once, sends nothing twice. The e-mail says only that a diary entry is due and where to
-fill it in: no scores, technique, condition or clinician.
+command again, or twice at once, sends nothing twice. The e-mail says only that a diary entry is open, for how long
+(in hours from its sending, never a clock time: the app has no clinic time zone) and where to fill it in: no scores,
+technique, condition or clinician.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from clinic.patient_reports import WINDOW_LABELS
+from clinic.patient_reports import WINDOW_LABELS, hours_in_words
 from db import audit, report_queries
 from db.access import Actor, require_role
 from db.models import AuditEvent, Patient, User
@@ -124,12 +126,19 @@ def due_reminders(session: Session, *, actor: Actor, now: datetime | None = None
     return out
 
 
-def message(reminder: Reminder, settings: SmtpSettings) -> EmailMessage:
-    """Return the e-mail of a reminder: that an entry is due and where to fill it in, nothing about the patient's
-    health."""
+def message(reminder: Reminder, settings: SmtpSettings, now: datetime | None = None) -> EmailMessage:
+    """Return the e-mail of a reminder, sent `now`: that an entry is open and for how long, and where to fill it in,
+    nothing about the patient's health.
+
+    How long is said from the sending time (clinic.patient_reports.hours_in_words), as the diary page says when an
+    entry opens: the app has no clinic time zone, and a clock time in UTC is another day's to some patients. The Date
+    header carries the sending time, which the patient's mail app shows in their own zone."""
+    now = now or datetime.now(UTC)
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = settings.sender, reminder.email, SUBJECT
-    windows = "\n".join(f"- {WINDOW_LABELS[window].lower()} your session, until {closes:%d %b %H:%M} UTC"
+    mail["Date"] = format_datetime(now)
+    windows = "\n".join(f"- {WINDOW_LABELS[window]}, after your session: open now, and for "
+                        f"{hours_in_words((closes - now).total_seconds() / 3600)} after this e-mail was sent"
                         for _, window, closes in reminder.due)
     where = f"Open {settings.app_url} and log in" if settings.app_url else "Log in to the clinic's app"
     mail.set_content(f"Hello,\n\nYour diary has an entry due:\n{windows}\n\n{where} to fill it in; it takes a "
@@ -201,7 +210,7 @@ def run(url: str, *, actor: Actor, dry_run: bool = False, environ: Mapping[str, 
                                          after={"window_h": window, "to": reminder.username},
                                          detail="e-mail reminder of a diary entry")
                         client.send_message(message(Reminder(reminder.username, reminder.email, reminder.patient,
-                                                             tuple(due)), settings))
+                                                             tuple(due)), settings, now))
                     sent += 1
                 except (OSError, smtplib.SMTPException) as error:
                     raise _smtp_failure(settings, error, sent, len(reminders)) from None

@@ -11,6 +11,7 @@ from clinic.patient_reports import (
     PSFS_QUESTION,
     SOURCES,
     WINDOW_LABELS,
+    opens_in,
 )
 from dashboard import diary_data, diary_panel
 from dashboard.auth import current_actor
@@ -36,7 +37,7 @@ st.header("How sore are you today?")
 if due.empty:
     coming = diary_data.next_entry(actor, patient_id)
     st.success("Nothing to fill in now. Thank you! " + (
-        f"Your next diary question opens {diary_panel.opens_in(coming, pd.Timestamp.now(tz='UTC'))}."
+        f"Your next diary question opens {opens_in(coming, pd.Timestamp.now(tz='UTC'))}."
         if coming is not None
         else "After your next session we will ask how sore you are."), icon=":material/check_circle:")
 else:

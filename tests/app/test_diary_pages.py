@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
+from clinic import patient_reports
 from dashboard import diary_data, diary_panel
 from db import accounts, patient_search
 from db.access import AccessDenied, Actor
@@ -182,7 +183,7 @@ def test_a_patient_is_told_when_their_next_entry_opens_in_words_true_where_they_
     (timedelta(hours=50), "in about 2 days")])
 def test_when_an_entry_opens_reads_as_a_time_from_now_not_a_clock_time_in_another_zone(from_now, words):
     now = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)  # pinned: the words depend on the gap only
-    assert diary_panel.opens_in(now + from_now, now) == words
+    assert patient_reports.opens_in(now + from_now, now) == words
 
 
 def test_an_entry_without_its_number_or_a_severity_is_refused_naming_what_is_missing(as_role, seeded_url):

@@ -99,7 +99,8 @@ def test_the_due_entry_is_mailed_once_to_its_patient_with_no_health_detail(engin
     assert recipients == ["pat1@example.org"] and mail["To"] == "pat1@example.org"
     assert mail["From"] == "reminders@clinic.example"
     text = mail.as_string()
-    assert "the next day (24 h)" in text and "https://outcomes.example" in text
+    assert "The next day (24 h), after your session: open now" in text and "https://outcomes.example" in text
+    assert "UTC" not in text  # no clock time in a zone that is not the patient's
     for detail in ("87", "83", "electrical", "neck", "bruising", "P1", "pain"):
         assert detail not in text  # no score, technique, condition, side effect or patient id
     assert reminder_rows(engine) == 1
@@ -136,6 +137,20 @@ def test_a_server_that_cannot_be_reached_is_one_line_and_nothing_is_recorded(eng
     assert len(err.splitlines()) == 1
     assert err.startswith(f"error: SMTP 127.0.0.1:{port}: ") and err.endswith("; nothing was sent")
     assert reminder_rows(engine) == 0
+
+
+@pytest.mark.parametrize(("left", "words"), [
+    (timedelta(hours=20, minutes=10), "open now, and for about 20 hours after this e-mail was sent"),
+    (timedelta(minutes=25), "open now, and for less than an hour after this e-mail was sent")])
+def test_the_e_mail_says_how_long_the_entry_stays_open_in_words_true_in_any_time_zone(left, words):
+    sent = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)  # a clock time of it would be the next day to some patients
+    settings = reminders.SmtpSettings(host="h", port=25, security="none", sender="r@clinic.example")
+    reminder = reminders.Reminder("pat1", "pat1@example.org", "P1", ((7, 24, sent + left),))
+    mail = reminders.message(reminder, settings, now=sent)
+    text = mail.get_content()
+    assert "- The next day (24 h), after your session: " + words + "\n" in text
+    assert "UTC" not in text and ":" not in text.split("\n- ")[1].split(": ", 1)[1]  # no clock time
+    assert mail["Date"].datetime == sent  # the time it was sent, shown by the patient's mail app in their own zone
 
 
 def test_settings_come_from_the_secrets_file_when_the_environment_has_none(tmp_path):
