@@ -38,9 +38,24 @@ def seeded_postgres_template(postgres_server) -> str:
     return name
 
 
-@pytest.fixture(params=BACKENDS)
+# The pages run on PostgreSQL too where their own figures, reads or writes go through SQL that a page assembles (the
+# technique page's sections, the needling counts, expected recovery, the import, reading only what a role may), and
+# every role's landing page with a save and a busy database (test_pages). The other pages' SQL is that of `db`, which
+# tests/db runs on both backends; their AppTests run on SQLite only, which halves their time.
+ON_BOTH_BACKENDS = {"test_technique_outcomes", "test_page_data", "test_needling_record_counts", "test_recovery",
+                    "test_import_page", "test_security", "test_pages"}
+
+
+def pytest_generate_tests(metafunc):
+    """Run each AppTest on SQLite, and on PostgreSQL too in the modules of ON_BOTH_BACKENDS."""
+    if "seeded_url" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        metafunc.parametrize("seeded_url", BACKENDS if module in ON_BOTH_BACKENDS else ["sqlite"], indirect=True)
+
+
+@pytest.fixture
 def seeded_url(request, tmp_path, monkeypatch) -> Iterator[str]:
-    """Point DATABASE_URL at a fresh copy of the seeded database, on each backend, and yield its URL."""
+    """Point DATABASE_URL at a fresh copy of the seeded database, on the test's backend, and yield its URL."""
     if request.param == "sqlite":
         path = tmp_path / "app.db"
         shutil.copy(request.getfixturevalue("seeded_template"), path)
