@@ -102,10 +102,12 @@ def discharge_episode(actor: Actor, episode_id: int, status: str, discharged_on:
     resources.clear_after_write()
 
 
-def correct_session(actor: Actor, session_id: int, entry: SessionInput) -> int:
-    """Replace a session's values with a checked entry (audited); return its number, which a new date can change."""
+def correct_session(actor: Actor, session_id: int, entry: SessionInput, answer: episodes.Answer | None = None) -> int:
+    """Replace a session's values with a checked entry (audited); return its number, which a new date can change.
+    A date before the episode's first session raises EpisodeUndecided until `answer` says it is right."""
     with write_session(resources.engine()) as session:
-        corrected = corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry)
+        corrected = corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry,
+                                                answer=answer)
         session.flush()
         session.refresh(corrected)  # renumbered by date in the same transaction
         number = corrected.session_number

@@ -16,23 +16,23 @@ import streamlit as st
 from db.episodes import Answer, Question
 from db.validation import SessionInput
 
-PENDING = "episode_question"  # session state: (the entry's patient, condition and date; the question)
+RECORD = "episode"  # the prefix of Record session's keys; a correction form has its own, so neither shows the other's
 
 
 def _about(entry: SessionInput) -> tuple:
     return entry.patient_id, entry.condition, entry.session_date
 
 
-def forget() -> None:
+def forget(prefix: str = RECORD) -> None:
     """Drop the question asked, if any (after a save, or for another patient)."""
-    st.session_state.pop(PENDING, None)
+    st.session_state.pop(f"{prefix}_question", None)  # (the entry's patient, condition and date; the question)
 
 
-def pose(question: Question, entry: SessionInput) -> None:
+def pose(question: Question, entry: SessionInput, prefix: str = RECORD) -> None:
     """Keep the question for this entry and rerun, so that the form shows it; a question already shown stays."""
     pending = (_about(entry), question)
-    if st.session_state.get(PENDING) != pending:
-        st.session_state[PENDING] = pending
+    if st.session_state.get(f"{prefix}_question") != pending:
+        st.session_state[f"{prefix}_question"] = pending
         st.rerun()
 
 
@@ -43,20 +43,20 @@ def refusal(question: Question) -> str:
     return "Not saved yet: say below whether this session starts a new episode of care, then save."
 
 
-def ask() -> Callable[[SessionInput], Answer | None]:
+def ask(prefix: str = RECORD) -> Callable[[SessionInput], Answer | None]:
     """Draw the question asked, if any, as a choice with neither answer chosen; return the answer for an entry.
 
     The answer is None until one is chosen, and for an entry that is not the one the question was about.
     """
-    pending = st.session_state.get(PENDING)
+    pending = st.session_state.get(f"{prefix}_question")
     if pending is None:
         return lambda entry: None
     about, question = pending
-    with st.container(key="episode_question"):
+    with st.container(key=f"{prefix}_question"):
         st.warning(f"Not saved yet. {question.sentence()}", icon=":material/event_repeat:")
         choices = question.choices()
         start_new = st.radio(question.label, list(choices), index=None, format_func=choices.get,
-                             key=f"episode_answer_{question.latest.number}_{question.session_date}")
+                             key=f"{prefix}_answer_{question.latest.number}_{question.session_date}")
 
     def answer(entry: SessionInput) -> Answer | None:
         if start_new is None or _about(entry) != about:

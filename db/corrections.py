@@ -6,14 +6,14 @@ import json
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from clinic.vocabulary import ESTIM_ITEMS, STRICTA_ITEMS, STRICTA_LABELS, condition_words
-from db import audit, numbering, rollups
+from db import audit, episodes, numbering, rollups
 from db.access import CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_role
 from db.fields import AUDITED_FIELDS, SESSION_FIELDS, audited, session_values
-from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
+from db.models import LIVE_SESSIONS, AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User, utcnow
 from db.session_rules import estim_problem, twitch_problem
 from db.validation import InvalidInput, Problem, SessionInput, longer_than, unstorable
 
@@ -51,9 +51,28 @@ def _refuse_after_discharge(session: Session, row: TreatmentSession, session_dat
             "a new session"))])
 
 
-def correct_session(session: Session, *, actor: Actor, session_id: int, entry: SessionInput) -> TreatmentSession:
+def _ask_before_a_new_baseline(session: Session, row: TreatmentSession, session_date: date,
+                               answer: episodes.Answer | None) -> None:
+    """Raise EpisodeUndecided when a new date would put a later session before the episode's first, making it
+    session 1 and the baseline, and `answer` does not say the date is right (as recording such a session asks)."""
+    first = session.execute(
+        select(func.min(TreatmentSession.session_date))
+        .where(TreatmentSession.episode_id == row.episode_id, TreatmentSession.id != row.id, LIVE_SESSIONS)
+    ).scalar_one()
+    if first is None or session_date >= first or row.session_number == 1:
+        return
+    episode = session.get(Episode, row.episode_id)
+    course = episodes.Course(episode.number, None, first_session=first)
+    asked = episodes.Question(episode.condition, session_date, course, gap_days=0)  # no gap is asked about
+    if not asked.answered_by(answer):
+        raise episodes.EpisodeUndecided(asked)
+
+
+def correct_session(session: Session, *, actor: Actor, session_id: int, entry: SessionInput,
+                    answer: episodes.Answer | None = None) -> TreatmentSession:
     """Replace a session's values with a corrected entry (same patient and episode); the audit keeps the old ones.
-    A new date after the episode's discharge is refused (InvalidInput naming `session_date`).
+    A new date after the episode's discharge is refused (InvalidInput naming `session_date`); one that would make a
+    later session the episode's first, and its baseline, raises EpisodeUndecided until `answer` says it is right.
 
     An item of the needling record that the entry does not give (not even as None) keeps its stored value, so a
     correction form without them never erases the record; a kept value the corrected session contradicts (a twitch
@@ -63,6 +82,7 @@ def correct_session(session: Session, *, actor: Actor, session_id: int, entry: S
     row = _live_session(session, session_id)
     if entry.session_date != row.session_date:  # a session stored past a discharge can still have its values mended
         _refuse_after_discharge(session, row, entry.session_date)
+        _ask_before_a_new_baseline(session, row, entry.session_date, answer)
     rollups.touch(session, [row.episode_id])
     before = snapshot(session, row)
     values = session_values(entry)

@@ -123,6 +123,11 @@ class Question:
         return {True: f"Yes: it starts episode {latest.number + 1}, a new course of care", False: keep}
 
 
+    def answered_by(self, answer: Answer | None) -> bool:
+        """Return whether `answer` answers this question: about its episode, with one of its choices."""
+        return answer is not None and answer.episode == self.latest.number and answer.start_new in self.choices()
+
+
 @dataclass(frozen=True)
 class Answer:
     """The clinician's answer to a `Question`: whether the session starts a new episode after episode `episode`."""
@@ -250,7 +255,7 @@ def episode_for_session(session: Session, actor: Actor, patient: Patient, *, con
         return new_episode(session, patient.id, condition, body_region, session_date)
     asked = question(course(session, latest), session_date, gap, condition)
     if asked is not None:
-        if answer is None or answer.episode != latest.number or answer.start_new not in asked.choices():
+        if not asked.answered_by(answer):
             raise EpisodeUndecided(asked)
         if answer.start_new:
             return new_episode(session, patient.id, condition, body_region, session_date)

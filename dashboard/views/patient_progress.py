@@ -5,13 +5,23 @@ import streamlit as st
 
 from clinic.side_effects import describe
 from clinic.vocabulary import TECHNIQUE_LABELS, condition_words
-from dashboard import actions, episode_forms, needling_data, recovery_sections, report, resources, session_form
+from dashboard import (
+    actions,
+    episode_forms,
+    episode_question,
+    needling_data,
+    recovery_sections,
+    report,
+    resources,
+    session_form,
+)
 from dashboard.auth import current_actor
 from dashboard.confirm import confirmed, done, show_result
 from dashboard.diary_panel import reported_between_sessions
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
 from db.access import CLINICAL_WRITERS
+from db.episodes import EpisodeUndecided
 from db.validation import InvalidInput
 
 actor = current_actor()
@@ -173,6 +183,8 @@ with st.form(f"correct_{session_id}"):
     pain_after = session_form.pain_after(right, value=None if pd.isna(row["pain_after"]) else float(row["pain_after"]))
     chosen_effects = session_form.side_effects(left, chosen=effects.get(session_id, ()))
     notes = session_form.notes(right, value=row["notes"])
+    # Asked only after a Save that dates a later session before the course's first: it would become the baseline.
+    answer = episode_question.ask(prefix=f"correction_{session_id}")
     if st.form_submit_button("Save correction", key="save_correction"):
         data = {
             "patient_id": row["patient_id"], "session_date": date_value, "technique": technique,
@@ -183,10 +195,14 @@ with st.form(f"correct_{session_id}"):
         try:
             entry = actions.check_session(data)
             # A new date can renumber the course: the picker stays on this session under its new number.
-            number = actions.correct_session(actor, session_id, entry)
+            number = actions.correct_session(actor, session_id, entry, answer(entry))
+        except EpisodeUndecided as undecided:
+            episode_question.pose(undecided.question, entry, prefix=f"correction_{session_id}")
+            st.error(episode_question.refusal(undecided.question), icon="⚠️")
         except InvalidInput as refused:
             st.error(refusal(refused.problems))
         else:
+            episode_question.forget(prefix=f"correction_{session_id}")
             done(PAGE, f"Corrected session {number} of {literal(row['patient_id'])} ({entry.session_date}).",
                  reset={picker: number})
 

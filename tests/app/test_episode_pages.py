@@ -117,6 +117,22 @@ def courses(app) -> pd.DataFrame:
     return next(f.value for f in app.dataframe if "Episode" in f.value.columns)
 
 
+def test_a_correction_dating_the_latest_session_before_the_courses_first_asks_before_it_becomes_the_baseline(app):
+    progress_of_p0002(app)  # the correction form starts on the latest session: 10, on 2026-06-09
+    [day] = [field for field in app.date_input if field.label == "Session date"]
+    day.set_value(date(2025, 6, 9))
+    app.button(key="save_correction").click().run()
+    question = next(w.value for w in app.warning if w.value.startswith("Not saved yet."))
+    assert "comes before the first session of episode 1 on 2026-03-17" in question
+    [choice] = [r for r in app.radio if r.key.startswith("correction_")]
+    assert choice.value is None and choice.label == "Is the date right?"
+    assert not app.success  # nothing corrected
+
+    choice.set_value(False)
+    app.button(key="save_correction").click().run()
+    assert app.success[0].value == "Corrected session 1 of P0002 (2025-06-09)."
+
+
 def test_a_clinician_starts_an_episode_with_its_goal_and_the_next_session_goes_to_it(app, seeded_url):
     progress_of_p0002(app)
     assert courses(app)[["Episode", "Condition", "Sessions", "Status"]].values.tolist() == [

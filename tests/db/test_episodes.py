@@ -256,6 +256,28 @@ def test_a_correction_never_moves_a_session_past_its_episodes_discharge(engine):
     assert stored_pain(engine, second) == 30
 
 
+def correct_date(engine, session_id: int, day: str, answer: Answer | None = None) -> None:
+    with write_session(engine) as session:
+        corrections.correct_session(session, actor=CLINICIAN, session_id=session_id, answer=answer,
+                                    entry=session_input(condition="neck_pain", session_date=day))
+
+
+def test_a_correction_dating_a_later_session_before_the_first_asks_before_it_becomes_the_baseline(engine):
+    record(engine, session_date="2025-01-10")
+    record(engine, session_date="2025-02-10")
+    first, second = (row[0] for row in session_rows(engine))
+    before = session_rows(engine), audit_count(engine)
+    with pytest.raises(EpisodeUndecided) as raised:
+        correct_date(engine, second, "2024-02-10")  # the year mistyped
+    assert raised.value.question.before_first
+    assert "comes before the first session of episode 1 on 2025-01-10" in raised.value.question.sentence()
+    assert (session_rows(engine), audit_count(engine)) == before
+    correct_date(engine, second, "2025-01-20")  # within the course: no question
+    correct_date(engine, first, "2025-01-05")  # session 1 moved earlier stays the baseline: no question
+    correct_date(engine, second, "2024-02-10", answer=Answer(1, start_new=False))
+    assert [row[1:3] for row in session_rows(engine)] == [(date(2025, 1, 5), 2), (date(2024, 2, 10), 1)]  # by id
+
+
 def test_a_deleted_session_dated_after_a_later_discharge_stays_deleted(engine):
     record(engine, session_date="2025-01-10")
     record(engine, session_date="2025-02-10")
