@@ -33,17 +33,23 @@ def type_session_date(page: Page, digits: str) -> None:
     page.keyboard.press("Tab")
 
 
+def save_for_p0002(page: Page, app_url: str, digits: str) -> None:
+    """Log in as a clinician and save a session of pain 30 for P0002 (neck pain from 2026-03-17 to 2026-06-09, 10
+    sessions) on the date typed as `digits`."""
+    log_in(page, app_url, "clin_ahmed")
+    pick(page, "Patient", "P0002")
+    expect(page.locator(".st-key-recording_for")).to_have_text("Recording for P0002")
+    wait_for_app(page)
+    type_session_date(page, digits)
+    page.get_by_label(PAIN_BEFORE, exact=True).fill("30")
+    page.get_by_role("button", name="Save session").click()
+
+
 def test_a_year_mistyped_before_the_courses_first_session_is_asked_about_and_saved_once_corrected(
         app_database_url, app_url, page: Page):
     # A tester typed 2025 for 2026: the session was saved as session 1 and the whole course measured from it.
-    log_in(page, app_url, "clin_ahmed")
     before = session_count(app_database_url)
-    pick(page, "Patient", "P0002")  # neck pain from 2026-03-17 to 2026-06-09, 10 sessions
-    expect(page.locator(".st-key-recording_for")).to_have_text("Recording for P0002")
-    wait_for_app(page)
-    type_session_date(page, "20250610")
-    page.get_by_label(PAIN_BEFORE, exact=True).fill("30")
-    page.get_by_role("button", name="Save session").click()
+    save_for_p0002(page, app_url, "20250610")
 
     question = page.locator(".st-key-episode_question")
     expect(question).to_contain_text("This neck pain session on 2025-06-10 comes before the first session of "
@@ -62,14 +68,8 @@ def test_a_recurrence_months_later_is_saved_as_a_new_episode_only_once_the_clini
         app_database_url, tmp_path, page: Page):
     # The default gap of 90 days, whatever the other browser tests' server is given.
     with serve_app(app_database_url, tmp_path, env={"EPISODE_GAP_DAYS": "90"}) as app_url:
-        log_in(page, app_url, "clin_ahmed")
         before = session_count(app_database_url)
-        pick(page, "Patient", "P0002")  # neck pain, last seen on 2026-06-09
-        expect(page.locator(".st-key-recording_for")).to_have_text("Recording for P0002")
-        wait_for_app(page)
-        type_session_date(page, "20261001")
-        page.get_by_label(PAIN_BEFORE, exact=True).fill("30")
-        page.get_by_role("button", name="Save session").click()
+        save_for_p0002(page, app_url, "20261001")
 
         question = page.locator(".st-key-episode_question")
         expect(question).to_contain_text("This neck pain session on 2026-10-01 comes 114 days after the last "
