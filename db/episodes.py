@@ -60,7 +60,8 @@ class Course:
     last_session: date | None  # of its live sessions; None before its first
     discharged_on: date | None = None
     status: str | None = None
-    first_session: date | None = None  # of its live sessions; None before its first (or when not read)
+    first_session: date | None = None  # of its live sessions; None before its first, or not read (an import, which
+    # cannot ask, lists a row before it as the episode's new baseline instead: db.import_plan)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,6 @@ class Question:
         if self.discharged:
             keep += f", which is reopened (its discharge on {latest.discharged_on} is withdrawn)"
         return {True: f"Yes: it starts episode {latest.number + 1}, a new course of care", False: keep}
-
 
     def answered_by(self, answer: Answer | None) -> bool:
         """Return whether `answer` answers this question: about its episode, with one of its choices."""
