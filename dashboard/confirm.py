@@ -29,15 +29,15 @@ def confirmed(label: str, question: str, *, key: str, target: object, disabled: 
     return False
 
 
-def show_result(page: str, *, notify: bool = False) -> None:
+def show_result(page: str) -> None:
     """Show the last action's result on `page` until the next action replaces it; call it before any widget.
 
     Widgets that `done` was asked to reset get their values here, before they are drawn: a value assigned after
     its widget is drawn would be refused, and a value deleted would come back from the browser.
-    With `notify`, a result just given is also shown once as a notification over the page (st.toast): the rerun
-    keeps the user's scroll position, so on a phone, scrolled down to the button, the result at the top is out of
-    view. The notification is drawn here, after the rerun, because Streamlit drops a toast followed by st.rerun
-    (streamlit/streamlit#7740).
+    A result just given is also shown once as a notification over the page (st.toast): the rerun keeps the user's
+    scroll position, so scrolled down to the button they used (a form at a page's foot, or any button on a phone),
+    the result at the top is out of view. The notification is drawn here, after the rerun, because Streamlit drops
+    a toast followed by st.rerun (streamlit/streamlit#7740).
     """
     st.session_state.update(st.session_state.pop(f"{page}_reset", {}))
     fresh = st.session_state.pop(f"{page}_fresh", False)
@@ -45,7 +45,7 @@ def show_result(page: str, *, notify: bool = False) -> None:
         st.success(message, icon=":material/check_circle:")
         if advice := st.session_state.get(f"{page}_advice"):  # what to do now: it lasts as long as its result
             st.info(advice, icon=":material/medical_services:")
-        if notify and fresh:
+        if fresh:
             st.toast(message, icon=":material/check_circle:", duration="long")
             if advice:  # a patient who should see a doctor must not miss it: it stays until they close it
                 st.toast(advice, icon=":material/medical_services:", duration="infinite")

@@ -26,7 +26,7 @@ if actor.role != "patient" or actor.patient_id is None:  # the page is in a pati
     st.stop()
 # A patient writes only their own diary: the id comes from their account, never from a widget or the URL.
 patient_id = int(actor.patient_id)
-show_result(PAGE, notify=True)  # on a phone the patient has scrolled down to the button they tapped
+show_result(PAGE)
 st.page_link(diary_panel.PROGRESS_PAGE, label="See my progress", icon=":material/show_chart:")
 
 reports = diary_data.patient_reports(actor, patient_id)

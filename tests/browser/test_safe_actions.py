@@ -63,7 +63,7 @@ def test_an_admin_disables_an_account_only_after_confirming_and_never_locks_them
     expect(page.get_by_text("Disable clin_ahmed?")).to_be_visible()
     assert account_enabled(app_database_url, "clin_ahmed")  # asked, not done
     page.get_by_role("button", name="Yes, disable").click()
-    expect(page.get_by_text("Disabled clin_ahmed.")).to_be_visible()
+    expect(page.get_by_text("Disabled clin_ahmed.").first).to_be_visible()  # and in a notification
     assert not account_enabled(app_database_url, "clin_ahmed")
     assert account_enabled(app_database_url, "admin")
     expect(page.locator(EXCEPTION_SELECTOR)).to_have_count(0)
@@ -75,7 +75,7 @@ def test_a_new_account_can_be_picked_at_once(app_url, page):
     page.get_by_label("Username", exact=True).fill("nina")
     page.get_by_label("Initial password (at least 10 characters)", exact=True).fill("a long enough password")
     page.get_by_role("button", name="Add account").click()
-    expect(page.get_by_text("Added nina (clinician).")).to_be_visible()
+    expect(page.get_by_text("Added nina (clinician).").first).to_be_visible()  # and in a notification
     wait_for_app(page)
     page.get_by_role("tab", name="Disable, enable, change role or reset").click()
     pick(page, "Account", "nina")  # no reload needed
@@ -95,8 +95,13 @@ def test_a_delete_asks_first_says_what_it_did_and_a_second_click_deletes_nothing
     expect(page.get_by_text("Delete session 10 of P0002")).to_be_visible()
     assert session_count(app_database_url) == before
     page.get_by_role("button", name="Yes, delete session").click()
-    expect(page.get_by_text("Deleted session 10 of P0002")).to_be_visible()
+    deleted = page.get_by_text("Deleted session 10 of P0002")
+    expect(deleted.first).to_be_visible()
     wait_for_app(page)
+    # The page keeps the scroll position at the form, far below the lasting result at the top: what is drawn last,
+    # over the page, says it where the clinician is looking.
+    expect(page.get_by_role("heading", name="Patient progress", level=1)).not_to_be_in_viewport()
+    expect(deleted.last).to_be_in_viewport()
     expect(page.get_by_label("Reason for deleting this session", exact=True)).to_have_value("")
     expect(page.get_by_role("button", name="Yes, delete session")).to_have_count(0)
     assert session_count(app_database_url) == before - 1
