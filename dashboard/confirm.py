@@ -7,26 +7,32 @@ import streamlit as st
 PENDING = "confirm_pending"
 
 
-def confirmed(label: str, question: str, *, key: str, target: object, disabled: bool = False) -> bool:
+def confirmed(label: str, question: str, *, key: str, target: object, disabled: bool = False,
+              asked: bool | None = None) -> bool:
     """Draw the action's button; once clicked, ask `question` with Yes / Cancel; return True when Yes is clicked.
 
     The question is bound to `target` (the account or session named in it): when the page's picker moves on to
     another target, the question is withdrawn, so one click can never act on something the user did not name.
+    `asked` is the click of a button drawn elsewhere (a form's submit button, which sends the form's values with
+    it), drawn instead of one here. Once Yes is clicked the question is gone: a refusal shown after it is the answer,
+    with no stale Yes left on the page that would do nothing.
     """
-    if st.button(label, key=key, disabled=disabled):
+    if st.button(label, key=key, disabled=disabled) if asked is None else asked:
         st.session_state[PENDING] = (key, target)
     if st.session_state.get(PENDING) != (key, target):
         return False
-    with st.container(border=True, key=f"{key}_confirm"):
+    box = st.empty()
+    with box.container(border=True, key=f"{key}_confirm"):
         st.warning(question, icon=":material/help:")
         yes, cancel = st.columns(2)
-        if yes.button(f"Yes, {label.lower()}", type="primary", key=f"{key}_yes"):
-            st.session_state.pop(PENDING, None)
-            return True
+        said_yes = yes.button(f"Yes, {label.lower()}", type="primary", key=f"{key}_yes")
         if cancel.button("Cancel", key=f"{key}_cancel"):
             st.session_state.pop(PENDING, None)
             st.rerun()
-    return False
+    if said_yes:
+        st.session_state.pop(PENDING, None)
+        box.empty()
+    return said_yes
 
 
 def show_result(page: str) -> None:

@@ -100,8 +100,12 @@ with manage:
                     change(f"Needling background of {who} saved.", lambda: needling_data.set_needling_background(
                         actor, chosen, training, years))
 
-        new_password = st.text_input("New password", type="password", key="reset_password_value")
+        # In a form: its button sends the password typed with it, however the field was left (a Tab to the field's
+        # eye did not send it, and the reset was refused as blank).
+        with st.form(f"reset_password_{chosen}", clear_on_submit=False, enter_to_submit=False):
+            new_password = st.text_input("New password", type="password", key="reset_password_value")
+            asked = st.form_submit_button("Reset password", key="reset_password_ask")
         if confirmed("Reset password", f"Set a new password for **{who}**? Their old password stops working "
-                     "and any lock is lifted.", key="reset_password_submit", target=chosen):
+                     "and any lock is lifted.", key="reset_password_submit", target=chosen, asked=asked):
             change(f"Password of {who} reset; any lock is lifted.", lambda: actions.reset_account_password(
                 actor, chosen, new_password), reset={"reset_password_value": ""})

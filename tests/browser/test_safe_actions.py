@@ -179,3 +179,32 @@ def test_the_manager_reads_the_answer_first_and_keeps_filters_across_pages(app_u
     open_page(page, "Methods")
     open_page(page, "Technique outcomes")
     expect(summary).to_have_text(narrowed)
+
+
+def password_hash(database_url: str, username: str) -> str:
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+        return connection.execute("SELECT password_hash FROM users WHERE username = ?", (username,)).fetchone()[0]
+
+
+def test_a_password_reset_takes_the_password_typed_however_the_field_is_left_and_a_refusal_leaves_no_stale_yes(
+        app_url, app_database_url, page):
+    # A tester typed a password, pressed Tab (to the field's eye) and clicked Reset: "password: must not be blank".
+    # After a refusal, the question's Yes stayed on the page, and a click on it did nothing at all.
+    log_in(page, app_url, "admin")
+    open_page(page, "Accounts")
+    page.get_by_role("tab", name="Disable, enable, change role or reset").click()
+    pick(page, "Account", "clin_brown")
+    before = password_hash(app_database_url, "clin_brown")
+    field = page.get_by_label("New password", exact=True)
+    for password in ("Password2024!", "tidal lantern quietly orbits mango"):
+        field.click()
+        field.fill(password)
+        page.keyboard.press("Tab")
+        page.get_by_role("button", name="Reset password", exact=True).click()
+        page.get_by_role("button", name="Yes, reset password").click()
+        if password.startswith("Password"):
+            expect(page.get_by_text("Not changed. password: too easy to guess.")).to_be_visible()
+            expect(page.get_by_role("button", name="Yes, reset password")).to_have_count(0)
+            assert password_hash(app_database_url, "clin_brown") == before
+    expect(page.get_by_text("Password of clin_brown reset; any lock is lifted.").first).to_be_visible()
+    assert password_hash(app_database_url, "clin_brown") != before
