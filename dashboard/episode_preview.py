@@ -29,7 +29,8 @@ def new_baselines(plan: ImportResult) -> None:
     table = plan.baselines_table()
     if table.empty:
         return
-    st.warning(f"**{len(table):,} row(s) come before the first session of a stored episode of care.** Imported, each "
-               "becomes its session 1 and baseline, and every improvement of that course is measured from it. Check "
-               "their dates:", icon=":material/history:")
+    rows = "1 row comes" if len(table) == 1 else f"{len(table):,} rows come"
+    st.warning(f"**{rows} before the first session of a stored episode of care.** Imported, each becomes its "
+               "session 1 and baseline, and every improvement of that course is measured from it. Check the dates:",
+               icon=":material/history:")
     st.dataframe(table.rename(columns=BASELINE_HEADERS), hide_index=True, placeholder="", key="import_new_baselines")

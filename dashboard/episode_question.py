@@ -39,8 +39,8 @@ def pose(question: Question, entry: SessionInput, prefix: str = RECORD) -> None:
 def refusal(question: Question) -> str:
     """Return why the save was refused, pointing to the question in the form."""
     if question.before_first:
-        return "Not saved yet: say below that the date is right, or correct it, then save."
-    return "Not saved yet: say below whether this session starts a new episode of care, then save."
+        return "Not saved yet: say above that the date is right, or correct it, then save."
+    return "Not saved yet: say above whether this session starts a new episode of care, then save."
 
 
 def ask(prefix: str = RECORD) -> Callable[[SessionInput], Answer | None]:

@@ -94,7 +94,9 @@ class ImportResult:
         """Return what was done in a few words."""
         deleted = f", {self.deleted} left deleted" if self.deleted else ""
         kept = f", {self.conflicts} kept as corrected in the app" if self.conflicts else ""
-        return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}{kept}"
+        count = len(self.new_baselines)
+        rebased = f", {count} stored course{'s' if count > 1 else ''} given an earlier baseline" if count else ""
+        return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}{kept}{rebased}"
 
     def report(self, limit: int = 100) -> list[str]:
         """Return one line per changed field, then one per episode of care started after the patient's first, then

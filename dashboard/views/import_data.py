@@ -70,7 +70,9 @@ def _refused(refused: ImportRefused) -> None:
     if len(problems) <= SPELLED_OUT:  # a few, read in full: a reason's advice comes at its end
         lines = [(f"Row {p.row}, {p.column}: " if p.row else "") + p.reason for p in refused.problems]
         st.markdown("\n".join(f"- {literal(line)}" for line in lines))
-    st.dataframe(problems, hide_index=True, placeholder="", key="import_problems")
+    whole_file = problems["row"] == 0  # a problem of the whole file has no row: its row cell is left empty
+    st.dataframe(problems.assign(row=problems["row"].astype(object).where(~whole_file, "")), hide_index=True,
+                 placeholder="", key="import_problems")
     st.download_button(
         "Download the problems (CSV)", actions.problems_csv(problems), mime="text/csv",
         file_name="problems.csv", on_click="ignore", icon=":material/download:", key="import_problems_csv",

@@ -183,7 +183,7 @@ if submitted:
         episode_question.pose(undecided.question, entry)  # reruns with the question in the form, when it is new
         st.error(episode_question.refusal(undecided.question), icon="⚠️")
     except scale_question.Unconfirmed:
-        st.error("Not saved yet: say below that the VAS pains are right, or choose NRS 0–10 as the scale, then save.",
+        st.error("Not saved yet: say above that the VAS pains are right, or choose NRS 0–10 as the scale, then save.",
                  icon="⚠️")
     except InvalidInput as refused:
         # A problem quotes the value typed (a body region, a muscle, an id): shown as typed, never as markdown.

@@ -61,7 +61,7 @@ def test_a_session_long_after_the_last_asks_in_the_form_and_is_saved_only_once_a
     assert not app.success and session_count(seeded_url) == before
 
     save_button(app).click().run()  # saved again without an answer
-    assert app.error[0].value.startswith("Not saved yet: say below whether this session starts a new episode")
+    assert app.error[0].value.startswith("Not saved yet: say above whether this session starts a new episode")
     assert session_count(seeded_url) == before
 
     app.radio(key="episode_answer_1_2026-10-01").set_value(True)
@@ -95,7 +95,7 @@ def test_a_session_before_the_courses_first_asks_before_it_becomes_the_baseline(
     assert choice.value is None and choice.label == "Is the date right?"
     assert choice.options == ["Yes: it is the first session of episode 1, and its baseline"]
     save_button(app).click().run()  # saved again without an answer
-    assert app.error[0].value == "Not saved yet: say below that the date is right, or correct it, then save."
+    assert app.error[0].value == "Not saved yet: say above that the date is right, or correct it, then save."
     assert session_count(seeded_url) == before
 
     app.radio(key="episode_answer_1_2025-03-17").set_value(False)
@@ -260,10 +260,13 @@ def test_the_import_preview_warns_of_a_row_that_becomes_a_stored_courses_baselin
     rows = [{"patient_id": "P0002", "session_date": "2025-03-17", "technique": "electrical", "pain_before": "80",
              "condition": "neck_pain"}]
     upload(open_import_page(app), "mistyped.csv", csv_bytes(rows))
-    assert any(w.value.startswith("**1 row(s) come before the first session of a stored episode of care.**")
+    assert any(w.value.startswith("**1 row comes before the first session of a stored episode of care.**")
                for w in app.warning)
     listed = next(f.value for f in app.dataframe if "Its first session now" in f.value.columns)
     assert listed.astype(str).values.tolist() == [["2", "P0002", "neck_pain", "1", "2026-03-17"]]
+    app.button(key="import_confirm").click().run()
+    assert app.success[0].value == ("Imported mistyped\\.csv: 1 added, 0 updated, 0 unchanged, 1 stored course "
+                                    "given an earlier baseline.")
 
 
 def test_a_patient_whose_episodes_have_no_condition_shows_them_in_words(app, seeded_url):

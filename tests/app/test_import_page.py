@@ -81,7 +81,8 @@ def test_the_refusal_asks_to_correct_it_for_one_problem_and_them_for_several(app
 def test_a_few_problems_are_also_written_out_in_full_above_the_table_that_cuts_them(app):
     semicolons = b"patient_id;session_date;technique;pain_before\nP1;2025-01-02;deep;60\n"
     upload(open_import_page(app), "clinic.csv", semicolons)
-    [reason] = app.dataframe[0].value["reason"]
+    [(row, reason)] = app.dataframe[0].value[["row", "reason"]].values.tolist()
+    assert row == ""  # a problem of the whole file: no row 0
     assert "save it from the spreadsheet program" in reason  # the advice, at the end of a long reason
     assert any(m.value == f"- {literal(reason)}" for m in app.markdown)
     rows = [dict(r) for r in GOOD]

@@ -32,7 +32,7 @@ def test_vas_7_after_65_is_saved_only_once_the_clinician_says_7_mm_is_right(app,
     assert shown_question(app) == QUESTION
     assert app.checkbox(key="vas_right_P0001_vas_100_7.0_None").value is False
     save_button(app).click().run()  # saved again without an answer
-    assert app.error[0].value.startswith("Not saved yet: say below that the VAS pains are right")
+    assert app.error[0].value.startswith("Not saved yet: say above that the VAS pains are right")
     assert session_count(seeded_url) == before
 
     app.checkbox(key="vas_right_P0001_vas_100_7.0_None").check()
