@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from dashboard import form_question
 from db.episodes import Answer, Question
 from db.validation import SessionInput
 
@@ -25,15 +26,12 @@ def _about(entry: SessionInput) -> tuple:
 
 def forget(prefix: str = RECORD) -> None:
     """Drop the question asked, if any (after a save, or for another patient)."""
-    st.session_state.pop(f"{prefix}_question", None)  # (the entry's patient, condition and date; the question)
+    form_question.forget(f"{prefix}_question")
 
 
 def pose(question: Question, entry: SessionInput, prefix: str = RECORD) -> None:
     """Keep the question for this entry and rerun, so that the form shows it; a question already shown stays."""
-    pending = (_about(entry), question)
-    if st.session_state.get(f"{prefix}_question") != pending:
-        st.session_state[f"{prefix}_question"] = pending
-        st.rerun()
+    form_question.pose(f"{prefix}_question", _about(entry), question)
 
 
 def refusal(question: Question) -> str:
@@ -48,7 +46,7 @@ def ask(prefix: str = RECORD) -> Callable[[SessionInput], Answer | None]:
 
     The answer is None until one is chosen, and for an entry that is not the one the question was about.
     """
-    pending = st.session_state.get(f"{prefix}_question")
+    pending = form_question.pending(f"{prefix}_question")
     if pending is None:
         return lambda entry: None
     about, question = pending

@@ -13,6 +13,7 @@ import streamlit as st
 
 from clinic.pain_scales import reads_like_nrs
 from clinic.vocabulary import PAIN_SCALE_LABELS
+from dashboard import form_question
 from db.validation import SessionInput
 
 PENDING = "scale_question"  # session state: (the entry's patient, scale and pains; the last session's scale and pain)
@@ -24,7 +25,7 @@ def _about(entry: SessionInput) -> tuple:
 
 def forget() -> None:
     """Drop the question asked, if any (after a save, or for another patient)."""
-    st.session_state.pop(PENDING, None)
+    form_question.forget(PENDING)
 
 
 class Unconfirmed(Exception):
@@ -36,16 +37,13 @@ def check(entry: SessionInput, last_scale: str | None, last_pain_before: float |
     pains = (entry.pain_before, entry.pain_after)
     if confirmed or not reads_like_nrs(entry.pain_scale, pains, last_scale, last_pain_before):
         return
-    pending = (_about(entry), (last_scale, last_pain_before))
-    if st.session_state.get(PENDING) != pending:
-        st.session_state[PENDING] = pending
-        st.rerun()
+    form_question.pose(PENDING, _about(entry), (last_scale, last_pain_before))
     raise Unconfirmed
 
 
 def ask() -> Callable[[SessionInput], bool]:
     """Draw the question asked, if any, with its box unticked; return whether an entry's VAS pains are confirmed."""
-    pending = st.session_state.get(PENDING)
+    pending = form_question.pending(PENDING)
     if pending is None:
         return lambda entry: False
     about, (last_scale, last_pain_before) = pending
