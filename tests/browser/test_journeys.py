@@ -16,7 +16,15 @@ from db.cli import DEMO_ACCOUNTS
 from db.engine import make_engine
 from db.queries import OutcomeFilter
 from tests.db.factories import ADMIN
-from tests.support.browser import EXCEPTION_SELECTOR, add_to_multiselect, pick, plotly_chart, screenshot, wait_for_app
+from tests.support.browser import (
+    EXCEPTION_SELECTOR,
+    add_to_multiselect,
+    pick,
+    plotly_chart,
+    screenshot,
+    wait_for_app,
+    wait_until_computed,
+)
 from tests.support.browser import log_in as login
 
 pytestmark = pytest.mark.browser
@@ -92,7 +100,7 @@ def test_manager_filters_the_technique_page_and_downloads_the_summary(app_url, a
     expected = outcomes.summary_table(curve).to_csv(index=False, lineterminator="\n")
     neck_episodes = int(curve.loc[curve["session_number"] == 1, "patients"].sum())
 
-    expect(page.get_by_text("Being computed…")).to_have_count(0)  # as a manager would, the page drawn in full
+    wait_until_computed(page)  # as a manager would, the page drawn in full
     page.get_by_text("Filters").click()
     pick(page, "Condition", "neck pain")
     page.keyboard.press("Escape")
@@ -117,6 +125,7 @@ def test_patient_on_a_phone_sees_only_their_own_readable_chart(app_url, browser,
         expect(page.get_by_role("heading", name="My progress")).to_be_visible()
         expect(page.get_by_label("Patient", exact=True)).to_have_count(0)  # no way to pick anybody else
         expect(page.get_by_text("P0003")).to_have_count(0)
+        wait_until_computed(page)  # the band redraws the chart
         chart = plotly_chart(page, "progress_chart")
         expect(chart).to_be_visible()
         box = chart.bounding_box()

@@ -15,7 +15,7 @@ from db.writes import record_session
 from tests.browser.conftest import ROUTINE_FOLLOW_UPS
 from tests.browser.test_journeys import log_in
 from tests.db.factories import ADMIN, session_input
-from tests.support.browser import pick, plotly_chart, serve_app, wait_for_app
+from tests.support.browser import pick, plotly_chart, serve_app, wait_for_app, wait_until_computed
 
 pytestmark = pytest.mark.browser
 SCREENS = {"phone": {"width": 390, "height": 844}, "tablet": {"width": 820, "height": 1180}}
@@ -53,8 +53,8 @@ MEASURE = """() => {
 
 
 def assert_usable(page: Page, where: str) -> None:
-    """Check every size rule of the module on the page as it is now."""
-    wait_for_app(page)
+    """Check every size rule of the module on the page as drawn in full."""
+    wait_until_computed(page)
     found = page.evaluate(MEASURE)
     small_targets = [(n, round(h)) for n, h in found["targets"] if h < 43.5]
     assert found["targets"], f"{where}: nothing to tap was measured"

@@ -171,6 +171,17 @@ def wait_for_app(page: Page, timeout_ms: float = 30_000, initial_wait_ms: float 
     page.wait_for_selector(LOADING_SELECTOR, state="detached", timeout=timeout_ms)
 
 
+def wait_until_computed(page: Page) -> None:
+    """Wait until no section says "Being computed…" and the run that drew the results has finished. A result that
+    arrives redraws its section, a chart included: a chart measured or read before then may be gone the next moment
+    (a clean-clone CI run found the patient's chart without a box once its band arrived)."""
+    from playwright.sync_api import expect
+
+    wait_for_app(page)
+    expect(page.get_by_text("Being computed…")).to_have_count(0)
+    wait_for_app(page)
+
+
 def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
     """Save a full-page PNG of `page` as `tmp_path/NAME.png` and return its path."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._") or "screenshot"
@@ -194,9 +205,9 @@ def log_in(page: Page, app_url: str, username: str, password: str) -> None:
 
 
 def plotly_chart(page: Page, key: str) -> Locator:
-    """Return the plotly chart whose Streamlit key is `key` once the page holds it exactly once. A clean-clone CI run
-    once found two charts under the patient page's key for a moment (not reproduced since, even with the band's fit
-    slowed down); a locator that matches both fails at once in Playwright's strict mode, a count waits."""
+    """Return the plotly chart whose Streamlit key is `key` once the page holds it exactly once. While a section's
+    result arrives (`wait_until_computed`), the page can hold its old and its new chart for a moment; a locator that
+    matches both fails at once in Playwright's strict mode, a count waits."""
     from playwright.sync_api import expect
 
     chart = page.locator(f".st-key-{key} .js-plotly-plot")
