@@ -59,8 +59,9 @@ def pain_scale(container, *, compact: bool = False, key: str | None = None, valu
 
 
 def pain(container, label: str, **where) -> float | None:
-    """Draw one pain score (whole steps; the scale chosen says its range); None when left empty."""
-    return container.number_input(label, step=1.0, **where)
+    """Draw one pain score (whole steps; the scale chosen says its range) as it was entered, 30 as "30" and 45.5 mm
+    as "45.5", not "30.00"; None when left empty."""
+    return container.number_input(label, step=1.0, format="%g", **where)
 
 
 def pain_after(container, **where) -> float | None:
