@@ -106,7 +106,8 @@ pdf_column.download_button(
 
 effects = report.effects_by_session(side_effects)  # (code, severity) pairs of each session
 
-# Pain first: on a 390 px phone only the first three or four columns fit beside each other.
+# Pain first: on a 390 px phone only the first three or four columns fit beside each other. A patient finds a
+# session by its date, so theirs comes first, and their latest session at the top.
 table = pd.DataFrame(
     {
         "Session": improvement["session_number"],
@@ -119,24 +120,25 @@ table = pd.DataFrame(
         "Side effects": [describe(effects.get(i, ())) for i in improvement["session_id"]],
     }
 )
+pain_width = 80 if is_patient else 90
+columns = {
+    "Session": st.column_config.NumberColumn("Session", width=70),
+    "Pain before (0–100)": st.column_config.NumberColumn("Pain before", width=pain_width, format="%.0f"),
+    "Pain after (0–100)": st.column_config.NumberColumn("Pain after", width=pain_width, format="%.0f"),
+    "Improvement (%)": st.column_config.NumberColumn("Better by", width=pain_width, format="%.0f %%"),
+    "Improvement (points)": st.column_config.NumberColumn("Better by (points)", format="%.0f"),
+}
 if not is_patient:
     table["Muscles"] = improvement["muscles"].str.replace(";", ", ").str.replace("_", " ")
     table["Clinician"] = improvement["clinician"]
     table["Notes"] = improvement["notes"]  # st.dataframe shows text cells literally, never as markdown or HTML
     table["STRICTA items"] = needling_data.patient_completeness(actor, int(patient_id), improvement)  # "9 of 9 ✓"
-else:  # a phone shows about ten rows of the table: the session a patient asks about first is the latest
-    table = table.iloc[::-1]
+else:
+    first = ["Date", "Pain before (0–100)", "Pain after (0–100)", "Improvement (%)"]
+    table = table[[*first, *table.columns.drop(first)]].iloc[::-1]
+    columns["Date"] = st.column_config.DateColumn("Date", width=95, format="D MMM YYYY")  # 3 Dec 2026
 st.header("Session by session")
-st.dataframe(
-    table, hide_index=True, placeholder="", key="progress_table",
-    column_config={
-        "Session": st.column_config.NumberColumn("Session", width=70),
-        "Pain before (0–100)": st.column_config.NumberColumn("Pain before", width=90, format="%.0f"),
-        "Pain after (0–100)": st.column_config.NumberColumn("Pain after", width=90, format="%.0f"),
-        "Improvement (%)": st.column_config.NumberColumn("Better by", width=90, format="%.0f %%"),
-        "Improvement (points)": st.column_config.NumberColumn("Better by (points)", format="%.0f"),
-    },
-)
+st.dataframe(table, hide_index=True, placeholder="", key="progress_table", column_config=columns)
 st.caption(("Your latest session first. " if is_patient else "")
            + "Pain on a 0–100 scale (a 0–10 score counts ten times). *Better by*: how much lower the pain before "
            "this session was than before the first one.")

@@ -1,6 +1,6 @@
 """On a phone (390 × 844) and a tablet (820 × 1180), in a real browser: our tap targets are at least 44 px, body
 text at least 16 px, chart text at least 12 px, no toolbar over a chart, no sideways scrolling, and a patient's
-pain values are in view in the session table, their latest session among the rows it draws first."""
+pain values are in view in the session table beside its date, their latest session among the rows it draws first."""
 
 from __future__ import annotations
 
@@ -130,18 +130,19 @@ def test_a_clinician_records_and_reviews_on_a_small_screen(app_url, screen):
     assert {"Pain before", "Pain after"} <= set(headers), f"{name}: pain columns out of view: {headers}"
 
 
-def test_a_patient_on_a_phone_finds_their_latest_session_first_in_the_session_table(long_course_url, browser):
+def test_a_patient_on_a_phone_finds_their_latest_session_first_by_its_date_beside_its_pain(long_course_url, browser):
     context = browser.new_context(viewport=SCREENS["phone"], device_scale_factor=2, is_mobile=True, has_touch=True)
     context.set_default_timeout(15_000)
     page = context.new_page()
     try:
         log_in(page, long_course_url, "patient")
         expect(plotly_chart(page, "progress_chart")).to_be_visible()
-        grid_headers(page)  # scrolled to the table, as the patient does
+        headers = grid_headers(page)  # scrolled to the table, as the patient does
+        assert headers[:3] == ["Date", "Pain before", "Pain after"], headers  # in view without a sideways scroll
         # The grid draws the rows in its view only (about ten): the latest session must be one, not under the fold.
         first_cells = page.locator("[data-testid='stDataFrame']").first.locator(
             "[role='row'] [role='gridcell']:first-child")
-        latest = str(10 + LONGER_COURSE)
+        latest = (date.today() - timedelta(weeks=1)).isoformat()  # drawn "26 Nov 2026"; the grid's cells keep ISO
         expect(first_cells.filter(has_text=re.compile(f"^{latest}$"))).to_have_count(1)
         assert first_cells.first.text_content() == latest, "the latest session is not the table's first row"
     finally:
