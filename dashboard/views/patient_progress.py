@@ -106,8 +106,8 @@ pdf_column.download_button(
 
 effects = report.effects_by_session(side_effects)  # (code, severity) pairs of each session
 
-# Pain first: on a 390 px phone only the first three or four columns fit beside each other. A patient finds a
-# session by its date, so theirs comes first, and their latest session at the top.
+# On a 390 px phone only the first four columns fit beside each other: the pain columns come first, after the session
+# number for the clinic and after the date for a patient, who finds a session by its date, the latest at the top.
 table = pd.DataFrame(
     {
         "Session": improvement["session_number"],
