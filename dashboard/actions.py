@@ -72,13 +72,13 @@ def check_session(data: dict) -> SessionInput:
 
 
 def record_session(actor: Actor, entry: SessionInput, patient_name: str | None,
-                   answer: episodes.Answer | None = None) -> tuple[int, int]:
-    """Store a checked session (a new patient too, when `patient_name` or the id is new); return its episode's
-    number and its own. Raises EpisodeUndecided, saving nothing, when it may start a new episode of care and
-    `answer` does not say whether it does."""
+                   answer: episodes.Answer | None = None, *, new_patient: bool = False) -> tuple[int, int]:
+    """Store a checked session (for a `new_patient`, with `patient_name`); return its episode's number and its own.
+    Raises EpisodeUndecided, saving nothing, when it may start a new episode of care and `answer` does not say
+    whether it does; InvalidInput when a new patient's id is a stored patient's."""
     with write_session(resources.engine()) as session:
         row = writes.record_session(session, actor=actor, entry=entry, patient_name=patient_name, answer=answer,
-                                    gap_days=resources.episode_gap_days())
+                                    gap_days=resources.episode_gap_days(), new_patient=new_patient)
         number, episode = row.session_number, session.get(Episode, row.episode_id).number
     resources.clear_after_write()
     return episode, number

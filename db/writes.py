@@ -25,6 +25,19 @@ def get_or_create_patient(session: Session, pseudonym: str, name: str | None = N
     return patient
 
 
+def new_patient_problem(session: Session, pseudonym: str) -> str | None:
+    """Return why a patient entered as new is not: their id, or the same id in other capitals ("p0002" for
+    "P0002"), is a stored patient's. Saved anyway, the session would join that patient's record, or split one
+    person's record in two."""
+    stored = session.scalars(select(Patient.pseudonym).where(Patient.search_id == patient_search.search_id(pseudonym)))
+    existing = next((p for p in stored if p.lower() == pseudonym.lower()), None)
+    if existing is None:
+        return None
+    if existing == pseudonym:
+        return f"{pseudonym} is already a patient: choose them in the Patient list"
+    return f"{pseudonym} is the id of patient {existing} in other capitals: choose {existing} in the Patient list"
+
+
 def not_a_clinician(username: str, role: str) -> str:
     """Return why a session cannot name this account, of another role, as its clinician."""
     return f"'{username}' is {'an' if role[0] in 'aeiou' else 'a'} {role} account, not a clinician's"
@@ -52,14 +65,17 @@ def get_or_create_clinician(session: Session, username: str, actor: Actor | None
 
 def record_session(
     session: Session, *, actor: Actor, entry: SessionInput, patient_name: str | None = None,
-    answer: episodes.Answer | None = None, gap_days: int | None = None,
+    answer: episodes.Answer | None = None, gap_days: int | None = None, new_patient: bool = False,
 ) -> TreatmentSession:
     """Store one validated session for its patient and episode, audited, and return it with its session number.
 
     The episode is the one `db.episodes` chooses; a session after a discharge or a long gap (`gap_days`, by default
-    the configured one) raises EpisodeUndecided until `answer` says whether it starts a new episode.
+    the configured one) raises EpisodeUndecided until `answer` says whether it starts a new episode. A session for a
+    `new_patient` whose id is a stored patient's, in any capitals, is refused (InvalidInput naming `patient_id`).
     """
     require_role(actor, CLINICAL_WRITERS, "record sessions")
+    if new_patient and (problem := new_patient_problem(session, entry.patient_id)):
+        raise InvalidInput([Problem("patient_id", problem)])
     rollups.touch_patients(session, [entry.patient_id])  # before anything changes, the body region included
     patient = get_or_create_patient(session, entry.patient_id, patient_name)
     episode = episodes.episode_for_session(

@@ -175,7 +175,8 @@ if submitted:
             st.session_state["last_saved_entry"] = entry
             st.session_state.pop("last_saved_summary", None)  # until this save says what it saved
             try:
-                episode, number = actions.record_session(actor, entry, patient_name, answer(entry))
+                episode, number = actions.record_session(actor, entry, patient_name, answer(entry),
+                                                         new_patient=chosen == NEW_PATIENT)
             except BaseException:
                 st.session_state.pop("last_saved_entry", None)  # nothing was saved: the same entry may be tried again
                 raise

@@ -36,6 +36,28 @@ def numbers_by_note(engine) -> dict[str, int]:
     return dict(zip(stored["notes"], stored["session_number"], strict=True))
 
 
+@pytest.mark.parametrize(("typed", "refusal"), [
+    ("P-07", "P-07 is already a patient: choose them in the Patient list"),
+    ("p-07", "p-07 is the id of patient P-07 in other capitals: choose P-07 in the Patient list"),
+])
+def test_a_new_patient_whose_id_is_a_stored_patients_is_refused_and_nothing_is_written(engine, typed, refusal):
+    record(engine, patient_id="P-07", session_date="2025-03-01", notes="the stored patient's")
+    before = clinical_counts(engine)
+    with pytest.raises(InvalidInput) as refused, write_session(engine) as session:
+        record_session(session, actor=ADMIN, entry=session_input(patient_id=typed, session_date="2025-03-08"),
+                       patient_name="Someone Else", new_patient=True)
+    assert [str(p) for p in refused.value.problems] == [f"Patient: {refusal}"]
+    assert clinical_counts(engine) == before
+
+
+def test_a_new_patient_with_a_new_id_and_a_stored_patient_chosen_by_id_are_both_saved(engine):
+    record(engine, patient_id="P-07", session_date="2025-03-01")
+    with write_session(engine) as session:
+        new = record_session(session, actor=ADMIN, entry=session_input(patient_id="P-08"), new_patient=True)
+        again = record_session(session, actor=ADMIN, entry=session_input(patient_id="P-07", session_date="2025-03-08"))
+        assert (new.session_number, again.session_number) == (1, 2)
+
+
 def test_sessions_are_numbered_1_2_3_in_date_order(engine):
     numbers = [
         record(engine, session_date=f"2025-03-0{day}", notes=f"day {day}")["session_number"] for day in (1, 5, 9)
