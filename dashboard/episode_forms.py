@@ -75,7 +75,8 @@ def planned_course(container, key: str, sessions: int | None = None,
     return (
         left.number_input("Planned sessions", value=sessions, step=1, placeholder="not planned",
                           key=f"{key}_planned_sessions", help="How many sessions the course is planned to have."),
-        right.number_input("Planned sessions a week", value=per_week, step=0.5, format="%.2f",
+        # Labelled as the refusal of a value out of range names it (STRICTA's "planned frequency").
+        right.number_input("Planned frequency (sessions a week)", value=per_week, step=0.5, format="%g",
                            placeholder="not planned", key=f"{key}_planned_per_week",
                            help="e.g. 2 = twice a week, 0.5 = every other week."),
     )

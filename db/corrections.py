@@ -110,10 +110,10 @@ def delete_session(session: Session, *, actor: Actor, session_id: int, reason: s
     """Soft-delete a session with a reason: it leaves every chart and figure, and an admin can restore it."""
     require_role(actor, CLINICAL_WRITERS, "delete clinical data")
     if not reason.strip():
-        raise ValueError("reason: say why the session is deleted")
+        raise ValueError("Reason: say why the session is deleted")
     problem = unstorable(reason) or longer_than(reason.strip(), REASON_MAX)
     if problem:
-        raise ValueError(f"reason: {problem}")
+        raise ValueError(f"Reason: {problem}")
     row = _live_session(session, session_id)
     rollups.touch(session, [row.episode_id])
     row.deleted_at, row.deleted_by, row.deleted_reason = utcnow(), actor.id, reason.strip()

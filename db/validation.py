@@ -51,6 +51,11 @@ FIELD_LABELS = {
     "notes": "Notes",
     "patient_name": "Patient name",
     "reason": "Reason",
+    # An episode of care's fields, named as its forms label them (db.episodes).
+    "goal": "Goal",
+    "started_on": "Started",
+    "status": "Status",
+    "discharged_on": "Discharged",
 } | {name: label for name, (label, _) in STRICTA_LABELS.items()}
 # The needling record's numbers (docs/DESIGN.md §5), each optional; ranges in clinic.vocabulary.RANGES.
 STRICTA_NUMBERS = ("insertions", "depth_mm", "needle_diameter_mm", "needle_length_mm", "twitch_count", "retention_s",

@@ -155,7 +155,7 @@ def test_a_clinician_discharges_an_episode_with_a_status_and_a_date_it_checks(ap
     app.radio(key="discharge_status").set_value("goal_met")
     app.date_input(key="discharge_date").set_value(date(2026, 6, 8))
     app.button(key="discharge_submit").click().run()
-    assert "discharged_on: 2026-06-08 is before the episode's last session on 2026-06-09" in as_read(app.error[0].value)
+    assert "Discharged: 2026-06-08 is before the episode's last session on 2026-06-09" in as_read(app.error[0].value)
     app.date_input(key="discharge_date").set_value(date(2026, 6, 30))
     app.button(key="discharge_submit").click().run()
     assert app.success[0].value == "Discharged neck pain, episode 1 of P0002 on 2026-06-30: goal met."

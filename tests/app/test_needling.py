@@ -330,6 +330,7 @@ def test_the_plan_form_sets_an_open_episodes_planned_course_and_refuses_a_bad_on
     planned("_planned_per_week").set_value(9.0)
     at.button(key="plan_submit").click().run()
     assert "Planned frequency: 9 is outside 0.25–7" in as_read(at.error[0].value)
+    assert planned("_planned_per_week").label.startswith("Planned frequency")  # the field the refusal names
     assert planned_courses(seeded_url, "P0002") == [(1, None, None)]
     planned("_planned_sessions").set_value(10)
     planned("_planned_per_week").set_value(1.5)

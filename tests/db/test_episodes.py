@@ -198,11 +198,11 @@ def test_a_session_dated_up_to_the_discharge_joins_the_discharged_episode_and_on
 def test_discharging_is_audited_and_refuses_a_wrong_status_or_date_naming_the_field(engine):
     record(engine, session_date="2025-01-10")
     record(engine, session_date="2025-02-10")
-    refusals = {("nope", "2025-02-20"): "status: unknown discharge status 'nope'; use one of goal_met, dropped_out, "
+    refusals = {("nope", "2025-02-20"): "Status: unknown discharge status 'nope'; use one of goal_met, dropped_out, "
                                          "referred_on, other",
-                ("goal_met", "2025-02-01"): "discharged_on: 2025-02-01 is before the episode's last session on "
+                ("goal_met", "2025-02-01"): "Discharged: 2025-02-01 is before the episode's last session on "
                                             "2025-02-10",
-                ("goal_met", "2026-01-01"): "discharged_on: 2026-01-01 is in the future"}
+                ("goal_met", "2026-01-01"): "Discharged: 2026-01-01 is in the future"}
     for (status, on), message in refusals.items():
         before = episode_rows(engine), audit_count(engine)
         with pytest.raises(InvalidInput) as refused:
@@ -214,7 +214,7 @@ def test_discharging_is_audited_and_refuses_a_wrong_status_or_date_naming_the_fi
         last = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
     assert (last.action, last.entity, last.patient, json.loads(last.after)) == (
         "update", "episode", "P1", {"discharged_on": "2025-02-10", "status": "referred_on"})
-    with pytest.raises(InvalidInput, match="^status: episode 1 was already discharged on 2025-02-10 \\(referred on\\)"):
+    with pytest.raises(InvalidInput, match="^Status: episode 1 was already discharged on 2025-02-10 \\(referred on\\)"):
         discharge(engine, "goal_met", "2025-02-20")
 
 

@@ -354,7 +354,7 @@ def test_a_patient_name_or_deletion_reason_too_long_to_store_is_refused(engine):
     with pytest.raises(InvalidInput, match="Patient name"), write_session(engine) as session:
         writes.record_session(session, actor=ADMIN, entry=session_input(), patient_name="x" * 129)
     saved = record(engine)
-    with pytest.raises(ValueError, match="reason: .*at most 500"), write_session(engine) as session:
+    with pytest.raises(ValueError, match="Reason: .*at most 500"), write_session(engine) as session:
         corrections.delete_session(session, actor=ADMIN, session_id=saved["id"], reason="r" * 501)
 
 

@@ -171,8 +171,8 @@ def test_a_name_or_reason_too_long_to_store_is_refused_in_the_words_of_validatio
     saved = record(engine)
     with pytest.raises(ValueError) as refused, write_session(engine) as session:
         corrections.delete_session(session, actor=ADMIN, session_id=saved["id"], reason="r" * 1_500)
-    assert str(refused.value) == f"reason: {longer_than('r' * 1_500, 500)}" == (
-        "reason: is 1,500 characters long; at most 500 can be stored")
+    assert str(refused.value) == f"Reason: {longer_than('r' * 1_500, 500)}" == (
+        "Reason: is 1,500 characters long; at most 500 can be stored")
 
 
 def numbers_by_id(engine) -> dict[int, int]:
