@@ -13,7 +13,7 @@ from clinic.outcomes import (
     MOMENT_COLUMNS,
     ResponderRule,
 )
-from clinic.vocabulary import ANSWER_SESSION, IMMPACT_BANDS, RESPONDER_THRESHOLDS, SCALE_FACTOR
+from clinic.vocabulary import ANSWER_SESSION, IMMPACT_BANDS, RESPONDER_THRESHOLDS, SCALE_FACTOR, counted
 
 SMALL_GROUP = 10  # fewer episodes than this at a curve point is flagged as small
 
@@ -305,7 +305,7 @@ def best_by_session_sentence(curve: pd.DataFrame, session: int = ANSWER_SESSION)
     def figure(row) -> str:
         interval = (f"95 % CI {row.ci95_low_pct:.0f} to {row.ci95_high_pct:.0f} %, "
                     if pd.notna(row.ci95_low_pct) else "")
-        return f"{row.mean_improvement_pct:.0f} % ({interval}{row.patients} episodes)"
+        return f"{row.mean_improvement_pct:.0f} % ({interval}{counted(int(row.patients), 'episode')})"
 
     best, others = at.iloc[0], at.iloc[1:]
     if others.empty:

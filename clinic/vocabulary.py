@@ -169,3 +169,8 @@ STRICTA_LABELS = {
     "needling_training": ("Needling training", ""),
     "years_practice": ("Years of needling practice", "years"),
 }
+
+
+def counted(count: int, word: str) -> str:
+    """Return a count with its word, singular for one: "1 session", "2 sessions", "1,234 episodes"."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"

@@ -8,7 +8,15 @@ import plotly.graph_objects as go
 
 from analytics.outcomes import SMALL_GROUP
 from analytics.safety import BOYCE_2020, BRADY_2014
-from clinic.vocabulary import MINIMAL_PCT, MODERATE_PCT, SIDE_EFFECTS, SUBSTANTIAL_PCT, TECHNIQUE_LABELS, TECHNIQUES
+from clinic.vocabulary import (
+    MINIMAL_PCT,
+    MODERATE_PCT,
+    SIDE_EFFECTS,
+    SUBSTANTIAL_PCT,
+    TECHNIQUE_LABELS,
+    TECHNIQUES,
+    counted,
+)
 from dashboard.charts import TECHNIQUE_COLORS, _layout, _rgba
 
 MODEL_SYMBOLS = {"mixed model": "circle", "OLS, clustered errors": "square", "ANCOVA": "diamond"}
@@ -111,7 +119,8 @@ def responder_curve_figure(curve: pd.DataFrame) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=rows["threshold_pct"], y=100 * rows["share"], mode="lines", line_shape="hv",
-                name=f"{_label(technique)} ({int(rows['patients'].iloc[0])} episodes)", legendgroup=technique,
+                name=f"{_label(technique)} ({counted(int(rows['patients'].iloc[0]), 'episode')})",
+                legendgroup=technique,
                 line=dict(color=color, width=3),
                 customdata=rows[["responders", "patients"]].to_numpy(),
                 hovertemplate=(

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from clinic.vocabulary import counted
 from dashboard import actions, episode_preview
 from dashboard.auth import current_actor
 from dashboard.text import literal
@@ -55,16 +56,12 @@ def _validated(upload) -> list:
     return entries
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
 def _refused(refused: ImportRefused) -> None:
     """Show why the file was refused, as a table of row, column, value and reason (a few problems also written out
     in full), and offer it as CSV."""
     problems = refused.table()
     st.error(
-        f"Nothing was imported: {_plural(len(problems), 'problem')} in {literal(upload.name)}. Correct "
+        f"Nothing was imported: {counted(len(problems), 'problem')} in {literal(upload.name)}. Correct "
         f"{'it' if len(problems) == 1 else 'them'} in the file and upload it again.", icon=":material/error:",
     )
     if len(problems) <= SPELLED_OUT:  # a few, read in full: a reason's advice comes at its end
@@ -84,13 +81,13 @@ def _changes(plan: ImportResult) -> None:
     table = plan.changes_table()
     updates = table[~table["conflict"]]
     if not updates.empty:
-        st.markdown(f"**{_plural(updates['row'].nunique(), 'stored session')} the file changes**, value by value:")
+        st.markdown(f"**{counted(updates['row'].nunique(), 'stored session')} the file changes**, value by value:")
         st.dataframe(updates[list(CHANGE_COLUMNS)].rename(columns=CHANGE_COLUMNS), hide_index=True, placeholder="",
                      key="import_updates")
     conflicts = plan.conflicting_sessions()
     if conflicts:
         st.warning(
-            f"{_plural(len(conflicts), 'session')} of this file {'was' if len(conflicts) == 1 else 'were'} corrected "
+            f"{counted(len(conflicts), 'session')} of this file {'was' if len(conflicts) == 1 else 'were'} corrected "
             f"in the app after {'it was' if len(conflicts) == 1 else 'they were'} imported. The file would undo "
             "those corrections, so they are kept as corrected unless you pick the file's values below.",
             icon=":material/warning:",
@@ -140,8 +137,8 @@ if upload is not None:
             st.info("Nothing to import: every session in this file is already stored as it is"
                     + (", or kept as corrected in the app." if plan.conflicts else "."))
         else:
-            parts = [_plural(plan.inserted, "new session")] if plan.inserted else []
-            parts += [_plural(plan.updated, "update")] if plan.updated else []
+            parts = [counted(plan.inserted, "new session")] if plan.inserted else []
+            parts += [counted(plan.updated, "update")] if plan.updated else []
             if st.button(f"Import {' and '.join(parts)}", type="primary", key="import_confirm"):
                 try:
                     with st.spinner("Importing…"):

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from clinic.side_effects import describe
-from clinic.vocabulary import TECHNIQUE_LABELS, condition_words
+from clinic.vocabulary import TECHNIQUE_LABELS, condition_words, counted
 from dashboard import (
     actions,
     episode_forms,
@@ -55,7 +55,7 @@ episodes = resources.patient_episodes(actor, int(patient_id))
 repeated = episodes["condition"].fillna("").duplicated(keep=False)
 episode_labels = {
     int(row.id): (episode_forms.course_label(row) if again else condition_words(row.condition))
-    + f" ({row.sessions} sessions)"
+    + f" ({counted(row.sessions, 'session')})"
     for row, again in zip(episodes.itertuples(), repeated, strict=True)
     if row.sessions
 }

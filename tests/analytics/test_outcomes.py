@@ -411,3 +411,10 @@ def test_progress_sentence_speaks_about_the_patient_to_a_clinician_and_to_the_pa
         "The patient's pain is 45 % lower than at the first session. That is an important improvement."
     )
     assert outcomes.progress_sentence(improvement).startswith("Your pain is 45 % lower than at your first session.")
+
+
+def test_the_sentence_counts_one_episode_in_the_singular():
+    sentence = outcomes.best_by_session_sentence(curve_at_4(
+        [("deep", 50.0, 45.0, 55.0, 80), ("superficial", 20.0, float("nan"), float("nan"), 1)]
+    ))
+    assert "superficial 20 % (1 episode)" in sentence
