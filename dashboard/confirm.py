@@ -47,14 +47,26 @@ def show_result(page: str) -> None:
     """
     st.session_state.update(st.session_state.pop(f"{page}_reset", {}))
     fresh = st.session_state.pop(f"{page}_fresh", False)
+    shown = st.session_state[f"{page}_shown"] = st.empty()  # emptied by a refusal later in this run (`refused`)
     if message := st.session_state.get(f"{page}_result"):
-        st.success(message, icon=":material/check_circle:")
-        if advice := st.session_state.get(f"{page}_advice"):  # what to do now: it lasts as long as its result
-            st.info(advice, icon=":material/medical_services:")
+        with shown.container():
+            st.success(message, icon=":material/check_circle:")
+            if advice := st.session_state.get(f"{page}_advice"):  # what to do now: it lasts as long as its result
+                st.info(advice, icon=":material/medical_services:")
         if fresh:
             st.toast(message, icon=":material/check_circle:", duration="long")
             if advice:  # a patient who should see a doctor must not miss it: it stays until they close it
                 st.toast(advice, icon=":material/medical_services:", duration="infinite")
+
+
+def refused(page: str, text: str, **error) -> None:
+    """Show why an action was refused (`st.error` of `text`), and withdraw the last action's result on `page`: left
+    at the top, "Added clin_two" would contradict "username 'clin_two' is taken" below it."""
+    for name in ("result", "advice"):
+        st.session_state.pop(f"{page}_{name}", None)
+    if shown := st.session_state.get(f"{page}_shown"):
+        shown.empty()
+    st.error(text, **error)
 
 
 def done(page: str, message: str, reset: dict | None = None, advice: str | None = None) -> None:

@@ -26,7 +26,7 @@ from clinic.patient_reports import (
 )
 from clinic.vocabulary import ALERT_SEVERITIES, SEVERITIES
 from dashboard import charts, diary_data
-from dashboard.confirm import done
+from dashboard.confirm import done, refused
 from dashboard.text import literal
 from db.access import Actor
 
@@ -169,8 +169,8 @@ def _annotate(actor: Actor, diary: pd.DataFrame) -> None:
         if st.form_submit_button("Add note", key="annotate_save"):
             try:
                 diary_data.annotate_entry(actor, int(entry_id), text)
-            except ValueError as refused:
-                st.error(f"Not saved. {literal(refused)}")
+            except ValueError as problem:
+                refused("progress", f"Not saved. {literal(problem)}")
             else:
                 done("progress", "Added a note to the patient's diary entry.", reset={"annotate_text": ""})
 
@@ -207,7 +207,7 @@ def _saved(write, message: str, reset: dict | None = None) -> None:
     """Run a write; on a refusal show it in one line, else keep `message` as the page's result and empty `reset`."""
     try:
         write()
-    except ValueError as refused:
-        st.error(f"Not saved. {literal(refused)}")
+    except ValueError as problem:
+        refused("progress", f"Not saved. {literal(problem)}")
     else:
         done("progress", message, reset=reset)

@@ -12,7 +12,7 @@ import streamlit as st
 
 from clinic.vocabulary import CONDITIONS, EPISODE_STATUSES, condition_words
 from dashboard import actions, needling_data
-from dashboard.confirm import done
+from dashboard.confirm import done, refused
 from dashboard.text import literal, refusal
 from db.access import Actor
 from db.validation import InvalidInput
@@ -61,8 +61,8 @@ def start_form(actor: Actor, patient_id: int, pseudonym: str, page: str) -> None
                 number = needling_data.start_planned_episode(
                     actor, patient_id, planned_sessions, planned_per_week, condition=condition,
                     body_region=region.strip().lower() or None, goal=goal, started_on=started_on)
-            except InvalidInput as refused:
-                st.error(refusal(refused.problems))
+            except InvalidInput as problems:
+                refused(page, refusal(problems.problems))
             else:
                 done(page, f"Started episode {number} of {condition_words(condition)} for {literal(pseudonym)}; "
                            "its sessions are recorded on *Record session*.")
@@ -99,8 +99,8 @@ def plan_form(actor: Actor, episodes: pd.DataFrame, pseudonym: str, page: str) -
         if st.form_submit_button("Save the plan", key="plan_submit"):
             try:
                 needling_data.plan_course(actor, episode_id, planned_sessions, planned_per_week)
-            except InvalidInput as refused:
-                st.error(refusal(refused.problems))
+            except InvalidInput as problems:
+                refused(page, refusal(problems.problems))
             else:
                 words = planned_words(planned_sessions, planned_per_week) or "not recorded"
                 done(page, f"Planned course of {course_label(chosen)} of {literal(pseudonym)}: {words}.")
@@ -120,12 +120,12 @@ def discharge_form(actor: Actor, episodes: pd.DataFrame, pseudonym: str, page: s
         discharged_on = st.date_input("Discharged", value=date.today(), format="YYYY-MM-DD", key="discharge_date")
         if st.form_submit_button("Discharge", key="discharge_submit"):
             if status is None:
-                st.error("Not saved. Please choose the status: goal met, dropped out, referred on or other.")
+                refused(page, "Not saved. Please choose the status: goal met, dropped out, referred on or other.")
                 return
             try:
                 actions.discharge_episode(actor, episode_id, status, discharged_on)
-            except InvalidInput as refused:
-                st.error(refusal(refused.problems))
+            except InvalidInput as problems:
+                refused(page, refusal(problems.problems))
             else:
                 done(page, f"Discharged {open_ones[episode_id]} of {literal(pseudonym)} on {discharged_on}: "
                            f"{EPISODE_STATUSES[status].lower()}.")

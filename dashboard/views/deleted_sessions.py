@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import actions, resources
 from dashboard.auth import current_actor
-from dashboard.confirm import confirmed, done, show_result
+from dashboard.confirm import confirmed, done, refused, show_result
 from dashboard.text import literal
 
 actor = current_actor()
@@ -32,7 +32,7 @@ if confirmed("Restore session", f"Restore {literal(label)}? It comes back to eve
              key="restore_session", target=int(chosen)):
     try:
         actions.restore_session(actor, int(chosen))
-    except ValueError as refused:  # dated after a discharge, or restored by another admin meanwhile
-        st.error(f"Not restored. {literal(str(refused))}")
+    except ValueError as problem:  # dated after a discharge, or restored by another admin meanwhile
+        refused(PAGE, f"Not restored. {literal(str(problem))}")
     else:
         done(PAGE, f"Restored {literal(label)}.")

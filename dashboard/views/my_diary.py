@@ -15,7 +15,7 @@ from clinic.patient_reports import (
 )
 from dashboard import diary_data, diary_panel
 from dashboard.auth import current_actor
-from dashboard.confirm import done, show_result
+from dashboard.confirm import done, refused, show_result
 from dashboard.text import literal
 
 PAGE = "diary"
@@ -54,8 +54,8 @@ else:
     if st.button("Save", type="primary", key=f"{key}_save", width="stretch"):
         try:
             diary_data.record_entry(actor, int(item.session_id), soreness, effects, note)
-        except ValueError as refused:
-            st.error(f"Not saved. {literal(refused)}")
+        except ValueError as problem:
+            refused(PAGE, f"Not saved. {literal(problem)}")
         else:
             done(PAGE, "Saved. Thank you! Your physio will see it.", advice=diary_panel.advice_after(effects))
 
@@ -75,8 +75,8 @@ else:
         if st.form_submit_button("Save my answer", key="pgic_save", width="stretch"):
             try:
                 diary_data.record_pgic(actor, reports["episode_id"], score)
-            except ValueError as refused:
-                st.error(f"Not saved. {literal(refused)}")
+            except ValueError as problem:
+                refused(PAGE, f"Not saved. {literal(problem)}")
             else:
                 done(PAGE, "Saved your answer. Thank you!", reset={"pgic_score": None})
 
@@ -98,8 +98,8 @@ elif activities.empty:
         if st.form_submit_button("Save my activities", key="psfs_name_save", width="stretch"):
             try:
                 diary_data.name_activities(actor, reports["episode_id"], named)
-            except ValueError as refused:
-                st.error(f"Not saved. {literal(refused)}")
+            except ValueError as problem:
+                refused(PAGE, f"Not saved. {literal(problem)}")
             else:
                 done(PAGE, "Saved your activities. We will ask you to rate them again later.")
 else:
@@ -113,8 +113,8 @@ else:
         if st.form_submit_button("Save my ratings", key="psfs_rate_save", width="stretch"):
             try:
                 diary_data.rate_activities(actor, ratings)
-            except ValueError as refused:
-                st.error(f"Not saved. {literal(refused)}")
+            except ValueError as problem:
+                refused(PAGE, f"Not saved. {literal(problem)}")
             else:
                 done(PAGE, "Saved your ratings. Thank you!")
 
@@ -136,8 +136,8 @@ for entry in diary.head(diary_panel.ENTRIES_SHOWN).itertuples():
                 if st.button("Save the change", key=f"{key}_save", width="stretch"):
                     try:
                         diary_data.correct_entry(actor, entry_id, soreness, effects, note)
-                    except ValueError as refused:
-                        st.error(f"Not saved. {literal(refused)}")
+                    except ValueError as problem:
+                        refused(PAGE, f"Not saved. {literal(problem)}")
                     else:
                         done(PAGE, "Changed. Your first answer is kept too, so your physio sees both.",
                              advice=diary_panel.advice_after(effects))

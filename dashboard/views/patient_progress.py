@@ -16,7 +16,7 @@ from dashboard import (
     session_form,
 )
 from dashboard.auth import current_actor
-from dashboard.confirm import confirmed, done, show_result
+from dashboard.confirm import confirmed, done, refused, show_result
 from dashboard.diary_panel import reported_between_sessions
 from dashboard.patient_picker import pick_patient
 from dashboard.text import literal, refusal
@@ -200,9 +200,9 @@ with st.form(f"correct_{session_id}"):
             number = actions.correct_session(actor, session_id, entry, answer(entry))
         except EpisodeUndecided as undecided:
             episode_question.pose(undecided.question, entry, prefix=f"correction_{session_id}")
-            st.error(episode_question.refusal(undecided.question), icon="⚠️")
-        except InvalidInput as refused:
-            st.error(refusal(refused.problems))
+            refused(PAGE, episode_question.refusal(undecided.question), icon="⚠️")
+        except InvalidInput as problems:
+            refused(PAGE, refusal(problems.problems))
         else:
             episode_question.forget(prefix=f"correction_{session_id}")
             done(PAGE, f"Corrected session {number} of {literal(row['patient_id'])} ({entry.session_date}).",
@@ -216,7 +216,7 @@ if confirmed("Delete session", f"Delete {label}? It leaves every chart and figur
     try:
         actions.delete_session(actor, session_id, reason)
     except ValueError as problem:
-        st.error(f"Not deleted. {literal(problem)}")
+        refused(PAGE, f"Not deleted. {literal(problem)}")
     else:
         # The course is renumbered without it: the picker moves to the latest session left.
         done(PAGE, f"Deleted {label}. Reason: {literal(reason.strip())}", reset={picker: max(1, len(by_number) - 1)})

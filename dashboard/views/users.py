@@ -7,7 +7,7 @@ import streamlit as st
 from clinic.vocabulary import NEEDLING_TRAINING_MAX
 from dashboard import actions, needling_data, resources
 from dashboard.auth import current_actor
-from dashboard.confirm import confirmed, done, show_result
+from dashboard.confirm import confirmed, done, refused, show_result
 from dashboard.text import literal
 from db.accounts import STAFF_ROLES
 from db.models import ROLES
@@ -40,7 +40,7 @@ def change(what: str, write, reset: dict | None = None) -> None:
     try:
         write()
     except ValueError as problem:
-        st.error(f"Not changed. {literal(problem)}")
+        refused(PAGE, f"Not changed. {literal(problem)}")
     else:
         done(PAGE, what, reset)
 

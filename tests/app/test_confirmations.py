@@ -108,3 +108,16 @@ def test_the_correction_picker_starts_on_each_patients_latest_session(as_role):
     assert len(first) > 1
     second = progress_of(at, "P0003")
     assert correction_picker(at).value == int(second["Session"].max())
+
+
+def test_a_refusal_withdraws_the_last_result_it_would_contradict(as_role):
+    at = accounts_page(as_role)
+    for _ in range(2):  # the same account twice: added, then refused as taken
+        at.text_input(key="new_username").input("clin_two")
+        at.button(key="add_user_submit").click().run()
+    assert not at.exception, at.exception
+    [error] = at.error
+    assert error.value.startswith("Not changed.") and "is taken" in error.value
+    assert [s.value for s in at.success] == []  # not "Added clin_two" above it
+    at.run()  # the next run shows neither
+    assert (at.error, at.success) == ([], [])
