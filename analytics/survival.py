@@ -177,6 +177,19 @@ def reached_table(improvement: pd.DataFrame, thresholds=RESPONDER_THRESHOLDS,
     return table[REACHED_COLUMNS].sort_values(["technique", "threshold_pct", "session_number"], ignore_index=True)
 
 
+def reached_by(table: pd.DataFrame, session: int) -> pd.DataFrame:
+    """Return `reached_table`'s estimate by `session` for each technique and threshold: its row at that session or,
+    where no episode was at risk there because every one had reached the threshold earlier, 100 % carried forward
+    (none at risk, none reaching it at that session). A threshold whose last episodes stopped earlier without
+    reaching it has no row: past the last episode followed, the product limit says nothing."""
+    upto = table[table["session_number"] <= session]
+    last = upto.groupby(["technique", "threshold_pct"], sort=False).tail(1)
+    every_one = (last["session_number"] < session) & (last["events"] == last["at_risk"])  # there S = 0, exactly
+    carried = last[every_one].assign(session_number=session, at_risk=0, events=0)
+    return (pd.concat([last[last["session_number"] == session], carried])
+            .sort_values(["technique", "threshold_pct"], ignore_index=True))
+
+
 def reached_summary(improvement: pd.DataFrame, rule: ResponderRule = DEFAULT_RULE) -> pd.DataFrame:
     """Return the `python -m db summary --reached` table: `reached_table` at 15, 30 and 50 %, to 4 decimals."""
     return reached_table(improvement, RESPONDER_THRESHOLDS, rule).round({"reached": 4, "ci95_low": 4, "ci95_high": 4})

@@ -223,9 +223,9 @@ def _safety_tables(reading: clinic_wide.Reading, where: OutcomeFilter) -> dict:
 
 def responder_analyses(actor: Actor, where: OutcomeFilter, rule: ResponderRule, episodes: int) -> background.Analysis:
     """Return, for at most `episodes` of the filtered episodes (a fixed sample): the share `reached` by each session
-    (Kaplan–Meier), the `curve_figure` of the cumulative responder curve, the `effect_sizes` at session 4 and at the
-    last session, and the `kaplan_meier_figure` of sessions until a 30 % improvement with each technique's
-    `medians`; responders classified by `rule`."""
+    (Kaplan–Meier) and `reached_by_then`, by session 4; the `curve_figure` of the cumulative responder curve, the
+    `effect_sizes` at session 4 and at the last session, and the `kaplan_meier_figure` of sessions until a 30 %
+    improvement with each technique's `medians`; responders classified by `rule`."""
     return clinic_wide.clinic_wide("responder analyses", actor, _responder_analyses, where, rule, episodes)
 
 
@@ -233,8 +233,10 @@ def _responder_analyses(reading: clinic_wide.Reading, where: OutcomeFilter, rule
     improvement = clinic_wide.sample(reading, where, episodes)
     times = survival.time_to_response(improvement, rule=rule)
     kaplan_meier, medians = survival.kaplan_meier(times), survival.median_sessions(times)
+    reached = survival.reached_summary(improvement, rule)
     return {
-        "reached": survival.reached_summary(improvement, rule),
+        "reached": reached,
+        "reached_by_then": survival.reached_by(reached, ANSWER_SESSION),
         "curve_figure": charts_science.responder_curve_figure(responders.responder_curve(improvement, rule)),
         "effect_sizes": effect_sizes.effect_sizes(improvement, ANSWER_SESSION),
         "kaplan_meier_figure": charts_science.kaplan_meier_figure(kaplan_meier, medians),

@@ -206,7 +206,7 @@ elif section == "Responders":
                      "responder_analyses")
     if details is not None:
         reached = details["reached"]
-        early = reached[reached["session_number"] == ANSWER_SESSION]
+        early = details["reached_by_then"]
         show_table(early, "early_table", percent=("reached", "ci95_low", "ci95_high"), reached="Reached by then",
                    at_risk="At risk", events="Reached at that session")
         st.download_button(

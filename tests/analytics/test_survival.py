@@ -225,3 +225,15 @@ def test_on_the_sample_data_reached_equals_a_textbook_kaplan_meier_of_the_csv():
     assert got[keys + ["at_risk", "events"]].astype(str).equals(expected[keys + ["at_risk", "events"]].astype(str))
     for column in ("reached", "ci95_low", "ci95_high"):
         assert np.allclose(got[column].astype(float), expected[column].astype(float), atol=1e-9, equal_nan=True)
+
+
+def test_a_threshold_every_episode_reached_before_session_4_is_reached_by_session_4():
+    # 15 %: a and b both reach it at session 3, so no episode is at risk at 4, yet 100 % reached it by then.
+    # 30 %: a reaches it at 3; b stops at 3 without it: past its last session the product limit says nothing.
+    improvement = frame({"deep": {"a": [80, 75, 50], "b": [80, 76, 66]}})
+    table = survival.reached_table(improvement, thresholds=(15, 30))
+    assert 4 not in set(table["session_number"])
+    by_then = survival.reached_by(table, 4)
+    assert by_then[["technique", "threshold_pct", "session_number", "at_risk", "events", "reached"]].values.tolist() \
+        == [["deep", 15, 4, 0, 0, 1.0]]
+    assert survival.reached_by(table, 3)["threshold_pct"].tolist() == [15, 30]  # the rows at 3, as they are

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import warnings
 from datetime import date
 
+import pandas as pd
 import pytest
 from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 
 from analytics import clinicians, comparison
+from clinic.vocabulary import TECHNIQUE_LABELS
 from dashboard import resources
 from dashboard.tables import HEADERS, PERCENT
 from db.cli import main
@@ -189,6 +192,26 @@ def test_reached_by_session_4_is_the_kaplan_meier_row_at_session_4_and_the_respo
     assert any("Kaplan–Meier" in c.value and "censored" in c.value for c in manager.caption)
     rule = next(c.value for c in manager.caption if c.value.startswith("**Who counts as a responder.**"))
     assert "20 points" in rule and "40 of 100" in rule
+
+
+def test_a_threshold_every_episode_reached_before_session_4_stays_in_the_by_session_4_table(manager):
+    # In the sample data, clin_ahmed's sciatica episodes all reach 15 % before session 4 (a tester's filter): no
+    # episode is at risk at 4, and the table left the threshold out though 100 % had reached it by then.
+    manager.multiselect(key="filter_conditions").select("sciatica")
+    manager.multiselect(key="filter_clinicians").select("clin_ahmed").run()
+    show(manager, "Responders")
+    reached = pd.read_csv(io.StringIO(download_content(manager, "download_reached")))
+    last = reached[reached["session_number"] <= 4].groupby(["technique", "threshold_pct"]).tail(1)
+    every_one_earlier = last[(last["session_number"] < 4) & (last["events"] == last["at_risk"])]
+    assert not every_one_earlier.empty, "the sample no longer has the case this test is about"
+    early = table_with(manager, "at_risk").set_index(["technique", "threshold_pct"])
+    every_one_earlier = every_one_earlier.assign(technique=every_one_earlier["technique"].map(TECHNIQUE_LABELS))
+    for row in every_one_earlier.itertuples():
+        assert early.loc[(row.technique, row.threshold_pct), ["session_number", "at_risk", "events"]].tolist() \
+            == [4, 0, 0]
+        assert early.loc[(row.technique, row.threshold_pct), "reached"] == 1.0
+    at_4 = last[last["session_number"] == 4]
+    assert len(early) == len(at_4) + len(every_one_earlier)
 
 
 def test_the_responders_section_shows_srm_and_cohens_d_at_session_4_and_the_last_session(manager):
