@@ -33,7 +33,7 @@ events = resources.audit_events(actor, where, limit)
 filtered = where.words() != "everything"
 st.write(literal(f"{len(events)} row{'' if len(events) == 1 else 's'}, newest first"
                  + (f" (the newest {limit})" if len(events) == limit else "")
-                 + ("" if not filtered else "; filtered by " + where.words().replace("_", " ")) + "."))
+                 + ("" if not filtered else "; filtered by " + where.words()) + "."))  # usernames as they are
 if events.empty:
     st.info("No audit row matches these filters." if filtered else "The audit trail is empty.")
     st.stop()

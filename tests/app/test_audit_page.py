@@ -136,3 +136,6 @@ def test_typed_filters_are_shown_as_typed_never_as_markdown(admin):
     assert admin.info[0].value == "No audit row matches these filters."
     line = next(m.value for m in admin.markdown if "filtered by" in m.value)
     assert r"user \*\*bold\*\* \[x\]\(http\:" in line, "escaped: shown as typed, not bold, not a link"
+    filter_by(admin, user="clin_ahmed")
+    line = next(m.value for m in admin.markdown if "filtered by" in m.value)
+    assert r"filtered by user clin\_ahmed\." in line, "the username as it is, not clin ahmed"
