@@ -34,7 +34,7 @@ from db.access import Actor
 from db.audit import AuditFilter
 from db.engine import write_session
 from db.import_result import ImportResult
-from db.models import Episode
+from db.models import Episode, TreatmentSession
 from db.validation import SessionInput
 
 # Sign-in -------------------------------------------------------------------------------------------------------------
@@ -102,17 +102,21 @@ def discharge_episode(actor: Actor, episode_id: int, status: str, discharged_on:
     resources.clear_after_write()
 
 
-def correct_session(actor: Actor, session_id: int, entry: SessionInput, answer: episodes.Answer | None = None) -> int:
-    """Replace a session's values with a checked entry (audited); return its number, which a new date can change.
-    A date before the episode's first session raises EpisodeUndecided until `answer` says it is right."""
+def correct_session(actor: Actor, session_id: int, entry: SessionInput,
+                    answer: episodes.Answer | None = None) -> tuple[int, bool]:
+    """Replace a session's values with a checked entry (audited); return its number, which a new date can change,
+    and whether any audited value changed (none: nothing was audited either). A date before the episode's first
+    session raises EpisodeUndecided until `answer` says it is right."""
     with write_session(resources.engine()) as session:
+        stored = session.get(TreatmentSession, session_id)
+        before = corrections.snapshot(session, stored) if stored is not None else None
         corrected = corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry,
                                                 answer=answer)
         session.flush()
         session.refresh(corrected)  # renumbered by date in the same transaction
-        number = corrected.session_number
+        number, changed = corrected.session_number, corrections.snapshot(session, corrected) != before
     resources.clear_after_write()
-    return number
+    return number, changed
 
 
 def delete_session(actor: Actor, session_id: int, reason: str) -> None:

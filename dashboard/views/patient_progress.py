@@ -197,7 +197,7 @@ with st.form(f"correct_{session_id}"):
         try:
             entry = actions.check_session(data)
             # A new date can renumber the course: the picker stays on this session under its new number.
-            number = actions.correct_session(actor, session_id, entry, answer(entry))
+            number, changed = actions.correct_session(actor, session_id, entry, answer(entry))
         except EpisodeUndecided as undecided:
             episode_question.pose(undecided.question, entry, prefix=f"correction_{session_id}")
             refused(PAGE, episode_question.refusal(undecided.question), icon="⚠️")
@@ -205,7 +205,8 @@ with st.form(f"correct_{session_id}"):
             refused(PAGE, refusal(problems.problems))
         else:
             episode_question.forget(prefix=f"correction_{session_id}")
-            done(PAGE, f"Corrected session {number} of {literal(row['patient_id'])} ({entry.session_date}).",
+            what = "Corrected" if changed else "Nothing to correct: the form held the stored values of"
+            done(PAGE, f"{what} session {number} of {literal(row['patient_id'])} ({entry.session_date}).",
                  reset={picker: number})
 
 reason = st.text_input("Reason for deleting this session", key=f"delete_reason_{session_id}",

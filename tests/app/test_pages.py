@@ -273,3 +273,11 @@ def test_the_correction_form_starts_from_the_session_and_saves_a_correction(app,
     assert corrected["Pain before (0–100)"] == points
     assert corrected["Side effects"] == row["Side effects"]  # kept as they were
     assert session_count(seeded_url) == count
+
+
+def test_a_correction_saved_unchanged_says_there_was_nothing_to_correct(app):
+    app.switch_page("views/patient_progress.py").run()
+    select_patient(app, "P0002")
+    app.button(key="save_correction").click().run()  # the form as it opened: the stored values
+    assert not app.exception and not app.error
+    assert app.success[0].value.startswith("Nothing to correct: the form held the stored values of session 10 of P0002")
