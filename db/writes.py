@@ -25,7 +25,7 @@ def get_or_create_patient(session: Session, pseudonym: str, name: str | None = N
     return patient
 
 
-def new_patient_problem(session: Session, pseudonym: str) -> str | None:
+def _new_patient_problem(session: Session, pseudonym: str) -> str | None:
     """Return why a patient entered as new is not: their id, or the same id in other capitals ("p0002" for
     "P0002"), is a stored patient's. Saved anyway, the session would join that patient's record, or split one
     person's record in two."""
@@ -74,7 +74,7 @@ def record_session(
     `new_patient` whose id is a stored patient's, in any capitals, is refused (InvalidInput naming `patient_id`).
     """
     require_role(actor, CLINICAL_WRITERS, "record sessions")
-    if new_patient and (problem := new_patient_problem(session, entry.patient_id)):
+    if new_patient and (problem := _new_patient_problem(session, entry.patient_id)):
         raise InvalidInput([Problem("patient_id", problem)])
     rollups.touch_patients(session, [entry.patient_id])  # before anything changes, the body region included
     patient = get_or_create_patient(session, entry.patient_id, patient_name)

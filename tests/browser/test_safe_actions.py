@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_journeys import log_in, session_count
-from tests.support.browser import EXCEPTION_SELECTOR, open_page, pick, wait_for_app
+from tests.support.browser import EXCEPTION_SELECTOR, open_page, pick, wait_for_app, wait_until_computed
 
 pytestmark = pytest.mark.browser
 PAIN_BEFORE = "Pain before (VAS 0–100 mm or NRS 0–10)"
@@ -170,6 +170,9 @@ def test_a_routine_follow_up_found_by_search_takes_at_most_14_interactions(app_u
 def test_the_manager_reads_the_answer_first_and_keeps_filters_across_pages(app_url, page):
     log_in(page, app_url, "manager")
     expect(page.get_by_text("By session 4, ")).to_be_visible()
+    # A result arriving reruns the page; a choice made in that moment was lost once on a loaded machine (a clean-
+    # clone run: the list clicked, the filter still empty). The manager reads the page drawn in full first.
+    wait_until_computed(page)
     page.get_by_text("Filters").click()
     pick(page, "Condition", "neck pain")
     page.keyboard.press("Escape")
