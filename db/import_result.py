@@ -10,7 +10,7 @@ from datetime import date
 
 import pandas as pd
 
-from clinic.vocabulary import condition_words
+from clinic.vocabulary import condition_words, counted
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class ImportResult:
         deleted = f", {self.deleted} left deleted" if self.deleted else ""
         kept = f", {self.conflicts} kept as corrected in the app" if self.conflicts else ""
         count = len(self.new_baselines)
-        rebased = f", {count} stored course{'s' if count > 1 else ''} given an earlier baseline" if count else ""
+        rebased = f", {counted(count, 'stored course')} given an earlier baseline" if count else ""
         return f"{self.inserted} added, {self.updated} updated, {self.unchanged} unchanged{deleted}{kept}{rebased}"
 
     def report(self, limit: int = 100) -> list[str]:

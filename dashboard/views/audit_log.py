@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from clinic.vocabulary import counted
 from dashboard import actions, resources
 from dashboard.auth import current_actor
 from dashboard.text import literal
@@ -31,8 +32,8 @@ where = AuditFilter(patient=patient, user=user, action=action, since=since, unti
 events = resources.audit_events(actor, where, limit)
 
 filtered = where.words() != "everything"
-st.write(literal(f"{len(events)} row{'' if len(events) == 1 else 's'}, newest first"
-                 + (f" (the newest {limit})" if len(events) == limit else "")
+st.write(literal(f"{counted(len(events), 'row')}, newest first"
+                 + (f" (the newest {limit:,})" if len(events) == limit else "")
                  + ("" if not filtered else "; filtered by " + where.words()) + "."))  # usernames as they are
 if events.empty:
     st.info("No audit row matches these filters." if filtered else "The audit trail is empty.")
