@@ -221,6 +221,12 @@ def training_cutoff(first_date) -> pd.Timestamp:
     return pd.Period(pd.Timestamp(first_date), REFIT_PERIOD).start_time
 
 
+def training_cutoffs(first_dates: pd.Series) -> pd.Series:
+    """Return `training_cutoff` of each of `first_dates`, computed on the whole column at once: mapped a date at a
+    time, a network's 190,000 episodes took 1.9 CPU-seconds, three times in each fit."""
+    return pd.to_datetime(first_dates).dt.to_period(REFIT_PERIOD).dt.start_time
+
+
 def _chosen(improvement: pd.DataFrame, episodes: pd.DataFrame, since) -> pd.DataFrame:
     """Return the `episodes` with a session on or after `since` (all of them when None)."""
     if since is None:
@@ -236,7 +242,7 @@ def quarterly_models(improvement: pd.DataFrame, *, since=None,
     fits these once per data version, then an episode's band is a prediction (`bands_from_models`). `episodes` is
     `episode_table`'s frame of `improvement`, when the caller has it (`fit_inputs`)."""
     episodes = episode_table(improvement) if episodes is None else episodes
-    cutoffs = sorted(set(_chosen(improvement, episodes, since)["first_date"].map(training_cutoff)))
+    cutoffs = sorted(training_cutoffs(_chosen(improvement, episodes, since)["first_date"]).unique())
     return {cutoff: fit_recovery(improvement, before=cutoff, episodes=episodes) for cutoff in cutoffs}
 
 
@@ -248,7 +254,7 @@ def bands_from_models(improvement: pd.DataFrame, models: dict[pd.Timestamp, Reco
     """
     chosen = _chosen(improvement, episode_table(improvement), since)
     parts = [predict_bands(models[cutoff], _targets(improvement, group, models[cutoff].cells))
-             for cutoff, group in chosen.groupby(chosen["first_date"].map(training_cutoff), sort=True)
+             for cutoff, group in chosen.groupby(training_cutoffs(chosen["first_date"]), sort=True)
              if cutoff in models]
     if not parts:
         return pd.DataFrame(columns=BANDS_COLUMNS)
@@ -262,7 +268,7 @@ def observed_bands(improvement: pd.DataFrame, models: dict[pd.Timestamp, Recover
     minus expected read. A part at a time, so a network's bands are never all held at once. `episodes` as in
     `quarterly_models`."""
     episodes = episode_table(improvement) if episodes is None else episodes
-    for cutoff, group in episodes.groupby(episodes["first_date"].map(training_cutoff), sort=True):
+    for cutoff, group in episodes.groupby(training_cutoffs(episodes["first_date"]), sort=True):
         if cutoff in models:
             for start in range(0, len(group), most):
                 yield predict_bands(models[cutoff], follow_up_rows(improvement, group.iloc[start:start + most])

@@ -146,6 +146,14 @@ def test_bands_reach_ahead_of_the_last_session_without_an_observation(simulated)
     assert one["session_number"].max() == 8  # the simulation's last session number with 30 earlier episodes
 
 
+def test_training_cutoffs_of_a_column_are_each_dates_training_cutoff():
+    dates = pd.Series(pd.to_datetime(["2024-03-31", "2024-04-01", "2024-06-30", "2024-12-31", "2025-01-01",
+                                      "2025-02-14"]))
+    assert expected_recovery.training_cutoffs(dates).tolist() == dates.map(expected_recovery.training_cutoff).tolist()
+    assert expected_recovery.training_cutoffs(dates).dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-01-01", "2024-04-01", "2024-04-01", "2024-10-01", "2025-01-01", "2025-01-01"]
+
+
 def test_models_fitted_once_give_every_episodes_band_and_none_to_an_episode_of_a_quarter_not_fitted(simulated):
     improvement, _, bands = simulated
     models = expected_recovery.quarterly_models(improvement)
