@@ -22,6 +22,7 @@ from db.file_validation import ValidRows
 from db.import_result import FIRST_EPISODE, NUMBERED_IN_FILE, FieldChange, ImportResult, NewBaseline, NewEpisode
 from db.interchange import STRICTA_COLUMNS, cell_text, identity_keys
 from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User
+from db.patient_search import search_id
 from db.writes import not_a_clinician
 
 TakeFileValues = bool | Collection[int]  # True: every conflict; or the session ids whose file values win
@@ -52,15 +53,13 @@ def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = F
 
     Each row's episode of care is the one its `episode` cell numbers, else its stored session's, else the one
     `db.episodes`' rule gives, with `gap_days` (by default the configured one) as the long gap.
-    Raises ImportRefused when a `clinician` cell names an account of another role, or an `episode` cell a
-    discharged episode that a session after its discharge would extend.
+    Raises ImportRefused when a `patient_id` cell is another patient's id in other capitals, a `clinician` cell
+    names an account of another role, or an `episode` cell a discharged episode that a session after its discharge
+    would extend.
     """
     columns, lines = rows.columns, rows.lines
     pseudonyms = list(dict.fromkeys(columns["patient_id"]))
-    patients: dict[str, int] = {}
-    for chunk in bulk.chunks(pseudonyms):
-        found = session.execute(select(Patient.pseudonym, Patient.id).where(Patient.pseudonym.in_(chunk)))
-        patients.update(found.all())
+    patients = _stored_patients(session, pseudonyms, columns["patient_id"], lines)
     by_id = {patient_id: pseudonym for pseudonym, patient_id in patients.items()}
     stored: dict[tuple, dict] = {}
     key_of: dict[int, tuple] = {}  # episode id -> its key
@@ -127,6 +126,38 @@ def plan(session: Session, rows: ValidRows, take_file_values: TakeFileValues = F
     result.new_episodes = sorted((e for key, e in placed.new.items() if key in written), key=lambda e: e.row)
     result.new_baselines = _new_baselines(rows, new, placed.keys, live, key_of)
     return Plan(rows, values, patients, stored, placed.keys, users, live, new, updates, result)
+
+
+def _stored_patients(session: Session, pseudonyms: list[str], cells: list[str], lines: list[int]) -> dict[str, int]:
+    """Return the id of each of `pseudonyms` already stored, by pseudonym.
+
+    Raises ImportRefused for every row whose patient id is another's in other capitals: a stored patient's ("p0002"
+    for "P0002"), or one written earlier in the file. Imported, it would split one person's record in two; the
+    search and *Record session* take such ids for one patient.
+    """
+    patients: dict[str, int] = {}
+    spelt: dict[str, str] = {}  # an id lower-cased -> its stored spelling, else its first in the file
+    for chunk in bulk.chunks(pseudonyms):
+        wanted = set(chunk)
+        found = session.execute(select(Patient.pseudonym, Patient.id)
+                                .where(Patient.search_id.in_({search_id(p) for p in chunk})))
+        for pseudonym, patient_id in found:
+            spelt.setdefault(pseudonym.lower(), pseudonym)
+            if pseudonym in wanted:
+                patients[pseudonym] = patient_id
+    stored = set(spelt.values())
+    for pseudonym in pseudonyms:
+        spelt.setdefault(pseudonym.lower(), pseudonym)
+    problems = []
+    for line, pseudonym in zip(lines, cells, strict=True):
+        other = spelt[pseudonym.lower()]
+        if other != pseudonym and pseudonym not in patients:
+            whose = "a stored patient's" if other in stored else "an earlier row's"
+            problems.append(RowProblem(line, "patient_id", pseudonym,
+                                       f"{pseudonym} is {whose} id {other} in other capitals: write {other}"))
+    if problems:
+        raise ImportRefused(problems)
+    return patients
 
 
 @dataclass

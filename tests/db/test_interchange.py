@@ -224,6 +224,32 @@ def test_one_bad_row_among_good_ones_refuses_the_file_naming_row_column_and_reas
     assert_unchanged(engine, before, table_counts)
 
 
+def test_a_stored_patients_id_in_other_capitals_is_refused_naming_the_stored_id(engine, tmp_path, tricky):
+    import_file(engine, write_csv(tricky.iloc[:4], tmp_path / "earlier.csv"))  # P-01
+    before = snapshot(engine, table_counts)
+    again = tricky.iloc[[3, 4]].copy()
+    again["patient_id"] = ["p-01", "P_02"]  # the stored P-01, mistyped; a new patient
+    with pytest.raises(ImportRefused) as refused:
+        import_file(engine, write_csv(again, tmp_path / "lower.csv"))
+    assert refused.value.problems == [
+        RowProblem(2, "patient_id", "p-01", "p-01 is a stored patient's id P-01 in other capitals: write P-01")]
+    assert_unchanged(engine, before, table_counts)
+    again["patient_id"] = ["P-01", "P_02"]  # as stored: imported
+    import_file(engine, write_csv(again, tmp_path / "as_stored.csv"))
+    assert sorted(stored_sessions(engine)["patient_id"].unique()) == ["P-01", "P_02"]
+
+
+def test_one_new_id_in_two_capitals_in_a_file_is_refused_at_the_later_rows(engine, tmp_path, tricky):
+    before = snapshot(engine, table_counts)
+    split = tricky.iloc[4:7].copy()  # P_02's three rows
+    split["patient_id"] = ["P_02", "p_02", "P_02"]
+    with pytest.raises(ImportRefused) as refused:
+        import_file(engine, write_csv(split, tmp_path / "split.csv"))
+    assert refused.value.problems == [
+        RowProblem(3, "patient_id", "p_02", "p_02 is an earlier row's id P_02 in other capitals: write P_02")]
+    assert_unchanged(engine, before, table_counts)
+
+
 def test_a_failure_while_writing_leaves_the_database_unchanged(engine, tmp_path, tricky, monkeypatch):
     import_file(engine, write_csv(tricky.iloc[:2], tmp_path / "earlier.csv"))
     before = snapshot(engine, table_counts)  # every table
