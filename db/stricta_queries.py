@@ -158,6 +158,17 @@ def patient_needling(session: Session, *, actor: Actor, patient_id: int) -> pd.D
     return read_frame(session, stmt, ["session_id", *STRICTA_ITEMS])
 
 
+def session_needling(session: Session, *, actor: Actor, session_id: int) -> dict:
+    """Return one live session's needling record, item by item as stored (None: not recorded; `adjuncts` as codes
+    joined by ';'): the correction form starts from it and writes every item back, so it is read fresh, never
+    from a cache. Clinicians and admins, as they correct sessions; ValueError for no such live session."""
+    require_role(actor, CLINICAL_WRITERS, "correct clinical data")
+    row = session.execute(select(*NEEDLING_COLUMNS).where(S.id == session_id, LIVE_SESSIONS)).first()
+    if row is None:
+        raise ValueError(f"session: no session {session_id}")
+    return dict(row._mapping)
+
+
 def last_needling_defaults(session: Session, *, actor: Actor, patient_id: int) -> dict:
     """Return the needling record of the patient's latest live session, for the form's defaults (empty if none).
 

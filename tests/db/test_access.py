@@ -84,6 +84,7 @@ EXPECTED: dict[str, set[str]] = {
     "stricta_queries.needling_record": IDENTIFIED,
     "stricta_queries.last_needling_defaults": IDENTIFIED,
     "stricta_queries.patient_needling": OWN_RECORD,
+    "stricta_queries.session_needling": IDENTIFIED,
     "corrections.correct_session": IDENTIFIED,
     "corrections.delete_session": IDENTIFIED,
     "corrections.restore_session": {ADMIN},
@@ -270,6 +271,8 @@ CALLS: dict[str, Call] = {
         s, actor=a, patient_id=c.patient_a),
     "stricta_queries.patient_needling": lambda s, a, c: stricta_queries.patient_needling(
         s, actor=a, patient_id=c.patient_a),
+    "stricta_queries.session_needling": lambda s, a, c: stricta_queries.session_needling(
+        s, actor=a, session_id=c.sessions_a[0]),
     "corrections.correct_session": lambda s, a, c: corrections.correct_session(
         s, actor=a, session_id=c.sessions_a[1], entry=_correction()),
     "corrections.delete_session": lambda s, a, c: corrections.delete_session(
@@ -443,6 +446,8 @@ BY_ID: dict[str, Callable] = {
     "queries.patient_sessions(patient_id)": _by_patient_id(queries.patient_sessions),
     "queries.patient_side_effects(patient_id)": _by_patient_id(queries.patient_side_effects),
     "queries.last_session_defaults(patient_id)": _by_patient_id(queries.last_session_defaults),
+    "stricta_queries.session_needling(session_id)": _by_session_id(
+        lambda s, a, i: stricta_queries.session_needling(s, actor=a, session_id=i)),
     "corrections.session_history(session_id)": _by_session_id(
         lambda s, a, i: corrections.session_history(s, actor=a, session_id=i)),
     "corrections.correct_session(session_id)": _by_session_id(

@@ -258,3 +258,14 @@ def test_a_patient_s_needling_record_joins_their_sessions_by_id(engine):
         sessions = queries.patient_sessions(session, actor=ADMIN, patient_id=1)
     assert list(mine.columns) == ["session_id", *STRICTA_ITEMS]
     assert mine["session_id"].tolist() == sessions["session_id"].tolist() and mine["insertions"].tolist() == [5]
+
+
+def test_one_session_s_needling_record_is_read_as_stored_for_the_correction_form(engine):
+    first = record(engine, session_date="2025-01-10", insertions=5, depth_mm=12.5, adjuncts=["heat", "massage"])
+    with Session(engine) as session:
+        values = stricta_queries.session_needling(session, actor=ADMIN, session_id=first["id"])
+        with pytest.raises(ValueError, match="no session 999"):
+            stricta_queries.session_needling(session, actor=ADMIN, session_id=999)
+    assert list(values) == list(STRICTA_ITEMS)
+    assert (values["insertions"], values["depth_mm"], values["adjuncts"]) == (5, 12.5, "massage;heat")
+    assert type(values["insertions"]) is int and values["estim_hz"] is None  # a whole number, not 5.0
