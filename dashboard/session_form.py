@@ -87,6 +87,17 @@ def side_effects(container, *, key: str | None = None, chosen: Iterable[Pair] = 
     return [(code, severity) for severity, codes in picked.items() for code in codes]
 
 
+TWITCH = {"Yes": True, "No": False, "Not recorded": None}  # the local twitch response's choices, as shown
+
+
+def twitch_response(container, *, key: str | None = None, value: bool | None = None) -> bool | None:
+    """Draw whether a local twitch response was elicited (Yes, No, Not recorded); return True, False or None."""
+    options = list(TWITCH)
+    stored = None if value is None else bool(value)
+    where = {"key": key} if key else {"index": next(i for i, label in enumerate(options) if TWITCH[label] is stored)}
+    return TWITCH[container.radio("Local twitch response", options, horizontal=True, **where)]
+
+
 def notes(container, **where) -> str:
     """Draw the session's free-text notes (seen by clinicians and admins, never in a report)."""
     return container.text_area("Notes", **where)

@@ -26,7 +26,6 @@ NEW_PATIENT = "New patient…"
 # after a save), so nothing typed for one patient can be saved onto the next.
 ENTRY_BLANKS = {"new_patient_id": "", "new_patient_name": "", "pain_before": None, "pain_after": None, "notes": "",
                 **{f"side_effects_{severity}": [] for severity in SEVERITIES}}
-TWITCH = {"Yes": True, "No": False, "Not recorded": None}
 NEEDLING = "stricta_"  # the needling record's widget keys: "stricta_depth_mm", …
 PAIN_BEFORE = "Pain before (VAS 0–100 mm or NRS 0–10)"
 
@@ -134,7 +133,7 @@ with st.form("session_form", clear_on_submit=False, enter_to_submit=False):
             "Muscles treated", sorted(set(COMMON_MUSCLES) | set(st.session_state["muscles"])),
             accept_new_options=True, key="muscles", format_func=lambda m: m.replace("_", " "),
         )
-        twitch = st.radio("Local twitch response", list(TWITCH), horizontal=True, key="twitch")
+        twitch = session_form.twitch_response(st, key="twitch")
         clinician = st.selectbox("Clinician", clinicians or [actor.username], key="clinician")
     with right:
         pain_scale = session_form.pain_scale(st, key="pain_scale")
@@ -159,7 +158,7 @@ if submitted:
         "patient_id": patient_id, "session_date": session_date, "technique": technique,
         "pain_scale": pain_scale, "pain_before": pain_before, "pain_after": pain_after,
         "side_effects": side_effects, "condition": condition, "body_region": body_region.strip().lower() or None,
-        "clinician": clinician, "twitch_response": TWITCH[twitch], "muscles": muscles, "notes": notes,
+        "clinician": clinician, "twitch_response": twitch, "muscles": muscles, "notes": notes,
         **needling,
     }
     if pain_before is None:
