@@ -38,6 +38,13 @@ def last_needling_defaults(actor: Actor, patient_id: int) -> dict:
         return stricta_queries.last_needling_defaults(session, actor=actor, patient_id=patient_id)
 
 
+def stored_needling(actor: Actor, session_id: int) -> dict:
+    """Return one session's needling record as stored now, the correction form's start. Read afresh, never cached:
+    the form writes every item back, so a record read before another correction would undo it."""
+    with Session(resources.engine()) as session:
+        return stricta_queries.session_needling(session, actor=actor, session_id=session_id)
+
+
 def completeness_words(record: SessionInput | dict) -> str:
     """Return how complete a session's needling record is, in words: "STRICTA: 8 of 9 applicable items recorded
     (incomplete: 89%; complete at 90% or more). Not recorded: depth." (`record` a checked entry, or the form's

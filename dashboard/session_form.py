@@ -171,6 +171,17 @@ def needling(container, *, technique: str, key: str | None = None, values: dict 
     return record
 
 
+def removed_stimulation(values: dict, technique: str) -> str | None:
+    """Return the stored electrical stimulation (`values`, a stored session's record) that saving the session as
+    `technique` removes, in words ("stimulation frequency 80 Hz, intensity 7 mA"), or None when it removes none:
+    stimulation is recorded with electrical needling only, so any other technique drops it."""
+    if technique == ESTIM_TECHNIQUE:
+        return None
+    removed = [f"{STRICTA_LABELS[name][0].lower()} {values[name]:g} {STRICTA_LABELS[name][1]}"
+               for name in ESTIM_ITEMS if values.get(name) is not None]
+    return ", ".join(removed) or None
+
+
 def _segments(container, name: str, labels: dict[str, str], key: str | None, values: dict | None) -> str | None:
     """Draw a coded item as one-click segments (a second click clears it); return its code or None."""
     where = _where(name, key, values)

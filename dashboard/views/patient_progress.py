@@ -176,15 +176,30 @@ session_id = int(row["session_id"])
 for line in resources.session_history(actor, session_id):
     st.caption(literal(line))
 
+# The technique sits above the form, so a change shows or hides the stimulation fields at once and, before any
+# save, names the stored stimulation it would remove. Keyed by the stored technique too: once saved, it starts anew.
+technique = session_form.technique(st.columns(2)[0], compact=True, value=row["technique"],
+                                   key=f"correct_technique_{session_id}_{row['technique']}")
+stored_needling = needling_data.stored_needling(actor, session_id)
+notice = st.empty()  # drawn either way: a warning coming and going must not move the form, which closes its expander
+if removed := session_form.removed_stimulation(stored_needling, technique):
+    notice.warning(f"Saving this session as {TECHNIQUE_LABELS[technique].lower()} removes its stored electrical "
+                   f"stimulation: {removed}. The session's history keeps these values; choose electrical dry "
+                   "needling again to keep them.", icon="⚠️")
+
 with st.form(f"correct_{session_id}"):
     left, right = st.columns(2)
     date_value = session_form.session_date(left, value=row["session_date"])
-    technique = session_form.technique(left, compact=True, value=row["technique"])
     scale = session_form.pain_scale(right, compact=True, value=row["pain_scale"])
     pain_before = session_form.pain(right, "Pain before", value=float(row["pain_before"]))
     pain_after = session_form.pain_after(right, value=None if pd.isna(row["pain_after"]) else float(row["pain_after"]))
     chosen_effects = session_form.side_effects(left, chosen=effects.get(session_id, ()))
     notes = session_form.notes(right, value=row["notes"])
+    # The needling record as stored (STRICTA), closed: most corrections are of the pain or the date.
+    needling_box = st.expander("Needling record")
+    twitch = session_form.twitch_response(
+        needling_box, value=None if pd.isna(row["twitch_response"]) else bool(row["twitch_response"]))
+    needling = session_form.needling(needling_box, technique=technique, values=stored_needling)
     # Asked only after a Save that dates a later session before the course's first: it would become the baseline.
     answer = episode_question.ask(prefix=f"correction_{session_id}")
     if st.form_submit_button("Save correction", key="save_correction"):
@@ -192,7 +207,7 @@ with st.form(f"correct_{session_id}"):
             "patient_id": row["patient_id"], "session_date": date_value, "technique": technique,
             "pain_scale": scale, "pain_before": pain_before, "pain_after": pain_after,
             "side_effects": chosen_effects, "muscles": [m for m in row["muscles"].split(";") if m], "notes": notes,
-            "twitch_response": None if pd.isna(row["twitch_response"]) else bool(row["twitch_response"]),
+            "twitch_response": twitch, **needling,
         }
         try:
             entry = actions.check_session(data)
@@ -206,7 +221,8 @@ with st.form(f"correct_{session_id}"):
         else:
             episode_question.forget(prefix=f"correction_{session_id}")
             what = "Corrected" if changed else "Nothing to correct: the form held the stored values of"
-            done(PAGE, f"{what} session {number} of {literal(row['patient_id'])} ({entry.session_date}).",
+            gone = f" Removed its electrical stimulation ({removed}); its history keeps the values." if removed else ""
+            done(PAGE, f"{what} session {number} of {literal(row['patient_id'])} ({entry.session_date}).{gone}",
                  reset={picker: number})
 
 reason = st.text_input("Reason for deleting this session", key=f"delete_reason_{session_id}",
