@@ -133,6 +133,48 @@ def test_the_correction_picker_follows_the_patient_and_starts_on_their_latest_se
     assert chosen_session(page) == latest_session(page)  # P0003's latest, not P0002's session 2
 
 
+def stored_needling(database_url: str, patient: str, number: int) -> tuple:
+    """Return the technique, depth and stimulation of the patient's live session `number`, as stored."""
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+        return connection.execute(
+            "SELECT s.technique, s.depth_mm, s.estim_hz, s.estim_ma, s.estim_minutes FROM sessions s "
+            "JOIN episodes ep ON ep.id = s.episode_id JOIN patients p ON p.id = ep.patient_id "
+            "WHERE p.pseudonym = ? AND s.session_number = ? AND s.deleted_at IS NULL", (patient, number)).fetchone()
+
+
+def test_a_needling_value_is_corrected_and_a_change_of_technique_names_the_stimulation_it_removes_first(
+        app_url, app_database_url, page):
+    log_in(page, app_url, "clin_ahmed")
+    open_page(page, "Patient progress")
+    choose_patient(page, "P0002")
+    wait_until_computed(page)  # the chart's band arrives and redraws the page: the form is used once it has
+    page.locator(f"{CORRECTION_PICKER} button").get_by_text("9", exact=True).click()
+    expect(page.get_by_text("Session 9 on ")).to_be_visible()
+    wait_for_app(page)
+    assert stored_needling(app_database_url, "P0002", 9) == ("electrical", 33.0, 80.0, 7.0, 30.0)
+
+    page.get_by_text("Needling record", exact=True).click()  # the closed group of the form
+    depth = page.get_by_label("Depth (mm)", exact=True)
+    expect(depth).to_have_value("33.0")  # the stored record
+    depth.fill("35")
+    pick(page, "Technique", "Deep dry needling")  # above the form: a rerun, the typed depth still in the form
+    warning = page.get_by_text("Saving this session as deep dry needling removes its stored electrical stimulation")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("stimulation frequency 80 Hz, intensity 7 mA, stimulation time 30 min")
+    expect(page.get_by_label("Stimulation frequency (Hz)", exact=True)).to_have_count(0)
+    wait_for_app(page)
+    expect(depth).to_be_visible()  # the warning did not move the form: its needling record is still open
+    expect(depth).to_have_value("35.0")
+    assert stored_needling(app_database_url, "P0002", 9)[0] == "electrical"  # said before, nothing saved
+
+    page.get_by_role("button", name="Save correction").click()
+    expect(page.get_by_text("Corrected session 9 of P0002").first).to_be_visible()
+    wait_for_app(page)
+    assert stored_needling(app_database_url, "P0002", 9) == ("deep", 35.0, None, None, None)
+    expect(page.get_by_text("stimulation frequency from 80.0 to (blank)")).to_be_visible()  # the history keeps it
+    expect(page.locator(EXCEPTION_SELECTOR)).to_have_count(0)
+
+
 def test_a_vas_value_typed_on_the_nrs_is_one_click_from_being_saved(app_url, app_database_url, page):
     log_in(page, app_url, "clin_ahmed")
     before = session_count(app_database_url)
