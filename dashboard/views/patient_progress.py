@@ -180,7 +180,12 @@ for line in resources.session_history(actor, session_id):
 # save, names the stored stimulation it would remove. Keyed by the stored technique too: once saved, it starts anew.
 technique = session_form.technique(st.columns(2)[0], compact=True, value=row["technique"],
                                    key=f"correct_technique_{session_id}_{row['technique']}")
-stored_needling = needling_data.stored_needling(actor, session_id)
+try:
+    stored_needling = needling_data.stored_needling(actor, session_id)
+except ValueError:  # deleted by someone else (on another server, whose writes leave this one's reads cached)
+    resources.clear_after_write()
+    st.warning(f"Session {number} has just been deleted by someone else: choose another session.")
+    st.stop()
 notice = st.empty()  # drawn either way: a warning coming and going must not move the form, which closes its expander
 if removed := session_form.removed_stimulation(stored_needling, technique):
     notice.warning(f"Saving this session as {TECHNIQUE_LABELS[technique].lower()} removes its stored electrical "

@@ -8,10 +8,12 @@ import json
 
 from sqlmodel import Session, select
 
+from db import corrections
 from db.engine import make_engine
 from db.models import AuditEvent
 from tests.app.test_needling import as_read, stored
 from tests.app.test_security import correction_picker, progress_of
+from tests.db.factories import ADMIN
 
 # P0002's session 9 in the sample data: electrical dry needling with a needling record and three stimulation values.
 SESSION = 9
@@ -149,3 +151,19 @@ def test_a_twitch_count_is_corrected_with_its_answer_which_the_form_shows_beside
     assert app.success[0].value.startswith(f"Corrected session {SESSION} of P0002")
     after = stored(seeded_url, "P0002")[SESSION - 1]
     assert (after.twitch_count, after.twitch_response) == (0, False)
+
+
+def test_a_session_deleted_by_someone_else_while_its_form_is_open_is_said_in_one_line(app, seeded_url):
+    open_session(app)
+    row = stored(seeded_url, "P0002")[SESSION - 1]
+    engine = make_engine(seeded_url)
+    with Session(engine) as session:  # deleted on another server: this one's read of the sessions stays cached
+        corrections.delete_session(session, actor=ADMIN, session_id=row.id, reason="entered twice")
+        session.commit()
+    engine.dispose()
+    app.run()
+    assert not app.exception
+    shown = [w.value for w in app.warning] + [e.value for e in app.error]
+    assert any(f"Session {SESSION} has just been deleted by someone else" in text for text in shown), shown
+    app.run()  # the page reads the patient's sessions afresh
+    assert not app.exception and SESSION not in correction_picker(app).options
