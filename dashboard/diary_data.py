@@ -8,8 +8,7 @@ db checks what the actor may read or write; every write is one transaction and c
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -24,21 +23,11 @@ from dashboard import charts, clinic_wide, resources
 from db import episodes, report_queries
 from db import patient_reports as report_writes
 from db.access import Actor
-from db.engine import database_url, write_session
+from db.engine import write_session
 
 # How long a diary read is kept: what is due moves on with the clock (a window opens, a correction closes), so an
 # answer an hour old would be wrong; a minute is short enough for a patient and spares the database on every run.
 DUE_TTL_S = 60
-
-
-def _on_this_database(load: Callable) -> Callable:
-    """Return the cached `load(url, …)` called with DATABASE_URL first (as dashboard.resources does)."""
-
-    @functools.wraps(load)
-    def on_this_database(*args, **kwargs):
-        return load(database_url(), *args, **kwargs)
-
-    return on_this_database
 
 
 def _write(write: Callable, **arguments):
@@ -54,9 +43,9 @@ def _write(write: Callable, **arguments):
 # -- reads ------------------------------------------------------------------------------------------------------------
 
 
-@_on_this_database
+@resources.on_this_database
 @st.cache_data(show_spinner=False, ttl=DUE_TTL_S)
-def _due(url: str, actor: Actor, patient_id: int) -> pd.DataFrame:
+def _due(url: str, version: Hashable, actor: Actor, patient_id: int) -> pd.DataFrame:
     with Session(clinic_wide.engine(url)) as session:
         return report_queries.due_entries(session, actor=actor, patient_id=patient_id)
 
@@ -75,9 +64,9 @@ def next_entry(actor: Actor, patient_id: int) -> pd.Timestamp | None:
     return None if soon.empty else pd.Timestamp(soon["opens_at"].min())
 
 
-@_on_this_database
+@resources.on_this_database
 @st.cache_data(show_spinner=False, ttl=DUE_TTL_S)
-def _reports(url: str, actor: Actor, patient_id: int) -> dict:
+def _reports(url: str, version: Hashable, actor: Actor, patient_id: int) -> dict:
     with Session(clinic_wide.engine(url)) as session:
         reports = report_queries.patient_reports(session, actor=actor, patient_id=patient_id)
         courses = episodes.patient_episodes(session, actor=actor, patient_id=patient_id)
@@ -125,9 +114,9 @@ def _effect_words(packed: str) -> str:
     return "".join(f" · {effect_in_patient_words(code, severity)}" for code, severity in pairs)
 
 
-@_on_this_database
+@resources.on_this_database
 @st.cache_data(show_spinner="Summarising what patients reported…", ttl=3600)
-def clinic_reports(url: str, actor: Actor, by: str) -> dict:
+def clinic_reports(url: str, version: Hashable, actor: Actor, by: str) -> dict:
     """Return the managers' aggregates by `by` ("technique" or "adjunct"): `soreness` means at 24/48/72 h with
     95 % intervals, `resolution` (Kaplan–Meier), `effects` per 100 sessions from both sources, `pgic` and `psfs`
     tables, their `figures`, and the `entries`, `sessions` and `patients` they rest on."""

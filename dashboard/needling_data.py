@@ -11,6 +11,8 @@ as the technique page's models do.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -21,7 +23,7 @@ from clinic.vocabulary import STRICTA_LABELS, TECHNIQUE_LABELS
 from dashboard import background, charts, clinic_wide, resources
 from db import accounts, episodes, queries, stricta_queries
 from db.access import Actor
-from db.engine import database_url, write_session
+from db.engine import write_session
 from db.queries import OutcomeFilter
 from db.validation import SessionInput
 
@@ -75,14 +77,15 @@ def completeness_labels(sessions: pd.DataFrame) -> pd.Series:
 def patient_completeness(actor: Actor, patient_id: int, sessions: pd.DataFrame) -> pd.Series:
     """Return the STRICTA label ("9 of 9 ✓") of each of the patient's `sessions` (a frame with `session_id` and
     `technique`, as dashboard.resources.patient_record gives it), by the frame's index."""
-    record = _patient_needling(database_url(), actor, patient_id)
+    record = _patient_needling(actor, patient_id)
     joined = sessions[["session_id", "technique"]].merge(record, on="session_id", how="left")
     joined.index = sessions.index
     return completeness_labels(joined)
 
 
+@resources.on_this_database
 @st.cache_data(show_spinner=False, ttl=3600)
-def _patient_needling(url: str, actor: Actor, patient_id: int) -> pd.DataFrame:
+def _patient_needling(url: str, version: Hashable, actor: Actor, patient_id: int) -> pd.DataFrame:
     with Session(clinic_wide.engine(url)) as session:
         return stricta_queries.patient_needling(session, actor=actor, patient_id=patient_id)
 

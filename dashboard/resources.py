@@ -4,7 +4,8 @@ With `dashboard.actions` (every write) this is the page-data layer: views and wi
 call no `db` or `analytics` function themselves; they call these and draw. This is the one place that touches
 st.cache_*. Caches are shared by every user of the process, so each cached loader takes the acting user as an
 argument: the cache key then includes who asked, and the db functions underneath check what that actor may read.
-The database URL is in every key too (`_on_this_database`); a write clears every cache (`clear_after_write`).
+The database URL and the version of its data are in every key too (`on_this_database`), so a write made anywhere is
+read at the next run; a write made here also clears every cache (`clear_after_write`), freeing what it held.
 The technique page's analyses are the exception: computed once for everyone allowed to read them, kept with the
 version of the data they rest on and computed again when it changes, on a worker thread so that a page never waits
 for a model (`_clinic_wide`, dashboard.background); the role is checked before one is served.
@@ -56,13 +57,16 @@ def engine() -> Engine:
     return clinic_wide.engine(database_url())
 
 
-def _on_this_database(load: Callable) -> Callable:
-    """Return the cached `load(url, …)` called with DATABASE_URL first: one database's results are never shown
-    for another's (a process's caches are shared, and the tests run many databases in one process)."""
+def on_this_database(load: Callable) -> Callable:
+    """Return the cached `load(url, version, …)` called with DATABASE_URL and the version of its data first
+    (clinic_wide.data_version). One database's results are never shown for another's (a process's caches are
+    shared, and the tests run many databases in one process); and a write made elsewhere, by another server of a
+    clinic network or the command line's import, is read at the next run, where it waited for the cache's hour."""
 
     @functools.wraps(load)
     def on_this_database(*args, **kwargs):
-        return load(database_url(), *args, **kwargs)
+        url = database_url()
+        return load(url, clinic_wide.data_version(url), *args, **kwargs)
 
     return on_this_database
 
@@ -81,9 +85,10 @@ def clear_after_write() -> None:
 # One patient ---------------------------------------------------------------------------------------------------------
 
 
-@_on_this_database
+@on_this_database
 @st.cache_data(show_spinner=False, ttl=3600)
-def patient_record(url: str, actor: Actor, patient_id: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def patient_record(url: str, version: Hashable, actor: Actor,
+                   patient_id: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Return one patient's (episodes, sessions, side effects one row each), if the actor may read them."""
     with Session(clinic_wide.engine(url)) as session:
         return (
@@ -135,25 +140,25 @@ def session_history(actor: Actor, session_id: int) -> list[str]:
 # The clinic: the technique page ------------------------------------------------------------------------------------
 
 
-@_on_this_database
+@on_this_database
 @st.cache_data(show_spinner=False, ttl=3600)
-def filter_choices(url: str, actor: Actor) -> dict[str, list[str]]:
+def filter_choices(url: str, version: Hashable, actor: Actor) -> dict[str, list[str]]:
     """Return the values of the clinic-wide filters (conditions, body regions, clinicians)."""
     with Session(clinic_wide.engine(url)) as session:
         return queries.filter_choices(session, actor=actor)
 
 
-@_on_this_database
+@on_this_database
 @st.cache_data(show_spinner=False, ttl=3600)
-def episode_count(url: str, actor: Actor, where: OutcomeFilter) -> int:
+def episode_count(url: str, version: Hashable, actor: Actor, where: OutcomeFilter) -> int:
     """Return how many episodes of care the filter selects."""
     with Session(clinic_wide.engine(url)) as session:
         return queries.count_episodes(session, actor=actor, where=where)
 
 
-@_on_this_database
+@on_this_database
 @st.cache_data(show_spinner="Computing outcomes…", ttl=3600)
-def technique_outcomes(url: str, actor: Actor, where: OutcomeFilter) -> dict:
+def technique_outcomes(url: str, version: Hashable, actor: Actor, where: OutcomeFilter) -> dict:
     """Return what every view of the technique page shows, aggregated in the database: the technique `curve`, its
     `summary` table and the `best` technique by session 4 in words, the `serious` side effects to review and the
     `excluded` episodes."""
@@ -324,9 +329,9 @@ def episode_gap_days() -> int:
     return episodes.gap_days(configured)
 
 
-@_on_this_database
+@on_this_database
 @st.cache_data(show_spinner=False, ttl=3600)
-def patient_episodes(url: str, actor: Actor, patient_id: int) -> pd.DataFrame:
+def patient_episodes(url: str, version: Hashable, actor: Actor, patient_id: int) -> pd.DataFrame:
     """Return the patient's episodes of care with their number, goal, dates, status and sessions."""
     with Session(clinic_wide.engine(url)) as session:
         return episodes.patient_episodes(session, actor=actor, patient_id=patient_id)

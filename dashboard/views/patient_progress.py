@@ -182,8 +182,7 @@ technique = session_form.technique(st.columns(2)[0], compact=True, value=row["te
                                    key=f"correct_technique_{session_id}_{row['technique']}")
 try:
     stored_needling = needling_data.stored_needling(actor, session_id)
-except ValueError:  # deleted by someone else (on another server, whose writes leave this one's reads cached)
-    resources.clear_after_write()
+except ValueError:  # deleted by someone else since this run read the patient's sessions: the next run reads them anew
     st.warning(f"Session {number} has just been deleted by someone else: choose another session.")
     st.stop()
 notice = st.empty()  # drawn either way: a warning coming and going must not move the form, which closes its expander

@@ -75,7 +75,7 @@ def test_only_the_page_data_layer_opens_database_sessions():
     assert CORE_LAYER <= opening <= LAYER, sorted(opening ^ LAYER)
 
 
-def test_every_cached_loader_has_the_database_and_the_actor_in_its_key():
+def test_every_cached_loader_has_the_database_its_data_version_and_the_actor_in_its_key():
     modules = [importlib.import_module(layer.removesuffix(".py").replace("/", "."))
                for layer in sorted(LAYER) if (ROOT / layer).exists()]
     cached = {
@@ -85,8 +85,8 @@ def test_every_cached_loader_has_the_database_and_the_actor_in_its_key():
         if hasattr(function, "__wrapped__") and hasattr(function.__wrapped__, "clear")  # an st.cache_data loader
     }
     assert len(cached) >= 5, sorted(cached)
-    assert {loader: list(signature.parameters)[:2] for loader, signature in cached.items()} == {
-        loader: ["url", "actor"] for loader in cached
+    assert {loader: list(signature.parameters)[:3] for loader, signature in cached.items()} == {
+        loader: ["url", "version", "actor"] for loader in cached
     }
 
 
