@@ -6,8 +6,16 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from db.engine import make_engine, migrate
+from tests.support.passwords import cheap_hashing
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """Hash passwords cheaply in the test processes (tests.support.passwords); test_accounts checks the real profile."""
+    with cheap_hashing():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
@@ -145,17 +144,6 @@ class Clinic:
     sessions_b: list[int]
     deleted_b: int
     serious_effect_a: int
-
-
-CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # still Argon2id, just cheap
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cheap_hasher():
-    """Hash passwords cheaply in this module (reset_password hashes); the production profile is tested elsewhere."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts, "hasher", CHEAP_HASHER)
-        yield
 
 
 def _record(session: Session, actor: Actor, name: str | None = None, **fields) -> int:

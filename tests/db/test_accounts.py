@@ -25,20 +25,17 @@ from db.engine import WRITE_LOCK_KEY, make_engine, write_session
 from db.models import User
 from tests.db.factories import ADMIN, record
 
-PRODUCTION_HASHER = accounts.hasher  # as imported, before the tests below swap in a cheap one
+PRODUCTION_HASHER = accounts.hasher  # as imported, before tests/conftest.py swaps in a cheap one
 PRODUCTION_DUMMY_HASH = accounts._DUMMY_HASH
-CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # still Argon2id, just cheap
 WRONG = "Wrong username or password."
 PASSWORD = "correct horse battery"
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    """Hash cheaply: the production profile costs a third of a second per hash (checked once, below)."""
-    monkeypatch.setattr(accounts, "hasher", CHEAP_HASHER)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", CHEAP_HASHER.hash("no such user"))
-    monkeypatch.setattr(accounts, "_unknown_names", accounts._UnknownNames())  # each test starts with none
+def no_unknown_names(monkeypatch):
+    """Each test starts with no unknown username seen (passwords are hashed cheaply: tests.support.passwords)."""
+    monkeypatch.setattr(accounts, "_unknown_names", accounts._UnknownNames())
 
 
 # For tests of logic that is the same on every backend: one database (SQLite) keeps the module fast. Whatever

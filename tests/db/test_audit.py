@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
@@ -29,14 +28,6 @@ PASSWORD = "correct horse battery"
 
 # For logic that is the same on every backend; whatever the database enforces runs on both.
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture(autouse=True)
-def cheap_hasher(monkeypatch):
-    """Hash cheaply (still Argon2id); the production profile is tested in test_accounts."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(accounts, "hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("no such user"))
 
 
 @pytest.fixture
