@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session
+from streamlit.components.v2 import manifest_scanner
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.testing.v1 import AppTest, app_test
@@ -117,6 +119,16 @@ class RecordedMediaManager(MediaFileManager):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         RecordedMediaManager.instances.append(self)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def components_scanned_once():
+    """Scan the installed packages for Streamlit components once per run: each AppTest's first run scanned them all
+    again (the metadata of every installed distribution), 0.3 CPU-s a test, a sixth of the AppTests' time."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests",
+                      functools.cache(manifest_scanner.scan_component_manifests))
+        yield
 
 
 @pytest.fixture(autouse=True)
