@@ -205,11 +205,13 @@ def log_in(page: Page, app_url: str, username: str, password: str) -> None:
 
 
 def plotly_chart(page: Page, key: str) -> Locator:
-    """Return the plotly chart whose Streamlit key is `key` once the page holds it exactly once. While a section's
-    result arrives (`wait_until_computed`), the page can hold its old and its new chart for a moment; a locator that
-    matches both fails at once in Playwright's strict mode, a count waits."""
+    """Return the plotly chart whose Streamlit key is `key` once the page is drawn in full and holds it exactly once.
+    While a section's result arrives, the page can hold its old and its new chart for a moment; a locator that
+    matches both fails at once in Playwright's strict mode. Counting once was not enough: a clean-clone run found
+    the count 1, then two charts when the patient's band arrived, so the page is first left to finish computing."""
     from playwright.sync_api import expect
 
+    wait_until_computed(page)
     chart = page.locator(f".st-key-{key} .js-plotly-plot")
     expect(chart).to_have_count(1)
     return chart
