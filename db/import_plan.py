@@ -15,14 +15,13 @@ from sqlmodel import Session
 
 from clinic import side_effects
 from clinic.vocabulary import condition_words
-from db import bulk, episodes
+from db import bulk, episodes, patient_search
 from db.fields import SESSION_FIELDS, keep_absent, stored_columns
 from db.file_problems import ImportRefused, RowProblem
 from db.file_validation import ValidRows
 from db.import_result import FIRST_EPISODE, NUMBERED_IN_FILE, FieldChange, ImportResult, NewBaseline, NewEpisode
 from db.interchange import STRICTA_COLUMNS, cell_text, identity_keys
-from db.models import AuditEvent, Episode, Patient, SideEffect, TreatmentSession, User
-from db.patient_search import search_id
+from db.models import AuditEvent, Episode, SideEffect, TreatmentSession, User
 from db.writes import not_a_clinician
 
 TakeFileValues = bool | Collection[int]  # True: every conflict; or the session ids whose file values win
@@ -139,9 +138,7 @@ def _stored_patients(session: Session, pseudonyms: list[str], cells: list[str], 
     spelt: dict[str, str] = {}  # an id lower-cased -> its stored spelling, else its first in the file
     for chunk in bulk.chunks(pseudonyms):
         wanted = set(chunk)
-        found = session.execute(select(Patient.pseudonym, Patient.id)
-                                .where(Patient.search_id.in_({search_id(p) for p in chunk})))
-        for pseudonym, patient_id in found:
+        for pseudonym, patient_id in patient_search.in_any_capitals(session, chunk):
             spelt.setdefault(pseudonym.lower(), pseudonym)
             if pseudonym in wanted:
                 patients[pseudonym] = patient_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection
 
 import pandas as pd
 from sqlalchemy import and_, func, select, true
@@ -27,6 +28,15 @@ WORD = re.compile(r"\w+")
 def search_id(pseudonym: str) -> str:
     """Return the form of a patient id that the search compares: lower-cased."""
     return pseudonym.lower()[:KEY_LENGTH]
+
+
+def in_any_capitals(session: Session, pseudonyms: Collection[str]) -> list[tuple[str, int]]:
+    """Return (id as stored, row id) of each stored patient whose id is one of `pseudonyms` in any capitals ("P0002"
+    for "p0002"), read through the indexed `search_id`: one id in two capitals is one patient's (docs/DESIGN.md)."""
+    wanted = {p.lower() for p in pseudonyms}
+    found = session.execute(select(Patient.pseudonym, Patient.id)
+                            .where(Patient.search_id.in_({search_id(p) for p in pseudonyms})))
+    return [(pseudonym, patient_id) for pseudonym, patient_id in found if pseudonym.lower() in wanted]
 
 
 def folded(text: str) -> str:

@@ -29,8 +29,7 @@ def _new_patient_problem(session: Session, pseudonym: str) -> str | None:
     """Return why a patient entered as new is not: their id, or the same id in other capitals ("p0002" for
     "P0002"), is a stored patient's. Saved anyway, the session would join that patient's record, or split one
     person's record in two."""
-    stored = session.scalars(select(Patient.pseudonym).where(Patient.search_id == patient_search.search_id(pseudonym)))
-    existing = next((p for p in stored if p.lower() == pseudonym.lower()), None)
+    existing = next((stored for stored, _ in patient_search.in_any_capitals(session, [pseudonym])), None)
     if existing is None:
         return None
     if existing == pseudonym:

@@ -115,6 +115,8 @@ UNCHECKED_HELPERS = {
     "episodes.new_episode", "episodes.episode_for_session",
     "numbering.renumber", "numbering.renumbering", "import_plan.plan", "corrections.snapshot", "audit.record",
     "audit.record_many", "audit_chain.chain_head", "patient_search.add_patient",
+    # A stored id in other capitals, for writes that have checked the role (record_session, the import's plan).
+    "patient_search.in_any_capitals",
     "accounts.actor_by_email",  # the OpenID Connect login itself: it establishes who acts
     # The data version (an audit id): it tells only that something changed; clinic_wide checks the role before
     # it serves anything kept on that version.
