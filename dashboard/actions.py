@@ -34,7 +34,7 @@ from db.access import Actor
 from db.audit import AuditFilter
 from db.engine import write_session
 from db.import_result import ImportResult
-from db.models import Episode, TreatmentSession
+from db.models import Episode
 from db.validation import SessionInput
 
 # Sign-in -------------------------------------------------------------------------------------------------------------
@@ -108,13 +108,11 @@ def correct_session(actor: Actor, session_id: int, entry: SessionInput,
     and whether any audited value changed (none: nothing was audited either). A date before the episode's first
     session raises EpisodeUndecided until `answer` says it is right."""
     with write_session(resources.engine()) as session:
-        stored = session.get(TreatmentSession, session_id)
-        before = corrections.snapshot(session, stored) if stored is not None else None
-        corrected = corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry,
-                                                answer=answer)
+        corrected, changed = corrections.correct_session(session, actor=actor, session_id=session_id, entry=entry,
+                                                         answer=answer)
         session.flush()
         session.refresh(corrected)  # renumbered by date in the same transaction
-        number, changed = corrected.session_number, corrections.snapshot(session, corrected) != before
+        number = corrected.session_number
     resources.clear_after_write()
     return number, changed
 

@@ -69,8 +69,9 @@ def _ask_before_a_new_baseline(session: Session, row: TreatmentSession, session_
 
 
 def correct_session(session: Session, *, actor: Actor, session_id: int, entry: SessionInput,
-                    answer: episodes.Answer | None = None) -> TreatmentSession:
+                    answer: episodes.Answer | None = None) -> tuple[TreatmentSession, bool]:
     """Replace a session's values with a corrected entry (same patient and episode); the audit keeps the old ones.
+    Return the session and whether any audited value changed (when none did, nothing is audited).
     A new date after the episode's discharge is refused (InvalidInput naming `session_date`); one that would make a
     later session the episode's first, and its baseline, raises EpisodeUndecided until `answer` says it is right.
 
@@ -103,7 +104,7 @@ def correct_session(session: Session, *, actor: Actor, session_id: int, entry: S
         audit.record(session, actor, "update", "session", row.id,
                      before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
         numbering.renumber(session, [row.episode_id])
-    return row
+    return row, bool(changed)
 
 
 def delete_session(session: Session, *, actor: Actor, session_id: int, reason: str) -> None:

@@ -237,8 +237,8 @@ def test_a_correction_without_the_needling_fields_keeps_the_record_but_drops_wha
 
     def corrected(**fields) -> dict:
         with write_session(engine) as session:
-            row = corrections.correct_session(session, actor=ADMIN, session_id=stored["id"],
-                                              entry=session_input(**base | fields))
+            row, _ = corrections.correct_session(session, actor=ADMIN, session_id=stored["id"],
+                                                 entry=session_input(**base | fields))
             return {name: getattr(row, name) for name in STRICTA_ITEMS}
 
     assert corrected(pain_before="50") == {name: stored[name] for name in STRICTA_ITEMS}
