@@ -9,9 +9,10 @@ if ROOT not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the
 
 import streamlit as st  # noqa: E402
 
-from dashboard import auth, faults, navigation, theme  # noqa: E402
+from dashboard import auth, faults, navigation, resources, theme  # noqa: E402
 from db.engine import DatabaseBusy  # noqa: E402
 
+resources.hold_less_memory()  # before any page computes
 st.set_page_config(page_title="Needle Outcomes", page_icon=":material/monitoring:", layout="wide")
 theme.apply()
 try:

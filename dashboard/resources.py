@@ -36,7 +36,7 @@ from analytics import (
 from clinic.outcomes import ResponderRule
 from clinic.vocabulary import ANSWER_SESSION
 from dashboard import background, charts, charts_science, clinic_wide
-from db import accounts, audit, corrections, episodes, patient_search, queries
+from db import accounts, audit, corrections, episodes, memory, patient_search, queries
 from db.access import Actor
 from db.audit import AuditFilter
 from db.engine import database_url
@@ -50,6 +50,11 @@ from db.queries import OutcomeFilter
 SAMPLE_EPISODES = 20_000
 COMPARISON_EPISODES = 3_000
 PROGRESS_KEPT = 500  # episodes whose progress and chart are kept as built (a chart is tens of kilobytes)
+
+
+def hold_less_memory() -> None:
+    """How this process keeps its memory (db.memory.hold_less): the entrypoint's first step on every run."""
+    memory.hold_less()
 
 
 def engine() -> Engine:
