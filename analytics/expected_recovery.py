@@ -36,9 +36,6 @@ REFIT_PERIOD = "Q"  # an episode's band is fitted on the episodes that began bef
 POOLED = "less common conditions"
 PREDICTED_EPISODES = 5_000  # episodes whose bands `observed_bands` predicts at a time
 FOLLOW_UP_COLUMNS = ["episode_id", "session_number", "session_date", "improvement_points", "improvement_pct"]
-# Whole numbers `fit_inputs` keeps in the smallest integer type that holds them (exactly): a follow-up's selection
-# (`follow_up_rows`) has them back as int64, so every frame computed from them is the one computed from the whole.
-COMPACT_COLUMNS = ["episode_id", "session_number"]
 MIN_SPLINE_BASELINES = 8  # distinct baselines a spline of baseline pain needs; fewer: a straight line
 
 EPISODE_COLUMNS = ["episode_id", "patient_id", "clinician", "technique", "condition", "pain_scale",
@@ -80,8 +77,7 @@ def episode_table(improvement: pd.DataFrame) -> pd.DataFrame:
 def follow_up_rows(improvement: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
     """Return the observed sessions after the first of `episodes`, with the episode's attributes, in their order."""
     rows = improvement[(improvement["session_number"] >= 2) & improvement["episode_id"].isin(episodes["episode_id"])]
-    rows = rows[["episode_id", "session_number", "session_date", "improvement_points", "improvement_pct"]]
-    rows = rows.astype({column: "int64" for column in COMPACT_COLUMNS if _narrow(rows[column])})  # `fit_inputs`
+    rows = rows[FOLLOW_UP_COLUMNS]
     return episodes.merge(rows.assign(session_date=pd.to_datetime(rows["session_date"])), on="episode_id")
 
 
@@ -137,14 +133,16 @@ def _with_cells(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit_recovery(improvement: pd.DataFrame, *, before: pd.Timestamp | None = None,
-                 episodes: pd.DataFrame | None = None, most: int = MAX_TRAINING_EPISODES) -> RecoveryModel:
+                 episodes: pd.DataFrame | None = None, most: int | None = None) -> RecoveryModel:
     """Return the expected-recovery model fitted on episodes whose first session was before `before` (all if None).
 
-    The `most` recent of them are used (bench/calibration.py measures the choice); technique × session cells with
-    fewer than MIN_COMPARABLE episodes are left out, and conditions with fewer are pooled. `episodes` is
-    `episode_table`'s frame of `improvement`, when the caller has it already.
+    The `most` recent of them are used (MAX_TRAINING_EPISODES if None, read when called; bench/calibration.py
+    measures the choice); technique × session cells with fewer than MIN_COMPARABLE episodes are left out, and
+    conditions with fewer are pooled. `episodes` is `episode_table`'s frame of `improvement`, when the caller has
+    it already.
     """
     episodes = episode_table(improvement) if episodes is None else episodes
+    most = MAX_TRAINING_EPISODES if most is None else most
     if before is not None:  # the `most` latest of those before: taken alone, not after a copy of all of them
         episodes = episodes.iloc[np.flatnonzero((episodes["first_date"] < before).to_numpy())[-most:] if most else []]
     else:
@@ -240,7 +238,7 @@ def quarterly_models(improvement: pd.DataFrame, *, since=None,
     """Return one model per calendar quarter in which an episode (with a session on or after `since`) began, by the
     quarter's first day: the fit on the episodes begun before it. The expensive part of `expected_bands`: a page
     fits these once per data version, then an episode's band is a prediction (`bands_from_models`). `episodes` is
-    `episode_table`'s frame of `improvement`, when the caller has it (`fit_inputs`)."""
+    `episode_table`'s frame of `improvement`, when the caller has it."""
     episodes = episode_table(improvement) if episodes is None else episodes
     cutoffs = sorted(training_cutoffs(_chosen(improvement, episodes, since)["first_date"]).unique())
     return {cutoff: fit_recovery(improvement, before=cutoff, episodes=episodes) for cutoff in cutoffs}
@@ -273,54 +271,6 @@ def observed_bands(improvement: pd.DataFrame, models: dict[pd.Timestamp, Recover
             for start in range(0, len(group), most):
                 yield predict_bands(models[cutoff], follow_up_rows(improvement, group.iloc[start:start + most])
                                     )[BANDS_COLUMNS]
-
-
-def _narrow(values: pd.Series) -> bool:
-    return values.dtype.kind == "i" and values.dtype.itemsize < 8
-
-
-def _compact(values: pd.Series) -> pd.Series:
-    """Return whole numbers in the smallest integer type that holds them all, the same numbers."""
-    return pd.to_numeric(values, downcast="integer") if values.dtype.kind == "i" else values
-
-
-def fit_inputs(improvements) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (`episode_table`, the follow-up sessions of its episodes: FOLLOW_UP_COLUMNS) of the cumulative
-    improvement given a part at a time, each part holding whole episodes: what `quarterly_models`,
-    `observed_bands` and `calibration_table` read of it, all numbers but the episodes' attributes.
-
-    The follow-ups' ids and session numbers are kept in the smallest integer type that holds them (COMPACT_COLUMNS;
-    the improvements stay float64, untouched), and joined a column at a time, each column's parts let go as it is
-    joined: at a million sessions, 21 MB of follow-ups where the int64 columns, with their parts, held 64."""
-    tables, follow_ups = {column: [] for column in EPISODE_COLUMNS}, {column: [] for column in FOLLOW_UP_COLUMNS}
-    for improvement in improvements:
-        table = episode_table(improvement)
-        if table.empty:
-            continue
-        for column in EPISODE_COLUMNS:
-            tables[column].append(table[column])
-        rows = analysable(improvement)
-        rows = rows[rows["session_number"] >= 2]
-        for column in FOLLOW_UP_COLUMNS:
-            values = rows[column]
-            values = pd.to_datetime(values) if column == "session_date" else _compact(values)
-            follow_ups[column].append(values.reset_index(drop=True))
-        del improvement, table, rows, values
-    if not tables["episode_id"]:
-        return pd.DataFrame(columns=EPISODE_COLUMNS), pd.DataFrame(columns=FOLLOW_UP_COLUMNS)
-    episodes = _joined(tables)
-    # `episode_table`'s order over all the parts; sorting on the keys alone (a stable sort, as sort_values does on
-    # several columns) orders the whole table as sorting it whole would, a column at a time.
-    order = episodes[EPISODE_ORDER].sort_values(EPISODE_ORDER).index.to_numpy()
-    episodes = _joined({column: [episodes.pop(column).take(order)] for column in EPISODE_COLUMNS})
-    return episodes, _joined(follow_ups)
-
-
-def _joined(parts: dict[str, list[pd.Series]]) -> pd.DataFrame:
-    """Return the frame of each column's parts joined, a column at a time, each column's parts let go once joined."""
-    columns = list(parts)
-    joined = {column: pd.concat(parts.pop(column), ignore_index=True) for column in columns}
-    return pd.DataFrame(joined, columns=columns, copy=False)
 
 
 def expected_bands(improvement: pd.DataFrame, *, since=None) -> pd.DataFrame:

@@ -25,6 +25,7 @@ WORK_LIST_COLUMNS = ["episode_id", "patient_id", "clinician", "reason", "latest_
 BY = ("clinician", "technique")
 # What observed minus expected reads of each episode's latest session with a band (`latest_with_band`).
 LATEST_COLUMNS = ["episode_id", *BY, "session_number", "session_date", "improvement_pct", "expected", "shown"]
+GATHER_EVERY = 8  # parts whose rows `summaries` joins into one frame
 Z95, Z998 = float(ndtri(0.975)), float(ndtri(0.999))  # the funnel's 95 % and 99.8 % limits
 COMPARISON_COLUMNS = [
     "episodes", "observed_mean", "expected_mean", "difference", "ci95_low", "ci95_high", "clinic_mean", "sd",
@@ -92,18 +93,26 @@ def latest_with_band(bands: pd.DataFrame, *, start=None, end=None) -> pd.DataFra
 def summaries(parts: Iterable[pd.DataFrame], rule: ResponderRule = DEFAULT_RULE) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return every clinician's `work_list` and every episode's `latest_with_band` (columns LATEST_COLUMNS) from
     bands read a part at a time, each part holding whole episodes (expected_recovery.observed_bands): the same rows
-    as from all the bands at once, while only one part's bands are held."""
+    as from all the bands at once, while only one part's bands are held. The rows found are joined every
+    GATHER_EVERY parts, so they are held in a few large blocks, not in small ones among each part's freed ones."""
     lists, latest = [], []
     for bands in parts:
         if bands.empty:
             continue
         lists.append(work_list(bands, rule=rule))
         latest.append(latest_with_band(bands)[LATEST_COLUMNS])
-    lists = [frame for frame in lists if not frame.empty]
-    listed = (pd.concat(lists, ignore_index=True) if lists else pd.DataFrame(columns=WORK_LIST_COLUMNS))
+        if len(latest) == GATHER_EVERY:
+            lists, latest = _gathered(lists), _gathered(latest)
+    lists, latest = _gathered(lists), _gathered(latest)
+    listed = lists[0] if lists else pd.DataFrame(columns=WORK_LIST_COLUMNS)
     listed = listed.sort_values(["latest_session_date", "episode_id"], ascending=[False, True], ignore_index=True)
-    every = (pd.concat(latest, ignore_index=True) if latest else pd.DataFrame(columns=LATEST_COLUMNS))
+    every = latest[0] if latest else pd.DataFrame(columns=LATEST_COLUMNS)
     return listed, every.sort_values(["episode_id", "session_number"], ignore_index=True)
+
+
+def _gathered(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    frames = [frame for frame in frames if not frame.empty]
+    return [pd.concat(frames, ignore_index=True)] if frames else []
 
 
 def observed_minus_expected(bands: pd.DataFrame, by: str, *, start=None, end=None) -> pd.DataFrame:

@@ -20,15 +20,21 @@ HELD_OUT_SHARE = 0.2  # the newest fifth of the episodes, by first-session date
 CALIBRATION_COLUMNS = ["condition", "technique", "episodes", "observations", "coverage_50", "coverage_80"]
 
 
+def held_out_position(episodes: int) -> int:
+    """Return the position, in `episode_table`'s order, of the episode whose first date the held-out ones begin on."""
+    return int(episodes * (1 - HELD_OUT_SHARE))
+
+
 def held_out_parts(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None,
-                   most: int = PREDICTED_EPISODES):
+                   most: int = PREDICTED_EPISODES, index: int = 0):
     """Yield `held_out_bands`' rows `most` held-out episodes at a time, in its order: one fit, its predictions a
     part at a time, so a network's held-out fifth is never predicted all at once. `episodes` as in
-    `quarterly_models`."""
+    `quarterly_models`; `index` is the position of its first among all of them, when it holds only the latest:
+    every held-out one, and the MAX_TRAINING_EPISODES before them (analytics.recovery_stream)."""
     episodes = episode_table(improvement) if episodes is None else episodes
     if episodes.empty:
         return
-    boundary = episodes["first_date"].iloc[int(len(episodes) * (1 - HELD_OUT_SHARE))]
+    boundary = episodes["first_date"].iloc[held_out_position(index + len(episodes)) - index]
     model = fit_recovery(improvement, before=boundary, episodes=episodes)
     held_out = episodes[episodes["first_date"] >= boundary]
     for start in range(0, max(len(held_out), 1), most):
@@ -65,7 +71,7 @@ def _coverage(counts) -> dict:
 
 
 def calibration_table(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None,
-                      most: int = PREDICTED_EPISODES) -> pd.DataFrame:
+                      most: int = PREDICTED_EPISODES, index: int = 0) -> pd.DataFrame:
     """Return the `python -m db summary --calibration` table: held-out coverage of the 50 % and 80 % bands.
 
     One row per condition and technique (the episode's) with held-out sessions whose band is shown, and an
@@ -73,7 +79,7 @@ def calibration_table(improvement: pd.DataFrame, *, episodes: pd.DataFrame | Non
     part of `most` whole episodes at a time (`held_out_parts`): the held-out sessions inside each band, summed.
     """
     counts = None  # (condition, technique) -> COVERAGE_COUNTS
-    for tested in held_out_parts(improvement, episodes=episodes, most=most):  # `episodes` as in `quarterly_models`
+    for tested in held_out_parts(improvement, episodes=episodes, most=most, index=index):  # as `held_out_parts`
         tested = tested[tested["shown"].astype(bool)]
         grouped = tested.groupby(["condition", "technique"])
         part = pd.DataFrame({"episodes": grouped["episode_id"].nunique(), "observations": grouped.size(),

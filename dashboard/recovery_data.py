@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from analytics import expected_recovery, on_track, outcomes, recovery_calibration
+from analytics import expected_recovery, on_track, outcomes, recovery_stream
 from dashboard import charts, charts_science, clinic_wide, resources
 from dashboard.background import Analysis
 from db import memory, recovery_queries
@@ -49,9 +49,9 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
     first: its quarterly `models`, the off-track `work_list` of every clinician (no discharged episode), each
     episode's `latest` session with a band shown (on_track.LATEST_COLUMNS: what observed minus expected compares),
     the bands' held-out `calibration` (recovery_calibration.calibration_table, what Methods shows) and the `episodes`
-    and `sessions` it rests on. Computed once a version, from one read of the sessions; no episode's band is kept
-    (at a million sessions they took 172 MB): a chart predicts its own from the models (`_episode_band`), and the
-    fit's inputs are let go once the figures are computed."""
+    and `sessions` it rests on. Computed once a version, in one read of the sessions in order of their episodes'
+    first sessions, holding only the latest episodes (analytics.recovery_stream); no episode's band is kept (at a
+    million sessions they took 172 MB): a chart predicts its own from the models (`_episode_band`)."""
     url = str(reading.engine.url)
     version, kept = _kept().get(url, (None, None))
     if kept is not None and version == reading.version:
@@ -68,32 +68,14 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
                 memory.give_back()  # each part's short-lived frames, before the parts kept grow the heap past them
 
     with Session(reading.engine) as session:
-        episodes, follow_ups = expected_recovery.fit_inputs(improvements(
+        fit = recovery_stream.fit_in_order(improvements(
             recovery_queries.recovery_session_parts(session, actor=clinic_wide.CLINIC)))
-    memory.give_back()
-    models = expected_recovery.quarterly_models(follow_ups, episodes=episodes)
-    memory.give_back()
-    calibration = recovery_calibration.calibration_table(follow_ups, episodes=episodes)
-    memory.give_back()
-    work_list, latest = on_track.summaries(_giving_back(
-        expected_recovery.observed_bands(follow_ups, models, episodes=episodes)))
-    del episodes, follow_ups
-    recovery = {"version": reading.version, "models": models, "work_list": work_list,
-                "latest": latest.astype({by: "category" for by in on_track.BY}), "calibration": calibration,
+    recovery = {"version": reading.version, "models": fit.models, "work_list": fit.work_list,
+                "latest": fit.latest.astype({by: "category" for by in on_track.BY}), "calibration": fit.calibration,
                 **counted}
-    del latest  # given back by the worker once this returns (dashboard.background)
+    del fit  # its frames are given back by the worker once this returns (dashboard.background)
     _kept()[url] = (reading.version, recovery)
     return recovery
-
-
-def _giving_back(parts):
-    """Yield `parts`, giving back what each let go (`db.memory.give_back`) before the next is made: the bands of a
-    network's episodes, predicted a part at a time, otherwise left the heap about 100 MB larger at a million
-    sessions."""
-    for part in parts:
-        yield part
-        del part
-        memory.give_back()
 
 
 def _narrowed(analysis: Analysis, value) -> Analysis:

@@ -41,21 +41,25 @@ def recovery_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:
 
 def recovery_session_parts(session: Session, *, actor: Actor, rows: int = PART_ROWS) -> Iterator[pd.DataFrame]:
     """Yield `recovery_sessions` a part of about `rows` sessions at a time, each part holding whole episodes, in
-    episode and session order; equal texts and dates share one object across the parts. So a network's million
+    order of the episode's first session date, then of episode and session (as the fit reads them:
+    analytics.recovery_stream); equal texts and dates share one object across the parts. So a network's million
     sessions are never held at once, nor a copy of the same text per session (a million of each held 1.1 GB).
     """
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     first = queries.first_sessions(OutcomeFilter())  # the one definition of the episodes a figure reads
+    opening = aliased(TreatmentSession, name="opening")
     stmt = (
         select(TreatmentSession.episode_id, Patient.pseudonym, TreatmentSession.session_number,
                TreatmentSession.session_date, TreatmentSession.technique, TreatmentSession.pain_scale,
                TreatmentSession.pain_before, Episode.condition, User.username, Episode.status)
         .join(first, first.c.episode_id == TreatmentSession.episode_id)
+        .join(opening, (opening.episode_id == first.c.episode_id) & (opening.session_number == 1)
+              & opening.deleted_at.is_(None))
         .join(Episode, Episode.id == TreatmentSession.episode_id)
         .join(Patient, Patient.id == Episode.patient_id)
         .outerjoin(User, User.id == TreatmentSession.clinician_id)
         .where(LIVE_SESSIONS)
-        .order_by(TreatmentSession.episode_id, TreatmentSession.session_number)
+        .order_by(opening.session_date, TreatmentSession.episode_id, TreatmentSession.session_number)
     )
     shared: dict = {}
     pending: list = []  # the rows of the last episode read, whose next sessions may be in the next part

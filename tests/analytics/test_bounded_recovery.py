@@ -1,7 +1,7 @@
 """Tests that the expected-recovery figures computed with bounded memory (issue #15) are, number for number, the
-ones computed from the whole improvement frame: the compact fit inputs (expected_recovery.fit_inputs: small integer
-types, joined a column at a time), the bands predicted a part at a time, and the calibration counted a part at a
-time (recovery_calibration.held_out_parts) against the whole frame's coverage, recomputed here as it was defined.
+ones computed from the whole improvement frame: the bands predicted a part at a time, and the calibration counted a
+part at a time (recovery_calibration.held_out_parts) against the whole frame's coverage, recomputed here as it was
+defined. The fit read in one pass is tested in test_recovery_stream.py.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from tests.analytics.test_expected_recovery import simulate
 
 @pytest.fixture(scope="module")
 def clinic() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Return a simulated clinic (a third of its episodes discharged) and its fit inputs read in parts of 200."""
+    """Return a simulated clinic (a third of its episodes discharged), its episodes and its follow-up sessions."""
     improvement, _ = simulate(episodes=1500, seed=11)
     improvement = improvement.assign(status=np.where(improvement["episode_id"] % 3 == 0, "completed", None))
-    ids = improvement["episode_id"]
-    parts = (improvement[(ids >= low) & (ids < low + 200)] for low in range(0, ids.max() + 1, 200))
-    episodes, follow_ups = expected_recovery.fit_inputs(parts)
-    return improvement, episodes, follow_ups
+    follow_ups = improvement.loc[improvement["session_number"] >= 2, expected_recovery.FOLLOW_UP_COLUMNS]
+    return improvement, expected_recovery.episode_table(improvement), follow_ups.reset_index(drop=True)
 
 
 def whole_calibration(tested: pd.DataFrame) -> pd.DataFrame:
@@ -41,17 +39,7 @@ def whole_calibration(tested: pd.DataFrame) -> pd.DataFrame:
     return table.astype({"episodes": int, "observations": int}).round({"coverage_50": 4, "coverage_80": 4})
 
 
-def test_the_fit_inputs_keep_whole_numbers_small_and_every_improvement_exactly(clinic):
-    improvement, episodes, follow_ups = clinic
-    pd.testing.assert_frame_equal(episodes, expected_recovery.episode_table(improvement))
-    assert follow_ups["episode_id"].dtype.itemsize < 8 and follow_ups["session_number"].dtype.itemsize < 8
-    whole = improvement[(improvement["baseline_points"] > 0) & (improvement["session_number"] >= 2)]
-    whole = whole[expected_recovery.FOLLOW_UP_COLUMNS].reset_index(drop=True)
-    pd.testing.assert_frame_equal(follow_ups.astype({"episode_id": "int64", "session_number": "int64"}),
-                                  whole.assign(session_date=pd.to_datetime(whole["session_date"])), check_exact=True)
-
-
-def test_the_bands_from_the_compact_inputs_a_part_at_a_time_are_the_whole_frames_bands_exactly(clinic):
+def test_the_bands_of_the_follow_ups_a_part_at_a_time_are_the_whole_frames_bands_exactly(clinic):
     improvement, episodes, follow_ups = clinic
     models = expected_recovery.quarterly_models(follow_ups, episodes=episodes)
     whole = expected_recovery.expected_bands(improvement)

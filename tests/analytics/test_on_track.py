@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import expected_recovery, on_track, recovery_calibration
+from analytics import expected_recovery, on_track
 from tests.analytics.test_expected_recovery import simulate
 
 
@@ -55,34 +55,3 @@ def test_one_episodes_band_from_its_own_sessions_and_the_kept_models_is_its_band
         full = bands[bands["episode_id"] == episode].reset_index(drop=True)
         assert alone["shown"].any()
         pd.testing.assert_frame_equal(alone, full, check_exact=False, rtol=1e-9)
-
-
-def test_the_fit_from_improvement_given_in_parts_of_whole_episodes_gives_the_same_models_and_figures(clinic):
-    improvement, models, bands = clinic
-    ids = improvement["episode_id"]
-    parts = [improvement[(ids >= low) & (ids < low + 250)] for low in range(0, ids.max() + 1, 250)]
-    episodes, follow_ups = expected_recovery.fit_inputs(iter(parts))
-    pd.testing.assert_frame_equal(episodes, expected_recovery.episode_table(improvement))
-    assert list(follow_ups.columns) == expected_recovery.FOLLOW_UP_COLUMNS and (follow_ups["session_number"] >= 2).all()
-    again = expected_recovery.quarterly_models(follow_ups, episodes=episodes)
-    assert sorted(again) == sorted(models)
-    fitted = [cutoff for cutoff, model in models.items() if model.coefficients is not None]
-    assert len(fitted) >= 4 and [again[cutoff].coefficients is None for cutoff in models] == [
-        models[cutoff].coefficients is None for cutoff in models]
-    for cutoff in fitted:
-        np.testing.assert_allclose(again[cutoff].coefficients, models[cutoff].coefficients, rtol=1e-9, atol=1e-9)
-    listed, latest = on_track.summaries(expected_recovery.observed_bands(follow_ups, again, episodes=episodes,
-                                                                         most=100))
-    pd.testing.assert_frame_equal(listed, on_track.work_list(bands), check_dtype=False)
-    for by in on_track.BY:
-        pd.testing.assert_frame_equal(on_track.observed_minus_expected(latest, by),
-                                      on_track.observed_minus_expected(bands, by))
-
-
-def test_the_calibration_from_improvement_given_in_parts_is_the_one_from_the_whole(clinic):
-    improvement = clinic[0]
-    ids = improvement["episode_id"]
-    parts = (improvement[(ids >= low) & (ids < low + 400)] for low in range(0, ids.max() + 1, 400))
-    episodes, follow_ups = expected_recovery.fit_inputs(parts)
-    pd.testing.assert_frame_equal(recovery_calibration.calibration_table(follow_ups, episodes=episodes),
-                                  recovery_calibration.calibration_table(improvement))

@@ -155,10 +155,13 @@ def test_the_fits_sessions_read_in_parts_hold_whole_episodes_and_are_the_session
         parts = list(recovery_queries.recovery_session_parts(session, actor=ADMIN, rows=7))
     engine.dispose()
     assert len(parts) > 10 and len(whole) > 100
-    firsts = [part["episode_id"].iloc[0] for part in parts]
-    lasts = [part["episode_id"].iloc[-1] for part in parts]
-    assert all(last < first for last, first in zip(lasts, firsts[1:], strict=False))  # no episode split
+    episodes = [set(part["episode_id"]) for part in parts]
+    assert sum(map(len, episodes)) == len(set().union(*episodes))  # no episode split between two parts
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    # in order of the episode's first session date (as the fit reads them: analytics.recovery_stream)
+    opened = whole.loc[whole["session_number"] == 1, ["episode_id", "session_date"]].reset_index(drop=True)
+    assert opened["session_date"].is_monotonic_increasing and not opened["episode_id"].is_monotonic_increasing
+    assert (whole.groupby("episode_id", sort=False)["session_number"].diff().dropna() > 0).all()
     assert whole.loc[whole["status"].notna(), "status"].isin(EPISODE_STATUSES).all()
 
 
