@@ -10,6 +10,7 @@ import pandas as pd
 from analytics.expected_recovery import (
     BANDS_COLUMNS,
     PREDICTED_EPISODES,
+    RecoveryModel,
     episode_table,
     fit_recovery,
     follow_up_rows,
@@ -26,23 +27,28 @@ def held_out_position(episodes: int) -> int:
 
 
 def held_out_parts(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None,
-                   most: int = PREDICTED_EPISODES, index: int = 0):
+                   most: int = PREDICTED_EPISODES):
     """Yield `held_out_bands`' rows `most` held-out episodes at a time, in its order: one fit, its predictions a
     part at a time, so a network's held-out fifth is never predicted all at once. `episodes` as in
-    `quarterly_models`; `index` is the position of its first among all of them, when it holds only the latest:
-    every held-out one, and the MAX_TRAINING_EPISODES before them (analytics.recovery_stream)."""
+    `quarterly_models`."""
     episodes = episode_table(improvement) if episodes is None else episodes
     if episodes.empty:
         return
-    boundary = episodes["first_date"].iloc[held_out_position(index + len(episodes)) - index]
+    boundary = episodes["first_date"].iloc[held_out_position(len(episodes))]
     model = fit_recovery(improvement, before=boundary, episodes=episodes)
     held_out = episodes[episodes["first_date"] >= boundary]
     for start in range(0, max(len(held_out), 1), most):
-        tested = predict_bands(model, follow_up_rows(improvement, held_out.iloc[start:start + most]))
-        observed = tested["improvement_pct"]
-        tested["inside_50"] = (observed >= tested["q25"]) & (observed <= tested["q75"])
-        tested["inside_80"] = (observed >= tested["q10"]) & (observed <= tested["q90"])
-        yield tested[[*BANDS_COLUMNS, "inside_50", "inside_80"]]
+        yield tested_bands(model, improvement, held_out.iloc[start:start + most])
+
+
+def tested_bands(model: RecoveryModel, improvement: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+    """Return the observed follow-up sessions of held-out `episodes` with the band of the fit on the older rest
+    (`model`) and whether each lies inside its 50 % and 80 % band: `held_out_bands`' rows of those episodes."""
+    tested = predict_bands(model, follow_up_rows(improvement, episodes))
+    observed = tested["improvement_pct"]
+    tested["inside_50"] = (observed >= tested["q25"]) & (observed <= tested["q75"])
+    tested["inside_80"] = (observed >= tested["q10"]) & (observed <= tested["q90"])
+    return tested[[*BANDS_COLUMNS, "inside_50", "inside_80"]]
 
 
 def held_out_bands(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -71,21 +77,32 @@ def _coverage(counts) -> dict:
 
 
 def calibration_table(improvement: pd.DataFrame, *, episodes: pd.DataFrame | None = None,
-                      most: int = PREDICTED_EPISODES, index: int = 0) -> pd.DataFrame:
+                      most: int = PREDICTED_EPISODES) -> pd.DataFrame:
     """Return the `python -m db summary --calibration` table: held-out coverage of the 50 % and 80 % bands.
 
     One row per condition and technique (the episode's) with held-out sessions whose band is shown, and an
     `all`/`all` row (always); coverages as fractions, 4 decimals, sorted by condition and technique. Counted a
     part of `most` whole episodes at a time (`held_out_parts`): the held-out sessions inside each band, summed.
     """
-    counts = None  # (condition, technique) -> COVERAGE_COUNTS
-    for tested in held_out_parts(improvement, episodes=episodes, most=most, index=index):  # as `held_out_parts`
-        tested = tested[tested["shown"].astype(bool)]
-        grouped = tested.groupby(["condition", "technique"])
-        part = pd.DataFrame({"episodes": grouped["episode_id"].nunique(), "observations": grouped.size(),
-                             "inside_50": grouped["inside_50"].sum(), "inside_80": grouped["inside_80"].sum()},
-                            columns=COVERAGE_COUNTS).astype("int64")
-        counts = part if counts is None else counts.add(part, fill_value=0).astype("int64")
+    counts = None
+    for tested in held_out_parts(improvement, episodes=episodes, most=most):
+        counts = coverage_counts(tested, counts)
+    return coverage_table(counts)
+
+
+def coverage_counts(tested: pd.DataFrame, counts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Return `counts` (None: none yet) with those of `tested` (`tested_bands`' rows) added: per condition and
+    technique, COVERAGE_COUNTS of the held-out sessions whose band is shown."""
+    tested = tested[tested["shown"].astype(bool)]
+    grouped = tested.groupby(["condition", "technique"])
+    part = pd.DataFrame({"episodes": grouped["episode_id"].nunique(), "observations": grouped.size(),
+                         "inside_50": grouped["inside_50"].sum(), "inside_80": grouped["inside_80"].sum()},
+                        columns=COVERAGE_COUNTS).astype("int64")
+    return part if counts is None else counts.add(part, fill_value=0).astype("int64")
+
+
+def coverage_table(counts: pd.DataFrame | None) -> pd.DataFrame:
+    """Return `calibration_table`'s table of `coverage_counts` (None: no held-out episode)."""
     if counts is None:
         counts = pd.DataFrame(columns=COVERAGE_COUNTS, dtype="int64")
     rows = [{"condition": condition, "technique": technique, **_coverage(row)}

@@ -5,16 +5,18 @@ and each episode's latest session with a band) and the held-out calibration, hol
 The figures are, number for number, expected_recovery.quarterly_models, on_track.summaries of
 expected_recovery.observed_bands and recovery_calibration.calibration_table of every episode at once
 (tests/analytics/test_recovery_stream.py). A quarter's model is fitted on the MAX_TRAINING_EPISODES latest episodes
-begun before the quarter, all read by the time its first episode is; the calibration tests the newest fifth on a fit
-on the MAX_TRAINING_EPISODES before it, so only those need be kept until the last session is read. Holding every
-episode's follow-up sessions instead, the app's fit peaked at 442 MB where this one peaks at 421 (a network's
-million sessions, bench.pages' sequence in one process, db.memory.hold_less in both).
+begun before the quarter, all read by the time its first episode is; the calibration's model on those begun before
+the held-out newest fifth, whose first is known from the number of episodes, counted beforehand. So only the
+MAX_TRAINING_EPISODES latest episodes are kept, and the fits are made on a first reading, before the bands are
+predicted on a second, so the figures kept from the bands are not held while a model is fitted. Holding every
+episode's follow-up sessions instead, the app's fit peaked at 442 MB where this one peaks at 391 (a network's million
+sessions, bench.pages' sequence in one process, db.memory.hold_less in both).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -33,31 +35,39 @@ from analytics.expected_recovery import (
     predict_bands,
     training_cutoffs,
 )
-from analytics.outcomes import analysable
-from analytics.recovery_calibration import calibration_table, held_out_position
+from analytics.outcomes import analysable, cumulative_improvement
+from analytics.recovery_calibration import coverage_counts, coverage_table, held_out_position, tested_bands
 
-# The kept episodes' parts joined into one when there are twice as many: a date's episodes are a few kilobytes,
-# which, held as they came, stay scattered among the freed blocks of the parts read since.
-JOINED_PARTS = 32
 Episodes = tuple[pd.DataFrame, pd.DataFrame]  # episode_table's rows (whole dates, in its order), their follow-ups
 
 
 @dataclass(frozen=True)
 class RecoveryFit:
+    """What `fit_in_order` computes."""
+
     models: dict[pd.Timestamp, RecoveryModel]  # expected_recovery.quarterly_models
     work_list: pd.DataFrame  # on_track.WORK_LIST_COLUMNS, every clinician's
     latest: pd.DataFrame  # on_track.LATEST_COLUMNS: each episode's latest session with a band
     calibration: pd.DataFrame  # recovery_calibration.CALIBRATION_COLUMNS
 
 
-def fit_in_order(improvements: Iterable[pd.DataFrame], *, most: int = PREDICTED_EPISODES) -> RecoveryFit:
-    """Return the fit of the cumulative improvement given a part at a time, each part holding whole episodes, the
-    parts in order of the episodes' first-session dates (episodes of one date may span two parts). Bands are
-    predicted `most` episodes or a little more at a time. ValueError if a part goes back to an earlier date."""
-    models: dict[pd.Timestamp, RecoveryModel] = {}
-    kept = _Latest()
-    work_list, latest = on_track.summaries(_bands(_whole_dates(improvements), models, kept, most))
-    return RecoveryFit(models, work_list, latest, kept.calibration(most))
+def fit_in_order(read: Callable[[], Iterable[pd.DataFrame]], *, episodes: int,
+                 most: int = PREDICTED_EPISODES) -> RecoveryFit:
+    """Return the fit of the cumulative improvement `read()` gives a part at a time, each part holding whole
+    episodes, the parts in order of the episodes' first-session dates (episodes of one date may span two parts);
+    `episodes` is how many episodes with a baseline above 0 they hold. Read twice: the models and the calibration
+    are fitted on the first reading, holding nothing else; the bands are predicted (`most` episodes or a little more
+    at a time) and summarised on the second. ValueError if a part goes back to an earlier date, or the parts hold
+    another number of episodes."""
+    models, calibration = _fitted(_whole_dates(read()), episodes, most)
+    work_list, latest = on_track.summaries(_bands(_whole_dates(read()), models, most))
+    return RecoveryFit(models, work_list, latest, calibration)
+
+
+def counted_episodes(first_sessions: pd.DataFrame) -> int:
+    """Return how many episodes with a baseline above 0 a fit will read, from their first sessions alone
+    (`episode_id`, `session_number`, `pain_scale`, `pain_before`): `fit_in_order`'s `episodes`."""
+    return int(analysable(cumulative_improvement(first_sessions))["episode_id"].nunique())
 
 
 def _follow_ups(improvement: pd.DataFrame) -> pd.DataFrame:
@@ -93,28 +103,46 @@ def _whole_dates(improvements: Iterable[pd.DataFrame]) -> Iterator[Episodes]:
         yield waiting[0].sort_values(EPISODE_ORDER, ignore_index=True), waiting[1]
 
 
-def _bands(dates: Iterator[Episodes], models: dict, kept: _Latest, most: int) -> Iterator[pd.DataFrame]:
+def _fitted(dates: Iterator[Episodes], episodes: int, most: int) -> tuple[dict, pd.DataFrame]:
+    """Return the quarterly models of the episodes in `dates`, each fitted when the quarter's first episode is read,
+    and the calibration table (`episodes` of them, tested `most` at a time)."""
+    models: dict[pd.Timestamp, RecoveryModel] = {}
+    latest, held_out = _Latest(), _HeldOut(held_out_position(episodes), most)
+    for read, follow_ups in dates:
+        for cutoff, begun in read.groupby(training_cutoffs(read["first_date"]), sort=True):
+            if cutoff not in models:
+                models[cutoff] = latest.fit(cutoff)
+            for part in held_out.split(begun.reset_index(drop=True), latest.read):
+                part = part, _of(follow_ups, part)
+                held_out.test(part, latest)
+                latest.add(part)
+    held_out.test(None, latest)
+    if latest.read != episodes:
+        raise ValueError(f"expected recovery: {latest.read} episodes read where {episodes} were counted")
+    return models, held_out.table()
+
+
+def _bands(dates: Iterator[Episodes], models: dict, most: int) -> Iterator[pd.DataFrame]:
     """Yield the bands (BANDS_COLUMNS) of the observed follow-up sessions of the episodes in `dates`, each episode's
-    from its quarter's model, fitted into `models` when the quarter's first episode is read; `kept` keeps them."""
-    quarter: list[Episodes] = []  # the read episodes of the latest quarter whose bands are not yet predicted
+    from its quarter's model in `models`, `most` episodes of one quarter or a little more at a time."""
+    quarter: list[Episodes] = []  # read episodes of one quarter whose bands are not yet predicted
+    current = None  # that quarter
     for episodes, follow_ups in dates:
         for cutoff, begun in episodes.groupby(training_cutoffs(episodes["first_date"]), sort=True):
-            if cutoff not in models:
-                yield from _predicted(quarter, models)
-                quarter, models[cutoff] = [], kept.fit(cutoff)
+            if cutoff != current:
+                yield from _predicted(quarter, models.get(current))
+                quarter, current = [], cutoff
             quarter.append((begun.reset_index(drop=True), _of(follow_ups, begun)))
-            kept.add(*quarter[-1])
             if sum(len(episodes) for episodes, _ in quarter) >= most:
-                yield from _predicted(quarter, models)
+                yield from _predicted(quarter, models[current])
                 quarter = []
-    yield from _predicted(quarter, models)
+    yield from _predicted(quarter, models.get(current))
 
 
-def _predicted(quarter: list[Episodes], models: dict) -> Iterator[pd.DataFrame]:
-    """Yield the bands of the episodes of one quarter, from its model (the latest fitted)."""
+def _predicted(quarter: list[Episodes], model: RecoveryModel | None) -> Iterator[pd.DataFrame]:
     if quarter:
         episodes, follow_ups = _joined(quarter)
-        yield predict_bands(models[next(reversed(models))], follow_up_rows(follow_ups, episodes))[BANDS_COLUMNS]
+        yield predict_bands(model, follow_up_rows(follow_ups, episodes))[BANDS_COLUMNS]
 
 
 def _joined(parts: Iterable[Episodes]) -> Episodes:
@@ -123,53 +151,59 @@ def _joined(parts: Iterable[Episodes]) -> Episodes:
 
 
 class _Latest:
-    """The latest episodes read (whole dates, in order) with their follow-ups: every one the calibration may hold
-    out (from the held-out first date of those read so far, which only moves later as more are read) and the
-    MAX_TRAINING_EPISODES before them, so also the MAX_TRAINING_EPISODES latest a quarter's model is fitted on."""
+    """The MAX_TRAINING_EPISODES latest episodes read (whole dates, in order) with their follow-ups, at least."""
 
     def __init__(self) -> None:
         self.parts: deque[Episodes] = deque()
-        self.index = 0  # the position, among all the episodes read, of the first one kept
-        self.read = 0
+        self.kept = 0
+        self.read = 0  # every episode read, kept or not
 
-    def add(self, episodes: pd.DataFrame, follow_ups: pd.DataFrame) -> None:
-        self.parts.append((episodes, follow_ups))
-        self.read += len(episodes)
-        if len(self.parts) > 2 * JOINED_PARTS:  # the newest parts, one date each, held as one block
-            newest = [self.parts.pop() for _ in range(JOINED_PARTS)]
-            self.parts.append(_joined(reversed(newest)))
-        boundary = self._held_out_from()
-        before = 0  # the episodes kept that began before it: the first parts, each of whole dates
-        for part, _ in self.parts:
-            if part["first_date"].iloc[-1] >= boundary:
-                break
-            before += len(part)
-        while before - len(self.parts[0][0]) >= expected_recovery.MAX_TRAINING_EPISODES:
-            first, _ = self.parts.popleft()
-            self.index, before = self.index + len(first), before - len(first)
+    def add(self, part: Episodes) -> None:
+        self.parts.append(part)
+        self.kept, self.read = self.kept + len(part[0]), self.read + len(part[0])
+        while self.kept - len(self.parts[0][0]) >= expected_recovery.MAX_TRAINING_EPISODES:
+            self.kept -= len(self.parts.popleft()[0])
 
-    def _held_out_from(self) -> pd.Timestamp:
-        position = held_out_position(self.read) - self.index
-        for episodes, _ in self.parts:
-            if position < len(episodes):
-                return episodes["first_date"].iloc[position]
-            position -= len(episodes)
-        raise AssertionError("the held-out position is among the episodes read")
-
-    def fit(self, cutoff: pd.Timestamp) -> RecoveryModel:
-        """Return the model of the quarter beginning at `cutoff`: every episode kept began before it."""
-        latest, count = [], 0
-        for part in reversed(self.parts):
-            if count >= expected_recovery.MAX_TRAINING_EPISODES:
-                break
-            latest.append(part)
-            count += len(part[0])
-        episodes, follow_ups = _joined(reversed(latest)) if latest else _NONE
-        return fit_recovery(follow_ups, before=cutoff, episodes=episodes)
-
-    def calibration(self, most: int) -> pd.DataFrame:
+    def fit(self, before: pd.Timestamp) -> RecoveryModel:
+        """Return the model fitted on the latest episodes begun before `before`: every one kept began before it."""
         episodes, follow_ups = _joined(self.parts) if self.parts else _NONE
-        return calibration_table(follow_ups, episodes=episodes, most=most, index=self.index)
+        return fit_recovery(follow_ups, before=before, episodes=episodes)
+
+
+class _HeldOut:
+    """The calibration: the episodes from the first date of the one at `position` on are held out, each tested
+    on the fit on the episodes begun before that date (recovery_calibration.held_out_parts)."""
+
+    def __init__(self, position: int, most: int) -> None:
+        self.position, self.most = position, most
+        self.boundary: pd.Timestamp | None = None
+        self.model: RecoveryModel | None = None
+        self.waiting: list[Episodes] = []  # held out, not yet tested
+        self.counts: pd.DataFrame | None = None
+
+    def split(self, episodes: pd.DataFrame, read: int) -> list[pd.DataFrame]:
+        """Return `episodes` (whole dates, the first at position `read`) in two where the held-out ones begin."""
+        if self.boundary is None and read <= self.position < read + len(episodes):
+            self.boundary = episodes["first_date"].iloc[self.position - read]
+            before = episodes["first_date"] < self.boundary
+            return [part for part in (episodes[before], episodes[~before]) if not part.empty]
+        return [episodes]
+
+    def test(self, part: Episodes | None, latest: _Latest) -> None:
+        """Test `part` if held out, before `latest` keeps it (None: the last has been read)."""
+        if part is not None and (self.boundary is None or part[0]["first_date"].iloc[0] < self.boundary):
+            return
+        if self.model is None and part is not None:
+            self.model = latest.fit(self.boundary)
+        if part is not None:
+            self.waiting.append(part)
+        if self.waiting and (part is None or sum(len(episodes) for episodes, _ in self.waiting) >= self.most):
+            episodes, follow_ups = _joined(self.waiting)
+            self.counts = coverage_counts(tested_bands(self.model, follow_ups, episodes), self.counts)
+            self.waiting = []
+
+    def table(self) -> pd.DataFrame:
+        return coverage_table(self.counts)
 
 
 _NONE = (pd.DataFrame(columns=EPISODE_COLUMNS), pd.DataFrame(columns=FOLLOW_UP_COLUMNS))

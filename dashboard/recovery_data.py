@@ -59,7 +59,8 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
     _kept().pop(url, None)  # the last version's figures are not held while this one is computed
     counted = {"episodes": 0, "sessions": 0}
 
-    def improvements(parts):
+    def improvements(parts):  # each reading counts the same episodes and sessions
+        counted.update(episodes=0, sessions=0)
         for sessions in parts:
             counted["episodes"] += sessions["episode_id"].nunique()  # a part holds whole episodes
             counted["sessions"] += len(sessions)
@@ -68,8 +69,11 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
                 memory.give_back()  # each part's short-lived frames, before the parts kept grow the heap past them
 
     with Session(reading.engine) as session:
-        fit = recovery_stream.fit_in_order(improvements(
-            recovery_queries.recovery_session_parts(session, actor=clinic_wide.CLINIC)))
+        recovery_queries.one_snapshot(session)  # the episodes counted are the episodes read
+        episodes = recovery_stream.counted_episodes(
+            recovery_queries.first_session_pain(session, actor=clinic_wide.CLINIC))
+        fit = recovery_stream.fit_in_order(lambda: improvements(
+            recovery_queries.recovery_session_parts(session, actor=clinic_wide.CLINIC)), episodes=episodes)
     recovery = {"version": reading.version, "models": fit.models, "work_list": fit.work_list,
                 "latest": fit.latest.astype({by: "category" for by in on_track.BY}), "calibration": fit.calibration,
                 **counted}

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from db import queries
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, Actor, require_role
+from db.frames import read_frame
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession, User
 from db.queries import OutcomeFilter
 
@@ -39,9 +40,29 @@ def recovery_sessions(session: Session, *, actor: Actor) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RECOVERY_SESSION_COLUMNS)
 
 
+def first_session_pain(session: Session, *, actor: Actor) -> pd.DataFrame:
+    """Return the first session of each episode `recovery_session_parts` reads: its `episode_id`, `session_number`,
+    `pain_scale` and `pain_before` (how many episodes the fit will read, counted before it reads them:
+    analytics.recovery_stream). Read in the same `one_snapshot` session as the parts, it counts what they hold."""
+    require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
+    first = queries.first_sessions(OutcomeFilter())
+    opening = aliased(TreatmentSession, name="opening")
+    stmt = (select(opening.episode_id, opening.session_number, opening.pain_scale, opening.pain_before)
+            .join(first, first.c.episode_id == opening.episode_id)
+            .where(opening.session_number == 1, opening.deleted_at.is_(None)))
+    return read_frame(session, stmt, ["episode_id", "session_number", "pain_scale", "pain_before"])
+
+
+def one_snapshot(session: Session) -> None:
+    """Have every read of `session` see the data as it was at its first: PostgreSQL's default isolation reads each
+    statement afresh; a SQLite transaction holds one snapshot already. Call before the session's first read."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def recovery_session_parts(session: Session, *, actor: Actor, rows: int = PART_ROWS) -> Iterator[pd.DataFrame]:
     """Yield `recovery_sessions` a part of about `rows` sessions at a time, each part holding whole episodes, in
-    order of the episode's first session date, then of episode and session (as the fit reads them:
+    order of the episode's first session date, then of episode and session (as the fit reads them, twice:
     analytics.recovery_stream); equal texts and dates share one object across the parts. So a network's million
     sessions are never held at once, nor a copy of the same text per session (a million of each held 1.1 GB).
     """

@@ -31,6 +31,13 @@ def small_training_window(monkeypatch):
     monkeypatch.setattr(expected_recovery, "MAX_TRAINING_EPISODES", TRAINING)
 
 
+def counted(improvement: pd.DataFrame) -> int:
+    """The episodes a fit reads, counted from their first sessions alone, as the app counts them beforehand."""
+    first = improvement.loc[improvement["session_number"] == 1, ["episode_id", "session_number", "pain_scale"]]
+    baseline = improvement.loc[improvement["session_number"] == 1, "baseline_points"]
+    return recovery_stream.counted_episodes(first.assign(pain_before=baseline))
+
+
 def in_date_order(improvement: pd.DataFrame, sessions: int) -> list[pd.DataFrame]:
     """Return the sessions in parts of whole episodes, about `sessions` each, in order of the first session's date
     and, within one date, of episode id (as the database reads them): not episode_table's order."""
@@ -47,7 +54,7 @@ def test_the_fit_in_one_pass_is_the_fit_on_every_episode_at_once(clinic, session
     parts = in_date_order(clinic, sessions)
     dates = [part.loc[part["session_number"] == 1, "session_date"] for part in parts]
     assert any(before.iloc[-1] == after.iloc[0] for before, after in zip(dates, dates[1:], strict=False))  # split
-    fit = recovery_stream.fit_in_order(iter(parts), most=most)
+    fit = recovery_stream.fit_in_order(lambda: iter(parts), episodes=counted(clinic), most=most)
 
     models = expected_recovery.quarterly_models(clinic)
     assert list(fit.models) == sorted(models) and len(models) >= 8
@@ -77,12 +84,12 @@ def test_the_calibration_boundary_within_a_date_holds_out_all_of_that_date(clini
     episodes = expected_recovery.episode_table(shifted)
     position = recovery_calibration.held_out_position(len(episodes))
     assert episodes["first_date"].iloc[position - 1] == episodes["first_date"].iloc[position]
-    fit = recovery_stream.fit_in_order(iter(in_date_order(shifted, 30)))
+    fit = recovery_stream.fit_in_order(lambda: iter(in_date_order(shifted, 30)), episodes=len(episodes))
     pd.testing.assert_frame_equal(fit.calibration, recovery_calibration.calibration_table(shifted), check_exact=True)
 
 
 def test_no_episodes_give_no_models_and_only_the_calibrations_empty_all_row(clinic):
-    fit = recovery_stream.fit_in_order(iter([clinic.iloc[0:0]]))
+    fit = recovery_stream.fit_in_order(lambda: iter([clinic.iloc[0:0]]), episodes=0)
     assert fit.models == {} and fit.work_list.empty and fit.latest.empty
     pd.testing.assert_frame_equal(fit.calibration, recovery_calibration.calibration_table(clinic.iloc[0:0]))
 
@@ -90,4 +97,11 @@ def test_no_episodes_give_no_models_and_only_the_calibrations_empty_all_row(clin
 def test_sessions_out_of_order_of_first_date_are_refused(clinic):
     parts = in_date_order(clinic, 600)
     with pytest.raises(ValueError, match="in order of their episode's first session"):
-        recovery_stream.fit_in_order(iter([parts[3], parts[1]]))
+        recovery_stream.fit_in_order(lambda: iter([parts[3], parts[1]]), episodes=counted(clinic))
+
+
+def test_the_episodes_counted_from_their_first_sessions_are_those_every_fit_reads(clinic):
+    assert counted(clinic) == len(expected_recovery.episode_table(clinic)) == 1470  # 30 with a baseline of 0
+    parts = in_date_order(clinic, 600)
+    with pytest.raises(ValueError, match="1470 episodes read where 1471 were counted"):
+        recovery_stream.fit_in_order(lambda: iter(parts), episodes=1471)

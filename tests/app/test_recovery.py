@@ -165,6 +165,26 @@ def test_the_fits_sessions_read_in_parts_hold_whole_episodes_and_are_the_session
     assert whole.loc[whole["status"].notna(), "status"].isin(EPISODE_STATUSES).all()
 
 
+def test_the_episodes_counted_before_the_fit_are_those_it_reads_though_a_patient_is_recorded_between(seeded_url):
+    """The fit counts its episodes first (the calibration's held-out fifth begins at a position among them), then
+    reads them: one snapshot of the data for both, so a new patient recorded in between is in neither."""
+    from tests.db.factories import record
+
+    engine = make_engine(seeded_url)
+    with Session(engine) as session:
+        recovery_queries.one_snapshot(session)
+        first = recovery_queries.first_session_pain(session, actor=ADMIN)
+        record(engine, patient_id="P-NEW-1", session_date="2025-06-02")
+        parts = list(recovery_queries.recovery_session_parts(session, actor=ADMIN))
+    with Session(engine) as session:
+        after = recovery_queries.first_session_pain(session, actor=ADMIN)
+    engine.dispose()
+    read = pd.concat(parts, ignore_index=True)
+    assert len(after) == len(first) + 1  # recorded meanwhile, seen by a later read
+    assert sorted(first["episode_id"]) == sorted(read["episode_id"].unique()) and len(first) > 100
+    assert (first["session_number"] == 1).all()
+
+
 # -- the work list -------------------------------------------------------------------------------------------------
 
 
@@ -181,7 +201,7 @@ def test_the_fit_reads_as_the_clinic_whoever_asks_first_and_each_reader_reads_as
     clinician = Actor(id=user_id(seeded_url, "clin_ahmed"), username="clin_ahmed", role="clinician")
     recovery_data.off_track(clinician)  # the first to ask: the fit is computed for their work list
     assert resources.analyses_settled(timeout=120)
-    assert fitted_as == [clinic_wide.CLINIC] and listed_as == [clinician]
+    assert fitted_as == [clinic_wide.CLINIC] * 2 and listed_as == [clinician]  # the fit reads the sessions twice
     assert set(recovery_data.off_track(clinician).value["clinician"]) == {"clin_ahmed"}
 
 
