@@ -16,7 +16,7 @@ import functools
 import operator
 
 import pandas as pd
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, true
 from sqlmodel import Session
 
 from clinic.vocabulary import ADJUNCT_SEPARATOR, ESTIM_ITEMS, ESTIM_TECHNIQUE, STRICTA_CODES, STRICTA_ITEMS
@@ -126,15 +126,17 @@ def stricta_counts(session: Session, *, actor: Actor,
 
 
 def sample_needling(session: Session, *, actor: Actor, where: OutcomeFilter = EVERY_EPISODE,
-                    episodes: int | None = None, columns: tuple[str, ...] = STRICTA_ITEMS) -> pd.DataFrame:
+                    episodes: int | None = None, columns: tuple[str, ...] = STRICTA_ITEMS,
+                    up_to: int | None = None) -> pd.DataFrame:
     """Return `session_id` and the `columns` (of the sessions table: the needling record's items by default) of
     each live session of the filtered episodes, in episode and session order; with `episodes`, of the same fixed
-    sample of at most that many as `db.queries.outcome_sessions` reads. Managers, clinicians and admins."""
+    sample of at most that many as `db.queries.outcome_sessions` reads; with `up_to`, only sessions numbered up to
+    it. Managers, clinicians and admins."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     first = first_sessions(where, sample=episodes)
     stmt = (select(S.id.label("session_id"), *(S.__table__.c[column] for column in columns))
             .join(first, first.c.episode_id == S.episode_id)
-            .where(LIVE_SESSIONS)
+            .where(LIVE_SESSIONS, S.session_number <= up_to if up_to is not None else true())
             .order_by(S.episode_id, S.session_number))
     return read_frame(session, stmt, ["session_id", *columns])
 
