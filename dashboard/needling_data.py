@@ -111,6 +111,7 @@ def _needling_record(reading: clinic_wide.Reading, where: OutcomeFilter) -> dict
     with Session(reading.engine) as session:
         counts, values = stricta_queries.stricta_counts(session, actor=actor, where=where)
         episodes = queries.count_episodes(session, actor=actor, where=where) if counts["sessions"].sum() else 0
+        dates = stricta_queries.covered_dates(session, actor=actor, where=where)
         # Each sampled session's pain and dose in one read of only those columns: the pain read through
         # queries.outcome_sessions (with pseudonyms, dates, regions) added 16 MB to the page's peak at 1M sessions.
         # Only the sessions up to the one the outcome is read at (dose_outcome.ANSWER_SESSION): the pain and dose
@@ -118,7 +119,7 @@ def _needling_record(reading: clinic_wide.Reading, where: OutcomeFilter) -> dict
         doses = stricta_queries.sample_needling(session, actor=actor, where=where, episodes=DOSE_EPISODES,
                                                 columns=dose_outcome.SESSION_COLUMNS, up_to=dose_outcome.ANSWER_SESSION)
     counts["complete"] = stricta.complete_counted(counts)
-    totals = record_totals(counts, episodes)
+    totals = record_totals(counts, episodes, dates)
     completeness = by_clinician_and_month(counts)
     table = stricta.table_from_counts(counts, values)
     dose = dose_outcome.dose_outcome(doses[list(dose_outcome.SESSION_COLUMNS)])
@@ -134,16 +135,16 @@ def _needling_record(reading: clinic_wide.Reading, where: OutcomeFilter) -> dict
     }
 
 
-def record_totals(counts: pd.DataFrame, episodes: int) -> dict:
+def record_totals(counts: pd.DataFrame, episodes: int, dates: tuple) -> dict:
     """Return the `sessions` and `episodes` counted, the share `complete` (None without sessions) and the dates
-    covered, `first` and `last` (None without sessions), from `stricta_queries.completeness_counts` with a column
-    `complete` (analytics.stricta.complete_counted)."""
+    covered, `first` and `last` (`dates`: stricta_queries.covered_dates; None without sessions), from
+    `stricta_queries.completeness_counts` with a column `complete` (analytics.stricta.complete_counted)."""
     sessions = int(counts["sessions"].sum())
     if not sessions:
         return {"sessions": 0, "episodes": 0, "complete": None, "first": None, "last": None}
     complete = int(counts.loc[counts["complete"], "sessions"].sum())
-    return {"sessions": sessions, "episodes": episodes, "complete": complete / sessions,
-            "first": counts["first"].min(), "last": counts["last"].max()}
+    first, last = dates
+    return {"sessions": sessions, "episodes": episodes, "complete": complete / sessions, "first": first, "last": last}
 
 
 def by_clinician_and_month(counts: pd.DataFrame) -> pd.DataFrame:
