@@ -103,22 +103,21 @@ def _whole_dates(improvements: Iterable[pd.DataFrame]) -> Iterator[Episodes]:
         yield waiting[0].sort_values(EPISODE_ORDER, ignore_index=True), waiting[1]
 
 
-def _fitted(dates: Iterator[Episodes], episodes: int, most: int) -> tuple[dict, pd.DataFrame]:
+def _fitted(dates: Iterator[Episodes], counted: int, most: int) -> tuple[dict, pd.DataFrame]:
     """Return the quarterly models of the episodes in `dates`, each fitted when the quarter's first episode is read,
-    and the calibration table (`episodes` of them, tested `most` at a time)."""
+    and the calibration table (`counted` of them, tested `most` at a time)."""
     models: dict[pd.Timestamp, RecoveryModel] = {}
-    latest, held_out = _Latest(), _HeldOut(held_out_position(episodes), most)
-    for read, follow_ups in dates:
-        for cutoff, begun in read.groupby(training_cutoffs(read["first_date"]), sort=True):
+    latest, held_out = _Latest(), _HeldOut(held_out_position(counted), most)
+    for episodes, follow_ups in dates:
+        for cutoff, begun in episodes.groupby(training_cutoffs(episodes["first_date"]), sort=True):
             if cutoff not in models:
                 models[cutoff] = latest.fit(cutoff)
             for part in held_out.split(begun.reset_index(drop=True), latest.read):
                 part = part, _of(follow_ups, part)
                 held_out.test(part, latest)
                 latest.add(part)
-    held_out.test(None, latest)
-    if latest.read != episodes:
-        raise ValueError(f"expected recovery: {latest.read} episodes read where {episodes} were counted")
+    if latest.read != counted:
+        raise ValueError(f"expected recovery: {latest.read} episodes read where {counted} were counted")
     return models, held_out.table()
 
 
@@ -189,21 +188,26 @@ class _HeldOut:
             return [part for part in (episodes[before], episodes[~before]) if not part.empty]
         return [episodes]
 
-    def test(self, part: Episodes | None, latest: _Latest) -> None:
-        """Test `part` if held out, before `latest` keeps it (None: the last has been read)."""
-        if part is not None and (self.boundary is None or part[0]["first_date"].iloc[0] < self.boundary):
+    def test(self, part: Episodes, latest: _Latest) -> None:
+        """Test `part` if it is held out, before `latest` keeps it."""
+        if self.boundary is None or part[0]["first_date"].iloc[0] < self.boundary:
             return
-        if self.model is None and part is not None:
+        if self.model is None:
             self.model = latest.fit(self.boundary)
-        if part is not None:
-            self.waiting.append(part)
-        if self.waiting and (part is None or sum(len(episodes) for episodes, _ in self.waiting) >= self.most):
+        self.waiting.append(part)
+        if sum(len(episodes) for episodes, _ in self.waiting) >= self.most:
+            self._count()
+
+    def table(self) -> pd.DataFrame:
+        """Return the calibration table, once every episode has been read."""
+        self._count()
+        return coverage_table(self.counts)
+
+    def _count(self) -> None:
+        if self.waiting:
             episodes, follow_ups = _joined(self.waiting)
             self.counts = coverage_counts(tested_bands(self.model, follow_ups, episodes), self.counts)
             self.waiting = []
-
-    def table(self) -> pd.DataFrame:
-        return coverage_table(self.counts)
 
 
 _NONE = (pd.DataFrame(columns=EPISODE_COLUMNS), pd.DataFrame(columns=FOLLOW_UP_COLUMNS))
