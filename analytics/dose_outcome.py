@@ -105,7 +105,12 @@ def dose_outcome(sessions: pd.DataFrame, session: int = ANSWER_SESSION) -> pd.Da
     `sessions` has one row per session with `SESSION_COLUMNS`. Episodes with a baseline of 0 have no percentage
     and are left out, counted in `attrs["excluded_baseline_zero"]`; `attrs["episodes"]` counts those reaching it.
     """
-    episodes = episode_doses(sessions, session)
+    return dose_table(episode_doses(sessions, session))
+
+
+def dose_table(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Return `dose_outcome`'s table from `episode_doses`' rows (of whole episodes, computed a part at a time: the
+    same rows as of all the sessions at once)."""
     analysable = episodes[episodes["improvement_pct"].notna()]
     rows = []
     for dose in DOSES:

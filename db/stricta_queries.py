@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Iterator
 
 import pandas as pd
 from sqlalchemy import and_, case, func, select, true
@@ -21,7 +22,7 @@ from sqlmodel import Session
 
 from clinic.vocabulary import ADJUNCT_SEPARATOR, ESTIM_ITEMS, ESTIM_TECHNIQUE, STRICTA_CODES, STRICTA_ITEMS
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, IDENTIFIED_READERS, Actor, require_patient, require_role
-from db.frames import read_frame
+from db.frames import read_frame, read_frame_parts, whole_groups
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession, User
 from db.queries import OutcomeFilter, first_sessions
 from db.rollups import month_of
@@ -137,18 +138,20 @@ def stricta_counts(session: Session, *, actor: Actor,
 
 def sample_needling(session: Session, *, actor: Actor, where: OutcomeFilter = EVERY_EPISODE,
                     episodes: int | None = None, columns: tuple[str, ...] = STRICTA_ITEMS,
-                    up_to: int | None = None) -> pd.DataFrame:
-    """Return `session_id` and the `columns` (of the sessions table: the needling record's items by default) of
-    each live session of the filtered episodes, in episode and session order; with `episodes`, of the same fixed
-    sample of at most that many as `db.queries.outcome_sessions` reads; with `up_to`, only sessions numbered up to
-    it. Managers, clinicians and admins."""
+                    up_to: int | None = None) -> Iterator[pd.DataFrame]:
+    """Return the parts, each of whole episodes, of `session_id` and the `columns` (of the sessions table: the
+    needling record's items by default) of each live session of the filtered episodes, in episode and session
+    order; with `episodes`, of the same fixed sample of at most that many as `db.queries.outcome_sessions` reads;
+    with `up_to`, only sessions numbered up to it. Read as they are iterated, within `session`. Managers,
+    clinicians and admins."""
     require_role(actor, AGGREGATE_READERS, "read clinic-wide outcomes")
     first = first_sessions(where, sample=episodes)
+    columns = list(dict.fromkeys(["episode_id", *columns]))  # the episode, to cut the parts between episodes
     stmt = (select(S.id.label("session_id"), *(S.__table__.c[column] for column in columns))
             .join(first, first.c.episode_id == S.episode_id)
             .where(LIVE_SESSIONS, S.session_number <= up_to if up_to is not None else true())
             .order_by(S.episode_id, S.session_number))
-    return read_frame(session, stmt, ["session_id", *columns])
+    return whole_groups(read_frame_parts(session, stmt, ["session_id", *columns]), "episode_id")
 
 
 def needling_record(session: Session, *, actor: Actor) -> pd.DataFrame:

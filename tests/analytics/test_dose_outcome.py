@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from analytics import dose_outcome
+from db.frames import whole_groups
 
 NA = None
 COLUMNS = ["episode_id", "session_number", "technique", "pain_scale", "pain_before", "twitch_count", "insertions",
@@ -133,3 +134,21 @@ def test_no_session_reaching_session_4_gives_empty_groups_not_an_error():
 def test_the_caveat_says_the_figures_are_observational():
     assert "not a trial" in dose_outcome.CAVEAT
     assert "Nothing here is adjusted" in dose_outcome.CAVEAT
+
+
+def test_the_table_from_episodes_summarised_a_part_at_a_time_is_the_table_of_all_the_sessions():
+    """The Needling record page reads the sample in parts of whole episodes (db.frames.whole_groups) and
+    summarises each as it comes: cut in reading order, between and inside episodes, the parts give the same table."""
+    sessions = pd.DataFrame(ROWS, columns=COLUMNS).sort_values(["episode_id", "session_number"], ignore_index=True)
+    read = iter([sessions.iloc[0:6], sessions.iloc[6:7], sessions.iloc[7:19], sessions.iloc[19:]])
+    parts = list(whole_groups(read, "episode_id"))
+    assert [sorted(set(part["episode_id"])) for part in parts] == [[1], [2, 3, 4], [5, 6], [7]]
+    together = pd.concat([dose_outcome.episode_doses(part) for part in parts], ignore_index=True)
+    whole = dose_outcome.dose_outcome(sessions)
+    pd.testing.assert_frame_equal(dose_outcome.dose_table(together), whole, check_exact=True)
+    assert dose_outcome.dose_table(together).attrs == whole.attrs == {"episodes": 6, "excluded_baseline_zero": 1}
+
+
+def test_parts_of_no_row_give_one_empty_part():
+    empty = pd.DataFrame(columns=COLUMNS)
+    assert [len(part) for part in whole_groups(iter([empty]), "episode_id")] == [0]
