@@ -49,8 +49,8 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
     first: its quarterly `models`, the off-track `work_list` of every clinician (no discharged episode), each
     episode's `latest` session with a band shown (on_track.LATEST_COLUMNS: what observed minus expected compares),
     the bands' held-out `calibration` (recovery_calibration.calibration_table, what Methods shows) and the `episodes`
-    and `sessions` it rests on. Computed once a version, in one read of the sessions in order of their episodes'
-    first sessions, holding only the latest episodes (analytics.recovery_stream); no episode's band is kept (at a
+    and `sessions` it rests on. Computed once a version, reading the sessions twice in order of their episodes'
+    first sessions and holding only the latest episodes (analytics.recovery_stream); no episode's band is kept (at a
     million sessions they took 172 MB): a chart predicts its own from the models (`_episode_band`)."""
     url = str(reading.engine.url)
     version, kept = _kept().get(url, (None, None))
