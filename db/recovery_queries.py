@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from db import queries
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, Actor, require_role
-from db.frames import read_frame
+from db.frames import read_frame, whole_groups
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession, User
 from db.queries import OutcomeFilter
 
@@ -83,19 +83,8 @@ def recovery_session_parts(session: Session, *, actor: Actor, rows: int = PART_R
         .order_by(opening.session_date, TreatmentSession.episode_id, TreatmentSession.session_number)
     )
     shared: dict = {}
-    pending: list = []  # the rows of the last episode read, whose next sessions may be in the next part
-    streamed = session.connection().execute(stmt, execution_options={"stream_results": True})  # this read only
-    for chunk in streamed.partitions(rows):
-        chunk = pending + list(chunk)
-        last = chunk[-1][0]
-        cut = len(chunk)
-        while cut > 0 and chunk[cut - 1][0] == last:
-            cut -= 1
-        pending = chunk[cut:]
-        if cut:
-            yield _frame(chunk[:cut], shared)
-    if pending:
-        yield _frame(pending, shared)
+    streamed = session.connection().execute(stmt, execution_options={"stream_results": True})
+    yield from whole_groups((_frame(chunk, shared) for chunk in streamed.partitions(rows)), "episode_id")
 
 
 def _frame(rows: list, shared: dict) -> pd.DataFrame:
