@@ -91,28 +91,77 @@ def latest_with_band(bands: pd.DataFrame, *, start=None, end=None) -> pd.DataFra
 
 
 def summaries(parts: Iterable[pd.DataFrame], rule: ResponderRule = DEFAULT_RULE) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return every clinician's `work_list` and every episode's `latest_with_band` (columns LATEST_COLUMNS) from
-    bands read a part at a time, each part holding whole episodes (expected_recovery.observed_bands): the same rows
-    as from all the bands at once, while only one part's bands are held. The rows found are joined every
-    GATHER_EVERY parts, so they are held in a few large blocks, not in small ones among each part's freed ones."""
-    lists, latest = [], []
+    """Return every clinician's `work_list` and every episode's `latest_with_band` (columns LATEST_COLUMNS, BY as
+    categories) from bands read a part at a time, each part holding whole episodes (expected_recovery.observed_bands):
+    the same rows as from all the bands at once, while only one part's bands are held. The work list's rows are
+    joined every GATHER_EVERY parts, so they are held in a few large blocks, not in small ones among each part's
+    freed ones; the latest sessions, one per episode, are kept in `_Columns`."""
+    lists, latest = [], _Columns(LATEST_COLUMNS, texts=BY)
     for bands in parts:
         if bands.empty:
             continue
         lists.append(work_list(bands, rule=rule))
-        latest.append(latest_with_band(bands)[LATEST_COLUMNS])
-        if len(latest) == GATHER_EVERY:
-            lists, latest = _gathered(lists), _gathered(latest)
-    lists, latest = _gathered(lists), _gathered(latest)
+        latest.add(latest_with_band(bands)[LATEST_COLUMNS])
+        if len(lists) == GATHER_EVERY:
+            lists = _gathered(lists)
+    lists = _gathered(lists)
     listed = lists[0] if lists else pd.DataFrame(columns=WORK_LIST_COLUMNS)
     listed = listed.sort_values(["latest_session_date", "episode_id"], ascending=[False, True], ignore_index=True)
-    every = latest[0] if latest else pd.DataFrame(columns=LATEST_COLUMNS)
-    return listed, every.sort_values(["episode_id", "session_number"], ignore_index=True)
+    return listed, latest.frame(order=["episode_id", "session_number"])
 
 
 def _gathered(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
     frames = [frame for frame in frames if not frame.empty]
     return [pd.concat(frames, ignore_index=True)] if frames else []
+
+
+class _Columns:
+    """Rows added a part at a time, kept in one array per column grown by doubling, the `texts` columns as codes:
+    a few large blocks the system gives pages of their own. Kept as frames, joined every few parts, each episode's
+    latest session held 14 MB more resident at the end of the expected-recovery fit at a million sessions (200,000
+    rows; db.memory.hold_less), its texts (clinician and technique) a string per row, among each part's freed blocks.
+    """
+
+    def __init__(self, columns: list[str], *, texts: Iterable[str]) -> None:
+        self.columns, self.rows = columns, 0
+        self.arrays: dict[str, np.ndarray] = {}
+        self.codes: dict[str, dict] = {name: {} for name in texts}  # each column's texts, by first appearance
+
+    def add(self, frame: pd.DataFrame) -> None:
+        end = self.rows + len(frame)
+        for name in self.columns:
+            values = self._coded(name, frame[name]) if name in self.codes else frame[name].to_numpy()
+            kept = self.arrays.get(name)
+            dtype = values.dtype if kept is None else np.result_type(kept, values)
+            if kept is None or len(kept) < end or kept.dtype != dtype:
+                grown = np.empty(max(end, 2 * self.rows), dtype)
+                if kept is not None:
+                    grown[:self.rows] = kept[:self.rows]
+                self.arrays[name] = kept = grown
+            kept[self.rows:end] = values
+        self.rows = end
+
+    def frame(self, *, order: list[str]) -> pd.DataFrame:
+        """Return the rows added, sorted by `order`, the texts as categories (in sorted order); let them go."""
+        if not self.rows:
+            return pd.DataFrame(columns=self.columns)
+        arrays = {name: array[:self.rows] for name, array in self.arrays.items()}
+        self.arrays, self.rows = {}, 0
+        sort = np.lexsort([arrays[name] for name in reversed(order)])
+        columns = {}
+        for name in self.columns:
+            values = arrays.pop(name)[sort]
+            if name in self.codes:
+                texts = list(self.codes[name])
+                values = pd.Categorical.from_codes(values, texts).reorder_categories(sorted(texts))
+            columns[name] = values
+        return pd.DataFrame(columns)
+
+    def _coded(self, name: str, texts: pd.Series) -> np.ndarray:
+        """Return the codes of `texts` in column `name` (-1 where missing), a new text given the next code."""
+        codes, found = pd.factorize(texts)
+        known = self.codes[name]
+        return np.append(np.array([known.setdefault(text, len(known)) for text in found], dtype=np.int32), -1)[codes]
 
 
 def observed_minus_expected(bands: pd.DataFrame, by: str, *, start=None, end=None) -> pd.DataFrame:
@@ -128,7 +177,8 @@ def observed_minus_expected(bands: pd.DataFrame, by: str, *, start=None, end=Non
     if by not in BY:
         raise ValueError(f"by: one of {', '.join(BY)}, not {by!r}")
     latest = latest_with_band(bands, start=start, end=end)
-    latest = latest[latest[by].fillna("").astype(str) != ""]
+    named = latest[by].astype(object)  # texts, or categories (`summaries`): grouped alike, by their text
+    latest = latest.assign(**{by: named})[named.notna() & (named != "")]
     if latest.empty:
         return pd.DataFrame(columns=[by, *COMPARISON_COLUMNS])
     difference = latest["improvement_pct"] - latest["expected"]

@@ -75,7 +75,7 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
         fit = recovery_stream.fit_in_order(lambda: improvements(
             recovery_queries.recovery_session_parts(session, actor=clinic_wide.CLINIC)), episodes=episodes)
     recovery = {"version": reading.version, "models": fit.models, "work_list": fit.work_list,
-                "latest": fit.latest.astype({by: "category" for by in on_track.BY}), "calibration": fit.calibration,
+                "latest": fit.latest, "calibration": fit.calibration,
                 **counted}
     del fit  # its frames are given back by the worker once this returns (dashboard.background)
     _kept()[url] = (reading.version, recovery)
@@ -189,7 +189,6 @@ def _observed_minus_expected(reading: clinic_wide.Reading, where: OutcomeFilter)
         with Session(reading.engine) as session:
             chosen = recovery_queries.filtered_episode_ids(session, actor=reading.actor, where=where)
         latest = latest[latest["episode_id"].isin(chosen)]
-    latest = latest.astype({by: object for by in on_track.BY})  # kept as categories: their text, as computed
     tables = {by: on_track.observed_minus_expected(latest, by) for by in on_track.BY}
     return tables | {"figures": {by: charts_science.observed_expected_funnel_figure(table, by)
                                  for by, table in tables.items()}}

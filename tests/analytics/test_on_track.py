@@ -55,3 +55,24 @@ def test_one_episodes_band_from_its_own_sessions_and_the_kept_models_is_its_band
         full = bands[bands["episode_id"] == episode].reset_index(drop=True)
         assert alone["shown"].any()
         pd.testing.assert_frame_equal(alone, full, check_exact=False, rtol=1e-9)
+
+
+def test_the_latest_sessions_kept_as_codes_are_the_rows_of_all_the_bands(clinic):
+    """Parts in no episode order, a clinician first met in a later part, sessions without one, and a part whose
+    improvement arrives as whole numbers: the rows kept (as codes, in arrays) are the whole frame's, exactly."""
+    _, _, bands = clinic
+    bands = bands.assign(clinician=bands["clinician"].where(bands["episode_id"] % 7 != 0, None))
+    bands.loc[bands["episode_id"] % 11 == 0, "clinician"] = "clin_late"
+    episodes = bands["episode_id"].drop_duplicates().sample(frac=1, random_state=3).to_numpy()
+    parts = [bands[bands["episode_id"].isin(chosen)] for chosen in np.array_split(episodes, 9)]
+    parts[-1] = parts[-1][parts[-1]["episode_id"] % 11 == 0]  # the late clinician's episodes, and only now
+    first = parts[0][(parts[0]["episode_id"] % 11 != 0) & parts[0]["improvement_pct"].notna()]
+    parts[0] = first.assign(improvement_pct=first["improvement_pct"].round().astype("int64"))
+    _, latest = on_track.summaries(iter(parts))
+    whole = pd.concat(parts, ignore_index=True)
+    reference = on_track.latest_with_band(whole)[on_track.LATEST_COLUMNS].reset_index(drop=True)
+    assert reference["clinician"].isna().any() and (reference["clinician"] == "clin_late").any()
+    pd.testing.assert_frame_equal(latest, reference.astype({by: "category" for by in on_track.BY}), check_exact=True)
+    for by in on_track.BY:
+        pd.testing.assert_frame_equal(on_track.observed_minus_expected(latest, by),
+                                      on_track.observed_minus_expected(whole, by))
