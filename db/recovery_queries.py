@@ -26,9 +26,10 @@ RECOVERY_SESSION_COLUMNS = ["episode_id", "patient_id", "session_number", "sessi
 # Not the pseudonyms: pandas keeps texts in Arrow's buffers, so a Python string kept per patient (174,000 at a
 # million sessions), made among each part's short-lived objects, would only keep their memory from being given back.
 SHARED_COLUMNS = ["session_date", "technique", "pain_scale", "condition", "clinician", "status"]
-# The rows of a part, as Python objects, take several times its frame: at a million sessions the fit's read peaked
-# about 28 MB lower with parts of 10,000 than of 20,000 (db.frames.read_frame's), for under a second more CPU.
-PART_ROWS = 10_000
+# The rows of a part, as Python objects, take several times its frame, and each step of the fit makes copies of the
+# part: at a million sessions the fit peaked about 28 MB lower with parts of 10,000 than of 20,000 (db.frames'), and
+# 9 MB lower again with 5,000, for under 2 s more on the worker (2,500: 4 MB lower, 6 s more).
+PART_ROWS = 5_000
 OPEN_EPISODE_COLUMNS = ["episode_id", "patient", "patient_id", "clinician", "started_on"]
 
 
