@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from db import queries
 from db.access import AGGREGATE_READERS, CLINICAL_WRITERS, Actor, require_role
-from db.frames import read_frame, whole_groups
+from db.frames import READ_PART_ROWS, read_frame, whole_groups
 from db.models import LIVE_SESSIONS, Episode, Patient, TreatmentSession, User
 from db.queries import OutcomeFilter
 
@@ -26,10 +26,6 @@ RECOVERY_SESSION_COLUMNS = ["episode_id", "patient_id", "session_number", "sessi
 # Not the pseudonyms: pandas keeps texts in Arrow's buffers, so a Python string kept per patient (174,000 at a
 # million sessions), made among each part's short-lived objects, would only keep their memory from being given back.
 SHARED_COLUMNS = ["session_date", "technique", "pain_scale", "condition", "clinician", "status"]
-# The rows of a part, as Python objects, take several times its frame, and each step of the fit makes copies of the
-# part: at a million sessions the fit peaked about 28 MB lower with parts of 10,000 than of 20,000 (db.frames'), and
-# 9 MB lower again with 5,000, for under 2 s more on the worker (2,500: 4 MB lower, 6 s more).
-PART_ROWS = 5_000
 OPEN_EPISODE_COLUMNS = ["episode_id", "patient", "patient_id", "clinician", "started_on"]
 
 
@@ -61,7 +57,7 @@ def one_snapshot(session: Session) -> None:
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
-def recovery_session_parts(session: Session, *, actor: Actor, rows: int = PART_ROWS) -> Iterator[pd.DataFrame]:
+def recovery_session_parts(session: Session, *, actor: Actor, rows: int = READ_PART_ROWS) -> Iterator[pd.DataFrame]:
     """Yield `recovery_sessions` a part of about `rows` sessions at a time, each part holding whole episodes, in
     order of the episode's first session date, then of episode and session (as the fit reads them, twice:
     analytics.recovery_stream); equal texts and dates share one object across the parts. So a network's million
@@ -103,7 +99,7 @@ def filtered_episode_ids(session: Session, *, actor: Actor, where: OutcomeFilter
 
 
 def open_episodes(session: Session, *, actor: Actor, among: Collection[int] | None = None,
-                  rows: int = PART_ROWS) -> pd.DataFrame:
+                  rows: int = READ_PART_ROWS) -> pd.DataFrame:
     """Return the episodes not discharged whose off-track flags the actor may list: a clinician's own (those whose
     first session they saw), every one for an admin; AccessDenied for any other role. With `among`, only those of
     these episode ids, read `rows` at a time: at a network's million sessions an admin's open episodes (190,000, as
