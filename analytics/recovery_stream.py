@@ -9,7 +9,7 @@ begun before the quarter, all read by the time its first episode is; the calibra
 the held-out newest fifth, whose first is known from the number of episodes, counted beforehand. So only the
 MAX_TRAINING_EPISODES latest episodes are kept, and the fits are made on a first reading, before the bands are
 predicted on a second, so the figures kept from the bands are not held while a model is fitted. Holding every
-episode's follow-up sessions instead, the app's fit peaked at 442 MB where this one peaks at 378 (a network's million
+episode's follow-up sessions instead, the app's fit peaked at 442 MB where this one peaks at 371 (a network's million
 sessions, bench.pages' sequence in one process, db.memory.hold_less in both).
 """
 

@@ -74,9 +74,8 @@ def _recovery(reading: clinic_wide.Reading) -> dict:
             recovery_queries.first_session_pain(session, actor=clinic_wide.CLINIC))
         fit = recovery_stream.fit_in_order(lambda: improvements(
             recovery_queries.recovery_session_parts(session, actor=clinic_wide.CLINIC)), episodes=episodes)
-    recovery = {"version": reading.version, "models": fit.models, "work_list": fit.work_list,
-                "latest": fit.latest, "calibration": fit.calibration,
-                **counted}
+    recovery = {"version": reading.version, "models": fit.models, "work_list": fit.work_list, "latest": fit.latest,
+                "calibration": fit.calibration, **counted}
     del fit  # its frames are given back by the worker once this returns (dashboard.background)
     _kept()[url] = (reading.version, recovery)
     return recovery
