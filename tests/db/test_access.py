@@ -28,6 +28,7 @@ from db import (
     numbering,
     patient_search,
     queries,
+    recovery_queries,
     stricta_queries,
     writes,
 )
@@ -85,6 +86,11 @@ EXPECTED: dict[str, set[str]] = {
     "stricta_queries.last_needling_defaults": IDENTIFIED,
     "stricta_queries.patient_needling": OWN_RECORD,
     "stricta_queries.session_needling": IDENTIFIED,
+    "recovery_queries.recovery_sessions": AGGREGATES,
+    "recovery_queries.recovery_session_parts": AGGREGATES,
+    "recovery_queries.first_session_pain": AGGREGATES,
+    "recovery_queries.filtered_episode_ids": AGGREGATES,
+    "recovery_queries.open_episodes": IDENTIFIED,
     "corrections.correct_session": IDENTIFIED,
     "corrections.delete_session": IDENTIFIED,
     "corrections.restore_session": {ADMIN},
@@ -122,11 +128,12 @@ UNCHECKED_HELPERS = {
     # The data version (an audit id): it tells only that something changed; clinic_wide checks the role before
     # it serves anything kept on that version.
     "audit.newest_id", "audit.newest_change_after",
+    "recovery_queries.one_snapshot",  # sets how the session reads, reads nothing
 }
 MODULES = {"queries": queries, "patient_search": patient_search, "writes": writes, "numbering": numbering,
            "corrections": corrections, "import_plan": import_plan, "importing": importing, "exporting": exporting,
            "accounts": accounts, "audit": audit, "audit_chain": audit_chain, "episodes": episodes,
-           "stricta_queries": stricta_queries}
+           "stricta_queries": stricta_queries, "recovery_queries": recovery_queries}
 
 NAME_A, NAME_B = "Alice Secretname", "Bob Hiddenname"
 NOTE_A, NOTE_B = "note-secret-A1", "note-secret-B1"
@@ -265,6 +272,13 @@ CALLS: dict[str, Call] = {
         s, actor=a, patient_id=c.patient_a),
     "stricta_queries.session_needling": lambda s, a, c: stricta_queries.session_needling(
         s, actor=a, session_id=c.sessions_a[0]),
+    "recovery_queries.recovery_sessions": lambda s, a, c: recovery_queries.recovery_sessions(s, actor=a),
+    "recovery_queries.recovery_session_parts": lambda s, a, c: list(
+        recovery_queries.recovery_session_parts(s, actor=a)),
+    "recovery_queries.first_session_pain": lambda s, a, c: recovery_queries.first_session_pain(s, actor=a),
+    "recovery_queries.filtered_episode_ids": lambda s, a, c: recovery_queries.filtered_episode_ids(
+        s, actor=a, where=queries.OutcomeFilter()),
+    "recovery_queries.open_episodes": lambda s, a, c: recovery_queries.open_episodes(s, actor=a),
     "corrections.correct_session": lambda s, a, c: corrections.correct_session(
         s, actor=a, session_id=c.sessions_a[1], entry=_correction()),
     "corrections.delete_session": lambda s, a, c: corrections.delete_session(
