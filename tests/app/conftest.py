@@ -14,6 +14,7 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.testing.v1 import AppTest, app_test
 
+from dashboard import resources
 from db import queries
 from db.cli import DEMO_ACCOUNTS, main
 from db.engine import make_engine
@@ -21,6 +22,7 @@ from tests.conftest import BACKENDS
 from tests.db.factories import ADMIN, new_postgres_database, postgres_copy
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+SETTLE_SECONDS = 120  # the sample data's slowest analysis takes a few seconds
 PASSWORDS = {username: password for username, _, password, _ in DEMO_ACCOUNTS}
 
 
@@ -57,18 +59,25 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def seeded_url(request, tmp_path, monkeypatch) -> Iterator[str]:
-    """Point DATABASE_URL at a fresh copy of the seeded database, on the test's backend, and yield its URL."""
+    """Point DATABASE_URL at a fresh copy of the seeded database, on the test's backend, and yield its URL.
+
+    The database goes only once no analysis reads it: a background fit the test started runs on (the worker is the
+    process's, shared by the tests), and a PostgreSQL database dropped under it ended its read with an error whose
+    logged traceback held the streamed cursor open, reported as a ResourceWarning during a later test.
+    """
     if request.param == "sqlite":
         path = tmp_path / "app.db"
         shutil.copy(request.getfixturevalue("seeded_template"), path)
         url = f"sqlite:///{path}"
         monkeypatch.setenv("DATABASE_URL", url)
         yield url
+        assert resources.analyses_settled(timeout=SETTLE_SECONDS)
         return
     server = request.getfixturevalue("postgres_server")
     with postgres_copy(server, request.getfixturevalue("seeded_postgres_template")) as url:
         monkeypatch.setenv("DATABASE_URL", url)
         yield url
+        assert resources.analyses_settled(timeout=SETTLE_SECONDS)
 
 
 @pytest.fixture
