@@ -28,9 +28,12 @@ db: venv
 run: venv db
 	$(PY) -m streamlit run dashboard/app.py --server.port=8501
 
+# Work stealing: the tests run from milliseconds to 20 s (a browser journey), and with load's fixed batches one
+# worker could be left with a queue of long ones. One run each: 624 s of pytest, the two workers ending 4 s apart,
+# where load took 659 s.
 test: venv system
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n auto --dist worksteal
 
 lint: venv
 	$(VENV)/bin/ruff check .
