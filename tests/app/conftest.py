@@ -22,7 +22,7 @@ from tests.conftest import BACKENDS
 from tests.db.factories import ADMIN, new_postgres_database, postgres_copy
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-SETTLE_SECONDS = 120  # the sample data's slowest analysis takes a few seconds
+SETTLE_SECONDS = 120  # the sample data's expected-recovery fit takes about a second
 PASSWORDS = {username: password for username, _, password, _ in DEMO_ACCOUNTS}
 
 
@@ -62,8 +62,8 @@ def seeded_url(request, tmp_path, monkeypatch) -> Iterator[str]:
     """Point DATABASE_URL at a fresh copy of the seeded database, on the test's backend, and yield its URL.
 
     The database goes only once no analysis reads it: a background fit the test started runs on (the worker is the
-    process's, shared by the tests), and a PostgreSQL database dropped under it ended its read with an error whose
-    logged traceback held the streamed cursor open, reported as a ResourceWarning during a later test.
+    process's, shared by the tests). A PostgreSQL database dropped under it cut its streamed read's connection,
+    which leaves psycopg's server-side cursor marked open; collected later, it warned during another test.
     """
     if request.param == "sqlite":
         path = tmp_path / "app.db"
