@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,19 +66,23 @@ def seeded_url(request, tmp_path, monkeypatch) -> Iterator[str]:
     process's, shared by the tests). A PostgreSQL database dropped under it cut its streamed read's connection,
     which leaves psycopg's server-side cursor marked open; collected later, it warned during another test.
     """
+    with _seeded_copy(request, tmp_path) as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield url
+        assert resources.analyses_settled(timeout=SETTLE_SECONDS)
+
+
+@contextmanager
+def _seeded_copy(request, tmp_path) -> Iterator[str]:
+    """Yield the URL of a copy of the seeded database on the test's backend, a PostgreSQL one dropped afterwards."""
     if request.param == "sqlite":
         path = tmp_path / "app.db"
         shutil.copy(request.getfixturevalue("seeded_template"), path)
-        url = f"sqlite:///{path}"
-        monkeypatch.setenv("DATABASE_URL", url)
-        yield url
-        assert resources.analyses_settled(timeout=SETTLE_SECONDS)
+        yield f"sqlite:///{path}"
         return
     server = request.getfixturevalue("postgres_server")
     with postgres_copy(server, request.getfixturevalue("seeded_postgres_template")) as url:
-        monkeypatch.setenv("DATABASE_URL", url)
         yield url
-        assert resources.analyses_settled(timeout=SETTLE_SECONDS)
 
 
 @pytest.fixture
