@@ -30,7 +30,7 @@ run: venv db
 
 # Work stealing: the tests run from milliseconds to 20 s (a browser journey), and with load's fixed batches one
 # worker could be left with a queue of long ones. One run each: 624 s of pytest, the two workers ending 4 s apart,
-# where load took 659 s.
+# where load took 659 s; the same code varies by about 30 s between runs.
 test: venv system
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n auto --dist worksteal
